@@ -1,0 +1,40 @@
+# Everything runs inside .venv, which this Makefile creates and keeps in step with pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.pipec-installed
+PIPEC  := $(VENV)/bin/pipec
+BENCH_SCALE ?= 10
+
+.PHONY: install demo test data bench clean
+
+install: $(STAMP)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) scripts/get_data.py
+
+demo: data
+	$(PIPEC) run examples/flights/flight_delays.pipe
+	@echo "--- metrics (out/flight_delays/metrics.json) ---"
+	@cat out/flight_delays/metrics.json
+	@echo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: data
+	$(PY) scripts/scale_flights.py $(BENCH_SCALE)
+	@found=0; for script in bench/bench_*.py; do [ -e "$$script" ] || continue; found=1; \
+		echo "== $$script"; $(PY) "$$script" || exit 1; done; \
+	[ $$found = 1 ] || echo "no benchmarks yet (bench/bench_*.py)"
+
+clean:
+	rm -rf out .pytest_cache .hypothesis build dist *.egg-info spark-warehouse metastore_db derby.log
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
