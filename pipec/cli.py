@@ -1,0 +1,363 @@
+"""The `pipec` command. Exit codes: 0 ok, 1 user errors (program or data), 2 usage errors.
+
+Heavy modules are imported inside the commands that need them, so `pipec check` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
+TARGETS = ("ir", "local", "spark", "airflow")
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written (exit 2)."""
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"-p expects name=value, got `{pair}`")
+        out[name.strip()] = value
+    return out
+
+
+def _print_diagnostics(program_or_diags, target: str, action: str, fmt: str = "text", sources=None) -> None:
+    from pipec.compiler.render import render_json, render_terminal, should_color, summary_line
+
+    diags = getattr(program_or_diags, "diagnostics", program_or_diags)
+    sources = getattr(program_or_diags, "sources", sources)
+    if fmt == "json":
+        print(render_json(diags))
+        return
+    color = should_color(sys.stderr)
+    sys.stderr.write(render_terminal(diags, sources, color=color))
+    line = summary_line(diags, target, action=action, color=color)
+    if line:
+        print(line, file=sys.stderr)
+
+
+def _load(path: str, params: dict[str, str], action: str):
+    """The checked program, or None after printing its errors."""
+    from pipec.compiler.check import check_file
+
+    program = check_file(path, params)
+    if not program.ok:
+        _print_diagnostics(program, path, action)
+        return None
+    if program.diagnostics:
+        _print_diagnostics(program, path, action)
+    return program
+
+
+# ------------------------------------------------------------------ commands
+def cmd_check(args) -> int:
+    worst = EXIT_OK
+    everything = []
+    for path in args.files:
+        from pipec.compiler.check import check_file
+
+        program = check_file(path, _params(args.param))
+        everything.extend(program.diagnostics)
+        if args.format == "text":
+            _print_diagnostics(program, path, "check")
+            if program.ok:
+                names = ", ".join(program.pipelines) or "no pipelines"
+                print(f"ok: {path} ({names})")
+        if not program.ok:
+            worst = EXIT_USER
+    if args.format == "json":
+        _print_diagnostics(everything, "", "check", "json")
+    return worst
+
+
+def cmd_compile(args) -> int:
+    program = _load(args.file, _params(args.param), "compile")
+    if program is None:
+        return EXIT_USER
+    if args.target == "ir":
+        document = {name: ir.to_json() for name, ir in program.pipelines.items()}
+        text = json.dumps(document if len(document) != 1 else next(iter(document.values())), indent=2)
+        if args.output:
+            Path(args.output).write_text(text + "\n")
+            print(f"wrote {args.output}", file=sys.stderr)
+        else:
+            print(text)
+        return EXIT_OK
+    from pipec.backends.base import get_backend
+
+    backend = get_backend(args.target, engine=args.engine)
+    out = Path(args.output or f"out/{args.target}")
+    status = EXIT_OK
+    for name, ir in program.pipelines.items():
+        problems = backend.check_supported(ir)
+        if problems:
+            _print_diagnostics(problems, args.file, "compile", sources=program.sources)
+            status = EXIT_USER
+            continue
+        for written in backend.compile(_plan(args, ir, args.target), out):
+            print(f"wrote {written}")
+    return status
+
+
+def _plan(args, ir, backend: str):
+    from pipec import plan
+
+    try:
+        return plan(ir, level=args.opt_level, disable=frozenset(args.disable), backend=backend,
+                    memory_budget=_bytes(args.memory_budget), workdir=getattr(args, "workdir", None) or ".")
+    except ValueError as exc:  # an unknown pass name in --disable
+        raise UsageError(str(exc)) from None
+
+
+def _bytes(text: str | None) -> int | None:
+    if text is None:
+        return None
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    t = text.strip().lower().rstrip("ib").rstrip("b") if text.lower().endswith(("b", "ib")) else text.strip().lower()
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except (ValueError, KeyError):
+        raise UsageError(f"--memory-budget expects a size such as 512M or 4G, got `{text}`") from None
+
+
+def cmd_run(args) -> int:
+    program = _load(args.file, _params(args.param), "run")
+    if program is None:
+        return EXIT_USER
+    from pipec import _select
+
+    selected = _select(program, args.pipeline)
+    workdir = Path(args.workdir or ".")
+    for name, ir in selected.items():
+        params = {s.name: s.default for s in ir.params}
+        if args.target == "local":
+            status = _run_local(args, ir, params, workdir)
+        elif args.target == "spark":
+            from pipec.backends.spark.backend import run_job
+
+            status = run_job(_plan(args, ir, "spark"), params, workdir)
+        else:
+            from pipec.backends.airflow.backend import run_dag
+
+            status = run_dag(_plan(args, ir, "airflow"), params, workdir)
+        if status != EXIT_OK:
+            return status
+    return EXIT_OK
+
+
+def _run_local(args, ir, params: dict, workdir: Path) -> int:
+    from pipec.backends.local.progress import Progress
+    from pipec.backends.local.runner import run_plan
+    from pipec.backends.local.summary import format_summary
+
+    plan = _plan(args, ir, "local")
+    progress = Progress(sys.stderr)
+    result = run_plan(plan, params, workdir, on_event=progress)
+    progress.close()
+    print(format_summary(result))
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    program = _load(args.file, _params(args.param), "explain")
+    if program is None:
+        return EXIT_USER
+    from pipec.compiler.explain import explain_json, explain_text
+
+    plans = {name: _plan(args, ir, args.target) for name, ir in program.pipelines.items()}
+    if args.format == "json":
+        print(json.dumps({n: explain_json(p) for n, p in plans.items()}, indent=2))
+    else:
+        print("\n\n".join(explain_text(p) for p in plans.values()))
+    return EXIT_OK
+
+
+def cmd_graph(args) -> int:
+    program = _load(args.file, _params(args.param), "graph")
+    if program is None:
+        return EXIT_USER
+    from pipec.compiler.graph import to_dot, to_mermaid
+
+    render = to_mermaid if args.format == "mermaid" else to_dot
+    print("\n".join(render(ir) for ir in program.pipelines.values()))
+    return EXIT_OK
+
+
+def cmd_fmt(args) -> int:
+    from pipec.grammar import parse_source
+    from pipec.grammar.format import format_module
+
+    status = EXIT_OK
+    for path in args.files:
+        if path.endswith((".yaml", ".yml")):
+            print(f"{path}: YAML files are not formatted (only .pipe)", file=sys.stderr)
+            continue
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot read `{path}`: {exc.strerror}", file=sys.stderr)
+            status = EXIT_USER
+            continue
+        module, diags = parse_source(text, path)
+        if any(d.is_error for d in diags):
+            _print_diagnostics(diags, path, "format", sources={path: text})
+            status = EXIT_USER
+            continue
+        formatted = format_module(module, text)
+        if formatted == text:
+            continue
+        if args.check:
+            print(f"would reformat {path}")
+            status = EXIT_USER
+        else:
+            Path(path).write_text(formatted, encoding="utf-8")
+            print(f"reformatted {path}")
+    return status
+
+
+def cmd_debug(args) -> int:
+    if args.stage == "ast":
+        from pipec.grammar import parse_source
+
+        text = Path(args.file).read_text(encoding="utf-8")
+        module, diags = parse_source(text, args.file)
+        if diags:
+            _print_diagnostics(diags, args.file, "parse", sources={args.file: text})
+        print(module.model_dump_json(indent=2, exclude_none=True))
+        return EXIT_USER if any(d.is_error for d in diags) else EXIT_OK
+    program = _load(args.file, _params(args.param), "compile")
+    if program is None:
+        return EXIT_USER
+    for name, ir in program.pipelines.items():
+        if args.stage == "ir":
+            print(ir.dumps())
+        else:
+            from pipec.compiler.explain import explain_json
+
+            print(json.dumps(explain_json(_plan(args, ir, args.target)), indent=2))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ argument parsing
+def _common(p: argparse.ArgumentParser, *, optimize: bool = False, target: bool = False) -> None:
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a pipeline parameter (type-checked against its declaration)")
+    if optimize:
+        p.add_argument("-O", dest="opt_level", type=int, choices=(0, 1), default=1,
+                       help="-O0 turns the optimizer off (default: -O1)")
+        p.add_argument("--disable", action="append", default=[], metavar="PASS",
+                       help="turn one optimizer pass off (prune, cse, predicate_pushdown, "
+                            "projection_pushdown, fusion, cache_placement)")
+        p.add_argument("--memory-budget", metavar="SIZE", help="memory for cached nodes, e.g. 2G "
+                       "(default: a quarter of RAM)")
+    if target:
+        p.add_argument("--target", choices=("local", "spark", "airflow"), default="local",
+                       help="the backend to plan for (default: local)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipec import __version__
+
+    parser = argparse.ArgumentParser(prog="pipec", description="Compile declarative data and ML "
+                                     "pipelines to Airflow, Spark or a local run.")
+    parser.add_argument("--version", action="version", version=f"pipec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="type-check files and report every problem")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    _common(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("compile", help="compile to IR JSON, a Spark job or an Airflow DAG")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--target", choices=TARGETS, default="ir")
+    p.add_argument("-o", "--output", metavar="PATH", help="output file (ir) or folder (spark, airflow)")
+    p.add_argument("--engine", choices=("polars", "spark"), default="polars",
+                   help="airflow only: the engine the tasks run (default: polars)")
+    _common(p, optimize=True)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="run pipelines (locally by default)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--workdir", metavar="DIR", help="where relative paths resolve (default: .)")
+    p.add_argument("--pipeline", metavar="NAME", help="run only this pipeline of the file")
+    _common(p, optimize=True, target=True)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("explain", help="show the optimized plan and why")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--workdir", metavar="DIR", help="where recorded statistics live (default: .)")
+    _common(p, optimize=True, target=True)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("graph", help="print the pipeline graph as Mermaid or Graphviz dot")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    _common(p)
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("fmt", help="rewrite .pipe files in the canonical layout")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+    p.set_defaults(func=cmd_fmt)
+
+    p = sub.add_parser("debug", help="print an intermediate form (ast, ir, plan) as JSON")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--stage", choices=("ast", "ir", "plan"), required=True)
+    _common(p, optimize=True, target=True)
+    p.set_defaults(func=cmd_debug)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return _guarded(args.func, args, parser)
+
+
+def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
+    """Turn every expected failure into a message and an exit code; never a traceback for users."""
+    from pipec.compiler.diagnostics import PipecError
+
+    try:
+        return func(args)
+    except UsageError as exc:
+        parser.error(str(exc))
+    except PipecError as exc:
+        _print_diagnostics(exc.diagnostics, getattr(args, "file", ""), args.command)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted: no output was changed", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if _is_run_error(exc):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USER
+        if os.environ.get("PIPEC_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in pipec, not in your pipeline; rerun with PIPEC_DEBUG=1 for details.",
+              file=sys.stderr)
+        return 3
+    return EXIT_OK
+
+
+def _is_run_error(exc: BaseException) -> bool:
+    """Errors raised by a running pipeline about its data (they name file, column and row)."""
+    return any(cls.__name__ in ("PipelineRunError", "ExpectationFailed", "SparkJobError", "AirflowRunError")
+               for cls in type(exc).__mro__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""From source text to checked IR: parse, resolve imports and schemas, check every pipeline.
+
+This is the front end's single entry point (`pipec.load`/`pipec.check` wrap it). It never prints
+and never raises for a user mistake: everything wrong is in `Program.diagnostics`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipec.compiler import ast
+from pipec.compiler.diagnostics import Diagnostic, Diagnostics, Label
+from pipec.compiler.ir import IR
+from pipec.compiler.schemas import schema_from_fields
+from pipec.compiler.typecheck import PipelineChecker
+from pipec.compiler.types import Schema
+
+
+@dataclass
+class Program:
+    """A checked source file: its pipelines' IR (those without errors) and every diagnostic."""
+
+    path: str
+    module: ast.Module | None
+    pipelines: dict[str, IR] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    schemas: dict[str, Schema] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_file(path: str | Path, params: dict[str, str] | None = None) -> Program:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        d = Diagnostic(code="E0100", message=f"cannot read `{path}`: {reason}",
+                       help="check the path and that the file is UTF-8 text")
+        return Program(path=str(path), module=None, diagnostics=[d])
+    return check_source(text, str(path), params)
+
+
+def check_source(text: str, file: str = "<string>", params: dict[str, str] | None = None) -> Program:
+    """Check source text; `params` are `-p name=value` overrides (as text), checked against
+    the declared parameter types of every pipeline that declares them."""
+    from pipec.grammar import parse_source
+
+    diags = Diagnostics()
+    sources = {file: text}
+    module, syntax = parse_source(text, file)
+    diags.extend(syntax)
+    program = Program(path=file, module=module, sources=sources)
+    if any(d.is_error for d in syntax):
+        program.failed = [d.name for d in module.declarations if isinstance(d, ast.Pipeline)]
+        program.diagnostics = diags.items
+        return program
+    program.schemas = _schemas(module, Path(file), diags, sources, [str(Path(file).resolve())])
+    pipelines = [d for d in module.declarations if isinstance(d, ast.Pipeline)]
+    seen: dict[str, ast.Pipeline] = {}
+    for p in pipelines:
+        if p.name in seen:
+            diags.error("E0105", f"pipeline `{p.name}` is declared twice", p.name_span,
+                        labels=[Label(span=seen[p.name].name_span, message="first declared here")])
+            continue
+        seen[p.name] = p
+        overrides = {k: v for k, v in (params or {}).items()
+                     if any(isinstance(s, ast.ParamDecl) and s.name == k for s in p.body) or len(pipelines) == 1}
+        ir = PipelineChecker(p, program.schemas, diags, overrides).check()
+        if ir is None:
+            program.failed.append(p.name)
+        else:
+            program.pipelines[p.name] = ir
+    _unknown_overrides(params or {}, pipelines, diags)
+    program.diagnostics = diags.items
+    return program
+
+
+def _unknown_overrides(params: dict[str, str], pipelines: list[ast.Pipeline], diags: Diagnostics) -> None:
+    """With several pipelines, `-p x=...` must name a parameter of at least one of them."""
+    if len(pipelines) < 2:
+        return
+    declared = {s.name for p in pipelines for s in p.body if isinstance(s, ast.ParamDecl)}
+    for name in params:
+        if name not in declared:
+            diags.error("E0124", f"no pipeline in this file has a parameter `{name}`", None)
+
+
+def _schemas(module: ast.Module, path: Path, diags: Diagnostics, sources: dict[str, str],
+             stack: list[str]) -> dict[str, Schema]:
+    """The schemas visible in `module`: imported ones first, then its own (imports may nest)."""
+    from pipec.grammar import parse_source
+
+    schemas: dict[str, Schema] = {}
+    origin: dict[str, ast.SchemaDecl] = {}
+    for imp in (d for d in module.declarations if isinstance(d, ast.Import)):
+        target = (path.parent / imp.path).resolve()
+        if str(target) in stack:
+            chain = " -> ".join(Path(s).name for s in stack[stack.index(str(target)):] + [str(target)])
+            diags.error("E0102", f"import cycle: {chain}", imp.span, help="move the shared schemas into a file that imports nothing")
+            continue
+        try:
+            text = target.read_text(encoding="utf-8")
+        except OSError:
+            diags.error("E0101", f"cannot find the imported file `{imp.path}`", imp.span,
+                        label=f"looked for {target}", help="import paths are relative to the importing file")
+            continue
+        sources[str(target)] = text
+        imported, syntax = parse_source(text, str(target))
+        diags.extend(syntax)
+        if any(d.is_error for d in syntax):
+            continue
+        for name, schema in _schemas(imported, target, diags, sources, stack + [str(target)]).items():
+            schemas.setdefault(name, schema)
+    for decl in (d for d in module.declarations if isinstance(d, ast.SchemaDecl)):
+        if decl.name in origin:
+            diags.error("E0103", f"schema `{decl.name}` is declared twice", decl.name_span,
+                        labels=[Label(span=origin[decl.name].name_span, message="first declared here")])
+            continue
+        origin[decl.name] = decl
+        schema = schema_from_fields(decl.fields, diags)
+        if schema is not None:
+            schemas[decl.name] = schema
+    return schemas

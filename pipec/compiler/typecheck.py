@@ -1,0 +1,380 @@
+"""Checking one pipeline: options, params, bindings and the schema of every value after every
+step, producing its IR. Bindings are checked on demand in dependency order (a name may be used
+before it is bound), which also finds cycles."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from pipec.compiler import ast
+from pipec.compiler.diagnostics import Diagnostics, Label
+from pipec.compiler.expressions import NULL, ExprContext, check_expr
+from pipec.compiler.ir import IR, IRNode, Options, ParamSpec
+from pipec.compiler.schemas import param_type
+from pipec.compiler.suggest import did_you_mean, listing
+from pipec.compiler.types import ModelType, ParamType, Schema, TableType, ValueType
+from pipec.stdlib.steps import SINKS, STEPS, StepContext, bind, input_matches
+
+OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
+                "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]"}
+
+
+class _Failed(Exception):
+    """A binding that could not be typed (already reported); dependents stay quiet."""
+
+
+class PipelineChecker:
+    def __init__(self, pipeline: ast.Pipeline, schemas: dict[str, Schema], diags: Diagnostics,
+                 overrides: dict[str, str] | None = None):
+        self.p = pipeline
+        self.schemas = schemas
+        self.diags = diags
+        self.overrides = overrides or {}
+        self.params: dict[str, ParamType] = {}
+        self.ir = IR(pipeline.name, doc=pipeline.doc, source=pipeline.span.file)
+        self.bindings: dict[str, tuple[ast.Binding, int]] = {}
+        self.values: dict[str, tuple[str, ValueType] | None] = {}
+        self.in_progress: list[str] = []
+        self.used: set[str] = set()
+        self.ids: set[str] = set()
+
+    # ------------------------------------------------------------ entry point
+    def check(self) -> IR | None:
+        errors_before = sum(d.is_error for d in self.diags.items)
+        self.ir.options = self._options()
+        self.ir.params = self._params()
+        sinks = self._collect_statements()
+        for name in self.bindings:
+            self._value_of(name)
+        for k, stmt in enumerate(sinks, 1):
+            try:
+                self._chain(stmt.value, f"sink{k}", [], stmt.doc, is_sink_statement=True)
+            except _Failed:
+                pass
+        for name, (b, i) in self.bindings.items():
+            if name not in self.used and self.values.get(name) is not None:
+                self.diags.warning("W0001", f"`{name}` is never used", b.targets[i].span,
+                                   label="bound here but no sink reads it",
+                                   help="write it with a sink, or remove it (the optimizer drops it)")
+        if not sinks and not self.diags.has_errors:
+            self.diags.warning("W0002", f"pipeline `{self.p.name}` has no sink, so running it does nothing",
+                               self.p.name_span, help='end a chain with a sink, e.g. `| write_csv("out/x.csv")`')
+        errors = sum(d.is_error for d in self.diags.items) - errors_before
+        return None if errors else self.ir
+
+    # ------------------------------------------------------------ options and params
+    def _options(self) -> Options:
+        values: dict[str, Any] = {}
+        for opt in self.p.options:
+            if opt.name not in OPTION_TYPES:
+                self.diags.error("E0110", f"unknown pipeline option `{opt.name}`", opt.name_span,
+                                 help=did_you_mean(opt.name, OPTION_TYPES)
+                                 or f"options are {', '.join(OPTION_TYPES)}")
+                continue
+            if opt.name in values:
+                self.diags.error("E0110", f"option `{opt.name}` is given twice", opt.name_span)
+                continue
+            value = self._option_value(opt)
+            if value is not _BAD:
+                values[opt.name] = value
+        return Options(**values)
+
+    def _option_value(self, opt: ast.Option) -> Any:
+        want = OPTION_TYPES[opt.name]
+        v = opt.value
+        ok, value = _literal_value(v, want.rstrip("?"))
+        if want.endswith("?") and isinstance(v, ast.Literal_) and v.literal_type == "null":
+            return None
+        if not ok:
+            self.diags.error("E0111", f"option `{opt.name}` must be {_describe(want)}", v.span,
+                             help=_example(opt.name))
+            return _BAD
+        return value
+
+    def _params(self) -> list[ParamSpec]:
+        specs: list[ParamSpec] = []
+        for decl in self.p.body:
+            if not isinstance(decl, ast.ParamDecl):
+                continue
+            if decl.name in self.params:
+                self.diags.error("E0120", f"parameter `{decl.name}` is declared twice", decl.name_span)
+                continue
+            t = param_type(decl.type, self.diags)
+            if t is None:
+                continue
+            ok, default = _literal_value(decl.default, str(t))
+            if not ok:
+                self.diags.error("E0122", f"the default of `{decl.name}` must be {_describe(str(t))}",
+                                 decl.default.span, label=f"`{decl.name}` is declared as {t}")
+                continue
+            self.params[decl.name] = t
+            specs.append(ParamSpec(name=decl.name, type=t, default=default, doc=decl.doc))
+        for name, text in self.overrides.items():
+            spec = next((s for s in specs if s.name == name), None)
+            if spec is None:
+                self.diags.error("E0124", f"pipeline `{self.p.name}` has no parameter `{name}`", None,
+                                 help=did_you_mean(name, self.params)
+                                 or (f"its parameters: {listing(self.params)}" if self.params else "it declares no parameters"))
+                continue
+            ok, value = parse_param_text(text, spec.type)
+            if not ok:
+                self.diags.error("E0124", f"`-p {name}={text}`: {value}", None,
+                                 help=f"`{name}` is {_describe(str(spec.type))}")
+                continue
+            spec.default = value
+        return specs
+
+    # ------------------------------------------------------------ bindings
+    def _collect_statements(self) -> list[ast.SinkStatement]:
+        sinks = []
+        for stmt in self.p.body:
+            if isinstance(stmt, ast.SinkStatement):
+                sinks.append(stmt)
+            elif isinstance(stmt, ast.Binding):
+                for i, target in enumerate(stmt.targets):
+                    if target.name in self.bindings or target.name in self.params:
+                        first = self.bindings.get(target.name)
+                        self.diags.error("E0130", f"the name `{target.name}` is bound twice", target.span,
+                                         labels=[Label(span=first[0].targets[first[1]].span, message="first bound here")]
+                                         if first else [], help="names are unique inside a pipeline: rename one")
+                        continue
+                    self.bindings[target.name] = (stmt, i)
+        return sinks
+
+    def _value_of(self, name: str) -> tuple[str, ValueType] | None:
+        if name in self.values:
+            return self.values[name]
+        stmt, index = self.bindings[name]
+        if name in self.in_progress:
+            cycle = self.in_progress[self.in_progress.index(name):] + [name]
+            self.diags.error("E0132", f"`{name}` depends on itself: {' -> '.join(cycle)}",
+                             stmt.targets[index].span, help="a pipeline is a graph without cycles; "
+                             "compute the value from an earlier one")
+            for n in cycle:
+                self.values.setdefault(n, None)
+            return None
+        self.in_progress.append(name)
+        try:
+            names = [t.name for t in stmt.targets]
+            results = self._chain(stmt.value, "_".join(names), names, stmt.doc)
+            for n, r in zip(names, results):
+                self.values[n] = r
+        except _Failed:
+            for t in stmt.targets:
+                self.values.setdefault(t.name, None)
+        finally:
+            self.in_progress.remove(name)
+        return self.values[name]
+
+    def binding(self, ref: ast.Expr, what: str) -> tuple[str, ValueType] | None:
+        """Resolve a bare name used as a value (join's right side, predict's model, ...)."""
+        if not isinstance(ref, ast.ColumnRef):
+            self.diags.error("E0304", f"{what} must be the name of a value bound in this pipeline", ref.span)
+            return None
+        if ref.name not in self.bindings:
+            self.diags.error("E0131", f"`{ref.name}` is not bound in pipeline `{self.p.name}`", ref.span,
+                             help=did_you_mean(ref.name, self.bindings)
+                             or (f"bound names: {listing(self.bindings)}" if self.bindings else None))
+            return None
+        self.used.add(ref.name)
+        return self._value_of(ref.name)
+
+    def upstream_model(self, node_id: str) -> ModelType | None:
+        """The model of the nearest `predict` up the main-input path of `node_id`."""
+        node = self.ir.node(node_id)
+        while node.step != "predict":
+            if not node.inputs:
+                return None
+            node = self.ir.node(node.inputs[0])
+        model = self.ir.node(node.inputs[1]).output
+        return model if isinstance(model, ModelType) else None
+
+    # ------------------------------------------------------------ chains
+    def _chain(self, chain: ast.Chain, prefix: str, targets: list[str], doc: str | None,
+               is_sink_statement: bool = False) -> list[tuple[str, ValueType]]:
+        steps = list(chain.steps)
+        head = chain.head
+        if isinstance(head, ast.Call) and head.name in STEPS and STEPS[head.name].is_source:
+            current = None
+            steps.insert(0, head)
+        elif isinstance(head, ast.ColumnRef):
+            current = self.binding(head, "the start of a chain")
+            if current is None:
+                raise _Failed
+            current = (current[0], current[1], f"`{head.name}`")
+        else:
+            self._bad_head(head)
+            raise _Failed
+        if not steps:
+            self.diags.error("E0306", "this statement only renames a value", chain.span,
+                             help=f"use `{head.name}` directly instead of binding it again")
+            raise _Failed
+        for i, call in enumerate(steps):
+            last = i == len(steps) - 1
+            step = STEPS.get(call.name)
+            if step is None:
+                self.diags.error("E0301", f"unknown step `{call.name}`", call.name_span,
+                                 help=did_you_mean(call.name, STEPS, "the step")
+                                 or f"steps: {listing(sorted(STEPS))}")
+                raise _Failed
+            if step.is_source and current is not None:
+                self.diags.error("E0306", f"`{call.name}` reads a source and cannot follow `|`", call.name_span,
+                                 help="start a new chain with it: `name = read_...(...)`")
+                raise _Failed
+            if call.name in SINKS and not (last and is_sink_statement):
+                self.diags.error("E0307", f"`{call.name}` is a sink: it must end a chain that is not bound to a name",
+                                 call.name_span, help=f"write it on its own line: `{prefix.split('_')[0]} | {call.name}(...)`")
+                raise _Failed
+            if last and is_sink_statement and call.name not in SINKS:
+                self.diags.error("E0307", "the result of this chain is not used", chain.span,
+                                 help="bind it to a name (`x = ...`) or end it with a sink such as `| write_csv(\"out/x.csv\")`")
+                raise _Failed
+            is_split = call.name == "split"
+            if is_split != (last and len(targets) == 2) or len(targets) > 2:
+                self._split_misuse(call, targets, chain)
+                raise _Failed
+            if is_split:
+                return self._split(step, call, current, targets, doc)
+            node_id = self._node_id(prefix, i, call.name, last, is_sink_statement)
+            out = self._apply(step, call, current, node_id, doc if last else None,
+                              binding=(targets[0] if last and targets else None))
+            current = (out[0], out[1], f"the result of `{call.name}`")
+        return [(current[0], current[1])] if current[1] is not None else []
+
+    def _split(self, step, call: ast.Call, current, targets: list[str], doc: str | None):
+        """`a, b = t | split(...)` becomes two IR nodes, one per side (SplitArgs.part 0 and 1)."""
+        _, output = self._apply(step, call, current, targets[0], doc, binding=targets[0])
+        first = self.ir.node(targets[0])
+        self.ir.add(first.model_copy(update={"id": targets[1], "binding": targets[1],
+                                             "args": first.args.model_copy(update={"part": 1})}))
+        self.ids.update(targets)
+        return [(t, output) for t in targets]
+
+    def _apply(self, step, call: ast.Call, current, node_id: str, doc: str | None, binding: str | None):
+        value = current[1] if current else None
+        if current is not None and not input_matches(step, value):
+            kind = {"table": "a table", "model": "a model", "metrics": "metrics",
+                    "table|metrics": "a table or metrics"}.get(step.input, step.input)
+            self.diags.error("E0305", f"`{call.name}` needs {kind}, but {current[2]} is {value}",
+                             call.name_span, label=f"applied to {current[2]}")
+            raise _Failed
+        bound = bind(step, call, self.diags)
+        if bound is None:
+            raise _Failed
+        ctx = StepContext(call=call, input=value, input_id=current[0] if current else None,
+                          input_name=current[2] if current else "the source", params=self.params,
+                          schemas=self.schemas, diags=self.diags, resolver=self)
+        result = step.rule(ctx, bound)
+        if result is None:
+            raise _Failed
+        args, output = result
+        inputs = ([current[0]] if current else []) + ctx.extra_inputs
+        self.ir.add(IRNode(id=node_id, step=call.name, args=args, inputs=inputs, output=output,
+                           binding=binding, span=call.span, doc=doc))
+        return node_id, output
+
+    def _node_id(self, prefix: str, i: int, step: str, last: bool, sink: bool) -> str:
+        base = f"{prefix}_{step}" if sink and last else (prefix if last else f"{prefix}__{i}_{step}")
+        node_id, n = base, 1
+        while node_id in self.ids or (node_id != prefix and node_id in self.bindings):
+            n += 1
+            node_id = f"{base}_{n}"
+        self.ids.add(node_id)
+        return node_id
+
+    def _bad_head(self, head: ast.Expr) -> None:
+        if isinstance(head, ast.Call) and head.name in STEPS:
+            self.diags.error("E0306", f"`{head.name}` needs an input", head.name_span,
+                             help=f"apply it to a value: `x | {head.name}(...)`")
+        elif isinstance(head, ast.Call):
+            self.diags.error("E0301", f"unknown step `{head.name}`", head.name_span,
+                             help=did_you_mean(head.name, STEPS, "the step")
+                             or "a chain starts with a source such as `read_csv(...)` or a bound name")
+        else:
+            self.diags.error("E0306", "a chain starts with a source such as `read_csv(...)` or a bound name",
+                             head.span)
+
+    def _split_misuse(self, call: ast.Call, targets: list[str], chain: ast.Chain) -> None:
+        if call.name == "split":
+            self.diags.error("E0133", "`split` gives two tables: bind both, as the last step of the chain",
+                             call.span, help="write `train, test = table | split(fraction=0.8)`")
+        else:
+            self.diags.error("E0133", f"{len(targets)} names are bound, but only `split` gives two values",
+                             chain.span, help="bind one name, or end the chain with `| split(...)`")
+
+
+class _Bad:
+    pass
+
+
+_BAD = _Bad()
+
+
+def _describe(t: str) -> str:
+    return {"str?": "a string or null", "date": 'a date string such as "2013-01-01"', "bool": "true or false",
+            "int": "an integer", "float": "a number", "str": "a string",
+            "duration": "a duration such as 5m", "list[str]": 'a list of strings such as ["a", "b"]'}.get(
+        t, f"a {t}")
+
+
+def _example(option: str) -> str:
+    return {"schedule": 'e.g. schedule="@daily" or schedule="0 6 * * *"', "start": 'e.g. start="2013-01-01"',
+            "retry_delay": "e.g. retry_delay=5m", "timeout": "e.g. timeout=2h", "tags": 'e.g. tags=["ml"]',
+            "retries": "e.g. retries=2", "catchup": "e.g. catchup=false", "owner": 'e.g. owner="ml-team"'}[option]
+
+
+def _literal_value(e: ast.Expr, t: str) -> tuple[bool, Any]:
+    """The JSON value of a literal of written type `t` (int widens to float)."""
+    if t.startswith("list["):
+        if not isinstance(e, ast.ListExpr):
+            return False, None
+        items = [_literal_value(i, t[5:-1]) for i in e.items]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, ast.Literal_):
+        ok, v = _literal_value(e.operand, t)
+        return (ok and t in ("int", "float")), (-v if ok and t in ("int", "float") else None)
+    if not isinstance(e, ast.Literal_):
+        return False, None
+    kind, v = e.literal_type, e.value
+    if t == "float" and kind in ("int", "float"):
+        return True, float(v)
+    if t == "date" and kind == "str":
+        try:
+            return True, dt.date.fromisoformat(v).isoformat()
+        except ValueError:
+            return False, None
+    return (kind == t), v
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_param_text(text: str, t: ParamType) -> tuple[bool, Any]:
+    """Parse a `-p name=value` (or Airflow/Spark argument) value; returns (ok, value or reason)."""
+    try:
+        if t.name == "int":
+            return True, int(text)
+        if t.name == "float":
+            return True, float(text)
+        if t.name == "bool":
+            low = text.lower()
+            if low in ("true", "1", "yes"):
+                return True, True
+            if low in ("false", "0", "no"):
+                return True, False
+            return False, f"`{text}` is not true or false"
+        if t.name == "date":
+            return True, dt.date.fromisoformat(text).isoformat()
+        if t.name == "duration":
+            m = _DURATION.match(text)
+            return (True, int(m.group(1)) * _SECONDS[m.group(2)]) if m else (True, int(text))
+        if t.name == "list":
+            parts = [p for p in text.split(",") if p != ""]
+            parsed = [parse_param_text(p.strip(), t.item) for p in parts]
+            bad = next((v for ok, v in parsed if not ok), None)
+            return (False, bad) if bad else (True, [v for _, v in parsed])
+        return True, text
+    except ValueError:
+        return False, f"`{text}` is not {_describe(str(t))}"
