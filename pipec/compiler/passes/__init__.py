@@ -1,0 +1,84 @@
+"""The optimizer: an ordered list of passes behind flags (as in polars' lazy optimizer), checked
+after every pass by `invariants`.
+
+The first four passes rewrite the graph (`IR -> IR`, on a copy). The last two decide how the final
+graph runs: `cache_placement` picks the nodes to materialise, and `fusion` cuts the graph into
+stages, which needs to know what is cached. Every pass appends `PassRecord`s saying what it did,
+which `pipec explain` prints.
+
+>>> [name for name, _ in PASSES]
+['prune', 'cse', 'predicate_pushdown', 'projection_pushdown', 'cache_placement', 'fusion']
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from pipec.compiler.ir import IR
+from pipec.compiler.passes.cache_placement import cache_placement
+from pipec.compiler.passes.cse import cse
+from pipec.compiler.passes.fusion import BACKENDS, fusion
+from pipec.compiler.passes.invariants import OptimizerInvariantError, check_cached, check_ir, check_stages
+from pipec.compiler.passes.predicate_pushdown import predicate_pushdown
+from pipec.compiler.passes.projection_pushdown import projection_pushdown
+from pipec.compiler.passes.prune import prune
+from pipec.compiler.plan import PassRecord, Plan, Stage, unoptimized_plan
+from pipec.compiler.stats import Statistics
+
+PASSES: list[tuple[str, Callable[..., Any]]] = [
+    ("prune", prune),
+    ("cse", cse),
+    ("predicate_pushdown", predicate_pushdown),
+    ("projection_pushdown", projection_pushdown),
+    ("cache_placement", cache_placement),
+    ("fusion", fusion),
+]
+PASS_NAMES = tuple(name for name, _ in PASSES)
+_REWRITES = PASSES[:4]
+
+__all__ = ["PASSES", "PASS_NAMES", "BACKENDS", "OptimizerInvariantError", "optimize", "prune", "cse",
+           "predicate_pushdown", "projection_pushdown", "cache_placement", "fusion"]
+
+
+def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = frozenset(),
+             backend: str = "local", memory_budget: int | None = None, stats: Statistics | None = None,
+             workdir: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Plan:
+    """The plan for `ir` (which is left untouched).
+
+    `level=0` gives the unoptimised plan (every node its own stage, nothing cached); `disable`
+    names passes to skip. Estimates come from `stats` when given, else from the statistics recorded
+    under `workdir` (when given); source paths resolve against `workdir` (default: the current
+    directory) with `params` over the param defaults.
+    """
+    unknown = set(disable) - set(PASS_NAMES)
+    if unknown:
+        raise ValueError(f"unknown optimizer pass {', '.join(sorted(unknown))}; "
+                         f"known passes: {', '.join(PASS_NAMES)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
+    if level <= 0:
+        return unoptimized_plan(ir)
+    from pipec.compiler.cost import estimate  # the cost model is only needed past -O0
+
+    records: list[PassRecord] = []
+    for name, rewrite in _REWRITES:
+        if name not in disable:
+            before, ir = ir, rewrite(ir, records)
+            check_ir(name, before, ir)
+    if stats is None and workdir is not None:
+        stats = Statistics.load(ir.pipeline, workdir)
+    estimates = estimate(ir, stats=stats, params=params, workdir=workdir or ".")
+    cached = []
+    if "cache_placement" not in disable:
+        cached = cache_placement(ir, backend=backend, memory_budget=memory_budget,
+                                 estimates=estimates, records=records)
+        check_cached("cache_placement", ir, cached)
+    if "fusion" in disable:
+        stages = [Stage(id=f"s{k}", nodes=[n.id], boundary="fusion disabled")
+                  for k, n in enumerate(ir.nodes(), 1)]
+    else:
+        stages = fusion(ir, backend=backend, cached={c.node for c in cached}, records=records)
+        check_stages("fusion", ir, stages)
+    recorded = any(e.recorded for e in estimates.values())
+    return Plan(ir=ir, stages=stages, cached=cached, records=records,
+                statistics="recorded" if recorded else "guessed")

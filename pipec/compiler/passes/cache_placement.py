@@ -1,0 +1,136 @@
+"""Cache placement: KeystoneML's greedy algorithm for which intermediate results to keep.
+
+Without caching, a table is recomputed every time something reads it: `runs(v)`, the sum over its
+consumers of how often each of them runs (once if it is cached) times how often it reads its
+input per run. Models and metrics are always kept (they are small Python objects), and a sink
+runs once. `t(v)` is the time to compute `v` from its nearest kept ancestors. Caching `v` saves
+`t(v) × (runs(v) − 1)` seconds and costs its size in memory; the algorithm repeatedly keeps the
+node with the best saving per byte that still fits in the budget, then recomputes `runs` and `t`
+(caching one node changes both for the others), until nothing that fits saves time. A node
+chosen early can become useless once its readers are cached too; such nodes are released.
+
+How often a consumer reads its input depends on the backend: on Spark an iterative `fit` scans its
+input once per iteration (logistic regression `max_iter` times); scikit-learn (local and Airflow)
+collects its input once.
+"""
+from __future__ import annotations
+
+from pipec.compiler.cost import NodeEstimate, default_memory_budget, estimate, value_of
+from pipec.compiler.ir import IR, IRNode
+from pipec.compiler.passes.naming import describe, human_bytes
+from pipec.compiler.plan import CacheDecision, PassRecord
+from pipec.compiler.types import TableType
+
+PASS = "cache_placement"
+# How many passes over its input an MLlib estimator makes: (hyper-parameter, its default) or a constant.
+_SPARK_PASSES: dict[str, tuple[str, int] | int] = {
+    "logistic_regression": ("max_iter", 100),
+    "gradient_boosted_classifier": ("n_iter", 50),
+    "random_forest_classifier": ("max_depth", 5),  # one pass per tree level
+    "random_forest_regressor": ("max_depth", 5),
+    "kmeans": 20,  # MLlib's default maxIter
+    "linear_regression": 1,  # the normal-equation solver
+}
+
+
+def cache_placement(ir: IR, *, backend: str = "local", memory_budget: int | None = None,
+                    estimates: dict[str, NodeEstimate] | None = None,
+                    records: list[PassRecord] | None = None) -> list[CacheDecision]:
+    """The nodes to cache, in the order they were chosen.
+
+    >>> from pipec.compiler.cost import NodeEstimate
+    >>> from pipec.compiler.ir import IRNode, LimitArgs, SinkArgs, lit
+    >>> from pipec.compiler.types import Schema, TableType
+    >>> t = TableType(schema_=Schema())
+    >>> ir = IR("p")
+    >>> _ = ir.add(IRNode(id="a", step="limit", args=LimitArgs(n=lit(1)), output=t))
+    >>> for k in "12":
+    ...     _ = ir.add(IRNode(id=k, step="write_csv", inputs=["a"], args=SinkArgs(step="write_csv", path=k)))
+    >>> est = {n: NodeEstimate(rows=1, bytes=100, seconds=2.0) for n in ["a", "1", "2"]}
+    >>> [(c.node, c.runs, c.seconds_saved) for c in cache_placement(ir, memory_budget=1000, estimates=est)]
+    [('a', 2.0, 2.0)]
+    """
+    budget = default_memory_budget() if memory_budget is None else memory_budget
+    estimates = estimates if estimates is not None else estimate(ir)
+    chosen: list[CacheDecision] = []
+    left = budget
+    while True:
+        options = _options(ir, {c.node for c in chosen}, estimates, backend)
+        fitting = [o for o in options if o.bytes <= left]
+        if not fitting:
+            break
+        best = max(fitting, key=lambda o: (o.seconds_saved / o.bytes, o.seconds_saved, o.node))
+        chosen.append(best)
+        left -= best.bytes
+        _record(records, f"cached {describe(ir.node(best.node))}: computed {best.runs:g} times "
+                         f"without caching; saves {best.seconds_saved:.3g} s for {human_bytes(best.bytes)}",
+                best.node)
+    for useless in [c for c in chosen if not _still_saves(ir, c.node, chosen, estimates, backend)]:
+        chosen.remove(useless)
+        left += useless.bytes
+        _record(records, f"released {describe(ir.node(useless.node))}: everything that reads it is cached",
+                useless.node)
+    for missed in _options(ir, {c.node for c in chosen}, estimates, backend):
+        _record(records, f"did not cache {describe(ir.node(missed.node))}: would save "
+                         f"{missed.seconds_saved:.3g} s but needs {human_bytes(missed.bytes)}, "
+                         f"{human_bytes(left)} of the {human_bytes(budget)} budget left", missed.node)
+    return chosen
+
+
+def _still_saves(ir: IR, node: str, chosen: list[CacheDecision], estimates: dict[str, NodeEstimate],
+                 backend: str) -> bool:
+    others = {c.node for c in chosen if c.node != node}
+    return any(o.node == node for o in _options(ir, others, estimates, backend))
+
+
+def _options(ir: IR, cached: set[str], estimates: dict[str, NodeEstimate], backend: str) -> list[CacheDecision]:
+    """Every uncached table whose caching would save time, with its runs, saving and size."""
+    kept = cached | {n.id for n in ir.nodes() if n.output is not None and not isinstance(n.output, TableType)}
+    runs = _runs(ir, kept, backend)
+    seconds = recompute_seconds(ir, kept, estimates)
+    options = []
+    for node in ir.nodes():
+        if node.id in kept or not isinstance(node.output, TableType):
+            continue
+        saved = seconds[node.id] * (runs[node.id] - 1)
+        if saved > 0:
+            options.append(CacheDecision(node=node.id, runs=runs[node.id], seconds_saved=saved,
+                                         bytes=max(1, round(estimates[node.id].bytes))))
+    return options
+
+
+def _runs(ir: IR, kept: set[str], backend: str) -> dict[str, float]:
+    """How often each node's output is computed, given that the nodes in `kept` are computed once."""
+    runs: dict[str, float] = {}
+    for node in reversed(list(ir.nodes())):
+        reads = [(consumer, consumer.inputs.count(node.id)) for consumer in ir.consumers(node.id)]
+        runs[node.id] = sum((1 if c.id in kept else runs[c.id]) * n * reads_per_run(c, ir, backend)
+                            for c, n in reads) or 1.0
+    return runs
+
+
+def recompute_seconds(ir: IR, kept: set[str], estimates: dict[str, NodeEstimate]) -> dict[str, float]:
+    """`t(v)`: the seconds to compute each node from its nearest kept ancestors (or the sources)."""
+    seconds: dict[str, float] = {}
+    for node in ir.nodes():
+        seconds[node.id] = estimates[node.id].seconds + sum(
+            0.0 if i in kept else seconds[i] for i in node.inputs)
+    return seconds
+
+
+def reads_per_run(consumer: IRNode, ir: IR, backend: str) -> float:
+    """How many times `consumer` reads its input each time it runs."""
+    if consumer.step != "fit" or backend != "spark":
+        return 1.0
+    passes = _SPARK_PASSES.get(consumer.args.estimator, 1)
+    if isinstance(passes, int):
+        return float(passes)
+    name, default = passes
+    given = next((p.expr for p in consumer.args.params if p.name == name), None)
+    value = value_of(given, ir) if given is not None else default
+    return float(value) if isinstance(value, (int, float)) else float(default)
+
+
+def _record(records: list[PassRecord] | None, message: str, node: str) -> None:
+    if records is not None:
+        records.append(PassRecord(pass_name=PASS, message=message, nodes=[node]))

@@ -1,0 +1,194 @@
+"""Move filters towards the sources, so that fewer rows flow through the pipeline and the reader
+(polars' scan, Spark's data source) can skip rows while it reads.
+
+A filter's predicate is split into conjuncts, and each conjunct moves below the step under it when
+that gives the same rows:
+- through `derive`, `fill_null` and `predict` when it reads none of the columns they compute;
+- through `select` and `rename`, rewritten to the input's column names (a `select` item that
+  computes a value blocks it);
+- through `sort`, `drop`, `drop_nulls` (row-local or order-only steps), and into every input of
+  `union`;
+- through `aggregate` only when it reads nothing but `by` columns (a group is kept or dropped whole);
+- into one side of a `join` when it reads only that side's columns and the join type allows it:
+  `inner` either side, `left`/`semi`/`anti` the left, `right` the right, `full` neither;
+- a filter directly under another merges with it.
+It never moves through `limit`, `sample`, `split`, `distinct`, `python`, `expect`, a source, or a
+step whose output another consumer also reads (that consumer would lose rows).
+
+A conjunct `x is not null` makes `x` non-nullable; the steps it passes are re-typed accordingly, so
+every consumer downstream sees exactly the schema it saw before.
+"""
+from __future__ import annotations
+
+from pipec.compiler.ast import ColumnRef, Expr
+from pipec.compiler.ir import IR, FilterArgs, IRNode
+from pipec.compiler.passes.exprs import (columns_used, conjoin, conjuncts, expr_text, not_null_column,
+                                         rename_columns)
+from pipec.compiler.passes.naming import describe
+from pipec.compiler.plan import PassRecord
+from pipec.compiler.types import Field, Schema, TableType
+
+PASS = "predicate_pushdown"
+_ROW_PRESERVING = frozenset({"sort", "drop", "drop_nulls"})
+_MODEL_OUTPUTS = frozenset({"prediction", "probability"})
+
+
+def predicate_pushdown(ir: IR, records: list[PassRecord] | None = None) -> IR:
+    """A copy of `ir` with every filter conjunct as close to the sources as it can soundly go.
+
+    >>> from pipec.compiler.ast import Binary, ColumnRef
+    >>> from pipec.compiler.ir import IRNode, SortArgs, SortKey, SourceArgs, SinkArgs, lit
+    >>> from pipec.compiler.types import Schema, TableType, col
+    >>> t = TableType(schema_=Schema.of([("x", col("int"))]))
+    >>> pred = Binary(span=lit(0).span, op=">", left=ColumnRef(span=lit(0).span, name="x",
+    ...               type=col("int")), right=lit(0), type=col("bool"))
+    >>> ir = IR("p")
+    >>> for node in [
+    ...     IRNode(id="src", step="read_csv", output=t,
+    ...            args=SourceArgs(step="read_csv", path="x.csv", schema_=t.schema_)),
+    ...     IRNode(id="sorted", step="sort", inputs=["src"], output=t,
+    ...            args=SortArgs(keys=[SortKey(column="x")])),
+    ...     IRNode(id="f", step="filter", inputs=["sorted"], output=t, args=FilterArgs(predicate=pred)),
+    ...     IRNode(id="out", step="write_csv", inputs=["f"],
+    ...            args=SinkArgs(step="write_csv", path="o.csv"))]:
+    ...     _ = ir.add(node)
+    >>> [n.id for n in predicate_pushdown(ir).nodes()]
+    ['src', 'f', 'sorted', 'out']
+    """
+    out = ir.copy()
+    log = _Log(records)
+    while any(_push_once(out, node.id, log) for node in list(out.nodes()) if node.step == "filter"):
+        pass
+    for node in out.nodes():
+        source = out.node(node.inputs[0]) if node.step == "filter" else None
+        if source is not None and source.is_source and node.id in log.moved:
+            log.add(f"filter `{expr_text(node.args.predicate)}` now reads {describe(source)} "
+                    "directly, so the reader can apply it while scanning", node.id, source.id)
+    return out
+
+
+class _Log:
+    """The records of this pass, and which filters it created or changed."""
+
+    def __init__(self, records: list[PassRecord] | None):
+        self.records = records
+        self.moved: set[str] = set()
+
+    def add(self, message: str, *nodes: str) -> None:
+        if self.records is not None:
+            self.records.append(PassRecord(pass_name=PASS, message=message, nodes=list(nodes)))
+
+
+def _push_once(ir: IR, filter_id: str, log: _Log) -> bool:
+    """Move what can move of one filter one step down; False when nothing moved."""
+    if filter_id not in ir:
+        return False  # merged away earlier in this sweep
+    flt = ir.node(filter_id)
+    below = ir.node(flt.inputs[0])
+    if len(ir.consumers(below.id)) != 1:
+        return False
+    if below.step == "filter":
+        _merge_into(ir, flt, below, log)
+        return True
+    staying: list[Expr] = []
+    moving: dict[int, list[Expr]] = {}
+    for part in conjuncts(flt.args.predicate):
+        routes = _routes(ir, below, part)
+        if routes is None:
+            staying.append(part)
+        for index, rewritten in routes or []:
+            moving.setdefault(index, []).append(rewritten)
+    if not moving:
+        return False
+    moves_whole = not staying and len(moving) == 1  # then the filter keeps its id
+    if moves_whole:
+        ir.redirect(flt.id, below.id)
+        ir.remove(flt.id)
+    inputs = list(below.inputs)
+    for index, parts in sorted(moving.items()):
+        node_id = flt.id if moves_whole else _fresh_id(ir, flt.id)
+        pushed = ir.add(IRNode(id=node_id, step="filter", args=FilterArgs(predicate=conjoin(parts)),
+                               inputs=[inputs[index]], span=flt.span,
+                               output=_tightened(ir.node(inputs[index]).output, parts)))
+        inputs[index] = pushed.id
+        log.moved.add(pushed.id)
+        side = f"input {index + 1} of " if len(inputs) > 1 else ""
+        log.add(f"moved `{expr_text(conjoin(parts))}` of {describe(flt)} below {side}{describe(below)}",
+                flt.id, below.id, pushed.id)
+    moved_parts = [p for p in conjuncts(flt.args.predicate) if p not in staying]
+    ir.replace(below.model_copy(update={"inputs": inputs,
+                                        "output": _tightened(below.output, moved_parts)}))
+    if staying:
+        ir.replace(flt.model_copy(update={"args": FilterArgs(predicate=conjoin(staying))}))
+    elif not moves_whole:
+        ir.redirect(flt.id, below.id)
+        ir.remove(flt.id)
+    return True
+
+
+def _merge_into(ir: IR, upper: IRNode, lower: IRNode, log: _Log) -> None:
+    """`filter(a) | filter(b)` is `filter(a and b)`; the merged filter keeps moving down."""
+    predicate = conjoin(conjuncts(lower.args.predicate) + conjuncts(upper.args.predicate))
+    ir.replace(lower.model_copy(update={"args": FilterArgs(predicate=predicate), "output": upper.output}))
+    ir.redirect(upper.id, lower.id)
+    ir.remove(upper.id)
+    log.moved.add(lower.id)
+    log.add(f"merged {describe(upper)} into {describe(lower)}", upper.id, lower.id)
+
+
+def _fresh_id(ir: IR, base: str) -> str:
+    return next(f"{base}_{k}" for k in range(1, len(ir) + 2) if f"{base}_{k}" not in ir)
+
+
+def _tightened(output, parts: list[Expr]):
+    """`output` with the columns of `x is not null` conjuncts made non-nullable."""
+    if not isinstance(output, TableType):
+        return output
+    not_null = {not_null_column(p) for p in parts} - {None}
+    fields = tuple(Field(name=f.name, type=f.type.with_nullable(False)) if f.name in not_null else f
+                   for f in output.schema_.fields)
+    return TableType(schema_=Schema(fields=fields))
+
+
+def _routes(ir: IR, below: IRNode, part: Expr) -> list[tuple[int, Expr]] | None:
+    """Where the conjunct `part` can go under `below`: (input index, rewritten conjunct) pairs,
+    or None when it must stay above."""
+    used = columns_used(part)
+    args = below.args
+    if below.step in _ROW_PRESERVING:
+        return [(0, part)]
+    if below.step == "union":
+        return [(k, part) for k in range(len(below.inputs))]
+    if below.step == "derive":
+        return None if used & {c.name for c in args.columns} else [(0, part)]
+    if below.step == "fill_null":
+        return None if used & {c.name for c in args.values} else [(0, part)]
+    if below.step == "predict":
+        return None if used & _MODEL_OUTPUTS else [(0, part)]
+    if below.step == "select":
+        plain = {i.name: i.expr.name for i in args.items if isinstance(i.expr, ColumnRef)}
+        return [(0, rename_columns(part, plain))] if used <= plain.keys() else None
+    if below.step == "rename":
+        return [(0, rename_columns(part, dict(args.mapping)))]
+    if below.step == "aggregate":
+        return [(0, part)] if used and used <= set(args.by) else None
+    if below.step == "join":
+        return _join_routes(ir, below, part, used)
+    return None
+
+
+def _join_routes(ir: IR, join: IRNode, part: Expr, used: set[str]) -> list[tuple[int, Expr]] | None:
+    left = set(ir.node(join.inputs[0]).schema_.names)
+    right_names = {k.left: k.right for k in join.args.on}  # output key name -> right-side name
+    right_only = set(ir.node(join.inputs[1]).schema_.names) - set(right_names.values())
+    on_left = used <= left
+    on_right = all(c in right_names or c in right_only for c in used)
+    to_left, to_right = (0, part), (1, rename_columns(part, right_names))
+    how = join.args.how
+    if how == "inner" and used and used <= right_names.keys():
+        return [to_left, to_right]  # a key is equal on both sides of an inner join
+    if on_left and how in ("inner", "left", "semi", "anti"):
+        return [to_left]
+    if on_right and how in ("inner", "right"):
+        return [to_right]
+    return None

@@ -1,0 +1,34 @@
+"""Remove every node whose output reaches no sink: an unused binding is a warning for the user and
+dead code for every backend."""
+from __future__ import annotations
+
+import networkx as nx
+
+from pipec.compiler.ir import IR
+from pipec.compiler.passes.naming import describe
+from pipec.compiler.plan import PassRecord
+
+
+def prune(ir: IR, records: list[PassRecord] | None = None) -> IR:
+    """A copy of `ir` without the nodes that no sink depends on.
+
+    >>> from pipec.compiler.ir import IRNode, LimitArgs, SinkArgs, lit
+    >>> ir = IR("p")
+    >>> for node in [IRNode(id="a", step="limit", args=LimitArgs(n=lit(1))),
+    ...              IRNode(id="unused", step="limit", args=LimitArgs(n=lit(2)), inputs=["a"]),
+    ...              IRNode(id="out", step="write_csv", args=SinkArgs(step="write_csv", path="o.csv"),
+    ...                     inputs=["a"])]:
+    ...     _ = ir.add(node)
+    >>> sorted(prune(ir).graph.nodes)
+    ['a', 'out']
+    """
+    out = ir.copy()
+    needed = {s.id for s in out.sinks()}
+    for sink in list(needed):
+        needed |= nx.ancestors(out.graph, sink)
+    for node in [n for n in out.nodes() if n.id not in needed]:
+        out.remove(node.id)
+        if records is not None:
+            records.append(PassRecord(pass_name="prune", nodes=[node.id],
+                                      message=f"removed {describe(node)}: it reaches no sink"))
+    return out

@@ -1,0 +1,79 @@
+"""Statistics recorded by earlier runs of a pipeline (rows, bytes and seconds per node), which the
+cost model prefers to its guesses: the optimizer learns from the last run.
+
+They live in `.pipec/stats/<pipeline>.json` under the working directory, keyed by each node's
+structural hash (see `passes/fingerprint.py`), so they survive edits elsewhere in the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+from pydantic import BaseModel, ValidationError
+
+from pipec.compiler.passes.fingerprint import structural_hashes
+from pipec.compiler.plan import Plan
+
+STATS_VERSION = "pipec-stats/1"
+
+
+class NodeStatistics(BaseModel):
+    rows: int
+    bytes: int
+    seconds: float | None = None  # None when the runner measured only its stage
+
+
+class Statistics(BaseModel):
+    """What earlier runs measured, by structural hash."""
+
+    version: str = STATS_VERSION
+    pipeline: str
+    nodes: dict[str, NodeStatistics] = {}
+
+    @staticmethod
+    def path(pipeline: str, workdir: str | Path) -> Path:
+        return Path(workdir) / ".pipec" / "stats" / f"{pipeline}.json"
+
+    @classmethod
+    def load(cls, pipeline: str, workdir: str | Path) -> "Statistics":
+        """The recorded statistics, or none when there are none (or the file is unreadable:
+        statistics only improve estimates, they are never worth failing a compile for)."""
+        try:
+            loaded = cls.model_validate_json(cls.path(pipeline, workdir).read_text())
+        except (OSError, ValueError, ValidationError):
+            return cls(pipeline=pipeline)
+        if loaded.version != STATS_VERSION or loaded.pipeline != pipeline:
+            return cls(pipeline=pipeline)
+        return loaded
+
+    def save(self, workdir: str | Path) -> Path:
+        """Write atomically, so that a crash never leaves half a file behind."""
+        target = self.path(self.pipeline, workdir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.model_dump(mode="json"), f, indent=1, sort_keys=True)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def record(plan: Plan, observed: Mapping[str, Mapping[str, float | None]], workdir: str | Path) -> Statistics:
+    """Merge one run's measurements (`{node_id: {"rows", "bytes", "seconds"?}}`) into the stored
+    statistics of the plan's pipeline and save them; nodes the plan does not have are ignored."""
+    hashes = structural_hashes(plan.ir)
+    stats = Statistics.load(plan.ir.pipeline, workdir)
+    for node_id, values in observed.items():
+        if node_id in hashes:
+            seconds = values.get("seconds")
+            stats.nodes[hashes[node_id]] = NodeStatistics(
+                rows=int(values["rows"]), bytes=int(values["bytes"]),
+                seconds=None if seconds is None else float(seconds))
+    stats.save(workdir)
+    return stats
