@@ -1,0 +1,104 @@
+"""The lark parser (built once, cached on disk) and a lexer that reports every bad character.
+
+Building the LALR tables with `strict=True` takes ~0.25 s; lark's `cache=True` stores them in the
+temp directory keyed by the grammar's hash, so later processes load them in a few milliseconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters
+
+GRAMMAR = Path(__file__).with_name("pipe.lark")
+START_SYMBOLS = ["start", "expression", "argument", "type_only"]
+MAX_LEXICAL_ERRORS = 20
+
+
+class _KeepComments:
+    """A pass-through lark post-lexer whose only job is to keep COMMENT tokens in the lexer."""
+
+    always_accept = ("COMMENT",)
+
+    def process(self, stream):
+        return stream
+
+
+@lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="basic", strict=True,
+                propagate_positions=True, maybe_placeholders=True, start=START_SYMBOLS,
+                postlex=_KeepComments(), cache=True)
+
+
+@dataclass
+class LexicalError:
+    """A character the lexer could not start a token with; `code` is E0002 or E0003."""
+
+    code: str
+    message: str
+    help: str | None
+    start: int
+    end: int
+    repair_quotes: bool = False   # a 'single-quoted' string: lex it on as a "double-quoted" one
+
+    def replacement(self, chunk: str) -> str:
+        """What the bad stretch is replaced with so that lexing can go on (same length)."""
+        if self.repair_quotes:
+            return '"' + chunk[1:-1] + '"'
+        return "".join(c if c == "\n" else " " for c in chunk)
+
+
+CHARACTER_HELP = {
+    "'": "strings are written in double quotes: \"text\"",
+    "&": "write `and`",
+    "!": "write `not`, or `!=` for \"not equal\"",
+    ";": "a statement ends at the end of its line",
+    "@": "a string such as \"@daily\" needs double quotes",
+}
+
+
+def lex(text: str) -> tuple[list[Token], list[LexicalError]]:
+    """Tokens of `text` (comments included), skipping and reporting what cannot be lexed.
+
+    A bad stretch is blanked out with spaces (newlines kept) and lexing starts again, so that every
+    token keeps its position in the original text.
+    """
+    errors: list[LexicalError] = []
+    while True:
+        try:
+            tokens = [t for t in lark_parser().lex(text, dont_ignore=True)
+                      if not t.type.startswith("__IGNORE")]
+            return tokens, errors
+        except UnexpectedCharacters as e:
+            error = _describe_bad_character(text, e.pos_in_stream)
+            errors.append(error)
+            end = len(text) if len(errors) >= MAX_LEXICAL_ERRORS else error.end
+            text = text[:error.start] + error.replacement(text[error.start:end]) + text[end:]
+
+
+def _describe_bad_character(text: str, pos: int) -> LexicalError:
+    char = text[pos]
+    line_end = text.find("\n", pos)
+    line_end = len(text) if line_end == -1 else line_end
+    if char == '"' and pos >= 2 and text.startswith('""', pos - 2):   # `""` lexed as a string, then `"...`
+        return LexicalError("E0003", "unterminated docstring: `\"\"\"` is never closed",
+                            "close the docstring with `\"\"\"`", pos - 2, len(text))
+    if char == '"':
+        return LexicalError("E0003", "unterminated string: the closing `\"` is missing on this line",
+                            "close the string on the same line; write \\n for a line break",
+                            pos, line_end)
+    if char == "`":
+        return LexicalError("E0003", "unterminated quoted name: the closing ` is missing on this line",
+                            "a column name in backticks must end on the same line", pos, line_end)
+    if char == "'":
+        close = text.find("'", pos + 1, line_end)
+        inner = text[pos + 1:close]
+        if close != -1 and '"' not in inner and "\\" not in inner:
+            return LexicalError("E0002", "strings are written in double quotes", 
+                                f'write "{inner}"', pos, close + 1, repair_quotes=True)
+    shown = repr(char)[1:-1] if not char.isprintable() else char
+    return LexicalError("E0002", f"unexpected character `{shown}`", CHARACTER_HELP.get(char),
+                        pos, pos + 1)

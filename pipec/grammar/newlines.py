@@ -1,0 +1,74 @@
+"""The post-lexer: decides which newlines end a statement, and keeps comments and brackets aside.
+
+LANGUAGE.md §2 makes newlines significant except inside `()`/`[]`, after `{`, `,` or a docstring,
+before `}` and before a line that starts with `|`. Those rules need one token of look-ahead and a
+bracket stack, which an LALR grammar cannot express, so they live here, between lexer and parser.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lark import Token
+
+OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+CLOSERS = {closer: opener for opener, closer in OPENERS.items()}
+NEWLINE_SWALLOWERS = {"LBRACE", "COMMA", "DOCSTRING"}   # a newline right after these is dropped
+NEWLINE_ABSORBERS = {"RBRACE", "VBAR"}                  # ... and right before these
+
+
+@dataclass
+class PostLexed:
+    """The parser's token stream plus what was taken out of it."""
+
+    tokens: list[Token] = field(default_factory=list)
+    comments: list[Token] = field(default_factory=list)
+    # for tokens[i]: the innermost `(`/`[`/`{` still open before it (None at top level)
+    open_bracket: list[Token | None] = field(default_factory=list)
+    # for tokens[i]: whether a `(` or `[` is open around it
+    inside_parens: list[bool] = field(default_factory=list)
+    unmatched_closers: list[Token] = field(default_factory=list)
+    unclosed_openers: list[Token] = field(default_factory=list)
+
+
+def post_lex(raw_tokens: list[Token]) -> PostLexed:
+    """Apply the newline rules to the lexer's tokens (comments included, whitespace excluded)."""
+    out = PostLexed()
+    stack: list[Token] = []
+    pending_newline: Token | None = None
+
+    def emit(token: Token) -> None:
+        out.tokens.append(token)
+        out.open_bracket.append(stack[-1] if stack else None)
+        out.inside_parens.append(any(t.type != "LBRACE" for t in stack))
+
+    for token in raw_tokens:
+        kind = token.type
+        if kind == "COMMENT":
+            out.comments.append(token)
+            continue
+        if kind == "_NL":
+            previous = out.tokens[-1].type if out.tokens else None
+            innermost_is_paren = bool(stack) and stack[-1].type != "LBRACE"
+            if previous not in (None, "_NL") and previous not in NEWLINE_SWALLOWERS \
+                    and not innermost_is_paren and pending_newline is None:
+                pending_newline = token
+            continue
+        if pending_newline is not None and kind not in NEWLINE_ABSORBERS:
+            emit(pending_newline)
+        pending_newline = None
+        if kind in OPENERS:
+            emit(token)
+            stack.append(token)
+            continue
+        if kind in CLOSERS:
+            opener = CLOSERS[kind]
+            if any(t.type == opener for t in stack):
+                # An unclosed `(` inside a `{...}` ends with that brace: pop up to the match.
+                while stack[-1].type != opener:
+                    out.unclosed_openers.append(stack.pop())
+                stack.pop()
+            else:
+                out.unmatched_closers.append(token)
+        emit(token)
+    out.unclosed_openers.extend(stack)
+    return out
