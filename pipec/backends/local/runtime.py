@@ -1,0 +1,785 @@
+"""Runtime support for the polars + scikit-learn code that pipec generates.
+
+This module is self-contained on purpose: a compiled Airflow DAG ships a copy of it beside the DAG
+file, so it must not import pipec. Only the standard library is imported at module level; polars,
+numpy, pandas and scikit-learn are imported inside the functions that need them, so that importing
+this module (which Airflow's DAG parser does again and again) stays cheap.
+
+The generated code calls:
+- `RunContext`: params, working directory, staged sinks (committed only when the run succeeds);
+- readers `read_csv` / `read_parquet` / `read_json` that enforce the declared schema;
+- expression helpers (`divide`, `floor_divide`, `modulo`, `cast`, `substr`, ...) that build polars
+  expressions with the exact semantics of docs/semantics.md;
+- steps that are not plain polars: `split_draw`, `call_python`, `fit`, `predict`, `evaluate`, `expect`;
+- sinks `write_csv` / `write_parquet` / `write_json` / `save_model`.
+
+A schema is passed as a list of `(name, type, nullable)` tuples, with the type names of the language.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+Schema = list[tuple[str, str, bool]]
+
+MODEL_FORMAT = "pipec-model/1"
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how timestamps are written to CSV and cast to str
+SPLIT_PRIME = 1_000_003
+
+
+def _pl():
+    import polars
+
+    return polars
+
+
+# ------------------------------------------------------------------ errors
+class PipelineRunError(Exception):
+    """A failure caused by data, user code or the environment; its message is complete on its own."""
+
+    def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
+                 row: int | None = None, value: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.column = column
+        self.row = row
+        self.value = value
+
+
+class ExpectationFailed(PipelineRunError):
+    """An `expect` condition was false; the message names the condition and the observed values."""
+
+
+# ------------------------------------------------------------------ types and params
+def dtype(base: str):
+    """The polars dtype of a language column type."""
+    pl = _pl()
+    return {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.String,
+            "date": pl.Date, "timestamp": pl.Datetime("us", "UTC")}[base]
+
+
+_PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def substitute(template: str, params: dict[str, Any]) -> str:
+    """Replace every `${name}` in a string by the param's value."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise PipelineRunError(f"`${{{name}}}` in {template!r} names no param "
+                                   f"(params: {', '.join(sorted(params)) or 'none'})")
+        v = params[name]
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return _PARAM_IN_STRING.sub(value, template)
+
+
+# ------------------------------------------------------------------ the run context
+class RunContext:
+    """What one run (or one Airflow task) shares: params, where relative paths start, staged sinks.
+
+    Sinks are written to a temporary file beside their target while the run goes on and renamed
+    into place by `commit()` once everything succeeded; `abort()` removes them, so a failed or
+    interrupted run leaves no partial file and earlier outputs untouched.
+    """
+
+    def __init__(self, params: dict[str, Any], workdir: str | os.PathLike = ".",
+                 on_event: Callable[[dict], None] | None = None):
+        self.params = dict(params)
+        self.workdir = Path(workdir)
+        self.on_event = on_event
+        self.warnings: list[str] = []
+        self.node_stats: dict[str, dict[str, int]] = {}
+        self.sinks: list[dict[str, Any]] = []  # {"node", "path", "rows", "tmp"} in write order
+
+    def path(self, template: str) -> Path:
+        """A source or sink path with params substituted, relative to the working directory."""
+        p = Path(substitute(template, self.params)).expanduser()
+        return p if p.is_absolute() else self.workdir / p
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if self.on_event is not None:
+            self.on_event({"event": event, **fields})
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.emit("warning", message=message)
+
+    def record(self, node_id: str, frame) -> None:
+        self.node_stats[node_id] = {"rows": frame.height, "bytes": int(frame.estimated_size())}
+
+    def materialise(self, node_id: str, frame):
+        """Collect a table once so that every consumer reuses it; records its rows and bytes."""
+        df = frame.collect() if hasattr(frame, "collect") else frame
+        self.record(node_id, df)
+        return df
+
+    def stage_file(self, node_id: str, template: str, rows: int | None,
+                   write: Callable[[Path], None]) -> None:
+        target = self.path(template)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.pipec-{uuid.uuid4().hex[:8]}.tmp"
+        self.sinks.append({"node": node_id, "path": str(target), "rows": rows, "tmp": str(tmp)})
+        try:
+            write(tmp)
+        except BaseException as exc:
+            _remove(tmp)
+            if isinstance(exc, (PipelineRunError, KeyboardInterrupt)):
+                raise
+            raise PipelineRunError(f"cannot write {target}: {exc}", file=str(target)) from exc
+
+    def commit(self) -> None:
+        """Move every staged sink into place (replacing older outputs)."""
+        for sink in self.sinks:
+            target, tmp = Path(sink["path"]), Path(sink["tmp"])
+            if target.is_dir() and not tmp.is_dir():
+                raise PipelineRunError(f"cannot write {target}: it is a directory", file=str(target))
+            if tmp.is_dir() and target.exists():
+                old = target.parent / f".{target.name}.pipec-old-{uuid.uuid4().hex[:8]}"
+                os.replace(target, old)
+                os.replace(tmp, target)
+                _remove(old)
+            else:
+                os.replace(tmp, target)
+            self.emit("sink_written", node=sink["node"], path=sink["path"], rows=sink["rows"])
+
+    def abort(self) -> None:
+        """Remove every staged sink that was not committed."""
+        for sink in self.sinks:
+            _remove(Path(sink["tmp"]))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ reading with a schema
+def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, header: bool = True,
+             delimiter: str = ",", null_values: list[str] | None = None,
+             columns: list[str] | None = None):
+    """Read a CSV file as text, then parse every declared column as its declared type."""
+    pl = _pl()
+    path = _existing(ctx.path(template))
+    names = [name for name, _, _ in schema]
+    options = dict(separator=delimiter, has_header=header, infer_schema=False,
+                   null_values=null_values or None, raise_if_empty=False)
+    try:
+        found = pl.read_csv(path, n_rows=0, **options).columns
+        if not header:
+            if len(found) < len(names):
+                raise PipelineRunError(
+                    f"{path}: the file has {len(found)} columns but the schema declares "
+                    f"{len(names)} ({', '.join(names)})", file=str(path))
+            options["new_columns"] = names + found[len(names):]
+            found = options["new_columns"]
+        _check_columns(ctx, path, found, names)
+        wanted = [n for n in names if columns is None or n in columns]
+        df = pl.read_csv(path, columns=wanted, **options)
+    except PipelineRunError:
+        raise
+    except Exception as exc:
+        raise PipelineRunError(f"{path}: cannot read as CSV: {_first_line(exc)}", file=str(path)) from exc
+    frame = conform(df, [f for f in schema if f[0] in wanted], str(path))
+    ctx.record(node_id, frame)
+    return frame.lazy()
+
+
+def read_parquet(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
+                 columns: list[str] | None = None):
+    pl = _pl()
+    path = _existing(ctx.path(template))
+    names = [name for name, _, _ in schema]
+    try:
+        found = list(pl.read_parquet_schema(path))
+        _check_columns(ctx, path, found, names)
+        wanted = [n for n in names if columns is None or n in columns]
+        df = pl.read_parquet(path, columns=wanted)
+    except PipelineRunError:
+        raise
+    except Exception as exc:
+        raise PipelineRunError(f"{path}: cannot read as Parquet: {_first_line(exc)}", file=str(path)) from exc
+    frame = conform(df, [f for f in schema if f[0] in wanted], str(path))
+    ctx.record(node_id, frame)
+    return frame.lazy()
+
+
+def read_json(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
+              columns: list[str] | None = None):
+    """Read JSON lines (one object per line)."""
+    pl = _pl()
+    path = _existing(ctx.path(template))
+    names = [name for name, _, _ in schema]
+    try:
+        df = pl.read_ndjson(path, infer_schema_length=None)
+    except Exception as exc:
+        raise PipelineRunError(f"{path}: cannot read as JSON lines: {_first_line(exc)}", file=str(path)) from exc
+    _check_columns(ctx, path, df.columns, names)
+    wanted = [n for n in names if columns is None or n in columns]
+    frame = conform(df.select(wanted), [f for f in schema if f[0] in wanted], str(path))
+    ctx.record(node_id, frame)
+    return frame.lazy()
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise PipelineRunError(f"{path}: no such file", file=str(path))
+    return path
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_columns(ctx: RunContext, path: Path, found: list[str], declared: list[str]) -> None:
+    """The schema is the contract: a missing column is an error, an undeclared one a warning."""
+    missing = [n for n in declared if n not in found]
+    if missing:
+        raise PipelineRunError(
+            f"{path}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(f'`{m}`' for m in missing)} declared in the schema "
+            f"(the file has: {', '.join(found) or 'no columns'})", file=str(path), column=missing[0])
+    extra = [n for n in found if n not in declared]
+    if extra:
+        ctx.warn(f"{path}: column{'s' if len(extra) > 1 else ''} "
+                 f"{', '.join(f'`{e}`' for e in extra)} not in the schema, ignored")
+
+
+def conform(df, schema: Schema, where: str):
+    """Convert each column to its declared type; the first value that does not fit, or a null in
+    a non-nullable column, is an error naming `where`, the column and the 1-based data row."""
+    pl = _pl()
+    columns = []
+    for name, base, nullable in schema:
+        source = df.get_column(name)
+        converted = _convert_series(source, base)
+        bad = source.is_not_null() & converted.is_null()
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            raise PipelineRunError(
+                f"{where}: column `{name}`, row {row + 1}: value {source[row]!r} is not a valid {base}",
+                file=where, column=name, row=row + 1, value=source[row])
+        if not nullable and converted.null_count():
+            row = int(converted.is_null().arg_true()[0])
+            raise PipelineRunError(
+                f"{where}: column `{name}`, row {row + 1}: null in a column declared `{base}` "
+                f"(not nullable); declare it `{base}?` or clean the data",
+                file=where, column=name, row=row + 1)
+        columns.append(converted.alias(name))
+    return pl.DataFrame(columns)
+
+
+def _convert_series(series, base: str):
+    """A series as type `base`; values that do not convert become null (the caller reports them)."""
+    pl = _pl()
+    frame = pl.DataFrame({"v": series})
+    source_base = _base_of(series.dtype)
+    if source_base == "float" and base == "int":
+        # a whole float such as 3.0 (JSON, pandas) is an int; 3.5 is not
+        v = pl.col("v")
+        expr = pl.when(v == v.floor()).then(v.cast(pl.Int64, strict=False))
+    elif source_base == "timestamp" and base == "timestamp":
+        expr = _to_utc(pl.col("v"), series.dtype)
+    elif source_base is None:
+        expr = pl.col("v").cast(dtype(base), strict=False)
+    else:
+        expr = cast(pl.col("v"), source_base, base)
+    return frame.select(expr.alias("v")).get_column("v")
+
+
+def _base_of(polars_dtype) -> str | None:
+    pl = _pl()
+    if polars_dtype.is_integer():
+        return "int"
+    if polars_dtype.is_float():
+        return "float"
+    for base, kind in (("bool", pl.Boolean), ("str", pl.String), ("date", pl.Date),
+                       ("timestamp", pl.Datetime)):
+        if polars_dtype == kind or isinstance(polars_dtype, type(kind)) and polars_dtype.is_(kind):
+            return base
+    if isinstance(polars_dtype, pl.Datetime):
+        return "timestamp"
+    return None
+
+
+def _to_utc(expr, polars_dtype):
+    """A datetime expression in microseconds and UTC (a naive datetime is taken to be UTC)."""
+    pl = _pl()
+    expr = expr.dt.cast_time_unit("us")
+    if getattr(polars_dtype, "time_zone", None) is None:
+        return expr.dt.replace_time_zone("UTC")
+    return expr.dt.convert_time_zone("UTC")
+
+
+# ------------------------------------------------------------------ expression helpers
+def lit(value: Any, base: str):
+    """A typed literal (a bare Python int would become a 32-bit polars literal)."""
+    pl = _pl()
+    if value is not None and base == "date":
+        return pl.lit(value).str.to_date("%Y-%m-%d")
+    if value is not None and base == "timestamp":
+        return parse_timestamp(pl.lit(value))
+    return pl.lit(value, dtype=dtype(base))
+
+
+def divide(left, right):
+    """`/`: always float, null for a zero divisor."""
+    pl = _pl()
+    return pl.when(right != 0).then(left.cast(pl.Float64) / right.cast(pl.Float64))
+
+
+def floor_divide(left, right, base: str):
+    """`//`: floor division as in Python, null for a zero divisor."""
+    pl = _pl()
+    result = left // right
+    if base == "float":
+        result = (left.cast(pl.Float64) / right.cast(pl.Float64)).floor()
+    return pl.when(right != 0).then(result)
+
+
+def modulo(left, right):
+    """`%`: the sign of the divisor (polars already does that), null for a zero divisor."""
+    pl = _pl()
+    return pl.when(right != 0).then(left % right)
+
+
+def round_half_away(x, digits, base: str):
+    pl = _pl()
+    if base == "int":
+        return x
+    return x.cast(pl.Float64).round(digits, mode="half_away_from_zero")
+
+
+def in_domain(result, x, minimum: float, inclusive: bool):
+    """null instead of NaN/-inf outside a function's domain (sqrt, log, log10)."""
+    pl = _pl()
+    ok = x >= minimum if inclusive else x > minimum
+    return pl.when(ok).then(result)
+
+
+def substr(s, start, length):
+    """1-based like SQL: start 0 acts as 1, a negative start counts from the end."""
+    pl = _pl()
+    offset = pl.when(start > 0).then(start - 1).when(start < 0).then(start).otherwise(0)
+    return s.str.slice(offset, pl.when(length < 0).then(0).otherwise(length))
+
+
+def parse_timestamp(text):
+    """Parse `2013-01-01T10:00:00Z`, `2013-01-01 10:00:00[.ffffff]` or a bare date, as UTC."""
+    pl = _pl()
+    normal = (text.str.strip_chars()
+              .str.replace(r"^(\d{4}-\d\d-\d\d)[T ]", "${1} ")
+              .str.replace(r"(Z|[+-]00:?00)$", ""))
+    return pl.coalesce(
+        normal.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC", strict=False),
+        normal.str.to_datetime("%Y-%m-%d %H:%M", time_unit="us", time_zone="UTC", strict=False),
+        normal.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+    )
+
+
+def cast(x, source: str, target: str):
+    """`cast(x, T)` as a try-cast: a value that does not convert gives null."""
+    pl = _pl()
+    if source == target:
+        return x
+    if target == "bool":
+        if source == "str":
+            lower = x.str.strip_chars().str.to_lowercase()
+            return (pl.when(lower.is_in(["true", "1"])).then(pl.lit(True))
+                    .when(lower.is_in(["false", "0"])).then(pl.lit(False)))
+        return x != 0
+    if target == "str":
+        if source == "date":
+            return x.dt.strftime("%Y-%m-%d")
+        if source == "timestamp":
+            return x.dt.strftime(TIMESTAMP_TEXT)
+        return x.cast(pl.String)
+    if source == "str":
+        text = x.str.strip_chars()
+        if target == "date":
+            return text.str.to_date("%Y-%m-%d", strict=False)
+        if target == "timestamp":
+            return parse_timestamp(text)
+        return text.cast(dtype(target), strict=False)
+    if source == "date" and target == "timestamp":
+        return x.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if source == "timestamp" and target == "date":
+        return x.dt.date()
+    return x.cast(dtype(target), strict=False)
+
+
+def split_draw(by: str | None, seed: int):
+    """The `u` of docs/semantics.md for `split` (and `sample`): exact formula with `by`, else a
+    hash of the whole row standing in for `by`."""
+    pl = _pl()
+    p = SPLIT_PRIME
+    if by is None:
+        key = (pl.struct(pl.all()).hash(0) % p).cast(pl.Int64)
+    else:
+        key = pl.col(by).cast(pl.Int64).fill_null(0) % p
+    return ((key * 7919 + (seed % p) * 104729 + 1) % p).cast(pl.Float64) / p
+
+
+# ------------------------------------------------------------------ expect
+def expect(ctx: RunContext, node_id: str, value, on: str,
+           checks: list[tuple[str, Any, list[tuple[str, Any]]]]):
+    """Evaluate each condition (text, polars expression, observed terms); raise if any is not true.
+
+    On a table the expressions are aggregates over it; on metrics they read a one-row frame of
+    the metric values. The input is returned unchanged.
+    """
+    pl = _pl()
+    frame = pl.DataFrame({k: [v] for k, v in value.items()}) if on == "metrics" else value
+    exprs = []
+    for i, (_, condition, terms) in enumerate(checks):
+        exprs.append(condition.alias(f"ok{i}"))
+        exprs.extend(term.alias(f"t{i}_{j}") for j, (_, term) in enumerate(terms))
+    row = frame.lazy().select(exprs).collect().row(0, named=True)
+    failures = []
+    for i, (text, _, terms) in enumerate(checks):
+        if row[f"ok{i}"] is not True:
+            observed = ", ".join(f"{t} = {_show(row[f't{i}_{j}'])}" for j, (t, _) in enumerate(terms))
+            failures.append(f"`{text}`" + (f" (observed: {observed})" if observed else ""))
+    if failures:
+        raise ExpectationFailed(f"expectation failed in node {node_id}: " + "; ".join(failures))
+    return value
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return repr(v)
+
+
+# ------------------------------------------------------------------ python step
+def call_python(ctx: RunContext, frame, function: str, schema: Schema, options: dict[str, Any]):
+    """Call a user function on a pandas DataFrame and check its result against the declared schema."""
+    import pandas as pd
+
+    pl = _pl()
+    fn = _import_function(ctx, function)
+    df = frame.collect() if hasattr(frame, "collect") else frame
+    where = f'python("{function}")'
+    try:
+        result = fn(df.to_pandas(), **options)
+    except Exception as exc:
+        user_frame = traceback.extract_tb(exc.__traceback__)[-1]
+        raise PipelineRunError(f"{where} raised {type(exc).__name__}: {exc} "
+                               f"(at {user_frame.filename}:{user_frame.lineno})") from exc
+    if not isinstance(result, pd.DataFrame):
+        raise PipelineRunError(f"{where} returned {type(result).__name__}, not a pandas DataFrame")
+    names = [name for name, _, _ in schema]
+    missing = [n for n in names if n not in result.columns]
+    if missing:
+        raise PipelineRunError(f"{where} returned no column {', '.join(f'`{m}`' for m in missing)} "
+                               f"declared in its schema (it returned: {', '.join(map(str, result.columns))})",
+                               column=missing[0])
+    extra = [str(c) for c in result.columns if c not in names]
+    if extra:
+        ctx.warn(f"{where}: column{'s' if len(extra) > 1 else ''} {', '.join(extra)} not in the schema, dropped")
+    out = pl.from_pandas(result[names].reset_index(drop=True))
+    for name, base, _ in schema:
+        found = _base_of(out.schema[name])
+        if out.get_column(name).null_count() < out.height and not _fits(found, base):
+            raise PipelineRunError(f"{where}: column `{name}` has type {found or out.schema[name]} "
+                                   f"but the schema says {base}", column=name)
+    return conform(out, schema, where)
+
+
+def _fits(found: str | None, declared: str) -> bool:
+    return found == declared or (found == "int" and declared == "float")
+
+
+def _import_function(ctx: RunContext, function: str):
+    module_name, _, attr = function.partition(":")
+    workdir = str(ctx.workdir.resolve())
+    added = workdir not in sys.path
+    if added:
+        sys.path.insert(0, workdir)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PipelineRunError(f'python("{function}"): cannot import module `{module_name}` '
+                               f"(looked in {workdir} and the installed packages): {exc}") from exc
+    finally:
+        if added:
+            sys.path.remove(workdir)
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise PipelineRunError(f'python("{function}"): module `{module_name}` has no function `{attr}`')
+    return fn
+
+
+# ------------------------------------------------------------------ machine learning
+class Model:
+    """A fitted model: a scikit-learn pipeline (encoding + estimator) and its description.
+
+    `meta` holds what is needed to use the model again and is what `save_model` writes as JSON:
+    format, kind, estimator, params, features and label (names and types), and classes.
+    """
+
+    def __init__(self, pipeline, meta: dict[str, Any]):
+        self.pipeline = pipeline
+        self.meta = meta
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    def features(self) -> list[tuple[str, str]]:
+        return [(f["name"], f["type"]) for f in self.meta["features"]]
+
+
+def _estimator(name: str, params: dict[str, Any], rows: int):
+    """The scikit-learn estimator for a pipec estimator; `reg` is scaled by the row count so that
+    it means what Spark's `regParam` means (a penalty on the mean loss, not the sum)."""
+    from sklearn import cluster, ensemble, linear_model
+
+    if name == "logistic_regression":
+        reg = float(params.get("reg", 0.0))
+        c = 1.0 / (reg * rows) if reg > 0 else math.inf
+        return linear_model.LogisticRegression(C=c, max_iter=int(params.get("max_iter", 100)))
+    if name == "random_forest_classifier":
+        return ensemble.RandomForestClassifier(n_estimators=int(params.get("n_trees", 100)),
+                                               max_depth=int(params.get("max_depth", 5)),
+                                               random_state=int(params.get("seed", 0)))
+    if name == "gradient_boosted_classifier":
+        return ensemble.GradientBoostingClassifier(n_estimators=int(params.get("n_iter", 50)),
+                                                   max_depth=int(params.get("max_depth", 3)),
+                                                   random_state=int(params.get("seed", 0)))
+    if name == "linear_regression":
+        reg = float(params.get("reg", 0.0))
+        return linear_model.Ridge(alpha=reg * rows) if reg > 0 else linear_model.LinearRegression()
+    if name == "random_forest_regressor":
+        return ensemble.RandomForestRegressor(n_estimators=int(params.get("n_trees", 100)),
+                                              max_depth=int(params.get("max_depth", 5)),
+                                              random_state=int(params.get("seed", 0)))
+    if name == "kmeans":
+        return cluster.KMeans(n_clusters=int(params["k"]), random_state=int(params.get("seed", 0)),
+                              n_init=10)
+    raise PipelineRunError(f"unknown estimator `{name}`")
+
+
+def feature_frame(df, features: list[tuple[str, str]]):
+    """The pandas input of a model: numbers as float, bool as 0/1, str kept for one-hot encoding."""
+    pl = _pl()
+    exprs = [pl.col(name).cast(pl.String) if base == "str" else pl.col(name).cast(pl.Float64)
+             for name, base in features]
+    return df.select(exprs).to_pandas()
+
+
+def fit(ctx: RunContext, node_id: str, frame, *, estimator: str, kind: str, params: dict[str, Any],
+        features: list[tuple[str, str]], label: tuple[str, str] | None) -> Model:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    df = frame.collect() if hasattr(frame, "collect") else frame
+    if label is not None:
+        df = df.filter(_pl().col(label[0]).is_not_null())
+    if df.height == 0:
+        raise PipelineRunError(f"fit ({node_id}): no training rows"
+                               + (f" with a non-null `{label[0]}`" if label else ""))
+    X = feature_frame(df, features)
+    text = [name for name, base in features if base == "str"]
+    encode = ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), text)],
+                               remainder="passthrough")
+    model = _estimator(estimator, params, df.height)
+    pipeline = Pipeline([("encode", encode), ("model", model)])
+    meta: dict[str, Any] = {
+        "format": MODEL_FORMAT, "kind": kind, "estimator": estimator, "params": params,
+        "features": [{"name": n, "type": b} for n, b in features],
+        "label": {"name": label[0], "type": label[1]} if label else None,
+        "classes": None,
+    }
+    try:
+        if label is None:
+            if df.height < int(params["k"]):
+                raise PipelineRunError(f"kmeans ({node_id}): k={params['k']} but only {df.height} rows")
+            pipeline.fit(X)
+        else:
+            y = df.get_column(label[0]).to_numpy()
+            if kind == "classifier":
+                classes = sorted(set(y.tolist()))
+                if len(classes) < 2:
+                    raise PipelineRunError(f"fit ({node_id}): label `{label[0]}` has only the value "
+                                           f"{classes[0]!r} in the training data; a classifier needs two",
+                                           column=label[0])
+                meta["classes"] = classes
+            pipeline.fit(X, y)
+    except PipelineRunError:
+        raise
+    except ValueError as exc:
+        raise PipelineRunError(f"fit ({node_id}, {estimator}) failed: {exc}") from exc
+    return Model(pipeline, meta)
+
+
+def predict(ctx: RunContext, node_id: str, frame, model: Model):
+    """Add `prediction` (the label's type; int cluster id for kmeans) and, for classifiers,
+    `probability` (of the positive class for two classes, of the predicted class for more)."""
+    pl = _pl()
+    df = frame.collect() if hasattr(frame, "collect") else frame
+    X = feature_frame(df, model.features())
+    predictions = model.pipeline.predict(X) if df.height else []
+    if model.kind == "clusterer":
+        return df.with_columns(pl.Series("prediction", predictions, dtype=pl.Int64)).lazy()
+    label_type = model.meta["label"]["type"]
+    columns = [pl.Series("prediction", list(predictions), dtype=dtype(label_type))]
+    if model.kind == "classifier":
+        probabilities = model.pipeline.predict_proba(X) if df.height else None
+        if probabilities is None:
+            chosen = []
+        elif probabilities.shape[1] == 2:
+            chosen = probabilities[:, 1]
+        else:
+            chosen = probabilities.max(axis=1)
+        columns.append(pl.Series("probability", chosen, dtype=pl.Float64))
+    return df.with_columns(columns).lazy()
+
+
+def evaluate(ctx: RunContext, node_id: str, frame, *, label: str, label_type: str, task: str,
+             metrics: list[str]) -> dict[str, float]:
+    """Metrics of docs/semantics.md over the rows whose label is not null."""
+    import numpy as np
+    from sklearn import metrics as sk
+
+    pl = _pl()
+    df = frame.collect() if hasattr(frame, "collect") else frame
+    df = df.filter(pl.col(label).is_not_null() & pl.col("prediction").is_not_null())
+    if df.height == 0:
+        raise PipelineRunError(f"evaluate ({node_id}): no rows with both `{label}` and a prediction")
+    y = np.asarray(df.get_column(label).to_list(), dtype=object)
+    yhat = np.asarray(df.get_column("prediction").to_list(), dtype=object)
+    if task == "regression":
+        y, yhat = y.astype(float), yhat.astype(float)
+        compute = {"rmse": lambda: math.sqrt(sk.mean_squared_error(y, yhat)),
+                   "mae": lambda: sk.mean_absolute_error(y, yhat),
+                   "r2": lambda: sk.r2_score(y, yhat)}
+        return {m: float(compute[m]()) for m in metrics}
+    classes = sorted(set(y.tolist()) | set(yhat.tolist()))
+    p = df.get_column("probability").to_numpy().astype(float) if "probability" in df.columns else None
+    binary = len(classes) <= 2
+    positive = True if label_type == "bool" else classes[-1]
+    averaged = {"pos_label": positive, "average": "binary"} if binary else {"average": "macro"}
+
+    def probability_needed(metric: str):
+        if p is None:
+            raise PipelineRunError(f"evaluate ({node_id}): {metric} needs the `probability` column of predict")
+        return p
+
+    def roc_auc() -> float:
+        truth = y == positive
+        if binary:
+            if truth.all() or not truth.any():
+                raise PipelineRunError(f"evaluate ({node_id}): roc_auc needs both classes of `{label}` "
+                                       f"among the evaluated rows")
+            return sk.roc_auc_score(truth, probability_needed("roc_auc"))
+        scores = _class_scores(yhat, probability_needed("roc_auc"), classes)
+        return sk.roc_auc_score(y.astype(str), scores, multi_class="ovr", average="macro",
+                                labels=[str(c) for c in classes])
+
+    def log_loss() -> float:
+        if binary:
+            return sk.log_loss(y == positive, probability_needed("log_loss"), labels=[False, True])
+        scores = _class_scores(yhat, probability_needed("log_loss"), classes)
+        return sk.log_loss(y.astype(str), scores, labels=[str(c) for c in classes])
+
+    compute = {
+        "accuracy": lambda: sk.accuracy_score(y, yhat),
+        "precision": lambda: sk.precision_score(y, yhat, zero_division=0, **averaged),
+        "recall": lambda: sk.recall_score(y, yhat, zero_division=0, **averaged),
+        "f1": lambda: sk.f1_score(y, yhat, zero_division=0, **averaged),
+        "roc_auc": roc_auc,
+        "log_loss": log_loss,
+    }
+    if binary:
+        y, yhat = y.astype(type(positive)), yhat.astype(type(positive))
+    else:
+        y, yhat = y.astype(str), yhat.astype(str)
+        classes = [str(c) for c in classes]
+        averaged = {"average": "macro", "labels": classes}
+    return {m: float(compute[m]()) for m in metrics}
+
+
+def _class_scores(yhat, probability, classes):
+    """Per-class scores from the predicted class and its probability: a predicted table keeps only
+    the probability of the predicted class, so the rest is spread evenly over the other classes."""
+    import numpy as np
+
+    scores = np.empty((len(yhat), len(classes)))
+    rest = (1.0 - probability) / (len(classes) - 1)
+    for j, c in enumerate(classes):
+        scores[:, j] = np.where(yhat.astype(str) == str(c), probability, rest)
+    return scores
+
+
+# ------------------------------------------------------------------ sinks
+def write_csv(ctx: RunContext, node_id: str, frame, template: str) -> None:
+    df = ctx.materialise(node_id, frame)
+    ctx.stage_file(node_id, template, df.height,
+                   lambda tmp: df.write_csv(tmp, datetime_format=TIMESTAMP_TEXT, date_format="%Y-%m-%d"))
+
+
+def write_parquet(ctx: RunContext, node_id: str, frame, template: str) -> None:
+    df = ctx.materialise(node_id, frame)
+    ctx.stage_file(node_id, template, df.height, lambda tmp: df.write_parquet(tmp))
+
+
+def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
+    """Tables as JSON lines; metrics as one JSON object."""
+    if isinstance(value, dict):
+        text = json.dumps(value, indent=2, sort_keys=True) + "\n"
+        ctx.stage_file(node_id, template, None, lambda tmp: tmp.write_text(text))
+        return
+    pl = _pl()
+    df = ctx.materialise(node_id, value)
+    timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
+    out = df.with_columns(pl.col(timestamps).dt.strftime(TIMESTAMP_TEXT)) if timestamps else df
+    ctx.stage_file(node_id, template, df.height, lambda tmp: out.write_ndjson(tmp))
+
+
+def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:
+    """A directory holding `model.joblib` (the scikit-learn pipeline) and `model.json` (its meta)."""
+    import joblib
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir()
+        joblib.dump(model.pipeline, tmp / "model.joblib")
+        (tmp / "model.json").write_text(json.dumps(model.meta, indent=2, default=_json_default) + "\n")
+
+    ctx.stage_file(node_id, template, None, write)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars among the classes
+        return value.item()
+    raise TypeError(f"cannot write {value!r} as JSON")
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Load a directory written by `save_model`, checking its format."""
+    import joblib
+
+    folder = Path(path)
+    try:
+        meta = json.loads((folder / "model.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise PipelineRunError(f"{folder}: not a saved pipec model ({exc})", file=str(folder)) from exc
+    if meta.get("format") != MODEL_FORMAT:
+        raise PipelineRunError(f"{folder}: model format {meta.get('format')!r}, expected {MODEL_FORMAT}",
+                               file=str(folder))
+    return Model(joblib.load(folder / "model.joblib"), meta)

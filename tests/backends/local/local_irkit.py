@@ -1,0 +1,89 @@
+"""Hand-built typed IR for local-backend tests that must not depend on the parser or checker.
+
+Expressions are built with their types filled in, as the checker would leave them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipec.backends.local.runner import RunResult, run_plan
+from pipec.compiler import ast
+from pipec.compiler.ir import IR, IRNode, NamedExpr, ParamSpec, SinkArgs, SourceArgs
+from pipec.compiler.plan import unoptimized_plan
+from pipec.compiler.span import UNKNOWN_SPAN as S
+from pipec.compiler.types import ColumnType, ParamType, Schema, TableType, col
+
+
+def t(spec: str) -> ColumnType:
+    """`"int?"` -> the nullable int column type."""
+    return col(spec.rstrip("?"), spec.endswith("?"))
+
+
+def schema(**fields: str) -> Schema:
+    return Schema.of([(name, t(spec)) for name, spec in fields.items()])
+
+
+def c(name: str, spec: str) -> ast.ColumnRef:
+    return ast.ColumnRef(span=S, name=name, type=t(spec))
+
+
+def lit(value: Any, spec: str | None = None) -> ast.Literal_:
+    kind = "null" if value is None else {bool: "bool", int: "int", float: "float", str: "str"}[type(value)]
+    return ast.Literal_(span=S, value=value, literal_type=kind,
+                        type=t(spec) if spec else (None if value is None else col(kind)))
+
+
+def param(name: str, spec: str) -> ast.ParamRef:
+    return ast.ParamRef(span=S, name=name, type=t(spec))
+
+
+def binary(op: str, left: ast.Expr, right: ast.Expr, spec: str) -> ast.Binary:
+    return ast.Binary(span=S, op=op, left=left, right=right, type=t(spec))
+
+
+def call(name: str, *args: ast.Expr, spec: str) -> ast.Call:
+    return ast.Call(span=S, name=name, name_span=S, args=[ast.Arg(span=S, value=a) for a in args],
+                    type=t(spec))
+
+
+def cast(x: ast.Expr, target: str) -> ast.Call:
+    return ast.Call(span=S, name="cast", name_span=S, type=t(target + ("?" if x.type.nullable else "")),
+                    args=[ast.Arg(span=S, value=x), ast.Arg(span=S, value=ast.ColumnRef(span=S, name=target))])
+
+
+def named(name: str, expr: ast.Expr) -> NamedExpr:
+    return NamedExpr(name=name, expr=expr)
+
+
+class Pipeline:
+    """Add nodes in order; each table node gets the schema given (only the parts codegen reads matter)."""
+
+    def __init__(self, name: str = "p", params: dict[str, tuple[str, Any]] | None = None):
+        self.ir = IR(name, params=[ParamSpec(name=k, type=ParamType(name=typ), default=v)
+                                   for k, (typ, v) in (params or {}).items()])
+        self.count = 0
+
+    def add(self, step: str, args, inputs: list[str] = (), output=None, binding: str | None = None) -> str:
+        self.count += 1
+        node_id = f"n{self.count}"
+        if isinstance(output, Schema):
+            output = TableType(schema_=output)
+        self.ir.add(IRNode(id=node_id, step=step, args=args, inputs=list(inputs), output=output,
+                           binding=binding))
+        return node_id
+
+    def read_csv(self, path: str, sch: Schema, **kw) -> str:
+        return self.add("read_csv", SourceArgs(step="read_csv", path=path, schema_=sch, **kw), output=sch)
+
+    def sink(self, step: str, source: str, path: str) -> str:
+        return self.add(step, SinkArgs(step=step, path=path), [source])
+
+    def run(self, workdir: Path, params: dict | None = None) -> RunResult:
+        return run_plan(unoptimized_plan(self.ir), params or {}, workdir)
+
+
+def read_back(path: Path) -> pl.DataFrame:
+    return pl.read_parquet(path)
