@@ -14,7 +14,6 @@ import re
 
 from pipec.backends.local.expressions import observed_terms, py, python_value, string_value, to_polars, to_text
 from pipec.compiler import ast
-from pipec.compiler.expressions import columns_of
 from pipec.compiler.ir import IR, IRNode, NamedExpr
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
@@ -169,8 +168,8 @@ def _schema(schema: Schema) -> str:
 
 def _unwrap(code: str) -> str:
     """`(a > b)` -> `a > b` when the outer parentheses enclose the whole expression."""
-    if not (code.startswith("(") and code.endswith(")")):
-        return code
+    if not (code.startswith("(") and code.endswith(")")) or '"' in code or "'" in code:
+        return code  # parentheses inside string literals would fool the count below
     depth = 0
     for i, ch in enumerate(code):
         depth += {"(": 1, ")": -1}.get(ch, 0)
@@ -209,7 +208,8 @@ def _statement(ir: IR, node: IRNode) -> str:
     if step == "select":
         return _call(out, f"{ins[0]}.select", [_alias(i) for i in a.items])
     if step == "derive":
-        return _derive(out, ins[0], a.columns)
+        # the checker types each new column against the input only, so they can run side by side
+        return _call(out, f"{ins[0]}.with_columns", [_alias(i) for i in a.columns])
     if step == "drop":
         return _call(out, f"{ins[0]}.drop", [py(a.columns)])
     if step == "drop_nulls":
@@ -268,21 +268,6 @@ def _statement(ir: IR, node: IRNode) -> str:
     if node.is_sink:
         return _call("_", f"rt.{step}", ["ctx", nid, ins[0], py(a.path)]).removeprefix("_ = ")
     raise ValueError(f"the local backend has no code for step `{step}`")
-
-
-def _derive(out: str, source: str, columns: list[NamedExpr]) -> str:
-    """`with_columns` evaluates its expressions side by side, so a column that reads another new
-    column of the same `derive` starts a new `with_columns` call."""
-    batches: list[list[NamedExpr]] = [[]]
-    for item in columns:
-        if columns_of(item.expr) & {c.name for c in batches[-1]}:
-            batches.append([])
-        batches[-1].append(item)
-    lines = []
-    for batch in batches:
-        lines.append(_call(out, f"{source}.with_columns", [_alias(i) for i in batch]))
-        source = out
-    return "\n".join(lines)
 
 
 def _join(out: str, ins: list[str], node: IRNode) -> str:
