@@ -167,9 +167,9 @@ def _binary(e: ast.Binary, ctx: ExprContext) -> ColumnType | None:
                 return _operand_error(ctx, side, e.op, t, "numbers",
                                       help="convert it with `cast(x, float)`" if t.base in ("str", "bool") else None)
         if e.op == "/":
-            return col("float", True)
+            return col("float", nullable)
         base = "int" if lt.base == rt.base == "int" else "float"
-        return col(base, nullable or e.op in ("//", "%"))
+        return col(base, nullable or (e.op in ("//", "%") and not _nonzero_literal(e.right)))
     # comparisons
     _coerce_temporal_literal(e, lt, rt, ctx)
     lt, rt = e.left.type or lt, e.right.type or rt
@@ -181,6 +181,10 @@ def _binary(e: ast.Binary, ctx: ExprContext) -> ColumnType | None:
         ctx.diags.error("E0202", f"bools cannot be ordered with `{e.op}`", e.span)
         return None
     return col("bool", nullable)
+
+
+def _nonzero_literal(e: ast.Expr) -> bool:
+    return isinstance(e, ast.Literal_) and e.literal_type in ("int", "float") and e.value != 0
 
 
 def _coerce_temporal_literal(e: ast.Binary, lt: ColumnType, rt: ColumnType, ctx: ExprContext) -> None:

@@ -16,6 +16,9 @@ from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ModelType, ParamType, Schema, TableType, ValueType
 from pipec.stdlib.steps import SINKS, STEPS, StepContext, bind, input_matches
 
+# Steps whose output has the input's columns, so checking can go on past a mistake in them.
+SCHEMA_PRESERVING = frozenset({"filter", "sort", "limit", "sample", "expect", "drop_nulls", "fill_null"})
+
 OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
                 "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]"}
 
@@ -45,6 +48,7 @@ class PipelineChecker:
         self.ir.options = self._options()
         self.ir.params = self._params()
         sinks = self._collect_statements()
+        self.used = self._referenced_names()
         for name in self.bindings:
             self._value_of(name)
         for k, stmt in enumerate(sinks, 1):
@@ -142,6 +146,26 @@ class PipelineChecker:
                     self.bindings[target.name] = (stmt, i)
         return sinks
 
+    def _referenced_names(self) -> set[str]:
+        """Bound names that some chain mentions, found syntactically so that a mistake earlier in
+        a chain does not also produce an "unused" warning for what the chain reads later."""
+        from pipec.compiler.expressions import children
+
+        found: set[str] = set()
+
+        def walk(e: ast.Expr) -> None:
+            if isinstance(e, ast.ColumnRef) and e.name in self.bindings:
+                found.add(e.name)
+            for c in children(e):
+                walk(c)
+
+        for stmt in self.p.body:
+            if isinstance(stmt, (ast.Binding, ast.SinkStatement)):
+                walk(stmt.value.head)
+                for call in stmt.value.steps:
+                    walk(call)
+        return found
+
     def _value_of(self, name: str) -> tuple[str, ValueType] | None:
         if name in self.values:
             return self.values[name]
@@ -177,7 +201,6 @@ class PipelineChecker:
                              help=did_you_mean(ref.name, self.bindings)
                              or (f"bound names: {listing(self.bindings)}" if self.bindings else None))
             return None
-        self.used.add(ref.name)
         return self._value_of(ref.name)
 
     def upstream_model(self, node_id: str) -> ModelType | None:
@@ -195,6 +218,7 @@ class PipelineChecker:
                is_sink_statement: bool = False) -> list[tuple[str, ValueType]]:
         steps = list(chain.steps)
         head = chain.head
+        failed = False
         if isinstance(head, ast.Call) and head.name in STEPS and STEPS[head.name].is_source:
             current = None
             steps.insert(0, head)
@@ -237,9 +261,16 @@ class PipelineChecker:
             if is_split:
                 return self._split(step, call, current, targets, doc)
             node_id = self._node_id(prefix, i, call.name, last, is_sink_statement)
-            out = self._apply(step, call, current, node_id, doc if last else None,
-                              binding=(targets[0] if last and targets else None))
+            try:
+                out = self._apply(step, call, current, node_id, doc if last else None,
+                                  binding=(targets[0] if last and targets else None))
+            except _Failed:
+                if current is None or call.name not in SCHEMA_PRESERVING:
+                    raise
+                failed, out = True, (current[0], current[1])  # go on checking the rest of the chain
             current = (out[0], out[1], f"the result of `{call.name}`")
+        if failed:
+            raise _Failed
         return [(current[0], current[1])] if current[1] is not None else []
 
     def _split(self, step, call: ast.Call, current, targets: list[str], doc: str | None):

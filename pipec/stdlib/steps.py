@@ -579,14 +579,16 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
         return None
     left_keys = {k.left for k in keys}
     right_keys = {k.right for k in keys}
-    for f in right_s.fields:
-        if f.name not in right_keys and f.name in left_s and f.name not in left_keys and how not in ("semi", "anti"):
-            ctx.error("E0310", f"column `{f.name}` is on both sides of the join", right_e.span,
-                      label=f"{right_name} also has `{f.name}`",
-                      help=f"rename it on one side, e.g. `| rename({f.name}_right = {f.name})`, or drop it with "
-                           f"`select`", notes=["only the join keys may share a name"])
-            ok = False
-    if not ok:
+    shared = [f.name for f in right_s.fields
+              if f.name not in right_keys and f.name in left_s and f.name not in left_keys]
+    if shared and how not in ("semi", "anti"):
+        names = ", ".join(f"`{n}`" for n in shared)
+        ctx.error("E0310", f"column{'s' if len(shared) > 1 else ''} {names} "
+                  f"{'are' if len(shared) > 1 else 'is'} on both sides of the join", right_e.span,
+                  label=f"{right_name} also has {names}",
+                  help=f"rename on one side, e.g. `| rename({shared[0]}_right = {shared[0]})`, or keep only "
+                       f"the columns you need with `| select(...)` before joining",
+                  notes=["only the join keys may share a name"])
         return None
     if how in ("semi", "anti"):
         return JoinArgs(on=keys, how=how), ctx.input

@@ -1,0 +1,140 @@
+"""Wrong programs: each gives the right code on the right line, a message naming the offending
+thing, and a rendered diagnostic that is snapshot-tested (tests/compiler/snapshots/)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipec.compiler.render import render_terminal
+
+
+F = 'flights = read_csv("f.csv", schema=Flight, null_values=["NA"])\n'
+W = 'weather = read_csv("w.csv", schema=Weather)\n'
+
+# (name, pipeline body, expected code, 1-based line within the body, words the message must contain)
+CASES = [
+    ("unknown_column", F + 'x = flights | filter(arr_delayy > 15)\nx | write_csv("o.csv")',
+     "E0201", 2, "arr_delayy"),
+    ("unknown_column_in_select", F + 'x = flights | select(carier)\nx | write_csv("o.csv")', "E0201", 2, "carier"),
+    ("unknown_param", F + 'x = flights | filter(distance > $min)\nx | write_csv("o.csv")', "E0123", 2, "$min"),
+    ("unknown_param_in_string", 'x = read_csv("${dir}/f.csv", schema=Flight)\nx | write_csv("o.csv")',
+     "E0123", 1, "dir"),
+    ("filter_not_bool", F + 'x = flights | filter(distance + 1)\nx | write_csv("o.csv")', "E0208", 2, "bool"),
+    ("string_plus", F + 'x = flights | derive(y = carrier + origin)\nx | write_csv("o.csv")', "E0202", 2, "strings"),
+    ("compare_str_int", F + 'x = flights | filter(carrier > 3)\nx | write_csv("o.csv")', "E0202", 2, "compare"),
+    ("function_arg_type", F + 'x = flights | derive(y = lower(distance))\nx | write_csv("o.csv")',
+     "E0203", 2, "lower"),
+    ("unknown_function", F + 'x = flights | derive(y = lowercase(carrier))\nx | write_csv("o.csv")',
+     "E0204", 2, "lowercase"),
+    ("function_arity", F + 'x = flights | derive(y = substr(carrier, 1))\nx | write_csv("o.csv")',
+     "E0205", 2, "substr"),
+    ("aggregate_outside", F + 'x = flights | derive(m = mean(distance))\nx | write_csv("o.csv")',
+     "E0206", 2, "mean"),
+    ("column_outside_aggregate", F + 'x = flights | aggregate(by=[carrier], d = distance)\nx | write_csv("o.csv")',
+     "E0207", 2, "distance"),
+    ("cast_bad_type", F + 'x = flights | derive(y = cast(distance, integer))\nx | write_csv("o.csv")',
+     "E0121", 2, "type"),
+    ("join_collision", F + W + 'x = flights | join(weather, on=[origin])\nx | write_csv("o.csv")',
+     "E0310", 3, "time_hour"),
+    ("join_key_missing", F + W + 'x = flights | join(weather, on=[dest])\nx | write_csv("o.csv")',
+     "E0201", 3, "dest"),
+    ("join_bad_how", F + W + 'x = flights | select(origin, time_hour) | join(weather, on=[origin, time_hour], how="outer")\n'
+     'x | write_csv("o.csv")', "E0304", 3, "outer"),
+    ("union_mismatch", F + W + 'x = flights | union(weather)\nx | write_csv("o.csv")', "E0313", 3, "union"),
+    ("nullable_feature", F + 'ok = flights | filter(arr_delay is not null) | derive(late = arr_delay > 15)\n'
+     'm = ok | fit(logistic_regression(), features=[dep_delay], label=late)\nm | save_model("m")',
+     "E0402", 3, "dep_delay"),
+    ("timestamp_feature", F + 'ok = flights | filter(arr_delay is not null) | derive(late = arr_delay > 15)\n'
+     'm = ok | fit(logistic_regression(), features=[time_hour], label=late)\nm | save_model("m")',
+     "E0401", 3, "time_hour"),
+    ("unknown_estimator", F + 'ok = flights | filter(arr_delay is not null) | derive(late = arr_delay > 15)\n'
+     'm = ok | fit(logistic_regresion(), features=[distance], label=late)\nm | save_model("m")',
+     "E0404", 3, "logistic_regresion"),
+    ("regressor_bool_label", F + 'ok = flights | filter(arr_delay is not null) | derive(late = arr_delay > 15)\n'
+     'm = ok | fit(linear_regression(), features=[distance], label=late)\nm | save_model("m")',
+     "E0403", 3, "late"),
+    ("predict_missing_feature", F + 'ok = flights | filter(arr_delay is not null)\n'
+     'm = ok | fit(linear_regression(), features=[distance], label=arr_delay)\n'
+     's = ok | select(carrier) | predict(m)\ns | write_csv("s.csv")', "E0405", 4, "distance"),
+    ("wrong_metric", F + 'ok = flights | filter(arr_delay is not null)\n'
+     'm = ok | fit(linear_regression(), features=[distance], label=arr_delay)\n'
+     'r = ok | predict(m) | evaluate(label=arr_delay, metrics=["accuracy"])\nr | write_json("r.json")',
+     "E0406", 4, "accuracy"),
+    ("unknown_step", F + 'x = flights | filtr(distance > 3)\nx | write_csv("o.csv")', "E0301", 2, "filtr"),
+    ("unknown_step_argument", F + 'x = flights | join(flights, keys=[year])\nx | write_csv("o.csv")',
+     "E0302", 2, "keys"),
+    ("missing_step_argument", 'x = read_csv("f.csv")\nx | write_csv("o.csv")', "E0303", 1, "schema"),
+    ("unknown_schema", 'x = read_csv("f.csv", schema=Flights)\nx | write_csv("o.csv")', "E0104", 1, "Flights"),
+    ("unbound_name", 'x = flight | limit(3)\nx | write_csv("o.csv")', "E0131", 1, "flight"),
+    ("binding_cycle", 'a = b | limit(1)\nb = a | limit(2)\na | write_csv("o.csv")', "E0132", 1, "itself"),
+    ("bound_twice", F + 'flights = read_csv("g.csv", schema=Flight)\nflights | write_csv("o.csv")',
+     "E0130", 2, "flights"),
+    ("sink_in_binding", F + 'x = flights | write_csv("o.csv")', "E0307", 2, "sink"),
+    ("chain_result_unused", F + 'flights | limit(3)', "E0307", 2, "not used"),
+    ("split_one_name", F + 'x = flights | split(fraction=0.5)\nx | write_csv("o.csv")', "E0133", 2, "split"),
+    ("split_by_str", F + 'a, b = flights | split(fraction=0.5, by=carrier)\na | write_csv("a.csv")\n'
+     'b | write_csv("b.csv")', "E0304", 2, "int column"),
+    ("step_on_model", F + 'ok = flights | filter(arr_delay is not null)\n'
+     'm = ok | fit(linear_regression(), features=[distance], label=arr_delay)\n'
+     'x = m | filter(distance > 1)\nx | write_csv("x.csv")', "E0305", 4, "filter"),
+    ("param_default_type", 'param n: int = 2.5\nx = read_csv("f.csv", schema=Flight) | limit($n)\nx | write_csv("o.csv")',
+     "E0122", 1, "n"),
+    ("param_unknown_type", 'param n: integer = 2\nx = read_csv("f.csv", schema=Flight)\nx | write_csv("o.csv")',
+     "E0121", 1, "integer"),
+    ("null_derive", F + 'x = flights | derive(y = null)\nx | write_csv("o.csv")', "E0203", 2, "null"),
+]
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+@pytest.mark.parametrize("name,body,code,line,words", CASES, ids=[c[0] for c in CASES])
+def test_wrong_program_reports_code_line_and_name(program, prelude_lines, name, body, code, line, words):
+    p = program(body)
+    assert not p.ok
+    first = p.errors[0]
+    assert first.code == code, [(d.code, d.message) for d in p.errors]
+    assert first.span is not None and first.span.line == prelude_lines + 1 + line
+    assert words in first.message + " " + (first.label or ""), first.message
+    rendered = render_terminal(p.errors, p.sources)
+    assert "Traceback" not in rendered
+    snapshot = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get("PIPEC_UPDATE_SNAPSHOTS") or not snapshot.exists():
+        SNAPSHOTS.mkdir(exist_ok=True)
+        snapshot.write_text(rendered)
+    assert rendered == snapshot.read_text()
+
+
+def test_unknown_option_and_bad_option_value(program):
+    p = program('x = read_csv("f.csv", schema=Flight)\nx | write_csv("o.csv")',
+                header='pipeline p(schedul="@daily", retries="two")')
+    assert [(d.code, d.help) for d in p.errors][:1] == [("E0110", "did you mean `schedule`?")]
+    assert [d.code for d in p.errors] == ["E0110", "E0111"]
+
+
+def test_all_errors_of_a_file_are_reported_in_one_run(program):
+    body = F + W + ('a = flights | filter(arr_delayy > 1)\nb = weather | derive(t = lower(temp))\n'
+                    'c = flights | fit(kmeans(), features=[distance])\n'
+                    'a | write_csv("a.csv")\nb | write_csv("b.csv")\nc | save_model("c")')
+    p = program(body)
+    assert [d.code for d in p.errors] == ["E0201", "E0203", "E0303"]
+
+
+def test_missing_import_and_import_cycle(tmp_path):
+    from pipec.compiler.check import check_file
+
+    (tmp_path / "a.pipe").write_text('import "b.pipe"\nimport "missing.pipe"\n')
+    (tmp_path / "b.pipe").write_text('import "a.pipe"\nschema S { x: int }\n')
+    p = check_file(tmp_path / "a.pipe")
+    codes = sorted(d.code for d in p.errors)
+    assert codes == ["E0101", "E0102"]
+    missing = next(d for d in p.errors if d.code == "E0101")
+    assert missing.span.line == 2 and "missing.pipe" in missing.message
+
+
+def test_unused_binding_is_a_warning_not_an_error(program):
+    p = program(F + 'x = flights | limit(1)\ny = flights | limit(2)\nx | write_csv("o.csv")')
+    assert p.ok
+    assert [(d.code, d.severity) for d in p.diagnostics] == [("W0001", "warning")]
+    assert "`y`" in p.diagnostics[0].message

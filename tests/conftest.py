@@ -1,0 +1,25 @@
+"""Suite-wide rules. Under CI (CI=true) a skipped test is a failure: Spark and Airflow tests
+must really run there, so a missing Java, pyspark or Airflow cannot pass silently."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes") and _skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes") and _skipped:
+        terminalreporter.write_line(
+            f"CI forbids skipped tests; {len(_skipped)} skipped: " + ", ".join(_skipped[:10]), red=True)
