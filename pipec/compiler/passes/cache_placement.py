@@ -65,11 +65,14 @@ def cache_placement(ir: IR, *, backend: str = "local", memory_budget: int | None
         _record(records, f"cached {describe(ir.node(best.node))}: computed {best.runs:g} times "
                          f"without caching; saves {best.seconds_saved:.3g} s for {human_bytes(best.bytes)}",
                 best.node)
-    for useless in [c for c in chosen if not _still_saves(ir, c.node, chosen, estimates, backend)]:
-        chosen.remove(useless)
-        left += useless.bytes
-        _record(records, f"released {describe(ir.node(useless.node))}: everything that reads it is cached",
-                useless.node)
+    for decision in list(chosen):
+        if _given_the_others(ir, decision.node, chosen, estimates, backend) is None:
+            chosen.remove(decision)
+            left += decision.bytes
+            _record(records, f"released {describe(ir.node(decision.node))}: what reads it is cached",
+                    decision.node)
+    # what each kept node saves, given the final choice
+    chosen = [_given_the_others(ir, c.node, chosen, estimates, backend) or c for c in chosen]
     for missed in _options(ir, {c.node for c in chosen}, estimates, backend):
         _record(records, f"did not cache {describe(ir.node(missed.node))}: would save "
                          f"{missed.seconds_saved:.3g} s but needs {human_bytes(missed.bytes)}, "
@@ -77,10 +80,11 @@ def cache_placement(ir: IR, *, backend: str = "local", memory_budget: int | None
     return chosen
 
 
-def _still_saves(ir: IR, node: str, chosen: list[CacheDecision], estimates: dict[str, NodeEstimate],
-                 backend: str) -> bool:
+def _given_the_others(ir: IR, node: str, chosen: list[CacheDecision], estimates: dict[str, NodeEstimate],
+                      backend: str) -> CacheDecision | None:
+    """The decision for `node` when the other chosen nodes are cached; None if it saves nothing."""
     others = {c.node for c in chosen if c.node != node}
-    return any(o.node == node for o in _options(ir, others, estimates, backend))
+    return next((o for o in _options(ir, others, estimates, backend) if o.node == node), None)
 
 
 def _options(ir: IR, cached: set[str], estimates: dict[str, NodeEstimate], backend: str) -> list[CacheDecision]:

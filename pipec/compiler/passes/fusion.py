@@ -34,7 +34,7 @@ def fusion(ir: IR, *, backend: str = "local", cached: frozenset[str] | set[str] 
     >>> _ = ir.add(IRNode(id="a", step="limit", args=LimitArgs(n=lit(1))))
     >>> _ = ir.add(IRNode(id="o", step="write_csv", inputs=["a"], args=SinkArgs(step="write_csv", path="o.csv")))
     >>> [(s.nodes, s.boundary) for s in fusion(ir)]
-    [(['a', 'o'], 'writes o.csv')]
+    [(['a', 'o'], 'it writes o.csv')]
     """
     stage_of = {n: n for n in ir.graph.nodes}  # union-find: node -> representative
 
@@ -113,7 +113,7 @@ def _why_it_ends(ir: IR, stage: Stage, find, stage_id: dict[str, str],
     for node_id in stage.nodes:
         node = ir.node(node_id)
         if node.is_sink:
-            reasons.append(f"writes {node.args.path}")
+            reasons.append(f"it writes {node.args.path}")
         for consumer in ir.consumers(node_id):
             if find(consumer.id) != own:
                 reasons.append(boundaries.get((node_id, consumer.id))

@@ -116,7 +116,9 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> bool:
         log.add(f"moved `{expr_text(conjoin(parts))}` of {describe(flt)} below {side}{describe(below)}",
                 flt.id, below.id, pushed.id)
     moved_parts = [p for p in conjuncts(flt.args.predicate) if p not in staying]
-    ir.replace(below.model_copy(update={"inputs": inputs,
+    # A filter that moves away whole leaves `below` computing its value: `below` takes its name.
+    binding = below.binding or (flt.binding if moves_whole else None)
+    ir.replace(below.model_copy(update={"inputs": inputs, "binding": binding,
                                         "output": _tightened(below.output, moved_parts)}))
     if staying:
         ir.replace(flt.model_copy(update={"args": FilterArgs(predicate=conjoin(staying))}))
@@ -129,7 +131,8 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> bool:
 def _merge_into(ir: IR, upper: IRNode, lower: IRNode, log: _Log) -> None:
     """`filter(a) | filter(b)` is `filter(a and b)`; the merged filter keeps moving down."""
     predicate = conjoin(conjuncts(lower.args.predicate) + conjuncts(upper.args.predicate))
-    ir.replace(lower.model_copy(update={"args": FilterArgs(predicate=predicate), "output": upper.output}))
+    ir.replace(lower.model_copy(update={"args": FilterArgs(predicate=predicate), "output": upper.output,
+                                        "binding": upper.binding or lower.binding}))
     ir.redirect(upper.id, lower.id)
     ir.remove(upper.id)
     log.moved.add(lower.id)

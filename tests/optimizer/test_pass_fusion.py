@@ -1,0 +1,63 @@
+"""fusion: which nodes share a stage on each backend, and why each stage ends."""
+from __future__ import annotations
+
+from optimizer_helpers import checked
+
+from pipec.compiler.passes import fusion
+from pipec.compiler.passes.invariants import check_stages
+
+JOIN_THEN_PYTHON = """
+  t = read_csv("t.csv", schema=T)
+  u = read_csv("u.csv", schema=U)
+  j = t | filter(a > 1) | join(u, on=[a == k])
+  p = j | python("m:f", schema={a: int})
+  p | write_csv("o.csv")
+"""
+
+
+def stages(body: str, **kwargs) -> list[list[str]]:
+    ir = checked(body)
+    result = fusion(ir, **kwargs)
+    check_stages("fusion", ir, result)
+    return [s.nodes for s in result]
+
+
+def test_local_fuses_a_join_into_one_query():
+    assert stages(JOIN_THEN_PYTHON, backend="local") == [
+        ["t", "j__0_filter", "u", "j", "p", "sink1_write_csv"]]
+
+
+def test_spark_cuts_at_the_shuffle_and_around_python():
+    assert stages(JOIN_THEN_PYTHON, backend="spark") == [
+        ["t", "j__0_filter"], ["u"], ["j"], ["p", "sink1_write_csv"]]
+
+
+def test_airflow_cuts_at_the_shuffle_only():
+    assert stages(JOIN_THEN_PYTHON, backend="airflow") == [
+        ["t", "j__0_filter"], ["u"], ["j", "p", "sink1_write_csv"]]
+
+
+def test_a_cached_node_and_a_fit_end_their_stage_and_say_why():
+    ir = checked("""
+      t = read_csv("t.csv", schema={a: float, y: bool})
+      train, test = t | split(fraction=0.5, seed=1)
+      m = train | fit(logistic_regression(), features=[a], label=y)
+      s = test | predict(m)
+      s | write_csv("s.csv")
+      m | save_model("m")
+    """)
+    result = fusion(ir, backend="local", cached={"t"})
+    check_stages("fusion", ir, result)
+    assert [s.nodes for s in result] == [
+        ["t"], ["train", "m", "sink2_save_model"], ["test", "s", "sink1_write_csv"]]
+    assert result[0].boundary == "`t` (read_csv t, line 7) is cached"
+    assert result[1].boundary == "`m` (fit m, line 9) trains a model, which later steps use; it writes m"
+    assert result[2].boundary == "it writes s.csv"
+
+
+def test_an_uncached_table_read_twice_stays_with_both_readers():
+    assert stages("""
+      t = read_csv("t.csv", schema=T)
+      t | filter(a > 1) | write_csv("a.csv")
+      t | filter(a < 1) | write_csv("b.csv")
+    """) == [["t", "sink1__0_filter", "sink1_write_csv", "sink2__0_filter", "sink2_write_csv"]]
