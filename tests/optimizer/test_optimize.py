@@ -103,4 +103,4 @@ def test_explain_snapshot():
     plan = optimize(checked(BODY), memory_budget=10**9)
     assert explain_text(plan) == EXPECTED_EXPLAIN
     facts = explain_json(plan)
-    assert facts["cached"][0]["node"] == "big" and facts["sources"][0]["filters"] == ['c == "k" and a > 1']
+    assert facts["cached"][0]["binding"] == "big" and facts["sources"][0]["filters"] == ['c == "k" and a > 1']
