@@ -242,7 +242,11 @@ def _position(span: Span | None) -> dict:
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:
-    """A stable JSON document for tools: a list of diagnostics with fixed keys, 1-based positions."""
+    """A stable JSON document for tools: a list of diagnostics with fixed keys.
+
+    Lines and columns are 1-based and `end_column` is the column just after the span, as in
+    `Span`; a diagnostic without a place has null positions.
+    """
     document = [
         {"code": d.code, "severity": d.severity, "message": d.message, **_position(d.span),
          "label": d.label,
