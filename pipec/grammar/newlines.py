@@ -41,8 +41,14 @@ def post_lex(raw_tokens: list[Token]) -> PostLexed:
         out.open_bracket.append(stack[-1] if stack else None)
         out.inside_parens.append(any(t.type != "LBRACE" for t in stack))
 
-    for token in raw_tokens:
+    for k, token in enumerate(raw_tokens):
         kind = token.type
+        if stack and _starts_declaration(raw_tokens, k):
+            # `pipeline name` at the start of a line cannot be inside brackets: whatever is
+            # still open was never closed. Closing it here keeps one mistake from eating the file.
+            out.unclosed_openers.extend(stack)
+            stack.clear()
+            pending_newline = pending_newline or raw_tokens[k - 1]
         if kind == "COMMENT":
             out.comments.append(token)
             continue
@@ -72,3 +78,12 @@ def post_lex(raw_tokens: list[Token]) -> PostLexed:
         emit(token)
     out.unclosed_openers.extend(stack)
     return out
+
+
+def _starts_declaration(raw_tokens: list[Token], k: int) -> bool:
+    """`pipeline name`, `schema Name` or `import "path"` as the first tokens of a line."""
+    if k == 0 or raw_tokens[k - 1].type != "_NL" or k + 1 == len(raw_tokens):
+        return False
+    kind, following = raw_tokens[k].type, raw_tokens[k + 1].type
+    return (kind in ("PIPELINE", "SCHEMA") and following == "NAME") or \
+        (kind == "IMPORT" and following == "STRING")

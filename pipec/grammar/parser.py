@@ -64,7 +64,11 @@ def _parse(text: str, start: str, spans: SpanMaker):
                               help=e.help) for e in lexical_errors]
     post = post_lex(tokens)
     tree, problems = _feed(post, start, recover=True)
-    diagnostics += [_diagnose(problem, post, spans) for problem in problems]
+    # A broken token (say an unterminated string) usually breaks its line's syntax too: the
+    # lexical error says it better, so syntax errors on the same line are not repeated.
+    damaged_lines = {d.span.line for d in diagnostics}
+    diagnostics += [d for d in (_diagnose(p, post, spans) for p in problems)
+                    if d.span is None or d.span.line not in damaged_lines]
     node = AstBuilder(spans, diagnostics).transform(tree) if tree is not None else None
     diagnostics.sort(key=lambda d: d.span.start if d.span else 0)
     return node, post.comments, diagnostics
@@ -161,8 +165,11 @@ def _restored(parser: InteractiveParser, checkpoint) -> InteractiveParser:
 # ---------------------------------------------------------------- problems → diagnostics
 def _diagnose(problem: SyntaxProblem, post: PostLexed, spans: SpanMaker) -> Diagnostic:
     token, tokens, i = problem.token, post.tokens, problem.index
-    span = spans.of(token) if token.type != "$END" else spans.end_of_text()
     previous = tokens[i - 1] if i > 0 else None
+    span = spans.of(token) if token.type != "$END" else spans.end_of_text()
+    if previous is not None and (token.type in ("_NL", "$END") or
+                                 (token.type in CLOSERS and token.line > previous.end_line)):
+        span = spans.range(previous.end_pos, previous.end_pos)   # where something is missing
     following = tokens[i + 1] if i + 1 < len(tokens) else None
     opener = post.open_bracket[i] if i < len(tokens) else (post.unclosed_openers or [None])[-1]
 

@@ -60,6 +60,8 @@ def expected_words(expected: set[str]) -> str:
     """`{"RPAR", "COMMA", "PLUS", ...}` → "`)`, `,` or an operator"."""
     parts: list[str] = []
     rest = set(expected) - {"COMMENT"}
+    if len(rest) > 1:
+        rest.discard("$END")   # offered only because expressions are also parsed on their own
     if len(rest & EXPRESSION_STARTS) >= 3:
         parts.append("an expression")
         rest -= EXPRESSION_STARTS

@@ -1,0 +1,74 @@
+"""Syntax errors are in words, name the right place, and several are reported per file."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pipec.grammar import parse_pipe
+
+
+def in_body(line: str) -> str:
+    return "pipeline p {\n  x = read_csv(\"a\", schema=S)\n" + line + "\n}\n"
+
+
+# (source, code, line, column, words the message must contain)
+CASES = [
+    (in_body("  y = x filter(a > 1)"), "E0001", 3, 9, "expected `|`"),
+    (in_body("  y = x | filter(a > 1 and b = 2)"), "E0001", 3, 30, "unexpected `=`"),
+    (in_body("  y = x | select(a b)"), "E0001", 3, 20, "expected `)` or `,` after the argument"),
+    (in_body("  y = x | select([a b])"), "E0001", 3, 21, "expected `,` or `]`"),
+    (in_body("  y = x | distinct"), "E0001", 3, 19, "expected `(` after the step name"),
+    (in_body("  schema = x | limit(1)"), "E0001", 3, 3, "`schema` is a keyword"),
+    (in_body("  import, b = x | split()"), "E0001", 3, 3, "`import` is a keyword"),
+    (in_body("  y = x | filter(a >)"), "E0001", 3, 21, "expected an expression"),
+    (in_body("  y = x | filter(a > 'b')"), "E0002", 3, 22, "double quotes"),
+    (in_body("  y = x | filter(a > \"b)"), "E0003", 3, 22, "unterminated string"),
+    (in_body("  y = x | filter(a > 1))"), "E0004", 3, 24, "unmatched `)`"),
+    (in_body("  y = x | filter(a ? 1)"), "E0001", 3, 20, "found `?`"),
+    (in_body("  y = x | filter(a ~ 1)"), "E0002", 3, 20, "unexpected character `~`"),
+    (in_body("  y = x | f(\"\\d\")"), "E0005", 3, 14, "unknown escape"),
+    ("pipeline p()\n  x = 1\n}\n", "E0001", 1, 13, "expected `{` after the pipeline header"),
+    ("x = 1\n", "E0001", 1, 1, "expected a declaration"),
+    ("pipeline p {\n  y = f(a,\n", "E0004", 2, 8, "`(` is never closed"),
+    ("schema S {\n  a: \n}\n", "E0001", 2, 5, "expected a name"),
+    ("pipeline p {\n  param n: int\n}\n", "E0001", 2, 15, "needs a default"),
+    ('"""doc', "E0003", 1, 1, "unterminated docstring"),
+]
+
+
+@pytest.mark.parametrize("source, code, line, column, words", CASES,
+                         ids=[c[4] for c in CASES])
+def test_message_place_and_words(source, code, line, column, words):
+    _, diagnostics = parse_pipe(source, "t.pipe")
+    assert diagnostics, "expected a syntax error"
+    first = diagnostics[0]
+    assert (first.code, first.span.line, first.span.column) == (code, line, column), first
+    assert words in first.message
+    for d in diagnostics:
+        assert not re.search(r"\b(RPAR|LPAR|__ANON|_NL|\$END|NAME|VBAR)\b", d.message + (d.help or ""))
+
+
+def test_several_errors_in_one_file_and_the_good_statements_kept():
+    source = ("pipeline p {\n"
+              "  a = read_csv(\"a\", schema=S) filter(x)\n"
+              "  b = a | select(x y)\n"
+              "  c = a | limit(1)\n"
+              "  d = a | filter(x = = 1)\n"
+              "  c | write_csv(\"c.csv\")\n"
+              "}\n"
+              "pipeline q( {\n"
+              "}\n"
+              "pipeline r {\n"
+              "  t | write_csv(\"o\"\n"
+              "}\n")
+    module, diagnostics = parse_pipe(source, "t.pipe")
+    assert [d.span.line for d in diagnostics] == [2, 3, 5, 8, 11]
+    p = module.declarations[0]
+    assert [s.targets[0].name for s in p.body if s.kind == "binding"] == ["c"]
+    assert [s.kind for s in p.body] == ["binding", "sink"]
+
+
+def test_help_points_at_an_unclosed_parenthesis_on_an_earlier_line():
+    _, diagnostics = parse_pipe("pipeline p {\n  a = f(x\n  b = g(y)\n}\n", "t.pipe")
+    assert any("line 2" in (d.help or "") for d in diagnostics), diagnostics
