@@ -125,23 +125,43 @@ def _docstring(text: str) -> str:
 
 
 def _describe(node: IRNode) -> str:
-    """A one-line comment naming the user's binding and the step, in `.pipe` syntax."""
-    a = node.args
-    detail = ""
-    if node.step == "filter":
-        detail = to_text(a.predicate)
-    elif node.step in ("select", "derive", "fill_null"):
-        items = a.items if node.step == "select" else a.columns if node.step == "derive" else a.values
-        detail = ", ".join(_named_text(i) for i in items)
-    elif node.is_source or node.is_sink:
-        detail = py(a.path)
-    elif node.step == "fit":
-        detail = a.estimator
-    text = f"{node.step}({detail})"
+    """A one-line comment naming the node, the user's binding and the step, in `.pipe` syntax."""
+    text = f"{node.step}({_arguments(node)})"
     if node.binding:
-        text = f"{node.binding} = ... | {text}" if not node.is_source else f"{node.binding} = {text}"
+        text = f"{node.binding} = {'' if node.is_source else '... | '}{text}"
     text = " ".join(text.split())
     return f"{node.id}: " + (text if len(text) <= 90 else text[:87] + "...")
+
+
+def _arguments(node: IRNode) -> str:
+    a = node.args
+    step = node.step
+    if step == "filter":
+        return to_text(a.predicate)
+    if step in ("select", "derive", "fill_null"):
+        items = a.items if step == "select" else a.columns if step == "derive" else a.values
+        return ", ".join(_named_text(i) for i in items)
+    if node.is_source or node.is_sink or step == "python":
+        return py(a.path if step != "python" else a.function)
+    if step in ("drop", "drop_nulls", "distinct"):
+        return ", ".join(a.columns)
+    if step == "sort":
+        return ", ".join(("-" if k.descending else "") + k.column for k in a.keys)
+    if step == "join":
+        keys = ", ".join(k.left if k.left == k.right else f"{k.left} == {k.right}" for k in a.on)
+        return f"{node.inputs[1]}, on=[{keys}], how={py(a.how)}"
+    if step == "aggregate":
+        return ", ".join([f"by=[{', '.join(a.by)}]"] * bool(a.by) + [_named_text(x) for x in a.aggregates])
+    if step == "split":
+        return f"part {a.part} of fraction={to_text(a.fraction)}, seed={to_text(a.seed)}" + (
+            f", by={a.by}" if a.by else "")
+    if step == "fit":
+        return f"{a.estimator}, features=[{', '.join(a.features)}]" + (f", label={a.label}" if a.label else "")
+    if step == "expect":
+        return ", ".join(to_text(c) for c in a.conditions)
+    if step == "evaluate":
+        return f"label={a.label}, metrics={py(a.metrics)}"
+    return ""
 
 
 def _named_text(item: NamedExpr) -> str:
@@ -234,9 +254,9 @@ def _statement(ir: IR, node: IRNode) -> str:
         compare = "<" if a.part == 0 else ">="
         draw = f"rt.split_draw({py(a.by)}, {python_value(a.seed)})"
         return f"{out} = {ins[0]}.filter({draw} {compare} {python_value(a.fraction)})"
-    if step == "union":
-        names = py(node.schema_.names)
-        parts = ", ".join(f"{i}.select({names})" for i in ins)
+    if step == "union":  # columns matched by name, in the left side's order
+        names = f"{ins[0]}.collect_schema().names()"
+        parts = ", ".join([ins[0], *(f"{i}.select({names})" for i in ins[1:])])
         return f"{out} = pl.concat([{parts}], how=\"vertical_relaxed\")"
     if step == "join":
         return _join(out, ins, node)
@@ -271,15 +291,20 @@ def _statement(ir: IR, node: IRNode) -> str:
 
 
 def _join(out: str, ins: list[str], node: IRNode) -> str:
+    """Keys appear once under the left side's names; column names are taken from the frames at
+    run time because projection pushdown may have narrowed them since the IR was typed."""
     a = node.args
-    left_on = py([k.left for k in a.on])
-    right_on = py([k.right for k in a.on])
-    code = _call(out, f"{ins[0]}.join", [ins[1], f"left_on={left_on}", f"right_on={right_on}",
+    code = _call(out, f"{ins[0]}.join", [ins[1], f"left_on={py([k.left for k in a.on])}",
+                                          f"right_on={py([k.right for k in a.on])}",
                                           f"how={py(a.how)}", "coalesce=True"])
-    renamed = {k.right: k.left for k in a.on if k.right != k.left}
-    if a.how == "right" and renamed:  # polars keeps the right side's key names in a right join
-        code += f"\n{out} = {out}.rename({py(renamed)})"
-    return code + f"\n{out} = {out}.select({py(node.schema_.names)})"
+    if a.how == "right":  # polars keeps the right side's key names and puts the left columns first
+        renamed = {k.right: k.left for k in a.on if k.right != k.left}
+        if renamed:
+            code += f"\n{out} = {out}.rename({py(renamed)})"
+        right_keys = py([k.right for k in a.on])
+        code += (f"\n{out} = {out}.select(*{ins[0]}.collect_schema().names(), *[c for c in "
+                 f"{ins[1]}.collect_schema().names() if c not in {right_keys}])")
+    return code + "\n"
 
 
 def _fit(out: str, source: str, node: IRNode) -> str:

@@ -99,7 +99,7 @@ def format_summary(result: RunResult) -> str:
     """What `pipec run` prints after a successful run: each sink with its rows, the metrics, the time."""
     lines = [f"pipeline {result.pipeline}: {len(result.sinks)} output(s) in {result.seconds:.2f}s"]
     for sink in result.sinks:
-        rows = f"{sink.rows:,} rows" if sink.rows is not None else sink.step.replace("_", " ")
+        rows = f"{sink.rows:,} rows" if sink.rows is not None else {"save_model": "model"}.get(sink.step, "metrics")
         lines.append(f"  wrote {sink.path} ({rows})")
     for node, metrics in result.metrics.items():
         name = result.bindings.get(node, node)

@@ -1,25 +1,10 @@
 """Run small `.pipe` programs through check → plan → run_plan, unoptimised and optimised."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from local_irkit import plan_for
 from pipec.backends.local.runner import RunResult, run_plan
-from pipec.compiler.check import check_source
-from pipec.compiler.plan import unoptimized_plan
-
-
-def plan_for(source: str, workdir: Path, optimized: bool):
-    program = check_source(source, str(workdir / "test.pipe"))
-    errors = [f"{d.code} {d.message}" for d in program.diagnostics if d.is_error]
-    assert not errors, errors
-    (ir,) = program.pipelines.values()
-    if not optimized:
-        return unoptimized_plan(ir)
-    from pipec.compiler.passes import optimize
-
-    return optimize(ir, backend="local", workdir=workdir)
 
 
 @pytest.fixture(params=["O0", "O1"])

@@ -1,4 +1,4 @@
-"""Hand-built typed IR for local-backend tests that must not depend on the parser or checker.
+"""Test helpers: hand-built typed IR (independent of the parser and checker) and `plan_for`.
 
 Expressions are built with their types filled in, as the checker would leave them.
 """
@@ -83,6 +83,18 @@ class Pipeline:
 
     def run(self, workdir: Path, params: dict | None = None) -> RunResult:
         return run_plan(unoptimized_plan(self.ir), params or {}, workdir)
+
+
+def plan_for(source: str, workdir: Path, optimized: bool):
+    """The plan of the one pipeline in `source`, through the real front end (and optimizer)."""
+    from pipec.compiler.check import check_source
+    from pipec.compiler.passes import optimize
+
+    program = check_source(source, str(workdir / "test.pipe"))
+    errors = [f"{d.code} {d.message}" for d in program.diagnostics if d.is_error]
+    assert not errors, errors
+    (ir,) = program.pipelines.values()
+    return optimize(ir, backend="local", workdir=workdir) if optimized else unoptimized_plan(ir)
 
 
 def read_back(path: Path) -> pl.DataFrame:
