@@ -47,14 +47,13 @@ def load(source: str | Path, params: dict[str, str] | None = None) -> "Program":
 
 
 def plan(ir: "IR", *, level: int = 1, disable: frozenset[str] = frozenset(), backend: str = "local",
-         memory_budget: int | None = None, workdir: str | Path = ".") -> "Plan":
-    """Optimize one pipeline's IR into an executable plan (`level=0`: no optimisation)."""
+         memory_budget: int | None = None, workdir: str | Path = ".", params: dict | None = None) -> "Plan":
+    """Optimize one pipeline's IR into an executable plan (`level=0`: no optimisation).
+    Statistics recorded by earlier runs in `workdir` replace the cost model's guesses."""
     from pipec.compiler.passes import optimize
-    from pipec.compiler.stats import Statistics
 
-    stats = Statistics.load(Path(workdir), ir.pipeline) if level > 0 else None
-    return optimize(ir, level=level, disable=set(disable), backend=backend,
-                    memory_budget=memory_budget, stats=stats, workdir=Path(workdir))
+    return optimize(ir, level=level, disable=frozenset(disable), backend=backend,
+                    memory_budget=memory_budget, workdir=Path(workdir), params=params)
 
 
 def compile(source: str | Path, target: str = "ir", out_dir: str | Path | None = None,
