@@ -300,18 +300,15 @@ def _convert_series(series, base: str):
 
 
 def _base_of(polars_dtype) -> str | None:
+    """The language type of a polars dtype, or None for one that has no counterpart."""
     pl = _pl()
     if polars_dtype.is_integer():
         return "int"
     if polars_dtype.is_float():
         return "float"
-    for base, kind in (("bool", pl.Boolean), ("str", pl.String), ("date", pl.Date),
-                       ("timestamp", pl.Datetime)):
-        if polars_dtype == kind or isinstance(polars_dtype, type(kind)) and polars_dtype.is_(kind):
-            return base
     if isinstance(polars_dtype, pl.Datetime):
         return "timestamp"
-    return None
+    return {pl.Boolean: "bool", pl.String: "str", pl.Date: "date"}.get(polars_dtype)
 
 
 def _to_utc(expr, polars_dtype):
