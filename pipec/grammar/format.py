@@ -130,36 +130,41 @@ class _Printer:
 
     def emit_unit(self, indent: str, first_line: int, last_line: int,
                   rendered: list[tuple[str, int | None]]) -> None:
-        """Print lines of code, each tagged with the source line its trailing comment comes from.
+        """Print lines of code, each tagged with the source line it comes from (or None).
 
-        Comments before the unit, and those inside it that have no line of their own to end,
-        are printed on their own lines above it.
+        A comment at the end of a source line ends the printed line that holds that code; one on
+        its own line inside the unit goes above the next printed line from a later source line;
+        the rest (and the comments before the unit) go above the unit.
         """
         before = self.take(first_line - 1)
-        inside = self.take(last_line)
+        above: dict[int, list[str]] = {}
         trailing: dict[int, str] = {}
-        for comment in inside:
-            target = self._target_line(comment, rendered)
-            if target is None or target in trailing:
-                before.append(comment)
+        for comment in self.take(last_line):
+            if self.own_line(comment):
+                target = next((i for i, (_, src) in enumerate(rendered)
+                               if src is not None and src > comment.span.line), None)
+                if target:
+                    above.setdefault(target, []).append(comment.text)
+                    continue
             else:
-                trailing[target] = comment.text
-        for comment in before:
-            self.lines.append(indent + comment.text)
+                target = max((i for i, (_, src) in enumerate(rendered)
+                              if src is not None and src <= comment.span.line), default=0)
+                if target not in trailing:
+                    trailing[target] = comment.text
+                    continue
+            before.append(comment)
+        self.lines += [indent + comment.text for comment in before]
         for index, (text, _) in enumerate(rendered):
+            inner_indent = indent + text[:len(text) - len(text.lstrip())]
+            self.lines += [inner_indent + comment for comment in above.get(index, [])]
             line = indent + text
             if index in trailing:
                 line += "  " + trailing[index]
             self.lines.append(line.rstrip())
 
-    def _target_line(self, comment: ast.Comment, rendered) -> int | None:
-        if self.own_line(comment):
-            return None
-        lines_with_source = [(i, src) for i, (_, src) in enumerate(rendered) if src is not None]
-        candidates = [i for i, src in lines_with_source if src <= comment.span.line]
-        if candidates:
-            return candidates[-1]
-        return len(rendered) - 1
+    def comments_before(self, line: int, indent: str) -> None:
+        """Print the comments before `line` (say, the last ones inside a block, above its `}`)."""
+        self.lines += [indent + comment.text for comment in self.take(line - 1)]
 
     def blank(self) -> None:
         if self.lines and self.lines[-1] != "":
@@ -205,6 +210,7 @@ def _schema(printer: _Printer, s: ast.SchemaDecl) -> None:
     printer.emit_unit("", s.span.line, s.name_span.end_line, [(f"schema {s.name} {{", s.span.line)])
     for f in s.fields:
         printer.emit_unit(INDENT, f.span.line, f.span.end_line, [(_field(f), f.span.line)])
+    printer.comments_before(s.span.end_line, INDENT)
     printer.emit_unit("", s.span.end_line, s.span.end_line, [("}", s.span.end_line)])
 
 
@@ -226,6 +232,7 @@ def _pipeline(printer: _Printer, p: ast.Pipeline) -> None:
             printer.lines.append(INDENT + line)
         printer.emit_unit(INDENT, statement.span.line, statement.span.end_line,
                           _statement(statement))
+    printer.comments_before(p.span.end_line, INDENT)
     printer.emit_unit("", p.span.end_line, p.span.end_line, [("}", p.span.end_line)])
 
 

@@ -61,13 +61,16 @@ class _YamlBuilder:
             root = YAML(typ="safe", pure=True).compose(self.text)
         except MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
-            where = self.range(mark.index, mark.index) if mark else None
+            where = self.range(mark.index, mark.index) if mark else self.range(0, 0)
             problem = " ".join(str(p) for p in (e.context, e.problem) if p)
             self.diagnostics.append(Diagnostic(code="E0010", message=f"invalid YAML: {problem}",
                                                span=where))
             return []
-        except YAMLError as e:
-            self.diagnostics.append(Diagnostic(code="E0010", message=f"invalid YAML: {e}"))
+        except YAMLError as e:   # a character YAML does not allow (ruamel's ReaderError)
+            position = getattr(e, "position", 0)
+            message = str(e).split("\n")[0]
+            self.diagnostics.append(Diagnostic(code="E0010", message=f"invalid YAML: {message}",
+                                               span=self.range(position, position)))
             return []
         if root is None:
             return []
