@@ -1,0 +1,49 @@
+"""The Spark backend behind the Backend protocol: compile a plan to a PySpark job, and run one."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipec.backends.base import unsupported_steps
+from pipec.backends.spark import codegen
+from pipec.backends.spark.expressions import UnsupportedExpression
+from pipec.backends.spark.runtime import param_text
+from pipec.compiler.diagnostics import Diagnostic
+from pipec.compiler.ir import IR
+from pipec.compiler.plan import Plan, unoptimized_plan
+
+
+class SparkBackend:
+    name = "spark"
+    supported_steps = codegen.SUPPORTED_STEPS
+
+    def check_supported(self, ir: IR) -> list[Diagnostic]:
+        """E0601 for steps Spark cannot run, and for expressions it cannot translate."""
+        problems = unsupported_steps(self, ir)
+        if problems:
+            return problems
+        try:
+            codegen.generate_job(unoptimized_plan(ir))
+        except UnsupportedExpression as exc:
+            return [Diagnostic(code="E0601", message=str(exc), span=exc.span,
+                               label="not available on spark")]
+        return []
+
+    def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
+        return [codegen.compile(plan, out_dir)]
+
+
+BACKEND = SparkBackend()
+
+
+def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
+            capture: bool = True) -> subprocess.CompletedProcess:
+    """Run a compiled job as `python JOB --param name=value ...` in `workdir` (used by
+    `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params."""
+    command = [sys.executable, str(Path(path).resolve())]
+    for name, value in params.items():
+        command += ["--param", f"{name}={value if isinstance(value, str) else param_text(value)}"]
+    return subprocess.run(command, cwd=workdir, capture_output=capture, text=True, env=dict(os.environ))

@@ -1,0 +1,377 @@
+"""Plan → one standalone PySpark application per pipeline.
+
+The job is: a docstring saying how to run it, the embedded runtime (`runtime.py`, verbatim but for
+its docstring), the declared params and schemas, then `pipeline(spark, params, outputs)` with one
+commented block per plan stage, and `main(argv)`. Chains of DataFrame methods inside a stage are
+written as one fluent expression; nodes the plan caches are persisted and unpersisted after the
+last action that reads them.
+"""
+from __future__ import annotations
+
+import ast as pyast
+import builtins
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipec.backends.spark import expressions as ex
+from pipec.backends.spark.expressions import py_literal as lit
+from pipec.backends.spark import runtime
+from pipec.compiler.ir import IRNode, NamedExpr
+from pipec.compiler.plan import Plan
+from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
+
+LINE_LIMIT = 100
+INDENT = "    "
+STORAGE_LEVEL = "StorageLevel.MEMORY_AND_DISK"  # spill rather than recompute when memory is short
+ACTION_STEPS = frozenset({"write_csv", "write_parquet", "write_json", "save_model", "fit", "evaluate", "expect"})
+METHOD_STEPS = frozenset({"filter", "select", "derive", "drop", "drop_nulls", "distinct", "rename", "fill_null",
+                          "sort", "limit", "union", "join", "aggregate"})
+SUPPORTED_STEPS = METHOD_STEPS | ACTION_STEPS | frozenset(
+    {"read_csv", "read_parquet", "read_json", "split", "sample", "python", "predict"})
+
+
+def runtime_source() -> str:
+    """The runtime module's source without its docstring (the job has its own)."""
+    text = Path(runtime.__file__).read_text(encoding="utf-8")
+    doc_end = pyast.parse(text).body[0].end_lineno
+    return "\n".join(text.splitlines()[doc_end:]).strip() + "\n"
+
+
+def _reserved_names() -> set[str]:
+    """Names a pipeline variable must not shadow inside `pipeline()`."""
+    tree = pyast.parse(Path(runtime.__file__).read_text(encoding="utf-8"))
+    names = {"spark", "params", "outputs", "pipeline", "main", "PARAMS"}
+    for node in tree.body:
+        if isinstance(node, (pyast.FunctionDef, pyast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (pyast.Import, pyast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (pyast.Assign, pyast.AnnAssign)):
+            targets = node.targets if isinstance(node, pyast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in pyast.walk(t) if isinstance(n, pyast.Name))
+    return names | set(keyword.kwlist) | set(dir(builtins))
+
+
+# ---------------------------------------------------------------- formatting helpers
+def call(function: str, args: list[str], indent: str = "") -> str:
+    """`function(a, b)` on one line if it fits, else one argument per line (black's style)."""
+    one_line = f"{function}({', '.join(args)})"
+    if len(indent) + len(one_line) <= LINE_LIMIT and "\n" not in one_line:
+        return one_line
+    inner = indent + INDENT
+    body = "".join(f"{inner}{_reindent(a, inner)},\n" for a in args)
+    return f"{function}(\n{body}{indent})"
+
+
+def _reindent(text: str, indent: str) -> str:
+    return text.replace("\n", "\n" + indent[:-len(INDENT)] + INDENT) if "\n" in text else text
+
+
+def dict_text(items: list[tuple[str, str]], indent: str) -> str:
+    one_line = "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if len(indent) + len(one_line) <= LINE_LIMIT - 20:
+        return one_line
+    inner = indent + INDENT
+    return "{\n" + "".join(f"{inner}{k}: {v},\n" for k, v in items) + indent + "}"
+
+
+def schema_text(schema: Schema) -> str:
+    rows = [f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})" for f in schema.fields]
+    return "[\n" + "".join(f"{INDENT}{r},\n" for r in rows) + "]"
+
+
+def _name_arg(name: str) -> str:
+    """A column passed by name to a DataFrame method: a plain string when Spark reads it literally."""
+    return lit(name) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else ex.column_name(name)
+
+
+# ---------------------------------------------------------------- the job
+@dataclass
+class _Chain:
+    """A value being built: a head expression and the method calls appended to it."""
+
+    head: str
+    methods: list[str] = field(default_factory=list)
+
+    def text(self, indent: str) -> str:
+        one_line = self.head + "".join(self.methods)
+        if "\n" not in one_line and len(indent) + len(one_line) <= LINE_LIMIT - 24:
+            return one_line
+        inner = indent + INDENT
+        lines = [self.head] + [m.replace("\n", "\n" + inner) for m in self.methods]
+        return "(\n" + "".join(f"{inner}{line}\n" for line in lines) + indent + ")"
+
+
+class JobWriter:
+    """Writes the job of one plan; one instance per generated file."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.ir = plan.ir
+        self.order = {n.id: i for i, n in enumerate(self.ir.nodes())}
+        self.reserved = _reserved_names()
+        self.names: dict[str, str] = {}
+        self.schemas: list[tuple[str, Schema]] = []  # module-level schema constants
+        self.pending: dict[str, _Chain] = {}
+        self.cached = {c for c in plan.cached_nodes
+                       if c in self.ir and isinstance(self.ir.node(c).output, TableType)}
+
+    # -- names
+    def var(self, node_id: str) -> str:
+        if node_id not in self.names:
+            node = self.ir.node(node_id)
+            base = re.sub(r"\W", "_", node.binding or node.id)
+            base = base if base and not base[0].isdigit() else f"n_{base}"
+            name = base
+            while name in self.reserved or name in self.names.values():
+                name += "_"
+            self.names[node_id] = name
+        return self.names[node_id]
+
+    def schema_constant(self, node_id: str, schema: Schema) -> str:
+        """A module-level constant holding `schema`, named after the node (deduplicated)."""
+        base = name = f"{self.var(node_id).upper()}_SCHEMA"
+        for suffix in range(2, len(self.schemas) + 3):
+            existing = dict(self.schemas).get(name)
+            if existing is None:
+                self.schemas.append((name, schema))
+                break
+            if existing == schema:
+                break
+            name = f"{base}_{suffix}"
+        return name
+
+    # -- the whole file
+    def write(self) -> str:
+        body = self.pipeline_function()
+        params = "".join(f"{INDENT}{lit(p.name)}: ({lit(str(p.type))}, {lit(p.default)}),\n"
+                         for p in self.ir.params)
+        parts = [
+            self.docstring(),
+            "# " + "=" * 70 + " runtime (embedded from pipec)\n" + runtime_source(),
+            "# " + "=" * 70 + f" pipeline {self.ir.pipeline}\n"
+            + "# Params: name -> (type, default). Override with --param name=value.\n"
+            + ("PARAMS = {\n" + params + "}\n" if params else "PARAMS: dict[str, tuple[str, Any]] = {}\n"),
+            *[f"{name} = {schema_text(schema)}\n" for name, schema in self.schemas],
+            body,
+            "def main(argv: list[str] | None = None) -> int:\n"
+            f"{INDENT}return run_job({lit(self.ir.pipeline)}, PARAMS, pipeline, argv)\n",
+            'if __name__ == "__main__":\n' f"{INDENT}sys.exit(main())\n",
+        ]
+        return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
+
+    def docstring(self) -> str:
+        lines = [f"Spark job for the pipeline `{self.ir.pipeline}`, generated by pipec."]
+        if self.ir.doc:
+            lines += ["", self.ir.doc.strip()]
+        lines += ["", "Run it on a cluster with `spark-submit {0}.py [--param name=value ...]`, or locally"
+                  " with".format(self.ir.pipeline),
+                  "`python {0}.py` (master local[*] unless `spark.master` is configured).".format(self.ir.pipeline),
+                  "Relative paths resolve against the working directory. It needs only pyspark."]
+        if self.ir.params:
+            lines += ["", "Params:"] + [f"    {p.name}: {p.type} = {lit(p.default)}" + (f"  ({p.doc})" if p.doc else "")
+                                         for p in self.ir.params]
+        text = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+        return f'"""{text}\n"""\n'
+
+    def pipeline_function(self) -> str:
+        stages = sorted(self.plan.stages, key=lambda s: min(self.order[n] for n in s.nodes))
+        last_action = self._last_actions()
+        blocks = []
+        for stage in stages:
+            lines = [f"# --- stage {stage.id}: " + ", ".join(
+                f"{self.ir.node(n).step} {self.var(n)}" if self.ir.node(n).binding else self.ir.node(n).step
+                for n in stage.nodes) + (f" ({stage.boundary})" if stage.boundary else "")]
+            for node_id in stage.nodes:
+                lines += self.node_lines(self.ir.node(node_id), stage.nodes)
+            for cached, stage_id in sorted(last_action.items()):
+                if stage_id == stage.id:
+                    lines.append(f"{self.var(cached)}.unpersist()  # its last consumer has run")
+            blocks.append("\n".join(INDENT + line.replace("\n", "\n" + INDENT) if line else "" for line in lines))
+        signature = "def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:\n"
+        doc = f'{INDENT}"""The steps of `{self.ir.pipeline}`, in dependency order; sinks are staged in `outputs`."""\n'
+        return signature + doc + "\n\n".join(blocks) + "\n"
+
+    def _last_actions(self) -> dict[str, str]:
+        """For each cached node, the stage of the last action that reads it (then it can go)."""
+        import networkx as nx
+
+        result = {}
+        for cached in self.cached:
+            readers = [n for n in nx.descendants(self.ir.graph, cached) if self.ir.node(n).step in ACTION_STEPS]
+            if readers:
+                result[cached] = self.plan.stage_of(max(readers, key=self.order.__getitem__)).id
+        return result
+
+    # -- one node
+    def node_lines(self, node: IRNode, stage_nodes: list[str]) -> list[str]:
+        consumers = self.ir.consumers(node.id)
+        if node.is_sink:
+            return [self.sink(node)]
+        consumer = consumers[0] if len(consumers) == 1 else None
+        inline = (consumer is not None and consumer.id in stage_nodes and consumer.inputs.count(node.id) == 1
+                  and consumer.inputs[0] == node.id and consumer.step in METHOD_STEPS | {"expect"}
+                  and node.id not in self.cached)
+        if node.step in METHOD_STEPS:
+            chain = self.input_chain(node.inputs[0])
+            chain.methods.append(self.method(node))
+        elif node.step == "expect":
+            chain = self.input_chain(node.inputs[0])
+        else:
+            chain = _Chain(self.expression(node))
+        if inline:
+            self.pending[node.id] = chain
+            return []
+        lines = [f"{self.var(node.id)} = {chain.text('')}"]
+        if node.step == "expect":
+            lines.append(self.expect(node))
+        if node.id in self.cached:
+            lines.append(f"{self.var(node.id)} = {self.var(node.id)}.persist({STORAGE_LEVEL})")
+        return lines
+
+    def input_chain(self, node_id: str) -> _Chain:
+        return self.pending.pop(node_id, None) or _Chain(self.var(node_id))
+
+    def input_var(self, node_id: str) -> str:
+        assert node_id not in self.pending, f"{node_id} was not assigned"
+        return self.var(node_id)
+
+    # -- DataFrame methods
+    def method(self, node: IRNode) -> str:
+        a = node.args
+        step = node.step
+        if step == "filter":
+            return f".filter({ex.column(a.predicate)})"
+        if step == "select":
+            return call(".select", [self.named(item) for item in a.items])
+        if step == "derive":
+            return f".withColumns({dict_text([(lit(c.name), ex.column(c.expr)) for c in a.columns], '')})"
+        if step == "fill_null":
+            items = [(lit(v.name), f"F.coalesce({ex.column_name(v.name)}, {ex.column(v.expr)})") for v in a.values]
+            return f".withColumns({dict_text(items, '')})"
+        if step == "drop":
+            return call(".drop", [lit(c) for c in a.columns])
+        if step == "drop_nulls":
+            return f".dropna(subset={lit(a.columns)})" if a.columns else ".dropna()"
+        if step == "distinct":
+            return (call(".select", [_name_arg(c) for c in a.columns]) + "\n.distinct()") if a.columns else ".distinct()"
+        if step == "rename":
+            return f".withColumnsRenamed({dict_text([(lit(old), lit(new)) for new, old in a.mapping], '')})"
+        if step == "sort":
+            keys = [f"{ex.column_name(k.column)}.{'desc' if k.descending else 'asc'}_nulls_last()" for k in a.keys]
+            return call(".orderBy", keys)
+        if step == "limit":
+            return f".limit({ex.value(a.n)})"
+        if step == "union":
+            return "\n".join(f".unionByName({self.input_var(other)})" for other in node.inputs[1:])
+        if step == "join":
+            return self.join(node)
+        if step == "aggregate":
+            aggregates = [f"{ex.column(agg.expr)}.alias({lit(agg.name)})" for agg in a.aggregates]
+            group = call(".groupBy", [_name_arg(c) for c in a.by]) + "\n" if a.by else ""
+            return group + call(".agg", aggregates)
+        raise AssertionError(step)
+
+    def named(self, item: NamedExpr) -> str:
+        if isinstance(item.expr, ex.ColumnRef) and item.expr.name == item.name:
+            return _name_arg(item.name)
+        return f"{ex.column(item.expr)}.alias({lit(item.name)})"
+
+    def join(self, node: IRNode) -> str:
+        """A USING join: keys appear once under the left name (coalesced for `full`), as pipec says."""
+        a = node.args
+        left, right = (self.ir.node(i).schema_ for i in node.inputs[:2])
+        right_text = self.input_var(node.inputs[1])
+        renames = [(lit(k.right), lit(k.left)) for k in a.on if k.right != k.left]
+        if renames:
+            right_text += f".withColumnsRenamed({dict_text(renames, '')})"
+        how = {"semi": "left_semi", "anti": "left_anti"}.get(a.how, a.how)
+        text = call(".join", [right_text, f"on={lit([k.left for k in a.on])}", f"how={lit(how)}"])
+        keys = [k.left for k in a.on]
+        right_keys = {k.right for k in a.on}
+        natural = keys + [c for c in left.names if c not in keys]
+        if a.how not in ("semi", "anti"):
+            natural += [c for c in right.names if c not in right_keys]
+        wanted = node.schema_.names
+        if natural != wanted:
+            text += "\n" + call(".select", [_name_arg(c) for c in wanted])
+        return text
+
+    # -- function steps
+    def expression(self, node: IRNode) -> str:
+        a = node.args
+        step = node.step
+        if node.is_source:
+            fmt = step.removeprefix("read_")
+            args = ["spark", lit(node.id), lit(fmt), f"resolve_path({lit(a.path)}, params)",
+                    self.schema_constant(node.id, a.schema_)]
+            if fmt == "csv":
+                if not a.header:
+                    args.append("header=False")
+                if a.delimiter != ",":
+                    args.append(f"delimiter={lit(a.delimiter)}")
+                if a.null_values:
+                    args.append(f"null_values={lit(a.null_values)}")
+            if a.columns is not None:
+                args.append(f"columns={lit(a.columns)}")
+            return call("read_table", args)
+        source = self.input_var(node.inputs[0])
+        if step == "split":
+            args = [source, ex.value(a.fraction), ex.value(a.seed), f"part={a.part}"]
+            return call("split_rows", args + ([f"by={lit(a.by)}"] if a.by else []))
+        if step == "sample":
+            return call("sample_rows", [source, ex.value(a.fraction), ex.value(a.seed)])
+        if step == "python":
+            options = dict_text([(lit(o.name), ex.value(o.expr)) for o in a.options], "")
+            return call("apply_python", [source, lit(a.function), self.schema_constant(node.id, a.schema_), options])
+        if step == "fit":
+            model: ModelType = node.output
+            arguments = dict_text([(lit(p.name), ex.value(p.expr)) for p in a.params], "")
+            features = "[" + ", ".join(f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
+                                       for f in model.features.fields) + "]"
+            args = [source, lit(a.estimator), arguments, f"kind={lit(model.model_kind)}", f"features={features}"]
+            if model.label is not None:
+                args.append(f"label=({lit(model.label.name)}, {lit(model.label.type.base)})")
+            return call("fit_model", args)
+        if step == "predict":
+            return call("predict", [source, self.input_var(node.inputs[1])])
+        if step == "evaluate":
+            return call("evaluate", [source, f"label={lit(a.label)}", f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
+        raise AssertionError(step)
+
+    def expect(self, node: IRNode) -> str:
+        checks = []
+        for condition in node.args.conditions:
+            observed = "[" + ", ".join(f"({lit(ex.describe(o))}, {ex.column(o)})"
+                                       for o in ex.observed_values(condition)) + "]"
+            checks.append(call("Expectation", [lit(ex.describe(condition)), ex.column(condition), observed], INDENT))
+        return call("check_expectations", [self.var(node.id), "[\n" + "".join(
+            f"{INDENT}{c},\n" for c in checks) + "]", "spark"])
+
+    def sink(self, node: IRNode) -> str:
+        source_node = self.ir.node(node.inputs[0])
+        source = self.input_var(source_node.id)
+        path = f"resolve_path({lit(node.args.path)}, params)"
+        if node.step == "save_model":
+            return call("outputs.save_model", [source, path])
+        fmt = node.step.removeprefix("write_")
+        if isinstance(source_node.output, MetricsType):
+            return call("outputs.write_metrics", [source, lit(fmt), path])
+        schema = self.schema_constant(source_node.id, source_node.schema_)
+        return call("outputs.write_table", [source, lit(fmt), path, schema])
+
+
+def generate_job(plan: Plan) -> str:
+    """The source of the standalone PySpark job for `plan`."""
+    return JobWriter(plan).write()
+
+
+def compile(plan: Plan, out_dir: Path | str) -> Path:  # noqa: A001 - the backend protocol's name
+    """Write `<out_dir>/<pipeline>.py` and return its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{plan.ir.pipeline}.py"
+    path.write_text(generate_job(plan), encoding="utf-8")
+    return path

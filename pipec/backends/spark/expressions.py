@@ -1,0 +1,255 @@
+"""Typed pipec expressions → PySpark Column source text, with the semantics of docs/semantics.md.
+
+The text uses `F` (pyspark.sql.functions), `params` (the run's param values) and a few Column
+helpers of the embedded runtime (`floor_divide`, `python_mod`, `trim_whitespace`), which build
+their Columns from Spark SQL functions too: no Python UDF is ever involved. Spark 4 runs in ANSI
+mode, so every operation that could raise (division, modulo, casts from text) uses its `try_`
+form or a guard, giving null as the semantics require.
+
+>>> from pipec.compiler.ir import lit
+>>> column(lit(2.5))
+'F.lit(2.5)'
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from pipec.compiler.ast import (Binary, Call, ColumnRef, Expr, InList, IsNull, ListExpr, Literal_,
+                                ParamRef, Unary)
+
+SPARK_TYPE_NAMES = {"int": "bigint", "float": "double", "bool": "boolean", "str": "string",
+                    "date": "date", "timestamp": "timestamp"}
+
+AGGREGATES = {
+    "count": "F.count", "count_distinct": "F.count_distinct", "sum": "F.sum", "mean": "F.avg",
+    "min": "F.min", "max": "F.max", "std": "F.stddev_samp", "var": "F.var_samp", "median": "F.median",
+}
+
+_SIMPLE_FUNCTIONS = {  # name -> PySpark function taking the same arguments in the same order
+    "abs": "F.abs", "exp": "F.exp", "pow": "F.pow", "log": "F.ln", "log10": "F.log10",  # ln/log10: null outside domain
+    "lower": "F.lower", "upper": "F.upper", "length": "F.char_length", "trim": "trim_whitespace",
+    "concat": "F.concat", "coalesce": "F.coalesce", "year": "F.year", "month": "F.month",
+    "day": "F.dayofmonth", "hour": "F.hour", "date": "F.to_date",
+}
+
+_COLUMN_METHODS = {"contains": "contains", "starts_with": "startswith", "ends_with": "endswith"}
+
+_PYTHON_OPERATORS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
+                     "+": "+", "-": "-", "*": "*", "and": "&", "or": "|"}
+
+
+def py_literal(value: object) -> str:
+    """A Python literal for `value`, double-quoted as black writes it; safe for any user string."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f'float("{value}")'
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(py_literal(v) for v in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+class UnsupportedExpression(ValueError):
+    """An expression the Spark backend cannot translate (reported as a compile diagnostic)."""
+
+    def __init__(self, message: str, expr: Expr | None = None):
+        super().__init__(message)
+        self.span = expr.span if expr is not None else None
+
+
+def column_name(name: str) -> str:
+    """`F.col(...)` source for a column; names that are not identifiers are backtick-quoted."""
+    quoted = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else "`" + name.replace("`", "``") + "`"
+    return f"F.col({py_literal(quoted)})"
+
+
+def value(expr: Expr) -> str:
+    """Python source for a constant argument (a literal, a param, or a list of them)."""
+    if isinstance(expr, Literal_):
+        return py_literal(expr.value)
+    if isinstance(expr, ParamRef):
+        return f"params[{py_literal(expr.name)}]"
+    if isinstance(expr, ListExpr):
+        return "[" + ", ".join(value(item) for item in expr.items) + "]"
+    if isinstance(expr, Unary) and expr.op == "-":
+        return f"-{value(expr.operand)}"
+    raise UnsupportedExpression(f"expected a constant (a literal or a $param), got {describe(expr)}", expr)
+
+
+def column(expr: Expr) -> str:
+    """PySpark Column source text for `expr`."""
+    if isinstance(expr, ColumnRef):
+        return column_name(expr.name)
+    if isinstance(expr, Literal_):
+        if expr.value is None:
+            target = SPARK_TYPE_NAMES[expr.type.base] if expr.type else None
+            return f"F.lit(None).cast({py_literal(target)})" if target else "F.lit(None)"
+        return f"F.lit({py_literal(expr.value)})"
+    if isinstance(expr, ParamRef):
+        return f"F.lit(params[{py_literal(expr.name)}])"
+    if isinstance(expr, Unary):
+        inner = _operand(expr.operand, bare_literals=False)
+        return f"~{inner}" if expr.op == "not" else f"-{inner}"
+    if isinstance(expr, Binary):
+        return _binary(expr)
+    if isinstance(expr, IsNull):
+        return f"{_operand(expr.operand, bare_literals=False)}.{'isNotNull' if expr.negated else 'isNull'}()"
+    if isinstance(expr, InList):
+        items = ", ".join(_operand(item, bare_literals=True) for item in expr.items)
+        return f"{_operand(expr.operand, bare_literals=False)}.isin({items})"
+    if isinstance(expr, Call):
+        return _call(expr)
+    raise UnsupportedExpression(f"{describe(expr)} is not a value expression", expr)
+
+
+def _is_plain_literal(expr: Expr) -> bool:
+    return isinstance(expr, Literal_) and expr.value is not None
+
+
+def _operand(expr: Expr, *, bare_literals: bool) -> str:
+    """An operand of a Python operator: parenthesised if compound, a bare Python literal if allowed
+    (Spark coerces it to the other side's type, which keeps `F.col("x") > 15` readable)."""
+    if bare_literals and _is_plain_literal(expr):
+        return py_literal(expr.value)
+    text = column(expr)
+    return f"({text})" if isinstance(expr, (Binary, Unary)) else text
+
+
+def _binary(expr: Binary) -> str:
+    left, right = expr.left, expr.right
+    if expr.op == "/":
+        return f"F.try_divide({column(left)}, {column(right)})"
+    if expr.op == "//":
+        floor = f"floor_divide({column(left)}, {column(right)})"
+        return f'{floor}.cast("double")' if expr.type and expr.type.base == "float" else floor
+    if expr.op == "%":
+        return f"python_mod({column(left)}, {column(right)})"
+    operator = _PYTHON_OPERATORS[expr.op]
+    # A bare literal is fine on either side of a Python operator, as long as the other side is a Column.
+    left_bare = expr.op not in ("and", "or") and not _is_plain_literal(right)
+    right_bare = expr.op not in ("and", "or")
+    return f"{_operand(left, bare_literals=left_bare)} {operator} {_operand(right, bare_literals=right_bare)}"
+
+
+def _call(call: Call) -> str:
+    name, args = call.name, call.positional()
+    texts = [column(a) for a in args]
+    if name in AGGREGATES:
+        if name == "count" and not args:
+            return "F.count(F.lit(1))"
+        return f"{AGGREGATES[name]}({texts[0]})"
+    if name == "row_count":
+        return "F.count(F.lit(1))"
+    if name in _SIMPLE_FUNCTIONS:
+        return f"{_SIMPLE_FUNCTIONS[name]}({', '.join(texts)})"
+    if name in _COLUMN_METHODS:
+        return f"{_operand(args[0], bare_literals=False)}.{_COLUMN_METHODS[name]}({_operand(args[1], bare_literals=True)})"
+    if name == "round":
+        digits = value(args[1]) if len(args) > 1 else (value(call.keyword("digits").value) if call.keyword("digits") else "0")
+        operand = texts[0]
+        if args[0].type and args[0].type.base == "int" and call.type and call.type.base == "float":
+            operand = f'{operand}.cast("double")'
+        return f"F.round({operand}, {digits})"  # HALF_UP on the decimal value: half away from zero
+    if name in ("floor", "ceil"):
+        if args[0].type and args[0].type.base == "int":
+            return texts[0]  # floor/ceil of an int is the int
+        return f'F.{name}({texts[0]}).cast("double")'  # Spark gives bigint; pipec keeps float
+    if name == "sqrt":
+        return f"F.when({_operand(args[0], bare_literals=False)} >= 0, F.sqrt({texts[0]}))"
+    if name == "substr":
+        if all(_is_plain_literal(a) for a in args[1:]):
+            return f"F.substring({texts[0]}, {py_literal(args[1].value)}, {py_literal(args[2].value)})"
+        return f"{_operand(args[0], bare_literals=False)}.substr({texts[1]}, {texts[2]})"
+    if name == "replace":  # F.replace matches literal text and replaces every occurrence
+        return f"F.replace({', '.join(texts)})"
+    if name == "if":
+        return f"F.when({texts[0]}, {texts[1]}).otherwise({texts[2]})"
+    if name == "weekday":
+        return f"F.weekday({texts[0]}) + 1"  # Spark: Monday = 0; ISO: Monday = 1
+    if name == "cast":
+        return _cast(args[0], call)
+    raise UnsupportedExpression(f"function {name}() is not supported by the Spark backend", call)
+
+
+def _cast(operand: Expr, call: Call) -> str:
+    source = operand.type.base if operand.type else None
+    target = call.type.base if call.type else None
+    text = column(operand)
+    if target is None or source == target:
+        return text
+    if target == "str" and source == "bool":
+        return f'F.when({_operand(operand, bare_literals=False)}, F.lit("true")).otherwise(F.lit("false"))'
+    # Text, and floats going to int, may not convert: try_cast gives null instead of an ANSI error.
+    method = "try_cast" if source == "str" or (source == "float" and target == "int") else "cast"
+    return f"{_operand(operand, bare_literals=False)}.{method}({py_literal(SPARK_TYPE_NAMES[target])})"
+
+
+# ---------------------------------------------------------------- describing expressions
+_PRECEDENCE = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+               "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6}
+
+
+def describe(expr: Expr) -> str:
+    """The expression in `.pipe` syntax, for messages such as a failed `expect`."""
+    if isinstance(expr, Literal_):
+        if expr.text is not None:
+            return expr.text
+        if isinstance(expr.value, bool) or expr.value is None:
+            return {True: "true", False: "false", None: "null"}[expr.value]
+        return '"' + expr.value.replace("\\", "\\\\").replace('"', '\\"') + '"' if isinstance(expr.value, str) \
+            else repr(expr.value)
+    if isinstance(expr, ColumnRef):
+        return f"`{expr.name}`" if expr.quoted else expr.name
+    if isinstance(expr, ParamRef):
+        return f"${expr.name}"
+    if isinstance(expr, ListExpr):
+        return "[" + ", ".join(describe(i) for i in expr.items) + "]"
+    if isinstance(expr, Unary):
+        inner = describe(expr.operand)
+        if isinstance(expr.operand, Binary):
+            inner = f"({inner})"
+        return f"not {inner}" if expr.op == "not" else f"-{inner}"
+    if isinstance(expr, Binary):
+        def side(e: Expr, right: bool) -> str:
+            text = describe(e)
+            if isinstance(e, Binary) and (_PRECEDENCE[e.op] < _PRECEDENCE[expr.op]
+                                          or (right and _PRECEDENCE[e.op] == _PRECEDENCE[expr.op])):
+                return f"({text})"
+            return text
+        return f"{side(expr.left, False)} {expr.op} {side(expr.right, True)}"
+    if isinstance(expr, IsNull):
+        return f"{describe(expr.operand)} is {'not ' if expr.negated else ''}null"
+    if isinstance(expr, InList):
+        return f"{describe(expr.operand)} in [{', '.join(describe(i) for i in expr.items)}]"
+    if isinstance(expr, Call):
+        args = [f"{a.name}={describe(a.value)}" if a.name else describe(a.value) for a in expr.args]
+        return f"{expr.name}({', '.join(args)})"
+    return type(expr).__name__
+
+
+def observed_values(condition: Expr) -> list[Expr]:
+    """The parts of an `expect` condition worth reporting when it fails: aggregates, `row_count()`
+    and metric names (the maximal sub-expressions that are not literals or operators)."""
+    if isinstance(condition, ColumnRef) or (isinstance(condition, Call) and
+                                            (condition.name in AGGREGATES or condition.name == "row_count")):
+        return [condition]
+    children: list[Expr] = []
+    if isinstance(condition, Binary):
+        children = [condition.left, condition.right]
+    elif isinstance(condition, (Unary, IsNull)):
+        children = [condition.operand]
+    elif isinstance(condition, InList):
+        children = [condition.operand]
+    elif isinstance(condition, Call):
+        children = condition.positional()
+    found: list[Expr] = []
+    for child in children:
+        for item in observed_values(child):
+            if describe(item) not in {describe(f) for f in found}:
+                found.append(item)
+    return found

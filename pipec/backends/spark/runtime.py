@@ -1,0 +1,693 @@
+"""Run-time support for generated pipec Spark jobs.
+
+The source text of this module is embedded verbatim into every generated job, so that a job is
+one file that needs nothing but pyspark. It must therefore import nothing from pipec, keep all its
+state local to one run, and only use what a PySpark installation provides.
+
+Contents, in the order a job uses them: job parameters, the job entry point (session, error
+reporting), Column helpers for the expression semantics, schema-enforcing readers, atomic sinks,
+split/sample, machine learning (fit, predict, evaluate, save) and expectations.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import math
+import os
+import re
+import sys
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from pyspark import SparkConf, SparkContext, StorageLevel  # noqa: F401  (StorageLevel is used by jobs)
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
+from pyspark.ml.clustering import KMeans
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.regression import LinearRegression, RandomForestRegressor
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+# A schema as the generated code writes it: (column name, pipec type, nullable).
+SchemaSpec = list[tuple[str, str, bool]]
+
+SPARK_TYPES: dict[str, T.DataType] = {
+    "int": T.LongType(), "float": T.DoubleType(), "bool": T.BooleanType(),
+    "str": T.StringType(), "date": T.DateType(), "timestamp": T.TimestampType(),
+}
+TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"  # ISO 8601, written in UTC
+ERROR_MARK = "JOB-ERROR:"  # prefixes messages raised inside Spark tasks, so the driver can find them
+
+
+class JobError(Exception):
+    """A problem with the job's input or data: reported as one clear message, never a traceback."""
+
+
+# ================================================================ parameters
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def convert_param(type_name: str, value: Any) -> Any:
+    """Convert a command-line string (or a JSON default) to the Python value of a param type."""
+    if type_name.startswith("list["):
+        item_type = type_name[5:-1]
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v]
+        else:
+            items = value
+        return [convert_param(item_type, item) for item in items]
+    if not isinstance(value, str):
+        value = json.dumps(value) if isinstance(value, bool) else str(value)
+    text = value.strip()
+    if type_name == "int":
+        return int(text)
+    if type_name == "float":
+        return float(text)
+    if type_name == "bool":
+        if text.lower() not in ("true", "false"):
+            raise ValueError("expected true or false")
+        return text.lower() == "true"
+    if type_name == "date":
+        return dt.date.fromisoformat(text)
+    if type_name == "duration":
+        match = _DURATION.match(text)
+        return int(match.group(1)) * _DURATION_SECONDS[match.group(2)] if match else int(text)
+    return value  # str: kept exactly as given
+
+
+def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) -> dict[str, Any]:
+    """Parse `--param name=value` options against the declared params; exits with code 2 on error."""
+    parser = argparse.ArgumentParser(prog=prog, description=f"Run the {prog} pipeline on Spark.")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a pipeline parameter: " + (", ".join(
+                            f"{name}: {type_name} = {default!r}"
+                            for name, (type_name, default) in specs.items()) or "(none)"))
+    args = parser.parse_args(argv)
+    params = {name: convert_param(type_name, default) for name, (type_name, default) in specs.items()}
+    for item in args.param:
+        name, sep, text = item.partition("=")
+        if not sep:
+            parser.error(f"--param expects NAME=VALUE, got {item!r}")
+        if name not in specs:
+            parser.error(f"unknown param {name!r}; this pipeline has: {', '.join(specs) or 'no params'}")
+        type_name = specs[name][0]
+        try:
+            params[name] = convert_param(type_name, text)
+        except (ValueError, TypeError, AttributeError):
+            parser.error(f"param {name} expects a {type_name}, got {text!r}")
+    return params
+
+
+def param_text(value: Any) -> str:
+    """How a param value reads inside a string (`${name}`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(param_text(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def interpolate(text: str, params: dict[str, Any]) -> str:
+    """Substitute `${name}` in a string with the run's param values."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: param_text(params[m.group(1)]), text)
+
+
+def resolve_path(path: str, params: dict[str, Any]) -> str:
+    """Interpolate params, and make a relative local path absolute against the working directory."""
+    path = interpolate(path, params)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path):  # a URI (s3a://, hdfs://, file:...)
+        return path
+    return os.path.abspath(path)
+
+
+# ================================================================ the job entry point
+def build_session(app_name: str) -> SparkSession:
+    """The job's SparkSession; `local[*]` unless a master is configured (spark-submit, defaults)."""
+    SparkContext._ensure_initialized()  # attaches to spark-submit's JVM, or starts a local one
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    if not SparkConf().contains("spark.master"):
+        builder = builder.master("local[*]")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
+            pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None],
+            argv: list[str] | None = None) -> int:
+    """Parse params, run `pipeline`, and publish its outputs only if every step succeeded.
+
+    Returns the process exit code: 0 on success, 1 when the data or a check fails (one message on
+    stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts).
+    """
+    params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
+    spark = build_session(app_name)
+    outputs = Outputs(spark)
+    try:
+        pipeline(spark, params, outputs)
+        outputs.commit()
+    except Exception as exc:  # noqa: BLE001 - we re-raise what is not a data/user error
+        outputs.discard()
+        message = job_error_message(exc, spark)
+        if message is None:
+            raise
+        print(f"{app_name}: error: {message}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    return 0
+
+
+def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
+    """The user-facing message of a failure, or None when it is a genuine bug."""
+    text = str(exc)
+    if isinstance(exc, JobError):
+        return text.removeprefix(ERROR_MARK).strip()
+    found = re.search(re.escape(ERROR_MARK) + r"\s*(.*?)(?:\s*SQLSTATE: \w+|\n|$)", text)
+    if found is None:
+        return None
+    message = found.group(1).strip()
+    bad_read = re.match(r"^bad-read (\S+) (\S+) (.*)$", message)
+    return locate_bad_row(spark, *bad_read.groups()) if bad_read else message
+
+
+# ================================================================ column helpers
+def floor_divide(a: Column, b: Column) -> Column:
+    """Python's `a // b` (rounds toward negative infinity); null when `b` is zero."""
+    return F.floor(F.try_divide(a, b))
+
+
+def python_mod(a: Column, b: Column) -> Column:
+    """Python's `a % b` (the sign of the divisor); null when `b` is zero."""
+    remainder = F.try_mod(a, b)
+    return F.when((remainder != 0) & ((remainder < 0) != (b < 0)), remainder + b).otherwise(remainder)
+
+
+def trim_whitespace(s: Column) -> Column:
+    """Strip all whitespace both sides (Spark's `trim` only strips spaces)."""
+    return F.regexp_replace(s, r"^\s+|\s+$", "")
+
+
+def conform(df: DataFrame, schema: SchemaSpec) -> DataFrame:
+    """The declared columns, in order, with their declared Spark types (e.g. int32 literals → bigint)."""
+    return df.select([F.col(quote(name)).cast(SPARK_TYPES[kind]).alias(name) for name, kind, _ in schema])
+
+
+def quote(name: str) -> str:
+    """A column name as `F.col` must see it (dots and spaces would otherwise be parsed)."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else "`" + name.replace("`", "``") + "`"
+
+
+def struct_type(schema: SchemaSpec) -> T.StructType:
+    return T.StructType([T.StructField(n, SPARK_TYPES[k], nullable) for n, k, nullable in schema])
+
+
+# ================================================================ reading
+@dataclass
+class SourceSpec:
+    """Everything needed to read one source again (to locate the first bad row on failure)."""
+
+    fmt: str  # csv, parquet or json
+    path: str
+    schema: SchemaSpec
+    header: bool = True
+    delimiter: str = ","
+    null_values: tuple[str, ...] = ()
+
+
+_SOURCES: dict[str, SourceSpec] = {}  # source id -> spec; one job runs one pipeline
+
+
+def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema: SchemaSpec, *,
+               header: bool = True, delimiter: str = ",", null_values: Iterable[str] = (),
+               columns: list[str] | None = None) -> DataFrame:
+    """Read a CSV, Parquet or JSON-lines source and enforce its declared schema.
+
+    The check costs no extra pass over the data: each column is parsed with `try_cast`, and a
+    value that does not fit (or a null in a non-nullable column) fails its task through
+    `raise_error`; only then does the driver re-read the file to name the first bad row.
+    Only the columns that are used are checked (Spark prunes the others).
+    """
+    spec = SourceSpec(fmt, path, schema, header, delimiter, tuple(null_values))
+    _SOURCES[source_id] = spec
+    fields = [f for f in schema if columns is None or f[0] in columns]
+    raw = _raw_frame(spark, spec, path)
+    missing = [name for name, _, _ in fields if name not in raw.columns]
+    if missing:
+        present = ", ".join(f"`{c}`" for c in raw.columns if c != "_corrupt_record")
+        raise JobError(f"{path}: missing column `{missing[0]}` (the file has: {present})")
+    checked = []
+    for name, kind, nullable in fields:
+        value, bad_value, bad_null = _column_checks(raw, spec, name, kind, nullable)
+        failure = F.raise_error(F.concat_ws(" ", F.lit(ERROR_MARK + " bad-read"), F.lit(source_id),
+                                            F.input_file_name(), F.lit(name)))
+        checked.append(F.when(bad_value | bad_null, failure).otherwise(value).alias(name))
+    return raw.select(checked)
+
+
+def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
+    """The file as read before any type check: strings for CSV and JSON, native types for Parquet."""
+    if not _exists(spark, path):
+        raise JobError(f"{path}: no such file")
+    if spec.fmt == "csv":
+        reader = spark.read.options(header=spec.header, sep=spec.delimiter, escape='"',
+                                    inferSchema=False, mode="PERMISSIVE")
+        frame = reader.csv(path)
+        if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
+            declared = [n for n, _, _ in spec.schema]
+            frame = frame.toDF(*[declared[i] if i < len(declared) else c for i, c in enumerate(frame.columns)])
+        return frame
+    if spec.fmt == "json":
+        strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema]
+                               + [T.StructField("_corrupt_record", T.StringType())])
+        return spark.read.schema(strings).option("columnNameOfCorruptRecord", "_corrupt_record").json(path)
+    return spark.read.parquet(path)
+
+
+def _column_checks(raw: DataFrame, spec: SourceSpec, name: str, kind: str,
+                   nullable: bool) -> tuple[Column, Column, Column]:
+    """(typed value, "value does not fit" predicate, "null where not allowed" predicate)."""
+    source = F.col(quote(name))
+    if spec.fmt == "parquet":
+        actual = raw.schema[name].dataType
+        if not _parquet_type_fits(actual, kind):
+            raise JobError(f"{spec.path}: column `{name}` holds {actual.simpleString()} values, "
+                       f"but the schema declares {kind}")
+        value, bad_value = source.cast(SPARK_TYPES[kind]), F.lit(False)
+    else:
+        if spec.null_values:
+            source = F.when(source.isin(list(spec.null_values)), F.lit(None)).otherwise(source)
+        value = source if kind == "str" else source.try_cast(SPARK_TYPES[kind])
+        bad_value = source.isNotNull() & value.isNull()
+        if spec.fmt == "json":
+            bad_value = bad_value | F.col("_corrupt_record").isNotNull()
+    bad_null = F.lit(False) if nullable else source.isNull()
+    return value, bad_value, bad_null
+
+
+def _parquet_type_fits(actual: T.DataType, kind: str) -> bool:
+    integral = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+    allowed = {
+        "int": integral, "float": integral + (T.FloatType, T.DoubleType), "bool": (T.BooleanType,),
+        "str": (T.StringType,), "date": (T.DateType,), "timestamp": (T.TimestampType, T.TimestampNTZType),
+    }[kind]
+    return isinstance(actual, allowed)
+
+
+def locate_bad_row(spark: SparkSession, source_id: str, file: str, column: str) -> str:
+    """Re-read one file (only after a failure) to name its first bad row and value."""
+    spec = _SOURCES[source_id]
+    name, kind, nullable = next(f for f in spec.schema if f[0] == column)
+    raw = _raw_frame(spark, spec, file)
+    _, bad_value, bad_null = _column_checks(raw, spec, name, kind, nullable)
+    corrupt = F.col("_corrupt_record").isNotNull() if spec.fmt == "json" else F.lit(False)
+    flagged = raw.select(bad_value.alias("bad_value"), bad_null.alias("bad_null"), corrupt.alias("corrupt"),
+                         F.col(quote(name)).cast("string").alias("value"))
+    hits = flagged.rdd.zipWithIndex().filter(lambda r: r[0]["bad_value"] or r[0]["bad_null"]).take(1)
+    shown = urllib.parse.unquote(urllib.parse.urlparse(file).path) if file.startswith("file:") else file
+    if not hits:
+        return f"{shown}: column `{name}` holds a value that does not fit {kind}"
+    row, index = hits[0]
+    where = f"{shown}: column `{name}`, row {index + 1}"
+    if row["corrupt"]:
+        return f"{shown}: row {index + 1} is not valid JSON"
+    if row["bad_null"]:
+        return f"{where}: null in a column declared `{kind}` (not nullable); declare it `{kind}?` or clean the data"
+    return f"{where}: value {row['value']!r} is not a valid {kind}"
+
+
+def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """(FileSystem, Path) through the JVM, so that sinks work on HDFS/S3 as well as locally."""
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    # the local checksum file system would move `.crc` files next to our outputs: use the raw one
+    return (fs.getRaw() if fs.getScheme() == "file" else fs), hpath
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    if any(ch in path for ch in "*?["):  # a glob: let Spark report it
+        return True
+    fs, hpath = _hadoop_path(spark, path)
+    return fs.exists(hpath)
+
+
+# ================================================================ atomic sinks
+@dataclass
+class Outputs:
+    """Sinks write into a temporary directory beside their target during the run; `commit` moves
+    each result into place only once the whole run has succeeded, `discard` removes them all."""
+
+    spark: SparkSession
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    temp_dirs: list[str] = field(default_factory=list)
+    staged: list[tuple[str, str]] = field(default_factory=list)  # (staged file or dir, target)
+
+    def _temp_dir(self, target: str) -> str:
+        head, tail = os.path.split(target.rstrip("/"))
+        temp = os.path.join(head, f".{tail}.tmp-{self.run_id}")
+        self.temp_dirs.append(temp)  # recorded first, so that a failed write is cleaned up too
+        return temp
+
+    def write_table(self, df: DataFrame, fmt: str, path: str, schema: SchemaSpec) -> None:
+        """Write `df` as one CSV / JSON-lines / Parquet file at `path` (staged until commit)."""
+        temp = self._temp_dir(path)
+        writer = conform(df, schema).coalesce(1).write.mode("overwrite")
+        if fmt == "csv":
+            writer.options(header=True, escape='"', timestampFormat=TIMESTAMP_FORMAT).csv(temp)
+        elif fmt == "json":
+            writer.options(ignoreNullFields=False, timestampFormat=TIMESTAMP_FORMAT).json(temp)
+        else:
+            writer.parquet(temp)
+        fs, hdir = _hadoop_path(self.spark, temp)
+        part = next(s.getPath() for s in fs.listStatus(hdir) if s.getPath().getName().startswith("part-"))
+        self.staged.append((part.toString(), path))
+
+    def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
+        """Metrics are one record: one JSON object, or a one-row CSV / Parquet table."""
+        schema = [(name, "float", True) for name in metrics]
+        frame = self.spark.createDataFrame([tuple(metrics.values())], struct_type(schema))
+        self.write_table(frame, fmt, path, schema)
+
+    def save_model(self, model: "FittedModel", path: str) -> None:
+        """Save the MLlib PipelineModel, plus a `pipec-model.json` sidecar describing it."""
+        temp = self._temp_dir(path)
+        model.pipeline.write().overwrite().save(temp)
+        fs, hdir = _hadoop_path(self.spark, temp)
+        stream = fs.create(self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(hdir, "pipec-model.json"))
+        stream.write(bytearray(json.dumps(model.describe(), indent=2).encode()))
+        stream.close()
+        self.staged.append((temp, path))
+
+    def commit(self) -> None:
+        for staged, target in self.staged:
+            fs, htarget = _hadoop_path(self.spark, target)
+            if fs.exists(htarget):
+                fs.delete(htarget, True)
+            fs.mkdirs(htarget.getParent())
+            if not fs.rename(_hadoop_path(self.spark, staged)[1], htarget):
+                raise JobError(f"could not move the output into place at {target}")
+        self.staged.clear()
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove every temporary directory of this run (staged results included)."""
+        for temp in self.temp_dirs:
+            fs, htemp = _hadoop_path(self.spark, temp)
+            if fs.exists(htemp):
+                fs.delete(htemp, True)
+        self.temp_dirs.clear()
+        self.staged.clear()
+
+
+# ================================================================ split and sample
+SPLIT_PRIME = 1000003
+
+
+def split_draw(key: Column, seed: int) -> Column:
+    """docs/semantics.md: u = ((key mod P) * 7919 + (seed mod P) * 104729 + 1) mod P / P."""
+    h = F.pmod(F.pmod(F.coalesce(key, F.lit(0)).cast("bigint"), F.lit(SPLIT_PRIME)) * 7919
+               + (seed % SPLIT_PRIME) * 104729 + 1, F.lit(SPLIT_PRIME))
+    return h / F.lit(SPLIT_PRIME)
+
+
+def row_hash(df: DataFrame, seed: int) -> Column:
+    """A deterministic per-row key from all values and the seed (for split without `by` and sample)."""
+    return F.xxhash64(*[F.col(quote(c)) for c in df.columns], F.lit(seed))
+
+
+def split_rows(df: DataFrame, fraction: float, seed: int, part: int, by: str | None = None) -> DataFrame:
+    """One side of `split`: part 0 keeps the rows whose draw is below `fraction`, part 1 the rest."""
+    key = F.col(quote(by)) if by is not None else row_hash(df, seed)
+    below = split_draw(key, seed) < F.lit(float(fraction))
+    return df.filter(below if part == 0 else ~below)
+
+
+def sample_rows(df: DataFrame, fraction: float, seed: int) -> DataFrame:
+    """Keep each row with probability `fraction`, drawn from a hash of the row (not its position)."""
+    return df.filter(split_draw(row_hash(df, seed), seed) < F.lit(float(fraction)))
+
+
+# ================================================================ python steps
+def apply_python(df: DataFrame, function: str, schema: SchemaSpec, options: dict[str, Any]) -> DataFrame:
+    """Run a user function per partition through `mapInPandas` and check its result against `schema`."""
+    _import_function(function)  # fail early, on the driver, with a clear message
+    names = [n for n, _, _ in schema]
+
+    def run_batches(batches: Iterable[Any]) -> Iterator[Any]:
+        user_function = _import_function(function)
+        for batch in batches:
+            yield check_python_result(user_function(batch, **options), schema, function)[names]
+
+    return df.mapInPandas(run_batches, struct_type(schema))
+
+
+def _import_function(function: str) -> Callable[..., Any]:
+    module_name, _, attribute = function.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise JobError(f"python step: cannot import {function!r} ({exc})") from None
+
+
+_PANDAS_KINDS = {"int": "iu", "float": "iuf", "bool": "b", "str": "OSU", "date": "OM", "timestamp": "M"}
+
+
+def check_python_result(result: Any, schema: SchemaSpec, function: str) -> Any:
+    """The declared-schema check of a user function's result (a pandas DataFrame)."""
+    if not hasattr(result, "columns") or not hasattr(result, "dtypes"):
+        raise JobError(f"{ERROR_MARK} python step {function}: returned {type(result).__name__}, "
+                       f"not a pandas DataFrame")
+    for name, kind, nullable in schema:
+        if name not in result.columns:
+            raise JobError(f"{ERROR_MARK} python step {function}: result has no column {name!r} "
+                           f"(it has: {', '.join(map(str, result.columns))})")
+        column = result[name]
+        if not nullable and column.isna().any():
+            raise JobError(f"{ERROR_MARK} python step {function}: column {name!r} holds nulls "
+                           f"but is declared {kind}")
+        dtype_kind = getattr(column.dtype, "kind", "O")
+        if dtype_kind not in _PANDAS_KINDS[kind] and not column.isna().all():
+            raise JobError(f"{ERROR_MARK} python step {function}: column {name!r} has dtype "
+                           f"{column.dtype}, but is declared {kind}")
+    return result
+
+
+# ================================================================ machine learning
+ESTIMATORS: dict[str, tuple[type, dict[str, tuple[str, Any]], dict[str, Any]]] = {
+    # pipec name: (MLlib class, {pipec argument: (MLlib parameter, default)}, fixed MLlib settings)
+    "logistic_regression": (LogisticRegression, {"max_iter": ("maxIter", 100), "reg": ("regParam", 0.0)},
+                            {"elasticNetParam": 0.0, "standardization": False}),
+    "random_forest_classifier": (RandomForestClassifier, {"n_trees": ("numTrees", 100),
+                                 "max_depth": ("maxDepth", 5), "seed": ("seed", 0)}, {}),
+    "gradient_boosted_classifier": (GBTClassifier, {"n_iter": ("maxIter", 50), "max_depth": ("maxDepth", 3),
+                                    "seed": ("seed", 0)}, {}),
+    "linear_regression": (LinearRegression, {"reg": ("regParam", 0.0)},
+                          {"elasticNetParam": 0.0, "standardization": False}),
+    "random_forest_regressor": (RandomForestRegressor, {"n_trees": ("numTrees", 100),
+                                "max_depth": ("maxDepth", 5), "seed": ("seed", 0)}, {}),
+    "kmeans": (KMeans, {"k": ("k", 2), "seed": ("seed", 0)}, {}),
+}
+
+_FEATURES, _LABEL, _RAW, _PROBABILITY, _PREDICTION = (
+    "__features", "__label", "__raw", "__probability", "__prediction")
+
+
+def make_estimator(name: str, arguments: dict[str, Any], supervised: bool) -> Any:
+    """The MLlib estimator for a pipec estimator call, with pipec's defaults."""
+    cls, mapping, fixed = ESTIMATORS[name]
+    settings = {mllib: arguments.get(arg, default) for arg, (mllib, default) in mapping.items()}
+    columns: dict[str, str] = {"featuresCol": _FEATURES, "predictionCol": _PREDICTION}
+    if supervised:
+        columns["labelCol"] = _LABEL
+    if hasattr(cls, "probabilityCol") and cls is not KMeans:
+        columns.update(probabilityCol=_PROBABILITY, rawPredictionCol=_RAW)
+    return cls(**settings, **fixed, **columns)
+
+
+@dataclass
+class FittedModel:
+    """An MLlib PipelineModel (encoders + assembler + estimator) and what pipec knows about it."""
+
+    pipeline: PipelineModel
+    kind: str  # classifier, regressor or clusterer
+    estimator: str
+    features: SchemaSpec
+    label: tuple[str, str] | None  # (name, pipec type)
+    classes: list[Any]  # sorted class labels of a classifier; index i is MLlib label i
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "estimator": self.estimator,
+                "features": [{"name": n, "type": k} for n, k, _ in self.features],
+                "label": {"name": self.label[0], "type": self.label[1]} if self.label else None,
+                "classes": [c.isoformat() if isinstance(c, dt.date) else c for c in self.classes]}
+
+
+def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: str,
+              features: SchemaSpec, label: tuple[str, str] | None = None) -> FittedModel:
+    """Fit an estimator: `str` features one-hot encoded with sorted categories (an unseen category
+    encodes as all zeros), numeric and bool features as they are, class labels indexed in sort order."""
+    stages: list[Any] = []
+    vector_inputs = []
+    for name, kind_, _ in features:
+        if kind_ == "str":
+            indexed, encoded = f"__index_{name}", f"__onehot_{name}"
+            stages.append(StringIndexer(inputCol=name, outputCol=indexed, stringOrderType="alphabetAsc",
+                                        handleInvalid="keep"))
+            stages.append(OneHotEncoder(inputCol=indexed, outputCol=encoded, dropLast=True))
+            vector_inputs.append(encoded)
+        else:
+            vector_inputs.append(name)
+    stages.append(VectorAssembler(inputCols=vector_inputs, outputCol=_FEATURES))
+    stages.append(make_estimator(estimator, arguments, supervised=label is not None))
+
+    classes: list[Any] = []
+    training = df
+    if label is not None:
+        label_name = quote(label[0])
+        training = df.filter(F.col(label_name).isNotNull())
+        if kind == "classifier":
+            classes = sorted(r[0] for r in training.select(label_name).distinct().collect())
+            if len(classes) < 2:
+                raise JobError(f"fit: label {label[0]!r} has {len(classes)} distinct value(s); "
+                               f"a classifier needs at least two")
+            if estimator == "gradient_boosted_classifier" and len(classes) > 2:
+                raise JobError(f"fit: gradient_boosted_classifier on Spark supports two classes, "
+                               f"label {label[0]!r} has {len(classes)}")
+            index = F.array_position(F.array(*[F.lit(c) for c in classes]), F.col(label_name)) - 1
+            training = training.withColumn(_LABEL, index.cast("double"))
+        else:
+            training = training.withColumn(_LABEL, F.col(label_name).cast("double"))
+    return FittedModel(Pipeline(stages=stages).fit(training), kind, estimator, features, label, classes)
+
+
+def predict(df: DataFrame, model: FittedModel) -> DataFrame:
+    """Add `prediction` (the label's type; cluster id for k-means) and, for classifiers,
+    `probability` (of the positive class for two classes, else of the predicted class)."""
+    kept = [quote(c) for c in df.columns if c not in ("prediction", "probability")]
+    scored = model.pipeline.transform(df)
+    if model.kind == "classifier":
+        index = F.col(_PREDICTION).cast("int") + 1
+        prediction = F.element_at(F.array(*[F.lit(c) for c in model.classes]), index)
+        probabilities = vector_to_array(F.col(_PROBABILITY))
+        probability = (probabilities[1] if len(model.classes) == 2 else F.array_max(probabilities))
+        return scored.select(*kept, prediction.alias("prediction"), probability.alias("probability"))
+    if model.kind == "regressor" and model.label and model.label[1] == "int":
+        return scored.select(*kept, F.round(_PREDICTION).cast("bigint").alias("prediction"))
+    target = "bigint" if model.kind == "clusterer" else "double"
+    return scored.select(*kept, F.col(_PREDICTION).cast(target).alias("prediction"))
+
+
+LOG_LOSS_EPS = 2.220446049250313e-16  # float64 machine epsilon, as scikit-learn clips
+
+
+def evaluate(df: DataFrame, label: str, task: str, metrics: list[str]) -> dict[str, float]:
+    """Metrics with scikit-learn's definitions; rows with a null label or prediction are skipped."""
+    rows = df.filter(F.col(quote(label)).isNotNull() & F.col("prediction").isNotNull())
+    if task == "regression":
+        values = _regression_metrics(rows, label)
+    else:
+        values = _classification_metrics(rows, label, metrics)
+    return {name: values[name] for name in metrics}
+
+
+def _regression_metrics(rows: DataFrame, label: str) -> dict[str, float]:
+    y, p = F.col(quote(label)).cast("double"), F.col("prediction").cast("double")
+    agg = rows.agg(F.sum((y - p) * (y - p)).alias("ss_res"), F.sum(F.abs(y - p)).alias("abs_err"),
+                   (F.var_pop(y) * F.count(y)).alias("ss_tot"), F.count(y).alias("n")).first()
+    n = agg["n"]
+    if not n:
+        raise JobError("evaluate: no rows with both a label and a prediction")
+    ss_res, ss_tot = agg["ss_res"], agg["ss_tot"]
+    r2 = (1.0 - ss_res / ss_tot) if ss_tot else (1.0 if ss_res == 0 else 0.0)
+    return {"rmse": math.sqrt(ss_res / n), "mae": agg["abs_err"] / n, "r2": r2}
+
+
+def _classification_metrics(rows: DataFrame, label: str, metrics: list[str]) -> dict[str, float]:
+    counts = {(r[0], r[1]): r[2] for r in rows.groupBy(quote(label), "prediction").count().collect()}
+    if not counts:
+        raise JobError("evaluate: no rows with both a label and a prediction")
+    classes = sorted({c for pair in counts for c in pair})
+    booleans = all(isinstance(c, bool) for c in classes)
+    binary = booleans or len(classes) <= 2
+    positive = True if booleans else classes[-1]  # semantics.md: the greater of the two labels
+    total = sum(counts.values())
+    values: dict[str, float] = {"accuracy": sum(n for (y, p), n in counts.items() if y == p) / total}
+
+    def scores(cls: Any) -> tuple[float, float, float]:
+        tp = counts.get((cls, cls), 0)
+        predicted = sum(n for (_, p), n in counts.items() if p == cls)
+        actual = sum(n for (y, _), n in counts.items() if y == cls)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return precision, recall, f1
+
+    per_class = [scores(positive)] if binary else [scores(c) for c in classes]
+    for i, name in enumerate(("precision", "recall", "f1")):
+        values[name] = sum(s[i] for s in per_class) / len(per_class)
+    wants_probability = {"roc_auc", "log_loss"} & set(metrics)
+    if wants_probability:
+        if not binary:
+            raise JobError(f"evaluate: {', '.join(sorted(wants_probability))} with more than two classes "
+                           f"needs every class's probability; the predicted table only has the "
+                           f"predicted class's")
+        is_positive = (F.col(quote(label)) == F.lit(positive)).cast("double")
+        scored = rows.select(is_positive.alias("y"), F.col("probability").cast("double").alias("p"))
+        if "roc_auc" in metrics:
+            values["roc_auc"] = BinaryClassificationEvaluator(
+                rawPredictionCol="p", labelCol="y", metricName="areaUnderROC", numBins=0).evaluate(scored)
+        if "log_loss" in metrics:
+            p = F.least(F.greatest(F.col("p"), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
+            loss = -(F.col("y") * F.ln(p) + (1 - F.col("y")) * F.ln(1 - p))
+            values["log_loss"] = scored.agg(F.avg(loss)).first()[0]
+    return values
+
+
+# ================================================================ expectations
+@dataclass
+class Expectation:
+    """One `expect` condition: its source text, the Column computing it, and the values to report."""
+
+    text: str
+    condition: Column
+    observed: list[tuple[str, Column]]
+
+
+def check_expectations(data: DataFrame | dict[str, float], expectations: list[Expectation],
+                       spark: SparkSession) -> None:
+    """Evaluate all conditions in one pass (aggregates over a table, or over a metrics record) and
+    fail naming each false condition and the values it saw."""
+    if isinstance(data, dict):
+        frame = spark.createDataFrame([tuple(data.values())], struct_type([(k, "float", True) for k in data]))
+        evaluate_all = frame.select
+    else:
+        evaluate_all = data.agg
+    columns = []
+    for i, e in enumerate(expectations):
+        columns.append(e.condition.alias(f"c{i}"))
+        columns.extend(value.alias(f"c{i}_{j}") for j, (_, value) in enumerate(e.observed))
+    row = evaluate_all(*columns).first().asDict()
+    failures = []
+    for i, e in enumerate(expectations):
+        if row[f"c{i}"] is not True:
+            seen = ", ".join(f"{text} = {row[f'c{i}_{j}']!r}" for j, (text, _) in enumerate(e.observed))
+            failures.append(f"{e.text}" + (f" ({seen})" if seen else ""))
+    if failures:
+        raise JobError("expectation failed: " + "; ".join(failures))

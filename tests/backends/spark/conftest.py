@@ -1,0 +1,29 @@
+"""One SparkSession for every Spark test (a JVM start costs seconds), configured like a job's.
+
+Spark tests never skip: without pyspark or Java the fixture fails, and so do they. The fixture
+is written so that the cross-backend suite can reuse it (move it to tests/backends/conftest.py).
+"""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pyspark.sql import SparkSession  # an ImportError here fails the tests that need Spark
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("pipec-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
