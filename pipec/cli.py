@@ -154,14 +154,12 @@ def cmd_run(args) -> int:
 
 
 def _run_local(args, ir, params: dict, workdir: Path) -> int:
-    from pipec.backends.local.progress import Progress
-    from pipec.backends.local.runner import run_plan
-    from pipec.backends.local.summary import format_summary
+    from pipec.backends.local.runner import format_summary, run_plan
+    from pipec.progress import Progress, stage_names
 
     plan = _plan(args, ir, "local")
-    progress = Progress(sys.stderr)
-    result = run_plan(plan, params, workdir, on_event=progress)
-    progress.close()
+    print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
+    result = run_plan(plan, params, workdir, on_event=Progress(sys.stderr, stage_names(plan)))
     print(format_summary(result))
     return EXIT_OK
 
@@ -353,10 +351,14 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
+# Errors a running pipeline raises about its data. They are matched by name because the runtimes
+# that raise them are self-contained modules (copied beside DAG files) that cannot import pipec.
+RUN_ERRORS = ("PipelineRunError", "SparkJobError", "AirflowRunError")
+
+
 def _is_run_error(exc: BaseException) -> bool:
     """Errors raised by a running pipeline about its data (they name file, column and row)."""
-    return any(cls.__name__ in ("PipelineRunError", "ExpectationFailed", "SparkJobError", "AirflowRunError")
-               for cls in type(exc).__mro__)
+    return any(cls.__name__ in RUN_ERRORS for cls in type(exc).__mro__)
 
 
 if __name__ == "__main__":
