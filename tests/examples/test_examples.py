@@ -6,7 +6,6 @@ wrong type or a missing `?` in examples/*/schemas.pipe fails here rather than at
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from importlib.util import find_spec
 from pathlib import Path
@@ -104,10 +103,8 @@ def test_schema_matches_the_shipped_csv(schema_file, schema, package, csv):
 def test_outputs_go_under_out_and_data_comes_from_a_data_dir_param():
     for path in EXAMPLE_FILES:
         for ir in check_file(path).pipelines.values():
-            document = json.dumps(ir.to_json())
             assert {p.name for p in ir.params} >= {"data_dir", "out_dir"}, path
             assert ir.param("out_dir").default.startswith("out/"), path
             for node in ir.nodes():
                 if node.is_source or node.is_sink:
                     assert node.args.path.startswith(("${data_dir}/", "${out_dir}/")), (path, node.id)
-            assert "/tmp" not in document
