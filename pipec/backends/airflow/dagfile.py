@@ -1,0 +1,155 @@
+"""Render one Airflow 3 TaskFlow DAG file for a plan: one task per stage.
+
+The stage graph decides the task graph: a stage that reads a value produced in another stage
+depends on that stage's task, and receives its XCom (the paths of the values it stored).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import jinja2
+import networkx as nx
+
+from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
+                                           param_call, py_literal)
+from pipec.compiler.ir import IRNode, ParamSpec
+from pipec.compiler.plan import Plan, Stage
+
+SUPPORT_DIR = "pipec_support"
+TEMPLATES = Path(__file__).parent / "templates"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Module-level names of the DAG file that a task function must not shadow.
+_TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "run_stage",
+                          "pipeline", "dag_object", "SUPPORT_DIR", "context"})
+
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+
+
+@dataclass
+class StageTask:
+    """What the template needs to know about the task of one stage."""
+
+    stage: Stage
+    task_id: str
+    reads: dict[str, str]  # node id -> value kind, produced by other stages
+    writes: dict[str, str]  # node id -> value kind, consumed by other stages
+    upstream: list["StageTask"] = field(default_factory=list)
+    asset_uris: list[str] = field(default_factory=list)
+    doc_md: str = ""
+
+    @property
+    def variable(self) -> str:
+        return f"{self.task_id}_out"
+
+    def template_fields(self) -> dict[str, object]:
+        return {
+            "stage_id_literal": py_literal(self.stage.id),
+            "function": self.task_id,
+            "variable": self.variable,
+            "reads_literal": py_literal(self.reads),
+            "writes_literal": py_literal(self.writes),
+            "upstream": [u.task_id for u in self.upstream],
+            "upstream_variables": [u.variable for u in self.upstream],
+            "decorator": call_source("task", self._task_arguments(), indent=4),
+        }
+
+    def _task_arguments(self) -> list[str]:
+        arguments = [f"task_id={py_literal(self.task_id)}", f"doc_md={py_literal(self.doc_md, 15)}"]
+        if self.asset_uris:
+            assets = ", ".join(f"Asset({py_literal(uri)})" for uri in self.asset_uris)
+            arguments.append(f"outlets=[{assets}]")
+        return arguments
+
+
+def stages_module_name(pipeline: str) -> str:
+    return f"{pipeline}_stages"
+
+
+def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "local") -> str:
+    """The source text of the DAG file for `plan` (dag_id = pipeline name)."""
+    ir = plan.ir
+    if not _IDENTIFIER.match(ir.pipeline):  # the grammar only allows identifiers
+        raise ValueError(f"pipeline name {ir.pipeline!r} is not an identifier")
+    tasks = stage_tasks(plan, base_dir)
+    params = {py_literal(p.name): param_call(p, indent=8) for p in ir.params}
+    builtins = builtin_param_calls(base_dir, storage_root, indent=8)
+    params.update({py_literal(name): call for name, call in builtins.items()})
+    return _ENVIRONMENT.get_template("dag.py.j2").render(
+        dag_id_literal=py_literal(ir.pipeline),
+        engine={"local": "local (polars + scikit-learn)", "spark": "Spark"}[engine],
+        pipeline=ir.pipeline,
+        support_dir_literal=py_literal(SUPPORT_DIR),
+        stages_module_literal=py_literal(stages_module_name(ir.pipeline)),
+        doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
+        dag_arguments=dag_arguments(ir.options),
+        duration_params_literal=py_literal(tuple(p.name for p in ir.params if p.type.name == "duration")),
+        params=params,
+        tasks=[t.template_fields() for t in tasks],
+    )
+
+
+def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
+    """One task per stage, in an order where every task comes after the tasks it depends on."""
+    ir = plan.ir
+    owner = {node_id: stage.id for stage in plan.stages for node_id in stage.nodes}
+    by_stage: dict[str, StageTask] = {}
+    for index, stage in enumerate(plan.stages, 1):
+        nodes = [ir.node(n) for n in stage.nodes]
+        reads = {i: _kind(ir.node(i)) for n in nodes for i in n.inputs if owner[i] != stage.id}
+        writes = {n.id: _kind(n) for n in nodes
+                  if any(owner[c.id] != stage.id for c in ir.consumers(n.id))}
+        by_stage[stage.id] = StageTask(
+            stage=stage, task_id=_task_id(stage, nodes, index), reads=reads, writes=writes,
+            asset_uris=[sink_uri(n.args.path, ir.params, base_dir) for n in nodes if n.is_sink],
+            doc_md=_task_doc(stage, nodes))
+    order = nx.DiGraph()
+    order.add_nodes_from(by_stage)
+    for task in by_stage.values():
+        for producer in dict.fromkeys(owner[node_id] for node_id in task.reads):
+            order.add_edge(producer, task.stage.id)
+            task.upstream.append(by_stage[producer])
+    position = {stage.id: i for i, stage in enumerate(plan.stages)}
+    return [by_stage[s] for s in nx.lexicographical_topological_sort(order, key=position.get)]
+
+
+def sink_uri(path: str, params: list[ParamSpec], base_dir: str) -> str:
+    """The URI an Asset names for a sink: its path with param defaults, resolved against base_dir."""
+    defaults = {p.name: p.default for p in params}
+    resolved = _PARAM_IN_STRING.sub(lambda m: _as_text(defaults.get(m.group(1), m.group(0))), path)
+    if "://" in resolved:
+        return resolved
+    if PurePosixPath(resolved).is_absolute():
+        return Path(resolved).as_uri()
+    return (Path(base_dir) / resolved).resolve().as_uri()
+
+
+def _as_text(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _kind(node: IRNode) -> str:
+    assert node.output is not None, f"{node.id} is a sink and produces no value"
+    return node.output.kind
+
+
+def _task_id(stage: Stage, nodes: list[IRNode], index: int) -> str:
+    """`<stage>_<last binding or step>`, e.g. `s3_features`: a task id a person can read."""
+    label = next((n.binding for n in reversed(nodes) if n.binding), nodes[-1].step)
+    name = f"{stage.id}_{label}"
+    if not _IDENTIFIER.match(name) or name in _TAKEN_NAMES:
+        name = f"stage_{index}_{label}" if _IDENTIFIER.match(label) else f"stage_{index}"
+    return name
+
+
+def _task_doc(stage: Stage, nodes: list[IRNode]) -> str:
+    lines = [f"Stage `{stage.id}`" + (f" (ends here: {stage.boundary})" if stage.boundary else "")]
+    for node in nodes:
+        bound = f"`{node.binding}` = " if node.binding else ""
+        lines.append(f"- {bound}`{node.step}` (node {node.id})" + (f": {node.doc}" if node.doc else ""))
+    return "\n".join(lines)
+

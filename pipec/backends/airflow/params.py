@@ -1,0 +1,120 @@
+"""Pipeline params and options as Airflow DAG arguments, rendered as Python source text.
+
+Every value a user wrote reaches the DAG file through `py_literal` (a `repr`), never by string
+pasting, so a hostile string cannot escape into code.
+
+>>> from pipec.compiler.types import ParamType
+>>> param_call(ParamSpec(name="seed", type=ParamType(name="int"), default=42))
+"Param(42, type='integer')"
+"""
+from __future__ import annotations
+
+import datetime
+import pprint
+from typing import Any
+
+from pipec.backends.airflow.task_io import BASE_DIR_PARAM, STORAGE_ROOT_PARAM
+from pipec.compiler.ir import Options, ParamSpec
+from pipec.compiler.types import ParamType
+
+# A pipeline param named like one the generated DAG adds itself would be shadowed.
+RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM)
+
+_SCALAR_SCHEMAS: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "str": {"type": "string"},
+    "date": {"type": "string", "format": "date"},
+    # A duration is seconds in the IR; a run conf may also give it as text such as "5m".
+    "duration": {"type": ["number", "string"]},
+}
+
+
+def py_literal(value: Any, indent: int = 0) -> str:
+    """`value` as Python source (reprs only), wrapped at 96 columns and indented to `indent`."""
+    text = pprint.pformat(value, width=max(40, 96 - indent), sort_dicts=False)
+    return text.replace("\n", "\n" + " " * indent)
+
+
+def call_source(function: str, arguments: list[str], indent: int = 0) -> str:
+    """`function(arg, ...)` on one line when it fits in 96 columns, else one argument per line."""
+    one_line = f"{function}({', '.join(arguments)})"
+    if indent + len(one_line) <= 96 and "\n" not in one_line:
+        return one_line
+    inner = " " * (indent + 4)
+    return f"{function}(\n" + "".join(f"{inner}{a},\n" for a in arguments) + " " * indent + ")"
+
+
+def json_schema(param_type: ParamType) -> dict[str, Any]:
+    """The JSON-schema keywords Airflow validates a param value of this type with."""
+    if param_type.name == "list":
+        assert param_type.item is not None, "list params carry an item type"
+        return {"type": "array", "items": json_schema(param_type.item)}
+    return dict(_SCALAR_SCHEMAS[param_type.name])
+
+
+def param_call(spec: ParamSpec, indent: int = 0) -> str:
+    """`Param(default, type=..., description=...)` for one pipeline parameter."""
+    keywords = json_schema(spec.type)
+    if spec.doc:
+        keywords["description"] = spec.doc
+    return _param_source(spec.default, keywords, indent)
+
+
+def builtin_param_calls(base_dir: str, storage_root: str, indent: int = 0) -> dict[str, str]:
+    """The params every generated DAG has: where relative paths and stage outputs live."""
+    descriptions = {
+        BASE_DIR_PARAM: (base_dir, "Directory that relative source and sink paths resolve against."),
+        STORAGE_ROOT_PARAM: (storage_root, "Where tasks hand data to each other (a local path or "
+                             "any fsspec URI); each run writes under {storage_root}/{dag_id}/{run_id}/."),
+    }
+    return {name: _param_source(default, {"type": "string", "description": text}, indent)
+            for name, (default, text) in descriptions.items()}
+
+
+def _param_source(default: Any, keywords: dict[str, Any], indent: int) -> str:
+    arguments = [py_literal(default, indent + 4)]
+    arguments += [f"{k}={py_literal(v, indent + 4 + len(k) + 1)}" for k, v in keywords.items()]
+    return call_source("Param", arguments, indent)
+
+
+def start_date_source(start: str) -> str:
+    """A UTC `datetime.datetime(...)` call for the `start` option (an ISO date or date-time)."""
+    moment = datetime.datetime.fromisoformat(start)
+    fields = [moment.year, moment.month, moment.day]
+    if moment.time() != datetime.time():
+        fields += [moment.hour, moment.minute, moment.second]
+    return f"datetime.datetime({', '.join(map(str, fields))}, tzinfo=datetime.timezone.utc)"
+
+
+def timedelta_source(seconds: int) -> str:
+    return f"datetime.timedelta(seconds={int(seconds)})"
+
+
+def dag_arguments(options: Options) -> dict[str, str]:
+    """`@dag(...)` keyword arguments (besides dag_id, doc_md and params) as source text."""
+    arguments = {"schedule": py_literal(options.schedule)}
+    if options.start is not None:
+        arguments["start_date"] = start_date_source(options.start)
+    arguments["catchup"] = py_literal(options.catchup)
+    if options.tags:
+        arguments["tags"] = py_literal(list(options.tags))
+    defaults = default_args(options)
+    if defaults:
+        arguments["default_args"] = "{" + ", ".join(f"{py_literal(k)}: {v}" for k, v in defaults.items()) + "}"
+    return arguments
+
+
+def default_args(options: Options) -> dict[str, str]:
+    """Task-level options, which Airflow takes through `default_args`."""
+    defaults: dict[str, str] = {}
+    if options.owner is not None:
+        defaults["owner"] = py_literal(options.owner)
+    if options.retries is not None:
+        defaults["retries"] = py_literal(options.retries)
+    if options.retry_delay is not None:
+        defaults["retry_delay"] = timedelta_source(options.retry_delay)
+    if options.timeout is not None:
+        defaults["execution_timeout"] = timedelta_source(options.timeout)
+    return defaults

@@ -1,0 +1,126 @@
+"""Run a generated DAG once, as `pipec run --target airflow` does: `dag.test()` in a child process
+against a throwaway metadata DB, then report success, or the failing task and its error.
+
+The child process is needed because Airflow reads its configuration (home, DAGs folder) once,
+when it is first imported; each run points it at the folder of the DAG it runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipec.backends.airflow.task_io import BASE_DIR_PARAM, FAILURE_MARK
+
+_RESULT_MARK = "PIPEC-DAG-TEST-RESULT "
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Failed|Failure)): (.+)$", re.M)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_LOGGER_SUFFIX = re.compile(r"\s+\[[\w.]+\](\s+\w+=\S+)*\s*$")  # "[pipec.task] loc=file.py:12"
+
+
+@dataclass
+class DagRunResult:
+    """The outcome of one DAG run; `error` is the failing task's error message in one line."""
+
+    ok: bool
+    state: str
+    task_states: dict[str, str] = field(default_factory=dict)
+    failed_tasks: list[str] = field(default_factory=list)
+    error: str | None = None
+    log: str = ""
+
+
+def airflow_environment(airflow_home: Path, dags_folder: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, AIRFLOW_HOME=str(airflow_home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    if dags_folder is not None:
+        env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
+    return env
+
+
+def migrate_metadata_db(airflow_home: Path) -> None:
+    """Create (or upgrade) the SQLite metadata DB in `airflow_home` (about 4 s)."""
+    airflow = Path(sys.executable).with_name("airflow")
+    command = [str(airflow)] if airflow.exists() else [sys.executable, "-m", "airflow"]
+    done = subprocess.run([*command, "db", "migrate"], env=airflow_environment(airflow_home),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"`airflow db migrate` failed in {airflow_home}:\n{done.stdout}{done.stderr}")
+
+
+def run_dag(dag_file: str | os.PathLike, params: dict[str, Any] | None = None,
+            workdir: str | os.PathLike | None = None, *, airflow_home: Path | None = None,
+            timeout: float | None = None) -> DagRunResult:
+    """Run the DAG in `dag_file` once with `dag.test(run_conf=...)`.
+
+    `params` override the DAG's params; `workdir`, when given, is where relative source and sink
+    paths resolve (the `base_dir` param). Without `airflow_home` a temporary one is created and
+    migrated for this run alone.
+    """
+    dag_file = Path(dag_file).resolve()
+    conf = dict(params or {})
+    if workdir is not None:
+        conf[BASE_DIR_PARAM] = str(Path(workdir).resolve())
+    with tempfile.TemporaryDirectory(prefix="pipec-airflow-") as scratch:
+        if airflow_home is None:
+            airflow_home = Path(scratch)
+            migrate_metadata_db(airflow_home)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipec.backends.airflow.run", str(dag_file), json.dumps(conf)],
+            env=airflow_environment(airflow_home, dag_file.parent), capture_output=True, text=True,
+            timeout=timeout)
+    return _result(_ANSI.sub("", done.stdout + done.stderr))
+
+
+def _result(log: str) -> DagRunResult:
+    summary = next((line[len(_RESULT_MARK):] for line in reversed(log.splitlines())
+                    if line.startswith(_RESULT_MARK)), None)
+    if summary is None:
+        return DagRunResult(ok=False, state="not started", error=_error_in(log), log=log)
+    data = json.loads(summary)
+    failed = [t for t, s in data["task_states"].items() if s == "failed"]
+    ok = data["state"] == "success"
+    return DagRunResult(ok=ok, state=data["state"], task_states=data["task_states"],
+                        failed_tasks=failed, error=None if ok else _error_in(log), log=log)
+
+
+def _error_in(log: str) -> str:
+    """The clearest one-line error in a run's log: the stage failure pipec logged, else the last
+    exception line of a traceback, else the last line."""
+    for line in reversed(log.splitlines()):
+        if FAILURE_MARK in line:
+            message = line[line.index(FAILURE_MARK) + len(FAILURE_MARK):]
+            return _LOGGER_SUFFIX.sub("", message).strip()
+    exceptions = _EXCEPTION_LINE.findall(log)
+    if exceptions:
+        return "{}: {}".format(*exceptions[-1])
+    return log.strip().splitlines()[-1] if log.strip() else "no output"
+
+
+def _test_in_this_process(dag_file: Path, conf: dict[str, Any]) -> None:
+    """The child process: import the DAG file, run it once, print a one-line JSON summary.
+
+    Retries are turned off: `dag.test()` would wait out every retry delay, and a run from the
+    command line should report the first failure at once.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"pipec_dag_{dag_file.stem}", dag_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.dag_object
+    for task in dag.tasks:
+        task.retries = 0
+    dag_run = dag.test(run_conf=conf)
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    print(_RESULT_MARK + json.dumps({"state": str(dag_run.state), "task_states": states}), flush=True)
+
+
+if __name__ == "__main__":
+    _test_in_this_process(Path(sys.argv[1]), json.loads(sys.argv[2]))
