@@ -14,6 +14,8 @@ import networkx as nx
 
 from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
                                            param_call, py_literal)
+from pipec.backends.airflow.task_io import TASK_IO_MODULE
+from pipec.backends.local.codegen import stage_inputs, stage_outputs
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
 
@@ -37,10 +39,11 @@ class StageTask:
     stage: Stage
     task_id: str
     reads: dict[str, str]  # node id -> value kind, produced by other stages
-    writes: dict[str, str]  # node id -> value kind, consumed by other stages
+    writes: dict[str, str]  # node id -> value kind, consumed by other stages (or metrics)
     upstream: list["StageTask"] = field(default_factory=list)
     asset_uris: list[str] = field(default_factory=list)
     doc_md: str = ""
+    has_downstream: bool = False
 
     @property
     def variable(self) -> str:
@@ -55,6 +58,7 @@ class StageTask:
             "writes_literal": py_literal(self.writes),
             "upstream": [u.task_id for u in self.upstream],
             "upstream_variables": [u.variable for u in self.upstream],
+            "assignment": f"{self.variable} = " if self.has_downstream else "",
             "decorator": call_source("task", self._task_arguments(), indent=4),
         }
 
@@ -84,6 +88,7 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "l
         engine={"local": "local (polars + scikit-learn)", "spark": "Spark"}[engine],
         pipeline=ir.pipeline,
         support_dir_literal=py_literal(SUPPORT_DIR),
+        task_io_module=TASK_IO_MODULE,
         stages_module_literal=py_literal(stages_module_name(ir.pipeline)),
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
         dag_arguments=dag_arguments(ir.options),
@@ -100,9 +105,8 @@ def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
     by_stage: dict[str, StageTask] = {}
     for index, stage in enumerate(plan.stages, 1):
         nodes = [ir.node(n) for n in stage.nodes]
-        reads = {i: _kind(ir.node(i)) for n in nodes for i in n.inputs if owner[i] != stage.id}
-        writes = {n.id: _kind(n) for n in nodes
-                  if any(owner[c.id] != stage.id for c in ir.consumers(n.id))}
+        reads = {i: _kind(ir.node(i)) for i in stage_inputs(plan, stage)}
+        writes = {n: _kind(ir.node(n)) for n in stage_outputs(plan, stage)}
         by_stage[stage.id] = StageTask(
             stage=stage, task_id=_task_id(stage, nodes, index), reads=reads, writes=writes,
             asset_uris=[sink_uri(n.args.path, ir.params, base_dir) for n in nodes if n.is_sink],
@@ -113,6 +117,7 @@ def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
         for producer in dict.fromkeys(owner[node_id] for node_id in task.reads):
             order.add_edge(producer, task.stage.id)
             task.upstream.append(by_stage[producer])
+            by_stage[producer].has_downstream = True
     position = {stage.id: i for i, stage in enumerate(plan.stages)}
     return [by_stage[s] for s in nx.lexicographical_topological_sort(order, key=position.get)]
 

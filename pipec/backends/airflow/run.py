@@ -53,7 +53,7 @@ def migrate_metadata_db(airflow_home: Path) -> None:
         raise RuntimeError(f"`airflow db migrate` failed in {airflow_home}:\n{done.stdout}{done.stderr}")
 
 
-def run_dag(dag_file: str | os.PathLike, params: dict[str, Any] | None = None,
+def run_dag_file(dag_file: str | os.PathLike, params: dict[str, Any] | None = None,
             workdir: str | os.PathLike | None = None, *, airflow_home: Path | None = None,
             timeout: float | None = None) -> DagRunResult:
     """Run the DAG in `dag_file` once with `dag.test(run_conf=...)`.

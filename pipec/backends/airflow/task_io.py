@@ -22,7 +22,8 @@ from typing import Any
 
 log = logging.getLogger("pipec.task")
 
-RUNTIME_MODULE = "pipec_local_runtime"
+RUNTIME_MODULE = "pipec_local_runtime"  # the names of the support files beside a DAG
+TASK_IO_MODULE = "pipec_task_io"
 # Params every generated DAG adds to the pipeline's own: where relative paths and stage outputs live.
 BASE_DIR_PARAM = "base_dir"
 STORAGE_ROOT_PARAM = "storage_root"
