@@ -103,7 +103,7 @@ def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) 
         try:
             params[name] = convert_param(type_name, text)
         except (ValueError, TypeError, AttributeError):
-            parser.error(f"param {name} expects a {type_name}, got {text!r}")
+            parser.error(f"param {name}: expected {type_name}, got {text!r}")
     return params
 
 
@@ -688,6 +688,6 @@ def check_expectations(data: DataFrame | dict[str, float], expectations: list[Ex
     for i, e in enumerate(expectations):
         if row[f"c{i}"] is not True:
             seen = ", ".join(f"{text} = {row[f'c{i}_{j}']!r}" for j, (text, _) in enumerate(e.observed))
-            failures.append(f"{e.text}" + (f" ({seen})" if seen else ""))
+            failures.append(f"`{e.text}`" + (f" (observed: {seen})" if seen else ""))
     if failures:
         raise JobError("expectation failed: " + "; ".join(failures))

@@ -2,6 +2,8 @@
 generated Column source text the way a generated job does (same names in scope)."""
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 from pipec.backends.spark import runtime
@@ -48,3 +50,24 @@ def spark_column(expr, params: dict[str, Any] | None = None):
 
 def frame(spark, rows: list[tuple], schema: list[tuple[str, str, bool]]):
     return spark.createDataFrame(rows, runtime.struct_type(schema))
+
+
+def run_generated(spark, source: str, params: dict[str, Any] | None = None, plan=None) -> None:
+    """Generate the job for `source` and run its `pipeline()` in this process on the test session
+    (relative paths resolve against the current directory, as in a job). Commits on success."""
+    from pipec.backends.spark.codegen import generate_job
+    from pipec.compiler.plan import unoptimized_plan
+
+    ir = check(source)
+    module = types.ModuleType(f"generated_job_{ir.pipeline}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up while being defined
+    namespace = module.__dict__
+    exec(compile(generate_job(plan or unoptimized_plan(ir)), f"<job {ir.pipeline}>", "exec"), namespace)
+    values = {name: namespace["convert_param"](kind, default) for name, (kind, default) in namespace["PARAMS"].items()}
+    outputs = namespace["Outputs"](spark)
+    try:
+        namespace["pipeline"](spark, {**values, **(params or {})}, outputs)
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
