@@ -17,8 +17,6 @@ from pydantic import BaseModel
 
 from pipec.compiler.ast import Expr, Literal_, ParamRef
 from pipec.compiler.ir import IR, IRNode
-from pipec.compiler.passes.exprs import conjuncts
-from pipec.compiler.passes.fingerprint import structural_hashes
 from pipec.compiler.stats import Statistics
 from pipec.compiler.types import Schema, TableType
 
@@ -83,16 +81,22 @@ def _meminfo_total() -> int | None:
 def estimate(ir: IR, *, stats: Statistics | None = None, params: Mapping[str, Any] | None = None,
              workdir: str | Path = ".") -> dict[str, NodeEstimate]:
     """Rows, bytes and seconds for every node of `ir`, by node id."""
+    from pipec.compiler.passes.fingerprint import structural_hashes  # the passes package imports this module
+
     hashes = structural_hashes(ir) if stats and stats.nodes else {}
     estimates: dict[str, NodeEstimate] = {}
     for node in ir.nodes():
         guess = _guess(node, [estimates[i] for i in node.inputs], ir, params, workdir)
         measured = stats.nodes.get(hashes[node.id]) if hashes else None
         if measured is not None:
-            guess = NodeEstimate(rows=measured.rows, bytes=measured.bytes, recorded=True,
-                                 seconds=guess.seconds if measured.seconds is None else measured.seconds)
+            guess = NodeEstimate(rows=_either(measured.rows, guess.rows), bytes=_either(measured.bytes, guess.bytes),
+                                 seconds=_either(measured.seconds, guess.seconds), recorded=True)
         estimates[node.id] = guess
     return estimates
+
+
+def _either(measured: float | None, guessed: float) -> float:
+    return guessed if measured is None else measured
 
 
 def _guess(node: IRNode, inputs: list[NodeEstimate], ir: IR, params: Mapping[str, Any] | None,
@@ -135,6 +139,8 @@ def _guess_source(node: IRNode, ir: IR, params: Mapping[str, Any] | None, workdi
 
 def _output_rows(node: IRNode, rows_in: list[float], ir: IR, params: Mapping[str, Any] | None) -> float:
     """Selectivity guesses: how many rows each step gives for the rows it gets."""
+    from pipec.compiler.passes.exprs import conjuncts  # the passes package imports this module
+
     args, step, main = node.args, node.step, rows_in[0] if rows_in else 1.0
     if step == "filter":
         return main * 0.5 ** min(len(conjuncts(args.predicate)), 3)

@@ -14,16 +14,15 @@ from typing import Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from pipec.compiler.passes.fingerprint import structural_hashes
 from pipec.compiler.plan import Plan
 
 STATS_VERSION = "pipec-stats/1"
 
 
 class NodeStatistics(BaseModel):
-    rows: int
-    bytes: int
-    seconds: float | None = None  # None when the runner measured only its stage
+    rows: int | None = None  # None for a node that never existed as a table of its own (fused)
+    bytes: int | None = None
+    seconds: float | None = None
 
 
 class Statistics(BaseModel):
@@ -66,14 +65,22 @@ class Statistics(BaseModel):
 
 def record(plan: Plan, observed: Mapping[str, Mapping[str, float | None]], workdir: str | Path) -> Statistics:
     """Merge one run's measurements (`{node_id: {"rows", "bytes", "seconds"?}}`) into the stored
-    statistics of the plan's pipeline and save them; nodes the plan does not have are ignored."""
+    statistics of the plan's pipeline and save them; nodes the plan does not have are ignored, and
+    a value that is None (or missing) was not measured this time and keeps its earlier measurement."""
+    from pipec.compiler.passes.fingerprint import structural_hashes  # the passes package imports this module
+
     hashes = structural_hashes(plan.ir)
     stats = Statistics.load(plan.ir.pipeline, workdir)
     for node_id, values in observed.items():
         if node_id in hashes:
-            seconds = values.get("seconds")
+            before = stats.nodes.get(hashes[node_id], NodeStatistics())
             stats.nodes[hashes[node_id]] = NodeStatistics(
-                rows=int(values["rows"]), bytes=int(values["bytes"]),
-                seconds=None if seconds is None else float(seconds))
+                rows=_measured(values.get("rows"), before.rows, int),
+                bytes=_measured(values.get("bytes"), before.bytes, int),
+                seconds=_measured(values.get("seconds"), before.seconds, float))
     stats.save(workdir)
     return stats
+
+
+def _measured(value, earlier, kind):
+    return earlier if value is None else kind(value)

@@ -70,8 +70,8 @@ def test_optimised_and_unoptimised_plans_write_the_same_outputs(example, data_di
         results = {}
         for level in (0, 1):
             out = tmp_path / f"{name}-O{level}"
-            plan = optimize(ir, level=level, workdir=REPO, params={"data_dir": str(data)})
-            run_plan(plan, {"data_dir": str(data), "out_dir": str(out)}, REPO)
+            plan = optimize(ir, level=level, workdir=tmp_path, params={"data_dir": str(data)})
+            run_plan(plan, {"data_dir": str(data), "out_dir": str(out)}, tmp_path)
             results[level] = outputs(out)
         assert results[0].keys() == results[1].keys() and results[0]
         for file, unoptimised in results[0].items():

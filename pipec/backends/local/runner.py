@@ -1,20 +1,44 @@
-"""Run a Plan in-process: generate the stage module, execute its stages in order, commit the sinks.
+"""Run a Plan in-process: generate the stage module, run its stages, commit the sinks, and record
+what the run measured so that the next compile of the pipeline estimates from it.
 
-All stages run through `_run_stage`, in the one loop of `run_plan`, so that parallel scheduling of
-independent stages can later replace that loop without touching anything else.
+Stages that do not depend on each other run at the same time on a thread pool as large as the
+machine has cores (polars and scikit-learn release the GIL while they work), e.g. two models
+fitted from one table. The schedule does not change the outputs: each stage sees exactly its
+inputs, and the sinks are committed in plan order once every stage has succeeded. A failing stage
+cancels the stages not yet started and stops the running ones at their next materialisation
+point; then every staged sink is removed, so a failed run leaves no output behind.
 """
 from __future__ import annotations
 
+import importlib
+import os
+import sys
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from pipec.backends.local import runtime as rt
 from pipec.backends.local.codegen import DEFAULT_RUNTIME, generate_module
+from pipec.backends.local.measure import StageTiming, node_observations
 from pipec.compiler.plan import Plan
 
 Event = dict[str, Any]
+
+# What the runtime imports for each step, slow enough (scikit-learn: 1.5 s or more) to be worth
+# importing in the background while the first sources are read.
+_HEAVY_IMPORTS = {
+    "fit": ("pandas", "sklearn.compose", "sklearn.pipeline", "sklearn.preprocessing"),
+    "predict": ("pandas",),
+    "evaluate": ("sklearn.metrics",),
+    "python": ("pandas",),
+    "save_model": ("joblib",),
+}
+_ESTIMATOR_MODULES = {"logistic_regression": "sklearn.linear_model", "linear_regression": "sklearn.linear_model",
+                      "random_forest_classifier": "sklearn.ensemble", "random_forest_regressor": "sklearn.ensemble",
+                      "gradient_boosted_classifier": "sklearn.ensemble", "kmeans": "sklearn.cluster"}
 
 
 @dataclass
@@ -37,34 +61,69 @@ class RunResult:
     bindings: dict[str, str] = field(default_factory=dict)  # node id -> the user's name
 
 
+class StageCancelled(Exception):
+    """Raised inside a running stage after another stage failed, to stop it early."""
+
+
+class _ScheduledContext(rt.RunContext):
+    """The run context shared by stages running on several threads: events reach the caller one
+    at a time, each materialisation point is timed for the statistics, and a cancelled run stops
+    a stage at its next one."""
+
+    def __init__(self, params: dict[str, Any], workdir: Path | str, on_event: Callable[[Event], None] | None):
+        super().__init__(params, workdir, on_event)
+        self.cancelled = threading.Event()
+        self._events = threading.Lock()
+        self._current = threading.local()  # the StageTiming of the stage running on this thread
+
+    def emit(self, event: str, **fields: Any) -> None:
+        with self._events:
+            super().emit(event, **fields)
+
+    def record(self, node_id: str, frame) -> None:
+        if self.cancelled.is_set():
+            raise StageCancelled(node_id)
+        super().record(node_id, frame)
+        timing = getattr(self._current, "timing", None)
+        if timing is not None:
+            timing.marks.append((node_id, time.perf_counter()))
+
+    def timed(self, timing: StageTiming | None) -> None:
+        self._current.timing = timing
+
+
 def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
              on_event: Callable[[Event], None] | None = None) -> RunResult:
-    """Run every stage; sinks are committed only when all stages succeeded.
+    """Run every stage; sinks are committed only when all stages succeeded, and then the run's
+    measurements are merged into the pipeline's statistics under `workdir`.
 
     Raises `runtime.PipelineRunError` (message complete on its own) for bad data, failed
     expectations and failing user code; a failed or interrupted run leaves no partial output.
     """
     started = time.perf_counter()
     ir = plan.ir
+    imports = prefetch_imports(plan)
     source = generate_module(plan, DEFAULT_RUNTIME)
     namespace: dict[str, Any] = {"__name__": f"pipec_generated_{ir.pipeline}"}
     exec(compile(source, f"<pipec: {ir.pipeline}>", "exec"), namespace)
-    ctx = rt.RunContext({**namespace["PARAMS"], **params}, workdir, on_event)
+    ctx = _ScheduledContext({**namespace["PARAMS"], **params}, workdir, on_event)
     values: dict[str, Any] = {}
-    stage_seconds: dict[str, float] = {}
+    timings: dict[str, StageTiming] = {}
     try:
-        for stage in namespace["STAGES"]:
-            stage_seconds[stage["id"]] = _run_stage(namespace[stage["fn"]], stage, ctx, values, plan)
+        _run_stages(namespace, plan, ctx, values, timings, imports)
+        order = {node.id: k for k, node in enumerate(ir.nodes())}
+        ctx.sinks.sort(key=lambda sink: order[sink["node"]])
         ctx.commit()
     except BaseException:
         ctx.abort()
         raise
+    _record_statistics(plan, ctx, timings, workdir)
     return RunResult(
         pipeline=ir.pipeline,
         sinks=[SinkResult(node=s["node"], step=ir.node(s["node"]).step, path=s["path"], rows=s["rows"])
                for s in ctx.sinks],
-        metrics={n: v for n, v in values.items() if ir.node(n).step == "evaluate"},
-        stage_seconds=stage_seconds,
+        metrics={n.id: values[n.id] for n in ir.nodes() if n.step == "evaluate"},
+        stage_seconds={s["id"]: timings[s["id"]].ended - timings[s["id"]].started for s in namespace["STAGES"]},
         node_stats=ctx.node_stats,
         warnings=ctx.warnings,
         seconds=time.perf_counter() - started,
@@ -72,22 +131,112 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     )
 
 
-def _run_stage(fn: Callable, stage: dict[str, Any], ctx: rt.RunContext, values: dict[str, Any],
-               plan: Plan) -> float:
-    """Run one stage function, storing its outputs in `values`; returns its seconds."""
+def _run_stages(namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext, values: dict[str, Any],
+                timings: dict[str, StageTiming], imports: threading.Thread | None) -> None:
+    """Start every stage whose inputs are ready (in plan order) until all have run; on a failure,
+    cancel the rest, wait for the running ones to stop, and raise the first error."""
+    waiting = list(namespace["STAGES"])
+    finished: set[str] = set()
+    running: dict[Future, dict[str, Any]] = {}
+    with ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="pipec-stage") as pool:
+        try:
+            while waiting or running:
+                for stage in [s for s in waiting if set(s["inputs"]) <= finished]:
+                    waiting.remove(stage)
+                    inputs = {i: values[i] for i in stage["inputs"]}
+                    needs_imports = imports if _uses_heavy_imports(plan, stage) else None
+                    future = pool.submit(_run_stage, namespace[stage["fn"]], stage, inputs, ctx, plan,
+                                         timings, needs_imports)
+                    running[future] = stage
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: namespace["STAGES"].index(running[f])):
+                    stage = running.pop(future)
+                    values.update(future.result())
+                    finished |= set(stage["nodes"])
+        except BaseException:
+            ctx.cancelled.set()
+            wait(running)
+            raise
+
+
+def _run_stage(fn: Callable, stage: dict[str, Any], inputs: dict[str, Any], ctx: _ScheduledContext,
+               plan: Plan, timings: dict[str, StageTiming], imports: threading.Thread | None) -> dict[str, Any]:
+    """Run one stage function (on a worker thread) and return its outputs."""
+    if imports is not None:
+        imports.join()  # importing scikit-learn from two threads at once is not safe
+    if ctx.cancelled.is_set():
+        raise StageCancelled(stage["id"])
     ctx.emit("stage_started", stage=stage["id"], nodes=stage["nodes"])
-    started = time.perf_counter()
+    timing = timings[stage["id"]] = StageTiming(started=time.perf_counter())
+    ctx.timed(timing)
     try:
-        values.update(fn(ctx, {i: values[i] for i in stage["inputs"]}))
-    except rt.PipelineRunError:
+        outputs = fn(ctx, inputs)
+    except (rt.PipelineRunError, StageCancelled):
         raise
     except Exception as exc:  # a polars/scikit-learn failure: say where, keep the cause for debugging
         names = [plan.ir.node(n).binding for n in stage["nodes"] if plan.ir.node(n).binding]
         where = f"stage {stage['id']}" + (f" ({', '.join(names)})" if names else "")
         raise rt.PipelineRunError(f"{where} failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-    seconds = time.perf_counter() - started
-    ctx.emit("stage_finished", stage=stage["id"], seconds=seconds)
-    return seconds
+    finally:
+        ctx.timed(None)
+        timing.ended = time.perf_counter()
+    ctx.emit("stage_finished", stage=stage["id"], seconds=timing.ended - timing.started)
+    return outputs
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def heavy_imports(plan: Plan) -> list[str]:
+    """The slow modules the runtime will import for this plan's steps."""
+    modules: list[str] = []
+    for node in plan.ir.nodes():
+        modules += _HEAVY_IMPORTS.get(node.step, ())
+        if node.step == "fit":
+            modules.append(_ESTIMATOR_MODULES.get(node.args.estimator, "sklearn"))
+    return list(dict.fromkeys(modules))
+
+
+def _uses_heavy_imports(plan: Plan, stage: dict[str, Any]) -> bool:
+    return any(plan.ir.node(n).step in _HEAVY_IMPORTS for n in stage["nodes"])
+
+
+def prefetch_imports(plan: Plan) -> threading.Thread | None:
+    """Start importing the plan's heavy modules in the background, so that the first `fit` does
+    not wait for them after the sources have been read; None when there is nothing to import."""
+    modules = [m for m in heavy_imports(plan) if m not in sys.modules]
+    if not modules:
+        return None
+
+    def load() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass  # the step that needs it reports the failure where it happens
+
+    thread = threading.Thread(target=load, name="pipec-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+def _record_statistics(plan: Plan, ctx: _ScheduledContext, timings: dict[str, StageTiming],
+                       workdir: Path | str) -> None:
+    """Merge the run's measurements into `.pipec/stats/` under the working directory. Statistics
+    only improve later estimates: failing to write them is a warning, not a failed run."""
+    from pipec.compiler.cost import estimate
+    from pipec.compiler.stats import record
+
+    guesses = estimate(plan.ir, params=ctx.params, workdir=workdir)
+    observed = node_observations(plan.ir, plan.stages, timings, ctx.node_stats, guesses)
+    try:
+        record(plan, observed, workdir)
+    except OSError as exc:
+        ctx.warn(f"statistics not recorded: {exc}")
 
 
 def _first_line(exc: BaseException) -> str:
