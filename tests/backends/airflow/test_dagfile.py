@@ -1,0 +1,142 @@
+"""Generated DAG files load in a real DagBag with the params, options, docs, tasks, dependencies
+and assets the pipeline asks for; hostile strings arrive as data, never as code."""
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_pipelines import SALES, SCHEMAS
+from pipec.backends.airflow import task_io
+from pipec.backends.airflow.dagfile import SUPPORT_DIR
+
+
+def dagbag(folder: Path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(folder))
+    assert bag.import_errors == {}
+    return bag
+
+
+@pytest.fixture
+def sales_dag(compile_pipe, tmp_path):
+    dag_file = compile_pipe(SALES)["sales"]
+    return dagbag(dag_file.parent).dags["sales"], tmp_path
+
+
+def test_params_have_json_schema_types_and_defaults(sales_dag):
+    dag, tmp_path = sales_dag
+    schemas = {name: param.schema for name, param in dag.params.items()}
+    assert {name: param.value for name, param in dag.params.items()} == {
+        "data_dir": "data", "out_dir": "out", "min_amount": 0.0, "seed": 1, "day": "2024-01-01",
+        "window": 3600, "regions_wanted": ["north"], "verbose": False,
+        "base_dir": str(tmp_path / "work"), "storage_root": str(tmp_path / "storage")}
+    assert schemas["data_dir"] == {"type": "string"}
+    assert dag.params.get_param("data_dir").description == "Where the CSV files are."
+    assert schemas["min_amount"]["type"] == "number"
+    assert schemas["seed"]["type"] == "integer"
+    assert schemas["verbose"]["type"] == "boolean"
+    assert schemas["day"] == {"type": "string", "format": "date"}
+    assert schemas["window"] == {"type": ["number", "string"]}
+    assert schemas["regions_wanted"] == {"type": "array", "items": {"type": "string"}}
+
+
+def test_options_become_dag_arguments(sales_dag):
+    dag, _ = sales_dag
+    assert dag.schedule == "@weekly"
+    assert dag.start_date == datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    assert dag.catchup is False
+    assert set(dag.tags) == {"sales", "ml"}
+    assert dag.doc_md == "Sales per region, and a classifier of returns."
+    for task in dag.tasks:
+        assert task.owner == "data-team"
+        assert task.retries == 1
+        assert task.retry_delay == datetime.timedelta(seconds=30)
+        assert task.execution_timeout == datetime.timedelta(minutes=10)
+
+
+def test_one_task_per_stage_wired_like_the_stage_graph(compile_pipe):
+    from pipec import plan
+    from pipec.compiler.check import check_source
+
+    dag_file = compile_pipe(SALES)["sales"]
+    dag = dagbag(dag_file.parent).dags["sales"]
+    stages = plan(check_source(SALES).pipelines["sales"], backend="airflow").stages
+    task_of = {t.task_id.split("_", 1)[0]: t for t in dag.tasks}
+    assert sorted(task_of) == sorted(s.id for s in stages)
+    node_stage = {n: s.id for s in stages for n in s.nodes}
+    ir = check_source(SALES).pipelines["sales"]
+    for stage in stages:
+        needs = {node_stage[i] for n in stage.nodes for i in ir.node(n).inputs} - {stage.id}
+        assert {task_of[s].task_id for s in needs} == task_of[stage.id].upstream_task_ids
+
+
+def test_unoptimised_plan_gives_one_task_per_node(compile_pipe):
+    dag_file = compile_pipe(SALES, level=0)["sales"]
+    dag = dagbag(dag_file.parent).dags["sales"]
+    sources = [t for t in dag.tasks if not t.upstream_task_ids]
+    # 2 sources, filter, join, aggregate, sort, 2 split sides, fit, predict, evaluate, 4 sinks
+    assert len(dag.tasks) == 15
+    assert sorted(t.task_id.split("_", 1)[1] for t in sources) == ["regions", "sales"]
+
+
+def test_sinks_are_asset_outlets_of_the_task_that_writes_them(sales_dag):
+    dag, tmp_path = sales_dag
+    outlets = {asset.uri: task.task_id for task in dag.tasks for asset in task.outlets}
+    work = tmp_path / "work" / "out"
+    assert set(outlets) == {(work / name).as_uri() for name in
+                            ("by_region.csv", "scored.parquet", "metrics.json", "model")}
+
+
+def test_every_pipeline_gets_its_own_dag_file(compile_pipe):
+    second = SALES.replace("pipeline sales(", "pipeline sales_copy(")
+    files = compile_pipe(SALES + second.removeprefix(SCHEMAS))
+    assert {name: path.name for name, path in files.items()} == {
+        "sales": "sales.py", "sales_copy": "sales_copy.py"}
+    assert sorted(dagbag(files["sales"].parent).dags) == ["sales", "sales_copy"]
+
+
+def test_support_files_are_ignored_by_the_dag_processor(compile_pipe):
+    dag_file = compile_pipe(SALES)["sales"]
+    bag = dagbag(dag_file.parent)
+    assert [stat.file for stat in bag.dagbag_stats] == ["sales.py"]
+    assert (dag_file.parent / ".airflowignore").read_text().splitlines() == [f"{SUPPORT_DIR}/"]
+    # Belt and braces: the file copied into every support folder never says "airflow".
+    assert "airflow" not in Path(task_io.__file__).read_text().lower()
+
+
+HOSTILE = "it's \"\"\" '''\n$x \\ {{ }} {% raw %} __import__('os').system('false')"
+
+
+def test_hostile_strings_arrive_as_data(compile_pipe, tmp_path):
+    hostile = HOSTILE.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    source = SCHEMAS + f'''
+"""{hostile.replace('"', "'")}"""
+pipeline evil(owner="{hostile}", tags=["{hostile}"]) {{
+  param note: str = "{hostile}"
+  sales = read_csv("data/{hostile}.csv", schema=Sale)
+  sales | write_csv("out/{hostile}.csv")
+}}
+'''
+    dag_file = compile_pipe(source)["evil"]
+    dag = dagbag(dag_file.parent).dags["evil"]
+    assert dag.params["note"] == HOSTILE
+    assert dag.tasks[0].owner == HOSTILE
+    assert dag.tags == {HOSTILE} or list(dag.tags) == [HOSTILE]
+    assert "__import__('os')" in dag.doc_md
+    (asset,) = [a for t in dag.tasks for a in t.outlets]
+    assert asset.uri.startswith((tmp_path / "work" / "out").as_uri())
+
+
+def test_parsing_the_dag_file_imports_no_heavy_library(compile_pipe):
+    dag_file = compile_pipe(SALES)["sales"]
+    probe = ("import runpy, sys; runpy.run_path(sys.argv[1]); "
+             "print(sorted(m for m in ('polars', 'pandas', 'numpy', 'pyspark', 'sklearn', 'pyarrow') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, str(dag_file)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
