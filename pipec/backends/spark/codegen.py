@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import networkx as nx
+
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark.expressions import py_literal as lit
 from pipec.backends.spark import runtime
@@ -77,6 +79,14 @@ def dict_text(items: list[tuple[str, str]], indent: str) -> str:
     return "{\n" + "".join(f"{inner}{k}: {v},\n" for k, v in items) + indent + "}"
 
 
+def list_text(items: list[str], indent: str) -> str:
+    one_line = "[" + ", ".join(items) + "]"
+    if len(indent) + len(one_line) <= LINE_LIMIT - 20:
+        return one_line
+    inner = indent + INDENT
+    return "[\n" + "".join(f"{inner}{item},\n" for item in items) + indent + "]"
+
+
 def schema_text(schema: Schema) -> str:
     rows = [f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})" for f in schema.fields]
     return "[\n" + "".join(f"{INDENT}{r},\n" for r in rows) + "]"
@@ -97,10 +107,10 @@ class _Chain:
 
     def text(self, indent: str) -> str:
         one_line = self.head + "".join(self.methods)
-        if "\n" not in one_line and len(indent) + len(one_line) <= LINE_LIMIT - 24:
+        if not self.methods or ("\n" not in one_line and len(indent) + len(one_line) <= LINE_LIMIT - 24):
             return one_line
         inner = indent + INDENT
-        lines = [self.head] + [m.replace("\n", "\n" + inner) for m in self.methods]
+        lines = [part.replace("\n", "\n" + inner) for part in [self.head, *self.methods]]
         return "(\n" + "".join(f"{inner}{line}\n" for line in lines) + indent + ")"
 
 
@@ -177,8 +187,8 @@ class JobWriter:
         return f'"""{text}\n"""\n'
 
     def pipeline_function(self) -> str:
-        stages = sorted(self.plan.stages, key=lambda s: min(self.order[n] for n in s.nodes))
-        last_action = self._last_actions()
+        stages = self.ordered_stages()
+        last_action = self._last_actions([stage.id for stage in stages])
         blocks = []
         for stage in stages:
             lines = [f"# --- stage {stage.id}: " + ", ".join(
@@ -194,16 +204,35 @@ class JobWriter:
         doc = f'{INDENT}"""The steps of `{self.ir.pipeline}`, in dependency order; sinks are staged in `outputs`."""\n'
         return signature + doc + "\n\n".join(blocks) + "\n"
 
-    def _last_actions(self) -> dict[str, str]:
-        """For each cached node, the stage of the last action that reads it (then it can go)."""
-        import networkx as nx
+    def ordered_stages(self) -> list:
+        """Stages in an order where every stage comes after the stages it reads from."""
+        by_id = {stage.id: stage for stage in self.plan.stages}
+        position = {stage.id: i for i, stage in enumerate(self.plan.stages)}
+        stage_of = {node: stage.id for stage in self.plan.stages for node in stage.nodes}
+        graph = nx.DiGraph()
+        graph.add_nodes_from(by_id)
+        graph.add_edges_from((stage_of[u], stage_of[v]) for u, v in self.ir.graph.edges if stage_of[u] != stage_of[v])
+        return [by_id[s] for s in nx.lexicographical_topological_sort(graph, key=lambda s: f"{position[s]:09d}")]
 
-        result = {}
-        for cached in self.cached:
-            readers = [n for n in nx.descendants(self.ir.graph, cached) if self.ir.node(n).step in ACTION_STEPS]
-            if readers:
-                result[cached] = self.plan.stage_of(max(readers, key=self.order.__getitem__)).id
-        return result
+    def _last_actions(self, emitted: list[str]) -> dict[str, str]:
+        """For each cached node, the stage of the last action that still reads it (then it can go)."""
+        return {cached: max(stages, key=emitted.index)
+                for cached in self.cached if (stages := self._reading_stages(cached, emitted))}
+
+    def _reading_stages(self, node_id: str, emitted: list[str]) -> list[str]:
+        """Stages whose actions compute from `node_id`'s data. A model or metrics value does not
+        keep its input, and a cached table stops the search once its first action has filled it."""
+        stages = []
+        for consumer in self.ir.consumers(node_id):
+            if consumer.step in ACTION_STEPS:
+                stages.append(self.plan.stage_of(consumer.id).id)
+            if not isinstance(consumer.output, TableType):
+                continue
+            below = self._reading_stages(consumer.id, emitted)
+            if consumer.id in self.cached and below:
+                below = [min(below, key=emitted.index)]
+            stages += below
+        return stages
 
     # -- one node
     def node_lines(self, node: IRNode, stage_nodes: list[str]) -> list[str]:
@@ -329,8 +358,8 @@ class JobWriter:
         if step == "fit":
             model: ModelType = node.output
             arguments = dict_text([(lit(p.name), ex.value(p.expr)) for p in a.params], "")
-            features = "[" + ", ".join(f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
-                                       for f in model.features.fields) + "]"
+            features = list_text([f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
+                                  for f in model.features.fields], INDENT)
             args = [source, lit(a.estimator), arguments, f"kind={lit(model.model_kind)}", f"features={features}"]
             if model.label is not None:
                 args.append(f"label=({lit(model.label.name)}, {lit(model.label.type.base)})")
