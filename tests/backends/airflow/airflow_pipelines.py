@@ -54,7 +54,8 @@ def sales_frame(rows: int = 200, seed: int = 3) -> pd.DataFrame:
     amount = rng.uniform(0, 100, rows).round(2)
     units = rng.integers(1, 10, rows)
     returned = (amount / 100 + units / 10 + rng.normal(0, 0.3, rows)) > 1.0
-    frame = pd.DataFrame({"id": np.arange(1, rows + 1), "region": rng.choice(["north", "south", "east", "west"], rows),
+    ids = rng.choice(1_000_000, rows, replace=False)  # spread out, so that split(by=id) mixes them
+    frame = pd.DataFrame({"id": ids, "region": rng.choice(["north", "south", "east", "west"], rows),
                           "amount": amount, "units": units, "returned": returned})
     frame["amount"] = frame["amount"].astype(object)
     frame.loc[frame.index % 17 == 0, "amount"] = None

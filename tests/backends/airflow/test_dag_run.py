@@ -1,0 +1,83 @@
+"""`dag.test()` runs of a compiled DAG (about 10 s each, so only two): one that succeeds with
+params overridden through the run conf and is checked against pandas and scikit-learn, and one
+that meets bad data and must fail clearly, leaving nothing half-written."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from airflow_pipelines import REGIONS, SALES, sales_frame, write_sales_data
+from pipec.backends.airflow.run import run_dag_file
+
+P = 1_000_003
+
+
+def leftovers(*folders: Path) -> list[Path]:
+    """Temporary files an interrupted write would leave behind."""
+    return [p for folder in folders if folder.exists() for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def first_split_part(ids: pd.Series, fraction: float, seed: int) -> pd.Series:
+    """docs/semantics.md: a row goes to the first output when u < fraction."""
+    u = ((ids % P) * 7919 + (seed % P) * 104729 + 1) % P / P
+    return u < fraction
+
+
+def test_run_matches_pandas_and_sklearn(compile_pipe, airflow_home, tmp_path):
+    sales = sales_frame()
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales)
+    dag_file = compile_pipe(SALES)["sales"]
+
+    result = run_dag_file(dag_file, {"min_amount": 20.0, "out_dir": "results", "seed": 5},
+                          airflow_home=airflow_home)
+    assert result.ok, result.error
+    assert set(result.task_states.values()) == {"success"}
+
+    kept = sales[sales["amount"].notna()].astype({"amount": float})
+    kept = kept[kept["amount"] >= 20.0].merge(REGIONS, on="region", how="left")
+    expected = (kept.groupby(["region", "manager"], dropna=False)
+                .agg(n=("id", "size"), total=("amount", "sum")).reset_index().sort_values("region"))
+    by_region = pd.read_csv(work / "results" / "by_region.csv")
+    pd.testing.assert_frame_equal(by_region.reset_index(drop=True), expected.reset_index(drop=True),
+                                  check_dtype=False)
+
+    in_train = first_split_part(kept["id"], 0.7, seed=5)
+    train, test = kept[in_train], kept[~in_train]
+    model = LogisticRegression(C=np.inf, max_iter=200).fit(train[["amount", "units"]], train["returned"])
+    accuracy = float((model.predict(test[["amount", "units"]]) == test["returned"]).mean())
+    metrics = json.loads((work / "results" / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(accuracy, abs=1e-9)
+    scored = pd.read_parquet(work / "results" / "scored.parquet")
+    assert sorted(scored["id"]) == sorted(test["id"])
+    assert (work / "results" / "model" / "model.json").exists()
+
+    (run_folder,) = (tmp_path / "storage" / "sales").iterdir()
+    assert {p.suffix for p in run_folder.iterdir()} <= {".parquet", ".pkl", ".json"}
+    assert leftovers(work, tmp_path / "storage") == []
+
+
+def test_bad_data_fails_the_run_clearly_and_writes_nothing(compile_pipe, airflow_home, tmp_path):
+    work = tmp_path / "work"
+    sales = sales_frame(rows=20).astype({"units": object})
+    sales.loc[4, "units"] = "lots"
+    write_sales_data(work / "data", sales)
+    dag_file = compile_pipe(SALES)["sales"]
+
+    result = run_dag_file(dag_file, airflow_home=airflow_home)
+
+    assert not result.ok
+    (failed,) = result.failed_tasks
+    assert failed.endswith("_sales")
+    assert "sales.csv" in result.error and "`units`" in result.error and "row 5" in result.error
+    assert "lots" in result.error
+    assert "Traceback" not in result.error
+    assert not (work / "out").exists()
+    assert leftovers(work, tmp_path / "storage") == []
+    stored = [p.name for p in (tmp_path / "storage").rglob("*") if p.is_file()]
+    assert not any(name.startswith("sales") for name in stored)
