@@ -1,4 +1,5 @@
-"""The IR: a networkx DiGraph of typed step nodes, one per pipeline, serialisable as "pipec-ir/1".
+"""The IR: a DAG of typed step nodes, one per pipeline, serialisable as "pipec-ir/1" and offered
+as a networkx DiGraph (`IR.graph`).
 
 Every step argument has a typed model below, so backends read `node.args.predicate` rather than
 digging through raw call arguments. Edges run from producer to consumer; the order of a node's
@@ -12,17 +13,21 @@ inputs is `node.inputs` (main input first, then e.g. the right side of a join or
 """
 from __future__ import annotations
 
+import heapq
 import json
-from typing import Annotated, Any, Iterator, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Literal, Mapping, TypeVar, Union
 
-import networkx as nx
 from pydantic import BaseModel, Field
 
 from pipec.compiler.ast import Expr, Literal_
 from pipec.compiler.span import UNKNOWN_SPAN, Span
 from pipec.compiler.types import MetricsType, ModelType, ParamType, Schema, TableType, col
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 IR_VERSION = "pipec-ir/1"
+V = TypeVar("V")
 
 
 def lit(value: Any) -> Literal_:
@@ -235,8 +240,45 @@ class Options(BaseModel):
     tags: list[str] = []
 
 
+class IRCycleError(ValueError):
+    """The graph has a cycle, so it has no topological order (a bug in whatever built it)."""
+
+
+def lexicographical_topological_order(successors: Mapping[V, Iterable[V]],
+                                      key: Callable[[V], Any] | None = None) -> list[V]:
+    """The vertices of a DAG (`successors` lists every vertex) in topological order, taking the
+    ready vertex with the smallest key first: networkx's lexicographical_topological_sort, for
+    unique keys, without importing networkx. Raises `IRCycleError` if there is a cycle."""
+    key = key or (lambda vertex: vertex)
+    waiting: dict[V, int] = {}
+    for consumers in successors.values():
+        for consumer in consumers:
+            waiting[consumer] = waiting.get(consumer, 0) + 1
+    ready = [(key(v), v) for v in successors if v not in waiting]
+    heapq.heapify(ready)
+    order: list[V] = []
+    while ready:
+        _, vertex = heapq.heappop(ready)
+        order.append(vertex)
+        for consumer in successors[vertex]:
+            waiting[consumer] -= 1
+            if not waiting[consumer]:
+                del waiting[consumer]
+                heapq.heappush(ready, (key(consumer), consumer))
+    if waiting:
+        raise IRCycleError(f"the graph has a cycle through {sorted(map(str, waiting))}")
+    return order
+
+
 class IR:
-    """A checked pipeline as a DAG of `IRNode`s (graph attribute "node"), plus its params and options."""
+    """A checked pipeline as a DAG of `IRNode`s, plus its params and options.
+
+    The edges live in two adjacency dicts rather than in a networkx DiGraph: `pipec check` then
+    does without networkx (a tenth of a second to import), and the topological order, which the
+    passes and backends ask for all the time, is sorted once per change of the edges instead of on
+    every call. `graph` offers the same DAG as a networkx DiGraph. Nodes are values: editing one
+    means `replace` with a `model_copy`, never changing it in place, so copies share nodes.
+    """
 
     def __init__(self, pipeline: str, *, doc: str | None = None, options: Options | None = None,
                  params: list[ParamSpec] | None = None, source: str | None = None):
@@ -245,48 +287,106 @@ class IR:
         self.options = options or Options()
         self.params = params or []
         self.source = source
-        self.graph: nx.DiGraph = nx.DiGraph()
+        self._nodes: dict[str, IRNode] = {}
+        # Every vertex, including an input that was never added (networkx's add_edge semantics).
+        self._succ: dict[str, dict[str, None]] = {}
+        self._pred: dict[str, dict[str, None]] = {}
+        self._order: tuple[str, ...] | None = None
+        self._graph: nx.DiGraph | None = None
 
     # -- building and editing
     def add(self, node: IRNode) -> IRNode:
-        self.graph.add_node(node.id, node=node)
+        self._vertex(node.id)
+        self._nodes[node.id] = node
         for i in node.inputs:
-            self.graph.add_edge(i, node.id)
+            self._link(i, node.id)
+        self._edges_changed()
         return node
 
     def remove(self, node_id: str) -> None:
-        self.graph.remove_node(node_id)
+        for producer in self._pred.pop(node_id):
+            del self._succ[producer][node_id]
+        for consumer in self._succ.pop(node_id):
+            del self._pred[consumer][node_id]
+        self._nodes.pop(node_id, None)
+        self._edges_changed()
 
     def replace(self, node: IRNode) -> None:
         """Swap in a new version of an existing node (same id), rewiring its input edges."""
-        for pred in list(self.graph.predecessors(node.id)):
-            self.graph.remove_edge(pred, node.id)
-        self.graph.nodes[node.id]["node"] = node
+        same_inputs = self._pred[node.id].keys() == set(node.inputs)
+        for producer in self._pred[node.id]:
+            del self._succ[producer][node.id]
+        self._pred[node.id] = {}
+        self._nodes[node.id] = node
         for i in node.inputs:
-            self.graph.add_edge(i, node.id)
+            self._link(i, node.id)
+        self._graph = None
+        if not same_inputs:
+            self._order = None
 
     def redirect(self, old: str, new: str) -> None:
         """Make every consumer of `old` read `new` instead."""
         for consumer in list(self.consumers(old)):
             self.replace(consumer.model_copy(update={"inputs": [new if i == old else i for i in consumer.inputs]}))
 
+    def _vertex(self, node_id: str) -> None:
+        if node_id not in self._succ:
+            self._succ[node_id] = {}
+            self._pred[node_id] = {}
+
+    def _link(self, producer: str, consumer: str) -> None:
+        self._vertex(producer)
+        self._succ[producer][consumer] = None
+        self._pred[consumer][producer] = None
+
+    def _edges_changed(self) -> None:
+        self._order = None
+        self._graph = None
+
     # -- reading
     def node(self, node_id: str) -> IRNode:
-        return self.graph.nodes[node_id]["node"]
+        return self._nodes[node_id]
 
     def __contains__(self, node_id: str) -> bool:
-        return node_id in self.graph
+        return node_id in self._succ
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self._succ)
 
     def nodes(self) -> Iterator[IRNode]:
         """Nodes in a deterministic topological order (ties broken by id)."""
-        for node_id in nx.lexicographical_topological_sort(self.graph):
-            yield self.node(node_id)
+        for node_id in self.order():
+            yield self._nodes[node_id]
+
+    def order(self) -> tuple[str, ...]:
+        """The node ids in the order of `nodes()`; raises `IRCycleError` if there is none."""
+        if self._order is None:
+            self._order = tuple(lexicographical_topological_order(self._succ))
+        return self._order
+
+    def is_acyclic(self) -> bool:
+        try:
+            self.order()
+        except IRCycleError:
+            return False
+        return True
+
+    def ids(self) -> list[str]:
+        """Every node id, in the order they were added (`order()` for a topological one)."""
+        return list(self._succ)
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """(producer id, consumer id) pairs."""
+        for producer, consumers in self._succ.items():
+            for consumer in consumers:
+                yield producer, consumer
+
+    def producers(self, node_id: str) -> list[str]:
+        """The ids with an edge into `node_id` (normally its `inputs`, without repeats)."""
+        return list(self._pred[node_id])
 
     def consumers(self, node_id: str) -> list[IRNode]:
-        return [self.node(s) for s in sorted(self.graph.successors(node_id))]
+        return [self._nodes[s] for s in sorted(self._succ[node_id])]
 
     def sinks(self) -> list[IRNode]:
         return [n for n in self.nodes() if n.is_sink]
@@ -295,7 +395,27 @@ class IR:
         return next(p for p in self.params if p.name == name)
 
     def copy(self) -> "IR":
-        return IR.from_json(self.to_json())
+        """An IR with its own graph over the same (never mutated) nodes."""
+        out = IR(self.pipeline, doc=self.doc, source=self.source, options=self.options.model_copy(deep=True),
+                 params=[p.model_copy(deep=True) for p in self.params])
+        out._nodes = dict(self._nodes)
+        out._succ = {v: dict(s) for v, s in self._succ.items()}
+        out._pred = {v: dict(p) for v, p in self._pred.items()}
+        out._order = self._order
+        return out
+
+    @property
+    def graph(self) -> "nx.DiGraph":
+        """The DAG as a read-only networkx DiGraph (node attribute "node"), built on first use."""
+        if self._graph is None:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            for node_id in self._succ:
+                graph.add_node(node_id, **({"node": self._nodes[node_id]} if node_id in self._nodes else {}))
+            graph.add_edges_from(self.edges())
+            self._graph = nx.freeze(graph)
+        return self._graph
 
     # -- serialisation
     def to_json(self) -> dict[str, Any]:

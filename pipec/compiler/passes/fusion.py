@@ -14,9 +14,7 @@ would make the stages depend on each other in a cycle. A sink joins the stage of
 """
 from __future__ import annotations
 
-import networkx as nx
-
-from pipec.compiler.ir import IR, IRNode
+from pipec.compiler.ir import IR, IRNode, lexicographical_topological_order
 from pipec.compiler.passes.naming import describe
 from pipec.compiler.plan import PassRecord, Stage
 
@@ -36,23 +34,19 @@ def fusion(ir: IR, *, backend: str = "local", cached: frozenset[str] | set[str] 
     >>> [(s.nodes, s.boundary) for s in fusion(ir)]
     [(['a', 'o'], 'it writes o.csv')]
     """
-    stage_of = {n: n for n in ir.graph.nodes}  # union-find: node -> representative
-
-    def find(n: str) -> str:
-        while stage_of[n] != n:
-            stage_of[n] = stage_of[stage_of[n]]
-            n = stage_of[n]
-        return n
-
+    position = {node_id: k for k, node_id in enumerate(ir.order())}
+    grouping = _Grouping(ir, position)
+    find = grouping.find
     boundaries: dict[tuple[str, str], str] = {}
     for node in ir.nodes():
         for input_id in dict.fromkeys(node.inputs):
             reason = _boundary(ir.node(input_id), node, backend, cached)
             if reason:
                 boundaries[(input_id, node.id)] = reason
-            elif _can_merge(ir, find, find(input_id), find(node.id), boundaries):
-                stage_of[find(node.id)] = find(input_id)
-    stages = _ordered_stages(ir, find)
+                grouping.mark_boundary(find(input_id), find(node.id))
+            elif grouping.can_merge(find(input_id), find(node.id), position[node.id]):
+                grouping.merge(find(input_id), find(node.id))
+    stages = _ordered_stages(grouping, position)
     stage_id = {find(s.nodes[0]): s.id for s in stages}
     for stage in stages:
         stage.boundary = _why_it_ends(ir, stage, find, stage_id, boundaries)
@@ -60,6 +54,64 @@ def fusion(ir: IR, *, backend: str = "local", cached: frozenset[str] | set[str] 
         records.append(PassRecord(pass_name=PASS, nodes=[],
                                   message=f"fused {len(ir)} nodes into {len(stages)} stages for {backend}"))
     return stages
+
+
+class _Grouping:
+    """The stages so far: a union-find over node ids, plus the graph between the stages, whose
+    edges say whether a boundary runs along them. Keeping that graph up to date as stages merge
+    makes each merge check cost what the part of the graph it could close a cycle through costs,
+    not the whole graph."""
+
+    def __init__(self, ir: IR, position: dict[str, int]):
+        self.parent = {n: n for n in ir.ids()}
+        self.last = dict(position)  # stage -> position of its last node in topological order
+        self.succ: dict[str, dict[str, bool]] = {n: {} for n in ir.ids()}
+        self.pred: dict[str, dict[str, bool]] = {n: {} for n in ir.ids()}
+        for producer, consumer in ir.edges():
+            self.succ[producer][consumer] = self.pred[consumer][producer] = False
+
+    def find(self, n: str) -> str:
+        while self.parent[n] != n:
+            self.parent[n] = self.parent[self.parent[n]]
+            n = self.parent[n]
+        return n
+
+    def mark_boundary(self, a: str, b: str) -> None:
+        if a != b:
+            self.succ[a][b] = self.pred[b][a] = True
+
+    def can_merge(self, a: str, b: str, now: int) -> bool:
+        """Stages `a` and `b` (an edge runs from `a` to `b`) may merge when no boundary runs
+        between them and no path leads from `a` to `b` through a third stage (a cycle would result).
+        Nodes are grouped in topological order, so only stages whose nodes all come before `now`
+        are merged ones; any other stage is a single later node, from which no path returns to `b`."""
+        if a == b or self.succ[a].get(b) or self.succ[b].get(a):
+            return False
+        seen: set[str] = set()
+        to_visit = [s for s in self.succ[a] if s != b]
+        while to_visit:
+            stage = to_visit.pop()
+            if stage == b:
+                return False
+            if stage not in seen and self.last[stage] <= now:
+                seen.add(stage)
+                to_visit.extend(self.succ[stage])
+        return True
+
+    def merge(self, a: str, b: str) -> None:
+        """Merge the stage with fewer neighbours into the other."""
+        if len(self.succ[a]) + len(self.pred[a]) < len(self.succ[b]) + len(self.pred[b]):
+            a, b = b, a
+        self.parent[b] = a
+        self.last[a] = max(self.last[a], self.last.pop(b))
+        for neighbour, boundary in self.succ.pop(b).items():
+            del self.pred[neighbour][b]
+            if neighbour != a:
+                self.succ[a][neighbour] = self.pred[neighbour][a] = self.succ[a].get(neighbour, False) or boundary
+        for neighbour, boundary in self.pred.pop(b).items():
+            del self.succ[neighbour][b]
+            if neighbour != a:
+                self.pred[a][neighbour] = self.succ[neighbour][a] = self.pred[a].get(neighbour, False) or boundary
 
 
 def _boundary(producer: IRNode, consumer: IRNode, backend: str, cached: frozenset[str] | set[str]) -> str | None:
@@ -79,30 +131,11 @@ def _boundary(producer: IRNode, consumer: IRNode, backend: str, cached: frozense
     return None
 
 
-def _can_merge(ir: IR, find, a: str, b: str, boundaries: dict[tuple[str, str], str]) -> bool:
-    """Stages `a` and `b` may merge when no boundary runs between them and no cycle results."""
-    if a == b:
-        return False
-    if any({find(x), find(y)} == {a, b} for x, y in boundaries):
-        return False
-    merged = {a, b}
-    quotient = nx.DiGraph()
-    for x, y in ir.graph.edges:
-        gx, gy = ("merged" if find(x) in merged else find(x)), ("merged" if find(y) in merged else find(y))
-        if gx != gy:
-            quotient.add_edge(gx, gy)
-    return nx.is_directed_acyclic_graph(quotient)
-
-
-def _ordered_stages(ir: IR, find) -> list[Stage]:
-    order = {n.id: k for k, n in enumerate(ir.nodes())}
+def _ordered_stages(grouping: _Grouping, position: dict[str, int]) -> list[Stage]:
     members: dict[str, list[str]] = {}
-    for node_id in sorted(order, key=order.__getitem__):
-        members.setdefault(find(node_id), []).append(node_id)
-    quotient = nx.DiGraph()
-    quotient.add_nodes_from(members)
-    quotient.add_edges_from((find(x), find(y)) for x, y in ir.graph.edges if find(x) != find(y))
-    ranked = nx.lexicographical_topological_sort(quotient, key=lambda g: order[members[g][0]])
+    for node_id in sorted(position, key=position.__getitem__):
+        members.setdefault(grouping.find(node_id), []).append(node_id)
+    ranked = lexicographical_topological_order(grouping.succ, key=lambda g: position[members[g][0]])
     return [Stage(id=f"s{k}", nodes=members[g]) for k, g in enumerate(ranked, 1)]
 
 

@@ -3,8 +3,6 @@ schema after its optimizer): a pass that breaks one is a bug in pipec, never the
 so it raises `OptimizerInvariantError` naming the pass."""
 from __future__ import annotations
 
-import networkx as nx
-
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import CacheDecision, Stage
 
@@ -24,16 +22,19 @@ def _sink_input_types(ir: IR) -> dict[str, object]:
 
 def check_ir(pass_name: str, before: IR, after: IR) -> None:
     """After a rewriting pass: acyclic, every input exists, and every sink sees the same type."""
-    for node_id in after.graph.nodes:
-        if "node" not in after.graph.nodes[node_id]:
-            raise OptimizerInvariantError(pass_name, f"an edge points to missing node {node_id}")
-        node = after.node(node_id)
+    for node_id in after.ids():
+        try:
+            node = after.node(node_id)
+        except KeyError:
+            raise OptimizerInvariantError(pass_name, f"an edge points to missing node {node_id}") from None
         missing = [i for i in node.inputs if i not in after]
         if missing:
             raise OptimizerInvariantError(pass_name, f"node {node.id} reads missing node(s) {missing}")
-        if set(after.graph.predecessors(node.id)) != set(node.inputs):
+        if set(after.producers(node.id)) != set(node.inputs):
             raise OptimizerInvariantError(pass_name, f"the edges into {node.id} disagree with its inputs")
-    if not nx.is_directed_acyclic_graph(after.graph):
+    if not after.is_acyclic():
+        import networkx as nx  # only to name the cycle in the error
+
         raise OptimizerInvariantError(pass_name, f"the graph has a cycle: {nx.find_cycle(after.graph)}")
     old, new = _sink_input_types(before), _sink_input_types(after)
     if old.keys() != new.keys():
@@ -56,9 +57,9 @@ def check_stages(pass_name: str, ir: IR, stages: list[Stage]) -> None:
     """Every node is in exactly one stage, and the stages can run in their listed order."""
     position = {n: k for k, stage in enumerate(stages) for n in stage.nodes}
     listed = [n for stage in stages for n in stage.nodes]
-    if len(listed) != len(set(listed)) or set(listed) != set(ir.graph.nodes):
+    if len(listed) != len(set(listed)) or set(listed) != set(ir.ids()):
         raise OptimizerInvariantError(pass_name, "the stages do not cover every node exactly once")
-    for producer, consumer in ir.graph.edges:
+    for producer, consumer in ir.edges():
         if position[producer] > position[consumer]:
             raise OptimizerInvariantError(
                 pass_name, f"stage of {consumer} runs before the stage of its input {producer}")

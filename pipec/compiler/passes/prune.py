@@ -2,8 +2,6 @@
 dead code for every backend."""
 from __future__ import annotations
 
-import networkx as nx
-
 from pipec.compiler.ir import IR
 from pipec.compiler.passes.naming import describe
 from pipec.compiler.plan import PassRecord
@@ -19,13 +17,17 @@ def prune(ir: IR, records: list[PassRecord] | None = None) -> IR:
     ...              IRNode(id="out", step="write_csv", args=SinkArgs(step="write_csv", path="o.csv"),
     ...                     inputs=["a"])]:
     ...     _ = ir.add(node)
-    >>> sorted(prune(ir).graph.nodes)
+    >>> sorted(prune(ir).ids())
     ['a', 'out']
     """
     out = ir.copy()
     needed = {s.id for s in out.sinks()}
-    for sink in list(needed):
-        needed |= nx.ancestors(out.graph, sink)
+    to_visit = list(needed)
+    while to_visit:  # everything the sinks read, directly or not
+        for producer in out.producers(to_visit.pop()):
+            if producer not in needed:
+                needed.add(producer)
+                to_visit.append(producer)
     for node in [n for n in out.nodes() if n.id not in needed]:
         out.remove(node.id)
         if records is not None:
