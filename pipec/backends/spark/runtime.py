@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from pyspark import SparkConf, SparkContext, StorageLevel  # noqa: F401  (StorageLevel is used by jobs)
+from pyspark.errors import PythonException
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 from pyspark.ml.clustering import KMeans
@@ -141,8 +142,11 @@ def build_session(app_name: str) -> SparkSession:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.showConsoleProgress", "false")
     )
-    if not SparkConf().contains("spark.master"):
+    conf = SparkConf()
+    if not conf.contains("spark.master"):
         builder = builder.master("local[*]")
+    if conf.get("spark.master", "local").startswith("local") and not conf.contains("spark.pyspark.python"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers: this interpreter
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
@@ -181,6 +185,9 @@ def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
         return text.removeprefix(ERROR_MARK).strip()
     found = re.search(re.escape(ERROR_MARK) + r"\s*(.*?)(?:\s*SQLSTATE: \w+|\n|$)", text)
     if found is None:
+        if isinstance(exc, PythonException):  # user code of a `python` step raised
+            last = [line for line in text.strip().splitlines() if line.strip()][-1]
+            return f"a python step failed: {last.strip()}"
         return None
     message = found.group(1).strip()
     bad_read = re.match(r"^bad-read (\S+) (\S+) (.*)$", message)
