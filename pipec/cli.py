@@ -91,9 +91,7 @@ def cmd_compile(args) -> int:
         else:
             print(text)
         return EXIT_OK
-    from pipec.backends.base import get_backend
-
-    backend = get_backend(args.target, engine=args.engine)
+    backend = _backend(args)
     out = Path(args.output or f"out/{args.target}")
     status = EXIT_OK
     for name, ir in program.pipelines.items():
@@ -105,6 +103,17 @@ def cmd_compile(args) -> int:
         for written in backend.compile(_plan(args, ir, args.target), out):
             print(f"wrote {written}")
     return status
+
+
+def _backend(args):
+    """The backend to compile for; Airflow takes its engine and default locations from flags."""
+    if args.target == "airflow":
+        from pipec.backends.airflow import AirflowBackend
+
+        return AirflowBackend(base_dir=args.base_dir, storage_root=args.storage_root, engine=args.engine)
+    from pipec.backends.base import get_backend
+
+    return get_backend(args.target)
 
 
 def _plan(args, ir, backend: str):
@@ -282,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="PATH", help="output file (ir) or folder (spark, airflow)")
     p.add_argument("--engine", choices=("polars", "spark"), default="polars",
                    help="airflow only: the engine the tasks run (default: polars)")
+    p.add_argument("--base-dir", metavar="DIR", help="airflow only: where the DAG resolves relative "
+                   "paths by default (its `base_dir` param; default: the current directory)")
+    p.add_argument("--storage-root", metavar="URI", help="airflow only: where tasks hand data to each "
+                   "other (a path or fsspec URI; default: <base_dir>/.pipec/airflow)")
     _common(p, optimize=True)
     p.set_defaults(func=cmd_compile)
 
