@@ -34,6 +34,7 @@ Schema = list[tuple[str, str, bool]]
 MODEL_FORMAT = "pipec-model/1"
 TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how timestamps are written to CSV and cast to str
 SPLIT_PRIME = 1_000_003
+_CSV_PARSED = ("int", "float", "str")  # see read_csv
 
 
 def _pl():
@@ -169,7 +170,13 @@ def _remove(path: Path) -> None:
 def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, header: bool = True,
              delimiter: str = ",", null_values: list[str] | None = None,
              columns: list[str] | None = None):
-    """Read a CSV file as text, then parse every declared column as its declared type."""
+    """Read the declared columns of a CSV file, each as its declared type.
+
+    polars' reader parses the columns it parses exactly as `conform` would convert their text
+    (`_CSV_PARSED`) while it reads, in parallel; the others are read as text and converted by
+    `conform`. When the reader rejects a value, the file is read again all as text, so that
+    `conform` names the column and the first bad row.
+    """
     pl = _pl()
     path = _existing(ctx.path(template))
     names = [name for name, _, _ in schema]
@@ -185,13 +192,18 @@ def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, he
             options["new_columns"] = names + found[len(names):]
             found = options["new_columns"]
         _check_columns(ctx, path, found, names)
-        wanted = [n for n in names if columns is None or n in columns]
-        df = pl.read_csv(path, columns=wanted, **options)
+        fields = [f for f in schema if columns is None or f[0] in columns]
+        wanted = [name for name, _, _ in fields]
+        parsed = {name: dtype(base) for name, base, _ in fields if base in _CSV_PARSED}
+        try:
+            df = pl.read_csv(path, columns=wanted, schema_overrides=parsed, **options)
+        except pl.exceptions.PolarsError:
+            df = pl.read_csv(path, columns=wanted, **options)
     except PipelineRunError:
         raise
     except Exception as exc:
         raise PipelineRunError(f"{path}: cannot read as CSV: {_first_line(exc)}", file=str(path)) from exc
-    frame = conform(df, [f for f in schema if f[0] in wanted], str(path))
+    frame = conform(df, fields, str(path))
     ctx.record(node_id, frame)
     return frame.lazy()
 
@@ -259,44 +271,69 @@ def _check_columns(ctx: RunContext, path: Path, found: list[str], declared: list
 
 def conform(df, schema: Schema, where: str):
     """Convert each column to its declared type; the first value that does not fit, or a null in
-    a non-nullable column, is an error naming `where`, the column and the 1-based data row."""
+    a non-nullable column, is an error naming `where`, the column and the 1-based data row.
+
+    All columns are converted in one parallel pass and checked in another; a column that already
+    has its declared type needs only the null check. Text timestamps are parsed in the form this
+    runtime writes first, and only a column with other forms goes through the general parser.
+    """
     pl = _pl()
-    columns = []
-    for name, base, nullable in schema:
+    schema = [(name, base, nullable, df.schema[name]) for name, base, nullable in schema]
+    converted = df.select([_conversion(pl.col(name), found, base).alias(name)
+                           for name, base, _, found in schema])
+    unconverted = _unconverted_counts(df, converted, schema)
+    other_forms = [name for name, base, _, found in schema
+                   if unconverted.get(name) and base == "timestamp" and _base_of(found) == "str"]
+    if other_forms:
+        converted = converted.with_columns(
+            *df.select(parse_timestamp(pl.col(n)).alias(n) for n in other_forms).get_columns())
+        unconverted = _unconverted_counts(df, converted, schema)
+    not_nullable = [name for name, _, nullable, _ in schema if not nullable]
+    nulls = converted.select(pl.col(not_nullable).null_count()).row(0, named=True) if not_nullable else {}
+    for name, base, nullable, _ in schema:
         source = df.get_column(name)
-        converted = _convert_series(source, base)
-        bad = source.is_not_null() & converted.is_null()
-        if bad.any():
-            row = int(bad.arg_true()[0])
+        if unconverted.get(name):
+            row = int((source.is_not_null() & converted.get_column(name).is_null()).arg_true()[0])
             raise PipelineRunError(
                 f"{where}: column `{name}`, row {row + 1}: value {source[row]!r} is not a valid {base}",
                 file=where, column=name, row=row + 1, value=source[row])
-        if not nullable and converted.null_count():
-            row = int(converted.is_null().arg_true()[0])
+        if nulls.get(name):
+            row = int(converted.get_column(name).is_null().arg_true()[0])
             raise PipelineRunError(
                 f"{where}: column `{name}`, row {row + 1}: null in a column declared `{base}` "
                 f"(not nullable); declare it `{base}?` or clean the data",
                 file=where, column=name, row=row + 1)
-        columns.append(converted.alias(name))
-    return pl.DataFrame(columns)
+    return converted
 
 
-def _convert_series(series, base: str):
-    """A series as type `base`; values that do not convert become null (the caller reports them)."""
+def _unconverted_counts(source, converted, schema) -> dict[str, int]:
+    """Per column that needed a conversion: how many values were there but did not convert."""
     pl = _pl()
-    frame = pl.DataFrame({"v": series})
-    source_base = _base_of(series.dtype)
+    changed = [name for name, base, _, found in schema if found != dtype(base)]
+    if not changed:
+        return {}
+    pairs = converted.select(changed).hstack([source.get_column(n).alias(f"source:{n}") for n in changed])
+    return pairs.select((pl.col(f"source:{n}").is_not_null() & pl.col(n).is_null()).sum().alias(n)
+                        for n in changed).row(0, named=True)
+
+
+def _conversion(expr, found, base: str):
+    """`expr` (of polars dtype `found`) as type `base`; values that do not convert become null
+    (the caller reports them)."""
+    pl = _pl()
+    source_base = _base_of(found)
+    if found == dtype(base):
+        return expr
+    if source_base == base:  # e.g. Int32 from Parquet, a timestamp in another zone or unit
+        return _to_utc(expr, found) if base == "timestamp" else expr.cast(dtype(base))
     if source_base == "float" and base == "int":
         # a whole float such as 3.0 (JSON, pandas) is an int; 3.5 is not
-        v = pl.col("v")
-        expr = pl.when(v == v.floor()).then(v.cast(pl.Int64, strict=False))
-    elif source_base == "timestamp" and base == "timestamp":
-        expr = _to_utc(pl.col("v"), series.dtype)
-    elif source_base is None:
-        expr = pl.col("v").cast(dtype(base), strict=False)
-    else:
-        expr = cast(pl.col("v"), source_base, base)
-    return frame.select(expr.alias("v")).get_column("v")
+        return pl.when(expr == expr.floor()).then(expr.cast(pl.Int64, strict=False))
+    if source_base == "str" and base == "timestamp":  # the form write_csv writes; see conform
+        return expr.str.to_datetime(TIMESTAMP_TEXT, time_unit="us", time_zone="UTC", strict=False)
+    if source_base is None:
+        return expr.cast(dtype(base), strict=False)
+    return cast(expr, source_base, base)
 
 
 def _base_of(polars_dtype) -> str | None:
@@ -611,7 +648,7 @@ def fit(ctx: RunContext, node_id: str, frame, *, estimator: str, kind: str, para
         else:
             y = df.get_column(label[0]).to_numpy()
             if kind == "classifier":
-                classes = sorted(set(y.tolist()))
+                classes = df.get_column(label[0]).unique().sort().to_list()
                 if len(classes) < 2:
                     raise PipelineRunError(f"fit ({node_id}): label `{label[0]}` has only the value "
                                            f"{classes[0]!r} in the training data; a classifier needs two",
@@ -635,7 +672,7 @@ def predict(ctx: RunContext, node_id: str, frame, model: Model):
     if model.kind == "clusterer":
         return df.with_columns(pl.Series("prediction", predictions, dtype=pl.Int64)).lazy()
     label_type = model.meta["label"]["type"]
-    columns = [pl.Series("prediction", list(predictions), dtype=dtype(label_type))]
+    columns = [pl.Series("prediction", predictions, dtype=dtype(label_type))]
     if model.kind == "classifier":
         probabilities = model.pipeline.predict_proba(X) if df.height else None
         if probabilities is None:
@@ -651,7 +688,6 @@ def predict(ctx: RunContext, node_id: str, frame, model: Model):
 def evaluate(ctx: RunContext, node_id: str, frame, *, label: str, label_type: str, task: str,
              metrics: list[str]) -> dict[str, float]:
     """Metrics of docs/semantics.md over the rows whose label is not null."""
-    import numpy as np
     from sklearn import metrics as sk
 
     pl = _pl()
@@ -659,15 +695,14 @@ def evaluate(ctx: RunContext, node_id: str, frame, *, label: str, label_type: st
     df = df.filter(pl.col(label).is_not_null() & pl.col("prediction").is_not_null())
     if df.height == 0:
         raise PipelineRunError(f"evaluate ({node_id}): no rows with both `{label}` and a prediction")
-    y = np.asarray(df.get_column(label).to_list(), dtype=object)
-    yhat = np.asarray(df.get_column("prediction").to_list(), dtype=object)
+    y, yhat = df.get_column(label).to_numpy(), df.get_column("prediction").to_numpy()
     if task == "regression":
         y, yhat = y.astype(float), yhat.astype(float)
         compute = {"rmse": lambda: math.sqrt(sk.mean_squared_error(y, yhat)),
                    "mae": lambda: sk.mean_absolute_error(y, yhat),
                    "r2": lambda: sk.r2_score(y, yhat)}
         return {m: float(compute[m]()) for m in metrics}
-    classes = sorted(set(y.tolist()) | set(yhat.tolist()))
+    classes = pl.concat([df.get_column(label), df.get_column("prediction")]).unique().sort().to_list()
     p = df.get_column("probability").to_numpy().astype(float) if "probability" in df.columns else None
     binary = len(classes) <= 2
     positive = True if label_type == "bool" else classes[-1]
