@@ -10,6 +10,7 @@ from typing import Any
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.expressions import NULL, ExprContext, check_expr
+from pipec.compiler.gc_pause import gc_paused
 from pipec.compiler.ir import IR, IRNode, Options, ParamSpec
 from pipec.compiler.schemas import param_type
 from pipec.compiler.suggest import did_you_mean, listing
@@ -43,6 +44,7 @@ class PipelineChecker:
         self.ids: set[str] = set()
 
     # ------------------------------------------------------------ entry point
+    @gc_paused()
     def check(self) -> IR | None:
         errors_before = sum(d.is_error for d in self.diags.items)
         self.ir.options = self._options()

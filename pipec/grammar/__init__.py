@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
+from pipec.compiler.gc_pause import gc_paused
 from pipec.grammar.parser import parse_fragment, parse_pipe
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -18,6 +19,7 @@ def is_yaml_file(file: str) -> bool:
     return file.lower().endswith(YAML_SUFFIXES)
 
 
+@gc_paused()
 def parse_source(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
     """Parse a file in whichever form its name says (`*.pipe.yaml`, `*.yaml`, `*.yml` are YAML)."""
     return parse_yaml(text, file) if is_yaml_file(file) else parse_pipe(text, file)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pipec.compiler.gc_pause import gc_paused
 from pipec.compiler.ir import IR
 from pipec.compiler.passes.cache_placement import cache_placement
 from pipec.compiler.passes.cse import cse
@@ -40,6 +41,7 @@ __all__ = ["PASSES", "PASS_NAMES", "BACKENDS", "OptimizerInvariantError", "optim
            "predicate_pushdown", "projection_pushdown", "cache_placement", "fusion"]
 
 
+@gc_paused()
 def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = frozenset(),
              backend: str = "local", memory_budget: int | None = None, stats: Statistics | None = None,
              workdir: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Plan:
