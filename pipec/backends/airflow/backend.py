@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from pipec.backends.airflow import task_io
-from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, stages_module_name
+from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
 from pipec.backends.airflow.params import RESERVED_PARAMS
 from pipec.backends.airflow.run import run_dag_file
-from pipec.backends.base import unsupported_steps
-from pipec.backends.local import LocalBackend
+from pipec.backends.base import get_backend, unsupported_steps
 from pipec.backends.local import runtime as local_runtime
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
@@ -28,43 +27,67 @@ from pipec.compiler.plan import Plan
 
 EXIT_OK, EXIT_FAILED = 0, 1
 IGNORE_FILE = ".airflowignore"
+# engine -> the backend whose code the tasks run (and so which steps they support); imported
+# lazily, because the Spark backend imports pyspark
+ENGINES = {"polars": "local", "spark": "spark"}
 
 
 class AirflowBackend:
-    """Compiles a plan to an Airflow 3 DAG whose tasks run the local engine's stage code.
+    """Compiles a plan to an Airflow 3 DAG.
 
-    `base_dir` (default: the working directory at compile time) is the default of the DAG's
-    `base_dir` param; `storage_root` (default: `<base_dir>/.pipec/airflow`) that of `storage_root`.
+    `engine="polars"`: one task per stage, running the local engine's code for it.
+    `engine="spark"`: one task running the pipeline's compiled Spark job (docs/backends/airflow.md
+    says why). `base_dir` (default: the working directory at compile time) is the default of the
+    DAG's `base_dir` param; `storage_root` (default: `<base_dir>/.pipec/airflow`) that of
+    `storage_root`.
     """
 
     name = "airflow"
-    supported_steps = LocalBackend.supported_steps  # each task runs the local engine
 
-    def __init__(self, base_dir: str | os.PathLike | None = None, storage_root: str | None = None):
+    def __init__(self, base_dir: str | os.PathLike | None = None, storage_root: str | None = None,
+                 engine: str = "polars"):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
         self.base_dir = base_dir
         self.storage_root = storage_root
+        self.engine = engine
+
+    @property
+    def supported_steps(self) -> frozenset[str]:
+        return get_backend(ENGINES[self.engine]).supported_steps
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
+        if self.engine == "spark":  # Spark also rejects expressions it cannot translate
+            return get_backend("spark").check_supported(ir) + _reserved_param_errors(ir)
         return unsupported_steps(self, ir) + _reserved_param_errors(ir)
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
-        from pipec.backends.local.codegen import generate_module
-
         base_dir = str(Path(self.base_dir or os.getcwd()).resolve())
         storage_root = self.storage_root or str(Path(base_dir) / ".pipec" / "airflow")
-        pipeline = plan.ir.pipeline
         support = Path(out_dir) / SUPPORT_DIR
         support.mkdir(parents=True, exist_ok=True)
-        written = [
-            _write(Path(out_dir) / f"{pipeline}.py",
-                   render_dag(plan, base_dir=base_dir, storage_root=storage_root)),
-            _write(support / f"{stages_module_name(pipeline)}.py",
-                   generate_module(plan, task_io.RUNTIME_MODULE)),
-            _copy(Path(local_runtime.__file__), support / f"{task_io.RUNTIME_MODULE}.py"),
-            _copy(Path(task_io.__file__), support / f"{task_io.TASK_IO_MODULE}.py"),
-        ]
+        dag_file = _write(Path(out_dir) / f"{plan.ir.pipeline}.py",
+                          render_dag(plan, base_dir=base_dir, storage_root=storage_root, engine=self.engine))
+        engine_files = _spark_files(plan, support) if self.engine == "spark" else _polars_files(plan, support)
+        task_io_copy = _copy(Path(task_io.__file__), support / f"{task_io.TASK_IO_MODULE}.py")
         _ignore_support_dir(Path(out_dir) / IGNORE_FILE)
-        return written
+        return [dag_file, *engine_files, task_io_copy]
+
+
+def _polars_files(plan: Plan, support: Path) -> list[Path]:
+    """The local engine's stage module and the runtime it imports."""
+    from pipec.backends.local.codegen import generate_module
+
+    return [_write(support / f"{stages_module_name(plan.ir.pipeline)}.py",
+                   generate_module(plan, task_io.RUNTIME_MODULE)),
+            _copy(Path(local_runtime.__file__), support / f"{task_io.RUNTIME_MODULE}.py")]
+
+
+def _spark_files(plan: Plan, support: Path) -> list[Path]:
+    """The standalone Spark job (it embeds its own runtime)."""
+    from pipec.backends.spark import codegen
+
+    return [_write(support / spark_job_file(plan.ir.pipeline), codegen.generate_job(plan))]
 
 
 def _reserved_param_errors(ir: IR) -> list[Diagnostic]:

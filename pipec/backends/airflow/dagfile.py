@@ -14,7 +14,7 @@ import networkx as nx
 
 from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
                                            param_call, py_literal)
-from pipec.backends.airflow.task_io import TASK_IO_MODULE
+from pipec.backends.airflow.task_io import STORAGE_ROOT_PARAM, TASK_IO_MODULE
 from pipec.backends.local.codegen import stage_inputs, stage_outputs
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
@@ -65,8 +65,10 @@ class StageTask:
     def _task_arguments(self) -> list[str]:
         arguments = [f"task_id={py_literal(self.task_id)}", f"doc_md={py_literal(self.doc_md, 15)}"]
         if self.asset_uris:
-            assets = ", ".join(f"Asset({py_literal(uri)})" for uri in self.asset_uris)
-            arguments.append(f"outlets=[{assets}]")
+            assets = [f"Asset({py_literal(uri, 12)})" for uri in self.asset_uris]
+            one_line = f"outlets=[{', '.join(assets)}]"
+            arguments.append(one_line if len(one_line) <= 88 else
+                             "outlets=[\n" + "".join(f"{' ' * 12}{a},\n" for a in assets) + " " * 8 + "]")
         return arguments
 
 
@@ -74,18 +76,38 @@ def stages_module_name(pipeline: str) -> str:
     return f"{pipeline}_stages"
 
 
-def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "local") -> str:
-    """The source text of the DAG file for `plan` (dag_id = pipeline name)."""
+def spark_job_file(pipeline: str) -> str:
+    return f"{pipeline}_spark_job.py"
+
+
+def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "polars") -> str:
+    """The source text of the DAG file for `plan` (dag_id = pipeline name).
+
+    With `engine="polars"` each stage is a task running the local engine's code; with
+    `engine="spark"` one task runs the pipeline's compiled Spark job."""
     ir = plan.ir
     if not _IDENTIFIER.match(ir.pipeline):  # the grammar only allows identifiers
         raise ValueError(f"pipeline name {ir.pipeline!r} is not an identifier")
     tasks = stage_tasks(plan, base_dir)
+    engine_fields: dict[str, object] = {}
+    if engine == "spark":
+        job = spark_job_file(ir.pipeline)
+        spark_task = StageTask(
+            stage=Stage(id="spark", nodes=[n.id for n in ir.nodes()]), task_id="spark_job", reads={},
+            writes={}, asset_uris=[uri for t in tasks for uri in t.asset_uris],
+            doc_md=f"Runs `{job}` with spark-submit (or local Spark through pyspark).")
+        engine_fields = {"spark_job_file": job, "spark_job_file_literal": py_literal(job),
+                         "support_dir": SUPPORT_DIR,
+                         "spark_task": spark_task.template_fields()}
     params = {py_literal(p.name): param_call(p, indent=8) for p in ir.params}
     builtins = builtin_param_calls(base_dir, storage_root, indent=8)
+    if engine == "spark":  # one task: nothing to hand over between tasks
+        del builtins[STORAGE_ROOT_PARAM]
     params.update({py_literal(name): call for name, call in builtins.items()})
-    return _ENVIRONMENT.get_template("dag.py.j2").render(
+    template = {"polars": "dag.py.j2", "spark": "dag_spark.py.j2"}[engine]
+    return _ENVIRONMENT.get_template(template).render(
         dag_id_literal=py_literal(ir.pipeline),
-        engine={"local": "local (polars + scikit-learn)", "spark": "Spark"}[engine],
+        **engine_fields,
         pipeline=ir.pipeline,
         support_dir_literal=py_literal(SUPPORT_DIR),
         task_io_module=TASK_IO_MODULE,

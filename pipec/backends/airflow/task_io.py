@@ -15,8 +15,12 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import pickle
 import re
+import shutil
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -146,3 +150,35 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     for node_id, record in saved.items():
         log.info("stage %s stored %s at %s", stage_id, node_id, record["path"])
     return saved
+
+
+def run_spark_job(job: str, context: dict[str, Any]) -> None:
+    """Run a compiled standalone Spark job for this task, in the base_dir, with the run's params.
+
+    `spark-submit` is used when SPARK_HOME says where a Spark installation (and its cluster
+    configuration) lives; otherwise the job runs on the local Spark that pyspark bundles.
+    """
+    params = dict(context["params"])
+    base_dir = params.pop(BASE_DIR_PARAM)
+    spark_submit = os.path.join(os.environ.get("SPARK_HOME", ""), "bin", "spark-submit")
+    launcher = [spark_submit] if os.environ.get("SPARK_HOME") and shutil.which(spark_submit) else [sys.executable]
+    command = [*launcher, job]
+    for name, value in params.items():
+        command += ["--param", f"{name}={_param_text(value)}"]
+    done = subprocess.run(command, cwd=base_dir, capture_output=True, text=True)
+    for line in (done.stdout + done.stderr).splitlines():
+        log.info("%s", line)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        message = lines[-1] if lines else f"exit status {done.returncode}"
+        log.error("%s spark job %s failed: %s", FAILURE_MARK, os.path.basename(job), message)
+        raise StageFailed(message)
+
+
+def _param_text(value: Any) -> str:
+    """A param value as the Spark job's `--param name=value` reads it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)

@@ -26,17 +26,18 @@ def airflow_home() -> Path:
 
 @pytest.fixture
 def compile_pipe(tmp_path):
-    """`compile_pipe(source, level=1) -> {pipeline: dag_file}`: check, optimise for airflow and
+    """`compile_pipe(source, level=1, engine="polars") -> {pipeline: dag_file}`: check, optimise and
     compile a `.pipe` program into `tmp_path/dags`, with `tmp_path/work` as the base_dir and
     `tmp_path/storage` as the storage root."""
     from pipec import plan
     from pipec.backends.airflow import AirflowBackend
     from pipec.compiler.check import check_source
 
-    def compile_(source: str, level: int = 1) -> dict[str, Path]:
+    def compile_(source: str, level: int = 1, engine: str = "polars") -> dict[str, Path]:
         program = check_source(source, str(tmp_path / "work" / "test.pipe"))
         assert program.ok, [d.message for d in program.diagnostics]
-        backend = AirflowBackend(base_dir=tmp_path / "work", storage_root=str(tmp_path / "storage"))
+        backend = AirflowBackend(base_dir=tmp_path / "work", storage_root=str(tmp_path / "storage"),
+                                 engine=engine)
         return {name: backend.compile(plan(ir, level=level, backend="airflow"), tmp_path / "dags")[0]
                 for name, ir in program.pipelines.items()}
 

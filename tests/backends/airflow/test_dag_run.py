@@ -1,6 +1,6 @@
-"""`dag.test()` runs of a compiled DAG (about 10 s each, so only two): one that succeeds with
-params overridden through the run conf and is checked against pandas and scikit-learn, and one
-that meets bad data and must fail clearly, leaving nothing half-written."""
+"""`dag.test()` runs of compiled DAGs (10 s or more each, so only three): one that succeeds with
+params overridden through the run conf and is checked against pandas and scikit-learn, one that
+meets bad data and must fail clearly, leaving nothing half-written, and one with the Spark engine."""
 from __future__ import annotations
 
 import json
@@ -28,26 +28,35 @@ def first_split_part(ids: pd.Series, fraction: float, seed: int) -> pd.Series:
     return u < fraction
 
 
+CONF = {"min_amount": 20.0, "out_dir": "results", "seed": 5}
+
+
+def kept_rows(sales: pd.DataFrame) -> pd.DataFrame:
+    """`kept` of the SALES pipeline with the params of CONF, computed with pandas."""
+    kept = sales[sales["amount"].notna()].astype({"amount": float})
+    return kept[kept["amount"] >= CONF["min_amount"]].merge(REGIONS, on="region", how="left")
+
+
+def assert_by_region_matches(csv: Path, sales: pd.DataFrame) -> None:
+    expected = (kept_rows(sales).groupby(["region", "manager"], dropna=False)
+                .agg(n=("id", "size"), total=("amount", "sum")).reset_index().sort_values("region"))
+    pd.testing.assert_frame_equal(pd.read_csv(csv), expected.reset_index(drop=True), check_dtype=False)
+
+
 def test_run_matches_pandas_and_sklearn(compile_pipe, airflow_home, tmp_path):
     sales = sales_frame()
     work = tmp_path / "work"
     write_sales_data(work / "data", sales)
     dag_file = compile_pipe(SALES)["sales"]
 
-    result = run_dag_file(dag_file, {"min_amount": 20.0, "out_dir": "results", "seed": 5},
-                          airflow_home=airflow_home)
+    result = run_dag_file(dag_file, CONF, airflow_home=airflow_home)
     assert result.ok, result.error
     assert set(result.task_states.values()) == {"success"}
 
-    kept = sales[sales["amount"].notna()].astype({"amount": float})
-    kept = kept[kept["amount"] >= 20.0].merge(REGIONS, on="region", how="left")
-    expected = (kept.groupby(["region", "manager"], dropna=False)
-                .agg(n=("id", "size"), total=("amount", "sum")).reset_index().sort_values("region"))
-    by_region = pd.read_csv(work / "results" / "by_region.csv")
-    pd.testing.assert_frame_equal(by_region.reset_index(drop=True), expected.reset_index(drop=True),
-                                  check_dtype=False)
+    assert_by_region_matches(work / "results" / "by_region.csv", sales)
+    kept = kept_rows(sales)
 
-    in_train = first_split_part(kept["id"], 0.7, seed=5)
+    in_train = first_split_part(kept["id"], 0.7, seed=CONF["seed"])
     train, test = kept[in_train], kept[~in_train]
     model = LogisticRegression(C=np.inf, max_iter=200).fit(train[["amount", "units"]], train["returned"])
     accuracy = float((model.predict(test[["amount", "units"]]) == test["returned"]).mean())
@@ -81,3 +90,17 @@ def test_bad_data_fails_the_run_clearly_and_writes_nothing(compile_pipe, airflow
     assert leftovers(work, tmp_path / "storage") == []
     stored = [p.name for p in (tmp_path / "storage").rglob("*") if p.is_file()]
     assert not any(name.startswith("sales") for name in stored)
+
+
+def test_spark_engine_runs_the_compiled_spark_job(compile_pipe, airflow_home, tmp_path):
+    sales = sales_frame()
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales)
+    dag_file = compile_pipe(SALES, engine="spark")["sales"]
+
+    result = run_dag_file(dag_file, CONF, airflow_home=airflow_home)
+
+    assert result.ok, result.error
+    assert result.task_states == {"spark_job": "success"}
+    assert_by_region_matches(work / "results" / "by_region.csv", sales)
+    assert set(json.loads((work / "results" / "metrics.json").read_text())) == {"accuracy"}

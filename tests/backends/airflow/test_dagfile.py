@@ -140,3 +140,13 @@ def test_parsing_the_dag_file_imports_no_heavy_library(compile_pipe):
     done = subprocess.run([sys.executable, "-c", probe, str(dag_file)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_spark_engine_is_one_task_writing_every_asset(compile_pipe, tmp_path):
+    dag_file = compile_pipe(SALES, engine="spark")["sales"]
+    dag = dagbag(dag_file.parent).dags["sales"]
+    (task,) = dag.tasks
+    assert task.task_id == "spark_job"
+    assert len(task.outlets) == 4
+    assert "storage_root" not in dag.params
+    assert (dag_file.parent / SUPPORT_DIR / "sales_spark_job.py").exists()
