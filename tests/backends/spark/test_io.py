@@ -48,12 +48,15 @@ def test_csv_without_header_and_with_delimiter(spark, tmp_path):
     assert [tuple(r) for r in df.collect()] == [(1, "x"), (2, "y")]
 
 
-def test_bad_value_names_file_column_and_first_bad_row(spark, tmp_path):
-    path = tmp_path / "bad.csv"
-    path.write_text("id,score\n1,1.0\n2,oops\n3,nope\n")
-    df = rt.read_table(spark, "s3", "csv", str(path), [("id", "int", False), ("score", "float", True)])
+@pytest.mark.parametrize("where", ["bad.csv", "my data/bad.csv", "folder/"])
+def test_bad_value_names_file_column_and_first_bad_row(spark, tmp_path, where):
+    file = tmp_path / (where + "part.csv" if where.endswith("/") else where)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("id,score\n1,1.0\n2,oops\n3,nope\n")
+    read_path = file.parent if where.endswith("/") else file  # a directory of files, or one file
+    df = rt.read_table(spark, "s3", "csv", str(read_path), [("id", "int", False), ("score", "float", True)])
     message = failure(spark, df.collect)
-    assert message == f"{path}: column `score`, row 2: value 'oops' is not a valid float"
+    assert message == f"{file}: column `score`, row 2: value 'oops' is not a valid float"
 
 
 def test_null_in_non_nullable_column_is_an_error(spark, tmp_path):
