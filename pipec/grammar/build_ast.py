@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 
-from lark import Token, Transformer, v_args
+from lark import Token, Tree
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
@@ -27,14 +27,21 @@ def docstring_text(token: Token | None) -> str | None:
     return inspect.cleandoc(token[3:-3]) if token is not None else None
 
 
-@v_args(meta=True)
-class AstBuilder(Transformer):
-    """Builds AST nodes bottom-up; problems found inside tokens (bad escapes) go to `diagnostics`."""
+class AstBuilder:
+    """Builds AST nodes bottom-up; problems found inside tokens (bad escapes) go to `diagnostics`.
+
+    The method named after each rule gets the rule's position (`meta`) and its children, already
+    built. This is lark's `Transformer` with `v_args(meta=True)` minus its per-call wrapping, which
+    cost a fifth of the parsing time.
+    """
 
     def __init__(self, spans: SpanMaker, diagnostics: list[Diagnostic]):
-        super().__init__()
         self.spans = spans
         self.diagnostics = diagnostics
+
+    def transform(self, tree: Tree):
+        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
+        return getattr(self, tree.data)(tree.meta, children)
 
     # ------------------------------------------------------------ declarations
     def start(self, meta, children):
