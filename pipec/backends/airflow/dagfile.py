@@ -1,4 +1,5 @@
-"""Render one Airflow 3 TaskFlow DAG file for a plan: one task per stage.
+"""Render one Airflow 3 TaskFlow DAG file for a plan: one task per stage (or, with the Spark engine,
+one task running the compiled Spark job).
 
 The stage graph decides the task graph: a stage that reads a value produced in another stage
 depends on that stage's task, and receives its XCom (the paths of the values it stored).
@@ -25,7 +26,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Module-level names of the DAG file that a task function must not shadow.
 _TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "run_stage",
-                          "pipeline", "dag_object", "SUPPORT_DIR", "context"})
+                          "run_spark_job", "pipeline", "dag_object", "SUPPORT_DIR", "context"})
 
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,

@@ -102,7 +102,8 @@ def dag_arguments(options: Options) -> dict[str, str]:
         arguments["tags"] = py_literal(list(options.tags))
     defaults = default_args(options)
     if defaults:
-        arguments["default_args"] = "{" + ", ".join(f"{py_literal(k)}: {v}" for k, v in defaults.items()) + "}"
+        entries = ", ".join(f"{py_literal(name)}: {value}" for name, value in defaults.items())
+        arguments["default_args"] = "{" + entries + "}"
     return arguments
 
 

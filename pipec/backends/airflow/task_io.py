@@ -161,8 +161,8 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
     params = dict(context["params"])
     base_dir = params.pop(BASE_DIR_PARAM)
     spark_submit = os.path.join(os.environ.get("SPARK_HOME", ""), "bin", "spark-submit")
-    launcher = [spark_submit] if os.environ.get("SPARK_HOME") and shutil.which(spark_submit) else [sys.executable]
-    command = [*launcher, job]
+    use_spark_submit = bool(os.environ.get("SPARK_HOME")) and shutil.which(spark_submit) is not None
+    command = [spark_submit if use_spark_submit else sys.executable, job]
     for name, value in params.items():
         command += ["--param", f"{name}={_param_text(value)}"]
     done = subprocess.run(command, cwd=base_dir, capture_output=True, text=True)

@@ -150,3 +150,12 @@ def test_spark_engine_is_one_task_writing_every_asset(compile_pipe, tmp_path):
     assert len(task.outlets) == 4
     assert "storage_root" not in dag.params
     assert (dag_file.parent / SUPPORT_DIR / "sales_spark_job.py").exists()
+
+
+def test_a_param_named_like_an_added_one_is_a_compile_error():
+    from pipec.backends.airflow import AirflowBackend
+    from pipec.compiler.check import check_source
+
+    source = SALES.replace("param data_dir: str", "param base_dir: str").replace("${data_dir}", "${base_dir}")
+    (error,) = AirflowBackend().check_supported(check_source(source).pipelines["sales"])
+    assert error.code == "E0602" and "`base_dir`" in error.message
