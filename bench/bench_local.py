@@ -77,6 +77,7 @@ WORKLOADS = {
 @dataclass
 class Run:
     seconds: float
+    cpu_seconds: float  # user + system, all threads: steadier than wall time on a busy machine
     peak_mb: float
     stage_seconds: dict[str, float]
 
@@ -97,7 +98,7 @@ def run_once(command: list[str], cwd: Path) -> Run:
     if process.returncode != 0:
         raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{text}")
     stages = {f"{m.group(1)} {m.group(2) or ''}".strip(): float(m.group(3)) for m in _STAGE_LINE.finditer(text)}
-    return Run(seconds, usage.ru_maxrss / 1024, stages)  # ru_maxrss is in KiB on Linux
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stages)  # maxrss in KiB
 
 
 # ------------------------------------------------------------------ comparing outputs
@@ -189,14 +190,20 @@ def time_variants(workload: Workload, scratch: Path, data: Path, runs: int) -> d
 
 
 def report(workload: Workload, scale: int, results: dict[str, list[Run]]) -> list[str]:
-    """Markdown rows: variant, median seconds, min, pipec / variant, median peak RSS."""
-    pipec = statistics.median(r.seconds for r in results["pipec"])
+    """Markdown rows: variant, median wall seconds, min, pipec / variant, the same for CPU
+    seconds, median peak RSS."""
+    def median(variant: str, measure: str) -> float:
+        return statistics.median(getattr(r, measure) for r in results[variant])
+
     rows = []
     for variant, runs in results.items():
-        median = statistics.median(r.seconds for r in runs)
-        ratio = "" if variant == "pipec" else f"{pipec / median:.2f}"
-        rows.append(f"| {workload.name} | {scale}x | {variant} | {median:.2f} | {min(r.seconds for r in runs):.2f} "
-                    f"| {ratio} | {statistics.median(r.peak_mb for r in runs):.0f} |")
+        cells = [workload.name, f"{scale}x", variant]
+        for measure in ("seconds", "cpu_seconds"):
+            ratio = median("pipec", measure) / median(variant, measure)
+            cells += [f"{median(variant, measure):.2f}", f"{min(getattr(r, measure) for r in runs):.2f}",
+                      "" if variant == "pipec" else f"{ratio:.2f}"]
+        cells.append(f"{median(variant, 'peak_mb'):.0f}")
+        rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
@@ -216,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), default=list(WORKLOADS))
     args = parser.parse_args(argv)
 
-    table = ["| workload | data | variant | median s | min s | pipec / variant | peak RSS MB |",
-             "|---|---|---|---|---|---|---|"]
+    table = ["| workload | data | variant | wall s (median) | wall s (min) | pipec / variant (wall) "
+             "| CPU s (median) | CPU s (min) | pipec / variant (CPU) | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     stages = []
     for scale in args.scales:
         data = data_dir(scale)
@@ -232,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(scratch, ignore_errors=True)
             table += report(workload, scale, results)
             stages.append(stage_report(workload, scale, results["pipec"]))
-    print(f"\n{os.cpu_count()} cores, {args.runs} timed runs per variant, medians; "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} cores (load average at the end {load}), {args.runs} timed runs per variant; "
           f"pipec / variant < 1 means pipec is faster.\n")
     print("\n".join(table))
     print("\npipec's stages (median seconds):")
