@@ -81,7 +81,7 @@ stage s2: ends because it writes b.csv
   line 11   write_csv      sink2_write_csv
 
 cached
-  `big` (derive big__1_derive, line 9): saves 0.0398 s, 1.3 MB, computed 2 times without caching
+  `big` (derive big__1_derive, line 9): saves 0.00275 s, 1.3 MB, computed 2 times without caching
 
 sources
   `t` (read_csv t, line 7) missing/t.csv: reads all 4 columns
@@ -92,9 +92,7 @@ optimizer passes
   predicate_pushdown: moved `a > 1` of `big` (filter big, line 9) below derive big__1_derive (line 9)
   predicate_pushdown: merged filter big (line 9) into filter big__0_filter (line 9)
   predicate_pushdown: filter `c == "k" and a > 1` now reads `t` (read_csv t, line 7) directly, so the reader can apply it while scanning
-  cache_placement: cached filter big__0_filter (line 9): computed 2 times without caching; saves 0.039 s for 1.1 MB
-  cache_placement: cached `big` (derive big__1_derive, line 9): computed 2 times without caching; saves 0.00075 s for 1.3 MB
-  cache_placement: released filter big__0_filter (line 9): what reads it is cached
+  cache_placement: cached `big` (derive big__1_derive, line 9): computed 2 times without caching; saves 0.00275 s for 1.3 MB
   fusion: fused 6 nodes into 2 stages for local
 """
 

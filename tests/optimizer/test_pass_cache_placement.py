@@ -4,7 +4,7 @@ from __future__ import annotations
 from optimizer_helpers import checked
 
 from pipec.compiler.cost import NodeEstimate
-from pipec.compiler.ir import IR, IRNode, LimitArgs, SinkArgs, lit
+from pipec.compiler.ir import IR, IRNode, LimitArgs, SinkArgs, SourceArgs, lit
 from pipec.compiler.passes import cache_placement
 from pipec.compiler.types import Schema, TableType
 
@@ -78,3 +78,19 @@ def test_spark_weights_an_iterative_fit_by_its_iterations_and_local_does_not():
     assert cache_placement(ir, backend="local", memory_budget=10**9, estimates=est) == []
     chosen = cache_placement(ir, backend="spark", memory_budget=10**9, estimates=est)
     assert [(c.node, c.runs) for c in chosen] == [("train", 50)]
+
+
+def test_local_reads_a_source_once_so_its_reading_time_is_not_saved_again():
+    # a source s (5 s to read) -> f (1 s), read by two sinks: on Spark caching f also saves
+    # reading s again; the local backend holds s in memory after one read
+    ir = IR("p")
+    ir.add(IRNode(id="s", step="read_csv", output=TABLE, args=SourceArgs(step="read_csv", path="s.csv",
+                                                                      schema_=Schema())))
+    ir.add(IRNode(id="f", step="limit", args=LimitArgs(n=lit(1)), inputs=["s"], output=TABLE))
+    for sink in ("o1", "o2"):
+        ir.add(IRNode(id=sink, step="write_csv", args=SinkArgs(step="write_csv", path=sink), inputs=["f"]))
+    est = costs(ir, s=(5.0, 10), f=(1.0, 10))
+    spark = cache_placement(ir, backend="spark", memory_budget=100, estimates=est)
+    local = cache_placement(ir, backend="local", memory_budget=100, estimates=est)
+    assert [(c.node, c.seconds_saved) for c in spark] == [("f", 6.0)]
+    assert [(c.node, c.seconds_saved) for c in local] == [("f", 1.0)]

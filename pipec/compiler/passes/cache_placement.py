@@ -11,7 +11,8 @@ chosen early can become useless once its readers are cached too; such nodes are 
 
 How often a consumer reads its input depends on the backend: on Spark an iterative `fit` scans its
 input once per iteration (logistic regression `max_iter` times); scikit-learn (local and Airflow)
-collects its input once.
+collects its input once. The local backend reads every source into memory once, so a source is
+kept there and `t(v)` does not count reading it again.
 """
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def _given_the_others(ir: IR, node: str, chosen: list[CacheDecision], estimates:
 
 def _options(ir: IR, cached: set[str], estimates: dict[str, NodeEstimate], backend: str) -> list[CacheDecision]:
     """Every uncached table whose caching would save time, with its runs, saving and size."""
-    kept = cached | {n.id for n in ir.nodes() if n.output is not None and not isinstance(n.output, TableType)}
+    kept = cached | {n.id for n in ir.nodes() if (n.output is not None and not isinstance(n.output, TableType))
+                     or (n.is_source and backend == "local")}
     runs = _runs(ir, kept, backend)
     seconds = recompute_seconds(ir, kept, estimates)
     options = []
