@@ -18,8 +18,8 @@ from pathlib import Path
 import networkx as nx
 
 from pipec.backends.spark import expressions as ex
-from pipec.backends.spark.expressions import py_literal as lit
 from pipec.backends.spark import runtime
+from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
 from pipec.compiler.plan import Plan
 from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
@@ -63,12 +63,9 @@ def call(function: str, args: list[str], indent: str = "") -> str:
     if len(indent) + len(one_line) <= LINE_LIMIT and "\n" not in one_line:
         return one_line
     inner = indent + INDENT
-    body = "".join(f"{inner}{_reindent(a, inner)},\n" for a in args)
+    indented = [a.replace("\n", "\n" + inner) for a in args]
+    body = "".join(f"{inner}{a},\n" for a in indented)
     return f"{function}(\n{body}{indent})"
-
-
-def _reindent(text: str, indent: str) -> str:
-    return text.replace("\n", "\n" + indent[:-len(INDENT)] + INDENT) if "\n" in text else text
 
 
 def dict_text(items: list[tuple[str, str]], indent: str) -> str:
@@ -120,7 +117,6 @@ class JobWriter:
     def __init__(self, plan: Plan):
         self.plan = plan
         self.ir = plan.ir
-        self.order = {n.id: i for i, n in enumerate(self.ir.nodes())}
         self.reserved = _reserved_names()
         self.names: dict[str, str] = {}
         self.schemas: list[tuple[str, Schema]] = []  # module-level schema constants

@@ -5,6 +5,9 @@ is written so that the cross-backend suite can reuse it (move it to tests/backen
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 pytestmark = pytest.mark.spark
@@ -14,6 +17,7 @@ pytestmark = pytest.mark.spark
 def spark():
     from pyspark.sql import SparkSession  # an ImportError here fails the tests that need Spark
 
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers: this venv, with pyarrow
     session = (
         SparkSession.builder.master("local[2]")
         .appName("pipec-tests")
