@@ -388,6 +388,9 @@ class IR:
     def consumers(self, node_id: str) -> list[IRNode]:
         return [self._nodes[s] for s in sorted(self._succ[node_id])]
 
+    def consumer_count(self, node_id: str) -> int:
+        return len(self._succ[node_id])
+
     def sinks(self) -> list[IRNode]:
         return [n for n in self.nodes() if n.is_sink]
 

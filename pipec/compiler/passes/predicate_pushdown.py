@@ -57,7 +57,7 @@ def predicate_pushdown(ir: IR, records: list[PassRecord] | None = None) -> IR:
     """
     out = ir.copy()
     log = _Log(records)
-    while any(_push_once(out, node.id, log) for node in list(out.nodes()) if node.step == "filter"):
+    while any([_push_all_the_way(out, node.id, log) for node in list(out.nodes()) if node.step == "filter"]):
         pass
     for node in out.nodes():
         source = out.node(node.inputs[0]) if node.step == "filter" else None
@@ -79,17 +79,35 @@ class _Log:
             self.records.append(PassRecord(pass_name=PASS, message=message, nodes=list(nodes)))
 
 
-def _push_once(ir: IR, filter_id: str, log: _Log) -> bool:
-    """Move what can move of one filter one step down; False when nothing moved."""
+def _push_all_the_way(ir: IR, filter_id: str, log: _Log) -> bool:
+    """Move one filter down step by step, following the filters each step leaves below (those on
+    several sides of a join or union in topological order), until none moves; False if nothing
+    moved. A move never frees a filter elsewhere, so a sweep over all filters does the work, where
+    restarting the sweep after every single step made the pass quadratic."""
+    moved_any = False
+    to_move = [filter_id]
+    while to_move:
+        moved_on = _push_once(ir, to_move.pop(0), log)
+        moved_any = moved_any or bool(moved_on)
+        if len(moved_on) > 1:
+            position = {node_id: k for k, node_id in enumerate(ir.order())}
+            moved_on.sort(key=position.__getitem__)
+        to_move = moved_on + to_move
+    return moved_any
+
+
+def _push_once(ir: IR, filter_id: str, log: _Log) -> list[str]:
+    """Move what can move of one filter one step down; the filters now below the step it
+    passed (or the one it merged into), which may move on, or [] when nothing moved."""
     if filter_id not in ir:
-        return False  # merged away earlier in this sweep
+        return []  # merged away earlier in this sweep
     flt = ir.node(filter_id)
     below = ir.node(flt.inputs[0])
-    if len(ir.consumers(below.id)) != 1:
-        return False
+    if ir.consumer_count(below.id) != 1:
+        return []
     if below.step == "filter":
         _merge_into(ir, flt, below, log)
-        return True
+        return [below.id]
     staying: list[Expr] = []
     moving: dict[int, list[Expr]] = {}
     for part in conjuncts(flt.args.predicate):
@@ -99,18 +117,20 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> bool:
         for index, rewritten in routes or []:
             moving.setdefault(index, []).append(rewritten)
     if not moving:
-        return False
+        return []
     moves_whole = not staying and len(moving) == 1  # then the filter keeps its id
     if moves_whole:
         ir.redirect(flt.id, below.id)
         ir.remove(flt.id)
     inputs = list(below.inputs)
+    pushed_ids = []
     for index, parts in sorted(moving.items()):
         node_id = flt.id if moves_whole else _fresh_id(ir, flt.id)
         pushed = ir.add(IRNode(id=node_id, step="filter", args=FilterArgs(predicate=conjoin(parts)),
                                inputs=[inputs[index]], span=flt.span,
                                output=_tightened(ir.node(inputs[index]).output, parts)))
         inputs[index] = pushed.id
+        pushed_ids.append(pushed.id)
         log.moved.add(pushed.id)
         side = f"input {index + 1} of " if len(inputs) > 1 else ""
         log.add(f"moved `{expr_text(conjoin(parts))}` of {describe(flt)} below {side}{describe(below)}",
@@ -125,7 +145,7 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> bool:
     elif not moves_whole:
         ir.redirect(flt.id, below.id)
         ir.remove(flt.id)
-    return True
+    return pushed_ids
 
 
 def _merge_into(ir: IR, upper: IRNode, lower: IRNode, log: _Log) -> None:
