@@ -5,9 +5,9 @@ YAML by dag-factory (bench/airflow/dagfactory_flight_delays.yaml); plus the task
 
 Two parse costs:
 - fresh: `python dag.py` in a new process, which is dominated by importing Airflow;
-- warm: the marginal cost of one more parse in an interpreter that has Airflow (and, for
-  dag-factory, dagfactory) imported, which is what the DAG processor pays on every re-parse.
-  Each parse loads the file under a new module name, as DagBag does (median of --repeat).
+- warm: the marginal cost of one more parse in an interpreter that has Airflow (and dagfactory)
+  imported, which is what the DAG processor pays on every re-parse. Each parse loads the file
+  under a new module name, as DagBag does (median of --repeat; the files take turns).
 
 dag-factory is installed with `pip install --target` into a cache folder outside the project
 (never into .venv) and put on PYTHONPATH only for the processes that parse its DAG.
@@ -44,27 +44,32 @@ DAG_FACTORY_LIB = Path.home() / ".cache" / "pipec-bench" / "dag-factory-1.1.0"
 QUIET_DAG_FACTORY = {"AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY": "False", "SCARF_NO_ANALYTICS": "True",
                      "DO_NOT_TRACK": "True"}
 
-# Runs in a child process: import what the DAG processor has loaded, then time re-parses.
+# Runs in a child process: import what the DAG processor has loaded, then time re-parses of
+# every file in turn (round robin, so that load from other work on the machine hits all alike).
 WARM_PROBE = r"""
 import importlib.machinery, importlib.util, json, statistics, sys, time
 import airflow.sdk
-for name in sys.argv[3:]:
-    __import__(name)
-path, repeat = sys.argv[1], int(sys.argv[2])
-times, tasks = [], None
+import dagfactory
+paths, repeat = sys.argv[2:], int(sys.argv[1])
+times = {path: [] for path in paths}
+tasks = {}
 for i in range(repeat + 1):
-    loader = importlib.machinery.SourceFileLoader(f"bench_dag_{i}", path)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    started = time.perf_counter()
-    loader.exec_module(module)
-    elapsed = time.perf_counter() - started
-    dags = [v for v in vars(module).values() if isinstance(v, airflow.sdk.DAG)]
-    tasks = sum(len(d.tasks) for d in dags)
-    if i:  # the first parse also compiles the file to bytecode
-        times.append(elapsed)
-times.sort()
-print(json.dumps({"median": statistics.median(times), "p90": times[int(0.9 * (len(times) - 1))],
-                  "tasks": tasks}))
+    for n, path in enumerate(paths):
+        loader = importlib.machinery.SourceFileLoader(f"bench_dag_{n}_{i}", path)
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+        started = time.perf_counter()
+        loader.exec_module(module)
+        elapsed = time.perf_counter() - started
+        dags = [v for v in vars(module).values() if isinstance(v, airflow.sdk.DAG)]
+        tasks[path] = sum(len(d.tasks) for d in dags)
+        if i:  # the first parse also compiles the file to bytecode
+            times[path].append(elapsed)
+result = {}
+for path, values in times.items():
+    values.sort()
+    result[path] = {"median": statistics.median(values), "p90": values[int(0.9 * (len(values) - 1))],
+                    "tasks": tasks[path]}
+print(json.dumps(result))
 """
 
 
@@ -87,19 +92,21 @@ def compile_example(out: Path, level: int) -> Path:
     return backend.compile(pipec.plan(ir, level=level, backend="airflow"), out)[0]
 
 
-def fresh_parse(dag_file: Path, env: dict[str, str], runs: int) -> float:
-    times = []
+def fresh_parse(dag_files: list[Path], env: dict[str, str], runs: int) -> dict[Path, float]:
+    """Median wall time of `python dag.py` per file, the files taking turns."""
+    times: dict[Path, list[float]] = {f: [] for f in dag_files}
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, str(dag_file)], env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for dag_file in dag_files:
+            started = time.perf_counter()
+            subprocess.run([sys.executable, str(dag_file)], env=env, check=True, capture_output=True)
+            times[dag_file].append(time.perf_counter() - started)
+    return {f: statistics.median(t) for f, t in times.items()}
 
 
-def warm_parse(dag_file: Path, env: dict[str, str], repeat: int, preload: list[str]) -> dict:
-    done = subprocess.run([sys.executable, "-c", WARM_PROBE, str(dag_file), str(repeat), *preload],
+def warm_parse(dag_files: list[Path], env: dict[str, str], repeat: int) -> dict[Path, dict]:
+    done = subprocess.run([sys.executable, "-c", WARM_PROBE, str(repeat), *map(str, dag_files)],
                           env=env, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {Path(p): r for p, r in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
 def timed_run(dag_file: Path, home: Path) -> tuple[float, bool]:
@@ -124,19 +131,19 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="pipec-bench-airflow-home-"))
     migrate_metadata_db(home)
     generated = {level: compile_example(SCRATCH / f"dags_O{level}", level) for level in (0, 1)}
-    dag_factory = install_dag_factory()
+    # dag-factory is on the path of every parse (unused by the other two files), so that all
+    # three are parsed in the same processes, taking turns.
+    env = airflow_env(home, {"PYTHONPATH": str(install_dag_factory()), **QUIET_DAG_FACTORY})
     candidates = {
-        "pipec generated (-O1)": (generated[1], airflow_env(home), []),
-        "hand-written TaskFlow": (BENCH / "handwritten_flight_delays.py", airflow_env(home), []),
-        "dag-factory 1.1.0 (YAML)": (BENCH / "dagfactory_flight_delays.py",
-                                     airflow_env(home, {"PYTHONPATH": str(dag_factory), **QUIET_DAG_FACTORY}),
-                                     ["dagfactory"]),
+        "pipec generated (-O1)": generated[1],
+        "hand-written TaskFlow": BENCH / "handwritten_flight_delays.py",
+        "dag-factory 1.1.0 (YAML)": BENCH / "dagfactory_flight_delays.py",
     }
-    rows = []
-    for name, (dag_file, env, preload) in candidates.items():
-        warm = warm_parse(dag_file, env, args.repeat, preload)
-        rows.append((name, fresh_parse(dag_file, env, args.fresh), warm))
-        print(f"{name}: fresh {rows[-1][1]:.2f}s, warm {warm['median'] * 1000:.2f} ms", file=sys.stderr)
+    warm = warm_parse(list(candidates.values()), env, args.repeat)
+    fresh = fresh_parse(list(candidates.values()), env, args.fresh)
+    rows = [(name, fresh[path], warm[path]) for name, path in candidates.items()]
+    for name, fresh_seconds, warm_result in rows:
+        print(f"{name}: fresh {fresh_seconds:.2f}s, warm {warm_result['median'] * 1000:.2f} ms", file=sys.stderr)
     baseline = rows[1][2]["median"]
 
     lines = ["## Airflow", "",
@@ -151,14 +158,15 @@ def main() -> None:
     for name, fresh, warm in rows:
         lines.append(f"| {name} | {warm['tasks']} | {fresh:.2f} s | {warm['median'] * 1000:.2f} ms | "
                      f"{warm['p90'] * 1000:.2f} ms | {warm['median'] / baseline:.2f}x |")
-    lines += ["", "Warm: Airflow (and `dagfactory` for its row) already imported; each parse loads the file "
-              "under a new module name as DagBag does. The fresh time is almost all `import airflow`."]
+    lines += ["", "Warm: one interpreter with Airflow and `dagfactory` already imported parses the three "
+              "files in turn; each parse loads the file under a new module name, as DagBag does. "
+              "Fresh: the files also take turns. The fresh time is almost all `import airflow`."]
     if not args.no_run:
         lines += ["", "`dag.test()` of the generated DAG on data/nycflights13 (336,776 flights), one run each, "
                   "including the child process and Airflow's start-up:", "",
                   "| plan | tasks | dag.test() wall time | ok |", "|---|---|---|---|"]
         for level in (1, 0):
-            tasks = warm_parse(generated[level], airflow_env(home), 1, [])["tasks"]
+            tasks = warm_parse([generated[level]], env, 1)[generated[level]]["tasks"]
             seconds, ok = timed_run(generated[level], home)
             lines.append(f"| -O{level} ({'fusion on' if level else 'fusion off'}) | {tasks} | {seconds:.1f} s | {ok} |")
     section = "\n".join(lines) + "\n"

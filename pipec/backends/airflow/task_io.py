@@ -1,4 +1,6 @@
-"""Worker-side support for the tasks of a generated DAG: values in storage, one stage per task.
+"""Worker-side support for the tasks of a generated DAG: one stage per task, its values in
+storage (`run_stage`); or, with the Spark engine, one task running the compiled Spark job
+(`run_spark_job`).
 
 This file is copied beside every generated DAG (into its `pipec_support/` folder) and must run
 without pipec installed: it imports only the standard library at the top, and fsspec, polars
