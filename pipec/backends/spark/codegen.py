@@ -12,6 +12,7 @@ import ast as pyast
 import builtins
 import keyword
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,8 +157,8 @@ class JobWriter:
                          for p in self.ir.params)
         parts = [
             self.docstring(),
-            "# " + "=" * 70 + " runtime (embedded from pipec)\n" + runtime_source(),
-            "# " + "=" * 70 + f" pipeline {self.ir.pipeline}\n"
+            "# " + "=" * 60 + " runtime (embedded from pipec)\n" + runtime_source(),
+            "# " + "=" * 60 + f" pipeline {self.ir.pipeline}\n"
             + "# Params: name -> (type, default). Override with --param name=value.\n"
             + ("PARAMS = {\n" + params + "}\n" if params else "PARAMS: dict[str, tuple[str, Any]] = {}\n"),
             *[f"{name} = {schema_text(schema)}\n" for name, schema in self.schemas],
@@ -187,9 +188,11 @@ class JobWriter:
         last_action = self._last_actions([stage.id for stage in stages])
         blocks = []
         for stage in stages:
-            lines = [f"# --- stage {stage.id}: " + ", ".join(
+            title = f"--- stage {stage.id}: " + ", ".join(
                 f"{self.ir.node(n).step} {self.var(n)}" if self.ir.node(n).binding else self.ir.node(n).step
-                for n in stage.nodes) + (f" ({stage.boundary})" if stage.boundary else "")]
+                for n in stage.nodes) + (f" ({stage.boundary})" if stage.boundary else "")
+            lines = ["# " + line for line in textwrap.wrap(title, LINE_LIMIT - len(INDENT) - 2,
+                                                           subsequent_indent="    ")]
             for node_id in stage.nodes:
                 lines += self.node_lines(self.ir.node(node_id), stage.nodes)
             for cached, stage_id in sorted(last_action.items()):
