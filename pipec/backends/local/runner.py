@@ -16,9 +16,10 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pipec.backends.local import runtime as rt
 from pipec.backends.local.codegen import DEFAULT_RUNTIME, generate_module
@@ -110,7 +111,8 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:
-        _run_stages(namespace, plan, ctx, values, timings, imports)
+        with _importable(workdir, any(n.step == "python" for n in ir.nodes())):
+            _run_stages(namespace, plan, ctx, values, timings, imports)
         order = {node.id: k for k, node in enumerate(ir.nodes())}
         ctx.sinks.sort(key=lambda sink: order[sink["node"]])
         ctx.commit()
@@ -182,6 +184,22 @@ def _run_stage(fn: Callable, stage: dict[str, Any], inputs: dict[str, Any], ctx:
         timing.ended = time.perf_counter()
     ctx.emit("stage_finished", stage=stage["id"], seconds=timing.ended - timing.started)
     return outputs
+
+
+@contextmanager
+def _importable(workdir: Path | str, needed: bool) -> Iterator[None]:
+    """Keep the working directory on `sys.path` for the whole run when python steps import from
+    it: the runtime adds and removes it around each import, which is not safe for two steps
+    importing at the same time on two threads."""
+    folder = str(Path(workdir).resolve())
+    added = needed and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added:
+            sys.path.remove(folder)
 
 
 def _cores() -> int:

@@ -45,12 +45,13 @@ TWO_MODELS = """
 schema Row {{ id: int, x: float, z: float, y: float }}
 pipeline two_models() {{
   rows = read_csv("rows.csv", schema=Row)
-  left = rows | python("{module}:{function}", schema=Row, side="left")
-  right = rows | python("{module}:{function}", schema=Row, side="right")
+  table = rows | derive(z = z * 1.0)   # read by four steps: cached at -O1, so each branch is its own stage
+  left = table | python("{module}:{function}", schema=Row, side="left")
+  right = table | python("{module}:{function}", schema=Row, side="right")
   m1 = left | fit(linear_regression(), features=[x], label=y)
   m2 = right | fit(linear_regression(), features=[x, z], label=y)
-  rows | predict(m1) | sort(id) | write_csv("out/p1.csv")
-  rows | predict(m2) | sort(id) | write_csv("out/p2.csv")
+  table | predict(m1) | sort(id) | write_csv("out/p1.csv")
+  table | predict(m2) | sort(id) | write_csv("out/p2.csv")
 }}
 """
 
