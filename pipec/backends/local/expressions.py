@@ -186,13 +186,13 @@ class _Translator:
         return self.expr(args[0]) if self._base(args[0]) == "int" else f"{self.expr(args[0])}.ceil()"
 
     def _fn_sqrt(self, e, args):
-        return f"rt.in_domain({self._float(args[0])}.sqrt(), {self.expr(args[0])}, 0, inclusive=True)"
+        return f"{self._float(args[0])}.sqrt()"
 
     def _fn_log(self, e, args):
-        return f"rt.in_domain({self._float(args[0])}.log(), {self.expr(args[0])}, 0, inclusive=False)"
+        return f"{self._float(args[0])}.log()"
 
     def _fn_log10(self, e, args):
-        return f"rt.in_domain({self._float(args[0])}.log10(), {self.expr(args[0])}, 0, inclusive=False)"
+        return f"{self._float(args[0])}.log10()"
 
     def _fn_exp(self, e, args):
         return f"{self._float(args[0])}.exp()"

@@ -369,9 +369,9 @@ def lit(value: Any, base: str):
 
 
 def divide(left, right):
-    """`/`: always float, null for a zero divisor."""
+    """`/`: always float, IEEE 754 for a zero divisor (inf, -inf or NaN), as docs/semantics.md says."""
     pl = _pl()
-    return pl.when(right != 0).then(left.cast(pl.Float64) / right.cast(pl.Float64))
+    return left.cast(pl.Float64) / right.cast(pl.Float64)
 
 
 def floor_divide(left, right, base: str):
@@ -394,13 +394,6 @@ def round_half_away(x, digits, base: str):
     if base == "int":
         return x
     return x.cast(pl.Float64).round(digits, mode="half_away_from_zero")
-
-
-def in_domain(result, x, minimum: float, inclusive: bool):
-    """null instead of NaN/-inf outside a function's domain (sqrt, log, log10)."""
-    pl = _pl()
-    ok = x >= minimum if inclusive else x > minimum
-    return pl.when(ok).then(result)
 
 
 def substr(s, start, length):

@@ -28,7 +28,7 @@ AGGREGATES = {
 }
 
 _SIMPLE_FUNCTIONS = {  # name -> PySpark function taking the same arguments in the same order
-    "abs": "F.abs", "exp": "F.exp", "pow": "F.pow", "log": "F.ln", "log10": "F.log10",  # ln/log10: null outside domain
+    "abs": "F.abs", "exp": "F.exp", "pow": "F.pow", "log": "ieee_ln", "log10": "ieee_log10",  # IEEE 754 outside the domain, as numpy
     "lower": "F.lower", "upper": "F.upper", "length": "F.char_length", "trim": "trim_whitespace",
     "concat": "F.concat", "coalesce": "F.coalesce", "year": "F.year", "month": "F.month",
     "day": "F.dayofmonth", "hour": "F.hour", "date": "F.to_date",
@@ -123,7 +123,7 @@ def _operand(expr: Expr, *, bare_literals: bool) -> str:
 def _binary(expr: Binary) -> str:
     left, right = expr.left, expr.right
     if expr.op == "/":
-        return f"F.try_divide({column(left)}, {column(right)})"
+        return f"ieee_divide({column(left)}, {column(right)})"
     if expr.op == "//":
         floor = f"floor_divide({column(left)}, {column(right)})"
         return f'{floor}.cast("double")' if expr.type and expr.type.base == "float" else floor
@@ -160,7 +160,7 @@ def _call(call: Call) -> str:
             return texts[0]  # floor/ceil of an int is the int
         return f'F.{name}({texts[0]}).cast("double")'  # Spark gives bigint; pipec keeps float
     if name == "sqrt":
-        return f"F.when({_operand(args[0], bare_literals=False)} >= 0, F.sqrt({texts[0]}))"
+        return f"F.sqrt({texts[0]})"  # NaN for negative input, as IEEE 754
     if name == "substr":
         if all(_is_plain_literal(a) for a in args[1:]):
             return f"F.substring({texts[0]}, {py_literal(args[1].value)}, {py_literal(args[2].value)})"

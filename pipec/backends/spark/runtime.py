@@ -198,6 +198,28 @@ def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
 
 
 # ================================================================ column helpers
+def ieee_divide(a: Column, b: Column) -> Column:
+    """`/` as IEEE 754 (`x / 0` is inf, -inf or NaN): Spark's ANSI mode would raise instead."""
+    a, b = a.cast("double"), b.cast("double")
+    at_zero = F.when(a > 0, F.lit(float("inf"))).when(a < 0, F.lit(float("-inf"))).when(a == 0, F.lit(float("nan")))
+    return F.when(b == 0, at_zero).otherwise(a / b)
+
+
+def _ieee_log(x: Column, log: Column) -> Column:
+    """Spark's logarithms give null outside their domain; numpy's (and pipec's) give -inf at 0
+    and NaN below it."""
+    x = x.cast("double")
+    return F.when(x > 0, log).when(x == 0, F.lit(float("-inf"))).when(x < 0, F.lit(float("nan")))
+
+
+def ieee_ln(x: Column) -> Column:
+    return _ieee_log(x, F.ln(x))
+
+
+def ieee_log10(x: Column) -> Column:
+    return _ieee_log(x, F.log10(x))
+
+
 def floor_divide(a: Column, b: Column) -> Column:
     """Python's `a // b` (rounds toward negative infinity); null when `b` is zero."""
     return F.floor(F.try_divide(a, b))
