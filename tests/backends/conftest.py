@@ -1,7 +1,7 @@
-"""One SparkSession for every Spark test (a JVM start costs seconds), configured like a job's.
+"""One SparkSession for every test that needs Spark (the Spark backend's and the cross-backend
+suite's): a JVM start costs seconds, so it is started once, configured like a job's.
 
-Spark tests never skip: without pyspark or Java the fixture fails, and so do they. The fixture
-is written so that the cross-backend suite can reuse it (move it to tests/backends/conftest.py).
+Spark tests never skip: without pyspark or Java the fixture fails, and so do they.
 """
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import os
 import sys
 
 import pytest
-
-pytestmark = pytest.mark.spark
-
 
 @pytest.fixture(scope="session")
 def spark():
