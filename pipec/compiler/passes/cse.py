@@ -24,6 +24,7 @@ def cse(ir: IR, records: list[PassRecord] | None = None) -> IR:
     ['a']
     """
     out = ir.copy()
+    signatures: dict[str, str] = {}  # merging rewires inputs, never arguments: one per node
     merged_any = True
     while merged_any:
         merged_any = False
@@ -32,7 +33,9 @@ def cse(ir: IR, records: list[PassRecord] | None = None) -> IR:
             node = out.node(node_id)  # re-read: an earlier merge may have rewired its inputs
             if node.is_sink:
                 continue
-            key = (signature(node), tuple(node.inputs))
+            if node_id not in signatures:
+                signatures[node_id] = signature(node)
+            key = (signatures[node_id], tuple(node.inputs))
             keep = first_with.setdefault(key, node_id)
             if keep != node_id:
                 if records is not None:
