@@ -86,19 +86,30 @@ _STAGE_LINE = re.compile(r"^\s*done\s+(\S+)\s+(\([^)]*\))?\s*([\d.]+)s\s*$", re.
 
 
 def run_once(command: list[str], cwd: Path) -> Run:
-    """Wall time and peak RSS of one fresh process; pipec's progress lines give its stage times."""
-    with tempfile.TemporaryFile() as log:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        log.seek(0)
-        text = log.read().decode(errors="replace")
-    if process.returncode != 0:
-        raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{text}")
+    """Wall time, CPU time and peak RSS of one fresh process; pipec's progress lines give its
+    stage times.
+
+    The peak RSS comes from `/usr/bin/time`, whose small process is what gets forked: Linux
+    carries the forking process's peak into the child's `ru_maxrss` across exec, so `os.wait4`
+    on a child forked straight from this (large) process would report at least this process's
+    size. Without `/usr/bin/time` that is the fallback, and then only an upper bound.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        wrapper = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file)] if Path("/usr/bin/time").exists() else []
+        with open(Path(tmp) / "log", "w+b") as log:
+            started = time.perf_counter()
+            process = subprocess.Popen(wrapper + command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status)
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+        if process.returncode != 0:
+            raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{text}")
+        peak_kib = int(peak_file.read_text().split()[-1]) if wrapper else usage.ru_maxrss
     stages = {f"{m.group(1)} {m.group(2) or ''}".strip(): float(m.group(3)) for m in _STAGE_LINE.finditer(text)}
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stages)  # maxrss in KiB
+    return Run(seconds, usage.ru_utime + usage.ru_stime, peak_kib / 1024, stages)
 
 
 # ------------------------------------------------------------------ comparing outputs
