@@ -113,3 +113,12 @@ def _expressions(args):
                 yield item.expr
             elif isinstance(item, ast.ExprBase):
                 yield item
+
+
+def test_support_matrix_document_is_current():
+    from pathlib import Path
+
+    from pipec.backends.support import render
+
+    document = Path(__file__).parents[3] / "docs" / "support-matrix.md"
+    assert document.read_text() == render(), "run: python -m pipec.backends.support > docs/support-matrix.md"
