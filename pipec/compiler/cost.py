@@ -38,6 +38,8 @@ _SECONDS_PER_ROW = {
 }
 _SECONDS_PER_BYTE = {"read_csv": 1e-8, "read_json": 2e-8, "read_parquet": 2e-9,
                      "write_csv": 1e-8, "write_json": 2e-8, "write_parquet": 4e-9, "save_model": 1e-8}
+# writing a table into memory once (about 1 GB/s), what caching it costs beyond computing it
+MATERIALISE_SECONDS_PER_BYTE = 1e-9
 _PARAM = re.compile(r"\$\{(\w+)\}")
 
 

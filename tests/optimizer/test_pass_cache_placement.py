@@ -94,3 +94,11 @@ def test_local_reads_a_source_once_so_its_reading_time_is_not_saved_again():
     local = cache_placement(ir, backend="local", memory_budget=100, estimates=est)
     assert [(c.node, c.seconds_saved) for c in spark] == [("f", 6.0)]
     assert [(c.node, c.seconds_saved) for c in local] == [("f", 1.0)]
+
+
+def test_a_big_table_that_is_cheap_to_compute_again_is_not_worth_writing_into_memory():
+    # read three times; computing it again takes 0.05 s: worth it for 1 MB, not for 1 GB
+    ir = graph({"s": [], "a": ["s"]}, {"a1": "a", "a2": "a", "a3": "a"})
+    small = cache_placement(ir, memory_budget=10**10, estimates=costs(ir, a=(0.05, 10**6)))
+    big = cache_placement(ir, memory_budget=10**10, estimates=costs(ir, a=(0.05, 10**9)))
+    assert [c.node for c in small] == ["a"] and big == []

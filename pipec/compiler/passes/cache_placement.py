@@ -6,8 +6,9 @@ input per run. Models and metrics are always kept (they are small Python objects
 runs once. `t(v)` is the time to compute `v` from its nearest kept ancestors. Caching `v` saves
 `t(v) × (runs(v) − 1)` seconds and costs its size in memory; the algorithm repeatedly keeps the
 node with the best saving per byte that still fits in the budget, then recomputes `runs` and `t`
-(caching one node changes both for the others), until nothing that fits saves time. A node
-chosen early can become useless once its readers are cached too; such nodes are released.
+(caching one node changes both for the others), until nothing that fits saves more time than
+writing it into memory takes (a big table that is cheap to compute again is not worth keeping).
+A node chosen early can become useless once its readers are cached too; such nodes are released.
 
 How often a consumer reads its input depends on the backend: on Spark an iterative `fit` scans its
 input once per iteration (logistic regression `max_iter` times); scikit-learn (local and Airflow)
@@ -16,7 +17,7 @@ kept there and `t(v)` does not count reading it again.
 """
 from __future__ import annotations
 
-from pipec.compiler.cost import NodeEstimate, default_memory_budget, estimate, value_of
+from pipec.compiler.cost import MATERIALISE_SECONDS_PER_BYTE, NodeEstimate, default_memory_budget, estimate, value_of
 from pipec.compiler.ir import IR, IRNode
 from pipec.compiler.passes.naming import describe, human_bytes
 from pipec.compiler.plan import CacheDecision, PassRecord
@@ -99,9 +100,9 @@ def _options(ir: IR, cached: set[str], estimates: dict[str, NodeEstimate], backe
         if node.id in kept or not isinstance(node.output, TableType):
             continue
         saved = seconds[node.id] * (runs[node.id] - 1)
-        if saved > 0:
-            options.append(CacheDecision(node=node.id, runs=runs[node.id], seconds_saved=saved,
-                                         bytes=max(1, round(estimates[node.id].bytes))))
+        size = max(1, round(estimates[node.id].bytes))
+        if saved > size * MATERIALISE_SECONDS_PER_BYTE:
+            options.append(CacheDecision(node=node.id, runs=runs[node.id], seconds_saved=saved, bytes=size))
     return options
 
 
