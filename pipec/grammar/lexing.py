@@ -69,9 +69,7 @@ def lex(text: str) -> tuple[list[Token], list[LexicalError]]:
     errors: list[LexicalError] = []
     while True:
         try:
-            tokens = [t for t in lark_parser().lex(text, dont_ignore=True)
-                      if not t.type.startswith("__IGNORE")]
-            return tokens, errors
+            return list(lark_parser().lex(text)), errors
         except UnexpectedCharacters as e:
             error = _describe_bad_character(text, e.pos_in_stream)
             errors.append(error)
