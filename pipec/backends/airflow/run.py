@@ -18,7 +18,7 @@ from typing import Any
 
 from pipec.backends.airflow.task_io import BASE_DIR_PARAM, FAILURE_MARK
 
-_RESULT_MARK = "PIPEC-DAG-TEST-RESULT "
+RESULT_MARK = "PIPEC-DAG-TEST-RESULT "  # starts the child's one-line JSON summary
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Failed|Failure)): (.+)$", re.M)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LOGGER_SUFFIX = re.compile(r"\s+\[[\w.]+\](\s+\w+=\S+)*\s*$")  # "[pipec.task] loc=file.py:12"
@@ -71,15 +71,15 @@ def run_dag_file(dag_file: str | os.PathLike, params: dict[str, Any] | None = No
             airflow_home = Path(scratch)
             migrate_metadata_db(airflow_home)
         done = subprocess.run(
-            [sys.executable, "-m", "pipec.backends.airflow.run", str(dag_file), json.dumps(conf)],
+            [sys.executable, "-m", "pipec.backends.airflow.dag_test_child", str(dag_file), json.dumps(conf)],
             env=airflow_environment(airflow_home, dag_file.parent), capture_output=True, text=True,
             timeout=timeout)
     return _result(_ANSI.sub("", done.stdout + done.stderr))
 
 
 def _result(log: str) -> DagRunResult:
-    summary = next((line[len(_RESULT_MARK):] for line in reversed(log.splitlines())
-                    if line.startswith(_RESULT_MARK)), None)
+    summary = next((line[len(RESULT_MARK):] for line in reversed(log.splitlines())
+                    if line.startswith(RESULT_MARK)), None)
     if summary is None:
         return DagRunResult(ok=False, state="not started", error=_error_in(log), log=log)
     data = json.loads(summary)
@@ -100,27 +100,3 @@ def _error_in(log: str) -> str:
     if exceptions:
         return "{}: {}".format(*exceptions[-1])
     return log.strip().splitlines()[-1] if log.strip() else "no output"
-
-
-def _test_in_this_process(dag_file: Path, conf: dict[str, Any]) -> None:
-    """The child process: import the DAG file, run it once, print a one-line JSON summary.
-
-    Retries are turned off: `dag.test()` would wait out every retry delay, and a run from the
-    command line should report the first failure at once.
-    """
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"pipec_dag_{dag_file.stem}", dag_file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = module.dag_object
-    for task in dag.tasks:
-        task.retries = 0
-    dag_run = dag.test(run_conf=conf)
-    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-    print(_RESULT_MARK + json.dumps({"state": str(dag_run.state), "task_states": states}), flush=True)
-
-
-if __name__ == "__main__":
-    _test_in_this_process(Path(sys.argv[1]), json.loads(sys.argv[2]))

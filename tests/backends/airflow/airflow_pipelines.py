@@ -44,6 +44,23 @@ pipeline sales(schedule="@weekly", start="2024-01-01", retries=1, retry_delay=30
 }
 '''
 
+# The relational part of SALES alone (no model), for the slower Spark engine.
+SALES_REPORT = SCHEMAS + '''
+pipeline sales() {
+  param data_dir: str = "data"
+  param out_dir: str = "out"
+  param min_amount: float = 0.0
+
+  sales = read_csv("${data_dir}/sales.csv", schema=Sale)
+  regions = read_csv("${data_dir}/regions.csv", schema=Region)
+  kept = sales
+    | filter(amount is not null and amount >= $min_amount)
+    | join(regions, on=[region], how="left")
+  kept | aggregate(by=[region, manager], n=count(), total=sum(amount)) | sort(region)
+    | write_csv("${out_dir}/by_region.csv")
+}
+'''
+
 REGIONS = pd.DataFrame({"region": ["north", "south", "east"], "manager": ["Ann", "Bob", "Cy"]})
 
 
