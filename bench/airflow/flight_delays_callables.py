@@ -33,7 +33,8 @@ def flights(**context) -> str:
     import polars as pl
 
     params = context["params"]
-    frame = pl.read_csv(os.path.join(params["base_dir"], params["data_dir"], "flights.csv"), null_values=["NA"])
+    frame = pl.read_csv(os.path.join(params["base_dir"], params["data_dir"], "flights.csv"),
+                        null_values=["NA"], infer_schema_length=None)
     frame = frame.filter(pl.col("arr_delay").is_not_null() & (pl.col("distance") >= params["min_distance"]))
     frame.write_parquet(_path(context, "flights.parquet"))
     return _path(context, "flights.parquet")
@@ -43,8 +44,10 @@ def weather(**context) -> str:
     import polars as pl
 
     params = context["params"]
-    frame = pl.read_csv(os.path.join(params["base_dir"], params["data_dir"], "weather.csv"), null_values=["NA"])
-    frame.select("origin", "time_hour", "temp", "wind_speed").write_parquet(_path(context, "weather.parquet"))
+    frame = pl.read_csv(os.path.join(params["base_dir"], params["data_dir"], "weather.csv"),
+                        columns=["origin", "time_hour", "temp", "wind_speed"], null_values=["NA"],
+                        infer_schema_length=None)
+    frame.write_parquet(_path(context, "weather.parquet"))
     return _path(context, "weather.parquet")
 
 
