@@ -68,8 +68,9 @@ def generated_pipeline(steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile_time(steps: int) -> tuple[float, float, float]:
-    """Seconds to parse, to check (parse included, as `check_source` does both) and to optimize."""
+def compile_time(steps: int) -> tuple[float, float, float, float]:
+    """Seconds to parse, to check (parse included, as `check_source` does both) and to optimize,
+    and the CPU seconds of checking and optimizing."""
     from pipec.compiler.check import check_source
     from pipec.compiler.passes import optimize
     from pipec.grammar import parse_source
@@ -78,11 +79,12 @@ def compile_time(steps: int) -> tuple[float, float, float]:
     start = time.perf_counter()
     parse_source(text, "generated.pipe")
     parsed = time.perf_counter()
+    cpu = time.process_time()
     program = check_source(text, "generated.pipe")
     checked = time.perf_counter()
     assert program.ok, program.diagnostics[:3]
     optimize(program.pipelines["generated"])
-    return parsed - start, checked - parsed, time.perf_counter() - checked
+    return parsed - start, checked - parsed, time.perf_counter() - checked, time.process_time() - cpu
 
 
 def main() -> None:
@@ -95,12 +97,12 @@ def main() -> None:
     previous: tuple[int, float] | None = None
     for steps in map(int, args.steps.split(",")):
         runs = [compile_time(steps) for _ in range(3 if steps <= 1000 else 1)]
-        parse, check, opt = (statistics.median(r[k] for r in runs) for k in range(3))
+        parse, check, opt, cpu = (statistics.median(r[k] for r in runs) for k in range(4))
         seconds = check + opt
         growth = (f", x{seconds / previous[1]:.1f} for x{steps / previous[0]:g} the steps"
                   if previous else "")
         print(f"compile {steps:>6} steps: {seconds:.2f} s = check {check:.2f} s (of which parse {parse:.2f} s)"
-              f" + optimize {opt:.2f} s ({seconds / steps * 1e6:.0f} us/step{growth})")
+              f" + optimize {opt:.2f} s; {cpu:.2f} s CPU ({seconds / steps * 1e6:.0f} us/step{growth})")
         previous = steps, seconds
 
 
