@@ -1,14 +1,33 @@
-"""One SparkSession for every test that needs Spark (the Spark backend's and the cross-backend
-suite's): a JVM start costs seconds, so it is started once, configured like a job's.
+"""Session fixtures shared by the backend tests and the cross-backend suite.
 
-Spark tests never skip: without pyspark or Java the fixture fails, and so do they.
+- `spark`: one SparkSession (a JVM start costs seconds), configured like a job's.
+- `airflow_home`: a throwaway Airflow home with a migrated SQLite metadata DB. Airflow reads its
+  configuration when it is first imported, so the environment is set here, at import time,
+  before any test imports Airflow.
+
+Neither skips: without pyspark, Java or Airflow the fixtures fail, and so do the tests.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
+
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="pipec-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """A migrated metadata DB, shared by every `dag.test()` run of the session."""
+    from pipec.backends.airflow.run import migrate_metadata_db
+
+    migrate_metadata_db(AIRFLOW_HOME)
+    return AIRFLOW_HOME
 
 @pytest.fixture(scope="session")
 def spark():

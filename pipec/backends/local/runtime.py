@@ -393,7 +393,8 @@ def round_half_away(x, digits, base: str):
     pl = _pl()
     if base == "int":
         return x
-    return x.cast(pl.Float64).round(digits, mode="half_away_from_zero")
+    scale = 10.0 ** digits  # docs/semantics.md: round x * 10**digits half away from zero, divide back
+    return (x.cast(pl.Float64) * scale).round(0, mode="half_away_from_zero") / scale
 
 
 def substr(s, start, length):

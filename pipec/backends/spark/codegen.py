@@ -90,6 +90,16 @@ def schema_text(schema: Schema) -> str:
     return "[\n" + "".join(f"{INDENT}{r},\n" for r in rows) + "]"
 
 
+def _atom(text: str) -> str:
+    """`text` ready for a method call: parenthesised when it is an operator expression, so that
+    `.alias()` applies to the whole of `F.weekday(x) + 1`, not to its last operand."""
+    import ast as python_ast
+
+    body = python_ast.parse(text, mode="eval").body
+    return text if isinstance(body, (python_ast.Call, python_ast.Attribute, python_ast.Name,
+                                     python_ast.Subscript, python_ast.Constant)) else f"({text})"
+
+
 def _name_arg(name: str) -> str:
     """A column passed by name to a DataFrame method: a plain string when Spark reads it literally."""
     return lit(name) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else ex.column_name(name)
@@ -297,7 +307,7 @@ class JobWriter:
         if step == "join":
             return self.join(node)
         if step == "aggregate":
-            aggregates = [f"{ex.column(agg.expr)}.alias({lit(agg.name)})" for agg in a.aggregates]
+            aggregates = [f"{_atom(ex.column(agg.expr))}.alias({lit(agg.name)})" for agg in a.aggregates]
             group = call(".groupBy", [_name_arg(c) for c in a.by]) + "\n" if a.by else ""
             return group + call(".agg", aggregates)
         raise AssertionError(step)
@@ -305,7 +315,7 @@ class JobWriter:
     def named(self, item: NamedExpr) -> str:
         if isinstance(item.expr, ex.ColumnRef) and item.expr.name == item.name:
             return _name_arg(item.name)
-        return f"{ex.column(item.expr)}.alias({lit(item.name)})"
+        return f"{_atom(ex.column(item.expr))}.alias({lit(item.name)})"
 
     def join(self, node: IRNode) -> str:
         """A USING join: keys appear once under the left name (coalesced for `full`), as pipec says."""

@@ -154,7 +154,7 @@ def _call(call: Call) -> str:
         operand = texts[0]
         if args[0].type and args[0].type.base == "int" and call.type and call.type.base == "float":
             operand = f'{operand}.cast("double")'
-        return f"F.round({operand}, {digits})"  # HALF_UP on the decimal value: half away from zero
+        return f"round_half_away({operand}, {digits})"
     if name in ("floor", "ceil"):
         if args[0].type and args[0].type.base == "int":
             return texts[0]  # floor/ceil of an int is the int
@@ -182,6 +182,8 @@ def _cast(operand: Expr, call: Call) -> str:
     text = column(operand)
     if target is None or source == target:
         return text
+    if target == "str" and source == "timestamp":
+        return f"timestamp_text({text})"
     if target == "str" and source == "bool":
         return f'F.when({_operand(operand, bare_literals=False)}, F.lit("true")).otherwise(F.lit("false"))'
     # Text, and floats going to int, may not convert: try_cast gives null instead of an ANSI error.

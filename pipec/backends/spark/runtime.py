@@ -205,6 +205,20 @@ def ieee_divide(a: Column, b: Column) -> Column:
     return F.when(b == 0, at_zero).otherwise(a / b)
 
 
+def timestamp_text(t: Column) -> Column:
+    """`cast(t, str)` as the local backend writes it: ISO 8601 in UTC, microseconds only when set."""
+    whole = F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss'Z'")
+    return F.when(F.date_format(t, "SSSSSS") == "000000", whole).otherwise(
+        F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"))
+
+
+def round_half_away(x: Column, digits: int) -> Column:
+    """docs/semantics.md's rounding: `x * 10**digits` rounded half away from zero, divided back.
+    (`F.round(x, d)` rounds the double's exact decimal expansion instead, so 13.65 -> 13.6.)"""
+    scale = 10.0 ** digits
+    return F.round(x * F.lit(scale), 0) / F.lit(scale)
+
+
 def _ieee_log(x: Column, log: Column) -> Column:
     """Spark's logarithms give null outside their domain; numpy's (and pipec's) give -inf at 0
     and NaN below it."""
@@ -409,7 +423,8 @@ class Outputs:
         temp = self._temp_dir(path)
         writer = conform(df, schema).coalesce(1).write.mode("overwrite")
         if fmt == "csv":
-            writer.options(header=True, escape='"', timestampFormat=TIMESTAMP_FORMAT).csv(temp)
+            writer.options(header=True, escape='"', timestampFormat=TIMESTAMP_FORMAT,
+                           ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False).csv(temp)
         elif fmt == "json":
             writer.options(ignoreNullFields=False, timestampFormat=TIMESTAMP_FORMAT).json(temp)
         else:
@@ -485,19 +500,23 @@ def sample_rows(df: DataFrame, fraction: float, seed: int) -> DataFrame:
 
 # ================================================================ python steps
 def apply_python(df: DataFrame, function: str, schema: SchemaSpec, options: dict[str, Any]) -> DataFrame:
-    """Run a user function per partition through `mapInPandas` and check its result against `schema`."""
-    _import_function(function)  # fail early, on the driver, with a clear message
+    """Run a user function per partition through `mapInPandas` and check its result against `schema`.
+    The function is imported from the job's working directory too, on the driver and the workers."""
+    workdir = os.getcwd()
+    _import_function(function, workdir)  # fail early, on the driver, with a clear message
     names = [n for n, _, _ in schema]
 
     def run_batches(batches: Iterable[Any]) -> Iterator[Any]:
-        user_function = _import_function(function)
+        user_function = _import_function(function, workdir)
         for batch in batches:
             yield check_python_result(user_function(batch, **options), schema, function)[names]
 
     return df.mapInPandas(run_batches, struct_type(schema))
 
 
-def _import_function(function: str) -> Callable[..., Any]:
+def _import_function(function: str, workdir: str) -> Callable[..., Any]:
+    if workdir not in sys.path:
+        sys.path.insert(0, workdir)
     module_name, _, attribute = function.partition(":")
     try:
         return getattr(importlib.import_module(module_name), attribute)
@@ -552,12 +571,15 @@ def make_estimator(name: str, arguments: dict[str, Any], supervised: bool) -> An
     """The MLlib estimator for a pipec estimator call, with pipec's defaults."""
     cls, mapping, fixed = ESTIMATORS[name]
     settings = {mllib: arguments.get(arg, default) for arg, (mllib, default) in mapping.items()}
-    columns: dict[str, str] = {"featuresCol": _FEATURES, "predictionCol": _PREDICTION}
+    columns: dict[str, str] = {"featuresCol": _FEATURES, "predictionCol": _PREDICTION,
+                               "probabilityCol": _PROBABILITY, "rawPredictionCol": _RAW}
     if supervised:
         columns["labelCol"] = _LABEL
-    if hasattr(cls, "probabilityCol") and cls is not KMeans:
-        columns.update(probabilityCol=_PROBABILITY, rawPredictionCol=_RAW)
-    return cls(**settings, **fixed, **columns)
+    estimator = cls(**settings, **fixed)
+    for param, column in columns.items():  # set, not passed: GBTClassifier's __init__ lacks some
+        if estimator.hasParam(param):
+            estimator.set(estimator.getParam(param), column)
+    return estimator
 
 
 @dataclass

@@ -39,6 +39,8 @@ def read_table(path: Path, schema) -> pl.DataFrame:
             col = col.str.to_datetime(time_zone="UTC", time_unit="us")
         elif df.schema[f.name] == pl.String and f.type.base == "bool":
             col = col.str.to_lowercase() == "true"
+        elif df.schema[f.name] == pl.String and f.type.base == "date":
+            col = col.str.to_date()
         elif df.schema[f.name] != target:
             col = col.cast(target)
         columns.append(col.alias(f.name))

@@ -43,8 +43,11 @@ def run_spark(spark, pipe_file: Path, pipeline: str, workdir: Path) -> None:
 
     ir = load_ir(pipe_file, pipeline)
     source = generate_job(plan(ir, backend="spark", workdir=workdir))
+    from pyspark import cloudpickle
+
     module = types.ModuleType(f"conformance_job_{pipeline}")
     sys.modules[module.__name__] = module
+    cloudpickle.register_pickle_by_value(module)  # workers cannot import a module made here
     exec(compile(source, f"<spark job {pipeline}>", "exec"), module.__dict__)
     ns = module.__dict__
     params = {name: ns["convert_param"](kind, default) for name, (kind, default) in ns["PARAMS"].items()}
