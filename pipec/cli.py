@@ -213,12 +213,17 @@ def cmd_fmt(args) -> int:
             print(f"error: cannot read `{path}`: {exc.strerror}", file=sys.stderr)
             status = EXIT_USER
             continue
-        module, diags = parse_source(text, path)
-        if any(d.is_error for d in diags):
+        try:
+            module, diags = parse_source(text, path)
+            formatted = None if any(d.is_error for d in diags) else format_module(module, text)
+        except RecursionError:
+            from pipec.compiler.check import too_deep
+
+            diags, formatted = [too_deep(path)], None
+        if formatted is None:
             _print_diagnostics(diags, path, "format", sources={path: text})
             status = EXIT_USER
             continue
-        formatted = format_module(module, text)
         if formatted == text:
             continue
         if args.check:
@@ -351,6 +356,9 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         print("interrupted: no output was changed", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pipec compile ... | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if _is_run_error(exc):
             print(f"error: {exc}", file=sys.stderr)

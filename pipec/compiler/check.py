@@ -52,6 +52,19 @@ def check_file(path: str | Path, params: dict[str, str] | None = None) -> Progra
 def check_source(text: str, file: str = "<string>", params: dict[str, str] | None = None) -> Program:
     """Check source text; `params` are `-p name=value` overrides (as text), checked against
     the declared parameter types of every pipeline that declares them."""
+    try:
+        return _check_source(text, file, params)
+    except RecursionError:  # the parser and checker recurse once per level of nesting
+        return Program(path=file, module=None, sources={file: text}, diagnostics=[too_deep(file)])
+
+
+def too_deep(file: str) -> Diagnostic:
+    return Diagnostic(code="E0006", message=f"`{file}` nests expressions too deeply to be compiled",
+                      help="split the expression into several `derive` steps, or build it from "
+                           "fewer nested parentheses and shorter operator chains")
+
+
+def _check_source(text: str, file: str, params: dict[str, str] | None) -> Program:
     from pipec.grammar import parse_source
 
     diags = Diagnostics()

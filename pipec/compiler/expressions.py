@@ -56,7 +56,11 @@ def check_expr(e: ast.Expr, ctx: ExprContext) -> ColumnType | None:
 
 def check_predicate(e: ast.Expr, ctx: ExprContext, step: str) -> ColumnType | None:
     t = check_expr(e, ctx)
-    if t is not None and t is not NULL and t.base != "bool":
+    if t is NULL:
+        ctx.diags.error("E0208", f"the condition of `{step}` is always null, so it is never true", e.span,
+                        help="compare a column, e.g. `x > 0` or `x is not null`")
+        return None
+    if t is not None and t.base != "bool":
         ctx.diags.error("E0208", f"the condition of `{step}` must be a bool, not {t}", e.span,
                         label=f"this is {t}", help="compare it, e.g. `x > 0` or `x is not null`")
         return None

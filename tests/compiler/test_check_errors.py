@@ -84,6 +84,12 @@ CASES = [
     ("param_unknown_type", 'param n: integer = 2\nx = read_csv("f.csv", schema=Flight)\nx | write_csv("o.csv")',
      "E0121", 1, "integer"),
     ("null_derive", F + 'x = flights | derive(y = null)\nx | write_csv("o.csv")', "E0203", 2, "null"),
+    ("filter_null", F + 'x = flights | filter(null)\nx | write_csv("o.csv")', "E0208", 2, "always null"),
+    ("sample_fraction_above_one", F + 'x = flights | sample(1.5)\nx | write_csv("o.csv")', "E0304", 2, "1.5"),
+    ("kmeans_zero_clusters", F + 'm = flights | fit(kmeans(k=0), features=[distance])\nm | save_model("m")',
+     "E0304", 2, "at least 1"),
+    ("param_declared_twice", 'param n: int = 1\nparam n: int = 2\nx = read_csv("f.csv", schema=Flight) | limit($n)\n'
+     'x | write_csv("o.csv")', "E0120", 2, "twice"),
 ]
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -138,3 +144,17 @@ def test_unused_binding_is_a_warning_not_an_error(program):
     assert p.ok
     assert [(d.code, d.severity) for d in p.diagnostics] == [("W0001", "warning")]
     assert "`y`" in p.diagnostics[0].message
+
+
+def test_negative_retries_and_options_from_params_are_rejected(program):
+    p = program('x = read_csv("f.csv", schema=Flight)\nx | write_csv("o.csv")',
+                header='pipeline p(retries=-1, owner=$who)')
+    assert [(d.code, d.message.split(":")[0]) for d in p.errors] == [
+        ("E0111", "option `retries` must be an integer that is not negative"),
+        ("E0111", "option `owner` must be a literal")]
+
+
+def test_too_deeply_nested_expression_is_a_diagnostic_not_a_crash(program):
+    p = program('x = read_csv("f.csv", schema={a: int}) | filter(' + " + ".join(["a"] * 3000) + ' > 0)\n'
+                'x | write_csv("o.csv")')
+    assert [d.code for d in p.errors] == ["E0006"]

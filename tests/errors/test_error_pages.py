@@ -2,7 +2,8 @@
 example still produces its code, prints what the page shows, and its fix removes the error.
 
 A page's `## Example` holds the files (```pipe or ```yaml blocks; a block's file name follows the
-language, `pipe schemas.pipe`, and an unnamed block is the file the command names) and one ```text
+language, `pipe schemas.pipe`, and an unnamed block is the file the command names; a ```python
+block is a script that writes files too large to show, run in the example's folder) and one ```text
 block: the command, `$ pipec check flights.pipe`, then what it prints. `## How to fix it` may hold
 corrected files, which replace the example's files of the same name.
 
@@ -44,6 +45,7 @@ class Page:
     output_span: tuple[int, int]       # where that output sits in `text`
     files: dict[str, str] = field(default_factory=dict)
     fixed_files: dict[str, str] = field(default_factory=dict)
+    scripts: list[str] = field(default_factory=list)  # ```python blocks that write example files
 
 
 def emitted_codes() -> set[str]:
@@ -70,6 +72,7 @@ def load_page(path: Path) -> Page:
                 output_span=(outputs[0].start(3), outputs[0].end(3)))
     target = _command_file(command)
     page.files = _files(FENCE.finditer(text, *example), target)
+    page.scripts = [m.group(3) for m in FENCE.finditer(text, *example) if m.group(1) == "python"]
     page.fixed_files = _files(FENCE.finditer(text, positions[2]), target)
     return page
 
@@ -117,36 +120,19 @@ def printed(argv: list[str], workdir: Path) -> str:
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        args = cli.build_parser().parse_args(argv)
-        if args.command == "compile":
-            _print_compile_problems(args)
-        else:
-            try:
-                cli.main(argv)
-            except SystemExit:
-                pass
+        try:
+            cli.main(argv)
+        except SystemExit:
+            pass
     text = buffer.getvalue()
     for folder in {str(workdir), str(workdir.resolve())}:
         text = text.replace(folder, SHOWN_WORKDIR)
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-def _print_compile_problems(args) -> None:
-    """What `pipec compile --target T` prints for a program the backend cannot run.
-
-    Printed with the CLI's own `_print_diagnostics`, because `cli.cmd_compile` currently crashes
-    before reaching it (it passes `engine=` to `get_backend`, which takes no such argument)."""
-    from pipec import cli
-    from pipec.backends.base import get_backend
-    from pipec.compiler.check import check_file
-
-    program = check_file(args.file)
-    backend = get_backend(args.target)
-    problems = [d for ir in program.pipelines.values() for d in backend.check_supported(ir)]
-    cli._print_diagnostics(problems, args.file, "compile", sources=program.sources)
-
-
-def write_files(files: dict[str, str], workdir: Path) -> None:
+def write_files(files: dict[str, str], workdir: Path, scripts: list[str] = ()) -> None:
+    for script in scripts:
+        exec(compile(script, "<page script>", "exec"), {})
     for name, content in files.items():
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).write_text(content, encoding="utf-8")
@@ -189,14 +175,14 @@ def test_index_lists_exactly_the_pages():
 
 @by_code
 def test_example_reports_its_code(page: Page, workdir: Path):
-    write_files(page.files, workdir)
+    write_files(page.files, workdir, page.scripts)
     codes = [d.code for d in diagnostics(page.command)]
     assert page.code in codes, f"{page.path.name}: the example reports {codes}"
 
 
 @by_code
 def test_page_shows_what_pipec_prints(page: Page, workdir: Path):
-    write_files(page.files, workdir)
+    write_files(page.files, workdir, page.scripts)
     output = printed(page.command, workdir)
     if UPDATE:
         start, end = page.output_span
