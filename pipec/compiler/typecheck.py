@@ -92,9 +92,13 @@ class PipelineChecker:
         ok, value = _literal_value(v, want.rstrip("?"))
         if want.endswith("?") and isinstance(v, ast.Literal_) and v.literal_type == "null":
             return None
-        if not ok:
-            self.diags.error("E0111", f"option `{opt.name}` must be {_describe(want)}", v.span,
-                             help=_example(opt.name))
+        if isinstance(v, ast.ParamRef):
+            self.diags.error("E0111", f"option `{opt.name}` must be a literal: parameters are set per run, "
+                             "options when the pipeline is compiled", v.span, help=_example(opt.name))
+            return _BAD
+        if not ok or (opt.name == "retries" and value < 0):
+            self.diags.error("E0111", f"option `{opt.name}` must be {_describe(want)}"
+                             + (" that is not negative" if ok else ""), v.span, help=_example(opt.name))
             return _BAD
         return value
 
@@ -104,7 +108,10 @@ class PipelineChecker:
             if not isinstance(decl, ast.ParamDecl):
                 continue
             if decl.name in self.params:
-                self.diags.error("E0120", f"parameter `{decl.name}` is declared twice", decl.name_span)
+                first = next(d for d in self.p.body if isinstance(d, ast.ParamDecl) and d.name == decl.name)
+                self.diags.error("E0120", f"parameter `{decl.name}` is declared twice", decl.name_span,
+                                 labels=[Label(span=first.name_span, message="first declared here")],
+                                 help="remove one of them, or give it another name")
                 continue
             t = param_type(decl.type, self.diags)
             if t is None:
@@ -250,7 +257,11 @@ class PipelineChecker:
                 raise _Failed
             if call.name in SINKS and not (last and is_sink_statement):
                 self.diags.error("E0307", f"`{call.name}` is a sink: it must end a chain that is not bound to a name",
-                                 call.name_span, help=f"write it on its own line: `{prefix.split('_')[0]} | {call.name}(...)`")
+                                 call.name_span,
+                                 help="end the chain with this sink; write further steps or sinks as "
+                                 "statements of their own" if is_sink_statement else
+                                 f"remove `{', '.join(targets)} =`: a chain that ends in a sink is a "
+                                 "statement of its own, and the sink gives no value to bind")
                 raise _Failed
             if last and is_sink_statement and call.name not in SINKS:
                 self.diags.error("E0307", "the result of this chain is not used", chain.span,

@@ -452,8 +452,12 @@ def _fraction(ctx: StepContext, e: ast.Expr | None, default: float) -> ast.Expr 
     if e is None:
         return lit(default)
     f = value_arg(ctx, e, "float", "`fraction`")
-    if f is not None and isinstance(literal_of(f), (int, float)) and not 0 < literal_of(f) < 1 + (default == 1.0):
-        ctx.error("E0304", "`fraction` must be between 0 and 1", f.span)
+    value = literal_of(f) if f is not None else None
+    # `sample` may keep every row (1.0); a `split` side must get some rows and leave some.
+    inside = 0 < value <= 1 if default == 1.0 else 0 < value < 1
+    if isinstance(value, (int, float)) and not inside:
+        ctx.error("E0304", f"`fraction` must be between 0 and 1, not {value}", f.span,
+                  help="a fraction of the rows, e.g. 0.8")
         return None
     return f
 
@@ -682,6 +686,10 @@ def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
         if pname in given:
             v = value_arg(ctx, given[pname].value, hyper.type, f"`{pname}`")
             if v is None:
+                return None
+            if hyper.minimum is not None and isinstance(literal_of(v), (int, float)) and literal_of(v) < hyper.minimum:
+                ctx.error("E0304", f"`{pname}` of `{est.name}` must be at least {hyper.minimum}, not {literal_of(v)}",
+                          v.span)
                 return None
         elif hyper.default is None:
             ctx.error("E0303", f"`{est.name}` needs the argument `{pname}`", est_e.span)
