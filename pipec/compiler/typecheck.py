@@ -212,15 +212,16 @@ class PipelineChecker:
             return None
         return self._value_of(ref.name)
 
-    def upstream_model(self, node_id: str) -> ModelType | None:
-        """The model of the nearest `predict` up the main-input path of `node_id`."""
+    def upstream_model(self, node_id: str) -> tuple[str, ModelType] | None:
+        """The model node id and type of the nearest `predict` up the main-input path of `node_id`."""
         node = self.ir.node(node_id)
         while node.step != "predict":
             if not node.inputs:
                 return None
             node = self.ir.node(node.inputs[0])
-        model = self.ir.node(node.inputs[1]).output
-        return model if isinstance(model, ModelType) else None
+        model_id = node.inputs[1]
+        model = self.ir.node(model_id).output
+        return (model_id, model) if isinstance(model, ModelType) else None
 
     # ------------------------------------------------------------ chains
     def _chain(self, chain: ast.Chain, prefix: str, targets: list[str], doc: str | None,

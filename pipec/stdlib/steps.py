@@ -28,7 +28,7 @@ class Resolver(Protocol):
     """What a typing rule may ask of the pipeline checker."""
 
     def binding(self, ref: ast.Expr, what: str) -> tuple[str, ValueType] | None: ...
-    def upstream_model(self, node_id: str) -> ModelType | None: ...
+    def upstream_model(self, node_id: str) -> tuple[str, ModelType] | None: ...
 
 
 @dataclass
@@ -783,16 +783,23 @@ def _predict(ctx: StepContext, b: BoundArgs) -> Result | None:
             ok = False
     if not ok:
         return None
-    label_t = col("int") if model.label is None else model.label.type.with_nullable(False)
+    # A regressor's estimate is a real number even for an `int` label (rounding would hide its error).
+    if model.model_kind == "classifier":
+        prediction_t = model.label.type.with_nullable(False)
+    else:
+        prediction_t = col("float" if model.model_kind == "regressor" else "int")
     pairs = [(f.name, f.type) for f in ctx.schema.fields if f.name not in ("prediction", "probability")]
-    pairs.append(("prediction", label_t))
+    pairs.append(("prediction", prediction_t))
     if model.model_kind == "classifier":
         pairs.append(("probability", col("float")))
     return PredictArgs(), table(pairs)
 
 
 def _evaluate(ctx: StepContext, b: BoundArgs) -> Result | None:
-    model = ctx.resolver.upstream_model(ctx.input_id) if ctx.input_id else None
+    """The model that made the predictions is a second input: multi-class `roc_auc` and `log_loss`
+    need every class's probability, which the backends compute from the features with it."""
+    upstream = ctx.resolver.upstream_model(ctx.input_id) if ctx.input_id else None
+    model = upstream[1] if upstream else None
     if model is None or model.model_kind == "clusterer":
         ctx.error("E0407", "`evaluate` needs a table with predictions of a classifier or regressor",
                   ctx.call.span, help="apply `| predict(model)` first")
@@ -825,6 +832,7 @@ def _evaluate(ctx: StepContext, b: BoundArgs) -> Result | None:
         metrics.append(m)
     metrics = metrics or list(allowed[:1])
     task = "classification" if model.model_kind == "classifier" else "regression"
+    ctx.extra_inputs.append(upstream[0])
     return EvaluateArgs(label=label, task=task, metrics=metrics), MetricsType(names=tuple(metrics))
 
 

@@ -144,6 +144,22 @@ km | save_model("km")'''
     assert [n.expr.value for n in ir.node("km").args.params] == [3, 0]
 
 
+def test_int_label_regressor_predicts_float_and_evaluate_reads_the_model(program, flights_source):
+    body = flights_source + '''reg = flights | fit(linear_regression(), features=[distance], label=month)
+clf = flights | fit(logistic_regression(), features=[distance], label=carrier)
+by_month = flights | predict(reg) | evaluate(label=month, metrics=["rmse"])
+by_carrier = flights | predict(clf) | filter(distance > 100) | evaluate(label=carrier, metrics=["log_loss"])
+by_month | write_json("m.json")
+by_carrier | write_json("c.json")'''
+    p = program(body)
+    assert p.ok, [d.message for d in p.diagnostics]
+    ir = p.pipelines["p"]
+    assert ir.node("by_month__0_predict").output.schema_.get("prediction") == col("float")
+    assert ir.node("by_carrier__0_predict").output.schema_.get("prediction") == col("str")
+    assert ir.node("by_month").inputs == ["by_month__0_predict", "reg"]
+    assert ir.node("by_carrier").inputs == ["by_carrier__1_filter", "clf"]
+
+
 def test_bindings_may_be_used_before_they_are_bound(program):
     p = program('b | write_csv("b.csv")\nb = a | limit(1)\na = read_csv("a.csv", schema={x: int})')
     assert p.ok, p.diagnostics

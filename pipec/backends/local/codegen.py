@@ -275,7 +275,7 @@ def _statement(ir: IR, node: IRNode) -> str:
         return _call(out, "rt.predict", ["ctx", nid, ins[0], ins[1]])
     if step == "evaluate":
         label_type = ir.node(node.inputs[0]).schema_.get(a.label)
-        return _call(out, "rt.evaluate", ["ctx", nid, ins[0], f"label={py(a.label)}",
+        return _call(out, "rt.evaluate", ["ctx", nid, ins[0], ins[1], f"label={py(a.label)}",
                                           f"label_type={py(label_type.base)}", f"task={py(a.task)}",
                                           f"metrics={py(a.metrics)}"])
     if step == "expect":

@@ -657,31 +657,33 @@ def fit(ctx: RunContext, node_id: str, frame, *, estimator: str, kind: str, para
 
 
 def predict(ctx: RunContext, node_id: str, frame, model: Model):
-    """Add `prediction` (the label's type; int cluster id for kmeans) and, for classifiers,
-    `probability` (of the positive class for two classes, of the predicted class for more)."""
+    """Add `prediction` (a classifier's: the label's type; a regressor's: float; kmeans: int cluster
+    id) and, for classifiers, `probability` (of the positive class for two classes, of the
+    predicted class for more)."""
     pl = _pl()
     df = frame.collect() if hasattr(frame, "collect") else frame
     X = feature_frame(df, model.features())
     predictions = model.pipeline.predict(X) if df.height else []
-    if model.kind == "clusterer":
-        return df.with_columns(pl.Series("prediction", predictions, dtype=pl.Int64)).lazy()
-    label_type = model.meta["label"]["type"]
-    columns = [pl.Series("prediction", predictions, dtype=dtype(label_type))]
-    if model.kind == "classifier":
-        probabilities = model.pipeline.predict_proba(X) if df.height else None
-        if probabilities is None:
-            chosen = []
-        elif probabilities.shape[1] == 2:
-            chosen = probabilities[:, 1]
-        else:
-            chosen = probabilities.max(axis=1)
-        columns.append(pl.Series("probability", chosen, dtype=pl.Float64))
+    if model.kind != "classifier":
+        kind = pl.Int64 if model.kind == "clusterer" else pl.Float64
+        return df.with_columns(pl.Series("prediction", predictions, dtype=kind)).lazy()
+    columns = [pl.Series("prediction", predictions, dtype=dtype(model.meta["label"]["type"]))]
+    probabilities = model.pipeline.predict_proba(X) if df.height else None
+    if probabilities is None:
+        chosen = []
+    elif probabilities.shape[1] == 2:
+        chosen = probabilities[:, 1]
+    else:
+        chosen = probabilities.max(axis=1)
+    columns.append(pl.Series("probability", chosen, dtype=pl.Float64))
     return df.with_columns(columns).lazy()
 
 
-def evaluate(ctx: RunContext, node_id: str, frame, *, label: str, label_type: str, task: str,
+def evaluate(ctx: RunContext, node_id: str, frame, model: Model, *, label: str, label_type: str, task: str,
              metrics: list[str]) -> dict[str, float]:
-    """Metrics of docs/semantics.md over the rows whose label is not null."""
+    """Metrics of docs/semantics.md over the rows whose label is not null. `model` made the
+    predictions: with more than two classes, roc_auc and log_loss need every class's probability,
+    which the predicted table does not keep, so they rescore the rows' features with it."""
     from sklearn import metrics as sk
 
     pl = _pl()
@@ -701,6 +703,7 @@ def evaluate(ctx: RunContext, node_id: str, frame, *, label: str, label_type: st
     binary = len(classes) <= 2
     positive = True if label_type == "bool" else classes[-1]
     averaged = {"pos_label": positive, "average": "binary"} if binary else {"average": "macro"}
+    per_class = _PerClassProbabilities(node_id, df, model, label)
 
     def probability_needed(metric: str):
         if p is None:
@@ -708,21 +711,19 @@ def evaluate(ctx: RunContext, node_id: str, frame, *, label: str, label_type: st
         return p
 
     def roc_auc() -> float:
+        if per_class.needed:
+            return sk.roc_auc_score(y, per_class.scores("roc_auc"), multi_class="ovr", average="macro",
+                                    labels=per_class.classes)
         truth = y == positive
-        if binary:
-            if truth.all() or not truth.any():
-                raise PipelineRunError(f"evaluate ({node_id}): roc_auc needs both classes of `{label}` "
-                                       f"among the evaluated rows")
-            return sk.roc_auc_score(truth, probability_needed("roc_auc"))
-        scores = _class_scores(yhat, probability_needed("roc_auc"), classes)
-        return sk.roc_auc_score(y.astype(str), scores, multi_class="ovr", average="macro",
-                                labels=[str(c) for c in classes])
+        if truth.all() or not truth.any():
+            raise PipelineRunError(f"evaluate ({node_id}): roc_auc needs both classes of `{label}` "
+                                   f"among the evaluated rows")
+        return sk.roc_auc_score(truth, probability_needed("roc_auc"))
 
     def log_loss() -> float:
-        if binary:
-            return sk.log_loss(y == positive, probability_needed("log_loss"), labels=[False, True])
-        scores = _class_scores(yhat, probability_needed("log_loss"), classes)
-        return sk.log_loss(y.astype(str), scores, labels=[str(c) for c in classes])
+        if per_class.needed:
+            return sk.log_loss(y, per_class.scores("log_loss"), labels=per_class.classes)
+        return sk.log_loss(y == positive, probability_needed("log_loss"), labels=[False, True])
 
     compute = {
         "accuracy": lambda: sk.accuracy_score(y, yhat),
@@ -735,22 +736,41 @@ def evaluate(ctx: RunContext, node_id: str, frame, *, label: str, label_type: st
     if binary:
         y, yhat = y.astype(type(positive)), yhat.astype(type(positive))
     else:
-        y, yhat = y.astype(str), yhat.astype(str)
-        classes = [str(c) for c in classes]
         averaged = {"average": "macro", "labels": classes}
     return {m: float(compute[m]()) for m in metrics}
 
 
-def _class_scores(yhat, probability, classes):
-    """Per-class scores from the predicted class and its probability: a predicted table keeps only
-    the probability of the predicted class, so the rest is spread evenly over the other classes."""
-    import numpy as np
+class _PerClassProbabilities:
+    """Every class's probability for the evaluated rows, from the model that predicted them.
+    Needed when the model knows more than two classes: `probability` then holds only the
+    predicted class's, from which one-vs-rest roc_auc and log_loss cannot be computed."""
 
-    scores = np.empty((len(yhat), len(classes)))
-    rest = (1.0 - probability) / (len(classes) - 1)
-    for j, c in enumerate(classes):
-        scores[:, j] = np.where(yhat.astype(str) == str(c), probability, rest)
-    return scores
+    def __init__(self, node_id: str, df, model: Model, label: str):
+        self.node_id, self.df, self.model, self.label = node_id, df, model, label
+        self.classes = list(model.meta["classes"] or [])
+        self.needed = len(self.classes) > 2
+
+    def scores(self, metric: str):
+        """The rows' class probabilities, one column per class of `classes` (the model's, sorted)."""
+        missing = [name for name, _ in self.model.features() if name not in self.df.columns]
+        if missing:
+            raise PipelineRunError(
+                f"evaluate ({self.node_id}): {metric} with {len(self.classes)} classes needs every class's "
+                f"probability, computed from the model's features; the evaluated table lacks "
+                f"{', '.join(f'`{m}`' for m in missing)} (keep them after `predict`)")
+        truth = self.df.get_column(self.label)
+        unseen = truth.filter(~truth.is_in(self.classes)).unique().sort().to_list()
+        if unseen:
+            raise PipelineRunError(f"evaluate ({self.node_id}): `{self.label}` has the value {unseen[0]!r}, "
+                                   f"which the model never saw in training", column=self.label)
+        if metric == "roc_auc":
+            absent = [c for c in self.classes if c not in set(truth.to_list())]
+            if absent:
+                raise PipelineRunError(f"evaluate ({self.node_id}): roc_auc needs every class of "
+                                       f"`{self.label}` among the evaluated rows; {absent[0]!r} has none",
+                                       column=self.label)
+        # predict_proba's columns follow the fitted classes_, which sort like `classes`
+        return self.model.pipeline.predict_proba(feature_frame(self.df, self.model.features()))
 
 
 # ------------------------------------------------------------------ sinks

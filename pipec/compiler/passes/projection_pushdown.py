@@ -18,6 +18,7 @@ from pipec.compiler.types import ModelType, TableType
 
 _WHOLE_ROW_STEPS = frozenset({"write_csv", "write_parquet", "write_json", "python", "sample", "union"})
 _MODEL_OUTPUTS = frozenset({"prediction", "probability"})
+_PER_CLASS_METRICS = frozenset({"roc_auc", "log_loss"})
 
 
 def projection_pushdown(ir: IR, records: list[PassRecord] | None = None) -> IR:
@@ -88,12 +89,18 @@ def _needed(ir: IR, node: IRNode, index: int, wanted: set[str], available: set[s
     if step == "join":
         return _join_needed(ir, node, index, wanted)
     if step == "predict":
-        model = ir.node(node.inputs[1]).output
-        features = set(model.features.names) if isinstance(model, ModelType) else set()
-        return wanted - _MODEL_OUTPUTS | features
+        return wanted - _MODEL_OUTPUTS | _model_features(ir, node)
     if step == "evaluate":
-        return {args.label} | _MODEL_OUTPUTS
+        # Multi-class roc_auc and log_loss rescore the rows with the model for every class's probability.
+        rescores = args.task == "classification" and bool(_PER_CLASS_METRICS & set(args.metrics))
+        return {args.label} | _MODEL_OUTPUTS | (_model_features(ir, node) if rescores else set())
     return available  # a step this pass does not know about keeps everything
+
+
+def _model_features(ir: IR, node: IRNode) -> set[str]:
+    """The feature columns of the model that `node` (predict or evaluate) takes as its second input."""
+    model = ir.node(node.inputs[1]).output
+    return set(model.features.names) if isinstance(model, ModelType) else set()
 
 
 def _columns_read(node: IRNode) -> set[str]:

@@ -48,7 +48,8 @@ pipeline ml() {
   fitted = test | predict(reg)
   errors = fitted | evaluate(label=y, metrics=["rmse", "mae", "r2"])
   multi = train | fit(logistic_regression(max_iter=500), features=[x1, x2], label=kind)
-  kinds = test | predict(multi) | evaluate(label=kind, metrics=["accuracy", "f1", "precision"])
+  kinds = test | predict(multi)
+    | evaluate(label=kind, metrics=["accuracy", "f1", "precision", "roc_auc", "log_loss"])
   report | expect(accuracy >= 0.6) | write_json("out/metrics.json")
   errors | write_json("out/errors.json")
   kinds | write_json("out/kinds.json")
@@ -89,11 +90,18 @@ def test_regression_and_multiclass_metrics(ml_run):
     assert got == pytest.approx({"rmse": np.sqrt(sk.mean_squared_error(test.y, pred)),
                                  "mae": sk.mean_absolute_error(test.y, pred), "r2": sk.r2_score(test.y, pred)})
     X2 = lambda d: np.column_stack([d.x1, d.x2])  # noqa: E731
-    kinds = LogisticRegression(C=np.inf, max_iter=500).fit(X2(train), train.kind).predict(X2(test))
+    multi = LogisticRegression(C=np.inf, max_iter=500).fit(X2(train), train.kind)
+    kinds, proba = multi.predict(X2(test)), multi.predict_proba(X2(test))
+    assert list(multi.classes_) == ["a", "b", "c"]
     got = json.loads((work / "out/kinds.json").read_text())
     assert got == pytest.approx({"accuracy": sk.accuracy_score(test.kind, kinds),
                                  "f1": sk.f1_score(test.kind, kinds, average="macro"),
-                                 "precision": sk.precision_score(test.kind, kinds, average="macro")})
+                                 "precision": sk.precision_score(test.kind, kinds, average="macro"),
+                                 "roc_auc": np.mean([sk.roc_auc_score(test.kind == c, proba[:, j])
+                                                     for j, c in enumerate(multi.classes_)]),
+                                 "log_loss": -np.mean(np.log(proba[np.arange(len(test)),
+                                                                   np.searchsorted(multi.classes_, test.kind)]))},
+                                rel=1e-6)
 
 
 def test_predictions_have_label_type_and_saved_model_reloads(ml_run):
@@ -124,3 +132,60 @@ pipeline k() {
     clusters = pd.read_csv(run_pipe.workdir / "out/clusters.csv")
     assert clusters.prediction.dtype == np.int64
     assert clusters.prediction[0] == clusters.prediction[1] != clusters.prediction[2] == clusters.prediction[3]
+
+
+INT_LABELS = """
+schema Obs { id: int, x1: float, x2: float, units: int }
+pipeline ints() {
+  obs = read_csv("obs.csv", schema=Obs)
+  train, test = obs | split(fraction=0.7, seed=3, by=id)
+  reg = train | fit(linear_regression(), features=[x1, x2], label=units)
+  fitted = test | predict(reg)
+  fitted | write_parquet("out/fitted.parquet")
+  fitted | evaluate(label=units, metrics=["rmse"]) | write_json("out/rmse.json")
+  classes = train | fit(logistic_regression(max_iter=500), features=[x1, x2], label=units)
+  test | predict(classes) | evaluate(label=units, metrics=["roc_auc", "log_loss"]) | write_json("out/ovr.json")
+}
+"""
+
+
+def test_int_labels_regressor_predicts_float_and_multiclass_ovr(run_pipe):
+    """An int label: a regressor's prediction is its unrounded float estimate; as three classes,
+    roc_auc and log_loss are one-vs-rest macro and cross-entropy over every class."""
+    import polars as pl
+
+    data = make_data()
+    data["units"] = np.where(data.x1 > 0.5, 3, np.where(data.x1 > -0.5, 2, 1)) + (data.x2 > 1.2)
+    run_pipe(INT_LABELS, files={"obs.csv": data[["id", "x1", "x2", "units"]].to_csv(index=False)})
+    first = in_first_part(data.id)
+    train, test = data[first], data[~first]
+    X = lambda d: np.column_stack([d.x1, d.x2])  # noqa: E731
+    fitted = pl.read_parquet(run_pipe.workdir / "out/fitted.parquet").sort("id")
+    assert fitted.schema["prediction"] == pl.Float64
+    expected = LinearRegression().fit(X(train), train.units).predict(X(test.sort_values("id")))
+    assert np.allclose(fitted["prediction"].to_numpy(), expected)
+    assert json.loads((run_pipe.workdir / "out/rmse.json").read_text()) == pytest.approx(
+        {"rmse": np.sqrt(sk.mean_squared_error(test.sort_values("id").units, expected))})
+    clf = LogisticRegression(C=np.inf, max_iter=500).fit(X(train), train.units)
+    proba = clf.predict_proba(X(test))
+    assert len(clf.classes_) == 4
+    got = json.loads((run_pipe.workdir / "out/ovr.json").read_text())
+    assert got == pytest.approx({
+        "roc_auc": sk.roc_auc_score(test.units, proba, multi_class="ovr", average="macro"),
+        "log_loss": sk.log_loss(test.units, proba)}, rel=1e-6)
+
+
+def test_multiclass_roc_auc_without_the_features_names_them(run_pipe):
+    from pipec.backends.local.runtime import PipelineRunError
+
+    data = make_data()
+    source = SOURCE.split("pipeline")[0] + """pipeline p() {
+  obs = read_csv("obs.csv", schema=Obs)
+  multi = obs | fit(logistic_regression(max_iter=500), features=[x1, x2], label=kind)
+  obs | predict(multi) | select(kind, prediction, probability)
+    | evaluate(label=kind, metrics=["roc_auc"]) | write_json("out/m.json")
+}
+"""
+    with pytest.raises(PipelineRunError, match=r"roc_auc with 3 classes .* lacks `x1`, `x2`"):
+        run_pipe(source, files={"obs.csv": data.to_csv(index=False)})
+    assert not (run_pipe.workdir / "out/m.json").exists()
