@@ -373,20 +373,21 @@ def conjuncts(e: ast.Expr) -> list[ast.Expr]:
     return [e]
 
 
-def columns_of(e: ast.Expr) -> set[str]:
-    """Every column an expression reads (cast targets are types, not columns)."""
-    if isinstance(e, ast.ColumnRef):
-        return {e.name}
-    if isinstance(e, ast.Call) and e.name == "cast":
-        return columns_of(e.args[0].value)
-    out: set[str] = set()
-    for child in children(e):
-        out |= columns_of(child)
-    return out
+def columns_of(*exprs: ast.Expr) -> set[str]:
+    """Every input column the expressions read."""
+    found: set[str] = set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ast.ColumnRef):
+            found.add(e.name)
+        stack.extend(children(e))
+    return found
 
 
 def children(e: ast.Expr) -> list[ast.Expr]:
-    if isinstance(e, ast.Unary) or isinstance(e, ast.IsNull):
+    """The sub-expressions evaluated as values (the type argument of `cast` is not one)."""
+    if isinstance(e, (ast.Unary, ast.IsNull)):
         return [e.operand]
     if isinstance(e, ast.Binary):
         return [e.left, e.right]
@@ -395,5 +396,6 @@ def children(e: ast.Expr) -> list[ast.Expr]:
     if isinstance(e, ast.ListExpr):
         return list(e.items)
     if isinstance(e, ast.Call):
-        return [a.value for a in e.args]
+        values = [a.value for a in e.args]
+        return values[:1] if e.name == "cast" else values
     return []

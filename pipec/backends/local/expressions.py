@@ -12,6 +12,7 @@ where it is not (division by zero, domains, casts, 1-based substr).
 from __future__ import annotations
 
 from pipec.compiler import ast
+from pipec.grammar.format import format_expr as to_text  # `.pipe` syntax for comments and messages
 
 POLARS_DTYPES = {"int": "pl.Int64", "float": "pl.Float64", "bool": "pl.Boolean", "str": "pl.String",
                  "date": "pl.Date", "timestamp": 'pl.Datetime("us", "UTC")'}
@@ -260,48 +261,6 @@ class _Translator:
 
     def _fn_date(self, e, args):
         return self.expr(args[0]) if self._base(args[0]) == "date" else f"{self.expr(args[0])}.dt.date()"
-
-
-# ------------------------------------------------------------------ back to pipec syntax
-_PRECEDENCE = {"or": 1, "and": 2, "not": 3, **{op: 4 for op in _COMPARISONS}, "in": 4, "is_null": 4,
-               "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7}
-
-
-def to_text(e: ast.Expr) -> str:
-    """The expression in `.pipe` syntax, for comments in generated code and for `expect` messages."""
-    return _text(e, 0)
-
-
-def _text(e: ast.Expr, outer: int) -> str:
-    if isinstance(e, ast.Literal_):
-        if e.literal_type == "duration" and e.text:
-            return e.text
-        if e.value is None or isinstance(e.value, bool):
-            return {None: "null", True: "true", False: "false"}[e.value]
-        return py(e.value)
-    if isinstance(e, ast.ColumnRef):
-        return f"`{e.name}`" if e.quoted else e.name
-    if isinstance(e, ast.ParamRef):
-        return f"${e.name}"
-    if isinstance(e, ast.ListExpr):
-        return "[" + ", ".join(_text(i, 0) for i in e.items) + "]"
-    if isinstance(e, ast.Call):
-        return f"{e.name}({', '.join(_text(a.value, 0) for a in e.args)})"
-    if isinstance(e, ast.Unary):
-        own = _PRECEDENCE["not" if e.op == "not" else "neg"]
-        text = f"not {_text(e.operand, own)}" if e.op == "not" else f"-{_text(e.operand, own)}"
-    elif isinstance(e, ast.Binary):
-        own = _PRECEDENCE[e.op]
-        text = f"{_text(e.left, own)} {e.op} {_text(e.right, own + 1)}"
-    elif isinstance(e, ast.IsNull):
-        own = _PRECEDENCE["is_null"]
-        text = f"{_text(e.operand, own + 1)} is {'not ' if e.negated else ''}null"
-    elif isinstance(e, ast.InList):
-        own = _PRECEDENCE["in"]
-        text = f"{_text(e.operand, own + 1)} in [{', '.join(_text(i, 0) for i in e.items)}]"
-    else:
-        return "{...}"
-    return f"({text})" if own < outer else text
 
 
 def observed_terms(e: ast.Expr) -> list[ast.Expr]:

@@ -18,6 +18,7 @@ import re
 
 from pipec.compiler.ast import (Binary, Call, ColumnRef, Expr, InList, IsNull, ListExpr, Literal_,
                                 ParamRef, Unary)
+from pipec.grammar.format import format_expr as describe  # `.pipe` syntax for messages
 
 SPARK_TYPE_NAMES = {"int": "bigint", "float": "double", "bool": "boolean", "str": "string",
                     "date": "date", "timestamp": "timestamp"}
@@ -192,48 +193,6 @@ def _cast(operand: Expr, call: Call) -> str:
 
 
 # ---------------------------------------------------------------- describing expressions
-_PRECEDENCE = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
-               "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6}
-
-
-def describe(expr: Expr) -> str:
-    """The expression in `.pipe` syntax, for messages such as a failed `expect`."""
-    if isinstance(expr, Literal_):
-        if expr.text is not None:
-            return expr.text
-        if isinstance(expr.value, bool) or expr.value is None:
-            return {True: "true", False: "false", None: "null"}[expr.value]
-        return '"' + expr.value.replace("\\", "\\\\").replace('"', '\\"') + '"' if isinstance(expr.value, str) \
-            else repr(expr.value)
-    if isinstance(expr, ColumnRef):
-        return f"`{expr.name}`" if expr.quoted else expr.name
-    if isinstance(expr, ParamRef):
-        return f"${expr.name}"
-    if isinstance(expr, ListExpr):
-        return "[" + ", ".join(describe(i) for i in expr.items) + "]"
-    if isinstance(expr, Unary):
-        inner = describe(expr.operand)
-        if isinstance(expr.operand, Binary):
-            inner = f"({inner})"
-        return f"not {inner}" if expr.op == "not" else f"-{inner}"
-    if isinstance(expr, Binary):
-        def side(e: Expr, right: bool) -> str:
-            text = describe(e)
-            if isinstance(e, Binary) and (_PRECEDENCE[e.op] < _PRECEDENCE[expr.op]
-                                          or (right and _PRECEDENCE[e.op] == _PRECEDENCE[expr.op])):
-                return f"({text})"
-            return text
-        return f"{side(expr.left, False)} {expr.op} {side(expr.right, True)}"
-    if isinstance(expr, IsNull):
-        return f"{describe(expr.operand)} is {'not ' if expr.negated else ''}null"
-    if isinstance(expr, InList):
-        return f"{describe(expr.operand)} in [{', '.join(describe(i) for i in expr.items)}]"
-    if isinstance(expr, Call):
-        args = [f"{a.name}={describe(a.value)}" if a.name else describe(a.value) for a in expr.args]
-        return f"{expr.name}({', '.join(args)})"
-    return type(expr).__name__
-
-
 def observed_values(condition: Expr) -> list[Expr]:
     """The parts of an `expect` condition worth reporting when it fails: aggregates, `row_count()`
     and metric names (the maximal sub-expressions that are not literals or operators)."""
