@@ -376,7 +376,8 @@ class JobWriter:
         if step == "predict":
             return call("predict", [source, self.input_var(node.inputs[1])])
         if step == "evaluate":
-            return call("evaluate", [source, f"label={lit(a.label)}", f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
+            return call("evaluate", [source, self.input_var(node.inputs[1]), f"label={lit(a.label)}",
+                                     f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
         raise AssertionError(step)
 
     def expect(self, node: IRNode) -> str:

@@ -639,8 +639,9 @@ def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: st
 
 
 def predict(df: DataFrame, model: FittedModel) -> DataFrame:
-    """Add `prediction` (the label's type; cluster id for k-means) and, for classifiers,
-    `probability` (of the positive class for two classes, else of the predicted class)."""
+    """Add `prediction` (a classifier's: the label's type; a regressor's: double; k-means: cluster
+    id) and, for classifiers, `probability` (of the positive class for two classes, else of the
+    predicted class)."""
     kept = [quote(c) for c in df.columns if c not in ("prediction", "probability")]
     scored = model.pipeline.transform(df)
     if model.kind == "classifier":
@@ -649,8 +650,6 @@ def predict(df: DataFrame, model: FittedModel) -> DataFrame:
         probabilities = vector_to_array(F.col(_PROBABILITY))
         probability = (probabilities[1] if len(model.classes) == 2 else F.array_max(probabilities))
         return scored.select(*kept, prediction.alias("prediction"), probability.alias("probability"))
-    if model.kind == "regressor" and model.label and model.label[1] == "int":
-        return scored.select(*kept, F.round(_PREDICTION).cast("bigint").alias("prediction"))
     target = "bigint" if model.kind == "clusterer" else "double"
     return scored.select(*kept, F.col(_PREDICTION).cast(target).alias("prediction"))
 
@@ -658,13 +657,15 @@ def predict(df: DataFrame, model: FittedModel) -> DataFrame:
 LOG_LOSS_EPS = 2.220446049250313e-16  # float64 machine epsilon, as scikit-learn clips
 
 
-def evaluate(df: DataFrame, label: str, task: str, metrics: list[str]) -> dict[str, float]:
-    """Metrics with scikit-learn's definitions; rows with a null label or prediction are skipped."""
+def evaluate(df: DataFrame, model: FittedModel, label: str, task: str, metrics: list[str]) -> dict[str, float]:
+    """Metrics with scikit-learn's definitions; rows with a null label or prediction are skipped.
+    `model` made the predictions: with more than two classes, roc_auc and log_loss need every
+    class's probability, which the predicted table does not keep, so they rescore the rows with it."""
     rows = df.filter(F.col(quote(label)).isNotNull() & F.col("prediction").isNotNull())
     if task == "regression":
         values = _regression_metrics(rows, label)
     else:
-        values = _classification_metrics(rows, label, metrics)
+        values = _classification_metrics(rows, model, label, metrics)
     return {name: values[name] for name in metrics}
 
 
@@ -680,7 +681,8 @@ def _regression_metrics(rows: DataFrame, label: str) -> dict[str, float]:
     return {"rmse": math.sqrt(ss_res / n), "mae": agg["abs_err"] / n, "r2": r2}
 
 
-def _classification_metrics(rows: DataFrame, label: str, metrics: list[str]) -> dict[str, float]:
+def _classification_metrics(rows: DataFrame, model: FittedModel, label: str,
+                            metrics: list[str]) -> dict[str, float]:
     counts = {(r[0], r[1]): r[2] for r in rows.groupBy(quote(label), "prediction").count().collect()}
     if not counts:
         raise JobError("evaluate: no rows with both a label and a prediction")
@@ -703,12 +705,10 @@ def _classification_metrics(rows: DataFrame, label: str, metrics: list[str]) -> 
     per_class = [scores(positive)] if binary else [scores(c) for c in classes]
     for i, name in enumerate(("precision", "recall", "f1")):
         values[name] = sum(s[i] for s in per_class) / len(per_class)
-    wants_probability = {"roc_auc", "log_loss"} & set(metrics)
-    if wants_probability:
-        if not binary:
-            raise JobError(f"evaluate: {', '.join(sorted(wants_probability))} with more than two classes "
-                           f"needs every class's probability; the predicted table only has the "
-                           f"predicted class's")
+    wants_probability = [m for m in ("roc_auc", "log_loss") if m in metrics]
+    if wants_probability and len(model.classes) > 2:
+        values.update(_per_class_metrics(rows, model, label, wants_probability))
+    elif wants_probability:
         is_positive = (F.col(quote(label)) == F.lit(positive)).cast("double")
         scored = rows.select(is_positive.alias("y"), F.col("probability").cast("double").alias("p"))
         if "roc_auc" in metrics:
@@ -719,6 +719,43 @@ def _classification_metrics(rows: DataFrame, label: str, metrics: list[str]) -> 
             loss = -(F.col("y") * F.ln(p) + (1 - F.col("y")) * F.ln(1 - p))
             values["log_loss"] = scored.agg(F.avg(loss)).first()[0]
     return values
+
+
+def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: list[str]) -> dict[str, float]:
+    """One-vs-rest macro roc_auc and log_loss as scikit-learn defines them, from every class's
+    probability, which the model gives again for the rows' features."""
+    features = [name for name, _, _ in model.features]
+    missing = [name for name in features if name not in rows.columns]
+    if missing:
+        raise JobError(f"evaluate: {wanted[0]} with {len(model.classes)} classes needs every class's "
+                       f"probability, computed from the model's features; the evaluated table lacks "
+                       f"{', '.join(repr(m) for m in missing)} (keep them after predict)")
+    known = F.array(*[F.lit(c) for c in model.classes])
+    scored = model.pipeline.transform(rows.select(*[quote(c) for c in [*features, label]])).select(
+        F.col(quote(label)).alias("y"),
+        (F.array_position(known, F.col(quote(label))).cast("int") - 1).alias("k"),  # -1: never seen in training
+        vector_to_array(F.col(_PROBABILITY)).alias("p")).cache()
+    try:
+        seen = {r["k"]: r["y"] for r in scored.groupBy("k").agg(F.first("y").alias("y")).collect()}
+        if -1 in seen:
+            raise JobError(f"evaluate: {label!r} has the value {seen[-1]!r}, which the model never saw in training")
+        values: dict[str, float] = {}
+        if "log_loss" in wanted:
+            p = F.least(F.greatest(F.element_at("p", F.col("k") + 1), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
+            values["log_loss"] = scored.agg(F.avg(-F.ln(p))).first()[0]
+        if "roc_auc" in wanted:
+            absent = [c for k, c in enumerate(model.classes) if k not in seen]
+            if absent:
+                raise JobError(f"evaluate: roc_auc needs every class of {label!r} among the evaluated rows; "
+                               f"{absent[0]!r} has none")
+            auc = BinaryClassificationEvaluator(rawPredictionCol="s", labelCol="t", metricName="areaUnderROC",
+                                                numBins=0)
+            values["roc_auc"] = sum(
+                auc.evaluate(scored.select((F.col("k") == k).cast("double").alias("t"), F.col("p")[k].alias("s")))
+                for k in range(len(model.classes))) / len(model.classes)
+        return values
+    finally:
+        scored.unpersist()
 
 
 # ================================================================ expectations

@@ -77,12 +77,57 @@ def test_linear_regression_and_kmeans(spark):
     assert len({r.prediction for r in got.collect()}) == 2
 
 
+def model_of_classes(classes: list) -> rt.FittedModel:
+    """What these metrics read of the model that predicted: its classes (no rescoring is needed)."""
+    return rt.FittedModel(pipeline=None, kind="classifier" if classes else "regressor", estimator="-",
+                          features=[], label=("y", "str"), classes=classes)
+
+
+def three_classes(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    signal = x1 - 0.5 * x2 + rng.normal(scale=0.7, size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "kind": np.where(signal > 0.6, "c", np.where(signal > -0.6, "b", "a")),
+                         "units": np.where(signal > 0.6, 30, np.where(signal > -0.6, 20, 10))})
+
+
+def test_multiclass_roc_auc_and_log_loss_use_every_class_probability(spark):
+    train, test = three_classes(300, 6), three_classes(120, 7)
+    features = [("x1", "float", False), ("x2", "float", False)]
+    model = rt.fit_model(spark.createDataFrame(train), "logistic_regression", {"max_iter": 100}, kind="classifier",
+                         features=features, label=("kind", "str"))
+    scored = rt.predict(spark.createDataFrame(test), model)
+    got = rt.evaluate(scored, model, "kind", "classification", ["roc_auc", "log_loss", "accuracy"])
+    rows = model.pipeline.transform(spark.createDataFrame(test)).select("kind", "__probability").toPandas()
+    proba = np.stack(rows["__probability"].map(lambda v: v.toArray()))
+    assert got["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(rows.kind, proba, multi_class="ovr", average="macro", labels=["a", "b", "c"]), rel=1e-9)
+    assert got["log_loss"] == pytest.approx(skm.log_loss(rows.kind, proba, labels=["a", "b", "c"]), rel=1e-9)
+    # the model is scikit-learn's unpenalised multinomial logistic regression, so its metrics agree too
+    reference = LogisticRegression(C=np.inf, max_iter=5000, tol=1e-10).fit(train[["x1", "x2"]], train.kind)
+    expected = reference.predict_proba(test[["x1", "x2"]])
+    assert got["log_loss"] == pytest.approx(skm.log_loss(test.kind, expected), rel=1e-3)
+    without_features = scored.select("kind", "prediction", "probability")
+    with pytest.raises(rt.JobError, match="lacks 'x1', 'x2'"):
+        rt.evaluate(without_features, model, "kind", "classification", ["log_loss"])
+
+
+def test_int_label_regressor_predicts_unrounded_doubles(spark):
+    df = three_classes(60, 8)
+    model = rt.fit_model(spark.createDataFrame(df), "linear_regression", {"reg": 0.0}, kind="regressor",
+                         features=[("x1", "float", False), ("x2", "float", False)], label=("units", "int"))
+    scored = rt.predict(spark.createDataFrame(df), model)
+    assert dict(scored.dtypes)["prediction"] == "double"
+    expected = LinearRegression().fit(df[["x1", "x2"]], df.units).predict(df[["x1", "x2"]])
+    np.testing.assert_allclose(scored.toPandas().prediction, expected, atol=1e-6)
+
+
 def test_binary_metrics_match_sklearn(spark):
     rng = np.random.default_rng(5)
     y = rng.random(80) < 0.4
     p = np.clip(y * 0.3 + rng.random(80) * 0.7, 0, 1).round(2)  # ties on purpose
     df = pd.DataFrame({"y": y, "prediction": p > 0.5, "probability": p})
-    got = rt.evaluate(spark.createDataFrame(df), "y", "classification",
+    got = rt.evaluate(spark.createDataFrame(df), model_of_classes([False, True]), "y", "classification",
                       ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"])
     expected = {
         "accuracy": skm.accuracy_score(y, p > 0.5), "precision": skm.precision_score(y, p > 0.5),
@@ -95,14 +140,14 @@ def test_binary_metrics_match_sklearn(spark):
 def test_multiclass_macro_metrics_and_regression_metrics(spark):
     y = ["a", "b", "c", "a", "b", "c", "a", "a"]
     pred = ["a", "c", "c", "a", "b", "b", "b", "a"]
-    got = rt.evaluate(spark.createDataFrame(pd.DataFrame({"y": y, "prediction": pred})), "y", "classification",
-                      ["accuracy", "precision", "recall", "f1"])
+    got = rt.evaluate(spark.createDataFrame(pd.DataFrame({"y": y, "prediction": pred})), model_of_classes(["a", "b", "c"]),
+                      "y", "classification", ["accuracy", "precision", "recall", "f1"])
     assert got == pytest.approx({
         "accuracy": skm.accuracy_score(y, pred), "precision": skm.precision_score(y, pred, average="macro"),
         "recall": skm.recall_score(y, pred, average="macro"), "f1": skm.f1_score(y, pred, average="macro")})
     yt, yp = [1.0, 2.0, 4.0, 8.0], [1.5, 2.0, 3.0, 9.0]
-    got = rt.evaluate(spark.createDataFrame(pd.DataFrame({"y": yt, "prediction": yp})), "y", "regression",
-                      ["rmse", "mae", "r2"])
+    got = rt.evaluate(spark.createDataFrame(pd.DataFrame({"y": yt, "prediction": yp})), model_of_classes([]),
+                      "y", "regression", ["rmse", "mae", "r2"])
     assert got == pytest.approx({"rmse": skm.root_mean_squared_error(yt, yp),
                                  "mae": skm.mean_absolute_error(yt, yp), "r2": skm.r2_score(yt, yp)})
 
