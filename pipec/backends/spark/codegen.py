@@ -132,6 +132,7 @@ class JobWriter:
         self.names: dict[str, str] = {}
         self.schemas: list[tuple[str, Schema]] = []  # module-level schema constants
         self.pending: dict[str, _Chain] = {}
+        self.unread: dict[str, frozenset[str]] = {}  # node id -> columns its sources did not read
         self.cached = {c for c in plan.cached_nodes
                        if c in self.ir and isinstance(self.ir.node(c).output, TableType)}
 
@@ -320,7 +321,7 @@ class JobWriter:
     def join(self, node: IRNode) -> str:
         """A USING join: keys appear once under the left name (coalesced for `full`), as pipec says."""
         a = node.args
-        left, right = (self.ir.node(i).schema_ for i in node.inputs[:2])
+        left, right = (self.physical_columns(i) for i in node.inputs[:2])
         right_text = self.input_var(node.inputs[1])
         renames = [(lit(k.right), lit(k.left)) for k in a.on if k.right != k.left]
         if renames:
@@ -329,13 +330,40 @@ class JobWriter:
         text = call(".join", [right_text, f"on={lit([k.left for k in a.on])}", f"how={lit(how)}"])
         keys = [k.left for k in a.on]
         right_keys = {k.right for k in a.on}
-        natural = keys + [c for c in left.names if c not in keys]
+        natural = keys + [c for c in left if c not in keys]
         if a.how not in ("semi", "anti"):
-            natural += [c for c in right.names if c not in right_keys]
-        wanted = node.schema_.names
+            natural += [c for c in right if c not in right_keys]
+        wanted = self.physical_columns(node.id)
         if natural != wanted:
             text += "\n" + call(".select", [_name_arg(c) for c in wanted])
         return text
+
+    def physical_columns(self, node_id: str) -> list[str]:
+        """The columns `node_id`'s DataFrame really has, in the order of its logical schema.
+
+        Node schemas describe the logical tables; projection pushdown only tells the sources to
+        skip columns that nothing needs. Code that names columns itself (the join's reordering
+        `select`) must name only these, or Spark fails with UNRESOLVED_COLUMN."""
+        return [c for c in self.ir.node(node_id).schema_.names if c not in self._unread(node_id)]
+
+    def _unread(self, node_id: str) -> frozenset[str]:
+        """Columns of `node_id`'s logical table that were never read at a source."""
+        if node_id not in self.unread:
+            node = self.ir.node(node_id)
+            a = node.args
+            if node.is_source:
+                unread = set(a.schema_.names) - set(a.columns if a.columns is not None else a.schema_.names)
+            elif node.step in ("select", "aggregate", "python"):  # every output column is computed
+                unread = set()
+            else:
+                created = ({c.name for c in a.columns} if node.step == "derive"
+                           else {new for new, _ in a.mapping} if node.step == "rename"
+                           else {"prediction", "probability"} if node.step == "predict" else set())
+                inherited = set().union(*[self._unread(i) for i in node.inputs
+                                          if isinstance(self.ir.node(i).output, TableType)])
+                unread = (inherited - created) & set(node.schema_.names)
+            self.unread[node_id] = frozenset(unread)
+        return self.unread[node_id]
 
     # -- function steps
     def expression(self, node: IRNode) -> str:

@@ -183,7 +183,10 @@ def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
     text = str(exc)
     if isinstance(exc, JobError):
         return text.removeprefix(ERROR_MARK).strip()
-    found = re.search(re.escape(ERROR_MARK) + r"\s*(.*?)(?:\s*SQLSTATE: \w+|\n|$)", text)
+    # The mark as a raised message starts it: after `[USER_RAISED_EXCEPTION] `, `JobError: ` or a
+    # line break. Elsewhere it is the text of a `raise_error` call inside a printed query plan.
+    found = re.search(r"(?:^|\] |Error: )" + re.escape(ERROR_MARK) + r"\s*(.*?)(?:\s*SQLSTATE: \w+|\n|$)",
+                      text, re.MULTILINE)
     if found is None:
         if isinstance(exc, PythonException):  # user code of a `python` step raised
             last = [line for line in text.strip().splitlines() if line.strip()][-1]

@@ -96,9 +96,7 @@ def test_spark_engine_runs_the_compiled_spark_job(compile_pipe, airflow_home, tm
     sales = sales_frame()
     work = tmp_path / "work"
     write_sales_data(work / "data", sales)
-    # -O0: the Spark backend currently fails on a source narrowed by projection pushdown
-    # (UNRESOLVED_COLUMN for a pruned column), which is not what this test is about.
-    dag_file = compile_pipe(SALES_REPORT, level=0, engine="spark")["sales"]
+    dag_file = compile_pipe(SALES_REPORT, engine="spark")["sales"]
 
     result = run_dag_file(dag_file, {"min_amount": CONF["min_amount"], "out_dir": CONF["out_dir"]},
                           airflow_home=airflow_home)

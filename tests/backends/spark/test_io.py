@@ -48,6 +48,18 @@ def test_csv_without_header_and_with_delimiter(spark, tmp_path):
     assert [tuple(r) for r in df.collect()] == [(1, "x"), (2, "y")]
 
 
+def test_an_analysis_error_is_not_read_as_a_data_error(spark, tmp_path):
+    """The plan printed in an AnalysisException contains the reader's `raise_error` text; that is
+    a bug in the job to re-raise, not a bad row to report."""
+    path = tmp_path / "in.csv"
+    path.write_text("id,score\n1,1.0\n")
+    df = rt.read_table(spark, "s9", "csv", str(path), [("id", "int", False), ("score", "float", True)])
+    with pytest.raises(Exception) as info:
+        df.select("unknown").collect()
+    assert rt.ERROR_MARK in str(info.value)
+    assert rt.job_error_message(info.value, spark) is None
+
+
 @pytest.mark.parametrize("where", ["bad.csv", "my data/bad.csv", "folder/"])
 def test_bad_value_names_file_column_and_first_bad_row(spark, tmp_path, where):
     file = tmp_path / (where + "part.csv" if where.endswith("/") else where)
