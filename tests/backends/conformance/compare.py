@@ -16,6 +16,8 @@ METRIC_TOLERANCE = {
     "linear_metrics.json": 0.02,     # r2; rmse and mae are compared relatively, see below
     "forest_metrics.json": 0.10,
     "boosted_metrics.json": 0.10,
+    "multiclass_logistic_metrics.json": 0.02,
+    "multiclass_forest_metrics.json": 0.10,
 }
 RELATIVE_METRICS = ("rmse", "mae", "log_loss")
 
@@ -100,7 +102,8 @@ def assert_predictions_close(name: str, got: pl.DataFrame, want: pl.DataFrame) -
         assert gap <= 0.03, f"{name}: probabilities differ by {gap:.3f} on average"
 
 
-MODEL_OUTPUTS = frozenset({"logistic_scored.csv", "linear_scored.csv", "clusters.csv"})
+MODEL_OUTPUTS = frozenset({"logistic_scored.csv", "linear_scored.csv", "clusters.csv", "multiclass_scored.csv",
+                           "band_scored.csv"})
 
 
 def assert_sample_of(name: str, sample: pl.DataFrame, population: pl.DataFrame, fraction: float = 0.5) -> None:

@@ -15,7 +15,8 @@ import data  # noqa: E402  (the suite's own data module)
 PIPELINES = HERE / "pipelines"
 # (file, pipeline) pairs that together use every step, expression function and estimator.
 CASES = [("relational.pipe", "relational"), ("expressions.pipe", "expressions"),
-         ("io.pipe", "io"), ("models.pipe", "classifiers"), ("models.pipe", "regressors"), ("models.pipe", "clusters")]
+         ("io.pipe", "io"), ("models.pipe", "classifiers"), ("models.pipe", "regressors"), ("models.pipe", "clusters"),
+         ("models.pipe", "multiclass")]
 
 
 @pytest.fixture(scope="session")
