@@ -831,6 +831,14 @@ def _evaluate(ctx: StepContext, b: BoundArgs) -> Result | None:
             return None
         metrics.append(m)
     metrics = metrics or list(allowed[:1])
+    probabilistic = sorted({"roc_auc", "log_loss"} & set(metrics))
+    missing = [f for f in model.features.names if f not in ctx.schema]
+    if probabilistic and model.label.type.base != "bool" and missing:
+        # With more than two classes these need every class's probability, recomputed from the features.
+        ctx.error("E0405", f"`{probabilistic[0]}` of a classifier with a {model.label.type.base} label needs "
+                  f"the model's features, but {ctx.input_name} lacks {', '.join(f'`{m}`' for m in missing)}",
+                  ctx.call.span, help="evaluate the table that `predict` produced, before dropping columns")
+        return None
     task = "classification" if model.model_kind == "classifier" else "regression"
     ctx.extra_inputs.append(upstream[0])
     return EvaluateArgs(label=label, task=task, metrics=metrics), MetricsType(names=tuple(metrics))

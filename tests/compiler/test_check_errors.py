@@ -88,6 +88,10 @@ CASES = [
     ("sample_fraction_above_one", F + 'x = flights | sample(1.5)\nx | write_csv("o.csv")', "E0304", 2, "1.5"),
     ("kmeans_zero_clusters", F + 'm = flights | fit(kmeans(k=0), features=[distance])\nm | save_model("m")',
      "E0304", 2, "at least 1"),
+    ("multiclass_metric_without_features", F + 'ok = flights | filter(dep_delay is not null)\n'
+     'm = ok | fit(logistic_regression(), features=[dep_delay, distance], label=carrier)\n'
+     'r = ok | predict(m) | select(carrier, prediction, probability) | evaluate(label=carrier, metrics=["roc_auc"])\n'
+     'r | write_json("r.json")', "E0405", 4, "dep_delay"),
     ("param_declared_twice", 'param n: int = 1\nparam n: int = 2\nx = read_csv("f.csv", schema=Flight) | limit($n)\n'
      'x | write_csv("o.csv")', "E0120", 2, "twice"),
 ]
