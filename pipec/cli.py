@@ -150,9 +150,7 @@ def cmd_run(args) -> int:
         if args.target == "local":
             status = _run_local(args, ir, params, workdir)
         elif args.target == "spark":
-            from pipec.backends.spark.backend import run_job
-
-            status = run_job(_plan(args, ir, "spark"), params, workdir)
+            status = _run_spark(args, ir, params, workdir)
         else:
             from pipec.backends.airflow.backend import run_dag
 
@@ -171,6 +169,21 @@ def _run_local(args, ir, params: dict, workdir: Path) -> int:
     result = run_plan(plan, params, workdir, on_event=Progress(sys.stderr, stage_names(plan)))
     print(format_summary(result))
     return EXIT_OK
+
+
+def _run_spark(args, ir, params: dict, workdir: Path) -> int:
+    """Compile the job into a scratch folder and run it as `python job.py --param ...` in `workdir`;
+    the job prints its own progress and errors (it exits 1 on bad data, as `pipec run` does)."""
+    import tempfile
+
+    from pipec.backends.spark.backend import run_job
+    from pipec.backends.spark.codegen import compile as compile_job
+
+    with tempfile.TemporaryDirectory(prefix="pipec-spark-") as scratch:
+        job = compile_job(_plan(args, ir, "spark"), Path(scratch))
+        print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
+        done = run_job(job, params, workdir, capture=False)
+    return EXIT_OK if done.returncode == 0 else EXIT_USER
 
 
 def cmd_explain(args) -> int:

@@ -115,3 +115,12 @@ def test_fmt_check_and_rewrite(capsys, tmp_path):
     assert run(capsys, "fmt", str(messy))[0] == 0
     assert run(capsys, "fmt", "--check", str(messy))[0] == 0
     assert run(capsys, "check", str(messy))[0] == 0
+
+
+@pytest.mark.parametrize("target", ["spark", "airflow"])
+def test_run_on_other_targets_gives_the_local_answer(capsys, tiny, target):
+    """`pipec run --target spark|airflow` compiles and runs for real (a Spark job process; a
+    throwaway Airflow with dag.test()) and writes what the local run writes."""
+    code, _, err = run(capsys, "run", str(tiny), "--target", target, "-p", "factor=3")
+    assert code == 0, err
+    assert (tiny.parent / "out/tiny.csv").read_text() == "a,b,c\n1,,3\n2,x,6\n3,z,9\n"
