@@ -9,6 +9,7 @@ Neither skips: without pyspark, Java or Airflow the fixtures fail, and so do the
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -32,6 +33,8 @@ def airflow_home() -> Path:
 @pytest.fixture(scope="session")
 def spark():
     from pyspark.sql import SparkSession  # an ImportError here fails the tests that need Spark
+
+    logging.getLogger("py4j").setLevel(logging.ERROR)  # no "closing connection" lines at exit
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers: this venv, with pyarrow
     session = (
