@@ -31,6 +31,8 @@ STORAGE_LEVEL = "StorageLevel.MEMORY_AND_DISK"  # spill rather than recompute wh
 ACTION_STEPS = frozenset({"write_csv", "write_parquet", "write_json", "save_model", "fit", "evaluate", "expect"})
 METHOD_STEPS = frozenset({"filter", "select", "derive", "drop", "drop_nulls", "distinct", "rename", "fill_null",
                           "sort", "limit", "union", "join", "aggregate"})
+ROW_WISE_STEPS = frozenset({"filter", "select", "derive", "drop", "drop_nulls", "rename", "fill_null",
+                            "split", "sample"})
 SUPPORTED_STEPS = METHOD_STEPS | ACTION_STEPS | frozenset(
     {"read_csv", "read_parquet", "read_json", "split", "sample", "python", "predict"})
 
@@ -133,8 +135,23 @@ class JobWriter:
         self.schemas: list[tuple[str, Schema]] = []  # module-level schema constants
         self.pending: dict[str, _Chain] = {}
         self.unread: dict[str, frozenset[str]] = {}  # node id -> columns its sources did not read
-        self.cached = {c for c in plan.cached_nodes
-                       if c in self.ir and isinstance(self.ir.node(c).output, TableType)}
+        kept = {c for c in plan.cached_nodes if c in self.ir and isinstance(self.ir.node(c).output, TableType)}
+        self.cached = {c for c in kept if not self._only_trained_on(c, kept)}
+
+    def _only_trained_on(self, node_id: str, kept: set[str]) -> bool:
+        """True for a table that only `fit` reads and that is a few row-wise steps from a kept
+        table. MLlib estimators cache their own training vectors, so persisting the table too
+        would store the rows twice; the few extra reads of it (the label lookup, MLlib's first
+        passes) are cheap filters of the kept table."""
+        consumers = self.ir.consumers(node_id)
+        if not consumers or any(c.step != "fit" for c in consumers):
+            return False
+        node = self.ir.node(node_id)
+        while node.step in ROW_WISE_STEPS:
+            node = self.ir.node(node.inputs[0])
+            if node.id in kept:
+                return True
+        return False
 
     # -- names
     def var(self, node_id: str) -> str:

@@ -62,19 +62,33 @@ def position(lines: list[str], prefix: str) -> int:
     return next(i for i, line in enumerate(lines) if line.startswith(prefix))
 
 
+def cached(ir, *nodes: str):
+    return unoptimized_plan(ir).model_copy(update={"cached": [
+        CacheDecision(node=n, runs=2, seconds_saved=1.0, bytes=10) for n in nodes]})
+
+
 def test_cached_nodes_persist_and_unpersist_after_their_last_action():
     ir = check(PIPE)
-    plan = unoptimized_plan(ir).model_copy(update={"cached": [
-        CacheDecision(node="base", runs=3, seconds_saved=1.0, bytes=10),
-        CacheDecision(node="train", runs=2, seconds_saved=1.0, bytes=10)]})
-    lines = lines_of(generate_job(plan))
+    lines = lines_of(generate_job(cached(ir, "base", "scored")))
     assert position(lines, "base = base.persist(StorageLevel.MEMORY_AND_DISK)") > position(lines, "base = ")
-    # train is only read by fit: it can go right after the model is trained
+    # scored feeds its sink and the evaluation: it goes after both
+    assert position(lines, "scored.unpersist()") > max(position(lines, "outputs.write_table(scored"),
+                                                        position(lines, "report = evaluate("))
+    # base feeds the count and (through scored, kept by the first action that reads it) the
+    # evaluation: it goes after both, before the scored sink that reads the kept scored
+    assert position(lines, "base.unpersist()") > max(position(lines, "report = evaluate("),
+                                                      position(lines, "outputs.write_table("))
+    assert position(lines, "base.unpersist()") < position(lines, "outputs.write_table(scored")
+
+
+def test_a_table_only_fit_reads_is_persisted_only_when_it_is_costly_to_recompute():
+    ir = check(PIPE)
+    # train is a split of the kept base: MLlib caches its training vectors, so train is not kept too
+    assert "train.persist(" not in generate_job(cached(ir, "base", "train"))
+    # without base kept, recomputing train means reading the file again: it is kept until fit has run
+    lines = lines_of(generate_job(cached(ir, "train")))
+    assert position(lines, "train = train.persist(") < position(lines, "m = fit_model(")
     assert position(lines, "m = fit_model(") < position(lines, "train.unpersist()") < position(lines, "scored = ")
-    # base feeds the scored sink, the evaluation (through scored) and the count: it goes after the last
-    last_use = max(position(lines, "outputs.write_table(scored"), position(lines, "report = evaluate("),
-                   position(lines, "outputs.write_table("))
-    assert position(lines, "base.unpersist()") > last_use
 
 
 def test_stages_are_emitted_after_the_stages_they_read():
