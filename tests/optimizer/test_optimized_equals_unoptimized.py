@@ -3,7 +3,6 @@ on the local backend (rows compared as multisets unless the pipeline sorts them)
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,18 +15,6 @@ from pipec.compiler.passes import optimize
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (REPO / "examples").glob("*/*.pipe") if "pipeline " in p.read_text())
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import get_data
-    finally:
-        sys.path.pop(0)
-    dest = tmp_path_factory.mktemp("data")
-    get_data.main(["--dest", str(dest)])
-    return dest
 
 
 def read_output(path: Path) -> object:
