@@ -9,12 +9,13 @@ from grammar_helpers import body, expr, parse_ok
 from pipec.compiler import ast
 from pipec.grammar import parse_expression, parse_source
 
-LANGUAGE = Path("/work/shared/LANGUAGE.md")
-EXAMPLES = Path(__file__).parents[2] / "examples"
+REPO = Path(__file__).parents[2]
+LANGUAGE = REPO.parent / "shared" / "LANGUAGE.md"  # the contract beside the repository
+EXAMPLES = REPO / "examples"
 
 
 def language_example() -> str:
-    text = (Path(__file__).parents[2] / "docs" / "language.md")
+    text = REPO / "docs" / "language.md"
     source = text.read_text() if text.exists() else LANGUAGE.read_text()
     return source.split("```\n", 2)[1]
 
