@@ -16,6 +16,9 @@ from pipec.compiler.typecheck import PipelineChecker
 from pipec.compiler.types import Schema
 
 
+BAD_OVERRIDE = "E0124"
+
+
 @dataclass
 class Program:
     """A checked source file: its pipelines' IR (those without errors) and every diagnostic."""
@@ -35,6 +38,12 @@ class Program:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def bad_command_line(self) -> bool:
+        """A `-p` override names no parameter or has a value its parameter cannot take (E0124):
+        the command line is wrong, not the program (`pipec` exits 2)."""
+        return any(d.code == BAD_OVERRIDE for d in self.errors)
 
 
 def check_file(path: str | Path, params: dict[str, str] | None = None) -> Program:

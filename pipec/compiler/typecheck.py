@@ -36,6 +36,8 @@ class PipelineChecker:
         self.diags = diags
         self.overrides = overrides or {}
         self.params: dict[str, ParamType] = {}
+        self.param_decls: dict[str, ast.ParamDecl] = {}
+        self.overridden: set[str] = set()
         self.ir = IR(pipeline.name, doc=pipeline.doc, source=pipeline.span.file)
         self.bindings: dict[str, tuple[ast.Binding, int]] = {}
         self.values: dict[str, tuple[str, ValueType] | None] = {}
@@ -122,6 +124,7 @@ class PipelineChecker:
                                  decl.default.span, label=f"`{decl.name}` is declared as {t}")
                 continue
             self.params[decl.name] = t
+            self.param_decls[decl.name] = decl
             specs.append(ParamSpec(name=decl.name, type=t, default=default, doc=decl.doc))
         for name, text in self.overrides.items():
             spec = next((s for s in specs if s.name == name), None)
@@ -136,7 +139,18 @@ class PipelineChecker:
                                  help=f"`{name}` is {_describe(str(spec.type))}")
                 continue
             spec.default = value
+            self.overridden.add(name)
         return specs
+
+    def param_value(self, name: str) -> tuple[Any, str, Label | None]:
+        """The value `$name` has in this check (its `-p` override, else its default), where that
+        value comes from, and a label on the declaration when it is the default."""
+        spec = next(s for s in self.ir.params if s.name == name)
+        if name in self.overridden:
+            return spec.default, f"`-p {name}={self.overrides[name]}`", None
+        decl = self.param_decls[name]
+        return spec.default, f"the default of `${name}`", Label(span=decl.default.span,
+                                                                 message=f"`${name}` defaults to {spec.default!r}")
 
     # ------------------------------------------------------------ bindings
     def _collect_statements(self) -> list[ast.SinkStatement]:

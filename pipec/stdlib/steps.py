@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from pipec.compiler import ast
-from pipec.compiler.diagnostics import Diagnostics
+from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.expressions import (NULL, ExprContext, Mode, check_expr, check_predicate,
                                         conjuncts, unknown_column)
 from pipec.compiler.ir import (AggregateArgs, ColumnsArgs, DeriveArgs, EvaluateArgs, ExpectArgs,
@@ -29,6 +29,7 @@ class Resolver(Protocol):
 
     def binding(self, ref: ast.Expr, what: str) -> tuple[str, ValueType] | None: ...
     def upstream_model(self, node_id: str) -> tuple[str, ModelType] | None: ...
+    def param_value(self, name: str) -> tuple[object, str, Label | None]: ...
 
 
 @dataclass
@@ -170,6 +171,30 @@ def value_arg(ctx: StepContext, e: ast.Expr, want: str, what: str) -> ast.Expr |
         return None
     ctx.error("E0304", f"{what} must be a literal {want} or a `$parameter`", e.span)
     return None
+
+
+def bounded_arg(ctx: StepContext, e: ast.Expr, want: str, what: str, accept: Callable[[float], bool],
+                requirement: str, help: str | None = None) -> ast.Expr | None:
+    """`value_arg` whose value must also satisfy `accept`. A `$param` is checked with the value it
+    has in this check (its `-p` override, else its default), so a value that reaches a backend
+    never needs the backend's own check; a bad override is E0124 (a bad command line)."""
+    v = value_arg(ctx, e, want, what)
+    if v is None:
+        return None
+    if isinstance(v, ast.ParamRef):
+        value, origin, label = ctx.resolver.param_value(v.name)
+        if isinstance(value, (int, float)) and not accept(value):
+            ctx.diags.error("E0124" if label is None else "E0304",
+                            f"{what} must be {requirement}, but it is `${v.name}`, whose value is {value!r} "
+                            f"({origin})", v.span, labels=[label] if label else None,
+                            help=help or f"give `${v.name}` a value that is {requirement}")
+            return None
+        return v
+    value = literal_of(v)
+    if isinstance(value, (int, float)) and not accept(value):
+        ctx.error("E0304", f"{what} must be {requirement}, not {value}", v.span, help=help)
+        return None
+    return v
 
 
 def literal_of(e: ast.Expr) -> object:
@@ -439,27 +464,20 @@ def _sort(ctx: StepContext, b: BoundArgs) -> Result | None:
 
 
 def _limit(ctx: StepContext, b: BoundArgs) -> Result | None:
-    n = value_arg(ctx, b.get("n"), "int", "`n`")
-    if n is None:
-        return None
-    if isinstance(literal_of(n), int) and literal_of(n) < 0:
-        ctx.error("E0304", "`limit` needs a number of rows that is not negative", n.span)
-        return None
-    return LimitArgs(n=n), ctx.input
+    n = bounded_arg(ctx, b.get("n"), "int", "the number of rows of `limit`", lambda v: v >= 0,
+                    "at least 0")
+    return (LimitArgs(n=n), ctx.input) if n is not None else None
 
 
 def _fraction(ctx: StepContext, e: ast.Expr | None, default: float) -> ast.Expr | None:
     if e is None:
         return lit(default)
-    f = value_arg(ctx, e, "float", "`fraction`")
-    value = literal_of(f) if f is not None else None
     # `sample` may keep every row (1.0); a `split` side must get some rows and leave some.
-    inside = 0 < value <= 1 if default == 1.0 else 0 < value < 1
-    if isinstance(value, (int, float)) and not inside:
-        ctx.error("E0304", f"`fraction` must be between 0 and 1, not {value}", f.span,
-                  help="a fraction of the rows, e.g. 0.8")
-        return None
-    return f
+    if default == 1.0:
+        return bounded_arg(ctx, e, "float", "`fraction`", lambda v: 0 < v <= 1, "above 0 and at most 1",
+                           help="a fraction of the rows, e.g. 0.1")
+    return bounded_arg(ctx, e, "float", "`fraction`", lambda v: 0 < v < 1, "between 0 and 1",
+                       help="a fraction of the rows, e.g. 0.8")
 
 
 def _sample(ctx: StepContext, b: BoundArgs) -> Result | None:
@@ -684,12 +702,10 @@ def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
             return None
     for pname, hyper in est.params.items():
         if pname in given:
-            v = value_arg(ctx, given[pname].value, hyper.type, f"`{pname}`")
+            minimum = hyper.minimum
+            v = bounded_arg(ctx, given[pname].value, hyper.type, f"`{pname}` of `{est.name}`",
+                            lambda x: minimum is None or x >= minimum, f"at least {minimum}")
             if v is None:
-                return None
-            if hyper.minimum is not None and isinstance(literal_of(v), (int, float)) and literal_of(v) < hyper.minimum:
-                ctx.error("E0304", f"`{pname}` of `{est.name}` must be at least {hyper.minimum}, not {literal_of(v)}",
-                          v.span)
                 return None
         elif hyper.default is None:
             ctx.error("E0303", f"`{est.name}` needs the argument `{pname}`", est_e.span)

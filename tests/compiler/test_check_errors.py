@@ -162,3 +162,40 @@ def test_too_deeply_nested_expression_is_a_diagnostic_not_a_crash(program):
     p = program('x = read_csv("f.csv", schema={a: int}) | filter(' + " + ".join(["a"] * 3000) + ' > 0)\n'
                 'x | write_csv("o.csv")')
     assert [d.code for d in p.errors] == ["E0006"]
+
+
+T = 'param p: float = 0.5\nparam n: int = 10\nt = read_csv("f.csv", schema={a: int, b: float, l: bool})\n'
+
+
+@pytest.mark.parametrize("step", ["sample($p)", "split(fraction=$p)", "limit($n)"])
+def test_numeric_arguments_may_be_params(program, step):
+    chain = f"a, b = t | {step}\nb | write_csv(\"b.csv\")\na | write_csv(\"a.csv\")" if "split" in step \
+        else f"x = t | {step}\nx | write_csv(\"x.csv\")"
+    assert program(T + chain).ok
+    assert program(T + chain, params={"p": "0.25", "n": "0"}).ok
+
+
+@pytest.mark.parametrize("chain,params,words", [
+    ('x = t | sample($p)', {"p": "1.5"}, "`fraction` must be above 0 and at most 1"),
+    ('x, y = t | split(fraction=$p)', {"p": "1"}, "`fraction` must be between 0 and 1"),
+    ('x = t | limit($n)', {"n": "-1"}, "must be at least 0"),
+    ('m = t | fit(random_forest_classifier(n_trees=$n), features=[a], label=l)', {"n": "0"},
+     "`n_trees` of `random_forest_classifier` must be at least 1"),
+    ('m = t | fit(logistic_regression(reg=$p), features=[a], label=l)', {"p": "-1"},
+     "`reg` of `logistic_regression` must be at least 0"),
+    ('m = t | fit(kmeans(k=$n), features=[a, b])', {"n": "0"}, "`k` of `kmeans` must be at least 1"),
+])
+def test_param_values_are_checked_like_literals(program, prelude_lines, chain, params, words):
+    """An override (`-p`, or `params=` of the API) is E0124 at the argument; a bad default is E0304
+    with a label on the declaration."""
+    p = program(T + chain + '\nx | write_csv("x.csv")')
+    overridden = program(T + chain + '\nx | write_csv("x.csv")', params=params)
+    bad = overridden.errors[0]
+    assert bad.code == "E0124" and words in bad.message and "$" in bad.message
+    assert bad.span.line == prelude_lines + 1 + 4
+    assert not any(d.code in ("E0124", "E0304") for d in p.errors)
+    name, value = next(iter(params.items()))
+    defaulted = program(T.replace(f"param {name}:", f"param {name}:").replace(
+        {"p": "= 0.5", "n": "= 10"}[name], f"= {value}") + chain + '\nx | write_csv("x.csv")')
+    bad = defaulted.errors[0]
+    assert bad.code == "E0304" and words in bad.message and bad.labels[0].span.line == prelude_lines + 1 + (1 if name == "p" else 2)
