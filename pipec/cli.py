@@ -369,7 +369,10 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
     except CheckFailed as exc:
         return exc.status
     except PipecError as exc:
-        _print_diagnostics(exc.diagnostics, getattr(args, "file", ""), args.command)
+        if exc.diagnostics:
+            _print_diagnostics(exc.diagnostics, getattr(args, "file", ""), args.command)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("interrupted: no output was changed", file=sys.stderr)
@@ -390,14 +393,13 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
-# Errors a running pipeline raises about its data. They are matched by name because the runtimes
-# that raise them are self-contained modules (copied beside DAG files) that cannot import pipec.
-RUN_ERRORS = ("PipelineRunError", "SparkJobError", "AirflowRunError")
-
-
 def _is_run_error(exc: BaseException) -> bool:
-    """Errors raised by a running pipeline about its data (they name file, column and row)."""
-    return any(cls.__name__ in RUN_ERRORS for cls in type(exc).__mro__)
+    """Errors a running pipeline raises about its data (they name file, column and row). Only the
+    local runtime runs in this process (Spark jobs and `dag.test()` runs are child processes that
+    print their own errors); it cannot import pipec, so its error is not a PipecError."""
+    from pipec.backends.local.runtime import PipelineRunError
+
+    return isinstance(exc, PipelineRunError)
 
 
 if __name__ == "__main__":
