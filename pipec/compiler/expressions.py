@@ -38,6 +38,9 @@ class ExprContext:
     what: str = "the input"
     mode: Mode = Mode.ROW
     metrics: tuple[str, ...] = ()
+    # Aggregates may see no rows (`aggregate` without `by`, `expect` on a table): then every
+    # aggregate but the counts is null, so it is typed nullable.
+    groups_may_be_empty: bool = False
     in_aggregate: bool = field(default=False, init=False)
 
 
@@ -326,7 +329,13 @@ def _aggregate(e: ast.Call, fn, ctx: ExprContext) -> ColumnType | None:
         ctx.in_aggregate = False
     if any(a is None or a is NULL for a in args):
         return None
-    return _apply(fn, e, args, ctx)
+    result = _apply(fn, e, args, ctx)
+    if result is not None and ctx.groups_may_be_empty and fn.name not in COUNTS:
+        return result.with_nullable(True)
+    return result
+
+
+COUNTS = ("count", "count_distinct")
 
 
 def _row_count(e: ast.Call, ctx: ExprContext) -> ColumnType | None:

@@ -44,9 +44,10 @@ class StepContext:
     resolver: Resolver
     extra_inputs: list[str] = field(default_factory=list)
 
-    def expr_ctx(self, schema: Schema, mode: Mode = Mode.ROW, metrics: tuple[str, ...] = ()) -> ExprContext:
+    def expr_ctx(self, schema: Schema, mode: Mode = Mode.ROW, metrics: tuple[str, ...] = (),
+                 groups_may_be_empty: bool = False) -> ExprContext:
         return ExprContext(schema=schema, params=self.params, diags=self.diags, what=self.input_name,
-                           mode=mode, metrics=metrics)
+                           mode=mode, metrics=metrics, groups_may_be_empty=groups_may_be_empty)
 
     def error(self, code: str, message: str, span, **kw) -> None:
         self.diags.error(code, message, span, **kw)
@@ -255,7 +256,8 @@ def table(pairs: list[tuple[str, ColumnType]]) -> TableType:
 
 
 def named_exprs(ctx: StepContext, items: list[ast.Arg], what: str, mode: Mode = Mode.ROW,
-                schema: Schema | None = None) -> list[tuple[ast.Arg, ColumnType]] | None:
+                schema: Schema | None = None, groups_may_be_empty: bool = False,
+                ) -> list[tuple[ast.Arg, ColumnType]] | None:
     """`name = expr` items, each typed against the input."""
     out = []
     ok = True
@@ -264,7 +266,8 @@ def named_exprs(ctx: StepContext, items: list[ast.Arg], what: str, mode: Mode = 
             ctx.error("E0304", f"{what} must be written `name = expression`", a.span)
             ok = False
             continue
-        t = check_expr(a.value, ctx.expr_ctx(ctx.schema if schema is None else schema, mode))
+        t = check_expr(a.value, ctx.expr_ctx(ctx.schema if schema is None else schema, mode,
+                                             groups_may_be_empty=groups_may_be_empty))
         if t is NULL:
             ctx.error("E0203", f"the type of `{a.name} = null` is unknown", a.value.span,
                       help="write `cast(null, T)` with the type you want")
@@ -620,8 +623,9 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
         if f.name in key_of_left:
             lt, rt = f.type, right_s.get(key_of_left[f.name])
             merged = unify_numeric(lt, rt)
+            # Null keys never match: a kept unmatched row brings its own side's (maybe null) key.
             nullable = {"inner": False, "left": lt.nullable, "right": rt.nullable,
-                        "full": lt.nullable and rt.nullable}[how]
+                        "full": lt.nullable or rt.nullable}[how]
             pairs.append((f.name, merged.with_nullable(nullable)))
         else:
             pairs.append((f.name, f.type.with_nullable(f.type.nullable or how in ("right", "full"))))
@@ -638,7 +642,8 @@ def _aggregate(ctx: StepContext, b: BoundArgs) -> Result | None:
         if names is None:
             return None
         by = names
-    typed = named_exprs(ctx, b.items, "aggregates", Mode.AGGREGATE)
+    # Every group of a `by` has a row; without `by` the one group may have none.
+    typed = named_exprs(ctx, b.items, "aggregates", Mode.AGGREGATE, groups_may_be_empty=not by)
     if typed is None:
         return None
     if not typed:
@@ -871,7 +876,7 @@ def _expect(ctx: StepContext, b: BoundArgs) -> Result | None:
     ok = True
     for c in conditions:
         ectx = (ctx.expr_ctx(Schema(), Mode.EXPECT_METRICS, ctx.input.names) if on_metrics
-                else ctx.expr_ctx(ctx.schema, Mode.EXPECT_TABLE))
+                else ctx.expr_ctx(ctx.schema, Mode.EXPECT_TABLE, groups_may_be_empty=True))
         if check_predicate(c, ectx, "expect") is None:
             ok = False
     return (ExpectArgs(on="metrics" if on_metrics else "table", conditions=conditions), ctx.input) if ok else None
