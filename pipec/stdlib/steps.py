@@ -591,9 +591,10 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
         if lt is None or rt is None:
             ok = False
             continue
-        if unify_numeric(lt, rt) is None:
+        if lt.base != rt.base:  # not even int with float: engines compare those differently
             ctx.error("E0312", f"join key `{lname}` is {lt} on the left but `{rname}` is {rt} on the right",
-                      item.span, help="cast one side so that the keys have the same type")
+                      item.span, help=f"cast one side so that the keys have the same type, e.g. "
+                      f"`| derive({rname} = cast({rname}, {lt.base}))` on the right side before joining")
             ok = False
             continue
         keys.append(JoinKey(left=lname, right=rname))
@@ -604,8 +605,9 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
         return None
     left_keys = {k.left for k in keys}
     right_keys = {k.right for k in keys}
+    # A name on both sides must be a key on both: the output has each key once, under its left name.
     shared = [f.name for f in right_s.fields
-              if f.name not in right_keys and f.name in left_s and f.name not in left_keys]
+              if f.name in left_s and not (f.name in right_keys and f.name in left_keys)]
     if shared and how not in ("semi", "anti"):
         names = ", ".join(f"`{n}`" for n in shared)
         ctx.error("E0310", f"column{'s' if len(shared) > 1 else ''} {names} "
@@ -613,7 +615,7 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
                   label=f"{right_name} also has {names}",
                   help=f"rename on one side, e.g. `| rename({shared[0]}_right = {shared[0]})`, or keep only "
                        f"the columns you need with `| select(...)` before joining",
-                  notes=["only the join keys may share a name"])
+                  notes=["a name on both sides must be a join key on both sides (`on=[name]`)"])
         return None
     if how in ("semi", "anti"):
         return JoinArgs(on=keys, how=how), ctx.input

@@ -42,6 +42,14 @@ CASES = [
      "E0201", 3, "dest"),
     ("join_bad_how", F + W + 'x = flights | select(origin, time_hour) | join(weather, on=[origin, time_hour], how="outer")\n'
      'x | write_csv("o.csv")', "E0304", 3, "outer"),
+    ("join_int_with_float_key", 'l = read_csv("l.csv", schema={k: int, a: str})\nr = read_csv("r.csv", schema={k: float, b: str})\n'
+     'x = l | join(r, on=[k])\nx | write_csv("o.csv")', "E0312", 3, "float"),
+    ("join_right_column_named_like_left_key", 'l = read_csv("l.csv", schema={g: int, a: str})\n'
+     'r = read_csv("r.csv", schema={h: int, g: str})\nx = l | join(r, on=[g == h], how="left")\nx | write_csv("o.csv")',
+     "E0310", 3, "`g`"),
+    ("join_right_key_named_like_left_column", 'l = read_csv("l.csv", schema={k: int, x: int})\n'
+     'r = read_csv("r.csv", schema={x: int, v: str})\nx = l | join(r, on=[k == x], how="right")\nx | write_csv("o.csv")',
+     "E0310", 3, "`x`"),
     ("union_mismatch", F + W + 'x = flights | union(weather)\nx | write_csv("o.csv")', "E0313", 3, "union"),
     ("nullable_feature", F + 'ok = flights | filter(arr_delay is not null) | derive(late = arr_delay > 15)\n'
      'm = ok | fit(logistic_regression(), features=[dep_delay], label=late)\nm | save_model("m")',
