@@ -50,6 +50,8 @@ CASES = [
     ("join_right_key_named_like_left_column", 'l = read_csv("l.csv", schema={k: int, x: int})\n'
      'r = read_csv("r.csv", schema={x: int, v: str})\nx = l | join(r, on=[k == x], how="right")\nx | write_csv("o.csv")',
      "E0310", 3, "`x`"),
+    ("round_digits_column", F + 'x = flights | derive(r = round(distance, year))\nx | write_csv("o.csv")',
+     "E0210", 2, "constant"),
     ("union_mismatch", F + W + 'x = flights | union(weather)\nx | write_csv("o.csv")', "E0313", 3, "union"),
     ("nullable_feature", F + 'ok = flights | filter(arr_delay is not null) | derive(late = arr_delay > 15)\n'
      'm = ok | fit(logistic_regression(), features=[dep_delay], label=late)\nm | save_model("m")',
