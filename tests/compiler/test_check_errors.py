@@ -209,3 +209,26 @@ def test_param_values_are_checked_like_literals(program, prelude_lines, chain, p
         {"p": "= 0.5", "n": "= 10"}[name], f"= {value}") + chain + '\nx | write_csv("x.csv")')
     bad = defaulted.errors[0]
     assert bad.code == "E0304" and words in bad.message and bad.labels[0].span.line == prelude_lines + 1 + (1 if name == "p" else 2)
+
+
+def test_two_sinks_of_one_path_are_an_error_with_both_locations(program, prelude_lines):
+    p = program('param dir: str = "out"\nt = read_csv("in.csv", schema={x: int})\n'
+                't | write_csv("${dir}/x.csv")\nt | limit(1) | write_csv("./out/../out/x.csv")')
+    (bad,) = p.errors
+    assert bad.code == "E0140" and "`out/x.csv`" in bad.message
+    assert (bad.span.line, bad.labels[0].span.line) == (prelude_lines + 5, prelude_lines + 4)
+    assert program('param dir: str = "out"\nt = read_csv("in.csv", schema={x: int})\n'
+                   't | write_csv("${dir}/x.csv")\nt | limit(1) | write_csv("./out/../out/x.csv")',
+                   params={"dir": "elsewhere"}).ok
+
+
+def test_sink_over_a_source_of_the_file_is_an_error_also_across_pipelines():
+    from pipec.compiler.check import check_source
+
+    text = ('pipeline a() {\n  t = read_csv("in.csv", schema={x: int})\n  t | write_csv("out/x.csv")\n}\n'
+            'pipeline b() {\n  t = read_csv("./out/x.csv", schema={x: int})\n  t | write_csv("out/y.csv")\n'
+            '  t | write_csv("out/x.csv")\n}\n'
+            'pipeline c() {\n  t = read_csv("/data/in.csv", schema={x: int})\n  t | write_csv("data/in.csv")\n}\n')
+    p = check_source(text, "f.pipe")
+    assert sorted((d.code, d.span.line) for d in p.errors) == [("E0140", 8), ("E0141", 3)]
+    assert "(pipelines `a` and `b`)" in next(d for d in p.errors if d.code == "E0140").message
