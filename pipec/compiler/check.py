@@ -11,7 +11,7 @@ from pathlib import Path
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic, Diagnostics, Label
 from pipec.compiler.ir import IR
-from pipec.compiler.paths import check_path_conflicts
+from pipec.compiler.paths import check_paths
 from pipec.compiler.schemas import schema_from_fields
 from pipec.compiler.typecheck import PipelineChecker
 from pipec.compiler.types import Schema
@@ -103,7 +103,7 @@ def _check_source(text: str, file: str, params: dict[str, str] | None) -> Progra
         else:
             program.pipelines[p.name] = ir
     _unknown_overrides(params or {}, pipelines, diags)
-    check_path_conflicts(list(program.pipelines.values()), diags)
+    check_paths(list(program.pipelines.values()), diags)
     program.diagnostics = diags.items
     return program
 

@@ -2,7 +2,7 @@
 
 Two sinks writing one path, or a sink overwriting a file that a source of the same `.pipe` file
 reads, would make the result depend on the order the writes and reads happen in; both are
-errors. Paths are compared after substituting the parameters' values of this check (defaults or
+errors. With the option `confine_outputs=true`, a sink outside the base directory is one too. Paths are compared after substituting the parameters' values of this check (defaults or
 `-p` overrides) and normalising `.` and `..`, and only when that makes them certainly equal: an
 absolute path is never compared with a relative one, and `~` is not expanded.
 """
@@ -56,8 +56,9 @@ def endpoints(ir: IR) -> tuple[list[Endpoint], list[Endpoint]]:
     return sources, sinks
 
 
-def check_path_conflicts(pipelines: list[IR], diags: Diagnostics) -> None:
-    """E0140 for two sinks of one path, E0141 for a sink that overwrites a source's file."""
+def check_paths(pipelines: list[IR], diags: Diagnostics) -> None:
+    """E0140 for two sinks of one path, E0141 for a sink that overwrites a source's file, E0142
+    for a sink outside the base directory of a pipeline with `confine_outputs=true`."""
     sources: list[Endpoint] = []
     written: dict[str, Endpoint] = {}
     sinks: list[Endpoint] = []
@@ -65,6 +66,9 @@ def check_path_conflicts(pipelines: list[IR], diags: Diagnostics) -> None:
         found_sources, found_sinks = endpoints(ir)
         sources += found_sources
         sinks += found_sinks
+        if ir.options.confine_outputs:
+            for sink in found_sinks:
+                _check_confined(sink, diags)
     for sink in sinks:
         first = written.setdefault(sink.path, sink)
         if first is not sink:
@@ -80,6 +84,23 @@ def check_path_conflicts(pipelines: list[IR], diags: Diagnostics) -> None:
                                 "" if source.pipeline == sink.pipeline else f" by pipeline `{source.pipeline}`"))],
                             help="write the result to another path; what a run reads must not depend "
                                  "on whether its own outputs are written yet")
+
+
+def _check_confined(sink: Endpoint, diags: Diagnostics) -> None:
+    """The written path, parameters substituted, must name something below the base directory:
+    relative, without `~`, and not climbing out with `..` (symlinks are not followed)."""
+    if sink.path.startswith("~"):
+        why = "starts with `~` (the home directory)"
+    elif posixpath.isabs(sink.path) or re.match(r"^[A-Za-z]:", sink.path):
+        why = "is absolute"
+    elif sink.path == "." or sink.path == ".." or sink.path.startswith("../"):
+        why = "is the base directory itself" if sink.path == "." else "climbs out of it with `..`"
+    else:
+        return
+    diags.error("E0142", f"sink `{sink.written}` is outside the base directory: `{sink.path}` {why}",
+                sink.span, label="not inside the base directory",
+                help="write below the base directory (the working directory of `pipec run`, or its "
+                     "`--workdir`), or remove `confine_outputs=true`")
 
 
 def _where(a: Endpoint, b: Endpoint) -> str:

@@ -21,7 +21,8 @@ from pipec.stdlib.steps import SINKS, STEPS, StepContext, bind, input_matches
 SCHEMA_PRESERVING = frozenset({"filter", "sort", "limit", "sample", "expect", "drop_nulls", "fill_null"})
 
 OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
-                "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]"}
+                "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]",
+                "confine_outputs": "bool"}
 
 
 class _Failed(Exception):
@@ -380,7 +381,8 @@ def _describe(t: str) -> str:
 def _example(option: str) -> str:
     return {"schedule": 'e.g. schedule="@daily" or schedule="0 6 * * *"', "start": 'e.g. start="2013-01-01"',
             "retry_delay": "e.g. retry_delay=5m", "timeout": "e.g. timeout=2h", "tags": 'e.g. tags=["ml"]',
-            "retries": "e.g. retries=2", "catchup": "e.g. catchup=false", "owner": 'e.g. owner="ml-team"'}[option]
+            "retries": "e.g. retries=2", "catchup": "e.g. catchup=false", "owner": 'e.g. owner="ml-team"',
+            "confine_outputs": "e.g. confine_outputs=true"}[option]
 
 
 def _literal_value(e: ast.Expr, t: str) -> tuple[bool, Any]:

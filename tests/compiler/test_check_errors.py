@@ -232,3 +232,18 @@ def test_sink_over_a_source_of_the_file_is_an_error_also_across_pipelines():
     p = check_source(text, "f.pipe")
     assert sorted((d.code, d.span.line) for d in p.errors) == [("E0140", 8), ("E0141", 3)]
     assert "(pipelines `a` and `b`)" in next(d for d in p.errors if d.code == "E0140").message
+
+
+@pytest.mark.parametrize("path", ["../x.csv", "/tmp/x.csv", "~/x.csv", "out/../../x.csv", "${dest}/x.csv", "."])
+def test_confine_outputs_rejects_sinks_outside_the_base_directory(program, prelude_lines, path):
+    body = f'param dest: str = ".."\nt = read_csv("in.csv", schema={{x: int}})\nt | write_csv("{path}")'
+    p = program(body, header="pipeline p(confine_outputs=true)")
+    assert [d.code for d in p.errors] == ["E0142"] and p.errors[0].span.line == prelude_lines + 4
+    assert program(body).ok
+
+
+def test_confine_outputs_accepts_paths_below_the_base_directory_and_checks_overrides(program):
+    body = 'param dest: str = "out"\nt = read_csv("../in.csv", schema={x: int})\nt | write_csv("${dest}/./a/../x.csv")'
+    assert program(body, header="pipeline p(confine_outputs=true)").ok
+    bad = program(body, params={"dest": "/"}, header="pipeline p(confine_outputs=true)")
+    assert [d.code for d in bad.errors] == ["E0142"] and "is absolute" in bad.errors[0].message
