@@ -25,6 +25,12 @@ OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries
                 "confine_outputs": "bool"}
 
 
+# Airflow's limits on what becomes a DAG's id and tags (airflow.sdk: ID_LEN, TAG_MAX_LEN). A DAG
+# file breaking them fails to import, so they are checked here, for every target.
+AIRFLOW_ID_MAX = 250
+AIRFLOW_TAG_MAX = 100
+
+
 class _Failed(Exception):
     """A binding that could not be typed (already reported); dependents stay quiet."""
 
@@ -50,6 +56,11 @@ class PipelineChecker:
     @gc_paused()
     def check(self) -> IR | None:
         errors_before = sum(d.is_error for d in self.diags.items)
+        if len(self.p.name) > AIRFLOW_ID_MAX:
+            self.diags.error("E0107", f"the pipeline name is {len(self.p.name)} characters long; "
+                             f"at most {AIRFLOW_ID_MAX} are allowed", self.p.name_span,
+                             help="choose a shorter name: it becomes the Airflow DAG id, which Airflow "
+                                  f"limits to {AIRFLOW_ID_MAX} characters")
         self.ir.options = self._options()
         self.ir.params = self._params()
         sinks = self._collect_statements()
@@ -103,6 +114,13 @@ class PipelineChecker:
             self.diags.error("E0111", f"option `{opt.name}` must be {_describe(want)}"
                              + (" that is not negative" if ok else ""), v.span, help=_example(opt.name))
             return _BAD
+        if opt.name == "tags":
+            for item, tag in zip(v.items, value):
+                if len(tag) > AIRFLOW_TAG_MAX:
+                    self.diags.error("E0111", f"a tag is at most {AIRFLOW_TAG_MAX} characters long "
+                                     f"(Airflow's limit), but this one has {len(tag)}", item.span,
+                                     help="shorten the tag; put longer text in the pipeline's doc string")
+                    return _BAD
         return value
 
     def _params(self) -> list[ParamSpec]:

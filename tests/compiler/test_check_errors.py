@@ -247,3 +247,14 @@ def test_confine_outputs_accepts_paths_below_the_base_directory_and_checks_overr
     assert program(body, header="pipeline p(confine_outputs=true)").ok
     bad = program(body, params={"dest": "/"}, header="pipeline p(confine_outputs=true)")
     assert [d.code for d in bad.errors] == ["E0142"] and "is absolute" in bad.errors[0].message
+
+
+def test_airflow_limits_are_checked_for_every_target(program, prelude_lines):
+    """A tag over 100 characters or a DAG id over 250 breaks the DAG import; both are found here."""
+    body = 'x = read_csv("f.csv", schema=Flight)\nx | write_csv("o.csv")'
+    p = program(body, header='pipeline p(tags=["ok", "' + "t" * 101 + '"])')
+    assert [d.code for d in p.errors] == ["E0111"] and "101" in p.errors[0].message
+    assert program(body, header='pipeline p(tags=["' + "t" * 100 + '"])').ok
+    p = program(body, header="pipeline " + "p" * 251 + "()")
+    assert [d.code for d in p.errors] == ["E0107"] and p.errors[0].span.line == prelude_lines + 1
+    assert program(body, header="pipeline " + "p" * 250 + "()").ok
