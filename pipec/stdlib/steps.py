@@ -119,7 +119,9 @@ def bind(step: Step, call: ast.Call, diags: Diagnostics) -> BoundArgs | None:
         else:
             known = [*step.positional, *step.keywords]
             diags.error("E0302", f"`{step.name}` has no argument `{a.name}`", a.name_span or a.span,
-                        help=did_you_mean(a.name, known) or _signature_help(step))
+                        help=did_you_mean(a.name, known) or (
+                            f"use `==` to compare: `{step.name}({a.name} == ...)`; `=` names an argument"
+                            if step.name in CONDITION_STEPS else _signature_help(step)))
             ok = False
     for r in step.required:
         if r not in named:
@@ -127,6 +129,10 @@ def bind(step: Step, call: ast.Call, diags: Diagnostics) -> BoundArgs | None:
                         help=_signature_help(step))
             ok = False
     return BoundArgs(named, items) if ok else None
+
+
+# Steps whose arguments are conditions, where `name = value` is a SQL habit for `name == value`.
+CONDITION_STEPS = ("filter", "expect")
 
 
 def _signature_help(step: Step) -> str:

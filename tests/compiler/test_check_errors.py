@@ -258,3 +258,9 @@ def test_airflow_limits_are_checked_for_every_target(program, prelude_lines):
     p = program(body, header="pipeline " + "p" * 251 + "()")
     assert [d.code for d in p.errors] == ["E0107"] and p.errors[0].span.line == prelude_lines + 1
     assert program(body, header="pipeline " + "p" * 250 + "()").ok
+
+
+@pytest.mark.parametrize("step", ["filter", "expect"])
+def test_sql_equals_in_a_condition_suggests_double_equals(program, step):
+    p = program(F + f'x = flights | {step}(carrier = "AA")\nx | write_csv("o.csv")')
+    assert p.errors[0].code == "E0302" and "use `==`" in p.errors[0].help

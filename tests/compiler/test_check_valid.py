@@ -216,3 +216,11 @@ def test_full_join_key_is_nullable_when_either_side_key_is(program):
                 'x | write_csv("x.csv")\ny | write_csv("y.csv")')
     assert p.ok, p.diagnostics
     assert schema_of(p, "x")["k"] == "int?" and schema_of(p, "y")["k"] == "int?"
+
+
+def test_backticked_new_column_names_are_columns_of_the_output(program):
+    p = program('t = read_csv("t.csv", schema={a: int})\n'
+                'x = t | derive(`late flight` = a > 15) | rename(`a a` = a) | filter(`late flight`)\n'
+                'x | write_csv("o.csv")')
+    assert p.ok, p.diagnostics
+    assert schema_of(p, "x") == {"a a": "int", "late flight": "bool"}
