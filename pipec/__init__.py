@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from pipec.compiler.plan import Plan
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "PipecError", "ArgumentError", "RunError", "check", "load", "plan", "compile", "run", "explain", "__version__"]
+__all__ = ["Diagnostic", "PipecError", "ArgumentError", "RunError", "check", "load", "plan", "compile",
+           "run", "explain", "__version__"]
 
 
 PIPELINE_SUFFIXES = (".pipe", ".pipe.yaml", ".yaml", ".yml")
