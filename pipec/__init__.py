@@ -11,10 +11,11 @@ valid program).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipec.compiler.diagnostics import Diagnostic, PipecError
+from pipec.compiler.diagnostics import ArgumentError, Diagnostic, PipecError, RunError
 
 if TYPE_CHECKING:
     from pipec.compiler.check import Program
@@ -22,19 +23,33 @@ if TYPE_CHECKING:
     from pipec.compiler.plan import Plan
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "PipecError", "check", "load", "plan", "compile", "run", "explain", "__version__"]
+__all__ = ["Diagnostic", "PipecError", "ArgumentError", "RunError", "check", "load", "plan", "compile",
+           "run", "explain", "__version__"]
 
 
-def _program(source: str | Path, params: dict[str, str] | None) -> "Program":
+PIPELINE_SUFFIXES = (".pipe", ".pipe.yaml", ".yaml", ".yml")
+
+
+def is_path(source: "str | os.PathLike[str]") -> bool:
+    """How every function here tells a file from source text: an `os.PathLike`, or a one-line str
+    that ends in .pipe, .pipe.yaml, .yaml or .yml or names an existing file, is a path (a missing
+    file is then E0100); any other str is the pipeline text itself."""
+    if isinstance(source, os.PathLike):
+        return True
+    return "\n" not in source and (source.endswith(PIPELINE_SUFFIXES) or Path(source).is_file())
+
+
+def _program(source: "str | os.PathLike[str]", params: dict[str, str] | None) -> "Program":
     from pipec.compiler.check import check_file, check_source
 
-    if isinstance(source, Path) or ("\n" not in source and Path(source).is_file()):
+    if is_path(source):
         return check_file(source, params)
-    return check_source(str(source), "<string>", params)
+    return check_source(source, "<string>", params)
 
 
-def check(source: str | Path, params: dict[str, str] | None = None) -> list[Diagnostic]:
-    """Every diagnostic for a file path or source text (empty when all is well)."""
+def check(source: "str | os.PathLike[str]", params: dict[str, str] | None = None) -> list[Diagnostic]:
+    """Every diagnostic for a file path or source text (empty when all is well); see `is_path`
+    for which a str is."""
     return _program(source, params).diagnostics
 
 
@@ -49,9 +64,14 @@ def load(source: str | Path, params: dict[str, str] | None = None) -> "Program":
 def plan(ir: "IR", *, level: int = 1, disable: frozenset[str] = frozenset(), backend: str = "local",
          memory_budget: int | None = None, workdir: str | Path = ".", params: dict | None = None) -> "Plan":
     """Optimize one pipeline's IR into an executable plan (`level=0`: no optimisation).
-    Statistics recorded by earlier runs in `workdir` replace the cost model's guesses."""
-    from pipec.compiler.passes import optimize
+    Statistics recorded by earlier runs in `workdir` replace the cost model's guesses.
+    An unknown `backend` or pass in `disable` raises ArgumentError."""
+    from pipec.backends.base import BACKENDS
+    from pipec.compiler.passes import PASS_NAMES, optimize
 
+    _known(backend, BACKENDS, "backend")
+    for name in disable:
+        _known(name, PASS_NAMES, "optimizer pass")
     return optimize(ir, level=level, disable=frozenset(disable), backend=backend,
                     memory_budget=memory_budget, workdir=Path(workdir), params=params)
 
@@ -60,8 +80,9 @@ def compile(source: str | Path, target: str = "ir", out_dir: str | Path | None =
             params: dict[str, str] | None = None, level: int = 1) -> dict[str, object]:
     """Compile every pipeline of a file: IR JSON documents for `target="ir"`, otherwise the
     paths of the generated files under `out_dir`, keyed by pipeline name."""
-    from pipec.backends.base import get_backend
+    from pipec.backends.base import BACKENDS, get_backend
 
+    _known(target, ["ir", *BACKENDS], "target")
     program = load(source, params)
     if target == "ir":
         return {name: ir.to_json() for name, ir in program.pipelines.items()}
@@ -78,15 +99,20 @@ def compile(source: str | Path, target: str = "ir", out_dir: str | Path | None =
 
 def run(source: str | Path, params: dict[str, str] | None = None, workdir: str | Path = ".",
         pipeline: str | None = None, level: int = 1):
-    """Run pipelines in-process on the local backend; returns {pipeline: RunResult}."""
+    """Run pipelines in-process on the local backend; returns {pipeline: RunResult}. A failure
+    of the data, user code or environment raises RunError (its `error` is the runtime's own)."""
     from pipec.backends.local.runner import run_plan
+    from pipec.backends.local.runtime import PipelineRunError
 
     program = load(source, params)
     selected = _select(program, pipeline)
     results = {}
     for name, ir in selected.items():
         p = plan(ir, level=level, workdir=workdir)
-        results[name] = run_plan(p, {s.name: s.default for s in ir.params}, Path(workdir))
+        try:
+            results[name] = run_plan(p, {s.name: s.default for s in ir.params}, Path(workdir))
+        except PipelineRunError as exc:
+            raise RunError(exc) from exc
     return results
 
 
@@ -98,6 +124,15 @@ def explain(source: str | Path, params: dict[str, str] | None = None, backend: s
     program = load(source, params)
     return {name: explain_text(plan(ir, level=level, backend=backend, workdir=workdir))
             for name, ir in program.pipelines.items()}
+
+
+def _known(name: str, known, what: str) -> None:
+    """Raise ArgumentError, with a did-you-mean, when `name` is not one of `known`."""
+    from pipec.compiler.suggest import did_you_mean
+
+    if name not in known:
+        raise ArgumentError(f"unknown {what} `{name}`; "
+                            + (did_you_mean(name, known) or f"known: {', '.join(known)}"))
 
 
 def _select(program: "Program", pipeline: str | None) -> dict[str, "IR"]:

@@ -19,6 +19,19 @@ class UsageError(Exception):
     """A command line that cannot be carried out as written (exit 2)."""
 
 
+class CheckFailed(Exception):
+    """The program's diagnostics are printed; exit with `status`."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def _status(program) -> int:
+    """Exit 2 when only the command line is at fault (a bad `-p`), else 1."""
+    return EXIT_USAGE if program.bad_command_line else EXIT_USER
+
+
 def _params(pairs: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs:
@@ -45,13 +58,13 @@ def _print_diagnostics(program_or_diags, target: str, action: str, fmt: str = "t
 
 
 def _load(path: str, params: dict[str, str], action: str):
-    """The checked program, or None after printing its errors."""
+    """The checked program; raises CheckFailed after printing its errors."""
     from pipec.compiler.check import check_file
 
     program = check_file(path, params)
     if not program.ok:
         _print_diagnostics(program, path, action)
-        return None
+        raise CheckFailed(_status(program))
     if program.diagnostics:
         _print_diagnostics(program, path, action)
     return program
@@ -72,7 +85,7 @@ def cmd_check(args) -> int:
                 names = ", ".join(program.pipelines) or "no pipelines"
                 print(f"ok: {path} ({names})")
         if not program.ok:
-            worst = EXIT_USER
+            worst = max(worst, _status(program))
     if args.format == "json":
         _print_diagnostics(everything, "", "check", "json")
     return worst
@@ -80,8 +93,6 @@ def cmd_check(args) -> int:
 
 def cmd_compile(args) -> int:
     program = _load(args.file, _params(args.param), "compile")
-    if program is None:
-        return EXIT_USER
     if args.target == "ir":
         document = {name: ir.to_json() for name, ir in program.pipelines.items()}
         text = json.dumps(document if len(document) != 1 else next(iter(document.values())), indent=2)
@@ -139,8 +150,6 @@ def _bytes(text: str | None) -> int | None:
 
 def cmd_run(args) -> int:
     program = _load(args.file, _params(args.param), "run")
-    if program is None:
-        return EXIT_USER
     from pipec import _select
 
     selected = _select(program, args.pipeline)
@@ -188,8 +197,6 @@ def _run_spark(args, ir, params: dict, workdir: Path) -> int:
 
 def cmd_explain(args) -> int:
     program = _load(args.file, _params(args.param), "explain")
-    if program is None:
-        return EXIT_USER
     from pipec.compiler.explain import explain_json, explain_text
 
     plans = {name: _plan(args, ir, args.target) for name, ir in program.pipelines.items()}
@@ -202,8 +209,6 @@ def cmd_explain(args) -> int:
 
 def cmd_graph(args) -> int:
     program = _load(args.file, _params(args.param), "graph")
-    if program is None:
-        return EXIT_USER
     from pipec.compiler.graph import to_dot, to_mermaid
 
     render = to_mermaid if args.format == "mermaid" else to_dot
@@ -259,8 +264,6 @@ def cmd_debug(args) -> int:
         print(module.model_dump_json(indent=2, exclude_none=True))
         return EXIT_USER if any(d.is_error for d in diags) else EXIT_OK
     program = _load(args.file, _params(args.param), "compile")
-    if program is None:
-        return EXIT_USER
     for name, ir in program.pipelines.items():
         if args.stage == "ir":
             print(ir.dumps())
@@ -363,8 +366,13 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
         return func(args)
     except UsageError as exc:
         parser.error(str(exc))
+    except CheckFailed as exc:
+        return exc.status
     except PipecError as exc:
-        _print_diagnostics(exc.diagnostics, getattr(args, "file", ""), args.command)
+        if exc.diagnostics:
+            _print_diagnostics(exc.diagnostics, getattr(args, "file", ""), args.command)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("interrupted: no output was changed", file=sys.stderr)
@@ -385,14 +393,13 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
-# Errors a running pipeline raises about its data. They are matched by name because the runtimes
-# that raise them are self-contained modules (copied beside DAG files) that cannot import pipec.
-RUN_ERRORS = ("PipelineRunError", "SparkJobError", "AirflowRunError")
-
-
 def _is_run_error(exc: BaseException) -> bool:
-    """Errors raised by a running pipeline about its data (they name file, column and row)."""
-    return any(cls.__name__ in RUN_ERRORS for cls in type(exc).__mro__)
+    """Errors a running pipeline raises about its data (they name file, column and row). Only the
+    local runtime runs in this process (Spark jobs and `dag.test()` runs are child processes that
+    print their own errors); it cannot import pipec, so its error is not a PipecError."""
+    from pipec.backends.local.runtime import PipelineRunError
+
+    return isinstance(exc, PipelineRunError)
 
 
 if __name__ == "__main__":

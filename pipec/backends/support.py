@@ -15,9 +15,7 @@ BACKENDS = ("local", "spark", "airflow")
 
 # What the airflow backend runs is its engine's code (polars by default), so its expression and
 # estimator support is its engine's; only limits that a backend's translator enforces go here.
-NOTES = {
-    ("spark", "round"): "`digits` must be a literal or a parameter",
-}
+NOTES: dict[tuple[str, str], str] = {}
 
 
 def _mark(backend: str, item: str, supported: bool) -> str:

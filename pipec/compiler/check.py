@@ -11,9 +11,13 @@ from pathlib import Path
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic, Diagnostics, Label
 from pipec.compiler.ir import IR
+from pipec.compiler.paths import check_paths
 from pipec.compiler.schemas import schema_from_fields
 from pipec.compiler.typecheck import PipelineChecker
 from pipec.compiler.types import Schema
+
+
+BAD_OVERRIDE = "E0124"
 
 
 @dataclass
@@ -35,6 +39,12 @@ class Program:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def bad_command_line(self) -> bool:
+        """A `-p` override names no parameter or has a value its parameter cannot take (E0124):
+        the command line is wrong, not the program (`pipec` exits 2)."""
+        return any(d.code == BAD_OVERRIDE for d in self.errors)
 
 
 def check_file(path: str | Path, params: dict[str, str] | None = None) -> Program:
@@ -93,6 +103,7 @@ def _check_source(text: str, file: str, params: dict[str, str] | None) -> Progra
         else:
             program.pipelines[p.name] = ir
     _unknown_overrides(params or {}, pipelines, diags)
+    check_paths(list(program.pipelines.values()), diags)
     program.diagnostics = diags.items
     return program
 

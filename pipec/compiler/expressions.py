@@ -38,6 +38,9 @@ class ExprContext:
     what: str = "the input"
     mode: Mode = Mode.ROW
     metrics: tuple[str, ...] = ()
+    # Aggregates may see no rows (`aggregate` without `by`, `expect` on a table): then every
+    # aggregate but the counts is null, so it is typed nullable.
+    groups_may_be_empty: bool = False
     in_aggregate: bool = field(default=False, init=False)
 
 
@@ -269,6 +272,11 @@ def _call(e: ast.Call, ctx: ExprContext) -> ColumnType | None:
         return None
     if fn.aggregate:
         return _aggregate(e, fn, ctx)
+    if e.name == "round" and len(e.args) == 2 and not _is_constant(e.args[1].value):
+        ctx.diags.error("E0210", "the digits of `round` must be a constant: an int literal or a `$parameter`",
+                        e.args[1].value.span, label="not a constant",
+                        help="write `round(x, 2)` or `round(x, $digits)`")
+        return None
     args = [check_expr(a.value, ctx) for a in e.args]
     if any(a is None for a in args):
         return None
@@ -282,6 +290,13 @@ def _call(e: ast.Call, ctx: ExprContext) -> ColumnType | None:
     nullish = any(a is NULL for a in args)
     result = _apply(fn, e, [a if a is not NULL else _null_like(typed) for a in args], ctx)
     return result.with_nullable(True) if result is not None and nullish else result
+
+
+def _is_constant(e: ast.Expr) -> bool:
+    """A literal, a `$param`, or a negated literal: a value fixed for the whole run."""
+    if isinstance(e, ast.Unary) and e.op == "-":
+        e = e.operand
+    return isinstance(e, (ast.Literal_, ast.ParamRef))
 
 
 def _null_like(typed: list[ColumnType]) -> ColumnType:
@@ -326,7 +341,13 @@ def _aggregate(e: ast.Call, fn, ctx: ExprContext) -> ColumnType | None:
         ctx.in_aggregate = False
     if any(a is None or a is NULL for a in args):
         return None
-    return _apply(fn, e, args, ctx)
+    result = _apply(fn, e, args, ctx)
+    if result is not None and ctx.groups_may_be_empty and fn.name not in COUNTS:
+        return result.with_nullable(True)
+    return result
+
+
+COUNTS = ("count", "count_distinct")
 
 
 def _row_count(e: ast.Call, ctx: ExprContext) -> ColumnType | None:

@@ -238,6 +238,7 @@ class Options(BaseModel):
     timeout: int | None = None
     owner: str | None = None
     tags: list[str] = []
+    confine_outputs: bool = False  # sinks must stay inside the base directory (checked by pipec check)
 
 
 class IRCycleError(ValueError):

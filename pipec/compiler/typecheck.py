@@ -21,7 +21,14 @@ from pipec.stdlib.steps import SINKS, STEPS, StepContext, bind, input_matches
 SCHEMA_PRESERVING = frozenset({"filter", "sort", "limit", "sample", "expect", "drop_nulls", "fill_null"})
 
 OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
-                "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]"}
+                "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]",
+                "confine_outputs": "bool"}
+
+
+# Airflow's limits on what becomes a DAG's id and tags (airflow.sdk: ID_LEN, TAG_MAX_LEN). A DAG
+# file breaking them fails to import, so they are checked here, for every target.
+AIRFLOW_ID_MAX = 250
+AIRFLOW_TAG_MAX = 100
 
 
 class _Failed(Exception):
@@ -36,6 +43,8 @@ class PipelineChecker:
         self.diags = diags
         self.overrides = overrides or {}
         self.params: dict[str, ParamType] = {}
+        self.param_decls: dict[str, ast.ParamDecl] = {}
+        self.overridden: set[str] = set()
         self.ir = IR(pipeline.name, doc=pipeline.doc, source=pipeline.span.file)
         self.bindings: dict[str, tuple[ast.Binding, int]] = {}
         self.values: dict[str, tuple[str, ValueType] | None] = {}
@@ -47,6 +56,11 @@ class PipelineChecker:
     @gc_paused()
     def check(self) -> IR | None:
         errors_before = sum(d.is_error for d in self.diags.items)
+        if len(self.p.name) > AIRFLOW_ID_MAX:
+            self.diags.error("E0107", f"the pipeline name is {len(self.p.name)} characters long; "
+                             f"at most {AIRFLOW_ID_MAX} are allowed", self.p.name_span,
+                             help="choose a shorter name: it becomes the Airflow DAG id, which Airflow "
+                                  f"limits to {AIRFLOW_ID_MAX} characters")
         self.ir.options = self._options()
         self.ir.params = self._params()
         sinks = self._collect_statements()
@@ -100,6 +114,13 @@ class PipelineChecker:
             self.diags.error("E0111", f"option `{opt.name}` must be {_describe(want)}"
                              + (" that is not negative" if ok else ""), v.span, help=_example(opt.name))
             return _BAD
+        if opt.name == "tags":
+            for item, tag in zip(v.items, value):
+                if len(tag) > AIRFLOW_TAG_MAX:
+                    self.diags.error("E0111", f"a tag is at most {AIRFLOW_TAG_MAX} characters long "
+                                     f"(Airflow's limit), but this one has {len(tag)}", item.span,
+                                     help="shorten the tag; put longer text in the pipeline's doc string")
+                    return _BAD
         return value
 
     def _params(self) -> list[ParamSpec]:
@@ -122,6 +143,7 @@ class PipelineChecker:
                                  decl.default.span, label=f"`{decl.name}` is declared as {t}")
                 continue
             self.params[decl.name] = t
+            self.param_decls[decl.name] = decl
             specs.append(ParamSpec(name=decl.name, type=t, default=default, doc=decl.doc))
         for name, text in self.overrides.items():
             spec = next((s for s in specs if s.name == name), None)
@@ -136,7 +158,18 @@ class PipelineChecker:
                                  help=f"`{name}` is {_describe(str(spec.type))}")
                 continue
             spec.default = value
+            self.overridden.add(name)
         return specs
+
+    def param_value(self, name: str) -> tuple[Any, str, Label | None]:
+        """The value `$name` has in this check (its `-p` override, else its default), where that
+        value comes from, and a label on the declaration when it is the default."""
+        spec = next(s for s in self.ir.params if s.name == name)
+        if name in self.overridden:
+            return spec.default, f"`-p {name}={self.overrides[name]}`", None
+        decl = self.param_decls[name]
+        return spec.default, f"the default of `${name}`", Label(span=decl.default.span,
+                                                                 message=f"`${name}` defaults to {spec.default!r}")
 
     # ------------------------------------------------------------ bindings
     def _collect_statements(self) -> list[ast.SinkStatement]:
@@ -366,7 +399,8 @@ def _describe(t: str) -> str:
 def _example(option: str) -> str:
     return {"schedule": 'e.g. schedule="@daily" or schedule="0 6 * * *"', "start": 'e.g. start="2013-01-01"',
             "retry_delay": "e.g. retry_delay=5m", "timeout": "e.g. timeout=2h", "tags": 'e.g. tags=["ml"]',
-            "retries": "e.g. retries=2", "catchup": "e.g. catchup=false", "owner": 'e.g. owner="ml-team"'}[option]
+            "retries": "e.g. retries=2", "catchup": "e.g. catchup=false", "owner": 'e.g. owner="ml-team"',
+            "confine_outputs": "e.g. confine_outputs=true"}[option]
 
 
 def _literal_value(e: ast.Expr, t: str) -> tuple[bool, Any]:

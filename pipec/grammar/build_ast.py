@@ -152,8 +152,8 @@ class AstBuilder:
 
     def keyword(self, meta, children):
         name, value = children
-        return ast.Arg(span=self.spans.of(meta), name=str(name), name_span=self.spans.of(name),
-                       value=value)
+        text = name[1:-1] if name.type == "QUOTED_NAME" else str(name)  # a new column `late flight`
+        return ast.Arg(span=self.spans.of(meta), name=text, name_span=self.spans.of(name), value=value)
 
     def list(self, meta, children):
         return ast.ListExpr(span=self.spans.of(meta), items=_nodes(children))

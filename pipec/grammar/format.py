@@ -84,7 +84,10 @@ def _name(name: str, quoted: bool = False) -> str:
 
 
 def _argument(a: ast.Arg) -> str:
-    return format_expr(a.value) if a.name is None else f"{a.name}={format_expr(a.value)}"
+    if a.name is None:
+        return format_expr(a.value)
+    name = a.name if IDENTIFIER.match(a.name) else f"`{a.name}`"  # keywords name arguments unquoted
+    return f"{name}={format_expr(a.value)}"
 
 
 def format_call(call: ast.Call) -> str:

@@ -116,6 +116,8 @@ CATALOGUE = (
             ("pipeline p {\n param x: = 1\n}",)),
     Curated("a parameter needs a default value: `param name: type = default`", None,
             ("pipeline p {\n param x: int\n}", "pipeline p {\n param x: int 1\n}")),
+    Curated("`<>` is not an operator", "use `!=` for \"not equal\"",
+            ("pipeline p {\n x = a | filter(b <> 1)\n}",), ("GT",)),
 )
 
 

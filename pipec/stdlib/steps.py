@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from pipec.compiler import ast
-from pipec.compiler.diagnostics import Diagnostics
+from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.expressions import (NULL, ExprContext, Mode, check_expr, check_predicate,
                                         conjuncts, unknown_column)
 from pipec.compiler.ir import (AggregateArgs, ColumnsArgs, DeriveArgs, EvaluateArgs, ExpectArgs,
@@ -29,6 +29,7 @@ class Resolver(Protocol):
 
     def binding(self, ref: ast.Expr, what: str) -> tuple[str, ValueType] | None: ...
     def upstream_model(self, node_id: str) -> tuple[str, ModelType] | None: ...
+    def param_value(self, name: str) -> tuple[object, str, Label | None]: ...
 
 
 @dataclass
@@ -43,9 +44,10 @@ class StepContext:
     resolver: Resolver
     extra_inputs: list[str] = field(default_factory=list)
 
-    def expr_ctx(self, schema: Schema, mode: Mode = Mode.ROW, metrics: tuple[str, ...] = ()) -> ExprContext:
+    def expr_ctx(self, schema: Schema, mode: Mode = Mode.ROW, metrics: tuple[str, ...] = (),
+                 groups_may_be_empty: bool = False) -> ExprContext:
         return ExprContext(schema=schema, params=self.params, diags=self.diags, what=self.input_name,
-                           mode=mode, metrics=metrics)
+                           mode=mode, metrics=metrics, groups_may_be_empty=groups_may_be_empty)
 
     def error(self, code: str, message: str, span, **kw) -> None:
         self.diags.error(code, message, span, **kw)
@@ -117,7 +119,9 @@ def bind(step: Step, call: ast.Call, diags: Diagnostics) -> BoundArgs | None:
         else:
             known = [*step.positional, *step.keywords]
             diags.error("E0302", f"`{step.name}` has no argument `{a.name}`", a.name_span or a.span,
-                        help=did_you_mean(a.name, known) or _signature_help(step))
+                        help=did_you_mean(a.name, known) or (
+                            f"use `==` to compare: `{step.name}({a.name} == ...)`; `=` names an argument"
+                            if step.name in CONDITION_STEPS else _signature_help(step)))
             ok = False
     for r in step.required:
         if r not in named:
@@ -125,6 +129,10 @@ def bind(step: Step, call: ast.Call, diags: Diagnostics) -> BoundArgs | None:
                         help=_signature_help(step))
             ok = False
     return BoundArgs(named, items) if ok else None
+
+
+# Steps whose arguments are conditions, where `name = value` is a SQL habit for `name == value`.
+CONDITION_STEPS = ("filter", "expect")
 
 
 def _signature_help(step: Step) -> str:
@@ -170,6 +178,30 @@ def value_arg(ctx: StepContext, e: ast.Expr, want: str, what: str) -> ast.Expr |
         return None
     ctx.error("E0304", f"{what} must be a literal {want} or a `$parameter`", e.span)
     return None
+
+
+def bounded_arg(ctx: StepContext, e: ast.Expr, want: str, what: str, accept: Callable[[float], bool],
+                requirement: str, help: str | None = None) -> ast.Expr | None:
+    """`value_arg` whose value must also satisfy `accept`. A `$param` is checked with the value it
+    has in this check (its `-p` override, else its default), so a value that reaches a backend
+    never needs the backend's own check; a bad override is E0124 (a bad command line)."""
+    v = value_arg(ctx, e, want, what)
+    if v is None:
+        return None
+    if isinstance(v, ast.ParamRef):
+        value, origin, label = ctx.resolver.param_value(v.name)
+        if isinstance(value, (int, float)) and not accept(value):
+            ctx.diags.error("E0124" if label is None else "E0304",
+                            f"{what} must be {requirement}, but it is `${v.name}`, whose value is {value!r} "
+                            f"({origin})", v.span, labels=[label] if label else None,
+                            help=help or f"give `${v.name}` a value that is {requirement}")
+            return None
+        return v
+    value = literal_of(v)
+    if isinstance(value, (int, float)) and not accept(value):
+        ctx.error("E0304", f"{what} must be {requirement}, not {value}", v.span, help=help)
+        return None
+    return v
 
 
 def literal_of(e: ast.Expr) -> object:
@@ -230,7 +262,8 @@ def table(pairs: list[tuple[str, ColumnType]]) -> TableType:
 
 
 def named_exprs(ctx: StepContext, items: list[ast.Arg], what: str, mode: Mode = Mode.ROW,
-                schema: Schema | None = None) -> list[tuple[ast.Arg, ColumnType]] | None:
+                schema: Schema | None = None, groups_may_be_empty: bool = False,
+                ) -> list[tuple[ast.Arg, ColumnType]] | None:
     """`name = expr` items, each typed against the input."""
     out = []
     ok = True
@@ -239,7 +272,8 @@ def named_exprs(ctx: StepContext, items: list[ast.Arg], what: str, mode: Mode = 
             ctx.error("E0304", f"{what} must be written `name = expression`", a.span)
             ok = False
             continue
-        t = check_expr(a.value, ctx.expr_ctx(ctx.schema if schema is None else schema, mode))
+        t = check_expr(a.value, ctx.expr_ctx(ctx.schema if schema is None else schema, mode,
+                                             groups_may_be_empty=groups_may_be_empty))
         if t is NULL:
             ctx.error("E0203", f"the type of `{a.name} = null` is unknown", a.value.span,
                       help="write `cast(null, T)` with the type you want")
@@ -439,27 +473,20 @@ def _sort(ctx: StepContext, b: BoundArgs) -> Result | None:
 
 
 def _limit(ctx: StepContext, b: BoundArgs) -> Result | None:
-    n = value_arg(ctx, b.get("n"), "int", "`n`")
-    if n is None:
-        return None
-    if isinstance(literal_of(n), int) and literal_of(n) < 0:
-        ctx.error("E0304", "`limit` needs a number of rows that is not negative", n.span)
-        return None
-    return LimitArgs(n=n), ctx.input
+    n = bounded_arg(ctx, b.get("n"), "int", "the number of rows of `limit`", lambda v: v >= 0,
+                    "at least 0")
+    return (LimitArgs(n=n), ctx.input) if n is not None else None
 
 
 def _fraction(ctx: StepContext, e: ast.Expr | None, default: float) -> ast.Expr | None:
     if e is None:
         return lit(default)
-    f = value_arg(ctx, e, "float", "`fraction`")
-    value = literal_of(f) if f is not None else None
     # `sample` may keep every row (1.0); a `split` side must get some rows and leave some.
-    inside = 0 < value <= 1 if default == 1.0 else 0 < value < 1
-    if isinstance(value, (int, float)) and not inside:
-        ctx.error("E0304", f"`fraction` must be between 0 and 1, not {value}", f.span,
-                  help="a fraction of the rows, e.g. 0.8")
-        return None
-    return f
+    if default == 1.0:
+        return bounded_arg(ctx, e, "float", "`fraction`", lambda v: 0 < v <= 1, "above 0 and at most 1",
+                           help="a fraction of the rows, e.g. 0.1")
+    return bounded_arg(ctx, e, "float", "`fraction`", lambda v: 0 < v < 1, "between 0 and 1",
+                       help="a fraction of the rows, e.g. 0.8")
 
 
 def _sample(ctx: StepContext, b: BoundArgs) -> Result | None:
@@ -570,9 +597,10 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
         if lt is None or rt is None:
             ok = False
             continue
-        if unify_numeric(lt, rt) is None:
+        if lt.base != rt.base:  # not even int with float: engines compare those differently
             ctx.error("E0312", f"join key `{lname}` is {lt} on the left but `{rname}` is {rt} on the right",
-                      item.span, help="cast one side so that the keys have the same type")
+                      item.span, help=f"cast one side so that the keys have the same type, e.g. "
+                      f"`| derive({rname} = cast({rname}, {lt.base}))` on the right side before joining")
             ok = False
             continue
         keys.append(JoinKey(left=lname, right=rname))
@@ -583,8 +611,9 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
         return None
     left_keys = {k.left for k in keys}
     right_keys = {k.right for k in keys}
+    # A name on both sides must be a key on both: the output has each key once, under its left name.
     shared = [f.name for f in right_s.fields
-              if f.name not in right_keys and f.name in left_s and f.name not in left_keys]
+              if f.name in left_s and not (f.name in right_keys and f.name in left_keys)]
     if shared and how not in ("semi", "anti"):
         names = ", ".join(f"`{n}`" for n in shared)
         ctx.error("E0310", f"column{'s' if len(shared) > 1 else ''} {names} "
@@ -592,7 +621,7 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
                   label=f"{right_name} also has {names}",
                   help=f"rename on one side, e.g. `| rename({shared[0]}_right = {shared[0]})`, or keep only "
                        f"the columns you need with `| select(...)` before joining",
-                  notes=["only the join keys may share a name"])
+                  notes=["a name on both sides must be a join key on both sides (`on=[name]`)"])
         return None
     if how in ("semi", "anti"):
         return JoinArgs(on=keys, how=how), ctx.input
@@ -602,8 +631,9 @@ def _join(ctx: StepContext, b: BoundArgs) -> Result | None:
         if f.name in key_of_left:
             lt, rt = f.type, right_s.get(key_of_left[f.name])
             merged = unify_numeric(lt, rt)
+            # Null keys never match: a kept unmatched row brings its own side's (maybe null) key.
             nullable = {"inner": False, "left": lt.nullable, "right": rt.nullable,
-                        "full": lt.nullable and rt.nullable}[how]
+                        "full": lt.nullable or rt.nullable}[how]
             pairs.append((f.name, merged.with_nullable(nullable)))
         else:
             pairs.append((f.name, f.type.with_nullable(f.type.nullable or how in ("right", "full"))))
@@ -620,7 +650,8 @@ def _aggregate(ctx: StepContext, b: BoundArgs) -> Result | None:
         if names is None:
             return None
         by = names
-    typed = named_exprs(ctx, b.items, "aggregates", Mode.AGGREGATE)
+    # Every group of a `by` has a row; without `by` the one group may have none.
+    typed = named_exprs(ctx, b.items, "aggregates", Mode.AGGREGATE, groups_may_be_empty=not by)
     if typed is None:
         return None
     if not typed:
@@ -684,12 +715,10 @@ def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
             return None
     for pname, hyper in est.params.items():
         if pname in given:
-            v = value_arg(ctx, given[pname].value, hyper.type, f"`{pname}`")
+            minimum = hyper.minimum
+            v = bounded_arg(ctx, given[pname].value, hyper.type, f"`{pname}` of `{est.name}`",
+                            lambda x: minimum is None or x >= minimum, f"at least {minimum}")
             if v is None:
-                return None
-            if hyper.minimum is not None and isinstance(literal_of(v), (int, float)) and literal_of(v) < hyper.minimum:
-                ctx.error("E0304", f"`{pname}` of `{est.name}` must be at least {hyper.minimum}, not {literal_of(v)}",
-                          v.span)
                 return None
         elif hyper.default is None:
             ctx.error("E0303", f"`{est.name}` needs the argument `{pname}`", est_e.span)
@@ -855,7 +884,7 @@ def _expect(ctx: StepContext, b: BoundArgs) -> Result | None:
     ok = True
     for c in conditions:
         ectx = (ctx.expr_ctx(Schema(), Mode.EXPECT_METRICS, ctx.input.names) if on_metrics
-                else ctx.expr_ctx(ctx.schema, Mode.EXPECT_TABLE))
+                else ctx.expr_ctx(ctx.schema, Mode.EXPECT_TABLE, groups_may_be_empty=True))
         if check_predicate(c, ectx, "expect") is None:
             ok = False
     return (ExpectArgs(on="metrics" if on_metrics else "table", conditions=conditions), ctx.input) if ok else None

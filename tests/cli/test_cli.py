@@ -64,9 +64,20 @@ def test_usage_errors_exit_2(capsys, tiny):
     assert run(capsys, "compile", str(tiny), "--target", "nowhere")[0] == 2
 
 
-def test_param_override_is_type_checked(capsys, tiny):
+def test_bad_param_override_is_a_bad_command_line(capsys, tiny):
     code, _, err = run(capsys, "run", str(tiny), "-p", "factor=two")
-    assert code == 1 and "E0124" in err
+    assert code == 2 and "E0124" in err and "`two` is not an integer" in err
+    code, _, err = run(capsys, "run", str(tiny), "-p", "seed=abc")
+    assert code == 2 and "no parameter `seed`" in err and "factor" in err
+    code, _, err = run(capsys, "check", str(tiny), "-p", "factor=two")
+    assert code == 2 and "E0124" in err
+
+
+def test_out_of_range_override_names_the_param_and_the_argument_line(capsys, tiny):
+    tiny.write_text(TINY.replace("| sort(a)", "| limit($factor) | sort(a)"))
+    code, _, err = run(capsys, "run", str(tiny), "-p", "factor=-1")
+    assert code == 2 and "E0124" in err and "`$factor`" in err and "tiny.pipe:4:" in err
+    assert not (tiny.parent / "out").exists()
 
 
 def test_run_writes_outputs_and_summary(capsys, tiny):

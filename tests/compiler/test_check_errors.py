@@ -42,6 +42,16 @@ CASES = [
      "E0201", 3, "dest"),
     ("join_bad_how", F + W + 'x = flights | select(origin, time_hour) | join(weather, on=[origin, time_hour], how="outer")\n'
      'x | write_csv("o.csv")', "E0304", 3, "outer"),
+    ("join_int_with_float_key", 'l = read_csv("l.csv", schema={k: int, a: str})\nr = read_csv("r.csv", schema={k: float, b: str})\n'
+     'x = l | join(r, on=[k])\nx | write_csv("o.csv")', "E0312", 3, "float"),
+    ("join_right_column_named_like_left_key", 'l = read_csv("l.csv", schema={g: int, a: str})\n'
+     'r = read_csv("r.csv", schema={h: int, g: str})\nx = l | join(r, on=[g == h], how="left")\nx | write_csv("o.csv")',
+     "E0310", 3, "`g`"),
+    ("join_right_key_named_like_left_column", 'l = read_csv("l.csv", schema={k: int, x: int})\n'
+     'r = read_csv("r.csv", schema={x: int, v: str})\nx = l | join(r, on=[k == x], how="right")\nx | write_csv("o.csv")',
+     "E0310", 3, "`x`"),
+    ("round_digits_column", F + 'x = flights | derive(r = round(distance, year))\nx | write_csv("o.csv")',
+     "E0210", 2, "constant"),
     ("union_mismatch", F + W + 'x = flights | union(weather)\nx | write_csv("o.csv")', "E0313", 3, "union"),
     ("nullable_feature", F + 'ok = flights | filter(arr_delay is not null) | derive(late = arr_delay > 15)\n'
      'm = ok | fit(logistic_regression(), features=[dep_delay], label=late)\nm | save_model("m")',
@@ -162,3 +172,95 @@ def test_too_deeply_nested_expression_is_a_diagnostic_not_a_crash(program):
     p = program('x = read_csv("f.csv", schema={a: int}) | filter(' + " + ".join(["a"] * 3000) + ' > 0)\n'
                 'x | write_csv("o.csv")')
     assert [d.code for d in p.errors] == ["E0006"]
+
+
+T = 'param p: float = 0.5\nparam n: int = 10\nt = read_csv("f.csv", schema={a: int, b: float, l: bool})\n'
+
+
+@pytest.mark.parametrize("step", ["sample($p)", "split(fraction=$p)", "limit($n)"])
+def test_numeric_arguments_may_be_params(program, step):
+    chain = f"a, b = t | {step}\nb | write_csv(\"b.csv\")\na | write_csv(\"a.csv\")" if "split" in step \
+        else f"x = t | {step}\nx | write_csv(\"x.csv\")"
+    assert program(T + chain).ok
+    assert program(T + chain, params={"p": "0.25", "n": "0"}).ok
+
+
+@pytest.mark.parametrize("chain,params,words", [
+    ('x = t | sample($p)', {"p": "1.5"}, "`fraction` must be above 0 and at most 1"),
+    ('x, y = t | split(fraction=$p)', {"p": "1"}, "`fraction` must be between 0 and 1"),
+    ('x = t | limit($n)', {"n": "-1"}, "must be at least 0"),
+    ('m = t | fit(random_forest_classifier(n_trees=$n), features=[a], label=l)', {"n": "0"},
+     "`n_trees` of `random_forest_classifier` must be at least 1"),
+    ('m = t | fit(logistic_regression(reg=$p), features=[a], label=l)', {"p": "-1"},
+     "`reg` of `logistic_regression` must be at least 0"),
+    ('m = t | fit(kmeans(k=$n), features=[a, b])', {"n": "0"}, "`k` of `kmeans` must be at least 1"),
+])
+def test_param_values_are_checked_like_literals(program, prelude_lines, chain, params, words):
+    """An override (`-p`, or `params=` of the API) is E0124 at the argument; a bad default is E0304
+    with a label on the declaration."""
+    p = program(T + chain + '\nx | write_csv("x.csv")')
+    overridden = program(T + chain + '\nx | write_csv("x.csv")', params=params)
+    bad = overridden.errors[0]
+    assert bad.code == "E0124" and words in bad.message and "$" in bad.message
+    assert bad.span.line == prelude_lines + 1 + 4
+    assert not any(d.code in ("E0124", "E0304") for d in p.errors)
+    name, value = next(iter(params.items()))
+    defaulted = program(T.replace(f"param {name}:", f"param {name}:").replace(
+        {"p": "= 0.5", "n": "= 10"}[name], f"= {value}") + chain + '\nx | write_csv("x.csv")')
+    bad = defaulted.errors[0]
+    assert bad.code == "E0304" and words in bad.message and bad.labels[0].span.line == prelude_lines + 1 + (1 if name == "p" else 2)
+
+
+def test_two_sinks_of_one_path_are_an_error_with_both_locations(program, prelude_lines):
+    p = program('param dir: str = "out"\nt = read_csv("in.csv", schema={x: int})\n'
+                't | write_csv("${dir}/x.csv")\nt | limit(1) | write_csv("./out/../out/x.csv")')
+    (bad,) = p.errors
+    assert bad.code == "E0140" and "`out/x.csv`" in bad.message
+    assert (bad.span.line, bad.labels[0].span.line) == (prelude_lines + 5, prelude_lines + 4)
+    assert program('param dir: str = "out"\nt = read_csv("in.csv", schema={x: int})\n'
+                   't | write_csv("${dir}/x.csv")\nt | limit(1) | write_csv("./out/../out/x.csv")',
+                   params={"dir": "elsewhere"}).ok
+
+
+def test_sink_over_a_source_of_the_file_is_an_error_also_across_pipelines():
+    from pipec.compiler.check import check_source
+
+    text = ('pipeline a() {\n  t = read_csv("in.csv", schema={x: int})\n  t | write_csv("out/x.csv")\n}\n'
+            'pipeline b() {\n  t = read_csv("./out/x.csv", schema={x: int})\n  t | write_csv("out/y.csv")\n'
+            '  t | write_csv("out/x.csv")\n}\n'
+            'pipeline c() {\n  t = read_csv("/data/in.csv", schema={x: int})\n  t | write_csv("data/in.csv")\n}\n')
+    p = check_source(text, "f.pipe")
+    assert sorted((d.code, d.span.line) for d in p.errors) == [("E0140", 8), ("E0141", 3)]
+    assert "(pipelines `a` and `b`)" in next(d for d in p.errors if d.code == "E0140").message
+
+
+@pytest.mark.parametrize("path", ["../x.csv", "/tmp/x.csv", "~/x.csv", "out/../../x.csv", "${dest}/x.csv", "."])
+def test_confine_outputs_rejects_sinks_outside_the_base_directory(program, prelude_lines, path):
+    body = f'param dest: str = ".."\nt = read_csv("in.csv", schema={{x: int}})\nt | write_csv("{path}")'
+    p = program(body, header="pipeline p(confine_outputs=true)")
+    assert [d.code for d in p.errors] == ["E0142"] and p.errors[0].span.line == prelude_lines + 4
+    assert program(body).ok
+
+
+def test_confine_outputs_accepts_paths_below_the_base_directory_and_checks_overrides(program):
+    body = 'param dest: str = "out"\nt = read_csv("../in.csv", schema={x: int})\nt | write_csv("${dest}/./a/../x.csv")'
+    assert program(body, header="pipeline p(confine_outputs=true)").ok
+    bad = program(body, params={"dest": "/"}, header="pipeline p(confine_outputs=true)")
+    assert [d.code for d in bad.errors] == ["E0142"] and "is absolute" in bad.errors[0].message
+
+
+def test_airflow_limits_are_checked_for_every_target(program, prelude_lines):
+    """A tag over 100 characters or a DAG id over 250 breaks the DAG import; both are found here."""
+    body = 'x = read_csv("f.csv", schema=Flight)\nx | write_csv("o.csv")'
+    p = program(body, header='pipeline p(tags=["ok", "' + "t" * 101 + '"])')
+    assert [d.code for d in p.errors] == ["E0111"] and "101" in p.errors[0].message
+    assert program(body, header='pipeline p(tags=["' + "t" * 100 + '"])').ok
+    p = program(body, header="pipeline " + "p" * 251 + "()")
+    assert [d.code for d in p.errors] == ["E0107"] and p.errors[0].span.line == prelude_lines + 1
+    assert program(body, header="pipeline " + "p" * 250 + "()").ok
+
+
+@pytest.mark.parametrize("step", ["filter", "expect"])
+def test_sql_equals_in_a_condition_suggests_double_equals(program, step):
+    p = program(F + f'x = flights | {step}(carrier = "AA")\nx | write_csv("o.csv")')
+    assert p.errors[0].code == "E0302" and "use `==`" in p.errors[0].help

@@ -197,3 +197,30 @@ def test_pipe_and_yaml_forms_give_identical_ir():
         return doc
 
     assert strip(a.pipelines["flight_delays"].to_json()) == strip(b.pipelines["flight_delays"].to_json())
+
+
+def test_aggregates_without_by_may_see_no_rows_so_only_counts_stay_non_nullable(program, flights_source):
+    p = program(flights_source + 'x = flights | filter(distance > 1e9) | aggregate(n = count(), '
+                                 'k = count_distinct(carrier), total = sum(year), avg = mean(distance), '
+                                 'lo = min(year), hi = max(carrier), mid = median(distance), '
+                                 'zero = coalesce(sum(year), 0))\n'
+                                 'x | write_csv("o.csv")')
+    assert p.ok, p.diagnostics
+    assert schema_of(p, "x") == {"n": "int", "k": "int", "total": "int?", "avg": "float?", "lo": "int?",
+                                 "hi": "str?", "mid": "float?", "zero": "int"}
+
+
+def test_full_join_key_is_nullable_when_either_side_key_is(program):
+    p = program('l = read_csv("l.csv", schema={k: int?, a: int})\nr = read_csv("r.csv", schema={k: int, b: int})\n'
+                'x = l | join(r, on=[k], how="full")\ny = r | join(l, on=[k], how="full")\n'
+                'x | write_csv("x.csv")\ny | write_csv("y.csv")')
+    assert p.ok, p.diagnostics
+    assert schema_of(p, "x")["k"] == "int?" and schema_of(p, "y")["k"] == "int?"
+
+
+def test_backticked_new_column_names_are_columns_of_the_output(program):
+    p = program('t = read_csv("t.csv", schema={a: int})\n'
+                'x = t | derive(`late flight` = a > 15) | rename(`a a` = a) | filter(`late flight`)\n'
+                'x | write_csv("o.csv")')
+    assert p.ok, p.diagnostics
+    assert schema_of(p, "x") == {"a a": "int", "late flight": "bool"}

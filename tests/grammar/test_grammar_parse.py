@@ -166,3 +166,18 @@ def test_parse_expression_with_offset_into_a_bigger_source():
 def test_parse_source_dispatches_on_the_file_name():
     module, diagnostics = parse_source("pipeline: p\nsteps: {}\n", "a.pipe.yaml")
     assert diagnostics == [] and module.declarations[0].name == "p"
+
+
+def test_backticked_new_column_names_parse_and_format_back():
+    from pipec.grammar.format import format_module
+
+    source = ('pipeline p {\n  x = t | derive(`late flight`=a > 15) | select(`x y`=a, `late flight`)'
+              ' | rename(`z z`=`x y`) | aggregate(`n rows`=count(), `select`=sum(a))\n  x | write_csv("o.csv")\n}\n')
+    module = parse_ok(source)
+    chain = module.declarations[0].body[0].value
+    assert [[a.name for a in call.args] for call in chain.steps] == [
+        ["late flight"], ["x y", None], ["z z"], ["n rows", "select"]]
+    formatted = format_module(module, source)
+    assert "derive(`late flight`=a > 15)" in formatted
+    again = parse_ok(formatted).declarations[0].body[0].value
+    assert [[a.name for a in call.args] for call in again.steps] == [[a.name for a in call.args] for call in chain.steps]

@@ -16,6 +16,7 @@ def in_body(line: str) -> str:
 CASES = [
     (in_body("  y = x filter(a > 1)"), "E0001", 3, 9, "expected `|`"),
     (in_body("  y = x | filter(a > 1 and b = 2)"), "E0001", 3, 30, "unexpected `=`"),
+    (in_body("  y = x | filter(a <> 2)"), "E0001", 3, 21, "`<>` is not an operator"),
     (in_body("  y = x | select(a b)"), "E0001", 3, 20, "expected `)` or `,` after the argument"),
     (in_body("  y = x | select([a b])"), "E0001", 3, 21, "expected `,` or `]`"),
     (in_body("  y = x | distinct"), "E0001", 3, 19, "expected `(` after the step name"),
@@ -45,6 +46,8 @@ def test_message_place_and_words(source, code, line, column, words):
     first = diagnostics[0]
     assert (first.code, first.span.line, first.span.column) == (code, line, column), first
     assert words in first.message
+    if "`<>`" in words:
+        assert "`!=`" in first.help
     for d in diagnostics:
         assert not re.search(r"\b(RPAR|LPAR|__ANON|_NL|\$END|NAME|VBAR)\b", d.message + (d.help or ""))
 

@@ -46,7 +46,7 @@ def test_cse_keeps_nodes_that_differ_in_arguments_or_inputs_and_never_merges_sin
       a = t | filter(a > 1)
       b = t | filter(a > 2)
       a | write_csv("o.csv")
-      b | write_csv("o.csv")
+      b | write_csv("p.csv")
     """)
     assert shape(cse(ir)) == shape(ir)
 

@@ -15,6 +15,7 @@ METRIC_TOLERANCE = {
     "logistic_metrics.json": 0.02,
     "linear_metrics.json": 0.02,     # r2; rmse and mae are compared relatively, see below
     "forest_metrics.json": 0.10,
+    "forest_regressor_metrics.json": 0.10,
     "boosted_metrics.json": 0.10,
     "multiclass_logistic_metrics.json": 0.02,
     "multiclass_forest_metrics.json": 0.10,
