@@ -13,7 +13,8 @@ from pipec.compiler.diagnostics import Diagnostic, Diagnostics, Label
 from pipec.compiler.ir import IR
 from pipec.compiler.schemas import schema_from_fields
 from pipec.compiler.typecheck import PipelineChecker
-from pipec.compiler.types import Schema
+from pipec.compiler.span import Span
+from pipec.compiler.types import Schema, ValueType
 
 
 @dataclass
@@ -67,12 +68,20 @@ def too_deep(file: str) -> Diagnostic:
 def _check_source(text: str, file: str, params: dict[str, str] | None) -> Program:
     from pipec.grammar import parse_source
 
+    module, syntax = parse_source(text, file)
+    return check_parsed(module, syntax, text, file, params)
+
+
+def check_parsed(module: ast.Module, syntax: list[Diagnostic], text: str, file: str,
+                 params: dict[str, str] | None = None, *, partial: bool = False,
+                 step_inputs: dict[Span, ValueType] | None = None) -> Program:
+    """Check a parsed module. `partial` (the editor's view) also checks what parsed in a file with
+    syntax errors; `step_inputs` collects the value each step call receives, by the call's span."""
     diags = Diagnostics()
     sources = {file: text}
-    module, syntax = parse_source(text, file)
     diags.extend(syntax)
     program = Program(path=file, module=module, sources=sources)
-    if any(d.is_error for d in syntax):
+    if any(d.is_error for d in syntax) and not partial:
         program.failed = [d.name for d in module.declarations if isinstance(d, ast.Pipeline)]
         program.diagnostics = diags.items
         return program
@@ -87,7 +96,7 @@ def _check_source(text: str, file: str, params: dict[str, str] | None) -> Progra
         seen[p.name] = p
         overrides = {k: v for k, v in (params or {}).items()
                      if any(isinstance(s, ast.ParamDecl) and s.name == k for s in p.body) or len(pipelines) == 1}
-        ir = PipelineChecker(p, program.schemas, diags, overrides).check()
+        ir = PipelineChecker(p, program.schemas, diags, overrides, step_inputs).check()
         if ir is None:
             program.failed.append(p.name)
         else:
