@@ -6,6 +6,7 @@ and never raises for a user mistake: everything wrong is in `Program.diagnostics
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from pipec.compiler import ast
@@ -116,11 +117,19 @@ def _unknown_overrides(params: dict[str, str], pipelines: list[ast.Pipeline], di
             diags.error("E0124", f"no pipeline in this file has a parameter `{name}`", None)
 
 
+@lru_cache(maxsize=32)
+def _parse_import(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
+    """An imported file, parsed once per content: `pipec lsp` checks the importing file again on
+    every change, and the imports (often the biggest files) rarely change meanwhile. Only the
+    schema declarations of the result are read, never changed."""
+    from pipec.grammar import parse_source
+
+    return parse_source(text, file)
+
+
 def _schemas(module: ast.Module, path: Path, diags: Diagnostics, sources: dict[str, str],
              stack: list[str]) -> dict[str, Schema]:
     """The schemas visible in `module`: imported ones first, then its own (imports may nest)."""
-    from pipec.grammar import parse_source
-
     schemas: dict[str, Schema] = {}
     origin: dict[str, ast.SchemaDecl] = {}
     for imp in (d for d in module.declarations if isinstance(d, ast.Import)):
@@ -136,7 +145,7 @@ def _schemas(module: ast.Module, path: Path, diags: Diagnostics, sources: dict[s
                         label=f"looked for {target}", help="import paths are relative to the importing file")
             continue
         sources[str(target)] = text
-        imported, syntax = parse_source(text, str(target))
+        imported, syntax = _parse_import(text, str(target))
         diags.extend(syntax)
         if any(d.is_error for d in syntax):
             continue

@@ -19,7 +19,7 @@ from pipec.lsp.formatting import format_document
 from pipec.lsp.hover import hover
 from pipec.lsp import navigation
 
-DEBOUNCE_SECONDS = 0.05
+DEBOUNCE_SECONDS = 0.025
 TRIGGER_CHARACTERS = ["|", "(", "[", ",", "$", "=", '"', " "]
 
 
