@@ -101,7 +101,7 @@ def complete(analysis: Analysis, offset: int) -> list[types.CompletionItem]:
     elif key == ("join", "how"):
         items += [_item(f'"{h}"', types.CompletionItemKind.EnumMember, "join kind") for h in JOIN_HOWS]
     elif step.name in COLUMN_STEPS or key in COLUMN_ARGUMENTS:
-        items += _columns(_input_at(analysis, offset, word_start, place))
+        items += _columns(_input_at(analysis, offset, word_start, place, step.name))
     return items
 
 
@@ -199,19 +199,31 @@ def _inside_string(line: str) -> bool | None:
 
 
 # ---------------------------------------------------------------- the schema at the cursor
-def _input_at(analysis: Analysis, offset: int, word_start: int, place: Place) -> ValueType | None:
+def _input_at(analysis: Analysis, offset: int, word_start: int, place: Place, step: str) -> ValueType | None:
     """The value the step around the cursor receives, from the checker."""
     site = analysis.step_at(offset)
     if site is not None and analysis.input_of(site.call) is not None:
         return analysis.input_of(site.call)
     closers = "".join(CLOSING[level.opener.type] for level in reversed(_statement_levels(place.levels)))
-    rest = _after_statement(analysis.text, offset, place)
+    end = closers + _chain_end(place.statement_tokens, step) + _after_statement(analysis.text, offset, place)
     for filler in (PLACEHOLDER, ""):
-        probe = analyse(analysis.text[:word_start] + filler + closers + rest, analysis.path, analysis.uri)
+        probe = analyse(analysis.text[:word_start] + filler + end, analysis.path, analysis.uri)
         site = probe.step_at(word_start)
         if site is not None and probe.input_of(site.call) is not None:
             return probe.input_of(site.call)
     return None
+
+
+def _chain_end(statement: list[Token], step: str) -> str:
+    """What makes the chain cut in `step` a whole statement, so that the checker types its steps:
+    a sink for a statement that is not bound, `split` for one bound to two names."""
+    kinds = [t.type for t in statement]
+    names = 0
+    while kinds[2 * names:2 * names + 2] == ["NAME", "COMMA"]:
+        names += 1
+    if kinds[2 * names:2 * names + 2] != ["NAME", "EQUAL"]:
+        return ' | write_csv("")'
+    return " | split()" if names == 1 and step != "split" else ""
 
 
 def _after_statement(text: str, offset: int, place: Place) -> str:
