@@ -16,6 +16,7 @@ from lsprotocol import types
 from pipec.compiler import ast
 from pipec.compiler.check import Program, check_parsed, too_deep
 from pipec.compiler.diagnostics import Diagnostic
+from pipec.compiler.expressions import children
 from pipec.compiler.span import Span
 from pipec.compiler.types import ValueType
 from pipec.grammar import parse_source
@@ -202,19 +203,7 @@ def _named(message: str) -> str | None:
 
 
 def walk(e: ast.Expr) -> Iterator[ast.Expr]:
-    """`e` and all its sub-expressions (the type argument of `cast` included)."""
+    """`e` and all its sub-expressions."""
     yield e
-    if isinstance(e, (ast.Unary, ast.IsNull)):
-        yield from walk(e.operand)
-    elif isinstance(e, ast.Binary):
-        yield from walk(e.left)
-        yield from walk(e.right)
-    elif isinstance(e, ast.InList):
-        for item in (e.operand, *e.items):
-            yield from walk(item)
-    elif isinstance(e, ast.ListExpr):
-        for item in e.items:
-            yield from walk(item)
-    elif isinstance(e, ast.Call):
-        for a in e.args:
-            yield from walk(a.value)
+    for child in children(e):
+        yield from walk(child)

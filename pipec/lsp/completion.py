@@ -24,7 +24,7 @@ from pipec.stdlib.steps import JOIN_HOWS, SIGNATURES, STEPS
 
 PLACEHOLDER = "__pipec_cursor__"
 CLOSING = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
-PARAM_TYPES = (*BASE_TYPES[:-1], "duration", "list[str]", "list[int]")
+PARAM_TYPES = ("int", "float", "bool", "str", "date", "duration", "list[str]", "list[int]")
 NAME_TOKENS = {"NAME", "IMPORT", "SCHEMA", "PIPELINE", "PARAM_KW", "AND", "OR", "NOT", "IN", "IS",
                "TRUE", "FALSE", "NULL"}
 
@@ -63,7 +63,8 @@ def complete(analysis: Analysis, offset: int) -> list[types.CompletionItem]:
     word_start = offset - len(word)
     pipeline = analysis.pipeline_at(offset)
     if word.startswith("$"):
-        return _params(pipeline, with_dollar=False)
+        after_dollar = types.Range(start=analysis.index.position(word_start + 1), end=analysis.index.position(offset))
+        return _params(pipeline, after_dollar)
     line = text[text.rfind("\n", 0, offset) + 1:offset]
     in_string = _inside_string(line)
     if in_string is None:   # in a comment
@@ -76,7 +77,7 @@ def complete(analysis: Analysis, offset: int) -> list[types.CompletionItem]:
             return _metrics(quoted=False)
         return []
     if step_level is None:
-        return _statement_level(analysis, pipeline, place)
+        return _statement_level(pipeline, place)
     if step_level.call not in STEPS:
         return _pipeline_options(step_level) if step_level.chain_call else []
     inner = place.levels[-1]
@@ -122,15 +123,15 @@ def _place(tokens: list[Token]) -> Place:
         level = levels[-1] if levels else None
         if level is not None and level.opener.type != "LBRACE":
             if kind == "COMMA":
+                level.position += 0 if level.keyword else 1
                 level.keyword, level.tokens_in_argument = None, 0
-                level.position += 0 if _was_keyword(tokens, k) else 1
             elif kind == "EQUAL" and level.tokens_in_argument == 1 and tokens[k - 1].type in NAME_TOKENS:
                 level.keyword = str(tokens[k - 1])
                 level.given.add(level.keyword)
                 level.tokens_in_argument = 0
                 previous = token
                 continue
-            elif kind not in ("_NL",):
+            elif kind != "_NL":
                 level.tokens_in_argument += 1
         if kind in CLOSING:
             call = str(tokens[k - 1]) if kind == "LPAR" and k and tokens[k - 1].type == "NAME" else None
@@ -146,25 +147,6 @@ def _place(tokens: list[Token]) -> Place:
                 levels.pop()
         previous = token
     return Place(levels, previous, statement[0] if statement else None, statement)
-
-
-def _was_keyword(tokens: list[Token], comma: int) -> bool:
-    """Whether the argument that this comma ends was `name = value`."""
-    depth = 0
-    for j in range(comma - 1, 0, -1):
-        kind = tokens[j].type
-        if kind in ("RPAR", "RSQB", "RBRACE"):
-            depth += 1
-        elif kind in CLOSING:
-            if depth == 0:
-                return False
-            depth -= 1
-        elif depth == 0 and kind == "COMMA":
-            return False
-        elif depth == 0 and kind == "EQUAL" and tokens[j - 1].type in NAME_TOKENS \
-                and tokens[j - 2].type in ("COMMA", "LPAR"):
-            return True
-    return False
 
 
 def _statement_levels(levels: list[Level]) -> list[Level]:
@@ -233,19 +215,19 @@ def _after_statement(text: str, offset: int, place: Place) -> str:
     indent = len(text[line_start:start]) - len(text[line_start:start].lstrip())
     end = text.find("\n", offset)
     while end != -1:
-        following = text[end + 1:text.find("\n", end + 1) if text.find("\n", end + 1) != -1 else len(text)]
+        next_end = text.find("\n", end + 1)
+        following = text[end + 1:len(text) if next_end == -1 else next_end]
         stripped = following.lstrip()
         if not (stripped.startswith(("|", ")", "]")) or (stripped and len(following) - len(stripped) > indent)):
             break
-        end = text.find("\n", end + 1)
+        end = next_end
     return "\n" if end == -1 else text[end:]
 
 
 # ---------------------------------------------------------------- the items
 def _item(label: str, kind: types.CompletionItemKind, detail: str | None = None,
-          doc: str | None = None, insert: str | None = None) -> types.CompletionItem:
-    return types.CompletionItem(label=label, kind=kind, detail=detail, insert_text=insert,
-                                documentation=doc)
+          doc: str | None = None) -> types.CompletionItem:
+    return types.CompletionItem(label=label, kind=kind, detail=detail, documentation=doc)
 
 
 def _columns(value: ValueType | None) -> list[types.CompletionItem]:
@@ -261,11 +243,14 @@ def _bindings(pipeline: ast.Pipeline | None) -> list[types.CompletionItem]:
     return [_item(n, types.CompletionItemKind.Variable, "bound in this pipeline") for n in dict.fromkeys(names)]
 
 
-def _params(pipeline: ast.Pipeline | None, with_dollar: bool) -> list[types.CompletionItem]:
+def _params(pipeline: ast.Pipeline | None, name_range: types.Range) -> list[types.CompletionItem]:
+    """The params, replacing what follows the `$` (editors take `$` for a word character or not)."""
     if pipeline is None:
         return []
-    return [_item(("$" if with_dollar else "") + s.name, types.CompletionItemKind.Constant, f"param {s.name}: {s.type}",
-                  insert=s.name) for s in pipeline.body if isinstance(s, ast.ParamDecl)]
+    return [types.CompletionItem(label=s.name, kind=types.CompletionItemKind.Constant,
+                                 detail=f"param {s.name}: {s.type}",
+                                 text_edit=types.TextEdit(range=name_range, new_text=s.name))
+            for s in pipeline.body if isinstance(s, ast.ParamDecl)]
 
 
 def _schemas(analysis: Analysis) -> list[types.CompletionItem]:
@@ -283,7 +268,7 @@ def _steps() -> list[types.CompletionItem]:
             for name, step in STEPS.items() if not step.is_source]
 
 
-def _statement_level(analysis: Analysis, pipeline: ast.Pipeline | None, place: Place) -> list[types.CompletionItem]:
+def _statement_level(pipeline: ast.Pipeline | None, place: Place) -> list[types.CompletionItem]:
     previous = place.previous.type if place.previous is not None else None
     kinds = [t.type for t in place.statement_tokens]
     if previous == "VBAR":
