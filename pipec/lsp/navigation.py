@@ -17,11 +17,10 @@ from pygls.uris import from_fs_path
 from pipec.compiler import ast
 from pipec.compiler.span import Span, span_from_offsets
 from pipec.grammar import parse_source
+from pipec.grammar.format import IDENTIFIER, KEYWORDS
 from pipec.lsp.analysis import Analysis, chain_calls, contains, walk
 from pipec.lsp.diagnostics import location
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-KEYWORDS = {"import", "schema", "pipeline", "param", "and", "or", "not", "in", "is", "true", "false", "null"}
 VALUE_ARGUMENTS = {"join": "right", "union": None, "predict": "model"}   # None: every positional
 
 
@@ -164,8 +163,12 @@ def rename(analysis: Analysis, offset: int, new_name: str, uri: str) -> types.Wo
         return None
     if not IDENTIFIER.match(new_name) or new_name in KEYWORDS:
         raise ValueError(f"`{new_name}` is not a name: use letters, digits and `_`, not a keyword")
+    found = occurrences(analysis)
+    if any(o.is_definition and o.symbol.pipeline == hit.symbol.pipeline and o.symbol.name == new_name
+           and o.symbol.kind in ("binding", "param") for o in found):
+        raise ValueError(f"`{new_name}` is already a name in pipeline `{hit.symbol.pipeline}`")
     edits = [types.TextEdit(range=analysis.index.range(o.span), new_text=new_name)
-             for o in occurrences(analysis) if o.symbol == hit.symbol]
+             for o in found if o.symbol == hit.symbol]
     return types.WorkspaceEdit(changes={uri: edits})
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from pipec.grammar import parse_source
@@ -270,3 +271,12 @@ def apply(text: str, edits: list[types.TextEdit]) -> str:
         end = starts[e.range.end.line] + e.range.end.character
         text = text[:start] + e.new_text + text[end:]
     return text
+
+
+async def test_rename_refuses_a_name_that_is_taken_or_not_a_name(client: LanguageClient):
+    uri, _ = await opened(client, "rename_refused.pipe", SOURCE)
+    for new_name in ("trips", "min_fare", "schema", "by city"):
+        with pytest.raises(JsonRpcException, match="already a name|is not a name"):
+            await client.text_document_rename_async(types.RenameParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=at(SOURCE, "cheap = "),
+                new_name=new_name))
