@@ -34,7 +34,8 @@ class PipecLanguageServer(LanguageServer):
         document = self.workspace.get_text_document(uri)
         cached = self.analyses.get(uri)
         if cached is None or cached.text != document.source:
-            cached = self.analyses[uri] = analyse(document.source, document.path, uri)
+            # An unsaved (`untitled:`) document has no path: its imports cannot be found, the rest works.
+            cached = self.analyses[uri] = analyse(document.source, document.path or uri, uri)
         return cached
 
     def publish(self, uri: str) -> None:
@@ -116,7 +117,7 @@ def build_server() -> PipecLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
     def on_formatting(ls: PipecLanguageServer, params: types.DocumentFormattingParams) -> list[types.TextEdit]:
         document = ls.workspace.get_text_document(params.text_document.uri)
-        return format_document(document.source, document.path)
+        return format_document(document.source, document.path or document.uri)
 
     return server
 
