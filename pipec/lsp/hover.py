@@ -15,6 +15,7 @@ from pipec.compiler.span import Span
 from pipec.compiler.types import ModelType, Schema, TableType, ValueType
 from pipec.grammar.format import format_expr
 from pipec.lsp.analysis import Analysis, StepSite, chain_calls, contains, walk
+from pipec.lsp.navigation import occurrence_at
 from pipec.stdlib.docs import FUNCTION_DOCS, STEP_DOCS
 from pipec.stdlib.estimators import ESTIMATORS
 from pipec.stdlib.functions import FUNCTIONS
@@ -61,20 +62,9 @@ def _in_pipeline(analysis: Analysis, p: ast.Pipeline, offset: int) -> tuple[str,
         params = [f"param {s.name}: {s.type} = {format_expr(s.default)}" for s in p.body
                   if isinstance(s, ast.ParamDecl)]
         return _doc(p.doc) + f"pipeline `{p.name}`" + (("\n" + _block(params)) if params else ""), p.name_span
-    for stmt in p.body:
-        if not contains(stmt.span, offset):
-            continue
-        if isinstance(stmt, ast.ParamDecl):
-            if contains(stmt.name_span, offset):
-                return _param(stmt), stmt.name_span
-            return _in_expression(analysis, p, None, stmt.default, offset)
-        if isinstance(stmt, ast.Binding):
-            for target in stmt.targets:
-                if contains(target.span, offset):
-                    return _value(f"`{target.name}`", analysis.value_of(p, target.name), stmt.doc), target.span
-        head = stmt.value.head
-        if isinstance(head, ast.ColumnRef) and contains(head.span, offset):
-            return _value(f"`{head.name}`", analysis.value_of(p, head.name)), head.span
+    hit = occurrence_at(analysis, offset)
+    if hit is not None:
+        return _symbol(analysis, p, hit.symbol.kind, hit.symbol.name), hit.span
     site = analysis.step_at(offset)
     if site is None:
         return None
@@ -89,29 +79,29 @@ def _in_pipeline(analysis: Analysis, p: ast.Pipeline, offset: int) -> tuple[str,
         if arg.name_span is not None and contains(arg.name_span, offset):
             return _named_item(analysis, site, arg)
         if contains(arg.value.span, offset):
-            if arg.name is None and isinstance(arg.value, ast.ColumnRef) and arg.value.type is None \
-                    and analysis.binding_statement(p, arg.value.name):
-                return _value(f"`{arg.value.name}`", analysis.value_of(p, arg.value.name)), arg.value.span
-            if arg.name == "schema" and isinstance(arg.value, ast.ColumnRef):
-                schema = analysis.program.schemas.get(arg.value.name)
-                if schema is not None:
-                    return f"schema `{arg.value.name}`\n" + _schema_block(schema), arg.value.span
-            return _in_expression(analysis, p, site, arg.value, offset)
+            return _in_expression(analysis, site, arg.value, offset)
     return None
 
 
-def _in_expression(analysis: Analysis, p: ast.Pipeline, site: StepSite | None, root: ast.Expr,
-                   offset: int) -> tuple[str, Span] | None:
-    """The smallest name under the cursor inside an expression: a column, a `$param`, a function."""
-    hits = [e for e in walk(root) if contains(e.span, offset)
-            and isinstance(e, (ast.ColumnRef, ast.ParamRef, ast.Call))]
+def _symbol(analysis: Analysis, p: ast.Pipeline, kind: str, name: str) -> str:
+    """A binding's value, a param's declaration or a schema's columns (navigation finds which)."""
+    if kind == "param":
+        decl = analysis.param(p, name)
+        return _param(decl) if decl else f"unknown parameter `${name}`"
+    if kind == "binding":
+        found = analysis.binding_statement(p, name)
+        return _value(f"`{name}`", analysis.value_of(p, name), found[0].doc if found else None)
+    schema = analysis.program.schemas.get(name)
+    return f"schema `{name}`\n" + _schema_block(schema) if schema else f"unknown schema `{name}`"
+
+
+def _in_expression(analysis: Analysis, site: StepSite, root: ast.Expr, offset: int) -> tuple[str, Span] | None:
+    """The smallest name under the cursor inside an expression: a column or a function."""
+    hits = [e for e in walk(root) if contains(e.span, offset) and isinstance(e, (ast.ColumnRef, ast.Call))]
     for e in sorted(hits, key=lambda e: e.span.end - e.span.start):
-        if isinstance(e, ast.ParamRef):
-            decl = analysis.param(p, e.name)
-            return (_param(decl) if decl else f"unknown parameter `${e.name}`"), e.span
         if isinstance(e, ast.Call) and contains(e.name_span, offset):
             return _function(e.name), e.name_span
-        if isinstance(e, ast.ColumnRef) and site is not None:
+        if isinstance(e, ast.ColumnRef):
             return _column(analysis, site, e), e.span
     return None
 

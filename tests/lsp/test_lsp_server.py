@@ -158,6 +158,8 @@ async def test_hover_shows_schemas_types_and_signatures(client: LanguageClient):
     assert "column `fare_eur`: `float?`" in derived and "from `derive` on line 15" in derived
     param = await hover_text(client, uri, at(SOURCE, "$min_fare", 2))
     assert "param min_fare: float = 2.5" in param
+    interpolated = await hover_text(client, uri, at(SOURCE, "${out}", 3))
+    assert 'param out: str = "out"' in interpolated
     step = await hover_text(client, uri, at(SOURCE, "aggregate(", 2))
     assert "aggregate(by=[col, ...], name = agg(...), ...)" in step
     assert "city: str\nn: int\nmean_fare: float?" in step
