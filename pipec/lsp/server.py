@@ -68,8 +68,10 @@ def build_server() -> PipecLanguageServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: PipecLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-        ls.analyses.pop(params.text_document.uri, None)   # imported files may have changed too
-        ls.publish(params.text_document.uri)
+        # Imports are read from disk: the saved file may be imported by any open document.
+        ls.analyses.clear()
+        for uri in list(ls.workspace.text_documents):
+            ls.publish(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: PipecLanguageServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -282,3 +282,19 @@ async def test_rename_refuses_a_name_that_is_taken_or_not_a_name(client: Languag
             await client.text_document_rename_async(types.RenameParams(
                 text_document=types.TextDocumentIdentifier(uri=uri), position=at(SOURCE, "cheap = "),
                 new_name=new_name))
+
+
+async def test_saving_an_imported_file_checks_the_files_that_import_it_again(client: LanguageClient, tmp_path):
+    schemas = tmp_path / "schemas.pipe"
+    schemas.write_text("schema Trip {\n  id: int\n}\n")
+    main = tmp_path / "main.pipe"
+    text = ('import "schemas.pipe"\n\npipeline p {\n  t = read_csv("t.csv", schema=Trip)\n'
+            '  t | filter(fare > 1) | write_csv("o.csv")\n}\n')
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=main.as_uri(), language_id="pipe", version=1, text=text)))
+    [unknown] = await diagnostics_of(client, main.as_uri())
+    assert unknown.code == "E0201"
+    schemas.write_text("schema Trip {\n  id: int\n  fare: float\n}\n")
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=schemas.as_uri())))
+    assert await diagnostics_of(client, main.as_uri()) == []
