@@ -114,8 +114,11 @@ def _feed(post: PostLexed, start: str, recover: bool):
 
 
 def _finish(parser, checkpoint, tokens, problems, accepted_since_error, recover):
-    """Feed the end of the file; if it comes too early, close open blocks to keep what parsed."""
+    """Feed the end of the file; if it comes too early, close open blocks to keep what parsed:
+    after the last statement if that one is whole (a file that stops before its last `}`),
+    else after the last statement boundary."""
     last = tokens[-1] if tokens else None
+    at_end = _copy_state(parser.parser_state)
     try:
         return parser.feed_eof(last), problems
     except UnexpectedToken as e:
@@ -123,16 +126,17 @@ def _finish(parser, checkpoint, tokens, problems, accepted_since_error, recover)
             problems.append(SyntaxProblem(len(tokens), e.token, set(e.expected), e.state.position))
         if not recover:
             return None, problems
-    parser = _restored(parser, checkpoint)
-    for _ in range(3):
-        try:
-            return parser.feed_eof(last), problems
-        except UnexpectedToken:
+    for state in (at_end, checkpoint):
+        parser = _restored(parser, state)
+        for _ in range(3):
             try:
-                parser.feed_token(Token.new_borrow_pos("RBRACE", "}", last) if last else
-                                  Token("RBRACE", "}"))
+                return parser.feed_eof(last), problems
             except UnexpectedToken:
-                break
+                try:
+                    parser.feed_token(Token.new_borrow_pos("RBRACE", "}", last) if last else
+                                      Token("RBRACE", "}"))
+                except UnexpectedToken:
+                    break
     return None, problems
 
 

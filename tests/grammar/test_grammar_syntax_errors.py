@@ -81,6 +81,14 @@ def test_recovery_keeps_each_statement_before_the_error_once():
     assert [s.targets[0].name for s in body if s.kind == "binding"] == ["flights", "weather"]
 
 
+def test_a_file_that_stops_before_its_last_brace_keeps_its_last_statement():
+    # What an editor sees while a pipeline is being written top-down.
+    source = 'pipeline p {\n  a = read_csv("a", schema=S)\n  b = a | limit(1)\n'
+    module, diagnostics = parse_pipe(source, "t.pipe")
+    assert [d.message for d in diagnostics] == ["`{` is never closed"]
+    assert [s.targets[0].name for s in module.declarations[0].body] == ["a", "b"]
+
+
 def test_help_points_at_an_unclosed_parenthesis_on_an_earlier_line():
     _, diagnostics = parse_pipe("pipeline p {\n  a = f(x\n  b = g(y)\n}\n", "t.pipe")
     assert any("line 2" in (d.help or "") for d in diagnostics), diagnostics
