@@ -61,7 +61,7 @@ def complete(analysis: Analysis, offset: int) -> list[types.CompletionItem]:
     text = analysis.text
     word = re.search(r"\$?\w*$", text[:offset]).group()
     word_start = offset - len(word)
-    pipeline = analysis.pipeline_at(offset)
+    pipeline = _pipeline_before(analysis, offset)
     if word.startswith("$"):
         after_dollar = types.Range(start=analysis.index.position(word_start + 1), end=analysis.index.position(offset))
         return _params(pipeline, after_dollar)
@@ -76,6 +76,8 @@ def complete(analysis: Analysis, offset: int) -> list[types.CompletionItem]:
         if step_level is not None and step_level.call == "evaluate" and step_level.keyword == "metrics":
             return _metrics(quoted=False)
         return []
+    if place.previous is not None and place.previous.type == "COLON":
+        return _types(place)
     if step_level is None:
         return _statement_level(pipeline, place)
     if step_level.call not in STEPS:
@@ -133,7 +135,9 @@ def _place(tokens: list[Token]) -> Place:
                 continue
             elif kind != "_NL":
                 level.tokens_in_argument += 1
-        if kind in CLOSING:
+        if kind == "LBRACE" and not inside_parens:
+            levels.append(Level(token, _declaration_of(tokens, k), False))
+        elif kind in CLOSING:
             call = str(tokens[k - 1]) if kind == "LPAR" and k and tokens[k - 1].type == "NAME" else None
             before_call = tokens[k - 2].type if k >= 2 else None
             chain_call = call is not None and before_call in ("VBAR", "EQUAL", "_NL", "LBRACE", None) \
@@ -147,6 +151,28 @@ def _place(tokens: list[Token]) -> Place:
                 levels.pop()
         previous = token
     return Place(levels, previous, statement[0] if statement else None, statement)
+
+
+def _declaration_of(tokens: list[Token], brace: int) -> str | None:
+    """`PIPELINE` or `SCHEMA`: the declaration that the `{` at `tokens[brace]` opens."""
+    for j in range(brace - 1, -1, -1):
+        if tokens[j].type in ("PIPELINE", "SCHEMA"):
+            return tokens[j].type
+        if tokens[j].type in ("LBRACE", "RBRACE"):   # (a pipeline's options may span lines)
+            return None
+    return None
+
+
+def _pipeline_before(analysis: Analysis, offset: int):
+    """The pipeline around the cursor; while it is being written its span may end before it."""
+    started = [p for p in analysis.pipelines() if p.span.start <= offset]
+    return analysis.pipeline_at(offset) or (started[-1] if started else None)
+
+
+def _block(place: Place) -> str | None:
+    """`PIPELINE` or `SCHEMA`: the declaration whose `{...}` the cursor's statement is in."""
+    blocks = place.levels[:len(place.levels) - len(_statement_levels(place.levels))]
+    return blocks[-1].call if blocks else None
 
 
 def _statement_levels(levels: list[Level]) -> list[Level]:
@@ -273,12 +299,12 @@ def _statement_level(pipeline: ast.Pipeline | None, place: Place) -> list[types.
     kinds = [t.type for t in place.statement_tokens]
     if previous == "VBAR":
         return _steps()
-    if previous == "COLON":
-        in_param = bool(kinds) and kinds[0] == "PARAM_KW"
-        return [_item(t, types.CompletionItemKind.TypeParameter) for t in (PARAM_TYPES if in_param else BASE_TYPES)]
-    if pipeline is None:
+    block = _block(place)
+    if block is None:
         return [_item(k, types.CompletionItemKind.Keyword) for k in ("import", "schema", "pipeline")] \
             if previous in (None, "_NL", "RBRACE") else []
+    if block != "PIPELINE":
+        return []
     if previous == "EQUAL" and kinds[:1] != ["PARAM_KW"]:
         sources = [_item(name, types.CompletionItemKind.Function, SIGNATURES.get(name), STEP_DOCS.get(name))
                    for name, step in STEPS.items() if step.is_source]
@@ -286,6 +312,12 @@ def _statement_level(pipeline: ast.Pipeline | None, place: Place) -> list[types.
     if previous in ("_NL", "LBRACE"):
         return _bindings(pipeline) + [_item("param", types.CompletionItemKind.Keyword)]
     return []
+
+
+def _types(place: Place) -> list[types.CompletionItem]:
+    """After `:`: the types of a param, or of a column (in a schema or an inline `{...}`)."""
+    in_param = place.statement_tokens[:1] and place.statement_tokens[0].type == "PARAM_KW"
+    return [_item(t, types.CompletionItemKind.TypeParameter) for t in (PARAM_TYPES if in_param else BASE_TYPES)]
 
 
 def _pipeline_options(level: Level) -> list[types.CompletionItem]:
