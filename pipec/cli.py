@@ -274,6 +274,16 @@ def cmd_debug(args) -> int:
     return EXIT_OK
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from pipec.lsp.server import serve
+    except ImportError as exc:
+        print(f"error: `pipec lsp` needs the `lsp` extra ({exc.name} is missing): "
+              "pip install 'pipec[lsp]'", file=sys.stderr)
+        return EXIT_USER
+    return serve()
+
+
 # ------------------------------------------------------------------ argument parsing
 def _common(p: argparse.ArgumentParser, *, optimize: bool = False, target: bool = False) -> None:
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
@@ -349,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=("ast", "ir", "plan"), required=True)
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_debug)
+
+    p = sub.add_parser("lsp", help="serve editors: a language server over stdin/stdout")
+    p.set_defaults(func=cmd_lsp)
     return parser
 
 

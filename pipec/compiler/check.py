@@ -6,6 +6,7 @@ and never raises for a user mistake: everything wrong is in `Program.diagnostics
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from pipec.compiler import ast
@@ -14,7 +15,8 @@ from pipec.compiler.ir import IR
 from pipec.compiler.paths import check_paths
 from pipec.compiler.schemas import schema_from_fields
 from pipec.compiler.typecheck import PipelineChecker
-from pipec.compiler.types import Schema
+from pipec.compiler.span import Span
+from pipec.compiler.types import Schema, ValueType
 
 
 BAD_OVERRIDE = "E0124"
@@ -77,12 +79,20 @@ def too_deep(file: str) -> Diagnostic:
 def _check_source(text: str, file: str, params: dict[str, str] | None) -> Program:
     from pipec.grammar import parse_source
 
+    module, syntax = parse_source(text, file)
+    return check_parsed(module, syntax, text, file, params)
+
+
+def check_parsed(module: ast.Module, syntax: list[Diagnostic], text: str, file: str,
+                 params: dict[str, str] | None = None, *, partial: bool = False,
+                 step_inputs: dict[Span, ValueType] | None = None) -> Program:
+    """Check a parsed module. `partial` (the editor's view) also checks what parsed in a file with
+    syntax errors; `step_inputs` collects the value each step call receives, by the call's span."""
     diags = Diagnostics()
     sources = {file: text}
-    module, syntax = parse_source(text, file)
     diags.extend(syntax)
     program = Program(path=file, module=module, sources=sources)
-    if any(d.is_error for d in syntax):
+    if any(d.is_error for d in syntax) and not partial:
         program.failed = [d.name for d in module.declarations if isinstance(d, ast.Pipeline)]
         program.diagnostics = diags.items
         return program
@@ -97,7 +107,7 @@ def _check_source(text: str, file: str, params: dict[str, str] | None) -> Progra
         seen[p.name] = p
         overrides = {k: v for k, v in (params or {}).items()
                      if any(isinstance(s, ast.ParamDecl) and s.name == k for s in p.body) or len(pipelines) == 1}
-        ir = PipelineChecker(p, program.schemas, diags, overrides).check()
+        ir = PipelineChecker(p, program.schemas, diags, overrides, step_inputs).check()
         if ir is None:
             program.failed.append(p.name)
         else:
@@ -118,11 +128,19 @@ def _unknown_overrides(params: dict[str, str], pipelines: list[ast.Pipeline], di
             diags.error("E0124", f"no pipeline in this file has a parameter `{name}`", None)
 
 
+@lru_cache(maxsize=32)
+def _parse_import(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
+    """An imported file, parsed once per content: `pipec lsp` checks the importing file again on
+    every change, and the imports (often the biggest files) rarely change meanwhile. Only the
+    schema declarations of the result are read, never changed."""
+    from pipec.grammar import parse_source
+
+    return parse_source(text, file)
+
+
 def _schemas(module: ast.Module, path: Path, diags: Diagnostics, sources: dict[str, str],
              stack: list[str]) -> dict[str, Schema]:
     """The schemas visible in `module`: imported ones first, then its own (imports may nest)."""
-    from pipec.grammar import parse_source
-
     schemas: dict[str, Schema] = {}
     origin: dict[str, ast.SchemaDecl] = {}
     for imp in (d for d in module.declarations if isinstance(d, ast.Import)):
@@ -138,7 +156,7 @@ def _schemas(module: ast.Module, path: Path, diags: Diagnostics, sources: dict[s
                         label=f"looked for {target}", help="import paths are relative to the importing file")
             continue
         sources[str(target)] = text
-        imported, syntax = parse_source(text, str(target))
+        imported, syntax = _parse_import(text, str(target))
         diags.extend(syntax)
         if any(d.is_error for d in syntax):
             continue

@@ -13,6 +13,7 @@ from pipec.compiler.expressions import NULL, ExprContext, check_expr
 from pipec.compiler.gc_pause import gc_paused
 from pipec.compiler.ir import IR, IRNode, Options, ParamSpec
 from pipec.compiler.schemas import param_type
+from pipec.compiler.span import Span
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ModelType, ParamType, Schema, TableType, ValueType
 from pipec.stdlib.steps import SINKS, STEPS, StepContext, bind, input_matches
@@ -37,7 +38,8 @@ class _Failed(Exception):
 
 class PipelineChecker:
     def __init__(self, pipeline: ast.Pipeline, schemas: dict[str, Schema], diags: Diagnostics,
-                 overrides: dict[str, str] | None = None):
+                 overrides: dict[str, str] | None = None,
+                 step_inputs: dict[Span, ValueType] | None = None):
         self.p = pipeline
         self.schemas = schemas
         self.diags = diags
@@ -51,6 +53,8 @@ class PipelineChecker:
         self.in_progress: list[str] = []
         self.used: set[str] = set()
         self.ids: set[str] = set()
+        # The editor's view (pipec.lsp): the value each step call receives, by the call's span.
+        self.step_inputs = step_inputs if step_inputs is not None else {}
 
     # ------------------------------------------------------------ entry point
     @gc_paused()
@@ -331,6 +335,8 @@ class PipelineChecker:
 
     def _apply(self, step, call: ast.Call, current, node_id: str, doc: str | None, binding: str | None):
         value = current[1] if current else None
+        if value is not None:
+            self.step_inputs[call.span] = value
         if current is not None and not input_matches(step, value):
             kind = {"table": "a table", "model": "a model", "metrics": "metrics",
                     "table|metrics": "a table or metrics"}.get(step.input, step.input)

@@ -28,9 +28,13 @@ class _KeepComments:
 
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
-    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="basic", strict=True,
-                propagate_positions=True, maybe_placeholders=True, start=START_SYMBOLS,
-                postlex=_KeepComments(), cache=True)
+    parser = Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="basic", strict=True,
+                  propagate_positions=True, maybe_placeholders=True, start=START_SYMBOLS,
+                  postlex=_KeepComments(), cache=True)
+    # `Lark.lex` builds a new lexer (milliseconds of regex compiling) on every call unless the
+    # object has one of its own, which lark only gives to parser-less instances: give it one.
+    parser.lexer = parser._build_lexer()
+    return parser
 
 
 @dataclass

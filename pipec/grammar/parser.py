@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lark import Token
+from lark import Token, Tree
 from lark.exceptions import UnexpectedToken
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
@@ -78,14 +78,14 @@ def _parse(text: str, start: str, spans: SpanMaker):
 def _feed(post: PostLexed, start: str, recover: bool):
     tokens = post.tokens
     parser = lark_parser().parse_interactive(start=start)
-    checkpoint = parser.parser_state.copy(deepcopy_values=False)
+    checkpoint = _copy_state(parser.parser_state)
     problems: list[SyntaxProblem] = []
     accepted_since_error = True
     resyncing = False
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        before = parser.parser_state.copy(deepcopy_values=False) if _is_boundary(post, i) else None
+        before = _copy_state(parser.parser_state) if _is_boundary(post, i) else None
         try:
             parser.feed_token(token)
         except UnexpectedToken as e:
@@ -106,7 +106,7 @@ def _feed(post: PostLexed, start: str, recover: bool):
             resyncing = True
             continue
         if before is not None:
-            checkpoint = before if token.type == "_NL" else parser.parser_state.copy(False)
+            checkpoint = before if token.type == "_NL" else _copy_state(parser.parser_state)
         accepted_since_error = accepted_since_error or not resyncing
         resyncing = False
         i += 1
@@ -114,8 +114,11 @@ def _feed(post: PostLexed, start: str, recover: bool):
 
 
 def _finish(parser, checkpoint, tokens, problems, accepted_since_error, recover):
-    """Feed the end of the file; if it comes too early, close open blocks to keep what parsed."""
+    """Feed the end of the file; if it comes too early, close open blocks to keep what parsed:
+    after the last statement if that one is whole (a file that stops before its last `}`),
+    else after the last statement boundary."""
     last = tokens[-1] if tokens else None
+    at_end = _copy_state(parser.parser_state)
     try:
         return parser.feed_eof(last), problems
     except UnexpectedToken as e:
@@ -123,16 +126,17 @@ def _finish(parser, checkpoint, tokens, problems, accepted_since_error, recover)
             problems.append(SyntaxProblem(len(tokens), e.token, set(e.expected), e.state.position))
         if not recover:
             return None, problems
-    parser = _restored(parser, checkpoint)
-    for _ in range(3):
-        try:
-            return parser.feed_eof(last), problems
-        except UnexpectedToken:
+    for state in (at_end, checkpoint):
+        parser = _restored(parser, state)
+        for _ in range(3):
             try:
-                parser.feed_token(Token.new_borrow_pos("RBRACE", "}", last) if last else
-                                  Token("RBRACE", "}"))
+                return parser.feed_eof(last), problems
             except UnexpectedToken:
-                break
+                try:
+                    parser.feed_token(Token.new_borrow_pos("RBRACE", "}", last) if last else
+                                      Token("RBRACE", "}"))
+                except UnexpectedToken:
+                    break
     return None, problems
 
 
@@ -158,8 +162,18 @@ def _next_boundary(tokens: list[Token], i: int) -> int:
 
 
 def _restored(parser: InteractiveParser, checkpoint) -> InteractiveParser:
-    parser.parser_state = checkpoint.copy(deepcopy_values=False)
+    parser.parser_state = _copy_state(checkpoint)
     return parser
+
+
+def _copy_state(state):
+    """A parser state to return to after an error. Lark grows the child list of a left-recursive
+    rule (`statement (_NL statement)*`) in place, so the trees on the value stack are copied one
+    level deep: otherwise a statement parsed after the copy was taken would come back with it."""
+    copied = state.copy(deepcopy_values=False)
+    copied.value_stack = [Tree(v.data, list(v.children), v._meta) if isinstance(v, Tree) else v
+                          for v in copied.value_stack]
+    return copied
 
 
 # ---------------------------------------------------------------- problems → diagnostics

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -70,6 +71,25 @@ def test_several_errors_in_one_file_and_the_good_statements_kept():
     p = module.declarations[0]
     assert [s.targets[0].name for s in p.body if s.kind == "binding"] == ["c"]
     assert [s.kind for s in p.body] == ["binding", "sink"]
+
+
+def test_recovery_keeps_each_statement_before_the_error_once():
+    # The parser returns to its state at the last statement boundary; the statements parsed
+    # before it must come back once (lark grows the statement list in place).
+    example = Path(__file__).parents[2] / "examples" / "flights" / "flight_delays.pipe"
+    source = example.read_text().replace("log(distance))", "log(distance)")
+    module, diagnostics = parse_pipe(source, "t.pipe")
+    assert [d.code for d in diagnostics] == ["E0001"]
+    body = module.declarations[1].body
+    assert [s.targets[0].name for s in body if s.kind == "binding"] == ["flights", "weather"]
+
+
+def test_a_file_that_stops_before_its_last_brace_keeps_its_last_statement():
+    # What an editor sees while a pipeline is being written top-down.
+    source = 'pipeline p {\n  a = read_csv("a", schema=S)\n  b = a | limit(1)\n'
+    module, diagnostics = parse_pipe(source, "t.pipe")
+    assert [d.message for d in diagnostics] == ["`{` is never closed"]
+    assert [s.targets[0].name for s in module.declarations[0].body] == ["a", "b"]
 
 
 def test_help_points_at_an_unclosed_parenthesis_on_an_earlier_line():
