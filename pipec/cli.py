@@ -389,8 +389,10 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
         return EXIT_USER
     except KeyboardInterrupt as exc:
         # a run says what happened to its outputs; anything else was interrupted before a run
-        message = getattr(exc, "message", "interrupted: no output was changed")
-        print(" ".join([message, *getattr(exc, "__notes__", [])]), file=sys.stderr)
+        message = " ".join([getattr(exc, "message", "interrupted: no output was changed"),
+                            *getattr(exc, "__notes__", [])]).strip()
+        if message:  # empty when a Spark job has said it itself
+            print(message, file=sys.stderr)
         return 130
     except BrokenPipeError:  # `pipec compile ... | head`: the reader has gone, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -169,21 +169,22 @@ def check_targets(files: Any, targets: list[str], state_dir: str) -> None:
     seen: set[str] = set()
     journal_home = os.path.abspath(files.local(state_dir)) + os.sep
     for target in targets:
+        shown = files.local(target)
         if target in seen:
-            raise CommitError(f"cannot write {target}: two outputs of this run have that path")
+            raise CommitError(f"cannot write {shown}: two outputs of this run have that path")
         seen.add(target)
         kind = files.kind(target)
         if kind in ("missing", "file"):
             continue
         if kind == "link":
-            raise CommitError(f"cannot write {target}: it is a symbolic link to a folder; "
+            raise CommitError(f"cannot write {shown}: it is a symbolic link to a folder; "
                               f"pipec replaces only files and folders it wrote itself")
         if kind == "other":
-            raise CommitError(f"cannot write {target}: it is neither a file nor a folder")
-        if journal_home.startswith(os.path.abspath(files.local(target)) + os.sep):
-            raise CommitError(f"cannot write {target}: it is a folder holding this working directory")
+            raise CommitError(f"cannot write {shown}: it is neither a file nor a folder")
+        if journal_home.startswith(os.path.abspath(shown).rstrip(os.sep) + os.sep):
+            raise CommitError(f"cannot write {shown}: it is a folder holding this working directory")
         if not made_by_pipec(files, target):
-            raise CommitError(f"cannot write {target}: it is a folder pipec did not write "
+            raise CommitError(f"cannot write {shown}: it is a folder pipec did not write "
                               f"(no {MARKER} marker, no model sidecar); move it away or choose "
                               f"another path")
 
@@ -196,7 +197,7 @@ def commit(files: Any, state_dir: str, run_id: str, outputs: list[tuple[str, str
     check_targets(files, [target for _, target in outputs], state_dir)
     for staged, target in outputs:
         if files.kind(staged) == "missing":
-            raise CommitError(f"cannot write {target}: its staged output {staged} is missing")
+            raise CommitError(f"cannot write {files.local(target)}: its staged output {staged} is missing")
         files.sync(staged)
     entries = [{"target": target, "staged": staged,
                 "backup": None if files.kind(target) == "missing" else _backup_path(files, target, run_id)}

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipec.backends import commit as commit_protocol
 from pipec.backends.airflow import task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
 from pipec.backends.airflow.params import RESERVED_PARAMS
@@ -27,6 +28,7 @@ from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
 
 EXIT_OK, EXIT_FAILED = 0, 1
+_RUNTIME_COMMIT_IMPORT = "from pipec.backends import commit as commit_protocol"
 IGNORE_FILE = ".airflowignore"
 # engine -> the backend whose code the tasks run (and so which steps they support); imported
 # lazily, because the Spark backend imports pyspark
@@ -76,12 +78,20 @@ class AirflowBackend:
 
 
 def _polars_files(plan: Plan, support: Path) -> list[Path]:
-    """The local engine's stage module and the runtime it imports."""
+    """The local engine's stage module, the runtime it imports and the commit protocol."""
     from pipec.backends.local.codegen import generate_module
 
     return [_write(support / f"{stages_module_name(plan.ir.pipeline)}.py",
                    generate_module(plan, task_io.RUNTIME_MODULE)),
-            _copy(Path(local_runtime.__file__), support / f"{task_io.RUNTIME_MODULE}.py")]
+            _write(support / f"{task_io.RUNTIME_MODULE}.py", _runtime_for_support()),
+            _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py")]
+
+
+def _runtime_for_support() -> str:
+    """The local runtime, importing its copy of the commit protocol instead of pipec's."""
+    text = Path(local_runtime.__file__).read_text(encoding="utf-8")
+    assert text.count(_RUNTIME_COMMIT_IMPORT) == 1, "the local runtime's import of the commit protocol moved"
+    return text.replace(_RUNTIME_COMMIT_IMPORT, f"import {task_io.COMMIT_MODULE} as commit_protocol")
 
 
 def _spark_files(plan: Plan, support: Path) -> list[Path]:

@@ -438,7 +438,11 @@ class HadoopFiles:
 
     def _local(self, path: str) -> str | None:
         fs, hpath = _hadoop_path(self.spark, path)
-        return fs.makeQualified(hpath).toUri().getPath() if fs.getScheme() == "file" else None
+        return fs.makeQualified(hpath).toUri().getPath() if fs.getUri().getScheme() == "file" else None
+
+    def local(self, path: str) -> str:
+        """A path on the local disk as a plain path; any other as it is (for messages)."""
+        return self._local(path) or path
 
     def qualify(self, path: str) -> str:
         fs, hpath = _hadoop_path(self.spark, path)
