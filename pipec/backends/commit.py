@@ -336,8 +336,10 @@ def run_is_alive(state_dir: str, run_id: str) -> bool:
 def remove_stale(files: Any, state_dir: str, targets: list[str]) -> int:
     """Delete the temporary files and folders of dead runs beside `targets` (those no pending
     journal names); how many."""
-    pending = {path for journal in _journals(files, state_dir)
-               for entry in journal.get("entries", []) for path in entry.values() if path}
+    pending = set()
+    for journal in _journals(files, state_dir):
+        pending.update(path for entry in journal.get("entries", []) for path in entry.values() if path)
+        pending.update(journal.get("scratch", []))
     removed = 0
     for folder, names in _by_folder(files, targets).items():
         for entry in files.list(folder):

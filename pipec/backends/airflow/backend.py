@@ -152,7 +152,13 @@ def run_dag(plan: Plan, params: dict[str, Any], workdir: str | os.PathLike,
     with tempfile.TemporaryDirectory(prefix="pipec-dags-") as out_dir:
         dag_file = backend.compile(plan, Path(out_dir))[0]
         print(f"running {plan.ir.pipeline} on Airflow ({len(plan.stages)} tasks)", file=sys.stderr)
-        result = run_dag_file(dag_file, params, workdir)
+        try:
+            result = run_dag_file(dag_file, params, workdir)
+        except KeyboardInterrupt as exc:
+            from pipec.backends.local.runner import RunInterrupted
+
+            raise RunInterrupted("interrupted: the DAG run was stopped; its outputs are all old or all new "
+                                 "(a commit it cut is finished by the next run in this working directory)") from exc
     seconds = time.monotonic() - started
     if result.ok:
         print(f"{plan.ir.pipeline}: success, {len(result.task_states)} tasks in {seconds:.1f}s")

@@ -62,7 +62,7 @@ def test_a_sink_onto_a_user_folder_fails_with_exit_1_and_deletes_nothing(tmp_pat
 def test_a_kill_mid_commit_keeps_the_model_and_the_next_run_finishes_the_commit(tmp_path):
     old_outputs(tmp_path)
     job = start_job(tmp_path, pause=1.0)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a loaded machine needs minutes to start Spark
     while not list((tmp_path / ".pipec" / "commits").glob("*.json")):
         assert job.poll() is None and time.monotonic() < deadline, job.communicate()
         time.sleep(0.01)
