@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pytest
 
@@ -135,3 +136,22 @@ def test_stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept(tmp_path)
         lock.release()
     assert protocol.remove_stale(FILES, state, [target]) == 1
     assert not os.path.exists(live)
+
+
+def test_commits_in_one_working_directory_wait_for_each_other(tmp_path):
+    state = str(tmp_path / ".pipec")
+    pairs = stage(tmp_path, {"a.csv": "new a"}, "5" * 12)
+    done = threading.Event()
+
+    def other_run() -> None:
+        with protocol.commit_lock(state):
+            protocol.commit(FILES, state, "5" * 12, pairs)
+        done.set()
+
+    with protocol.commit_lock(state):
+        thread = threading.Thread(target=other_run)
+        thread.start()
+        assert not done.wait(0.5)
+        assert not (tmp_path / "a.csv").exists()
+    thread.join(30)
+    assert done.is_set() and (tmp_path / "a.csv").read_text() == "new a"
