@@ -142,9 +142,13 @@ class RunContext:
                 targets.append(str(self.path(template)))
             except PipelineRunError:
                 continue  # a path naming an unknown param: the sink reports it when it runs
-        with commit_protocol.signals_deferred() as arrived, commit_protocol.commit_lock(self.state_dir):
-            messages = commit_protocol.recover(self._files, self.state_dir)
-            commit_protocol.remove_stale(self._files, self.state_dir, targets)
+        with commit_protocol.signals_deferred() as arrived:
+            try:
+                with commit_protocol.commit_lock(self.state_dir):
+                    messages = commit_protocol.recover(self._files, self.state_dir)
+                    commit_protocol.remove_stale(self._files, self.state_dir, targets)
+            except OSError as exc:  # e.g. a read-only working directory: no journal can be there
+                messages = [f"could not look for an interrupted commit in {self.state_dir}: {exc}"]
         for message in messages:
             self.warn(message)
         if arrived:
