@@ -46,8 +46,9 @@ def runtime_source() -> str:
     embedded = next(node for node in tree.body
                     if isinstance(node, pyast.ImportFrom) and node.module == commit_protocol.__name__)
     commit_lines = Path(commit_protocol.__file__).read_text(encoding="utf-8").splitlines()
+    imported = {line for line in lines if line.startswith(("import ", "from "))}  # __future__ too
     commit_body = [line for line in commit_lines[pyast.parse("\n".join(commit_lines)).body[0].end_lineno:]
-                   if line != "from __future__ import annotations"]
+                   if line not in imported]
     lines[embedded.lineno - 1:embedded.end_lineno] = [
         "# " + "-" * 58 + " the commit protocol (embedded from pipec)", *commit_body,
         "# " + "-" * 58 + " end of the commit protocol"]
