@@ -208,12 +208,16 @@ def commit(files: Any, state_dir: str, run_id: str, outputs: list[tuple[str, str
     journal_path = files.join(folder, f"{run_id}.json")
     files.write_durably(journal_path, json.dumps(journal, indent=1))
     pause = float(os.environ.get(PAUSE_VARIABLE) or 0)
-    for entry in entries:
-        if entry["backup"]:
-            files.rename(entry["target"], entry["backup"])
+    try:
+        for entry in entries:
+            if entry["backup"]:
+                files.rename(entry["target"], entry["backup"])
+                time.sleep(pause)
+            files.rename(entry["staged"], entry["target"])
             time.sleep(pause)
-        files.rename(entry["staged"], entry["target"])
-        time.sleep(pause)
+    except Exception:
+        recover(files, state_dir)  # a failed rename: finish or undo now, not at the next run
+        raise
     _finish(files, journal, journal_path)
 
 

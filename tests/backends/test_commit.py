@@ -155,3 +155,22 @@ def test_commits_in_one_working_directory_wait_for_each_other(tmp_path):
         assert not (tmp_path / "a.csv").exists()
     thread.join(30)
     assert done.is_set() and (tmp_path / "a.csv").read_text() == "new a"
+
+
+def test_a_failing_rename_leaves_all_old_or_all_new_at_once(tmp_path, monkeypatch):
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text(f"old {name}")
+    pairs = stage(tmp_path, {n: f"new {n}" for n in ("a.csv", "b.csv")}, "6" * 12)
+    real_rename, calls = FILES.rename, []
+
+    def rename(source, target):
+        calls.append(target)
+        if len(calls) == 3:  # moving the old b.csv aside fails once
+            raise OSError("device busy")
+        real_rename(source, target)
+
+    monkeypatch.setattr(FILES, "rename", rename)
+    with pytest.raises(OSError, match="device busy"):
+        protocol.commit(FILES, str(tmp_path / ".pipec"), "6" * 12, pairs)
+    assert contents(tmp_path) == {"a.csv": "new a.csv", "b.csv": "new b.csv"}
+    assert os.listdir(tmp_path / ".pipec" / "commits") == []
