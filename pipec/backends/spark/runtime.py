@@ -166,7 +166,11 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     """
     params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the job the way Ctrl-C does
-    spark = build_session(app_name)
+    try:
+        spark = build_session(app_name)
+    except KeyboardInterrupt:
+        print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
+        return 130
     outputs = Outputs(spark)
     try:
         outputs.recover()
