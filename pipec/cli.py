@@ -154,29 +154,50 @@ def cmd_run(args) -> int:
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
+    finished: list[str] = []
+    _terminate_like_interrupt()
     for name, ir in selected.items():
         params = {s.name: s.default for s in ir.params}
-        if args.target == "local":
-            status = _run_local(args, ir, params, workdir)
-        elif args.target == "spark":
-            status = _run_spark(args, ir, params, workdir)
-        else:
-            from pipec.backends.airflow.backend import run_dag
+        try:
+            if args.target == "local":
+                status = _run_local(args, ir, params, workdir)
+            elif args.target == "spark":
+                status = _run_spark(args, ir, params, workdir)
+            else:
+                from pipec.backends.airflow.backend import run_dag
 
-            status = run_dag(_plan(args, ir, "airflow"), params, workdir)
+                status = run_dag(_plan(args, ir, "airflow"), params, workdir)
+        except KeyboardInterrupt as exc:
+            if finished:
+                exc.add_note(f"(finished before: {', '.join(finished)})")
+            raise
         if status != EXIT_OK:
             return status
+        finished.append(name)
     return EXIT_OK
 
 
+def _terminate_like_interrupt() -> None:
+    """`pipec run` treats SIGTERM (a service manager, `kill`) exactly like Ctrl-C."""
+    import signal
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _run_local(args, ir, params: dict, workdir: Path) -> int:
-    from pipec.backends.local.runner import format_summary, run_plan
+    from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
     from pipec.progress import Progress, stage_names
 
     plan = _plan(args, ir, "local")
     print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
     result = run_plan(plan, params, workdir, on_event=Progress(sys.stderr, stage_names(plan)))
-    print(format_summary(result))
+    try:
+        print(format_summary(result))
+    except KeyboardInterrupt as exc:
+        raise RunInterrupted(f"interrupted after commit: all {len(result.sinks)} outputs were written") from exc
     return EXIT_OK
 
 
@@ -387,8 +408,12 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
         else:
             print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
-    except KeyboardInterrupt:
-        print("interrupted: no output was changed", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # a run says what happened to its outputs; anything else was interrupted before a run
+        message = " ".join([getattr(exc, "message", "interrupted: no output was changed"),
+                            *getattr(exc, "__notes__", [])]).strip()
+        if message:  # empty when a Spark job has said it itself
+            print(message, file=sys.stderr)
         return 130
     except BrokenPipeError:  # `pipec compile ... | head`: the reader has gone, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

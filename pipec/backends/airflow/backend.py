@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipec.backends import commit as commit_protocol
 from pipec.backends.airflow import task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
 from pipec.backends.airflow.params import RESERVED_PARAMS
@@ -27,6 +28,8 @@ from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
 
 EXIT_OK, EXIT_FAILED = 0, 1
+AIRFLOW_TAG_MAX_LEN, AIRFLOW_ID_LEN = 100, 250  # airflow.sdk.definitions.dag, airflow.models.base
+_RUNTIME_COMMIT_IMPORT = "from pipec.backends import commit as commit_protocol"
 IGNORE_FILE = ".airflowignore"
 # engine -> the backend whose code the tasks run (and so which steps they support); imported
 # lazily, because the Spark backend imports pyspark
@@ -58,9 +61,10 @@ class AirflowBackend:
         return get_backend(ENGINES[self.engine]).supported_steps
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
+        own = _reserved_param_errors(ir) + _limit_errors(ir)
         if self.engine == "spark":  # Spark also rejects expressions it cannot translate
-            return get_backend("spark").check_supported(ir) + _reserved_param_errors(ir)
-        return unsupported_steps(self, ir) + _reserved_param_errors(ir)
+            return get_backend("spark").check_supported(ir) + own
+        return unsupported_steps(self, ir) + own
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         base_dir = str(Path(self.base_dir or os.getcwd()).resolve())
@@ -76,12 +80,20 @@ class AirflowBackend:
 
 
 def _polars_files(plan: Plan, support: Path) -> list[Path]:
-    """The local engine's stage module and the runtime it imports."""
+    """The local engine's stage module, the runtime it imports and the commit protocol."""
     from pipec.backends.local.codegen import generate_module
 
     return [_write(support / f"{stages_module_name(plan.ir.pipeline)}.py",
                    generate_module(plan, task_io.RUNTIME_MODULE)),
-            _copy(Path(local_runtime.__file__), support / f"{task_io.RUNTIME_MODULE}.py")]
+            _write(support / f"{task_io.RUNTIME_MODULE}.py", _runtime_for_support()),
+            _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py")]
+
+
+def _runtime_for_support() -> str:
+    """The local runtime, importing its copy of the commit protocol instead of pipec's."""
+    text = Path(local_runtime.__file__).read_text(encoding="utf-8")
+    assert text.count(_RUNTIME_COMMIT_IMPORT) == 1, "the local runtime's import of the commit protocol moved"
+    return text.replace(_RUNTIME_COMMIT_IMPORT, f"import {task_io.COMMIT_MODULE} as commit_protocol")
 
 
 def _spark_files(plan: Plan, support: Path) -> list[Path]:
@@ -97,6 +109,19 @@ def _reserved_param_errors(ir: IR) -> list[Diagnostic]:
                        message=f"the param `{p.name}` clashes with a param every generated Airflow DAG has",
                        help=f"rename it; the generated DAG adds {added}")
             for p in ir.params if p.name in RESERVED_PARAMS]
+
+
+def _limit_errors(ir: IR) -> list[Diagnostic]:
+    """E0603 for what Airflow would refuse when it imports the DAG: tags longer than
+    TAG_MAX_LEN, a dag_id (the pipeline name) longer than ID_LEN."""
+    problems = [(f"the tag {tag[:30]!r}... is {len(tag)} characters long", f"at most {AIRFLOW_TAG_MAX_LEN}")
+                for tag in ir.options.tags if len(tag) > AIRFLOW_TAG_MAX_LEN]
+    if len(ir.pipeline) > AIRFLOW_ID_LEN:
+        problems.append((f"the pipeline name is {len(ir.pipeline)} characters long, and becomes the dag_id",
+                         f"at most {AIRFLOW_ID_LEN}"))
+    return [Diagnostic(code="E0603", message=f"{what}; Airflow allows {limit}",
+                       label="too long for airflow", help="shorten it")
+            for what, limit in problems]
 
 
 def _write(path: Path, text: str) -> Path:
@@ -127,7 +152,13 @@ def run_dag(plan: Plan, params: dict[str, Any], workdir: str | os.PathLike,
     with tempfile.TemporaryDirectory(prefix="pipec-dags-") as out_dir:
         dag_file = backend.compile(plan, Path(out_dir))[0]
         print(f"running {plan.ir.pipeline} on Airflow ({len(plan.stages)} tasks)", file=sys.stderr)
-        result = run_dag_file(dag_file, params, workdir)
+        try:
+            result = run_dag_file(dag_file, params, workdir)
+        except KeyboardInterrupt as exc:
+            from pipec.backends.local.runner import RunInterrupted
+
+            raise RunInterrupted("interrupted: the DAG run was stopped; its outputs are all old or all new "
+                                 "(a commit it cut is finished by the next run in this working directory)") from exc
     seconds = time.monotonic() - started
     if result.ok:
         print(f"{plan.ir.pipeline}: success, {len(result.task_states)} tasks in {seconds:.1f}s")

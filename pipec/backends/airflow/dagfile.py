@@ -15,7 +15,7 @@ import networkx as nx
 
 from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
                                            param_call, py_literal)
-from pipec.backends.airflow.task_io import STORAGE_ROOT_PARAM, TASK_IO_MODULE
+from pipec.backends.airflow.task_io import KEEP_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
 from pipec.backends.local.codegen import stage_inputs, stage_outputs
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
@@ -26,7 +26,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Module-level names of the DAG file that a task function must not shadow.
 _TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "run_stage",
-                          "run_spark_job", "pipeline", "dag_object", "SUPPORT_DIR", "context"})
+                          "run_spark_job", "pipeline", "dag_object", "SUPPORT_DIR", "context",
+                          "commit_outputs", "clean_up", "support"})
 
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -42,7 +43,8 @@ class StageTask:
     reads: dict[str, str]  # node id -> value kind, produced by other stages
     writes: dict[str, str]  # node id -> value kind, consumed by other stages (or metrics)
     upstream: list["StageTask"] = field(default_factory=list)
-    asset_uris: list[str] = field(default_factory=list)
+    asset_uris: list[str] = field(default_factory=list)  # the task's outlets: the sinks it publishes
+    sink_uris: list[str] = field(default_factory=list)  # the sinks the stage computes
     doc_md: str = ""
     has_downstream: bool = False
 
@@ -90,12 +92,13 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
     if not _IDENTIFIER.match(ir.pipeline):  # the grammar only allows identifiers
         raise ValueError(f"pipeline name {ir.pipeline!r} is not an identifier")
     tasks = stage_tasks(plan, base_dir)
+    commit_task = _commit_task(tasks)
     engine_fields: dict[str, object] = {}
     if engine == "spark":
         job = spark_job_file(ir.pipeline)
         spark_task = StageTask(
             stage=Stage(id="spark", nodes=[n.id for n in ir.nodes()]), task_id="spark_job", reads={},
-            writes={}, asset_uris=[uri for t in tasks for uri in t.asset_uris],
+            writes={}, asset_uris=[uri for t in tasks for uri in t.sink_uris],
             doc_md=f"Runs `{job}` with spark-submit (or local Spark through pyspark).")
         engine_fields = {"spark_job_file": job, "spark_job_file_literal": py_literal(job),
                          "support_dir": SUPPORT_DIR,
@@ -103,7 +106,7 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
     params = {py_literal(p.name): param_call(p, indent=8) for p in ir.params}
     builtins = builtin_param_calls(base_dir, storage_root, indent=8)
     if engine == "spark":  # one task: nothing to hand over between tasks
-        del builtins[STORAGE_ROOT_PARAM]
+        del builtins[STORAGE_ROOT_PARAM], builtins[KEEP_PARAM]
     params.update({py_literal(name): call for name, call in builtins.items()})
     template = {"polars": "dag.py.j2", "spark": "dag_spark.py.j2"}[engine]
     return _ENVIRONMENT.get_template(template).render(
@@ -111,14 +114,40 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
         **engine_fields,
         pipeline=ir.pipeline,
         support_dir_literal=py_literal(SUPPORT_DIR),
-        task_io_module=TASK_IO_MODULE,
+        task_io_module_literal=py_literal(TASK_IO_MODULE),
         stages_module_literal=py_literal(stages_module_name(ir.pipeline)),
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
         dag_arguments=dag_arguments(ir.options),
         duration_params_literal=py_literal(tuple(p.name for p in ir.params if p.type.name == "duration")),
         params=params,
         tasks=[t.template_fields() for t in tasks],
+        commit_task=commit_task.template_fields(),
+        commit_signature=call_source(f"def {commit_task.task_id}",
+                                     [t.task_id for t in commit_task.upstream] + ["**context"], indent=4),
+        commit_body=call_source("return support().commit_outputs",
+                                [_list_source([t.task_id for t in commit_task.upstream], indent=12), "context"],
+                                indent=8),
+        commit_call=call_source(commit_task.task_id, [t.variable for t in commit_task.upstream], indent=4),
     )
+
+
+def _list_source(names: list[str], indent: int) -> str:
+    """`[a, b]` on one line when it fits in 96 columns, else one name per line."""
+    one_line = "[" + ", ".join(names) + "]"
+    if indent + len(one_line) <= 96:
+        return one_line
+    return "[\n" + "".join(f"{' ' * (indent + 4)}{n},\n" for n in names) + " " * indent + "]"
+
+
+def _commit_task(tasks: list[StageTask]) -> StageTask:
+    """The task that publishes every sink, after every stage task (every gate) succeeded; the
+    sinks are its Asset outlets, so no Asset event is emitted for a run that published nothing."""
+    for task in tasks:
+        task.has_downstream = True
+    return StageTask(stage=Stage(id="commit", nodes=[]), task_id="commit_outputs", reads={}, writes={},
+                     upstream=list(tasks), asset_uris=[uri for t in tasks for uri in t.sink_uris],
+                     doc_md="Moves every sink the stages computed into place, all or nothing, "
+                            "once every task has succeeded.")
 
 
 def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
@@ -132,7 +161,7 @@ def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
         writes = {n: _kind(ir.node(n)) for n in stage_outputs(plan, stage)}
         by_stage[stage.id] = StageTask(
             stage=stage, task_id=_task_id(stage, nodes, index), reads=reads, writes=writes,
-            asset_uris=[sink_uri(n.args.path, ir.params, base_dir) for n in nodes if n.is_sink],
+            sink_uris=[sink_uri(n.args.path, ir.params, base_dir) for n in nodes if n.is_sink],
             doc_md=_task_doc(stage, nodes))
     order = nx.DiGraph()
     order.add_nodes_from(by_stage)

@@ -13,12 +13,12 @@ import datetime
 import pprint
 from typing import Any
 
-from pipec.backends.airflow.task_io import BASE_DIR_PARAM, STORAGE_ROOT_PARAM
+from pipec.backends.airflow.task_io import BASE_DIR_PARAM, KEEP_PARAM, STORAGE_ROOT_PARAM
 from pipec.compiler.ir import Options, ParamSpec
 from pipec.compiler.types import ParamType
 
 # A pipeline param named like one the generated DAG adds itself would be shadowed.
-RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM)
+RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM, KEEP_PARAM)
 
 _SCALAR_SCHEMAS: dict[str, dict[str, Any]] = {
     "int": {"type": "integer"},
@@ -63,14 +63,17 @@ def param_call(spec: ParamSpec, indent: int = 0) -> str:
 
 
 def builtin_param_calls(base_dir: str, storage_root: str, indent: int = 0) -> dict[str, str]:
-    """The params every generated DAG has: where relative paths and stage outputs live."""
+    """The params every generated DAG has: where relative paths and stage outputs live, and
+    whether a successful run keeps its stage outputs."""
     descriptions = {
-        BASE_DIR_PARAM: (base_dir, "Directory that relative source and sink paths resolve against."),
-        STORAGE_ROOT_PARAM: (storage_root, "Where tasks hand data to each other (a local path or "
-                             "any fsspec URI); each run writes under {storage_root}/{dag_id}/{run_id}/."),
+        BASE_DIR_PARAM: (base_dir, "string", "Directory that relative source and sink paths resolve against."),
+        STORAGE_ROOT_PARAM: (storage_root, "string", "Where tasks hand data to each other (a local path "
+                             "or any fsspec URI); each run writes under {storage_root}/{dag_id}/{run}/."),
+        KEEP_PARAM: (False, "boolean", "Keep the run's folder under storage_root after the run succeeded "
+                     "(a failed run always keeps it, so that a cleared task can resume)."),
     }
-    return {name: _param_source(default, {"type": "string", "description": text}, indent)
-            for name, (default, text) in descriptions.items()}
+    return {name: _param_source(default, {"type": kind, "description": text}, indent)
+            for name, (default, kind, text) in descriptions.items()}
 
 
 def _param_source(default: Any, keywords: dict[str, Any], indent: int) -> str:

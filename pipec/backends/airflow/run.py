@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,11 +71,38 @@ def run_dag_file(dag_file: str | os.PathLike, params: dict[str, Any] | None = No
         if airflow_home is None:
             airflow_home = Path(scratch)
             migrate_metadata_db(airflow_home)
-        done = subprocess.run(
+        output = _run_child(
             [sys.executable, "-m", "pipec.backends.airflow.dag_test_child", str(dag_file), json.dumps(conf)],
-            env=airflow_environment(airflow_home, dag_file.parent), capture_output=True, text=True,
-            timeout=timeout)
-    return _result(_ANSI.sub("", done.stdout + done.stderr))
+            airflow_environment(airflow_home, dag_file.parent), timeout)
+    return _result(_ANSI.sub("", output))
+
+
+def _run_child(command: list[str], env: dict[str, str], timeout: float | None) -> str:
+    """Run the `dag.test()` child in a session of its own and return its output. However this
+    ends (Ctrl-C, SIGTERM, a timeout), the child and every process it started are stopped before
+    the caller removes the scratch folder they work in."""
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True) as child:
+        try:
+            output, _ = child.communicate(timeout=timeout)
+        except BaseException:
+            _stop_session(child)
+            raise
+    return output
+
+
+def _stop_session(child: subprocess.Popen) -> None:
+    """SIGTERM to the child's whole session (tasks get to finish a commit), SIGKILL after 10 s."""
+    for number, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(child.pid, number)
+        except ProcessLookupError:
+            return
+        try:
+            child.communicate(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _result(log: str) -> DagRunResult:

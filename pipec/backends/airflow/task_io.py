@@ -7,13 +7,21 @@ without pipec installed: it imports only the standard library at the top, and fs
 and the stage module lazily, inside the task. It must also never mention the orchestrator by
 name, so that its DAG processor's "might contain a DAG" heuristic skips the file.
 
-A stage's outputs live at {storage_root}/{dag_id}/{run_id}/{node_id}.{ext}: one folder per run,
-so concurrent runs never collide, and a retry of a task rewrites exactly its own files. Every
-file is written to a temporary name and renamed into place, so a failed task leaves nothing
-half-written for a later task to read.
+A stage's outputs live at {storage_root}/{dag_id}/{run folder}/{node_id}.{ext}: one folder per
+run (`run_folder`), so concurrent runs never collide, and a retry of a task rewrites exactly its
+own files. Every file is written to a temporary name and renamed into place, so a failed task
+leaves nothing half-written for a later task to read.
+
+Sinks are published by one task at the end (`commit_outputs`), never by the stage that computes
+them: a stage parks its staged sink files under {run folder}/sinks/, and the commit task, which
+runs only when every task (every `expect` gate included) has succeeded, moves them all into place
+with the all-or-nothing protocol of `pipec_commit`. `clean_up` then removes the run folder,
+unless the run's `keep_intermediates` param is true; a failed run keeps it, so that clearing the
+failed task resumes the run.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -30,9 +38,12 @@ log = logging.getLogger("pipec.task")
 
 RUNTIME_MODULE = "pipec_local_runtime"  # the names of the support files beside a DAG
 TASK_IO_MODULE = "pipec_task_io"
-# Params every generated DAG adds to the pipeline's own: where relative paths and stage outputs live.
+COMMIT_MODULE = "pipec_commit"
+# Params every generated DAG adds to the pipeline's own: where relative paths and stage outputs
+# live, and whether a successful run keeps its stage outputs.
 BASE_DIR_PARAM = "base_dir"
 STORAGE_ROOT_PARAM = "storage_root"
+KEEP_PARAM = "keep_intermediates"
 FAILURE_MARK = "[pipec]"  # starts the log line that names a failed stage and its error
 
 EXTENSIONS = {"table": "parquet", "model": "pkl", "metrics": "json"}
@@ -46,9 +57,15 @@ class StageFailed(RuntimeError):
 
 
 def run_folder(storage_root: str, dag_id: str, run_id: str) -> str:
-    """The folder of one run; run ids hold ':' and '+', which object stores and shells dislike."""
-    return "/".join([storage_root.rstrip("/"), _UNSAFE_IN_PATH.sub("_", dag_id),
-                     _UNSAFE_IN_PATH.sub("_", run_id)])
+    """The folder of one run: a readable slug of the run id (which may hold ':', '+', '/' or be
+    `..`) and a hash of the exact id, so that two run ids never share a folder and none leaves
+    {storage_root}/{dag_id}/."""
+    return "/".join([storage_root.rstrip("/"), _path_segment(dag_id), _path_segment(run_id)])
+
+
+def _path_segment(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    return f"{_UNSAFE_IN_PATH.sub('_', text)[:80]}-{digest}"
 
 
 def value_path(folder: str, node_id: str, kind: str) -> str:
@@ -126,10 +143,11 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
 
     `upstream` holds the XCom records of the tasks this one depends on ({node_id: record}); the
     stage's inputs `reads` are loaded from them, the values in `writes` are stored for later
-    tasks, and the stage's sinks are committed only once all of that succeeded.
+    tasks, and the stage's sinks are parked for `commit_outputs` (a record of kind "sink" each).
     """
     params = dict(context["params"])
     base_dir = params.pop(BASE_DIR_PARAM)
+    params.pop(KEEP_PARAM, None)
     folder = run_folder(params.pop(STORAGE_ROOT_PARAM), context["dag"].dag_id, context["run_id"])
     for name in duration_params:
         params[name] = duration_seconds(params[name])
@@ -144,14 +162,87 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         outputs = stage(ctx, inputs)
         saved = {node_id: save_value(outputs[node_id], value_path(folder, node_id, kind), kind)
                  for node_id, kind in writes.items()}
-        ctx.commit()
+        for sink in ctx.sinks:
+            saved[sink["node"]] = _park(sink, f"{folder}/sinks/{sink['node']}")
     except BaseException as exc:
-        ctx.abort()
         log.error("%s stage %s failed: %s", FAILURE_MARK, stage_id, exc)
         raise
+    finally:
+        ctx.abort()  # removes what is still staged beside the targets: parked sinks are not
     for node_id, record in saved.items():
         log.info("stage %s stored %s at %s", stage_id, node_id, record["path"])
     return saved
+
+
+def _park(sink: dict[str, Any], parked: str) -> dict[str, Any]:
+    """Move a staged sink (a file, or a model folder) from beside its target into storage."""
+    from fsspec.core import url_to_fs
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, path = url_to_fs(parked)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)  # a retry of the task parks again
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    if isinstance(fs, LocalFileSystem):
+        shutil.move(sink["tmp"], path)
+    else:
+        fs.put(sink["tmp"], path, recursive=os.path.isdir(sink["tmp"]))
+    return {"path": parked, "kind": "sink", "target": sink["path"], "rows": sink["rows"]}
+
+
+def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, Any]) -> list[str]:
+    """The DAG's commit task: copy every parked sink beside its target and move them all into
+    place, all or nothing (an interrupted commit is finished by the next run in base_dir).
+    Copies, not moves: a retry of this task commits the same files again."""
+    from fsspec.core import url_to_fs
+
+    commit = importlib.import_module(COMMIT_MODULE)
+    files = commit.LocalFiles()
+    state_dir = os.path.join(context["params"][BASE_DIR_PARAM], commit.STATE_DIR)
+    sinks = [r for records in stored for r in (records or {}).values() if r["kind"] == "sink"]
+    run_id = commit.new_run_id()
+    lock = commit.RunLock(state_dir, run_id)
+    staged = []
+    try:
+        with commit.commit_lock(state_dir):
+            for message in commit.recover(files, state_dir):
+                log.warning("%s", message)
+            commit.remove_stale(files, state_dir, [sink["target"] for sink in sinks])
+        for sink in sinks:
+            os.makedirs(os.path.dirname(sink["target"]), exist_ok=True)
+            staged.append((commit.staged_path(files, sink["target"], run_id), sink["target"]))
+            fs, path = url_to_fs(sink["path"])
+            fs.get(path, staged[-1][0], recursive=fs.isdir(path))
+        with commit.commit_lock(state_dir):
+            commit.commit(files, state_dir, run_id, staged)
+    except BaseException as exc:
+        log.error("%s commit of the outputs failed: %s", FAILURE_MARK, exc)
+        for temp, _ in staged:
+            files.remove(temp)
+        raise
+    finally:
+        lock.release()
+    for sink in sinks:
+        log.info("wrote %s", sink["target"])
+    return [sink["target"] for sink in sinks]
+
+
+def clean_up(context: dict[str, Any]) -> None:
+    """The DAG's last task: remove the run's folder of stage outputs and parked sinks, unless
+    the run's `keep_intermediates` param says to keep it. A failure to remove is only logged."""
+    from fsspec.core import url_to_fs
+
+    params = context["params"]
+    folder = run_folder(params[STORAGE_ROOT_PARAM], context["dag"].dag_id, context["run_id"])
+    if params.get(KEEP_PARAM):
+        log.info("kept the run's intermediates at %s", folder)
+        return
+    try:
+        fs, path = url_to_fs(folder)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+    except OSError as exc:
+        log.warning("could not remove %s: %s", folder, exc)
 
 
 def run_spark_job(job: str, context: dict[str, Any]) -> None:

@@ -4,9 +4,11 @@ what the run measured so that the next compile of the pipeline estimates from it
 Stages that do not depend on each other run at the same time on a thread pool as large as the
 machine has cores (polars and scikit-learn release the GIL while they work), e.g. two models
 fitted from one table. The schedule does not change the outputs: each stage sees exactly its
-inputs, and the sinks are committed in plan order once every stage has succeeded. A failing stage
-cancels the stages not yet started and stops the running ones at their next materialisation
-point; then every staged sink is removed, so a failed run leaves no output behind.
+inputs, and the sinks are committed in plan order once every stage has succeeded, all or nothing
+(pipec/backends/commit.py). A failing stage cancels the stages not yet started and stops the
+running ones at their next materialisation point; then every staged sink is removed, so a failed
+run leaves no output behind. Before anything else, a run finishes a commit that an earlier run in
+the same working directory left interrupted.
 """
 from __future__ import annotations
 
@@ -66,6 +68,14 @@ class StageCancelled(Exception):
     """Raised inside a running stage after another stage failed, to stop it early."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the run; `message` says exactly what happened to the outputs."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 class _ScheduledContext(rt.RunContext):
     """The run context shared by stages running on several threads: events reach the caller one
     at a time, each materialisation point is timed for the statistics, and a cancelled run stops
@@ -111,15 +121,21 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:
+        ctx.recover([node.args.path for node in ir.sinks()])
         with _importable(workdir, any(n.step == "python" for n in ir.nodes())):
             _run_stages(namespace, plan, ctx, values, timings, imports)
         order = {node.id: k for k, node in enumerate(ir.nodes())}
         ctx.sinks.sort(key=lambda sink: order[sink["node"]])
         ctx.commit()
+        _record_statistics(plan, ctx, timings, workdir)
+    except KeyboardInterrupt as exc:
+        ctx.abort()
+        if ctx.committed:
+            raise RunInterrupted(f"interrupted after commit: all {len(ctx.sinks)} outputs were written") from exc
+        raise RunInterrupted("interrupted before commit: no output was changed") from exc
     except BaseException:
         ctx.abort()
         raise
-    _record_statistics(plan, ctx, timings, workdir)
     return RunResult(
         pipeline=ir.pipeline,
         sinks=[SinkResult(node=s["node"], step=ir.node(s["node"]).step, path=s["path"], rows=s["rows"])

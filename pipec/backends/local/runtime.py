@@ -25,9 +25,10 @@ import re
 import shutil
 import sys
 import traceback
-import uuid
 from pathlib import Path
 from typing import Any, Callable
+
+from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
 
 Schema = list[tuple[str, str, bool]]
 
@@ -88,9 +89,11 @@ def substitute(template: str, params: dict[str, Any]) -> str:
 class RunContext:
     """What one run (or one Airflow task) shares: params, where relative paths start, staged sinks.
 
-    Sinks are written to a temporary file beside their target while the run goes on and renamed
-    into place by `commit()` once everything succeeded; `abort()` removes them, so a failed or
-    interrupted run leaves no partial file and earlier outputs untouched.
+    Sinks are written to a temporary file beside their target while the run goes on, and
+    `commit()` moves them all into place once everything succeeded, through the all-or-nothing
+    protocol of `commit_protocol` (every target checked first, a journal in `.pipec/commits/`
+    of the working directory); `abort()` removes them, so a failed or interrupted run leaves no
+    partial file and earlier outputs untouched.
     """
 
     def __init__(self, params: dict[str, Any], workdir: str | os.PathLike = ".",
@@ -101,6 +104,11 @@ class RunContext:
         self.warnings: list[str] = []
         self.node_stats: dict[str, dict[str, int]] = {}
         self.sinks: list[dict[str, Any]] = []  # {"node", "path", "rows", "tmp"} in write order
+        self.run_id = commit_protocol.new_run_id()
+        self.state_dir = str(self.workdir.resolve() / commit_protocol.STATE_DIR)
+        self.committed = False  # set once every sink is in place
+        self._files = commit_protocol.LocalFiles()
+        self._run_lock: commit_protocol.RunLock | None = None
 
     def path(self, template: str) -> Path:
         """A source or sink path with params substituted, relative to the working directory."""
@@ -124,11 +132,36 @@ class RunContext:
         self.record(node_id, df)
         return df
 
+    def recover(self, sink_templates: list[str]) -> list[str]:
+        """Before a run does anything else: finish a commit an earlier run left interrupted
+        (one line each, also emitted as warnings), and remove the temporary files dead runs
+        left beside this run's sinks."""
+        targets = []
+        for template in sink_templates:
+            try:
+                targets.append(str(self.path(template)))
+            except PipelineRunError:
+                continue  # a path naming an unknown param: the sink reports it when it runs
+        with commit_protocol.signals_deferred() as arrived:
+            try:
+                with commit_protocol.commit_lock(self.state_dir):
+                    messages = commit_protocol.recover(self._files, self.state_dir)
+                    commit_protocol.remove_stale(self._files, self.state_dir, targets)
+            except OSError as exc:  # e.g. a read-only working directory: no journal can be there
+                messages = [f"could not look for an interrupted commit in {self.state_dir}: {exc}"]
+        for message in messages:
+            self.warn(message)
+        if arrived:
+            raise KeyboardInterrupt
+        return messages
+
     def stage_file(self, node_id: str, template: str, rows: int | None,
                    write: Callable[[Path], None]) -> None:
         target = self.path(template)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.pipec-{uuid.uuid4().hex[:8]}.tmp"
+        if self._run_lock is None:  # taken before the first temporary file exists
+            self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
+        tmp = Path(commit_protocol.staged_path(self._files, str(target), self.run_id))
         self.sinks.append({"node": node_id, "path": str(target), "rows": rows, "tmp": str(tmp)})
         try:
             write(tmp)
@@ -139,24 +172,35 @@ class RunContext:
             raise PipelineRunError(f"cannot write {target}: {exc}", file=str(target)) from exc
 
     def commit(self) -> None:
-        """Move every staged sink into place (replacing older outputs)."""
+        """Move every staged sink into place, all or nothing. SIGINT and SIGTERM wait until the
+        commit is over; then they raise KeyboardInterrupt with `committed` set."""
+        with commit_protocol.signals_deferred() as arrived:
+            try:
+                with commit_protocol.commit_lock(self.state_dir):
+                    commit_protocol.commit(self._files, self.state_dir, self.run_id,
+                                           [(s["tmp"], s["path"]) for s in self.sinks])
+            except commit_protocol.CommitError as exc:
+                raise PipelineRunError(str(exc)) from exc
+            except OSError as exc:
+                raise PipelineRunError(f"cannot commit the outputs: {exc}") from exc
+            self.committed = True
+            self._release()
         for sink in self.sinks:
-            target, tmp = Path(sink["path"]), Path(sink["tmp"])
-            if target.is_dir() and not tmp.is_dir():
-                raise PipelineRunError(f"cannot write {target}: it is a directory", file=str(target))
-            if tmp.is_dir() and target.exists():
-                old = target.parent / f".{target.name}.pipec-old-{uuid.uuid4().hex[:8]}"
-                os.replace(target, old)
-                os.replace(tmp, target)
-                _remove(old)
-            else:
-                os.replace(tmp, target)
             self.emit("sink_written", node=sink["node"], path=sink["path"], rows=sink["rows"])
+        if arrived:
+            raise KeyboardInterrupt
 
     def abort(self) -> None:
         """Remove every staged sink that was not committed."""
-        for sink in self.sinks:
-            _remove(Path(sink["tmp"]))
+        if not self.committed:
+            for sink in self.sinks:
+                _remove(Path(sink["tmp"]))
+        self._release()
+
+    def _release(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
 
 def _remove(path: Path) -> None:

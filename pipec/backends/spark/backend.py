@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,27 @@ BACKEND = SparkBackend()
 def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
             capture: bool = True) -> subprocess.CompletedProcess:
     """Run a compiled job as `python JOB --param name=value ...` in `workdir` (used by
-    `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params."""
+    `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params.
+    On Ctrl-C the job gets SIGINT and is waited for, then `JobInterrupted` is raised."""
     command = [sys.executable, str(Path(path).resolve())]
     for name, value in params.items():
         command += ["--param", f"{name}={value if isinstance(value, str) else param_text(value)}"]
-    return subprocess.run(command, cwd=workdir, capture_output=capture, text=True, env=dict(os.environ))
+    pipe = subprocess.PIPE if capture else None
+    with subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=dict(os.environ)) as job:
+        try:
+            stdout, stderr = job.communicate()
+        except KeyboardInterrupt as exc:
+            # let the job finish or drop its commit and say which (killing it could cut a commit)
+            job.send_signal(signal.SIGINT)
+            job.wait()
+            raise JobInterrupted(job.returncode) from exc
+    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped `pipec run --target spark`; the job had the chance to report."""
+
+    def __init__(self, returncode: int):
+        super().__init__(returncode)
+        # 130: the job printed what happened to its outputs; otherwise it died before it started
+        self.message = "" if returncode == 130 else "interrupted before commit: no output was changed"

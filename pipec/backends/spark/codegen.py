@@ -18,6 +18,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from pipec.backends import commit as commit_protocol
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark import runtime
 from pipec.backends.spark.expressions import py_literal as lit
@@ -38,15 +39,25 @@ SUPPORTED_STEPS = METHOD_STEPS | ACTION_STEPS | frozenset(
 
 
 def runtime_source() -> str:
-    """The runtime module's source without its docstring (the job has its own)."""
-    text = Path(runtime.__file__).read_text(encoding="utf-8")
-    doc_end = pyast.parse(text).body[0].end_lineno
-    return "\n".join(text.splitlines()[doc_end:]).strip() + "\n"
+    """The runtime module's source without its docstring (the job has its own), with the commit
+    protocol's source in place of its import of it (a job imports nothing from pipec)."""
+    lines = Path(runtime.__file__).read_text(encoding="utf-8").splitlines()
+    tree = pyast.parse("\n".join(lines))
+    embedded = next(node for node in tree.body
+                    if isinstance(node, pyast.ImportFrom) and node.module == commit_protocol.__name__)
+    commit_lines = Path(commit_protocol.__file__).read_text(encoding="utf-8").splitlines()
+    imported = {line for line in lines if line.startswith(("import ", "from "))}  # __future__ too
+    commit_body = [line for line in commit_lines[pyast.parse("\n".join(commit_lines)).body[0].end_lineno:]
+                   if line not in imported]
+    lines[embedded.lineno - 1:embedded.end_lineno] = [
+        "# " + "-" * 58 + " the commit protocol (embedded from pipec)", *commit_body,
+        "# " + "-" * 58 + " end of the commit protocol"]
+    return "\n".join(lines[tree.body[0].end_lineno:]).strip() + "\n"
 
 
 def _reserved_names() -> set[str]:
     """Names a pipeline variable must not shadow inside `pipeline()`."""
-    tree = pyast.parse(Path(runtime.__file__).read_text(encoding="utf-8"))
+    tree = pyast.parse(runtime_source())
     names = {"spark", "params", "outputs", "pipeline", "main", "PARAMS"}
     for node in tree.body:
         if isinstance(node, (pyast.FunctionDef, pyast.ClassDef)):

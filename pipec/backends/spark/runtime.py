@@ -17,10 +17,10 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import urllib.parse
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from pyspark import SparkConf, SparkContext, StorageLevel  # noqa: F401  (StorageLevel is used by jobs)
@@ -35,6 +35,10 @@ from pyspark.ml.regression import LinearRegression, RandomForestRegressor
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from pipec.backends.commit import (  # the generated job holds this module's source here
+    CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, recover, remove_stale,
+    signals_deferred, staged_path)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -161,11 +165,28 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts).
     """
     params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
-    spark = build_session(app_name)
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the job the way Ctrl-C does
+    try:
+        spark = build_session(app_name)
+    except KeyboardInterrupt:
+        print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
+        return 130
     outputs = Outputs(spark)
     try:
+        outputs.recover()
         pipeline(spark, params, outputs)
         outputs.commit()
+    except KeyboardInterrupt:
+        if outputs.committed:
+            print(f"{app_name}: interrupted after commit: all {len(outputs.staged)} outputs were written",
+                  file=sys.stderr)
+        else:
+            try:
+                outputs.discard()
+            except Exception:  # noqa: BLE001 - the JVM may be gone; the next run removes the temps
+                pass
+            print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - we re-raise what is not a data/user error
         outputs.discard()
         message = job_error_message(exc, spark)
@@ -176,6 +197,10 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     finally:
         spark.stop()
     return 0
+
+
+def _interrupt(number: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
@@ -405,19 +430,128 @@ def _exists(spark: SparkSession, path: str) -> bool:
 
 
 # ================================================================ atomic sinks
-@dataclass
-class Outputs:
-    """Sinks write into a temporary directory beside their target during the run; `commit` moves
-    each result into place only once the whole run has succeeded, `discard` removes them all."""
+class HadoopFiles:
+    """The commit protocol's file operations through the Hadoop FileSystem API, so that sinks on
+    HDFS or S3 are committed like local ones. Paths in the journal are fully qualified URIs.
+    Hadoop cannot fsync a folder nor see a symlink on the local disk: those two go through `os`."""
 
-    spark: SparkSession
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    temp_dirs: list[str] = field(default_factory=list)
-    staged: list[tuple[str, str]] = field(default_factory=list)  # (staged file or dir, target)
+    name = "hadoop"
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+
+    def _local(self, path: str) -> str | None:
+        fs, hpath = _hadoop_path(self.spark, path)
+        return fs.makeQualified(hpath).toUri().getPath() if fs.getUri().getScheme() == "file" else None
+
+    def local(self, path: str) -> str:
+        """A path on the local disk as a plain path; any other as it is (for messages)."""
+        return self._local(path) or path
+
+    def qualify(self, path: str) -> str:
+        fs, hpath = _hadoop_path(self.spark, path)
+        return fs.makeQualified(hpath).toString()
+
+    def split(self, path: str) -> tuple[str, str]:
+        hpath = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path.rstrip("/"))
+        return hpath.getParent().toString(), hpath.getName()
+
+    def join(self, folder: str, name: str) -> str:
+        return f"{folder.rstrip('/')}/{name}"
+
+    def kind(self, path: str) -> str:
+        local = self._local(path)
+        if local is not None and os.path.islink(local):
+            return LocalFiles().kind(local)
+        fs, hpath = _hadoop_path(self.spark, path)
+        if not fs.exists(hpath):
+            return "missing"
+        status = fs.getFileStatus(hpath)
+        return "dir" if status.isDirectory() else "file" if status.isFile() else "other"
+
+    def read_text(self, path: str) -> str | None:
+        fs, hpath = _hadoop_path(self.spark, path)
+        try:
+            stream = fs.open(hpath)
+            try:
+                data = self.spark.sparkContext._jvm.org.apache.hadoop.io.IOUtils.readFullyToByteArray(stream)
+            finally:
+                stream.close()
+            return bytes(data).decode("utf-8")
+        except Exception:  # noqa: BLE001 - missing or unreadable: not a pipec sidecar
+            return None
+
+    def list(self, folder: str) -> list[str]:
+        fs, hpath = _hadoop_path(self.spark, folder)
+        if not fs.exists(hpath):
+            return []
+        return sorted(status.getPath().getName() for status in fs.listStatus(hpath))
+
+    def rename(self, source: str, target: str) -> None:
+        fs, hsource = _hadoop_path(self.spark, source)
+        if not fs.rename(hsource, _hadoop_path(self.spark, target)[1]):
+            raise CommitError(f"could not move {source} to {target}")
+
+    def remove(self, path: str) -> None:
+        fs, hpath = _hadoop_path(self.spark, path)
+        fs.delete(hpath, True)
+
+    def make_dirs(self, folder: str) -> None:
+        fs, hpath = _hadoop_path(self.spark, folder)
+        fs.mkdirs(hpath)
+
+    def write_durably(self, path: str, text: str) -> None:
+        local = self._local(path)
+        if local is not None:
+            LocalFiles().write_durably(local, text)
+            return
+        fs, hpath = _hadoop_path(self.spark, path)
+        stream = fs.create(hpath, True)
+        stream.write(bytearray(text.encode("utf-8")))
+        stream.hsync()
+        stream.close()
+
+    def sync(self, path: str) -> None:
+        local = self._local(path)
+        if local is not None:
+            LocalFiles().sync(local)
+
+    def sync_folder(self, folder: str) -> None:
+        local = self._local(folder)
+        if local is not None:
+            LocalFiles().sync_folder(local)
+
+
+class Outputs:
+    """Sinks write into a temporary folder beside their target during the run; `commit` moves
+    every result into place, all or nothing, once the whole run has succeeded (the protocol of
+    pipec/backends/commit.py, journal in `<workdir>/.pipec/commits/`); `discard` removes them.
+    A sink never replaces a folder pipec did not write."""
+
+    def __init__(self, spark: SparkSession, workdir: str | None = None):
+        self.spark = spark
+        self.files = HadoopFiles(spark)
+        self.run_id = new_run_id()
+        self.state_dir = os.path.join(os.path.abspath(workdir or os.getcwd()), STATE_DIR)
+        self.temp_dirs: list[str] = []
+        self.staged: list[tuple[str, str]] = []  # (staged file or folder, target), qualified URIs
+        self.committed = False
+        self._run_lock: RunLock | None = None
+
+    def recover(self) -> list[str]:
+        """Finish a commit an earlier run in this working directory left interrupted."""
+        with signals_deferred() as arrived, commit_lock(self.state_dir):
+            messages = recover(self.files, self.state_dir)
+        for message in messages:
+            print(message, file=sys.stderr)
+        if arrived:
+            raise KeyboardInterrupt
+        return messages
 
     def _temp_dir(self, target: str) -> str:
-        head, tail = os.path.split(target.rstrip("/"))
-        temp = os.path.join(head, f".{tail}.tmp-{self.run_id}")
+        if self._run_lock is None:  # taken before the first temporary folder exists
+            self._run_lock = RunLock(self.state_dir, self.run_id)
+        temp = staged_path(self.files, self.files.qualify(target), self.run_id)
         self.temp_dirs.append(temp)  # recorded first, so that a failed write is cleaned up too
         return temp
 
@@ -434,7 +568,7 @@ class Outputs:
             writer.parquet(temp)
         fs, hdir = _hadoop_path(self.spark, temp)
         part = next(s.getPath() for s in fs.listStatus(hdir) if s.getPath().getName().startswith("part-"))
-        self.staged.append((part.toString(), path))
+        self.staged.append((part.toString(), self.files.qualify(path)))
 
     def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
         """Metrics are one record: one JSON object, or a one-row CSV / Parquet table."""
@@ -450,27 +584,37 @@ class Outputs:
         stream = fs.create(self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(hdir, "pipec-model.json"))
         stream.write(bytearray(json.dumps(model.describe(), indent=2).encode()))
         stream.close()
-        self.staged.append((temp, path))
+        self.staged.append((temp, self.files.qualify(path)))
 
     def commit(self) -> None:
-        for staged, target in self.staged:
-            fs, htarget = _hadoop_path(self.spark, target)
-            if fs.exists(htarget):
-                fs.delete(htarget, True)
-            fs.mkdirs(htarget.getParent())
-            if not fs.rename(_hadoop_path(self.spark, staged)[1], htarget):
-                raise JobError(f"could not move the output into place at {target}")
-        self.staged.clear()
-        self.discard()
+        """Check every target, then replace them all (SIGINT/SIGTERM wait until it is done)."""
+        scratch = tuple(t for t in self.temp_dirs if t not in {staged for staged, _ in self.staged})
+        with signals_deferred() as arrived:
+            with commit_lock(self.state_dir):
+                remove_stale(self.files, self.state_dir, [target for _, target in self.staged])
+                try:
+                    commit(self.files, self.state_dir, self.run_id, self.staged, scratch)
+                except CommitError as exc:
+                    raise JobError(str(exc)) from exc
+            self.committed = True
+            self.temp_dirs.clear()
+            self._release()
+        if arrived:
+            raise KeyboardInterrupt
 
     def discard(self) -> None:
-        """Remove every temporary directory of this run (staged results included)."""
-        for temp in self.temp_dirs:
-            fs, htemp = _hadoop_path(self.spark, temp)
-            if fs.exists(htemp):
-                fs.delete(htemp, True)
+        """Remove every temporary folder of this run (staged results included)."""
+        if not self.committed:
+            for temp in self.temp_dirs:
+                self.files.remove(temp)
         self.temp_dirs.clear()
         self.staged.clear()
+        self._release()
+
+    def _release(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
 
 # ================================================================ split and sample

@@ -1,9 +1,11 @@
-"""`dag.test()` runs of compiled DAGs (10 s or more each, so only three): one that succeeds with
+"""`dag.test()` runs of compiled DAGs (10 s or more each, so only four): one that succeeds with
 params overridden through the run conf and is checked against pandas and scikit-learn, one that
-meets bad data and must fail clearly, leaving nothing half-written, and one with the Spark engine."""
+meets bad data and must fail clearly, leaving nothing half-written, one whose quality gate fails
+and which must publish nothing, and one with the Spark engine."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from airflow_pipelines import REGIONS, SALES, SALES_REPORT, sales_frame, write_sales_data
+from airflow_pipelines import REGIONS, SALES, SALES_REPORT, SCHEMAS, sales_frame, write_sales_data
 from pipec.backends.airflow.run import run_dag_file
 
 P = 1_000_003
@@ -19,7 +21,8 @@ P = 1_000_003
 
 def leftovers(*folders: Path) -> list[Path]:
     """Temporary files an interrupted write would leave behind."""
-    return [p for folder in folders if folder.exists() for p in folder.rglob("*") if p.name.endswith(".tmp")]
+    return [p for folder in folders if folder.exists() for p in folder.rglob("*")
+            if p.name.endswith(".tmp") or ".pipec-" in p.name]
 
 
 def first_split_part(ids: pd.Series, fraction: float, seed: int) -> pd.Series:
@@ -66,8 +69,8 @@ def test_run_matches_pandas_and_sklearn(compile_pipe, airflow_home, tmp_path):
     assert sorted(scored["id"]) == sorted(test["id"])
     assert (work / "results" / "model" / "model.json").exists()
 
-    (run_folder,) = (tmp_path / "storage" / "sales").iterdir()
-    assert {p.suffix for p in run_folder.iterdir()} <= {".parquet", ".pkl", ".json"}
+    assert result.task_states["clean_up"] == "success"
+    assert list((tmp_path / "storage").rglob("*.parquet")) == []  # the run's intermediates are gone
     assert leftovers(work, tmp_path / "storage") == []
 
 
@@ -104,3 +107,35 @@ def test_spark_engine_runs_the_compiled_spark_job(compile_pipe, airflow_home, tm
     assert result.ok, result.error
     assert result.task_states == {"spark_job": "success"}
     assert_by_region_matches(work / "results" / "by_region.csv", sales)
+
+
+GATED = SCHEMAS + """
+pipeline gated() {
+  sales = read_csv("data/sales.csv", schema=Sale)
+  sales | write_csv("out/all.csv")
+  sales | expect(row_count() > 1000000) | write_csv("out/checked.csv")
+}
+"""
+
+
+def test_a_failing_gate_publishes_nothing_and_keeps_the_run_for_a_retry(airflow_home, tmp_path, monkeypatch):
+    """Unoptimised, so that `all.csv` is computed by a task of its own that succeeds. Run as
+    `pipec run --target airflow` does, whose scratch folders must not outlive it."""
+    from pipec import plan
+    from pipec.backends.airflow import AirflowBackend, run_dag
+    from pipec.compiler.check import check_source
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales_frame(rows=20))
+    ir = check_source(GATED).pipelines["gated"]
+    backend = AirflowBackend(base_dir=work, storage_root=str(tmp_path / "storage"))
+
+    assert run_dag(plan(ir, level=0, backend="airflow"), {}, work, backend) == 1
+
+    assert not (work / "out" / "all.csv").exists() and not (work / "out" / "checked.csv").exists()
+    assert leftovers(work) == []
+    assert list((tmp_path / "storage").rglob("*.parquet")), "a failed run keeps its intermediates"
+    assert list(scratch.iterdir()) == []

@@ -34,7 +34,8 @@ def test_params_have_json_schema_types_and_defaults(sales_dag):
     assert {name: param.value for name, param in dag.params.items()} == {
         "data_dir": "data", "out_dir": "out", "min_amount": 0.0, "seed": 1, "day": "2024-01-01",
         "window": 3600, "regions_wanted": ["north"], "verbose": False,
-        "base_dir": str(tmp_path / "work"), "storage_root": str(tmp_path / "storage")}
+        "base_dir": str(tmp_path / "work"), "storage_root": str(tmp_path / "storage"),
+        "keep_intermediates": False}
     assert schemas["data_dir"] == {"type": "string"}
     assert dag.params.get_param("data_dir").description == "Where the CSV files are."
     assert schemas["min_amount"]["type"] == "number"
@@ -66,7 +67,7 @@ def test_one_task_per_stage_wired_like_the_stage_graph(compile_pipe):
     dag_file = compile_pipe(SALES)["sales"]
     dag = dagbag(dag_file.parent).dags["sales"]
     stages = plan(check_source(SALES).pipelines["sales"], backend="airflow").stages
-    task_of = {t.task_id.split("_", 1)[0]: t for t in dag.tasks}
+    task_of = {t.task_id.split("_", 1)[0]: t for t in dag.tasks if t.task_id not in ("commit_outputs", "clean_up")}
     assert sorted(task_of) == sorted(s.id for s in stages)
     node_stage = {n: s.id for s in stages for n in s.nodes}
     ir = check_source(SALES).pipelines["sales"]
@@ -79,17 +80,22 @@ def test_unoptimised_plan_gives_one_task_per_node(compile_pipe):
     dag_file = compile_pipe(SALES, level=0)["sales"]
     dag = dagbag(dag_file.parent).dags["sales"]
     sources = [t for t in dag.tasks if not t.upstream_task_ids]
-    # 2 sources, filter, join, aggregate, sort, 2 split sides, fit, predict, evaluate, 4 sinks
-    assert len(dag.tasks) == 15
+    # 2 sources, filter, join, aggregate, sort, 2 split sides, fit, predict, evaluate, 4 sinks,
+    # then commit_outputs and clean_up
+    assert len(dag.tasks) == 17
     assert sorted(t.task_id.split("_", 1)[1] for t in sources) == ["regions", "sales"]
 
 
-def test_sinks_are_asset_outlets_of_the_task_that_writes_them(sales_dag):
+def test_sinks_are_asset_outlets_of_the_commit_task_which_runs_after_every_other(sales_dag):
     dag, tmp_path = sales_dag
     outlets = {asset.uri: task.task_id for task in dag.tasks for asset in task.outlets}
     work = tmp_path / "work" / "out"
-    assert set(outlets) == {(work / name).as_uri() for name in
-                            ("by_region.csv", "scored.parquet", "metrics.json", "model")}
+    assert outlets == {(work / name).as_uri(): "commit_outputs" for name in
+                       ("by_region.csv", "scored.parquet", "metrics.json", "model")}
+    commit = dag.get_task("commit_outputs")
+    stages = {t.task_id for t in dag.tasks} - {"commit_outputs", "clean_up"}
+    assert commit.upstream_task_ids == stages
+    assert dag.get_task("clean_up").upstream_task_ids == {"commit_outputs"}
 
 
 def test_every_pipeline_gets_its_own_dag_file(compile_pipe):
@@ -149,7 +155,7 @@ def test_spark_engine_is_one_task_writing_every_asset(compile_pipe, tmp_path):
     (task,) = dag.tasks
     assert task.task_id == "spark_job"
     assert len(task.outlets) == 4
-    assert "storage_root" not in dag.params
+    assert "storage_root" not in dag.params and "keep_intermediates" not in dag.params
     assert (dag_file.parent / SUPPORT_DIR / "sales_spark_job.py").exists()
 
 

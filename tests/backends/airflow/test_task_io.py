@@ -14,7 +14,7 @@ from pipec import plan
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, stage_tasks
 from pipec.compiler.check import check_source
 
-SUPPORT_MODULES = ("pipec_task_io", "pipec_local_runtime", "sales_stages")
+SUPPORT_MODULES = ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "sales_stages")
 
 
 @pytest.fixture
@@ -35,8 +35,9 @@ def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00") -
     return {"params": params, "dag": SimpleNamespace(dag_id="sales"), "run_id": run_id}
 
 
-def run_all(task_io, tmp_path: Path, run_id: str) -> dict[str, dict]:
-    """Run every task in dependency order, as the scheduler would; returns each task's XCom."""
+def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True) -> dict[str, dict]:
+    """Run every task in dependency order, as the scheduler would, then (with `commit`) the
+    commit task; returns each stage task's XCom."""
     ir = check_source(SALES).pipelines["sales"]
     xcoms: dict[str, dict] = {}
     for task in stage_tasks(plan(ir, backend="airflow"), str(tmp_path / "work")):
@@ -44,7 +45,12 @@ def run_all(task_io, tmp_path: Path, run_id: str) -> dict[str, dict]:
             stages_module="sales_stages", stage_id=task.stage.id, reads=task.reads, writes=task.writes,
             upstream=[xcoms[u.task_id] for u in task.upstream], context=context(tmp_path, run_id),
             duration_params=("window",))
+    if commit:
+        task_io.commit_outputs(list(xcoms.values()), context(tmp_path, run_id))
     return xcoms
+
+
+SINKS = ["by_region.csv", "metrics.json", "model", "scored.parquet"]
 
 
 def test_runs_are_separate_and_a_retry_rewrites_its_own_outputs(support, tmp_path):
@@ -53,13 +59,42 @@ def test_runs_are_separate_and_a_retry_rewrites_its_own_outputs(support, tmp_pat
     second = run_all(support, tmp_path, "manual__2")
     paths = [record["path"] for run in (first, second) for xcom in run.values() for record in xcom.values()]
     assert len(set(paths)) == len(paths)
-    assert {Path(p).parent.name for p in paths} == {"manual__1", "manual__2"}
+    folders = {support.run_folder(str(tmp_path / "storage"), "sales", run) for run in ("manual__1", "manual__2")}
+    assert {p.split("/sinks/")[0] if "/sinks/" in p else p.rsplit("/", 1)[0] for p in paths} == folders
 
     retried = run_all(support, tmp_path, "manual__1")
     assert retried == first
-    assert [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+    assert [p for p in tmp_path.rglob("*") if ".pipec-" in p.name] == []
     by_region = pd.read_csv(tmp_path / "work" / "out" / "by_region.csv")
     assert by_region["n"].sum() == sales_frame(rows=60)["amount"].notna().sum()
+    assert sorted(p.name for p in (tmp_path / "work" / "out").iterdir()) == SINKS
+
+
+def test_stage_tasks_publish_nothing_the_commit_task_publishes_all(support, tmp_path):
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    xcoms = run_all(support, tmp_path, "manual__1", commit=False)
+    assert list((tmp_path / "work" / "out").iterdir()) == []  # parked under the run's folder instead
+    sinks = [r for xcom in xcoms.values() for r in xcom.values() if r["kind"] == "sink"]
+    assert sorted(Path(r["target"]).name for r in sinks) == SINKS
+    (tmp_path / "work" / "out" / "model").mkdir(parents=True)  # a user's folder where the model goes
+    with pytest.raises(Exception, match="it is a folder pipec did not write"):
+        support.commit_outputs(list(xcoms.values()), context(tmp_path, "manual__1"))
+    assert sorted(p.name for p in (tmp_path / "work" / "out").iterdir()) == ["model"]
+    (tmp_path / "work" / "out" / "model").rmdir()
+    support.commit_outputs(list(xcoms.values()), context(tmp_path, "manual__1"))  # clearing it resumes
+    assert sorted(p.name for p in (tmp_path / "work" / "out").iterdir()) == SINKS
+
+
+def test_clean_up_removes_the_run_folder_unless_asked_to_keep_it(support, tmp_path):
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    run_all(support, tmp_path, "manual__1")
+    folder = Path(support.run_folder(str(tmp_path / "storage"), "sales", "manual__1"))
+    keep = context(tmp_path, "manual__1")
+    keep["params"]["keep_intermediates"] = True
+    support.clean_up(keep)
+    assert folder.is_dir()
+    support.clean_up(context(tmp_path, "manual__1"))
+    assert not folder.exists()
 
 
 def test_a_failing_write_leaves_no_file(support, tmp_path):
@@ -84,6 +119,13 @@ def test_durations_from_a_run_conf(support):
         support.duration_seconds("soon")
 
 
-def test_run_folders_are_safe_path_segments(support):
+def test_run_folders_are_safe_path_segments_one_per_run_id(support):
     folder = support.run_folder("s3://bucket/root/", "sales", "manual__2024-01-01T00:00:00+00:00")
-    assert folder == "s3://bucket/root/sales/manual__2024-01-01T00_00_00_00_00"
+    assert folder.startswith("s3://bucket/root/sales-")
+    assert folder.rsplit("/", 1)[1].startswith("manual__2024-01-01T00_00_00_00_00-")
+    ids = ["x:1", "x_1", "..", ".", "a/b", "a_b", "x" * 300, "x" * 301]
+    folders = [support.run_folder("/root", "sales", run_id) for run_id in ids]
+    assert len(set(folders)) == len(ids)
+    for folder in folders:
+        parent, name = folder.rsplit("/", 1)
+        assert parent.startswith("/root/sales-") and name not in (".", "..") and "/" not in name
