@@ -28,7 +28,6 @@ from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
 
 EXIT_OK, EXIT_FAILED = 0, 1
-AIRFLOW_TAG_MAX_LEN, AIRFLOW_ID_LEN = 100, 250  # airflow.sdk.definitions.dag, airflow.models.base
 _RUNTIME_COMMIT_IMPORT = "from pipec.backends import commit as commit_protocol"
 IGNORE_FILE = ".airflowignore"
 # engine -> the backend whose code the tasks run (and so which steps they support); imported
@@ -61,7 +60,7 @@ class AirflowBackend:
         return get_backend(ENGINES[self.engine]).supported_steps
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
-        own = _reserved_param_errors(ir) + _limit_errors(ir)
+        own = _reserved_param_errors(ir)
         if self.engine == "spark":  # Spark also rejects expressions it cannot translate
             return get_backend("spark").check_supported(ir) + own
         return unsupported_steps(self, ir) + own
@@ -109,19 +108,6 @@ def _reserved_param_errors(ir: IR) -> list[Diagnostic]:
                        message=f"the param `{p.name}` clashes with a param every generated Airflow DAG has",
                        help=f"rename it; the generated DAG adds {added}")
             for p in ir.params if p.name in RESERVED_PARAMS]
-
-
-def _limit_errors(ir: IR) -> list[Diagnostic]:
-    """E0603 for what Airflow would refuse when it imports the DAG: tags longer than
-    TAG_MAX_LEN, a dag_id (the pipeline name) longer than ID_LEN."""
-    problems = [(f"the tag {tag[:30]!r}... is {len(tag)} characters long", f"at most {AIRFLOW_TAG_MAX_LEN}")
-                for tag in ir.options.tags if len(tag) > AIRFLOW_TAG_MAX_LEN]
-    if len(ir.pipeline) > AIRFLOW_ID_LEN:
-        problems.append((f"the pipeline name is {len(ir.pipeline)} characters long, and becomes the dag_id",
-                         f"at most {AIRFLOW_ID_LEN}"))
-    return [Diagnostic(code="E0603", message=f"{what}; Airflow allows {limit}",
-                       label="too long for airflow", help="shorten it")
-            for what, limit in problems]
 
 
 def _write(path: Path, text: str) -> Path:
