@@ -14,6 +14,7 @@ import re
 
 from pipec.backends.local.expressions import observed_terms, py, python_value, string_value, to_polars, to_text
 from pipec.compiler import ast
+from pipec.compiler.expressions import columns_of
 from pipec.compiler.ir import IR, IRNode, NamedExpr
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
@@ -226,6 +227,11 @@ def _statement(ir: IR, node: IRNode) -> str:
     if step == "filter":
         return _call(out, f"{ins[0]}.filter", [_unwrap(to_polars(a.predicate))])
     if step == "select":
+        if not columns_of(*(i.expr for i in a.items)):
+            # polars' select of constants alone gives one row; computed beside the input columns
+            # they take one value per input row (none for an empty input)
+            computed = _call(out, f"{ins[0]}.with_columns", [_alias(i) for i in a.items])
+            return computed + f"\n{out} = {out}.select({py([i.name for i in a.items])})"
         return _call(out, f"{ins[0]}.select", [_alias(i) for i in a.items])
     if step == "derive":
         # the checker types each new column against the input only, so they can run side by side

@@ -96,8 +96,8 @@ class _Translator:
 
     # -- operators
     def _unary(self, e: ast.Unary) -> str:
-        if e.op == "not":
-            return f"~{self.expr(e.operand)}"
+        if e.op == "not":  # `~` binds tighter than a method call on its operand would
+            return f"(~{self.expr(e.operand)})"
         if isinstance(e.operand, ast.Literal_) and isinstance(e.operand.value, (int, float)):
             return self._literal(e.operand.model_copy(update={"value": -e.operand.value}))
         return f"(-{self.expr(e.operand)})"
@@ -175,9 +175,7 @@ class _Translator:
         return f"{self.expr(args[0])}.abs()"
 
     def _fn_round(self, e, args):
-        digits = self._scalar(args[1]) if len(args) > 1 else "0"
-        if digits is None:
-            raise ValueError("round(x, digits) needs a constant number of digits")
+        digits = python_value(args[1]) if len(args) > 1 else "0"  # a literal, `-1` or a param
         return f"rt.round_half_away({self.expr(args[0])}, {digits}, {py(self._base(args[0]))})"
 
     def _fn_floor(self, e, args):

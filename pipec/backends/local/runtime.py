@@ -371,7 +371,16 @@ def lit(value: Any, base: str):
 def divide(left, right):
     """`/`: always float, IEEE 754 for a zero divisor (inf, -inf or NaN), as docs/semantics.md says."""
     pl = _pl()
-    return left.cast(pl.Float64) / right.cast(pl.Float64)
+    return quotient(left.cast(pl.Float64), right.cast(pl.Float64))
+
+
+def quotient(left, right):
+    """`left / right` divided in every row. polars divides a column by a one-value divisor (a
+    literal, an aggregate) by multiplying with its reciprocal (`384 * 0.1 == 38.400000000000006`),
+    even when it is spread over the rows (a "scalar column"); adding it to a computed column of
+    -0.0 (the identity of IEEE addition, also for -0.0) gives a real column of the divisor."""
+    pl = _pl()
+    return left / (left.is_null().cast(pl.Float64) * -0.0 + right)
 
 
 def floor_divide(left, right, base: str):
@@ -379,7 +388,7 @@ def floor_divide(left, right, base: str):
     pl = _pl()
     result = left // right
     if base == "float":
-        result = (left.cast(pl.Float64) / right.cast(pl.Float64)).floor()
+        result = divide(left, right).floor()
     return pl.when(right != 0).then(result)
 
 
@@ -390,11 +399,13 @@ def modulo(left, right):
 
 
 def round_half_away(x, digits, base: str):
+    """docs/semantics.md: the float64 product `x * 10**digits`, rounded half away from zero, divided
+    (see `quotient`) by `10**digits`."""
     pl = _pl()
     if base == "int":
         return x
-    scale = 10.0 ** digits  # docs/semantics.md: round x * 10**digits half away from zero, divide back
-    return (x.cast(pl.Float64) * scale).round(0, mode="half_away_from_zero") / scale
+    scale = 10.0 ** digits
+    return quotient((x.cast(pl.Float64) * scale).round(0, mode="half_away_from_zero"), pl.lit(scale))
 
 
 def substr(s, start, length):
