@@ -44,11 +44,17 @@ def _pl():
 
 
 # ------------------------------------------------------------------ errors
+_POLARS_QUERY_NOTE = "\n\nThis error occurred in the following expression:"
+
+
 class PipelineRunError(Exception):
     """A failure caused by data, user code or the environment; its message is complete on its own."""
 
     def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
                  row: int | None = None, value: Any = None):
+        # raised inside a polars query (see checked_int), polars raises it again with its query
+        # appended to the message, which says nothing to a pipeline's author
+        message = message.split(_POLARS_QUERY_NOTE)[0]
         super().__init__(message)
         self.message = message
         self.file = file
@@ -396,6 +402,99 @@ def modulo(left, right):
     """`%`: the sign of the divisor (polars already does that), null for a zero divisor."""
     pl = _pl()
     return pl.when(right != 0).then(left % right)
+
+
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def checked_int(op: str, left, right, where: str):
+    """`left op right` (`+`, `-`, `*`) on int64 values, a PipelineRunError when the exact result
+    leaves int64 (docs/semantics.md) instead of polars' wrapped value. `where` names the step, the
+    place and the expression. polars has no raising expression, so the wrapped result travels in a
+    struct with a cheap "suspect" flag (exact for `+`/`-`, a float estimate for `*`) and the
+    operands into a batch function that recomputes only the suspect rows exactly."""
+    pl = _pl()
+    result = {"+": left + right, "-": left - right, "*": left * right}[op]
+    if op == "*":
+        suspect = (left.cast(pl.Float64) * right.cast(pl.Float64)).abs() >= 2.0 ** 62
+    else:
+        grows = right > 0 if op == "+" else right < 0
+        shrinks = right < 0 if op == "+" else right > 0
+        suspect = (grows & (result < left)) | (shrinks & (result > left))
+    batch = pl.struct(result.alias("result"), suspect.alias("suspect"), left.alias("left"), right.alias("right"))
+    return batch.map_batches(lambda b: _unless_overflow(b, op, where), return_dtype=pl.Int64,
+                             is_elementwise=True)
+
+
+def _unless_overflow(batch, op: str, where: str):
+    suspects = batch.filter(batch.struct.field("suspect").fill_null(False))
+    for row in suspects.to_list():
+        exact = {"+": row["left"] + row["right"], "-": row["left"] - row["right"],
+                 "*": row["left"] * row["right"]}[op]
+        if not INT64_MIN <= exact <= INT64_MAX:
+            raise PipelineRunError(f"integer overflow in {where} ({row['left']} {op} {row['right']} = {exact} "
+                                   f"does not fit in a 64-bit int)", value=exact)
+    return batch.struct.field("result")
+
+
+def checked_sum(x, where: str):
+    """`sum` of int values: exact (in 128 bits), a PipelineRunError when it leaves int64; null
+    when there are no non-null values."""
+    pl = _pl()
+    total = x.cast(pl.Int128).sum()
+    return pl.when(x.count() > 0).then(
+        total.map_batches(lambda sums: _narrowed_sums(sums, where), return_dtype=pl.Int64, is_elementwise=True))
+
+
+def _narrowed_sums(sums, where: str):
+    outside = sums.filter((sums < INT64_MIN) | (sums > INT64_MAX))
+    if len(outside):
+        raise PipelineRunError(f"integer overflow in {where} (the sum is {outside[0]}, which does not fit "
+                               f"in a 64-bit int)", value=outside[0])
+    return sums.cast(_pl().Int64)
+
+
+def fence(frame):
+    """An optimisation fence in a lazy query: polars pushes no filter, limit or column pruning
+    through it, so that what is computed before it does not depend on what comes after."""
+    return frame.map_batches(lambda df: df, predicate_pushdown=False, projection_pushdown=False,
+                             slice_pushdown=False, streamable=True)
+
+
+def float_sum(x):
+    """`sum` of float values (docs/semantics.md): the group's non-null values sorted ascending,
+    added one after the other starting from 0.0, so that no thread count or chunking changes a
+    bit; null when there are none."""
+    return _sequential_sum(_sorted_floats(x))
+
+
+def float_mean(x):
+    """`mean`: `float_sum` divided by the count of non-null values."""
+    pl = _pl()
+    values = _sorted_floats(x)
+    return quotient(_sequential_sum(values), values.count().cast(pl.Float64))
+
+
+def float_var(x):
+    """`var` (sample, ddof 1): with `d = x - mean`, the sequential sum of `d * d` over the values in
+    ascending order, divided by `n - 1`; null for fewer than two values."""
+    pl = _pl()
+    values = _sorted_floats(x)
+    n = values.count()
+    d = values - quotient(_sequential_sum(values), n.cast(pl.Float64))
+    return pl.when(n > 1).then(quotient(_sequential_sum(d * d), (n - 1).cast(pl.Float64)))
+
+
+def _sorted_floats(x):
+    pl = _pl()
+    return x.cast(pl.Float64).drop_nulls().sort()
+
+
+def _sequential_sum(values):
+    """polars' cumulative sum is one left-to-right scan (its `sum` adds in blocks); `+ 0.0` is the
+    start value (it makes the sum of only -0.0 values 0.0)."""
+    pl = _pl()
+    return pl.when(values.count() > 0).then(values.cum_sum().last() + 0.0)
 
 
 def round_half_away(x, digits, base: str):
