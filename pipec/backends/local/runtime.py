@@ -886,8 +886,7 @@ class _PerClassProbabilities:
 # ------------------------------------------------------------------ sinks
 def write_csv(ctx: RunContext, node_id: str, frame, template: str) -> None:
     df = ctx.materialise(node_id, frame)
-    ctx.stage_file(node_id, template, df.height,
-                   lambda tmp: df.write_csv(tmp, datetime_format=TIMESTAMP_TEXT, date_format="%Y-%m-%d"))
+    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_csv(df, tmp))
 
 
 def write_parquet(ctx: RunContext, node_id: str, frame, template: str) -> None:
@@ -898,14 +897,44 @@ def write_parquet(ctx: RunContext, node_id: str, frame, template: str) -> None:
 def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
     """Tables as JSON lines; metrics as one JSON object."""
     if isinstance(value, dict):
-        text = json.dumps(value, indent=2, sort_keys=True) + "\n"
+        text = metrics_json_text(value)
         ctx.stage_file(node_id, template, None, lambda tmp: tmp.write_text(text))
         return
-    pl = _pl()
     df = ctx.materialise(node_id, value)
+    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_json(df, tmp))
+
+
+# The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
+# functions (the Spark job converts its ordered result to a polars DataFrame first), so CSV and
+# JSON bytes are identical across backends.
+def write_table_csv(df, path) -> None:
+    """Header row, `,`, `\n` line ends, quotes only where needed (doubled inside), null as the
+    empty field (an empty string as `""`), floats as polars' shortest round-trip text."""
+    _timestamps_as_text(df).write_csv(path, date_format="%Y-%m-%d", line_terminator="\n",
+                                      quote_style="necessary", null_value="")
+
+
+def write_table_json(df, path) -> None:
+    """One JSON object per line, columns in order; dates and timestamps as text, NaN and the
+    infinities as null (JSON has no spelling for them)."""
+    _timestamps_as_text(df).write_ndjson(path)
+
+
+def metrics_json_text(metrics: dict[str, Any]) -> str:
+    """The one JSON convention for metrics: keys sorted, two-space indent, floats as Python's
+    shortest round-trip `repr`, a final newline."""
+    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+
+
+def _timestamps_as_text(df):
+    """Timestamps as ISO 8601 text in UTC (a zone-less one is taken to be UTC): `T`, `Z`, and a
+    fraction of a second only when it is not zero (3 or 6 digits)."""
+    pl = _pl()
     timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
-    out = df.with_columns(pl.col(timestamps).dt.strftime(TIMESTAMP_TEXT)) if timestamps else df
-    ctx.stage_file(node_id, template, df.height, lambda tmp: out.write_ndjson(tmp))
+    if not timestamps:
+        return df
+    return df.with_columns(_to_utc(pl.col(name), df.schema[name]).dt.strftime(TIMESTAMP_TEXT)
+                           for name in timestamps)
 
 
 def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:
