@@ -12,7 +12,8 @@ from __future__ import annotations
 import keyword
 import re
 
-from pipec.backends.local.expressions import observed_terms, py, python_value, string_value, to_polars, to_text
+from pipec.backends.local.expressions import (aggregate_calls, gathered_float_aggregate, observed_terms, py,
+                                              python_value, string_value, to_polars, to_text)
 from pipec.compiler import ast
 from pipec.compiler.expressions import columns_of
 from pipec.compiler.ir import IR, IRNode, NamedExpr
@@ -277,7 +278,7 @@ def _statement(ir: IR, node: IRNode) -> str:
         aggs = [f"{to_polars(x.expr, step)}.alias({py(x.name)})" for x in a.aggregates]
         if not a.by:
             return _call(out, f"{ins[0]}.select", aggs)
-        return _call(out, f"{ins[0]}.group_by({py(a.by)}, maintain_order=True).agg", aggs)
+        return _grouped_aggregate(out, ins[0], node)
     if step == "python":
         options = "{" + ", ".join(f"{py(o.name)}: {python_value(o.expr)}" for o in a.options) + "}"
         return _call(out, "rt.call_python", ["ctx", ins[0], string_value(a.function),
@@ -301,6 +302,30 @@ def _statement(ir: IR, node: IRNode) -> str:
     if node.is_sink:
         return _call("_", f"rt.{step}", ["ctx", nid, ins[0], py(a.path)]).removeprefix("_ = ")
     raise ValueError(f"the local backend has no code for step `{step}`")
+
+
+def _grouped_aggregate(out: str, source: str, node: IRNode) -> str:
+    """Groups in order of first appearance. Every aggregate call becomes a hidden column first;
+    float sums, means, variances and deviations gather each group's values, which
+    `rt.reduce_float_lists` sums sequentially for all groups at once (docs/semantics.md); then
+    the named expressions are computed from the hidden columns."""
+    a = node.args
+    calls = [call for item in a.aggregates for call in aggregate_calls(item.expr)]
+    hidden = {id(call): f"__pipec_aggregate_{i}" for i, call in enumerate(calls)}
+    gathered, reduced = [], []
+    for call in calls:
+        name = hidden[id(call)]
+        float_aggregate = gathered_float_aggregate(call)
+        if float_aggregate is None:
+            gathered.append(f"{to_polars(call, node.step)}.alias({py(name)})")
+        else:
+            gathered.append(f"{float_aggregate[0]}.alias({py(name)})")
+            reduced.append(f"rt.reduce_float_lists({py(float_aggregate[1])}, pl.col({py(name)}))")
+    code = _call(out, f"{source}.group_by({py(a.by)}, maintain_order=True).agg", gathered)
+    if reduced:
+        code += "\n" + _call(out, f"{out}.with_columns", reduced)
+    named = [f"{to_polars(x.expr, node.step, hidden)}.alias({py(x.name)})" for x in a.aggregates]
+    return code + "\n" + _call(out, f"{out}.select", [*(py(b) for b in a.by), *named])
 
 
 def _join(out: str, ins: list[str], node: IRNode) -> str:

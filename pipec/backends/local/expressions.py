@@ -12,6 +12,7 @@ where it is not (division by zero, domains, casts, 1-based substr).
 from __future__ import annotations
 
 from pipec.compiler import ast
+from pipec.compiler.expressions import children
 from pipec.grammar.format import format_expr as to_text  # `.pipe` syntax for comments and messages
 
 POLARS_DTYPES = {"int": "pl.Int64", "float": "pl.Float64", "bool": "pl.Boolean", "str": "pl.String",
@@ -57,15 +58,34 @@ def python_value(e: ast.Expr) -> str:
     raise ValueError(f"not a constant: {to_text(e)}")
 
 
-def to_polars(e: ast.Expr, step: str = "expression") -> str:
+def to_polars(e: ast.Expr, step: str = "expression", computed: dict[int, str] | None = None) -> str:
     """The polars expression for `e`; aggregates are allowed (they are only typed inside
-    `aggregate` and `expect`). `step` names the step in run-time errors (integer overflow)."""
-    return _Translator(step).expr(e)
+    `aggregate` and `expect`). `step` names the step in run-time errors (integer overflow);
+    `computed` maps aggregate calls (by `id`) to the columns that already hold their values."""
+    return _Translator(step, computed or {}).expr(e)
+
+
+def aggregate_calls(e: ast.Expr) -> list[ast.Call]:
+    """The aggregate calls in `e`, in reading order (an aggregate's argument holds none)."""
+    if isinstance(e, ast.Call) and e.name in _AGGREGATES:
+        return [e]
+    return [call for child in children(e) for call in aggregate_calls(child)]
+
+
+def gathered_float_aggregate(call: ast.Call) -> tuple[str, str] | None:
+    """For `sum` of float, `mean`, `var` and `std` in a grouped `aggregate`: the polars expression
+    that gathers each group's non-null values as float in ascending order, and the `rt.reduce_float_lists` kind that
+    turns them into the aggregate (None for the other aggregates)."""
+    base = call.args[0].value.type.base if call.args and call.args[0].value.type else None
+    if call.name in ("mean", "var", "std") or (call.name == "sum" and base == "float"):
+        return f"{to_polars(call.args[0].value)}.cast(pl.Float64).drop_nulls().sort()", call.name
+    return None
 
 
 class _Translator:
-    def __init__(self, step: str):
+    def __init__(self, step: str, computed: dict[int, str]):
         self.step = step
+        self.computed = computed
 
     def _where(self, e: ast.Expr) -> str:
         """What an integer overflow error names: the step, the place and the expression."""
@@ -147,6 +167,8 @@ class _Translator:
     # -- calls
     def _call(self, e: ast.Call) -> str:
         args = [a.value for a in e.args]
+        if id(e) in self.computed:
+            return f"pl.col({py(self.computed[id(e)])})"
         if e.name in _AGGREGATES:
             return self._aggregate(e, args)
         if e.name == "row_count":
