@@ -83,3 +83,19 @@ def test_float_aggregates_without_groups_and_over_no_rows(run_pipe):
     rows = [r for r in rows if r[1] is None or math.isfinite(r[1])]
     assert same_bits(run_aggregate(run_pipe, rows, by=False).row(0), reference([x for _, x in rows]))
     assert run_aggregate(run_pipe, [], by=False).rows() == [(None, None, None, None, 0)]
+
+
+def test_expressions_over_grouped_aggregates(run_pipe):
+    rows = [(1, 0.1), (2, 5.0), (1, 0.2), (1, None), (2, -1.0), (3, None)]
+    text = "g,x\n" + "".join(f"{g},{'' if x is None else x}\n" for g, x in rows)
+    source = """
+schema T { g: int, x: float? }
+pipeline t() {
+  t = read_csv("in.csv", schema=T)
+  t | aggregate(by=[g], r = round(mean(x) * 10.0, 1), q = sum(x) / count(), k = count() + count(x), s = std(x) > 0.0)
+    | write_parquet("out.parquet")
+}
+"""
+    run_pipe(source, files={"in.csv": text})
+    out = pl.read_parquet(run_pipe.workdir / "out.parquet")
+    assert out.rows() == [(1, 1.5, (0.1 + 0.2) / 3, 5, True), (2, 20.0, 2.0, 4, True), (3, None, None, 1, None)]
