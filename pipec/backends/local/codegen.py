@@ -12,8 +12,10 @@ from __future__ import annotations
 import keyword
 import re
 
-from pipec.backends.local.expressions import observed_terms, py, python_value, string_value, to_polars, to_text
+from pipec.backends.local.expressions import (aggregate_calls, gathered_float_aggregate, observed_terms, py,
+                                              python_value, string_value, to_polars, to_text)
 from pipec.compiler import ast
+from pipec.compiler.expressions import columns_of
 from pipec.compiler.ir import IR, IRNode, NamedExpr
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
@@ -106,7 +108,14 @@ def _stage_function(plan: Plan, stage: Stage) -> list[str]:
     for node_id in stage.nodes:
         node = ir.node(node_id)
         body.append(f"# {_describe(node)}")
-        body.extend(_statement(ir, node).splitlines())
+        statement = _statement(ir, node)
+        if "rt.checked_" in statement and isinstance(node.output, TableType):
+            # an expression that can fail sees exactly the rows (and computes the columns) its
+            # step has at -O0: polars may not merge a filter into it or push one below it
+            if node.step == "filter":
+                body.append(f"{variable(node.inputs[0])} = rt.fence({variable(node.inputs[0])})")
+            statement += f"\n{variable(node_id)} = rt.fence({variable(node_id)})"
+        body.extend(statement.splitlines())
         if node_id in plan.cached_nodes and isinstance(node.output, TableType):
             body.append(f"{variable(node_id)} = ctx.materialise({py(node_id)}, {variable(node_id)}).lazy()")
     outputs = ", ".join(f"{py(n)}: {variable(n)}" for n in stage_outputs(plan, stage))
@@ -198,10 +207,10 @@ def _unwrap(code: str) -> str:
     return code[1:-1]
 
 
-def _alias(item: NamedExpr) -> str:
+def _alias(item: NamedExpr, step: str) -> str:
     if isinstance(item.expr, ast.ColumnRef) and item.expr.name == item.name:
         return f"pl.col({py(item.name)})"
-    return f"{to_polars(item.expr)}.alias({py(item.name)})"
+    return f"{to_polars(item.expr, step)}.alias({py(item.name)})"
 
 
 def _statement(ir: IR, node: IRNode) -> str:
@@ -224,28 +233,33 @@ def _statement(ir: IR, node: IRNode) -> str:
             kwargs.append(f"columns={py(a.columns)}")
         return _call(out, f"rt.{step}", ["ctx", nid, py(a.path), *kwargs])
     if step == "filter":
-        return _call(out, f"{ins[0]}.filter", [_unwrap(to_polars(a.predicate))])
+        return _call(out, f"{ins[0]}.filter", [_unwrap(to_polars(a.predicate, step))])
     if step == "select":
-        return _call(out, f"{ins[0]}.select", [_alias(i) for i in a.items])
+        if not columns_of(*(i.expr for i in a.items)):
+            # polars' select of constants alone gives one row; computed beside the input columns
+            # they take one value per input row (none for an empty input)
+            computed = _call(out, f"{ins[0]}.with_columns", [_alias(i, step) for i in a.items])
+            return computed + f"\n{out} = {out}.select({py([i.name for i in a.items])})"
+        return _call(out, f"{ins[0]}.select", [_alias(i, step) for i in a.items])
     if step == "derive":
         # the checker types each new column against the input only, so they can run side by side
-        return _call(out, f"{ins[0]}.with_columns", [_alias(i) for i in a.columns])
+        return _call(out, f"{ins[0]}.with_columns", [_alias(i, step) for i in a.columns])
     if step == "drop":
         return _call(out, f"{ins[0]}.drop", [py(a.columns)])
     if step == "drop_nulls":
         return _call(out, f"{ins[0]}.drop_nulls", [py(a.columns)] if a.columns else [])
     if step == "distinct":
         source = f"{ins[0]}.select({py(a.columns)})" if a.columns else ins[0]
-        return f"{out} = {source}.unique()"
+        return f"{out} = {source}.unique(keep=\"first\", maintain_order=True)"
     if step == "rename":
         return _call(out, f"{ins[0]}.rename", [py({old: new for new, old in a.mapping})])
     if step == "fill_null":
         return _call(out, f"{ins[0]}.with_columns",
-                     [f"pl.col({py(v.name)}).fill_null({to_polars(v.expr)})" for v in a.values])
+                     [f"pl.col({py(v.name)}).fill_null({to_polars(v.expr, step)})" for v in a.values])
     if step == "sort":
         return _call(out, f"{ins[0]}.sort", [py([k.column for k in a.keys]),
                                              f"descending={py([k.descending for k in a.keys])}",
-                                             "nulls_last=True"])
+                                             "nulls_last=True", "maintain_order=True"])
     if step == "limit":
         return f"{out} = {ins[0]}.head({python_value(a.n)})"
     if step == "sample":
@@ -261,10 +275,10 @@ def _statement(ir: IR, node: IRNode) -> str:
     if step == "join":
         return _join(out, ins, node)
     if step == "aggregate":
-        aggs = [f"{to_polars(x.expr)}.alias({py(x.name)})" for x in a.aggregates]
+        aggs = [f"{to_polars(x.expr, step)}.alias({py(x.name)})" for x in a.aggregates]
         if not a.by:
             return _call(out, f"{ins[0]}.select", aggs)
-        return _call(out, f"{ins[0]}.group_by({py(a.by)}).agg", aggs)
+        return _grouped_aggregate(out, ins[0], node)
     if step == "python":
         options = "{" + ", ".join(f"{py(o.name)}: {python_value(o.expr)}" for o in a.options) + "}"
         return _call(out, "rt.call_python", ["ctx", ins[0], string_value(a.function),
@@ -281,8 +295,8 @@ def _statement(ir: IR, node: IRNode) -> str:
     if step == "expect":
         checks = []
         for condition in a.conditions:
-            terms = ", ".join(f"({py(to_text(t))}, {to_polars(t)})" for t in observed_terms(condition))
-            checks.append(f"({py(to_text(condition))}, {to_polars(condition)}, [{terms}])")
+            terms = ", ".join(f"({py(to_text(t))}, {to_polars(t, step)})" for t in observed_terms(condition))
+            checks.append(f"({py(to_text(condition))}, {to_polars(condition, step)}, [{terms}])")
         return _call(out, "rt.expect", ["ctx", nid, ins[0], py(a.on), "[\n" + "".join(
             f"    {c},\n" for c in checks) + "]"])
     if node.is_sink:
@@ -290,13 +304,41 @@ def _statement(ir: IR, node: IRNode) -> str:
     raise ValueError(f"the local backend has no code for step `{step}`")
 
 
+def _grouped_aggregate(out: str, source: str, node: IRNode) -> str:
+    """Groups in order of first appearance. Every aggregate call becomes a hidden column first;
+    float sums, means, variances and deviations gather each group's values, which
+    `rt.reduce_float_lists` sums sequentially for all groups at once (docs/semantics.md); then
+    the named expressions are computed from the hidden columns."""
+    a = node.args
+    calls = [call for item in a.aggregates for call in aggregate_calls(item.expr)]
+    hidden = {id(call): f"__pipec_aggregate_{i}" for i, call in enumerate(calls)}
+    gathered, reduced = [], []
+    for call in calls:
+        name = hidden[id(call)]
+        float_aggregate = gathered_float_aggregate(call)
+        if float_aggregate is None:
+            gathered.append(f"{to_polars(call, node.step)}.alias({py(name)})")
+        else:
+            gathered.append(f"{float_aggregate[0]}.alias({py(name)})")
+            reduced.append(f"rt.reduce_float_lists({py(float_aggregate[1])}, pl.col({py(name)}))")
+    code = _call(out, f"{source}.group_by({py(a.by)}, maintain_order=True).agg", gathered)
+    if reduced:
+        code += "\n" + _call(out, f"{out}.with_columns", reduced)
+    named = [f"{to_polars(x.expr, node.step, hidden)}.alias({py(x.name)})" for x in a.aggregates]
+    return code + "\n" + _call(out, f"{out}.select", [*(py(b) for b in a.by), *named])
+
+
 def _join(out: str, ins: list[str], node: IRNode) -> str:
     """Keys appear once under the left side's names; column names are taken from the frames at
-    run time because projection pushdown may have narrowed them since the IR was typed."""
+    run time because projection pushdown may have narrowed them since the IR was typed.
+    polars' `maintain_order` gives exactly the row order of docs/semantics.md: left rows in order
+    with their matches in right order (a full join's right-only rows after them), and for a right
+    join the right rows in order with their matches in left order."""
     a = node.args
+    order = "right_left" if a.how == "right" else "left_right"
     code = _call(out, f"{ins[0]}.join", [ins[1], f"left_on={py([k.left for k in a.on])}",
                                           f"right_on={py([k.right for k in a.on])}",
-                                          f"how={py(a.how)}", "coalesce=True"])
+                                          f"how={py(a.how)}", "coalesce=True", f"maintain_order={py(order)}"])
     if a.how == "right":  # polars keeps the right side's key names and puts the left columns first
         renamed = {k.right: k.left for k in a.on if k.right != k.left}
         if renamed:

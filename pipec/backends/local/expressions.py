@@ -12,6 +12,7 @@ where it is not (division by zero, domains, casts, 1-based substr).
 from __future__ import annotations
 
 from pipec.compiler import ast
+from pipec.compiler.expressions import children
 from pipec.grammar.format import format_expr as to_text  # `.pipe` syntax for comments and messages
 
 POLARS_DTYPES = {"int": "pl.Int64", "float": "pl.Float64", "bool": "pl.Boolean", "str": "pl.String",
@@ -57,13 +58,39 @@ def python_value(e: ast.Expr) -> str:
     raise ValueError(f"not a constant: {to_text(e)}")
 
 
-def to_polars(e: ast.Expr) -> str:
+def to_polars(e: ast.Expr, step: str = "expression", computed: dict[int, str] | None = None) -> str:
     """The polars expression for `e`; aggregates are allowed (they are only typed inside
-    `aggregate` and `expect`)."""
-    return _Translator().expr(e)
+    `aggregate` and `expect`). `step` names the step in run-time errors (integer overflow);
+    `computed` maps aggregate calls (by `id`) to the columns that already hold their values."""
+    return _Translator(step, computed or {}).expr(e)
+
+
+def aggregate_calls(e: ast.Expr) -> list[ast.Call]:
+    """The aggregate calls in `e`, in reading order (an aggregate's argument holds none)."""
+    if isinstance(e, ast.Call) and e.name in _AGGREGATES:
+        return [e]
+    return [call for child in children(e) for call in aggregate_calls(child)]
+
+
+def gathered_float_aggregate(call: ast.Call) -> tuple[str, str] | None:
+    """For `sum` of float, `mean`, `var` and `std` in a grouped `aggregate`: the polars expression
+    that gathers each group's non-null values as float in ascending order, and the `rt.reduce_float_lists` kind that
+    turns them into the aggregate (None for the other aggregates)."""
+    base = call.args[0].value.type.base if call.args and call.args[0].value.type else None
+    if call.name in ("mean", "var", "std") or (call.name == "sum" and base == "float"):
+        return f"{to_polars(call.args[0].value)}.cast(pl.Float64).drop_nulls().sort()", call.name
+    return None
 
 
 class _Translator:
+    def __init__(self, step: str, computed: dict[int, str]):
+        self.step = step
+        self.computed = computed
+
+    def _where(self, e: ast.Expr) -> str:
+        """What an integer overflow error names: the step, the place and the expression."""
+        return py(f"{self.step} at {e.span.file}:{e.span.line}:{e.span.column}: {to_text(e)}")
+
     def expr(self, e: ast.Expr) -> str:
         return getattr(self, "_" + e.kind)(e)
 
@@ -96,16 +123,20 @@ class _Translator:
 
     # -- operators
     def _unary(self, e: ast.Unary) -> str:
-        if e.op == "not":
-            return f"~{self.expr(e.operand)}"
+        if e.op == "not":  # `~` binds tighter than a method call on its operand would
+            return f"(~{self.expr(e.operand)})"
         if isinstance(e.operand, ast.Literal_) and isinstance(e.operand.value, (int, float)):
             return self._literal(e.operand.model_copy(update={"value": -e.operand.value}))
+        if self._base(e) == "int":  # -(-2**63) does not fit either
+            return f"rt.checked_int(\"-\", pl.lit(0, dtype=pl.Int64), {self.expr(e.operand)}, {self._where(e)})"
         return f"(-{self.expr(e.operand)})"
 
     def _binary(self, e: ast.Binary) -> str:
         if e.op in ("and", "or"):
             symbol = "&" if e.op == "and" else "|"
             return f"({self.expr(e.left)} {symbol} {self.expr(e.right)})"
+        if e.op in ("+", "-", "*") and self._base(e) == "int":
+            return f"rt.checked_int({py(e.op)}, {self.expr(e.left)}, {self.expr(e.right)}, {self._where(e)})"
         if e.op in _PLAIN_OPERATORS:
             left, right = self._scalar(e.left), self._scalar(e.right)
             if left is not None and right is not None:  # two constants: one must be an expression
@@ -136,8 +167,10 @@ class _Translator:
     # -- calls
     def _call(self, e: ast.Call) -> str:
         args = [a.value for a in e.args]
+        if id(e) in self.computed:
+            return f"pl.col({py(self.computed[id(e)])})"
         if e.name in _AGGREGATES:
-            return self._aggregate(e.name, args)
+            return self._aggregate(e, args)
         if e.name == "row_count":
             return "pl.len().cast(pl.Int64)"
         if e.name == "cast":
@@ -147,20 +180,30 @@ class _Translator:
             raise ValueError(f"the local backend has no translation for function `{e.name}`")
         return method(e, args)
 
-    def _aggregate(self, name: str, args: list[ast.Expr]) -> str:
+    def _aggregate(self, call: ast.Call, args: list[ast.Expr]) -> str:
+        name = call.name
         if name == "count":
             return f"{self.expr(args[0])}.count().cast(pl.Int64)" if args else "pl.len().cast(pl.Int64)"
         x = self.expr(args[0])
         base = self._base(args[0])
         if name == "count_distinct":
             return f"{x}.drop_nulls().n_unique().cast(pl.Int64)"
+        if name == "sum" and base == "float":
+            return f"rt.float_sum({x})"
+        if name == "sum" and base == "int":
+            return f"rt.checked_sum({x}, {self._where(call)})"
         if name == "sum":  # sum of no non-null values is null, not 0
             summed = f"{x}.cast(pl.Int64).sum()" if base == "bool" else f"{x}.sum()"
             return f"pl.when({x}.count() > 0).then({summed})"
         if name in ("min", "max"):
             return f"{x}.{name}()"
-        # mean, median, std, var: float; polars' std/var are already sample statistics (ddof 1)
-        # and null for fewer than two values
+        # mean, std, var: float, bit for bit the same on every backend (docs/semantics.md)
+        if name == "mean":
+            return f"rt.float_mean({x})"
+        if name == "var":
+            return f"rt.float_var({x})"
+        if name == "std":
+            return f"rt.float_var({x}).sqrt()"
         return f"{x}.cast(pl.Float64).{name}()"
 
     def _base(self, e: ast.Expr) -> str:
@@ -175,9 +218,7 @@ class _Translator:
         return f"{self.expr(args[0])}.abs()"
 
     def _fn_round(self, e, args):
-        digits = self._scalar(args[1]) if len(args) > 1 else "0"
-        if digits is None:
-            raise ValueError("round(x, digits) needs a constant number of digits")
+        digits = python_value(args[1]) if len(args) > 1 else "0"  # a literal, `-1` or a param
         return f"rt.round_half_away({self.expr(args[0])}, {digits}, {py(self._base(args[0]))})"
 
     def _fn_floor(self, e, args):

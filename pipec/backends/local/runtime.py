@@ -45,11 +45,17 @@ def _pl():
 
 
 # ------------------------------------------------------------------ errors
+_POLARS_QUERY_NOTE = "\n\nThis error occurred in the following expression:"
+
+
 class PipelineRunError(Exception):
     """A failure caused by data, user code or the environment; its message is complete on its own."""
 
     def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
                  row: int | None = None, value: Any = None):
+        # raised inside a polars query (see checked_int), polars raises it again with its query
+        # appended to the message, which says nothing to a pipeline's author
+        message = message.split(_POLARS_QUERY_NOTE)[0]
         super().__init__(message)
         self.message = message
         self.file = file
@@ -415,7 +421,16 @@ def lit(value: Any, base: str):
 def divide(left, right):
     """`/`: always float, IEEE 754 for a zero divisor (inf, -inf or NaN), as docs/semantics.md says."""
     pl = _pl()
-    return left.cast(pl.Float64) / right.cast(pl.Float64)
+    return quotient(left.cast(pl.Float64), right.cast(pl.Float64))
+
+
+def quotient(left, right):
+    """`left / right` divided in every row. polars divides a column by a one-value divisor (a
+    literal, an aggregate) by multiplying with its reciprocal (`384 * 0.1 == 38.400000000000006`),
+    even when it is spread over the rows (a "scalar column"); adding it to a computed column of
+    -0.0 (the identity of IEEE addition, also for -0.0) gives a real column of the divisor."""
+    pl = _pl()
+    return left / (left.is_null().cast(pl.Float64) * -0.0 + right)
 
 
 def floor_divide(left, right, base: str):
@@ -423,7 +438,7 @@ def floor_divide(left, right, base: str):
     pl = _pl()
     result = left // right
     if base == "float":
-        result = (left.cast(pl.Float64) / right.cast(pl.Float64)).floor()
+        result = divide(left, right).floor()
     return pl.when(right != 0).then(result)
 
 
@@ -433,12 +448,159 @@ def modulo(left, right):
     return pl.when(right != 0).then(left % right)
 
 
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def checked_int(op: str, left, right, where: str):
+    """`left op right` (`+`, `-`, `*`) on int64 values, a PipelineRunError when the exact result
+    leaves int64 (docs/semantics.md) instead of polars' wrapped value. `where` names the step, the
+    place and the expression. polars has no raising expression, so the wrapped result travels in a
+    struct with a cheap "suspect" flag (exact for `+`/`-`, a float estimate for `*`) and the
+    operands into a batch function that recomputes only the suspect rows exactly."""
+    pl = _pl()
+    result = {"+": left + right, "-": left - right, "*": left * right}[op]
+    if op == "*":
+        suspect = (left.cast(pl.Float64) * right.cast(pl.Float64)).abs() >= 2.0 ** 62
+    else:
+        grows = right > 0 if op == "+" else right < 0
+        shrinks = right < 0 if op == "+" else right > 0
+        suspect = (grows & (result < left)) | (shrinks & (result > left))
+    batch = pl.struct(result.alias("result"), suspect.alias("suspect"), left.alias("left"), right.alias("right"))
+    return batch.map_batches(lambda b: _unless_overflow(b, op, where), return_dtype=pl.Int64,
+                             is_elementwise=True)
+
+
+def _unless_overflow(batch, op: str, where: str):
+    suspects = batch.filter(batch.struct.field("suspect").fill_null(False))
+    for row in suspects.to_list():
+        exact = {"+": row["left"] + row["right"], "-": row["left"] - row["right"],
+                 "*": row["left"] * row["right"]}[op]
+        if not INT64_MIN <= exact <= INT64_MAX:
+            raise PipelineRunError(f"integer overflow in {where} ({row['left']} {op} {row['right']} = {exact} "
+                                   f"does not fit in a 64-bit int)", value=exact)
+    return batch.struct.field("result")
+
+
+def checked_sum(x, where: str):
+    """`sum` of int values: exact (in 128 bits), a PipelineRunError when it leaves int64; null
+    when there are no non-null values."""
+    pl = _pl()
+    total = x.cast(pl.Int128).sum()
+    return pl.when(x.count() > 0).then(
+        total.map_batches(lambda sums: _narrowed_sums(sums, where), return_dtype=pl.Int64, is_elementwise=True))
+
+
+def _narrowed_sums(sums, where: str):
+    outside = sums.filter((sums < INT64_MIN) | (sums > INT64_MAX))
+    if len(outside):
+        raise PipelineRunError(f"integer overflow in {where} (the sum is {outside[0]}, which does not fit "
+                               f"in a 64-bit int)", value=outside[0])
+    return sums.cast(_pl().Int64)
+
+
+def fence(frame):
+    """An optimisation fence in a lazy query: polars pushes no filter, limit or column pruning
+    through it, so that what is computed before it does not depend on what comes after."""
+    return frame.map_batches(lambda df: df, predicate_pushdown=False, projection_pushdown=False,
+                             slice_pushdown=False, streamable=True)
+
+
+def float_sum(x):
+    """`sum` of float values (docs/semantics.md): the group's non-null values sorted ascending,
+    added one after the other starting from 0.0, so that no thread count or chunking changes a
+    bit; null when there are none."""
+    return _sequential_sum(_sorted_floats(x))
+
+
+def float_mean(x):
+    """`mean`: `float_sum` divided by the count of non-null values."""
+    pl = _pl()
+    values = _sorted_floats(x)
+    return quotient(_sequential_sum(values), values.count().cast(pl.Float64))
+
+
+def float_var(x):
+    """`var` (sample, ddof 1): with `d = x - mean`, the sequential sum of `d * d` over the values in
+    ascending order, divided by `n - 1`; null for fewer than two values."""
+    pl = _pl()
+    values = _sorted_floats(x)
+    n = values.count()
+    d = values - quotient(_sequential_sum(values), n.cast(pl.Float64))
+    return pl.when(n > 1).then(quotient(_sequential_sum(d * d), (n - 1).cast(pl.Float64)))
+
+
+def reduce_float_lists(kind: str, lists):
+    """`float_sum` / `float_mean` / `float_var` / `std` of each row's ascending list of non-null
+    floats (a grouped `aggregate` gathers them, see codegen): the same numbers bit for bit, summed
+    with numpy for all groups at once, where polars' per-group cumulative sum is slow."""
+    pl = _pl()
+
+    def reduce(batch):
+        import numpy as np
+
+        lengths = batch.list.len().fill_null(0).to_numpy().astype(np.int64)
+        values = batch.explode(empty_as_null=False, keep_nulls=False).to_numpy()
+        with np.errstate(all="ignore"):
+            totals = sequential_sums(values, lengths)
+            if kind == "sum":
+                result = totals
+            else:
+                means = totals / lengths
+                if kind == "mean":
+                    result = means
+                else:
+                    d = values - np.repeat(means, lengths)
+                    result = sequential_sums(d * d, lengths) / (lengths - 1)
+                    result = np.sqrt(result) if kind == "std" else result
+        least = 1 if kind in ("sum", "mean") else 2
+        return pl.Series(batch.name, result, dtype=pl.Float64).set(pl.Series(lengths < least), None)
+
+    return lists.map_batches(reduce, return_dtype=pl.Float64, is_elementwise=True)
+
+
+def sequential_sums(values, lengths, short: int = 4096):
+    """The sum from 0.0, left to right, of each consecutive segment of `values` (`lengths` long):
+    one vectorised step per position for the first `short` values of every segment (the
+    segments still going are a prefix when they are ordered longest first), then numpy's
+    sequential `cumsum` for the rest of the few longer ones."""
+    import numpy as np
+
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    order = np.argsort(-lengths, kind="stable")
+    longest_first, their_starts = lengths[order], starts[order]
+    totals = np.zeros(len(lengths))
+    positions = min(int(longest_first[0]), short) if len(lengths) else 0
+    for j, going in enumerate(np.searchsorted(-longest_first, -np.arange(positions), side="left").tolist()):
+        totals[:going] += values[their_starts[:going] + j]
+    for k in np.nonzero(longest_first > short)[0].tolist():
+        rest = values[their_starts[k] + short:their_starts[k] + longest_first[k]]
+        totals[k] = np.cumsum(np.concatenate([[totals[k]], rest]))[-1]
+    result = np.empty(len(lengths))
+    result[order] = totals
+    return result
+
+
+def _sorted_floats(x):
+    pl = _pl()
+    return x.cast(pl.Float64).drop_nulls().sort()
+
+
+def _sequential_sum(values):
+    """polars' cumulative sum is one left-to-right scan (its `sum` adds in blocks); `+ 0.0` is the
+    start value (it makes the sum of only -0.0 values 0.0)."""
+    pl = _pl()
+    return pl.when(values.count() > 0).then(values.cum_sum().last() + 0.0)
+
+
 def round_half_away(x, digits, base: str):
+    """docs/semantics.md: the float64 product `x * 10**digits`, rounded half away from zero, divided
+    (see `quotient`) by `10**digits`."""
     pl = _pl()
     if base == "int":
         return x
-    scale = 10.0 ** digits  # docs/semantics.md: round x * 10**digits half away from zero, divide back
-    return (x.cast(pl.Float64) * scale).round(0, mode="half_away_from_zero") / scale
+    scale = 10.0 ** digits
+    return quotient((x.cast(pl.Float64) * scale).round(0, mode="half_away_from_zero"), pl.lit(scale))
 
 
 def substr(s, start, length):
@@ -820,8 +982,7 @@ class _PerClassProbabilities:
 # ------------------------------------------------------------------ sinks
 def write_csv(ctx: RunContext, node_id: str, frame, template: str) -> None:
     df = ctx.materialise(node_id, frame)
-    ctx.stage_file(node_id, template, df.height,
-                   lambda tmp: df.write_csv(tmp, datetime_format=TIMESTAMP_TEXT, date_format="%Y-%m-%d"))
+    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_csv(df, tmp))
 
 
 def write_parquet(ctx: RunContext, node_id: str, frame, template: str) -> None:
@@ -832,14 +993,44 @@ def write_parquet(ctx: RunContext, node_id: str, frame, template: str) -> None:
 def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
     """Tables as JSON lines; metrics as one JSON object."""
     if isinstance(value, dict):
-        text = json.dumps(value, indent=2, sort_keys=True) + "\n"
+        text = metrics_json_text(value)
         ctx.stage_file(node_id, template, None, lambda tmp: tmp.write_text(text))
         return
-    pl = _pl()
     df = ctx.materialise(node_id, value)
+    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_json(df, tmp))
+
+
+# The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
+# functions (the Spark job converts its ordered result to a polars DataFrame first), so CSV and
+# JSON bytes are identical across backends.
+def write_table_csv(df, path) -> None:
+    """Header row, `,`, `\n` line ends, quotes only where needed (doubled inside), null as the
+    empty field (an empty string as `""`), floats as polars' shortest round-trip text."""
+    _timestamps_as_text(df).write_csv(path, date_format="%Y-%m-%d", line_terminator="\n",
+                                      quote_style="necessary", null_value="")
+
+
+def write_table_json(df, path) -> None:
+    """One JSON object per line, columns in order; dates and timestamps as text, NaN and the
+    infinities as null (JSON has no spelling for them)."""
+    _timestamps_as_text(df).write_ndjson(path)
+
+
+def metrics_json_text(metrics: dict[str, Any]) -> str:
+    """The one JSON convention for metrics: keys sorted, two-space indent, floats as Python's
+    shortest round-trip `repr`, a final newline."""
+    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+
+
+def _timestamps_as_text(df):
+    """Timestamps as ISO 8601 text in UTC (a zone-less one is taken to be UTC): `T`, `Z`, and a
+    fraction of a second only when it is not zero (3 or 6 digits)."""
+    pl = _pl()
     timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
-    out = df.with_columns(pl.col(timestamps).dt.strftime(TIMESTAMP_TEXT)) if timestamps else df
-    ctx.stage_file(node_id, template, df.height, lambda tmp: out.write_ndjson(tmp))
+    if not timestamps:
+        return df
+    return df.with_columns(_to_utc(pl.col(name), df.schema[name]).dt.strftime(TIMESTAMP_TEXT)
+                           for name in timestamps)
 
 
 def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:

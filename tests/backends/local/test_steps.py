@@ -208,3 +208,13 @@ pipeline t() {
     csv_lines = (run_pipe.workdir / "out/p.csv").read_text().splitlines()
     assert csv_lines[0] == "id,name,dept,age,score"
     assert csv_lines[4] == "4,dee,,45,9.0"  # null as the empty field
+
+
+@pytest.mark.parametrize("cutoff, expected_rows", [(0, 6), (100, 0)])
+def test_select_of_constants_has_one_row_per_input_row(run_pipe, cutoff, expected_rows):
+    body = "people | filter(id > $cutoff) | select(one = 1, tag = \"x\", p = $cutoff)"
+    out = run_table(run_pipe, body, params={"cutoff": cutoff})
+    assert out.rows() == [(1, "x", cutoff)] * expected_rows
+    mixed = run_table(run_pipe, "people | filter(id > $cutoff) | select(one = 1, id) | derive(two = 2)",
+                      params={"cutoff": cutoff})
+    assert mixed.rows() == [(1, i, 2) for i in range(1, 7)][:expected_rows]
