@@ -15,6 +15,7 @@ from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
+from pipec.compiler.span import LineIndex
 from pipec.grammar import syntax_errors as words
 from pipec.grammar.build_ast import AstBuilder
 from pipec.grammar.lexing import lark_parser, lex
@@ -42,10 +43,11 @@ def parse_pipe(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
 
 
 def parse_fragment(text: str, file: str, start: str, offset: int = 0,
-                   source: str | None = None) -> tuple[object | None, list[Diagnostic]]:
+                   source: LineIndex | None = None) -> tuple[object | None, list[Diagnostic]]:
     """Parse a piece of a bigger file (`start` is `expression`, `argument` or `type_only`).
 
-    Spans are shifted by `offset`; with `source` (the whole file) their lines and columns are right too.
+    Spans are shifted by `offset`; with `source` (the whole file's lines) their lines and columns
+    are right too.
     """
     node, _, diagnostics = _parse(text, start, SpanMaker(file, text, offset, source))
     return node, diagnostics

@@ -14,7 +14,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
-from pipec.compiler.span import Span, span_from_offsets
+from pipec.compiler.span import LineIndex, Span
 from pipec.grammar.parser import parse_fragment
 
 TOP_LEVEL_KEYS = ("imports", "pipeline", "description", "options", "params", "steps", "sinks",
@@ -42,11 +42,12 @@ class _YamlBuilder:
     def __init__(self, text: str, file: str):
         self.text = text
         self.file = file
+        self.lines = LineIndex(text)
         self.diagnostics: list[Diagnostic] = []
 
     # ------------------------------------------------------------ positions and errors
     def range(self, start: int, end: int) -> Span:
-        return span_from_offsets(self.file, self.text, start, end)
+        return self.lines.span(self.file, start, end)
 
     def span(self, node: Node, until: Node | None = None) -> Span:
         return self.range(node.start_mark.index, (until or node).end_mark.index)
@@ -286,7 +287,7 @@ class _YamlBuilder:
             if node.value else -1
         exact = offset >= 0 and "\n" not in self.text[node.start_mark.index:node.end_mark.index]
         parsed, diagnostics = parse_fragment(node.value, self.file, start,
-                                             offset if exact else 0, self.text if exact else None)
+                                             offset if exact else 0, self.lines if exact else None)
         if not exact:   # folded or escaped scalar: no exact mapping, point at the whole scalar
             span = self.span(node)
             parsed = _respan(parsed, span)
