@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lark import Token
+from lark import Token, Tree
 from lark.exceptions import UnexpectedToken
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
@@ -19,7 +19,7 @@ from pipec.compiler.span import LineIndex
 from pipec.grammar import syntax_errors as words
 from pipec.grammar.build_ast import AstBuilder
 from pipec.grammar.lexing import lark_parser, lex
-from pipec.grammar.newlines import CLOSERS, PostLexed, post_lex
+from pipec.grammar.newlines import CLOSERS, MAX_NESTING, PostLexed, post_lex
 from pipec.grammar.spans import SpanMaker
 
 MAX_SYNTAX_ERRORS = 20
@@ -65,12 +65,18 @@ def _parse(text: str, start: str, spans: SpanMaker):
     diagnostics = [Diagnostic(code=e.code, message=e.message, span=spans.range(e.start, e.end),
                               help=e.help) for e in lexical_errors]
     post = post_lex(tokens)
+    if post.too_deep is not None:   # not worth parsing: the tree could not be used
+        return None, post.comments, diagnostics + [_too_deep(spans, post.too_deep)]
     tree, problems = _feed(post, start, recover=True)
     # A broken token (say an unterminated string) usually breaks its line's syntax too: the
     # lexical error says it better, so syntax errors on the same line are not repeated.
     damaged_lines = {d.span.line for d in diagnostics}
     diagnostics += [d for d in (_diagnose(p, post, spans) for p in problems)
                     if d.span is None or d.span.line not in damaged_lines]
+    deepest = _too_deep_subtree(tree) if tree is not None else None
+    if deepest is not None:
+        diagnostics.append(_too_deep(spans, deepest.meta))
+        tree = None
     node = AstBuilder(spans, diagnostics).transform(tree) if tree is not None else None
     diagnostics.sort(key=lambda d: d.span.start if d.span else 0)
     return node, post.comments, diagnostics
@@ -162,6 +168,28 @@ def _next_boundary(tokens: list[Token], i: int) -> int:
 def _restored(parser: InteractiveParser, checkpoint) -> InteractiveParser:
     parser.parser_state = checkpoint.copy(deepcopy_values=False)
     return parser
+
+
+# ---------------------------------------------------------------- nesting
+def _too_deep_subtree(tree: Tree) -> Tree | None:
+    """The first subtree more than MAX_NESTING levels down (a long operator chain nests too),
+    found without recursion."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return node
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return None
+
+
+def _too_deep(spans: SpanMaker, where) -> Diagnostic:
+    """E0006 at the bracket or subexpression that goes one level beyond MAX_NESTING."""
+    start = where.start_pos
+    return Diagnostic(code="E0006", message=f"expressions nest more than {MAX_NESTING} levels deep",
+                      span=spans.range(start, start + 1), label="too deep from here on",
+                      help="split the expression into several `derive` steps, or build it from "
+                           "fewer nested parentheses and shorter operator chains")
 
 
 # ---------------------------------------------------------------- problems → diagnostics
