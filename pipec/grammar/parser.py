@@ -172,22 +172,31 @@ def _restored(parser: InteractiveParser, checkpoint) -> InteractiveParser:
 
 # ---------------------------------------------------------------- nesting
 def _too_deep_subtree(tree: Tree) -> Tree | None:
-    """The first subtree more than MAX_NESTING levels down (a long operator chain nests too),
-    found without recursion."""
-    stack = [(tree, 1)]
+    """On the deepest path of the tree, the subtree MAX_NESTING levels down, if there is one (a
+    long operator chain nests too). Computed without recursion: the tree may be very deep."""
+    heights: dict[int, int] = {}
+    stack: list[tuple[Tree, bool]] = [(tree, False)]
     while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            return node
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
-    return None
+        node, children_done = stack.pop()
+        subtrees = [c for c in node.children if isinstance(c, Tree)]
+        if children_done:
+            heights[id(node)] = 1 + max((heights[id(c)] for c in subtrees), default=0)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in subtrees)
+    if heights[id(tree)] <= MAX_NESTING:
+        return None
+    node = tree
+    for _ in range(MAX_NESTING):
+        node = max((c for c in node.children if isinstance(c, Tree)), key=lambda c: heights[id(c)])
+    return node
 
 
 def _too_deep(spans: SpanMaker, where) -> Diagnostic:
     """E0006 at the bracket or subexpression that goes one level beyond MAX_NESTING."""
-    start = where.start_pos
     return Diagnostic(code="E0006", message=f"expressions nest more than {MAX_NESTING} levels deep",
-                      span=spans.range(start, start + 1), label="too deep from here on",
+                      span=spans.range(where.start_pos, where.end_pos),
+                      label=f"nested more than {MAX_NESTING} levels deep",
                       help="split the expression into several `derive` steps, or build it from "
                            "fewer nested parentheses and shorter operator chains")
 
