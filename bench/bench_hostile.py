@@ -6,10 +6,11 @@ Inputs (written to a temporary directory):
 - `steps-20000.pipe.yaml`: one YAML pipeline with 20,000 steps;
 - hostile files (alias expansion, deep nesting, 10^6 `(`, NUL bytes, invalid UTF-8, a long line).
 
-Each file is checked in a fresh `python -m pipec.cli check` process; wall seconds and the peak RSS
-(ru_maxrss of the child) are printed, with the exit code and the first diagnostic line.
+Each file is checked in a fresh process running `pipec check`; its wall and CPU seconds and its
+peak RSS (the child's own ru_maxrss) are printed, with the exit code and the first message line.
 
 Run: .venv/bin/python bench/bench_hostile.py [--only big-1mb.pipe,...] [--profile NAME]
+     [--checkout /path/to/another/pipec/tree] [--timeout SECONDS]
 """
 from __future__ import annotations
 
@@ -96,24 +97,27 @@ from pipec.cli import main
 try:
     code = main(["check", sys.argv[1]])
 finally:
-    print(f"peak-rss-kb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"peak-rss-kb {usage.ru_maxrss} cpu-s {usage.ru_utime + usage.ru_stime}", file=sys.stderr)
 sys.exit(code)
 """
 
 
-def measure(path: Path, timeout: float) -> tuple[float, float, int | str, str]:
-    """Wall seconds, peak RSS in MB, exit code and first stderr line of `pipec check path`."""
+def measure(path: Path, timeout: float, checkout: Path) -> tuple[float, float, float, int | str, str]:
+    """Wall and CPU seconds, peak RSS in MB, exit code and first message of `pipec check path`."""
     start = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, "-c", CHILD, str(path)], cwd=ROOT, capture_output=True,
-                              text=True, timeout=timeout, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        done = subprocess.run([sys.executable, "-c", CHILD, str(path)], cwd=checkout, text=True,
+                              capture_output=True, timeout=timeout,
+                              env=dict(os.environ, PYTHONPATH=str(checkout)))
     except subprocess.TimeoutExpired:
-        return timeout, float("nan"), "timeout", ""
+        return timeout, float("nan"), float("nan"), "timeout", ""
     wall = time.perf_counter() - start
     lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    peak = next((int(line.split()[1]) for line in lines if line.startswith("peak-rss-kb")), 0)
+    usage = next((line.split() for line in lines if line.startswith("peak-rss-kb")), None)
+    peak, cpu = (int(usage[1]) / 1024, float(usage[3])) if usage else (float("nan"), float("nan"))
     first = next((line for line in lines if not line.startswith("peak-rss-kb")), "")
-    return wall, peak / 1024, done.returncode, first[:110]
+    return wall, cpu, peak, done.returncode, first[:100]
 
 
 def main() -> None:
@@ -121,6 +125,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated input names")
     parser.add_argument("--profile", metavar="NAME", help="cProfile `check_file` on one input")
     parser.add_argument("--timeout", type=float, default=600, help="seconds before a run is killed")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="the source tree whose pipec is measured (default: this one)")
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n] or [*INPUTS, *BINARY]
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,10 +146,10 @@ def main() -> None:
                                 str(path) + ".prof")
                 pstats.Stats(str(path) + ".prof").sort_stats("cumulative").print_stats(30)
                 continue
-            wall, peak, code, first = measure(path, args.timeout)
+            wall, cpu, peak, code, first = measure(path, args.timeout, args.checkout)
             size = path.stat().st_size
-            print(f"{name:24} {size / 1e6:6.2f} MB  {wall:7.2f} s  peak RSS {peak:7.0f} MB  "
-                  f"exit {code}  {first}", flush=True)
+            print(f"{name:22} {size / 1e6:5.2f} MB  wall {wall:6.1f} s  CPU {cpu:6.1f} s  "
+                  f"peak RSS {peak:5.0f} MB  exit {code}  {first}", flush=True)
 
 
 if __name__ == "__main__":
