@@ -40,10 +40,7 @@ class AstBuilder:
         self.diagnostics = diagnostics
 
     def transform(self, tree: Tree):
-        """The AST of `tree`; the tree is emptied on the way, so that a big file's parse tree is
-        freed while its AST grows instead of both being held at once."""
         children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
-        tree.children = []
         return getattr(self, tree.data)(tree.meta, children)
 
     # ------------------------------------------------------------ declarations
