@@ -47,13 +47,20 @@ class UnreadableSource(Exception):
         self.span = span
 
 
+MAX_SOURCE_BYTES = 32 * 1024 * 1024   # checking takes ~600 bytes of memory per byte of source
+
+
 def read_source(path: Path) -> str:
     """The text of a `.pipe`/`.yaml` file; raises UnreadableSource (a folder, a symlink loop, no
-    permission, not UTF-8: the first bad byte's line and column)."""
+    permission, endless like /dev/zero, not UTF-8: the first bad byte's line and column)."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as source:
+            data = source.read(MAX_SOURCE_BYTES + 1)
     except OSError as exc:
         raise UnreadableSource(exc.strerror or str(exc)) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UnreadableSource(f"it is larger than {MAX_SOURCE_BYTES // 2 ** 20} MB, the most a "
+                               "source file may have")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -31,6 +31,7 @@ class BoundedComposer(Composer):
 
     def __init__(self, loader=None):
         super().__init__(loader)
+        self.warn_double_anchors = False   # a redefined anchor is valid YAML: no Python warning
         self.alias_nodes = 0
         self.expansion: dict[int, tuple[int, int]] = {}   # id(node) -> (nodes, depth) it stands for
 

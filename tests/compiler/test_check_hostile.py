@@ -47,6 +47,12 @@ def test_a_path_that_is_not_a_readable_file_says_why(tmp_path: Path, make, reaso
                                 "at": None}
 
 
+def test_an_endless_source_is_cut_off():
+    assert only_error(Path("/dev/zero")) == {
+        "code": "E0100", "at": None,
+        "message": "cannot read `/dev/zero`: it is larger than 32 MB, the most a source file may have"}
+
+
 def test_an_import_that_cannot_be_read_is_not_reported_as_missing(tmp_path: Path):
     (tmp_path / "folder.pipe").mkdir()
     (tmp_path / "latin1.pipe").write_bytes(b"schema S { caf\xe9: int }\n")
