@@ -13,6 +13,7 @@ from pipec.cli import main
 from pipec.compiler import span as span_module
 from pipec.compiler.check import check_file, check_source
 from pipec.grammar import parse_yaml
+from pipec.grammar.lexing import lark_parser
 from pipec.grammar.newlines import MAX_NESTING
 
 PIPE = 'pipeline p() {\n  t = read_csv("t.csv", schema={a: int})\n  t | write_csv("o.csv")\n}\n'
@@ -121,6 +122,7 @@ def test_a_yaml_file_builds_one_line_index_and_one_lexer(monkeypatch):
         built["lexers"] += 1
         return build_lexer(self, *args, **kwargs)
 
+    lark_parser()   # built (or loaded from its cache) once per process, before counting
     monkeypatch.setattr(span_module.LineIndex, "__init__", counting_line_index)
     monkeypatch.setattr(lark.Lark, "_build_lexer", counting_lexer)
     module, diagnostics = parse_yaml(yaml_steps(50), "g.pipe.yaml")
