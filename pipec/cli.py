@@ -238,6 +238,7 @@ def cmd_graph(args) -> int:
 
 
 def cmd_fmt(args) -> int:
+    from pipec.compiler.check import UnreadableSource, read_source
     from pipec.grammar import parse_source
     from pipec.grammar.format import format_module
 
@@ -247,9 +248,9 @@ def cmd_fmt(args) -> int:
             print(f"{path}: YAML files are not formatted (only .pipe)", file=sys.stderr)
             continue
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            print(f"error: cannot read `{path}`: {exc.strerror}", file=sys.stderr)
+            text = read_source(Path(path))
+        except UnreadableSource as exc:
+            print(f"error: cannot read `{path}`: {exc.reason}", file=sys.stderr)
             status = EXIT_USER
             continue
         try:
@@ -276,9 +277,14 @@ def cmd_fmt(args) -> int:
 
 def cmd_debug(args) -> int:
     if args.stage == "ast":
+        from pipec.compiler.check import UnreadableSource, read_source
         from pipec.grammar import parse_source
 
-        text = Path(args.file).read_text(encoding="utf-8")
+        try:
+            text = read_source(Path(args.file))
+        except UnreadableSource as exc:
+            print(f"error: cannot read `{args.file}`: {exc.reason}", file=sys.stderr)
+            return EXIT_USER
         module, diags = parse_source(text, args.file)
         if diags:
             _print_diagnostics(diags, args.file, "parse", sources={args.file: text})

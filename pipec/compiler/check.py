@@ -14,6 +14,7 @@ from pipec.compiler.diagnostics import Diagnostic, Diagnostics, Label
 from pipec.compiler.ir import IR
 from pipec.compiler.paths import check_paths
 from pipec.compiler.schemas import schema_from_fields
+from pipec.compiler.span import Span
 from pipec.compiler.typecheck import PipelineChecker
 from pipec.compiler.span import Span
 from pipec.compiler.types import Schema, ValueType
@@ -49,13 +50,48 @@ class Program:
         return any(d.code == BAD_OVERRIDE for d in self.errors)
 
 
+class UnreadableSource(Exception):
+    """A source file that cannot be read as text: why, and where for bytes that are not UTF-8."""
+
+    def __init__(self, reason: str, span: Span | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.span = span
+
+
+MAX_SOURCE_BYTES = 32 * 1024 * 1024   # checking takes ~600 bytes of memory per byte of source
+
+
+def read_source(path: Path) -> str:
+    """The text of a `.pipe`/`.yaml` file; raises UnreadableSource (a folder, a symlink loop, no
+    permission, endless like /dev/zero, not UTF-8: the first bad byte's line and column)."""
+    try:
+        with path.open("rb") as source:
+            data = source.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        raise UnreadableSource(exc.strerror or str(exc)) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UnreadableSource(f"it is larger than {MAX_SOURCE_BYTES // 2 ** 20} MB, the most a "
+                               "source file may have")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        offset = len(data[:exc.start].decode("utf-8"))
+        column = offset - len(data[:line_start].decode("utf-8")) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        span = Span(file=str(path), start=offset, end=offset + 1, line=line, column=column,
+                    end_line=line, end_column=column + 1)
+        raise UnreadableSource(f"byte 0x{data[exc.start]:02x} at line {line}, column {column} is "
+                               "not UTF-8 text", span) from None
+
+
 def check_file(path: str | Path, params: dict[str, str] | None = None) -> Program:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        d = Diagnostic(code="E0100", message=f"cannot read `{path}`: {reason}",
+        text = read_source(path)
+    except UnreadableSource as exc:
+        d = Diagnostic(code="E0100", message=f"cannot read `{path}`: {exc.reason}", span=exc.span,
                        help="check the path and that the file is UTF-8 text")
         return Program(path=str(path), module=None, diagnostics=[d])
     return check_source(text, str(path), params)
@@ -150,10 +186,16 @@ def _schemas(module: ast.Module, path: Path, diags: Diagnostics, sources: dict[s
             diags.error("E0102", f"import cycle: {chain}", imp.span, help="move the shared schemas into a file that imports nothing")
             continue
         try:
-            text = target.read_text(encoding="utf-8")
-        except OSError:
-            diags.error("E0101", f"cannot find the imported file `{imp.path}`", imp.span,
-                        label=f"looked for {target}", help="import paths are relative to the importing file")
+            text = read_source(target)
+        except UnreadableSource as exc:
+            if not target.exists() and not target.is_symlink():
+                diags.error("E0101", f"cannot find the imported file `{imp.path}`", imp.span,
+                            label=f"looked for {target}", help="import paths are relative to the importing file")
+            else:   # a folder, a symlink loop, no permission, not UTF-8
+                imported_here = [Label(span=imp.span, message="imported here")] if exc.span else []
+                diags.error("E0100", f"cannot read the imported file `{imp.path}`: {exc.reason}",
+                            exc.span or imp.span, labels=imported_here,
+                            help="check the path and that the file is UTF-8 text")
             continue
         sources[str(target)] = text
         imported, syntax = _parse_import(text, str(target))

@@ -18,6 +18,10 @@ from pipec.compiler.span import Span
 TAB_WIDTH = 4
 # A multi-line span longer than this shows its first two lines and its last, with `...` between.
 MAX_SPAN_LINES = 4
+# A longer source line shows a window of this many columns, from a little before its first mark.
+MAX_LINE_WIDTH = 120
+LINE_CONTEXT = 40
+ELLIPSIS = "..."
 
 
 def should_color(stream: TextIO) -> bool:
@@ -186,19 +190,39 @@ class _Renderer:
                 out.append(self._code_line(previous + 1, lines, width))
             elif previous is not None and n - previous > 2:
                 out.append(s.gutter("..."))
-            out.append(self._code_line(n, lines, width))
-            for mark in sorted(by_line[n], key=lambda m: (m.start, not m.annotation.primary)):
-                text = mark.annotation.char * (mark.end - mark.start)
+            marks = sorted(by_line[n], key=lambda m: (m.start, not m.annotation.primary))
+            offset = _window_start(_line_text(n, lines), marks[0].start)
+            out.append(self._code_line(n, lines, width, offset))
+            shift = (len(ELLIPSIS) if offset else 0) - offset
+            for mark in marks:
+                end = min(mark.end, offset + MAX_LINE_WIDTH)
+                text = mark.annotation.char * max(end - mark.start, 1)
                 text += f" {mark.label}" if mark.label else ""
                 painted = s.severity(severity, text) if mark.annotation.primary else s.gutter(text)
-                out.append(s.gutter(f"{' ' * width} |") + " " + " " * mark.start + painted)
+                out.append(s.gutter(f"{' ' * width} |") + " " + " " * (mark.start + shift) + painted)
             previous = n
         return out
 
-    def _code_line(self, n: int, lines: list[str], width: int) -> str:
-        text = lines[n - 1].expandtabs(TAB_WIDTH) if 0 < n <= len(lines) else ""
+    def _code_line(self, n: int, lines: list[str], width: int, offset: int = 0) -> str:
+        text = _line_text(n, lines)
+        if len(text) > MAX_LINE_WIDTH:
+            cut = offset + MAX_LINE_WIDTH < len(text)
+            text = (ELLIPSIS if offset else "") + text[offset:offset + MAX_LINE_WIDTH] + \
+                (ELLIPSIS if cut else "")
         gutter = self.style.gutter(f"{n:>{width}} |")
         return f"{gutter} {text}" if text else gutter
+
+
+def _line_text(n: int, lines: list[str]) -> str:
+    return lines[n - 1].expandtabs(TAB_WIDTH) if 0 < n <= len(lines) else ""
+
+
+def _window_start(text: str, first_mark: int) -> int:
+    """The first display column shown of a line: 0, or for a very long line a little before its
+    first mark (a one-megabyte line is not printed whole, twice)."""
+    if len(text) <= MAX_LINE_WIDTH:
+        return 0
+    return max(0, min(first_mark, len(text)) - LINE_CONTEXT)
 
 
 def render_diagnostic(diagnostic: Diagnostic, sources: Mapping[str, str] | None = None, *,

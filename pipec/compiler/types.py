@@ -1,6 +1,7 @@
 """The type system of LANGUAGE.md section 4: column types, schemas and the values that flow between steps."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict
@@ -26,10 +27,13 @@ class ColumnType(BaseModel):
         return self.base in NUMERIC
 
     def with_nullable(self, nullable: bool) -> "ColumnType":
-        return ColumnType(base=self.base, nullable=nullable)
+        return col(self.base, nullable)
 
 
+@lru_cache(maxsize=None)
 def col(base: str, nullable: bool = False) -> ColumnType:
+    """The column type (one shared instance per type: they are immutable, and a big pipeline
+    would otherwise hold one per column of every step)."""
     return ColumnType(base=base, nullable=nullable)  # type: ignore[arg-type]
 
 
@@ -38,6 +42,12 @@ class Field(BaseModel):
 
     name: str
     type: ColumnType
+
+
+@lru_cache(maxsize=65536)
+def _field(name: str, type_: ColumnType) -> Field:
+    """Fields are immutable and repeat from step to step: share them, as `col` does types."""
+    return Field(name=name, type=type_)
 
 
 class Schema(BaseModel):
@@ -49,7 +59,7 @@ class Schema(BaseModel):
 
     @classmethod
     def of(cls, pairs: "list[tuple[str, ColumnType]]") -> "Schema":
-        return cls(fields=tuple(Field(name=n, type=t) for n, t in pairs))
+        return cls(fields=tuple(_field(n, t) for n, t in pairs))
 
     @property
     def names(self) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.gc_pause import gc_paused
+from pipec.compiler.span import LineIndex
 from pipec.grammar.parser import parse_fragment, parse_pipe
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -35,4 +36,5 @@ def parse_yaml(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
 def parse_expression(text: str, file: str, offset: int = 0, *,
                      source: str | None = None) -> tuple[ast.Expr | None, list[Diagnostic]]:
     """Parse one expression; spans are shifted by `offset` into `source` (the whole file) if given."""
-    return parse_fragment(text, file, "expression", offset, source)
+    return parse_fragment(text, file, "expression", offset,
+                          LineIndex(source) if source is not None else None)

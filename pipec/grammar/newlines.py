@@ -14,6 +14,9 @@ OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 CLOSERS = {closer: opener for opener, closer in OPENERS.items()}
 NEWLINE_SWALLOWERS = {"LBRACE", "COMMA", "DOCSTRING"}   # a newline right after these is dropped
 NEWLINE_ABSORBERS = {"RBRACE", "VBAR"}                  # ... and right before these
+# Deeper nesting (brackets, or operator chains in the parse tree) is an error (E0006): the AST,
+# the checker and the code generators recurse once per level and must not run out of stack.
+MAX_NESTING = 256
 
 
 @dataclass
@@ -28,33 +31,65 @@ class PostLexed:
     inside_parens: list[bool] = field(default_factory=list)
     unmatched_closers: list[Token] = field(default_factory=list)
     unclosed_openers: list[Token] = field(default_factory=list)
+    # the first bracket that opens more than MAX_NESTING levels (None if there is none)
+    too_deep: Token | None = None
+
+
+class _BracketStack:
+    """The open brackets, with counts by kind so that no question about them walks the stack
+    (walking it made a file of many `(` quadratic)."""
+
+    def __init__(self):
+        self.openers: list[Token] = []
+        self.open_count = dict.fromkeys(OPENERS, 0)
+
+    def push(self, token: Token) -> None:
+        self.openers.append(token)
+        self.open_count[token.type] += 1
+
+    def pop(self) -> Token:
+        token = self.openers.pop()
+        self.open_count[token.type] -= 1
+        return token
+
+    def drain(self) -> list[Token]:
+        """Empty the stack, returning what was open (outermost first)."""
+        openers, self.openers = self.openers, []
+        self.open_count = dict.fromkeys(OPENERS, 0)
+        return openers
+
+    def innermost(self) -> Token | None:
+        return self.openers[-1] if self.openers else None
+
+    def inside_parens(self) -> bool:
+        return self.open_count["LPAR"] + self.open_count["LSQB"] > 0
 
 
 def post_lex(raw_tokens: list[Token]) -> PostLexed:
     """Apply the newline rules to the lexer's tokens (comments included, whitespace excluded)."""
     out = PostLexed()
-    stack: list[Token] = []
+    stack = _BracketStack()
     pending_newline: Token | None = None
 
     def emit(token: Token) -> None:
         out.tokens.append(token)
-        out.open_bracket.append(stack[-1] if stack else None)
-        out.inside_parens.append(any(t.type != "LBRACE" for t in stack))
+        out.open_bracket.append(stack.innermost())
+        out.inside_parens.append(stack.inside_parens())
 
     for k, token in enumerate(raw_tokens):
         kind = token.type
-        if stack and _starts_declaration(raw_tokens, k):
+        if stack.openers and _starts_declaration(raw_tokens, k):
             # `pipeline name` at the start of a line cannot be inside brackets: whatever is
             # still open was never closed. Closing it here keeps one mistake from eating the file.
-            out.unclosed_openers.extend(stack)
-            stack.clear()
+            out.unclosed_openers.extend(stack.drain())
             pending_newline = pending_newline or raw_tokens[k - 1]
         if kind == "COMMENT":
             out.comments.append(token)
             continue
         if kind == "_NL":
             previous = out.tokens[-1].type if out.tokens else None
-            innermost_is_paren = bool(stack) and stack[-1].type != "LBRACE"
+            innermost = stack.innermost()
+            innermost_is_paren = innermost is not None and innermost.type != "LBRACE"
             if previous not in (None, "_NL") and previous not in NEWLINE_SWALLOWERS \
                     and not innermost_is_paren and pending_newline is None:
                 pending_newline = token
@@ -64,19 +99,21 @@ def post_lex(raw_tokens: list[Token]) -> PostLexed:
         pending_newline = None
         if kind in OPENERS:
             emit(token)
-            stack.append(token)
+            stack.push(token)
+            if len(stack.openers) > MAX_NESTING and out.too_deep is None:
+                out.too_deep = token
             continue
         if kind in CLOSERS:
             opener = CLOSERS[kind]
-            if any(t.type == opener for t in stack):
+            if stack.open_count[opener]:
                 # An unclosed `(` inside a `{...}` ends with that brace: pop up to the match.
-                while stack[-1].type != opener:
+                while stack.innermost().type != opener:
                     out.unclosed_openers.append(stack.pop())
                 stack.pop()
             else:
                 out.unmatched_closers.append(token)
         emit(token)
-    out.unclosed_openers.extend(stack)
+    out.unclosed_openers.extend(stack.drain())
     return out
 
 

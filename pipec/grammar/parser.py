@@ -15,10 +15,11 @@ from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
+from pipec.compiler.span import LineIndex
 from pipec.grammar import syntax_errors as words
 from pipec.grammar.build_ast import AstBuilder
 from pipec.grammar.lexing import lark_parser, lex
-from pipec.grammar.newlines import CLOSERS, PostLexed, post_lex
+from pipec.grammar.newlines import CLOSERS, MAX_NESTING, PostLexed, post_lex
 from pipec.grammar.spans import SpanMaker
 
 MAX_SYNTAX_ERRORS = 20
@@ -42,10 +43,11 @@ def parse_pipe(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
 
 
 def parse_fragment(text: str, file: str, start: str, offset: int = 0,
-                   source: str | None = None) -> tuple[object | None, list[Diagnostic]]:
+                   source: LineIndex | None = None) -> tuple[object | None, list[Diagnostic]]:
     """Parse a piece of a bigger file (`start` is `expression`, `argument` or `type_only`).
 
-    Spans are shifted by `offset`; with `source` (the whole file) their lines and columns are right too.
+    Spans are shifted by `offset`; with `source` (the whole file's lines) their lines and columns
+    are right too.
     """
     node, _, diagnostics = _parse(text, start, SpanMaker(file, text, offset, source))
     return node, diagnostics
@@ -63,12 +65,18 @@ def _parse(text: str, start: str, spans: SpanMaker):
     diagnostics = [Diagnostic(code=e.code, message=e.message, span=spans.range(e.start, e.end),
                               help=e.help) for e in lexical_errors]
     post = post_lex(tokens)
+    if post.too_deep is not None:   # not worth parsing: the tree could not be used
+        return None, post.comments, diagnostics + [_too_deep(spans, post.too_deep)]
     tree, problems = _feed(post, start, recover=True)
     # A broken token (say an unterminated string) usually breaks its line's syntax too: the
     # lexical error says it better, so syntax errors on the same line are not repeated.
     damaged_lines = {d.span.line for d in diagnostics}
     diagnostics += [d for d in (_diagnose(p, post, spans) for p in problems)
                     if d.span is None or d.span.line not in damaged_lines]
+    deepest = _too_deep_subtree(tree) if tree is not None else None
+    if deepest is not None:
+        diagnostics.append(_too_deep(spans, deepest.meta))
+        tree = None
     node = AstBuilder(spans, diagnostics).transform(tree) if tree is not None else None
     diagnostics.sort(key=lambda d: d.span.start if d.span else 0)
     return node, post.comments, diagnostics
@@ -174,6 +182,37 @@ def _copy_state(state):
     copied.value_stack = [Tree(v.data, list(v.children), v._meta) if isinstance(v, Tree) else v
                           for v in copied.value_stack]
     return copied
+
+
+# ---------------------------------------------------------------- nesting
+def _too_deep_subtree(tree: Tree) -> Tree | None:
+    """On the deepest path of the tree, the subtree MAX_NESTING levels down, if there is one (a
+    long operator chain nests too). Computed without recursion: the tree may be very deep."""
+    heights: dict[int, int] = {}
+    stack: list[tuple[Tree, bool]] = [(tree, False)]
+    while stack:
+        node, children_done = stack.pop()
+        subtrees = [c for c in node.children if isinstance(c, Tree)]
+        if children_done:
+            heights[id(node)] = 1 + max((heights[id(c)] for c in subtrees), default=0)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in subtrees)
+    if heights[id(tree)] <= MAX_NESTING:
+        return None
+    node = tree
+    for _ in range(MAX_NESTING):
+        node = max((c for c in node.children if isinstance(c, Tree)), key=lambda c: heights[id(c)])
+    return node
+
+
+def _too_deep(spans: SpanMaker, where) -> Diagnostic:
+    """E0006 at the bracket or subexpression that goes one level beyond MAX_NESTING."""
+    return Diagnostic(code="E0006", message=f"expressions nest more than {MAX_NESTING} levels deep",
+                      span=spans.range(where.start_pos, where.end_pos),
+                      label=f"nested more than {MAX_NESTING} levels deep",
+                      help="split the expression into several `derive` steps, or build it from "
+                           "fewer nested parentheses and shorter operator chains")
 
 
 # ---------------------------------------------------------------- problems → diagnostics

@@ -1,26 +1,33 @@
 """Turning lark positions into `Span`s, also for expressions cut out of a bigger (YAML) file."""
 from __future__ import annotations
 
-from pipec.compiler.span import Span, span_from_offsets
+from functools import cached_property
+
+from pipec.compiler.span import LineIndex, Span
 
 
 class SpanMaker:
-    """Spans for positions in `text`, which starts at character `offset` of `source`.
+    """Spans for positions in `text`, which starts at character `offset` of a bigger file.
 
-    The `.pipe` parser uses lark's own line/column numbers; the YAML front end passes the whole
-    YAML text as `source` so that lines and columns point into the file the user wrote.
+    The `.pipe` parser uses lark's own line/column numbers; the YAML front end passes the line
+    index of the whole YAML text as `source` so that lines and columns point into the file the
+    user wrote.
     """
 
-    def __init__(self, file: str, text: str, offset: int = 0, source: str | None = None):
+    def __init__(self, file: str, text: str, offset: int = 0, source: LineIndex | None = None):
         self.file = file
         self.text = text
         self.offset = offset
         self.source = source
 
+    @cached_property
+    def lines(self) -> LineIndex:
+        return LineIndex(self.text)
+
     def range(self, start: int, end: int) -> Span:
         if self.source is not None:
-            return span_from_offsets(self.file, self.source, self.offset + start, self.offset + end)
-        span = span_from_offsets(self.file, self.text, start, end)
+            return self.source.span(self.file, self.offset + start, self.offset + end)
+        span = self.lines.span(self.file, start, end)
         return span.model_copy(update={"start": start + self.offset, "end": end + self.offset})
 
     def of(self, item) -> Span:

@@ -1,8 +1,9 @@
 """The YAML form of a pipeline (LANGUAGE.md §9) → the same AST the `.pipe` parser builds.
 
-The YAML is composed into nodes (not constructed into Python objects) with ruamel.yaml's YAML 1.2
-resolver: `on:` and `no:` stay strings (no Norway problem), every node keeps its character
-offsets, and so every span and every diagnostic points into the YAML file. Expressions are YAML
+The YAML is composed into nodes (never constructed into Python objects), within the bounds of
+`yaml_limits`, with ruamel.yaml's YAML 1.2 resolver: `on:` and `no:` stay strings (no Norway
+problem), every node keeps its character offsets, and so every span and every diagnostic points
+into the YAML file. Expressions are YAML
 strings in the expression syntax, parsed by the `.pipe` parser with their offset in the file.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
-from pipec.compiler.span import Span, span_from_offsets
+from pipec.compiler.span import LineIndex, Span
 from pipec.grammar.parser import parse_fragment
+from pipec.grammar.yaml_limits import BoundedComposer, YamlRejected
 
 TOP_LEVEL_KEYS = ("imports", "pipeline", "description", "options", "params", "steps", "sinks",
                   "schemas")
@@ -42,11 +44,12 @@ class _YamlBuilder:
     def __init__(self, text: str, file: str):
         self.text = text
         self.file = file
+        self.lines = LineIndex(text)
         self.diagnostics: list[Diagnostic] = []
 
     # ------------------------------------------------------------ positions and errors
     def range(self, start: int, end: int) -> Span:
-        return span_from_offsets(self.file, self.text, start, end)
+        return self.lines.span(self.file, start, end)
 
     def span(self, node: Node, until: Node | None = None) -> Span:
         return self.range(node.start_mark.index, (until or node).end_mark.index)
@@ -57,8 +60,15 @@ class _YamlBuilder:
 
     # ------------------------------------------------------------ the document
     def declarations(self) -> list:
+        reader = YAML(typ="safe", pure=True)
+        reader.Composer = BoundedComposer
         try:
-            root = YAML(typ="safe", pure=True).compose(self.text)
+            root = reader.compose(self.text)
+        except YamlRejected as e:
+            self.diagnostics.append(Diagnostic(code=e.code, message=e.problem,
+                                               span=self.range(e.problem_mark.index,
+                                                               e.problem_mark.index + 1)))
+            return []
         except MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             where = self.range(mark.index, mark.index) if mark else self.range(0, 0)
@@ -286,7 +296,7 @@ class _YamlBuilder:
             if node.value else -1
         exact = offset >= 0 and "\n" not in self.text[node.start_mark.index:node.end_mark.index]
         parsed, diagnostics = parse_fragment(node.value, self.file, start,
-                                             offset if exact else 0, self.text if exact else None)
+                                             offset if exact else 0, self.lines if exact else None)
         if not exact:   # folded or escaped scalar: no exact mapping, point at the whole scalar
             span = self.span(node)
             parsed = _respan(parsed, span)
