@@ -188,6 +188,7 @@ def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, he
                    null_values=null_values or None, raise_if_empty=False, glob=False)
     fields = [f for f in schema if columns is None or f[0] in columns]
     wanted = [name for name, _, _ in fields]
+    declared = None  # the columns of a file without header: the schema's names, then polars'
     try:
         found = pl.read_csv(path, n_rows=0, **options).columns
         if not found:
@@ -200,12 +201,12 @@ def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, he
                 raise PipelineRunError(
                     f"{path}: the file has {len(found)} columns but the schema declares "
                     f"{len(names)} ({', '.join(names)})", file=str(path))
-            options["new_columns"] = names + found[len(names):]
-            found = options["new_columns"]
-        _check_columns(ctx, path, found, names)
-        last = found[-1]
-        read = wanted + [last] if last not in wanted else wanted
-        parsed = {name: dtype(base) for name, base, _ in fields if base in _CSV_PARSED}
+            declared = names + found[len(names):]
+        in_file = dict(zip(declared or found, found))  # our name -> polars' name of each column
+        _check_columns(ctx, path, list(in_file), names)
+        last = list(in_file)[-1]
+        read = [in_file[n] for n in (wanted + [last] if last not in wanted else wanted)]
+        parsed = {in_file[name]: dtype(base) for name, base, _ in fields if base in _CSV_PARSED}
         try:
             df = pl.read_csv(path, columns=read, schema_overrides=parsed, **options)
         except pl.exceptions.PolarsError:
@@ -213,10 +214,12 @@ def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, he
     except PipelineRunError:
         raise
     except Exception as exc:
-        raise (_csv_problem(path, header, delimiter, options.get("new_columns"))
+        raise (_csv_problem(path, header, delimiter, declared)
                or PipelineRunError(f"{path}: cannot read as CSV: {_first_line(exc)}", file=str(path))) from exc
-    if df.get_column(last).null_count():
-        _check_row_lengths(path, header, delimiter, found, df.height)
+    if df.get_column(in_file[last]).null_count():
+        _check_row_lengths(path, header, delimiter, list(in_file), df.height)
+    if declared:
+        df = df.rename({polars_name: name for name, polars_name in in_file.items() if polars_name in read})
     return _conformed(ctx, node_id, df, fields, path)
 
 
