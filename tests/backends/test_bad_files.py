@@ -45,10 +45,15 @@ CSV_CASES = {
                   "the file is empty: expected a header row with the columns id, name, score"),
 }
 JSON_CASES = {
-    "truncated.jsonl": "line 2, column 24: not valid JSON: Unterminated string",
-    "not_object.jsonl": "line 2: expected a JSON object ({...}), found list [2, 'b', 2.5]",
-    "invalid_utf8.jsonl": "line 2, byte 21: invalid UTF-8 (byte 0xff)",
+    "truncated.jsonl": ("line 2, column 24: not valid JSON: Unterminated string", "row 2 is not valid JSON"),
+    "not_object.jsonl": ("line 2: expected a JSON object ({...}), found list [2, 'b', 2.5]", "row 2 is not valid JSON"),
+    "invalid_utf8.jsonl": ("line 2, byte 21: invalid UTF-8 (byte 0xff)", "row 2 is not valid JSON"),
 }
+CASES = {**CSV_CASES, **JSON_CASES}
+
+
+def reader_of(file: str) -> str:
+    return "read_json" if file.endswith(".jsonl") else "read_csv"
 
 
 def run_local(capsys, workdir: Path, source: str) -> tuple[int, str]:
@@ -65,21 +70,19 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("file, words", [(f, local) for f, (local, _) in CSV_CASES.items()]
-                         + list(JSON_CASES.items()))
+@pytest.mark.parametrize("file, words", [(f, local) for f, (local, _) in CASES.items()])
 def test_local_run_names_file_line_and_column(capsys, workdir, file, words):
-    reader = "read_json" if file.endswith(".jsonl") else "read_csv"
-    code, err = run_local(capsys, workdir, pipeline(file, reader))
+    code, err = run_local(capsys, workdir, pipeline(file, reader_of(file)))
     assert code == 1
     assert f"error: {workdir / 'in' / file}: {words}" in err
     assert not (workdir / "out").exists()
 
 
-@pytest.mark.parametrize("file, words", [(f, spark) for f, (_, spark) in CSV_CASES.items() if spark])
+@pytest.mark.parametrize("file, words", [(f, spark) for f, (_, spark) in CASES.items() if spark])
 def test_spark_job_names_file_row_and_column(spark, workdir, monkeypatch, file, words):
     monkeypatch.chdir(workdir)
     with pytest.raises(Exception) as info:
-        run_generated(spark, pipeline(file))
+        run_generated(spark, pipeline(file, reader_of(file)))
     job = sys.modules["generated_job_copy"]  # the job's own runtime knows its sources
     message = job.job_error_message(info.value, spark)
     assert message is not None and message.startswith(f"{workdir / 'in' / file}: {words}")
@@ -121,3 +124,15 @@ def test_a_directory_or_a_symlink_loop_is_not_called_missing(capsys, tmp_path):
     assert code == 1 and f"{tmp_path / 'in' / 'folder.csv'}: is a directory, not a file" in err
     code, err = run_local(capsys, tmp_path, pipeline("loop.csv"))
     assert code == 1 and f"{tmp_path / 'in' / 'loop.csv'}: cannot read: too many levels of symbolic links" in err
+
+
+@pytest.mark.parametrize("reader, file", [("read_csv", "a*[1].csv"), ("read_json", "a*[1].jsonl"),
+                                          ("read_parquet", "a*[1].parquet")])
+def test_local_paths_are_literal_not_glob_patterns(capsys, tmp_path, reader, file):
+    (tmp_path / "in").mkdir()
+    frame = pl.DataFrame({"id": [1], "name": ["a"], "score": [1.5]})
+    {"read_csv": frame.write_csv, "read_json": frame.write_ndjson,
+     "read_parquet": frame.write_parquet}[reader](tmp_path / "in" / file)
+    code, err = run_local(capsys, tmp_path, pipeline(file, reader))
+    assert code == 0, err
+    assert (tmp_path / "out" / "rows.csv").read_text() == "id,name,score\n1,a,1.5\n"

@@ -243,7 +243,7 @@ def _check_row_lengths(path: Path, header: bool, delimiter: str, columns: list[s
     try:
         checked = pa_csv.read_csv(
             path, read_options=pa_csv.ReadOptions(column_names=names, skip_rows=int(header)),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(include_columns=names[:1],
                                                   column_types={names[0]: pyarrow.string()})).num_rows
     except pyarrow.ArrowInvalid:
@@ -331,7 +331,7 @@ def read_parquet(ctx: RunContext, node_id: str, template: str, schema: Schema, *
     path = _readable_file(ctx.path(template))
     names = [name for name, _, _ in schema]
     try:
-        found = list(pl.read_parquet_schema(path))
+        found = list(pl.scan_parquet(path, glob=False).collect_schema())
         _check_columns(ctx, path, found, names)
         wanted = [n for n in names if columns is None or n in columns]
         df = pl.read_parquet(path, columns=wanted, glob=False)
@@ -351,7 +351,8 @@ def read_json(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
     wanted = [n for n in names if columns is None or n in columns]
     fields = [f for f in schema if f[0] in wanted]
     try:
-        df = pl.read_ndjson(path, infer_schema_length=None)
+        with open(path, "rb") as lines:  # a path would be taken as a glob pattern
+            df = pl.read_ndjson(lines, infer_schema_length=None)
     except Exception as exc:
         problem = _json_lines_problem(path)
         if problem is None and not path.read_bytes().strip():  # no lines: no rows
