@@ -326,7 +326,8 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
             if spec.header:
                 raise JobError(f"{path}: the file is empty: expected a header row with the columns "
                                f"{', '.join(n for n, _, _ in spec.schema)}")
-            return spark.createDataFrame([], T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema]))
+            strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema])
+            return spark.createDataFrame([], strings)
         if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
             declared = [n for n, _, _ in spec.schema]
             frame = frame.toDF(*[declared[i] if i < len(declared) else c for i, c in enumerate(frame.columns)])
@@ -378,7 +379,8 @@ def malformed_csv_message(spark: SparkSession, text: str) -> str | None:
     if len(fields) < len(columns):
         return (f"{where}: {len(fields)} field{'s' if len(fields) != 1 else ''} but {first} has {len(columns)}: "
                 f"column `{columns[len(fields)]}` is missing (is the file cut short?)")
-    return f"{where}: {len(fields)} fields but {first} has {len(columns)} (the first extra field is {fields[len(columns)]!r})"
+    return (f"{where}: {len(fields)} fields but {first} has {len(columns)} "
+            f"(the first extra field is {fields[len(columns)]!r})")
 
 
 def _local_path(path: str) -> str:

@@ -46,7 +46,7 @@ def test_example_jobs_are_standalone_python(path):
     for ir in program.pipelines.values():
         source = generate_job(unoptimized_plan(ir))
         compile(source, f"{ir.pipeline}.py", "exec")
-        assert imported_modules(source) <= {"__future__", "argparse", "dataclasses", "datetime", "importlib",
+        assert imported_modules(source) <= {"__future__", "argparse", "csv", "dataclasses", "datetime", "importlib",
                                             "json", "math", "os", "re", "sys", "typing", "urllib", "uuid",
                                             "pyspark"}
         assert "pipec" not in imported_modules(source)
