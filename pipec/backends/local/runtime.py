@@ -226,77 +226,236 @@ def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, he
     (`_CSV_PARSED`) while it reads, in parallel; the others are read as text and converted by
     `conform`. When the reader rejects a value, the file is read again all as text, so that
     `conform` names the column and the first bad row.
+
+    polars pads a short row with nulls, so the file's last column is always read too: a short row
+    leaves it null, and only when it holds a null is every row's length checked (`_check_row_lengths`).
+    A file polars cannot parse at all goes to `_csv_problem`, which names the line.
     """
     pl = _pl()
-    path = _existing(ctx.path(template))
+    path = _readable_file(ctx.path(template))
     names = [name for name, _, _ in schema]
     options = dict(separator=delimiter, has_header=header, infer_schema=False,
-                   null_values=null_values or None, raise_if_empty=False)
+                   null_values=null_values or None, raise_if_empty=False, glob=False)
+    fields = [f for f in schema if columns is None or f[0] in columns]
+    wanted = [name for name, _, _ in fields]
+    declared = None  # the columns of a file without header: the schema's names, then polars'
     try:
         found = pl.read_csv(path, n_rows=0, **options).columns
+        if not found:
+            if header:
+                raise PipelineRunError(f"{path}: the file is empty: expected a header row with the columns "
+                                       f"{', '.join(names)}", file=str(path))
+            return _conformed(ctx, node_id, pl.DataFrame(schema={n: pl.String for n in wanted}), fields, path)
         if not header:
             if len(found) < len(names):
                 raise PipelineRunError(
                     f"{path}: the file has {len(found)} columns but the schema declares "
                     f"{len(names)} ({', '.join(names)})", file=str(path))
-            options["new_columns"] = names + found[len(names):]
-            found = options["new_columns"]
-        _check_columns(ctx, path, found, names)
-        fields = [f for f in schema if columns is None or f[0] in columns]
-        wanted = [name for name, _, _ in fields]
-        parsed = {name: dtype(base) for name, base, _ in fields if base in _CSV_PARSED}
+            declared = names + found[len(names):]
+        in_file = dict(zip(declared or found, found))  # our name -> polars' name of each column
+        _check_columns(ctx, path, list(in_file), names)
+        last = list(in_file)[-1]
+        read = [in_file[n] for n in (wanted + [last] if last not in wanted else wanted)]
+        parsed = {in_file[name]: dtype(base) for name, base, _ in fields if base in _CSV_PARSED}
         try:
-            df = pl.read_csv(path, columns=wanted, schema_overrides=parsed, **options)
+            df = pl.read_csv(path, columns=read, schema_overrides=parsed, **options)
         except pl.exceptions.PolarsError:
-            df = pl.read_csv(path, columns=wanted, **options)
+            df = pl.read_csv(path, columns=read, **options)
     except PipelineRunError:
         raise
     except Exception as exc:
-        raise PipelineRunError(f"{path}: cannot read as CSV: {_first_line(exc)}", file=str(path)) from exc
+        raise (_csv_problem(path, header, delimiter, declared)
+               or PipelineRunError(f"{path}: cannot read as CSV: {_first_line(exc)}", file=str(path))) from exc
+    if df.get_column(in_file[last]).null_count():
+        _check_row_lengths(path, header, delimiter, list(in_file), df.height)
+    if declared:
+        df = df.rename({polars_name: name for name, polars_name in in_file.items() if polars_name in read})
+    return _conformed(ctx, node_id, df, fields, path)
+
+
+def _conformed(ctx: RunContext, node_id: str, df, fields: Schema, path: Path):
     frame = conform(df, fields, str(path))
     ctx.record(node_id, frame)
     return frame.lazy()
 
 
+def _check_row_lengths(path: Path, header: bool, delimiter: str, columns: list[str], rows: int) -> None:
+    """Raise if a row of the file has more or fewer fields than the header, or is an empty line.
+
+    pyarrow's CSV parser (in parallel, converting one column only) rejects a row of the wrong
+    length, and skips empty lines, which polars reads as rows of nulls: either way its row count
+    differs from polars'. Only then is the file read in Python to name the line.
+    """
+    import pyarrow
+    from pyarrow import csv as pa_csv
+
+    names = [f"c{i}" for i in range(len(columns))]
+    try:
+        checked = pa_csv.read_csv(
+            path, read_options=pa_csv.ReadOptions(column_names=names, skip_rows=int(header)),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(include_columns=names[:1],
+                                                  column_types={names[0]: pyarrow.string()})).num_rows
+    except pyarrow.ArrowInvalid:
+        checked = None
+    if checked != rows:
+        raise (_csv_problem(path, header, delimiter, None if header else columns)
+               or PipelineRunError(f"{path}: cannot read as CSV: rows of different lengths", file=str(path)))
+
+
+def _csv_problem(path: Path, header: bool, delimiter: str, names: list[str] | None) -> PipelineRunError | None:
+    """The first problem that makes the file unreadable as CSV, named by its line (1-based, in the
+    file) and data row, or None when Python's CSV reader finds none. Slow: only for a failed read.
+    `names` are the columns of a file without header (the schema's), None to take the header's."""
+    import csv
+    import io
+
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[line_start:exc.start].decode("utf-8").removeprefix("\ufeff")
+        index = len(next(csv.reader([before], delimiter=delimiter), [""])) - 1
+        head = names or next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace")], delimiter=delimiter))
+        column = head[index] if index < len(head) and (line > 1 or not header) else None
+        return MalformedFile(
+            f"{path}: line {line}, byte {exc.start - line_start + 1}"
+            f"{f' (column `{column}`)' if column else ''}: invalid UTF-8 "
+            f"(byte {data[exc.start]:#04x}); save the file as UTF-8", file=str(path), line=line, column=column)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)  # a field may be as long as the file
+    try:
+        reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=delimiter, strict=True)
+        columns: list[str] = []
+        row, line = 0, 1
+        try:
+            for fields in reader:
+                if not columns:
+                    columns = names or fields
+                    if header:
+                        line = reader.line_num + 1
+                        continue
+                row += 1
+                problem = _row_length_problem(fields, columns, "the header" if header else "the first row")
+                if problem:
+                    return MalformedFile(f"{path}: line {line} (row {row}): {problem[0]}", file=str(path),
+                                         line=line, row=row, column=problem[1])
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            what = ("a quoted field on this row is never closed" if "end of data" in str(exc)
+                    else f"bad quoting: {exc}")
+            return MalformedFile(f"{path}: line {line} (row {row + 1}): {what}",
+                                 file=str(path), line=line, row=row + 1)
+    finally:
+        csv.field_size_limit(limit)
+    return None
+
+
+def _row_length_problem(fields: list[str], columns: list[str], first: str) -> tuple[str, str | None] | None:
+    """(what is wrong, the first missing column) for a row whose length is not that of the `first`
+    row (the header, or the first row of a file without one)."""
+    if len(fields) == len(columns) or (not fields and len(columns) == 1):  # a blank line is one empty field
+        return None
+    if not fields:
+        return f"empty line, but {first} has {len(columns)} fields", columns[0]
+    if len(fields) < len(columns):
+        return (f"{len(fields)} field{'s' if len(fields) > 1 else ''} but {first} has {len(columns)}: "
+                f"column `{columns[len(fields)]}` is missing (is the file cut short?)", columns[len(fields)])
+    return (f"{len(fields)} fields but {first} has {len(columns)} "
+            f"(the first extra field is {fields[len(columns)]!r})", None)
+
+
+class MalformedFile(PipelineRunError):
+    """A file that does not have the structure of its format, at a 1-based line of the file."""
+
+    def __init__(self, message: str, *, file: str, line: int, row: int | None = None, column: str | None = None):
+        super().__init__(message, file=file, column=column, row=row)
+        self.line = line
+
+
 def read_parquet(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
                  columns: list[str] | None = None):
     pl = _pl()
-    path = _existing(ctx.path(template))
+    path = _readable_file(ctx.path(template))
     names = [name for name, _, _ in schema]
     try:
-        found = list(pl.read_parquet_schema(path))
+        found = list(pl.scan_parquet(path, glob=False).collect_schema())
         _check_columns(ctx, path, found, names)
         wanted = [n for n in names if columns is None or n in columns]
-        df = pl.read_parquet(path, columns=wanted)
+        df = pl.read_parquet(path, columns=wanted, glob=False)
     except PipelineRunError:
         raise
     except Exception as exc:
         raise PipelineRunError(f"{path}: cannot read as Parquet: {_first_line(exc)}", file=str(path)) from exc
-    frame = conform(df, [f for f in schema if f[0] in wanted], str(path))
-    ctx.record(node_id, frame)
-    return frame.lazy()
+    return _conformed(ctx, node_id, df, [f for f in schema if f[0] in wanted], path)
 
 
 def read_json(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
               columns: list[str] | None = None):
-    """Read JSON lines (one object per line)."""
+    """Read JSON lines (one object per line; empty lines are skipped, a key an object lacks is null)."""
     pl = _pl()
-    path = _existing(ctx.path(template))
+    path = _readable_file(ctx.path(template))
     names = [name for name, _, _ in schema]
-    try:
-        df = pl.read_ndjson(path, infer_schema_length=None)
-    except Exception as exc:
-        raise PipelineRunError(f"{path}: cannot read as JSON lines: {_first_line(exc)}", file=str(path)) from exc
-    _check_columns(ctx, path, df.columns, names)
     wanted = [n for n in names if columns is None or n in columns]
-    frame = conform(df.select(wanted), [f for f in schema if f[0] in wanted], str(path))
-    ctx.record(node_id, frame)
-    return frame.lazy()
+    fields = [f for f in schema if f[0] in wanted]
+    try:
+        with open(path, "rb") as lines:  # a path would be taken as a glob pattern
+            df = pl.read_ndjson(lines, infer_schema_length=None)
+    except Exception as exc:
+        problem = _json_lines_problem(path)
+        if problem is None and not path.read_bytes().strip():  # no lines: no rows
+            return _conformed(ctx, node_id, pl.DataFrame(schema={n: pl.String for n in wanted}), fields, path)
+        raise (problem or PipelineRunError(f"{path}: cannot read as JSON lines: {_first_line(exc)}",
+                                           file=str(path))) from exc
+    _check_columns(ctx, path, df.columns, names)
+    return _conformed(ctx, node_id, df.select(wanted), fields, path)
 
 
-def _existing(path: Path) -> Path:
+def _json_lines_problem(path: Path) -> PipelineRunError | None:
+    """The first line that is not a JSON object, named by line and column (slow: only after a
+    failed read), or None when every line is one."""
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return MalformedFile(f"{path}: line {number}, byte {exc.start + 1}: invalid UTF-8 "
+                                     f"(byte {raw[exc.start]:#04x}); save the file as UTF-8",
+                                     file=str(path), line=number)
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                return MalformedFile(f"{path}: line {number}, column {exc.colno}: not valid JSON: {exc.msg}",
+                                     file=str(path), line=number)
+            if not isinstance(value, dict):
+                return MalformedFile(f"{path}: line {number}: expected a JSON object ({{...}}), "
+                                     f"found {type(value).__name__} {_show(value)}", file=str(path), line=number)
+    return None
+
+
+def _readable_file(path: Path) -> Path:
+    """`path` if it is a file this process can read; otherwise an error saying what it is instead."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        problem = "no such file" if not path.is_symlink() else "a symbolic link to a file that does not exist"
+        raise PipelineRunError(f"{path}: {problem}", file=str(path)) from None
+    except OSError as exc:  # e.g. ELOOP: a symlink loop
+        raise PipelineRunError(f"{path}: cannot read: {exc.strerror.lower()}", file=str(path)) from None
+    if path.is_dir():
+        raise PipelineRunError(f"{path}: is a directory, not a file", file=str(path))
     if not path.is_file():
-        raise PipelineRunError(f"{path}: no such file", file=str(path))
+        raise PipelineRunError(f"{path}: is not a regular file", file=str(path))
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise PipelineRunError(f"{path}: cannot read: {exc.strerror.lower()}", file=str(path)) from None
     return path
 
 

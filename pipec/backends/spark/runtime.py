@@ -11,6 +11,7 @@ split/sample, machine learning (fit, predict, evaluate, save) and expectations.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import importlib
 import json
@@ -206,6 +207,9 @@ def _interrupt(number: int, frame: Any) -> None:
 def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
     """The user-facing message of a failure, or None when it is a genuine bug."""
     text = str(exc)
+    malformed = malformed_csv_message(spark, text)
+    if malformed is not None:
+        return malformed
     if isinstance(exc, JobError):
         return text.removeprefix(ERROR_MARK).strip()
     # The mark as a raised message starts it: after `[USER_RAISED_EXCEPTION] `, `JobError: ` or a
@@ -342,9 +346,13 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     if not _exists(spark, path):
         raise JobError(f"{path}: no such file")
     if spec.fmt == "csv":
-        reader = spark.read.options(header=spec.header, sep=spec.delimiter, escape='"',
-                                    inferSchema=False, mode="PERMISSIVE")
-        frame = reader.csv(path)
+        frame = _csv_reader(spark, spec, "FAILFAST").csv(path)
+        if not frame.columns:  # an empty file
+            if spec.header:
+                raise JobError(f"{path}: the file is empty: expected a header row with the columns "
+                               f"{', '.join(n for n, _, _ in spec.schema)}")
+            strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema])
+            return spark.createDataFrame([], strings)
         if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
             declared = [n for n, _, _ in spec.schema]
             frame = frame.toDF(*[declared[i] if i < len(declared) else c for i, c in enumerate(frame.columns)])
@@ -354,6 +362,55 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
                                + [T.StructField("_corrupt_record", T.StringType())])
         return spark.read.schema(strings).option("columnNameOfCorruptRecord", "_corrupt_record").json(path)
     return spark.read.parquet(path)
+
+
+def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str) -> Any:
+    """Spark's CSV reader as pipec reads CSV: records may span lines (a quoted field may hold a
+    line break), and in FAILFAST mode a row with more or fewer fields than the header fails
+    the job (PERMISSIVE would pad it with nulls); `malformed_csv_message` then names the row."""
+    return spark.read.options(header=spec.header, sep=spec.delimiter, escape='"', inferSchema=False,
+                              multiLine=True, mode=mode)
+
+
+def malformed_csv_message(spark: SparkSession, text: str) -> str | None:
+    """When the failure `text` is Spark's FAILFAST report of a malformed CSV record, the message
+    naming its file, row and column (found by reading that file again); otherwise None."""
+    if "MALFORMED_RECORD_IN_PARSING" not in text:
+        return None
+    failed = re.search(r"Encountered error while reading file (\S+?)\.?\s", text)
+    if failed is None:
+        return None
+    file = urllib.parse.unquote(failed.group(1))
+    shown = _local_path(file)
+    spec = next((s for s in _SOURCES.values() if s.fmt == "csv" and (
+        shown == _local_path(s.path) or shown.startswith(_local_path(s.path).rstrip("/") + "/"))), None)
+    if spec is None:
+        return None
+    names = _csv_reader(spark, spec, "PERMISSIVE").csv(file).columns
+    strings = T.StructType([T.StructField(n, T.StringType()) for n in names]
+                           + [T.StructField("_corrupt_record", T.StringType())])
+    records = (_csv_reader(spark, spec, "PERMISSIVE").option("columnNameOfCorruptRecord", "_corrupt_record")
+               .schema(strings).csv(file).select(quote(names[0]), "_corrupt_record"))  # Spark refuses it alone
+    hits = records.rdd.zipWithIndex().filter(lambda r: r[0][1] is not None).take(1)
+    if not hits:
+        return f"{shown}: a row does not have as many fields as the header"
+    (_, record), index = hits[0]
+    fields = next(csv.reader([record], delimiter=spec.delimiter), [])
+    columns = names if spec.header else [n for n, _, _ in spec.schema] + names[len(spec.schema):]
+    first = "the header" if spec.header else "the first row"
+    where = f"{shown}: row {index + 1}"
+    if record.count('"') % 2:
+        return f"{where}: a quoted field on this row is never closed"
+    if len(fields) < len(columns):
+        return (f"{where}: {len(fields)} field{'s' if len(fields) != 1 else ''} but {first} has {len(columns)}: "
+                f"column `{columns[len(fields)]}` is missing (is the file cut short?)")
+    return (f"{where}: {len(fields)} fields but {first} has {len(columns)} "
+            f"(the first extra field is {fields[len(columns)]!r})")
+
+
+def _local_path(path: str) -> str:
+    """A local file's path without the `file:` scheme Spark puts before it (other URIs unchanged)."""
+    return urllib.parse.urlparse(path).path if path.startswith("file:") else path
 
 
 def _column_checks(raw: DataFrame, spec: SourceSpec, name: str, kind: str,
@@ -396,7 +453,7 @@ def locate_bad_row(spark: SparkSession, source_id: str, file: str, column: str) 
     flagged = raw.select(bad_value.alias("bad_value"), bad_null.alias("bad_null"), corrupt.alias("corrupt"),
                          F.col(quote(name)).cast("string").alias("value"))
     hits = flagged.rdd.zipWithIndex().filter(lambda r: r[0]["bad_value"] or r[0]["bad_null"]).take(1)
-    shown = urllib.parse.urlparse(file).path if file.startswith("file:") else file
+    shown = _local_path(file)
     if not hits:
         return f"{shown}: column `{name}` holds a value that does not fit {kind}"
     row, index = hits[0]

@@ -46,8 +46,9 @@ def test_example_jobs_are_standalone_python(path):
     for ir in program.pipelines.values():
         source = generate_job(unoptimized_plan(ir))
         compile(source, f"{ir.pipeline}.py", "exec")
-        assert imported_modules(source) <= {"__future__", "argparse", "contextlib", "dataclasses", "datetime",
-                                            "errno", "fcntl", "importlib", "json", "math", "os", "re", "shutil",
+        assert imported_modules(source) <= {"__future__", "argparse", "contextlib", "csv", "dataclasses",
+                                            "datetime", "errno", "fcntl", "importlib", "json", "math", "os", "re",
+                                            "shutil",
                                             "signal", "sys", "threading", "time", "typing", "urllib", "uuid",
                                             "pyspark"}
         assert "pipec" not in imported_modules(source)
