@@ -12,9 +12,12 @@ form or a guard, giving null as the semantics require.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import re
+from typing import Iterator
 
 from pipec.compiler.ast import (Binary, Call, ColumnRef, Expr, InList, IsNull, ListExpr, Literal_,
                                 ParamRef, Unary)
@@ -24,9 +27,32 @@ SPARK_TYPE_NAMES = {"int": "bigint", "float": "double", "bool": "boolean", "str"
                     "date": "date", "timestamp": "timestamp"}
 
 AGGREGATES = {
-    "count": "F.count", "count_distinct": "F.count_distinct", "sum": "F.sum", "mean": "F.avg",
-    "min": "F.min", "max": "F.max", "std": "F.stddev_samp", "var": "F.var_samp", "median": "F.median",
+    "count": "F.count", "count_distinct": "F.count_distinct", "sum": "float_sum", "mean": "float_mean",
+    "min": "F.min", "max": "F.max", "std": "float_std", "var": "float_var", "median": "F.median",
 }
+_NUMERIC_AGGREGATES = frozenset({"sum", "mean", "std", "var", "median"})  # a bool counts as 0 / 1
+
+_CHECKED_INT_OPERATORS = frozenset({"+", "-", "*"})  # int64 overflow is an error (int_arithmetic)
+
+_STEP: contextvars.ContextVar[str] = contextvars.ContextVar("step", default="expression")
+
+
+@contextlib.contextmanager
+def in_step(step: str) -> Iterator[None]:
+    """Name `step` in the run-time errors of the expressions translated inside the block."""
+    token = _STEP.set(step)
+    try:
+        yield
+    finally:
+        _STEP.reset(token)
+
+
+def _overflow_message(expr: Expr) -> str:
+    """The error's text as a Python literal, split into short lines when long."""
+    where = f"{expr.span.file}:{expr.span.line}:{expr.span.column}"
+    text = f"integer overflow in {_STEP.get()} at {where}: {describe(expr)}"
+    parts = [py_literal(text[i:i + 60]) for i in range(0, len(text), 60)]
+    return parts[0] if len(parts) == 1 else "(\n" + "".join(f"    {p}\n" for p in parts) + ")"
 
 _SIMPLE_FUNCTIONS = {  # name -> PySpark function taking the same arguments in the same order
     "abs": "F.abs", "exp": "F.exp", "pow": "F.pow", "log": "ieee_ln", "log10": "ieee_log10",  # IEEE 754 outside the domain, as numpy
@@ -95,7 +121,11 @@ def column(expr: Expr) -> str:
         return f"F.lit(params[{py_literal(expr.name)}])"
     if isinstance(expr, Unary):
         inner = _operand(expr.operand, bare_literals=False)
-        return f"~{inner}" if expr.op == "not" else f"-{inner}"
+        if expr.op == "not":
+            return f"~{inner}"
+        if expr.type and expr.type.base == "int":  # -(-2**63) leaves int64 too
+            return f'int_arithmetic("-", F.lit(0), {inner}, {_overflow_message(expr)})'
+        return f"-{inner}"
     if isinstance(expr, Binary):
         return _binary(expr)
     if isinstance(expr, IsNull):
@@ -130,6 +160,8 @@ def _binary(expr: Binary) -> str:
         return f'{floor}.cast("double")' if expr.type and expr.type.base == "float" else floor
     if expr.op == "%":
         return f"python_mod({column(left)}, {column(right)})"
+    if expr.op in _CHECKED_INT_OPERATORS and expr.type and expr.type.base == "int":
+        return f"int_arithmetic({py_literal(expr.op)}, {column(left)}, {column(right)}, {_overflow_message(expr)})"
     operator = _PYTHON_OPERATORS[expr.op]
     # A bare literal is fine on either side of a Python operator, as long as the other side is a Column.
     left_bare = expr.op not in ("and", "or") and not _is_plain_literal(right)
@@ -143,7 +175,12 @@ def _call(call: Call) -> str:
     if name in AGGREGATES:
         if name == "count" and not args:
             return "F.count(F.lit(1))"
-        return f"{AGGREGATES[name]}({texts[0]})"
+        base = args[0].type.base if args[0].type else None
+        operand = f'{_operand(args[0], bare_literals=False)}.cast("bigint")' if (
+            base == "bool" and name in _NUMERIC_AGGREGATES) else texts[0]
+        if name == "sum" and base in ("int", "bool"):
+            return f"exact_sum({operand}, {_overflow_message(call)})"
+        return f"{AGGREGATES[name]}({operand})"
     if name == "row_count":
         return "F.count(F.lit(1))"
     if name in _SIMPLE_FUNCTIONS:

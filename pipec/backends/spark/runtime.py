@@ -1,8 +1,9 @@
 """Run-time support for generated pipec Spark jobs.
 
 The source text of this module is embedded verbatim into every generated job, so that a job is
-one file that needs nothing but pyspark. It must therefore import nothing from pipec, keep all its
-state local to one run, and only use what a PySpark installation provides.
+one file that needs nothing but pyspark (and polars, which writes CSV and JSON exactly as the
+local backend does). It must therefore import nothing from pipec and keep all its state local to
+one run.
 
 Contents, in the order a job uses them: job parameters, the job entry point (session, error
 reporting), Column helpers for the expression semantics, schema-enforcing readers, atomic sinks,
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import io
 import json
 import math
 import os
@@ -43,7 +45,7 @@ SPARK_TYPES: dict[str, T.DataType] = {
     "int": T.LongType(), "float": T.DoubleType(), "bool": T.BooleanType(),
     "str": T.StringType(), "date": T.DateType(), "timestamp": T.TimestampType(),
 }
-TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"  # ISO 8601, written in UTC
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how the local runtime writes timestamps (polars/chrono format)
 ERROR_MARK = "JOB-ERROR:"  # prefixes messages raised inside Spark tasks, so the driver can find them
 
 
@@ -248,6 +250,56 @@ def python_mod(a: Column, b: Column) -> Column:
     return F.when((remainder != 0) & ((remainder < 0) != (b < 0)), remainder + b).otherwise(remainder)
 
 
+INT_OPERATIONS = {"+": F.try_add, "-": F.try_subtract, "*": F.try_multiply}
+
+
+def _overflow_checked(result: Column, overflow: Column, message: str) -> Column:
+    return F.when(overflow, F.raise_error(F.lit(f"{ERROR_MARK} {message}"))).otherwise(result)
+
+
+def int_arithmetic(operator: str, a: Column, b: Column, message: str) -> Column:
+    """Int `+ - *` through Spark's `try_` functions (null on overflow): a null result from
+    non-null operands is an overflow, which docs/semantics.md makes a run error."""
+    result = INT_OPERATIONS[operator](a, b)
+    return _overflow_checked(result, result.isNull() & a.isNotNull() & b.isNotNull(), message)
+
+
+def exact_sum(x: Column, message: str) -> Column:
+    """`sum` of ints: exact int64, an error beyond it (null when there are no values)."""
+    result = F.try_sum(x)
+    return _overflow_checked(result, result.isNull() & (F.count(x) > 0), message)
+
+
+def _sorted_values(x: Column) -> Column:
+    return F.array_sort(F.collect_list(x.cast("double")))
+
+
+def _sequential_sum(values: Column, term: Callable[[Column], Column] = lambda v: v) -> Column:
+    """The left-to-right sum of an array (starting at -0.0, the identity of IEEE addition)."""
+    return F.aggregate(values, F.lit(-0.0), lambda total, v: total + term(v))
+
+
+def float_sum(x: Column) -> Column:
+    """docs/semantics.md: a float sum adds the non-null values in ascending order, so it does not
+    depend on partitioning; null when there are none."""
+    return F.when(F.count(x) > 0, _sequential_sum(_sorted_values(x)))
+
+
+def float_mean(x: Column) -> Column:
+    return F.when(F.count(x) > 0, _sequential_sum(_sorted_values(x)) / F.count(x))
+
+
+def float_var(x: Column) -> Column:
+    """Sample variance: the ordered sum of (x - mean)^2, divided by n - 1; null below two values."""
+    mean = float_mean(x)
+    squares = _sequential_sum(_sorted_values(x), lambda v: (v - mean) * (v - mean))
+    return F.when(F.count(x) > 1, squares / (F.count(x) - 1))
+
+
+def float_std(x: Column) -> Column:
+    return F.sqrt(float_var(x))
+
+
 def trim_whitespace(s: Column) -> Column:
     """Strip all whitespace both sides (Spark's `trim` only strips spaces)."""
     return F.regexp_replace(s, r"^\s+|\s+$", "")
@@ -265,6 +317,67 @@ def quote(name: str) -> str:
 
 def struct_type(schema: SchemaSpec) -> T.StructType:
     return T.StructType([T.StructField(n, SPARK_TYPES[k], nullable) for n, k, nullable in schema])
+
+
+# ================================================================ row order
+# docs/semantics.md defines the order of every table's rows; Spark's partitions and shuffles do not
+# keep it, so each row carries it in a hidden column: an array of longs compared lexicographically.
+# Sources number their rows in file order, steps that combine tables compose their inputs' orders,
+# and whatever observes the order (sinks, `limit`, `fit`, python steps) sorts by it first.
+ORDER = "__pipec_order"
+RIGHT_ORDER = "__pipec_order_right"
+
+
+def numbered(df: DataFrame) -> DataFrame:
+    """Number the rows in the order Spark yields them: one file is split into partitions in file
+    order, and a sorted DataFrame's partitions hold consecutive key ranges."""
+    return df.withColumn(ORDER, F.array(F.monotonically_increasing_id()))
+
+
+def in_order(df: DataFrame) -> DataFrame:
+    return df.orderBy(ORDER)
+
+
+def sorted_rows(df: DataFrame, keys: list[Column]) -> DataFrame:
+    """A stable sort: ties keep their order; the result is numbered in its new order."""
+    return numbered(df.orderBy(*keys, ORDER))
+
+
+def first_rows(df: DataFrame, n: int) -> DataFrame:
+    return df.orderBy(ORDER).limit(n)
+
+
+def union_part(df: DataFrame, index: int) -> DataFrame:
+    """The `index`-th input of a union: its rows come after all rows of the inputs before it."""
+    return df.withColumn(ORDER, F.concat(F.array(F.lit(index).cast("bigint")), F.col(ORDER)))
+
+
+def with_right_order(df: DataFrame) -> DataFrame:
+    """The right side of a join, its order column renamed so that both sides' orders survive."""
+    return df.withColumnRenamed(ORDER, RIGHT_ORDER)
+
+
+def joined_order(df: DataFrame, how: str) -> DataFrame:
+    """The order of a join's result from its sides' orders (docs/semantics.md): left-major, for
+    `right` right-major, for `full` the left rows first, then the right-only rows."""
+    left, right, nothing = F.col(ORDER), F.col(RIGHT_ORDER), F.array().cast("array<bigint>")
+    if how == "right":
+        order = F.concat(right, F.coalesce(left, nothing))
+    elif how == "full":
+        tag = F.array(F.when(left.isNull(), F.lit(1)).otherwise(F.lit(0)).cast("bigint"))
+        order = F.concat(tag, F.coalesce(left, nothing), F.coalesce(right, nothing))
+    else:
+        order = F.concat(left, F.coalesce(right, nothing))
+    return df.withColumn(ORDER, order).drop(RIGHT_ORDER)
+
+
+def first_order() -> Column:
+    """A group's order: that of its first row (groups come in order of first appearance)."""
+    return F.min(ORDER).alias(ORDER)
+
+
+def data_columns(df: DataFrame) -> list[str]:
+    return [c for c in df.columns if c != ORDER]
 
 
 # ================================================================ reading
@@ -424,23 +537,20 @@ class Outputs:
     def write_table(self, df: DataFrame, fmt: str, path: str, schema: SchemaSpec) -> None:
         """Write `df` as one CSV / JSON-lines / Parquet file at `path` (staged until commit)."""
         temp = self._temp_dir(path)
-        writer = conform(df, schema).coalesce(1).write.mode("overwrite")
-        if fmt == "csv":
-            writer.options(header=True, escape='"', timestampFormat=TIMESTAMP_FORMAT,
-                           ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False).csv(temp)
-        elif fmt == "json":
-            writer.options(ignoreNullFields=False, timestampFormat=TIMESTAMP_FORMAT).json(temp)
+        rows = conform(in_order(df), schema)
+        if fmt == "parquet":
+            rows.coalesce(1).write.mode("overwrite").parquet(temp)
+            fs, hdir = _hadoop_path(self.spark, temp)
+            part = next(s.getPath() for s in fs.listStatus(hdir) if s.getPath().getName().startswith("part-"))
+            self.staged.append((part.toString(), path))
         else:
-            writer.parquet(temp)
-        fs, hdir = _hadoop_path(self.spark, temp)
-        part = next(s.getPath() for s in fs.listStatus(hdir) if s.getPath().getName().startswith("part-"))
-        self.staged.append((part.toString(), path))
+            self.staged.append((write_bytes(self.spark, f"{temp}/part-00000.{fmt}",
+                                            table_file_bytes(rows.toArrow(), fmt)), path))
 
     def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
-        """Metrics are one record: one JSON object, or a one-row CSV / Parquet table."""
-        schema = [(name, "float", True) for name in metrics]
-        frame = self.spark.createDataFrame([tuple(metrics.values())], struct_type(schema))
-        self.write_table(frame, fmt, path, schema)
+        """Metrics are one JSON object, written as the local runtime writes it."""
+        temp = self._temp_dir(path)
+        self.staged.append((write_bytes(self.spark, f"{temp}/metrics.{fmt}", metrics_file_bytes(metrics)), path))
 
     def save_model(self, model: "FittedModel", path: str) -> None:
         """Save the MLlib PipelineModel, plus a `pipec-model.json` sidecar describing it."""
@@ -473,6 +583,40 @@ class Outputs:
         self.staged.clear()
 
 
+def table_file_bytes(table: Any, fmt: str) -> bytes:
+    """A CSV or JSON-lines file of an Arrow table, byte for byte as the local runtime writes it
+    (docs/semantics.md: one writer for every backend). The same polars calls as
+    pipec/backends/local/runtime.py's `write_csv` / `write_json`."""
+    import polars as pl
+
+    df = pl.from_arrow(table)
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        df.write_csv(buffer, datetime_format=TIMESTAMP_TEXT, date_format="%Y-%m-%d")
+    else:
+        timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
+        (df.with_columns(pl.col(timestamps).dt.strftime(TIMESTAMP_TEXT)) if timestamps else df).write_ndjson(buffer)
+    return buffer.getvalue()
+
+
+def metrics_file_bytes(metrics: dict[str, float]) -> bytes:
+    """Metrics JSON as the local runtime's `write_json` writes it."""
+    return (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_bytes(spark: SparkSession, path: str, data: bytes) -> str:
+    """Write one file (on any Hadoop file system) and return its path."""
+    fs, hpath = _hadoop_path(spark, path)
+    stream = fs.create(hpath, True)
+    try:
+        chunk = 1 << 22
+        for start in range(0, len(data), chunk):
+            stream.write(bytearray(data[start:start + chunk]))
+    finally:
+        stream.close()
+    return hpath.toString()
+
+
 # ================================================================ split and sample
 SPLIT_PRIME = 1000003
 
@@ -486,7 +630,7 @@ def split_draw(key: Column, seed: int) -> Column:
 
 def row_hash(df: DataFrame, seed: int) -> Column:
     """A deterministic per-row key from all values and the seed (for split without `by` and sample)."""
-    return F.xxhash64(*[F.col(quote(c)) for c in df.columns], F.lit(seed))
+    return F.xxhash64(*[F.col(quote(c)) for c in data_columns(df)], F.lit(seed))
 
 
 def split_rows(df: DataFrame, fraction: float, seed: int, part: int, by: str | None = None) -> DataFrame:
@@ -514,7 +658,8 @@ def apply_python(df: DataFrame, function: str, schema: SchemaSpec, options: dict
         for batch in batches:
             yield check_python_result(user_function(batch, **options), schema, function)[names]
 
-    return df.mapInPandas(run_batches, struct_type(schema))
+    # the function sees the rows in order, in one partition, and its result's order is kept
+    return numbered(in_order(df).drop(ORDER).coalesce(1).mapInPandas(run_batches, struct_type(schema)))
 
 
 def _import_function(function: str, workdir: str) -> Callable[..., Any]:
@@ -622,7 +767,7 @@ def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: st
     stages.append(make_estimator(estimator, arguments, supervised=label is not None))
 
     classes: list[Any] = []
-    training = df
+    training = in_order(df)  # MLlib's result depends on how the rows are partitioned and ordered
     if label is not None:
         label_name = quote(label[0])
         training = df.filter(F.col(label_name).isNotNull())

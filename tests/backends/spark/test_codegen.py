@@ -47,8 +47,8 @@ def test_example_jobs_are_standalone_python(path):
         source = generate_job(unoptimized_plan(ir))
         compile(source, f"{ir.pipeline}.py", "exec")
         assert imported_modules(source) <= {"__future__", "argparse", "dataclasses", "datetime", "importlib",
-                                            "json", "math", "os", "re", "sys", "typing", "urllib", "uuid",
-                                            "pyspark"}
+                                            "io", "json", "math", "os", "re", "signal", "sys", "typing",
+                                            "urllib", "uuid", "pyspark", "polars"}
         assert "pipec" not in imported_modules(source)
         assert max(len(line) for line in source.splitlines()) <= 120
 
