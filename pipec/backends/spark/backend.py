@@ -42,8 +42,19 @@ BACKEND = SparkBackend()
 def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
             capture: bool = True) -> subprocess.CompletedProcess:
     """Run a compiled job as `python JOB --param name=value ...` in `workdir` (used by
-    `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params."""
+    `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params,
+    130 / 143: interrupted."""
     command = [sys.executable, str(Path(path).resolve())]
     for name, value in params.items():
         command += ["--param", f"{name}={value if isinstance(value, str) else param_text(value)}"]
-    return subprocess.run(command, cwd=workdir, capture_output=capture, text=True, env=dict(os.environ))
+    pipe = subprocess.PIPE if capture else None
+    process = subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=dict(os.environ))
+    try:
+        out, err = process.communicate()
+    except KeyboardInterrupt:  # the job got the same Ctrl-C: it reports it and cleans up; wait for that
+        try:
+            out, err = process.communicate()
+        except KeyboardInterrupt:
+            process.kill()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, out, err)

@@ -28,7 +28,7 @@ SPARK_TYPE_NAMES = {"int": "bigint", "float": "double", "bool": "boolean", "str"
 
 AGGREGATES = {
     "count": "F.count", "count_distinct": "F.count_distinct", "sum": "float_sum", "mean": "float_mean",
-    "min": "F.min", "max": "F.max", "std": "float_std", "var": "float_var", "median": "F.median",
+    "min": "F.min", "max": "F.max", "std": "float_std", "var": "float_var", "median": "float_median",
 }
 _NUMERIC_AGGREGATES = frozenset({"sum", "mean", "std", "var", "median"})  # a bool counts as 0 / 1
 
@@ -189,10 +189,9 @@ def _call(call: Call) -> str:
         return f"{_operand(args[0], bare_literals=False)}.{_COLUMN_METHODS[name]}({_operand(args[1], bare_literals=True)})"
     if name == "round":
         digits = value(args[1]) if len(args) > 1 else (value(call.keyword("digits").value) if call.keyword("digits") else "0")
-        operand = texts[0]
-        if args[0].type and args[0].type.base == "int" and call.type and call.type.base == "float":
-            operand = f'{operand}.cast("double")'
-        return f"round_half_away({operand}, {digits})"
+        if args[0].type and args[0].type.base == "int":
+            return texts[0]  # an int is already round (and keeps its type)
+        return f"round_half_away({texts[0]}, {digits})"
     if name in ("floor", "ceil"):
         if args[0].type and args[0].type.base == "int":
             return texts[0]  # floor/ceil of an int is the int

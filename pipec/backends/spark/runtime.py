@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import urllib.parse
 import uuid
@@ -160,14 +161,53 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     """Parse params, run `pipeline`, and publish its outputs only if every step succeeded.
 
     Returns the process exit code: 0 on success, 1 when the data or a check fails (one message on
-    stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts).
+    stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts),
+    130 / 143 when stopped by SIGINT / SIGTERM.
     """
     params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
-    spark = build_session(app_name)
+    try:
+        stop_on_signals(None)
+        spark = build_session(app_name)
+        stop_on_signals(spark)  # replaces the SIGINT handler the SparkContext installed
+        return _run_pipeline(app_name, params, pipeline, spark)
+    except JobInterrupted as stop:
+        print(f"{app_name}: interrupted ({stop.signal_name}); the run stopped", file=sys.stderr)
+        return stop.exit_code
+
+
+class JobInterrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM: the job cleans up and exits with 128 + the signal's number,
+    printing one line instead of a traceback."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+
+
+def stop_on_signals(spark: SparkSession | None) -> None:
+    """Turn SIGINT and SIGTERM into `JobInterrupted`, once (later signals wait for the cleanup),
+    cancelling the running Spark jobs first."""
+    def stop(signum: int, frame: Any) -> None:
+        for other in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(other, signal.SIG_IGN)
+        if spark is not None:
+            spark.sparkContext.cancelAllJobs()
+        raise JobInterrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+
+
+def _run_pipeline(app_name: str, params: dict[str, Any],
+                  pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None], spark: SparkSession) -> int:
     outputs = Outputs(spark)
     try:
         pipeline(spark, params, outputs)
         outputs.commit()
+    except JobInterrupted:
+        outputs.discard()
+        raise
     except Exception as exc:  # noqa: BLE001 - we re-raise what is not a data/user error
         outputs.discard()
         message = job_error_message(exc, spark)
@@ -221,7 +261,9 @@ def round_half_away(x: Column, digits: int) -> Column:
     """docs/semantics.md's rounding: `x * 10**digits` rounded half away from zero, divided back.
     (`F.round(x, d)` rounds the double's exact decimal expansion instead, so 13.65 -> 13.6.)"""
     scale = 10.0 ** digits
-    return F.round(x * F.lit(scale), 0) / F.lit(scale)
+    rounded = F.round(x * F.lit(scale), 0)
+    # Spark's `round` turns -0.4 into 0.0; IEEE rounding (and the local backend) keeps the sign
+    return F.when(rounded == 0, x * F.lit(0.0)).otherwise(rounded) / F.lit(scale)
 
 
 def _ieee_log(x: Column, log: Column) -> Column:
@@ -294,6 +336,14 @@ def float_var(x: Column) -> Column:
     mean = float_mean(x)
     squares = _sequential_sum(_sorted_values(x), lambda v: (v - mean) * (v - mean))
     return F.when(F.count(x) > 1, squares / (F.count(x) - 1))
+
+
+def float_median(x: Column) -> Column:
+    """The middle value, or for an even count `a + (b - a) * 0.5` of the two middle values, as the
+    local backend computes it (Spark's `median` gives `a * 0.5 + b * 0.5`, another last bit)."""
+    values, n = _sorted_values(x), F.count(x)
+    low, high = F.element_at(values, ((n + 1) / 2).cast("int")), F.element_at(values, (n / 2 + 1).cast("int"))
+    return F.when(n % 2 == 1, low).when(n > 0, low + (high - low) * F.lit(0.5))
 
 
 def float_std(x: Column) -> Column:
@@ -432,7 +482,7 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     if spec.fmt == "csv":
         reader = spark.read.options(header=spec.header, sep=spec.delimiter, escape='"',
                                     inferSchema=False, mode="PERMISSIVE")
-        frame = reader.csv(path)
+        frame = reader.csv(literal_path(path))
         if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
             declared = [n for n, _, _ in spec.schema]
             frame = frame.toDF(*[declared[i] if i < len(declared) else c for i, c in enumerate(frame.columns)])
@@ -440,8 +490,9 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     if spec.fmt == "json":
         strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema]
                                + [T.StructField("_corrupt_record", T.StringType())])
-        return spark.read.schema(strings).option("columnNameOfCorruptRecord", "_corrupt_record").json(path)
-    return spark.read.parquet(path)
+        return spark.read.schema(strings).option("columnNameOfCorruptRecord", "_corrupt_record").json(
+            literal_path(path))
+    return spark.read.parquet(literal_path(path))
 
 
 def _column_checks(raw: DataFrame, spec: SourceSpec, name: str, kind: str,
@@ -507,14 +558,18 @@ def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
 
 def _is_file(spark: SparkSession, path: str) -> bool:
     fs, hpath = _hadoop_path(spark, path)
-    return not any(ch in path for ch in "*?[") and fs.isFile(hpath)
+    return fs.isFile(hpath)
 
 
 def _exists(spark: SparkSession, path: str) -> bool:
-    if any(ch in path for ch in "*?["):  # a glob: let Spark report it
-        return True
     fs, hpath = _hadoop_path(spark, path)
     return fs.exists(hpath)
+
+
+def literal_path(path: str) -> str:
+    """`path` for Spark's readers, which expand Hadoop globs: a pipec path names one file or
+    folder literally, so `{ } [ ] * ?` (and the escape character itself) are escaped."""
+    return re.sub(r"([{}\[\]*?\\])", r"\\\1", path)
 
 
 # ================================================================ atomic sinks
