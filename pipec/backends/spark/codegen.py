@@ -4,7 +4,8 @@ The job is: a docstring saying how to run it, the embedded runtime (`runtime.py`
 its docstring), the declared params and schemas, then `pipeline(spark, params, outputs)` with one
 commented block per plan stage, and `main(argv)`. Chains of DataFrame methods inside a stage are
 written as one fluent expression; nodes the plan caches are persisted and unpersisted after the
-last action that reads them.
+last action that reads them. Every DataFrame carries its rows' defined order (docs/semantics.md) in
+the runtime's hidden `ORDER` column, which each step keeps or composes and sinks drop.
 """
 from __future__ import annotations
 
@@ -407,7 +408,7 @@ class JobWriter:
                     args.append(f"null_values={lit(a.null_values)}")
             if a.columns is not None:
                 args.append(f"columns={lit(a.columns)}")
-            return call("numbered", [call("read_table", args, INDENT)])
+            return call("numbered", [call("read_table", args)])
         source = self.input_var(node.inputs[0])
         if step == "split":
             args = [source, ex.value(a.fraction), ex.value(a.seed), f"part={a.part}"]

@@ -156,8 +156,8 @@ def _binary(expr: Binary) -> str:
     if expr.op == "/":
         return f"ieee_divide({column(left)}, {column(right)})"
     if expr.op == "//":
-        floor = f"floor_divide({column(left)}, {column(right)})"
-        return f'{floor}.cast("double")' if expr.type and expr.type.base == "float" else floor
+        function = "float_floor_divide" if expr.type and expr.type.base == "float" else "floor_divide"
+        return f"{function}({column(left)}, {column(right)})"
     if expr.op == "%":
         return f"python_mod({column(left)}, {column(right)})"
     if expr.op in _CHECKED_INT_OPERATORS and expr.type and expr.type.base == "int":
@@ -195,7 +195,7 @@ def _call(call: Call) -> str:
     if name in ("floor", "ceil"):
         if args[0].type and args[0].type.base == "int":
             return texts[0]  # floor/ceil of an int is the int
-        return f'F.{name}({texts[0]}).cast("double")'  # Spark gives bigint; pipec keeps float
+        return f"float_{name}({texts[0]})"  # Spark's gives bigint; pipec keeps float
     if name == "sqrt":
         return f"F.sqrt({texts[0]})"  # NaN for negative input, as IEEE 754
     if name == "substr":
@@ -221,6 +221,8 @@ def _cast(operand: Expr, call: Call) -> str:
         return text
     if target == "str" and source == "timestamp":
         return f"timestamp_text({text})"
+    if target == "str" and source == "float":
+        return f"float_text({text})"
     if target == "str" and source == "bool":
         return f'F.when({_operand(operand, bare_literals=False)}, F.lit("true")).otherwise(F.lit("false"))'
     # Text, and floats going to int, may not convert: try_cast gives null instead of an ANSI error.

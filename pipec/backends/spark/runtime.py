@@ -251,19 +251,62 @@ def ieee_divide(a: Column, b: Column) -> Column:
 
 
 def timestamp_text(t: Column) -> Column:
-    """`cast(t, str)` as the local backend writes it: ISO 8601 in UTC, microseconds only when set."""
-    whole = F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss'Z'")
-    return F.when(F.date_format(t, "SSSSSS") == "000000", whole).otherwise(
-        F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"))
+    """`cast(t, str)` as the local backend writes it: ISO 8601 in UTC, fractions only when set."""
+    fraction = F.date_format(t, "SSSSSS")  # as polars' `%.f`: no digits, milliseconds or microseconds
+    return (F.when(fraction == "000000", F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss'Z'"))
+            .when(fraction.endswith("000"), F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"))
+            .otherwise(F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")))
+
+
+def float_text(x: Column) -> Column:
+    """`cast(x, str)` of a float as the local backend (polars) writes it: the shortest digits,
+    plain for 1e-5 <= |x| < 1e16 (`0.00001`, `2.0`), else `1.5e+16` / `1e-7`; `NaN`, `inf`.
+    Spark's own text is Java's (`1.0E7` from 1e7): its digits are taken apart and laid out again."""
+    java = x.cast("string")  # "-123.45" or "1.2345E-7"
+    sign = F.when(java.startswith("-"), F.lit("-")).otherwise(F.lit(""))
+    mantissa = F.regexp_extract(java, r"^-?([0-9.]+)", 1)
+    whole, fraction = F.substring_index(mantissa, ".", 1), F.substring_index(mantissa, ".", -1)
+    all_digits = F.concat(whole, fraction)
+    leading_zeros = F.length(all_digits) - F.length(F.regexp_replace(all_digits, "^0+", ""))
+    digits = F.regexp_replace(F.regexp_replace(all_digits, "^0+", ""), "0+$", "")
+    power = F.regexp_extract(java, r"E(-?[0-9]+)$", 1)
+    exponent = (F.when(power == "", F.lit(0)).otherwise(power.cast("int"))
+                + F.length(whole) - 1 - leading_zeros)  # of the first significant digit
+    padded = F.concat(digits, F.repeat(F.lit("0"), F.greatest(exponent + 1 - F.length(digits), F.lit(0))))
+    after_point = padded.substr(exponent + 2, F.lit(400))
+    large = F.concat(padded.substr(F.lit(1), exponent + 1), F.lit("."),
+                     F.when(after_point == "", F.lit("0")).otherwise(after_point))
+    small = F.concat(F.lit("0."), F.repeat(F.lit("0"), -exponent - 1), digits)
+    scientific = F.concat(digits.substr(1, 1), F.when(F.length(digits) > 1, F.concat(F.lit("."), digits.substr(2, 400)))
+                          .otherwise(F.lit("")), F.lit("e"), F.when(exponent > 0, F.lit("+")).otherwise(F.lit("-")),
+                          F.abs(exponent).cast("string"))
+    text = (F.when(digits == "", F.lit("0.0")).when((exponent >= 16) | (exponent < -5), scientific)
+            .when(exponent >= 0, large).otherwise(small))
+    return (F.when(F.isnan(x), F.lit("NaN")).when(x == float("inf"), F.lit("inf"))
+            .when(x == float("-inf"), F.lit("-inf")).otherwise(F.concat(sign, text)))
 
 
 def round_half_away(x: Column, digits: int) -> Column:
     """docs/semantics.md's rounding: `x * 10**digits` rounded half away from zero, divided back.
     (`F.round(x, d)` rounds the double's exact decimal expansion instead, so 13.65 -> 13.6.)"""
     scale = 10.0 ** digits
-    rounded = F.round(x * F.lit(scale), 0)
-    # Spark's `round` turns -0.4 into 0.0; IEEE rounding (and the local backend) keeps the sign
-    return F.when(rounded == 0, x * F.lit(0.0)).otherwise(rounded) / F.lit(scale)
+    return keep_zero_sign(F.round(x * F.lit(scale), 0), x) / F.lit(scale)
+
+
+def keep_zero_sign(rounded: Column, x: Column) -> Column:
+    """Spark's rounding functions turn -0.4 into 0.0; IEEE rounding (and the local backend) keeps
+    the sign: -0.0."""
+    return F.when(rounded == 0, x * F.lit(0.0)).otherwise(rounded)
+
+
+def float_floor(x: Column) -> Column:
+    """`floor` of a float, as a float: Spark's goes through bigint, which overflows beyond 2**63
+    (every double that large is already whole) and loses the sign of -0.0."""
+    return F.when(F.abs(x) < F.lit(2.0 ** 52), keep_zero_sign(F.floor(x).cast("double"), x)).otherwise(x)
+
+
+def float_ceil(x: Column) -> Column:
+    return F.when(F.abs(x) < F.lit(2.0 ** 52), keep_zero_sign(F.ceil(x).cast("double"), x)).otherwise(x)
 
 
 def _ieee_log(x: Column, log: Column) -> Column:
@@ -282,14 +325,23 @@ def ieee_log10(x: Column) -> Column:
 
 
 def floor_divide(a: Column, b: Column) -> Column:
-    """Python's `a // b` (rounds toward negative infinity); null when `b` is zero."""
-    return F.floor(F.try_divide(a, b))
+    """Python's `a // b` of ints (rounds toward negative infinity), exact through decimals (a
+    double quotient loses the last digits beyond 2**53); null when `b` is zero."""
+    exact = "decimal(20,0)"
+    return F.floor(F.try_divide(a.cast(exact), b.cast(exact))).cast("bigint")
+
+
+def float_floor_divide(a: Column, b: Column) -> Column:
+    """`a // b` with a float operand: the floor of the float quotient; null when `b` is zero."""
+    return F.when(b != 0, float_floor(ieee_divide(a, b)))
 
 
 def python_mod(a: Column, b: Column) -> Column:
     """Python's `a % b` (the sign of the divisor); null when `b` is zero."""
     remainder = F.try_mod(a, b)
-    return F.when((remainder != 0) & ((remainder < 0) != (b < 0)), remainder + b).otherwise(remainder)
+    return (F.when((remainder != 0) & ((remainder < 0) != (b < 0)), remainder + b)
+            .when(remainder == 0, F.abs(remainder))  # -0.0 % 2.0 is 0.0, as in Python
+            .otherwise(remainder))
 
 
 INT_OPERATIONS = {"+": F.try_add, "-": F.try_subtract, "*": F.try_multiply}
