@@ -259,19 +259,18 @@ def timestamp_text(t: Column) -> Column:
 
 
 def float_text(x: Column) -> Column:
-    """`cast(x, str)` of a float as the local backend (polars) writes it: the shortest digits,
-    plain for 1e-5 <= |x| < 1e16 (`0.00001`, `2.0`), else `1.5e+16` / `1e-7`; `NaN`, `inf`.
-    Spark's own text is Java's (`1.0E7` from 1e7): its digits are taken apart and laid out again."""
-    java = x.cast("string")  # "-123.45" or "1.2345E-7"
-    sign = F.when(java.startswith("-"), F.lit("-")).otherwise(F.lit(""))
-    mantissa = F.regexp_extract(java, r"^-?([0-9.]+)", 1)
-    whole, fraction = F.substring_index(mantissa, ".", 1), F.substring_index(mantissa, ".", -1)
-    all_digits = F.concat(whole, fraction)
-    leading_zeros = F.length(all_digits) - F.length(F.regexp_replace(all_digits, "^0+", ""))
-    digits = F.regexp_replace(F.regexp_replace(all_digits, "^0+", ""), "0+$", "")
-    power = F.regexp_extract(java, r"E(-?[0-9]+)$", 1)
-    exponent = (F.when(power == "", F.lit(0)).otherwise(power.cast("int"))
-                + F.length(whole) - 1 - leading_zeros)  # of the first significant digit
+    """`cast(x, str)` of a float as the local backend (polars) writes it: the shortest digits that
+    read back as `x`, plain for 1e-5 <= |x| < 1e16 (`0.00001`, `2.0`), else `1.5e+16` / `1e-7`;
+    `NaN`, `inf`. (Spark's own text is Java 17's `Double.toString`: `1.0E7`, and at times a 17th
+    digit too many.) The shortest digits: the first of 15, 16, 17 significant digits that reads back."""
+    size = F.abs(x)
+    tries = [F.format_string(f"%.{digits - 1}e", size) for digits in (15, 16)]
+    scientific_text = (F.when(tries[0].cast("double") == size, tries[0])
+                       .when(tries[1].cast("double") == size, tries[1])
+                       .otherwise(F.format_string("%.16e", size)))  # "7.378329616836134e+17"
+    digits = F.regexp_replace(F.regexp_replace(F.regexp_extract(scientific_text, r"^([0-9.]+)e", 1), r"\.", ""),
+                              "0+$", "")
+    exponent = F.regexp_extract(scientific_text, r"e([+-][0-9]+)$", 1).cast("int")  # of the first digit
     padded = F.concat(digits, F.repeat(F.lit("0"), F.greatest(exponent + 1 - F.length(digits), F.lit(0))))
     after_point = padded.substr(exponent + 2, F.lit(400))
     large = F.concat(padded.substr(F.lit(1), exponent + 1), F.lit("."),
@@ -282,6 +281,7 @@ def float_text(x: Column) -> Column:
                           F.abs(exponent).cast("string"))
     text = (F.when(digits == "", F.lit("0.0")).when((exponent >= 16) | (exponent < -5), scientific)
             .when(exponent >= 0, large).otherwise(small))
+    sign = F.when(x.cast("string").startswith("-"), F.lit("-")).otherwise(F.lit(""))  # -0.0 too
     return (F.when(F.isnan(x), F.lit("NaN")).when(x == float("inf"), F.lit("inf"))
             .when(x == float("-inf"), F.lit("-inf")).otherwise(F.concat(sign, text)))
 
@@ -383,11 +383,15 @@ def float_mean(x: Column) -> Column:
     return F.when(F.count(x) > 0, _sequential_sum(_sorted_values(x)) / F.count(x))
 
 
-def float_var(x: Column) -> Column:
-    """Sample variance: the ordered sum of (x - mean)^2, divided by n - 1; null below two values."""
+def squared_deviations(x: Column) -> Column:
+    """The ordered sum of (x - mean)^2 over the sorted non-null values."""
     mean = float_mean(x)
-    squares = _sequential_sum(_sorted_values(x), lambda v: (v - mean) * (v - mean))
-    return F.when(F.count(x) > 1, squares / (F.count(x) - 1))
+    return _sequential_sum(_sorted_values(x), lambda v: (v - mean) * (v - mean))
+
+
+def float_var(x: Column) -> Column:
+    """Sample variance: squared_deviations / (n - 1); null below two values."""
+    return F.when(F.count(x) > 1, squared_deviations(x) / (F.count(x) - 1))
 
 
 def float_median(x: Column) -> Column:
@@ -926,8 +930,9 @@ def evaluate(df: DataFrame, model: FittedModel, label: str, task: str, metrics: 
 
 def _regression_metrics(rows: DataFrame, label: str) -> dict[str, float]:
     y, p = F.col(quote(label)).cast("double"), F.col("prediction").cast("double")
-    agg = rows.agg(F.sum((y - p) * (y - p)).alias("ss_res"), F.sum(F.abs(y - p)).alias("abs_err"),
-                   (F.var_pop(y) * F.count(y)).alias("ss_tot"), F.count(y).alias("n")).first()
+    # ordered sums (see float_sum): the same metrics, to the bit, on every run
+    agg = rows.agg(float_sum((y - p) * (y - p)).alias("ss_res"), float_sum(F.abs(y - p)).alias("abs_err"),
+                   squared_deviations(y).alias("ss_tot"), F.count(y).alias("n")).first()
     n = agg["n"]
     if not n:
         raise JobError("evaluate: no rows with both a label and a prediction")
@@ -972,7 +977,7 @@ def _classification_metrics(rows: DataFrame, model: FittedModel, label: str,
         if "log_loss" in metrics:
             p = F.least(F.greatest(F.col("p"), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
             loss = -(F.col("y") * F.ln(p) + (1 - F.col("y")) * F.ln(1 - p))
-            values["log_loss"] = scored.agg(F.avg(loss)).first()[0]
+            values["log_loss"] = scored.agg(float_mean(loss)).first()[0]
     return values
 
 
@@ -997,7 +1002,7 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
         values: dict[str, float] = {}
         if "log_loss" in wanted:
             p = F.least(F.greatest(F.element_at("p", F.col("k") + 1), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
-            values["log_loss"] = scored.agg(F.avg(-F.ln(p))).first()[0]
+            values["log_loss"] = scored.agg(float_mean(-F.ln(p))).first()[0]
         if "roc_auc" in wanted:
             absent = [c for k, c in enumerate(model.classes) if k not in seen]
             if absent:
