@@ -423,7 +423,9 @@ class JobWriter:
             arguments = dict_text([(lit(p.name), ex.value(p.expr)) for p in a.params], "")
             features = list_text([f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
                                   for f in model.features.fields], INDENT)
-            args = [source, lit(a.estimator), arguments, f"kind={lit(model.model_kind)}", f"features={features}"]
+            # MLlib's result depends on how the rows are partitioned and ordered: in their order
+            args = [f"in_order({source})", lit(a.estimator), arguments, f"kind={lit(model.model_kind)}",
+                    f"features={features}"]
             if model.label is not None:
                 args.append(f"label=({lit(model.label.name)}, {lit(model.label.type.base)})")
             return call("fit_model", args)

@@ -878,7 +878,7 @@ def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: st
     stages.append(make_estimator(estimator, arguments, supervised=label is not None))
 
     classes: list[Any] = []
-    training = in_order(df)  # MLlib's result depends on how the rows are partitioned and ordered
+    training = df
     if label is not None:
         label_name = quote(label[0])
         training = df.filter(F.col(label_name).isNotNull())

@@ -10,7 +10,7 @@ from pipec.backends.spark import runtime as rt
 
 @pytest.fixture
 def people(spark):
-    return spark.createDataFrame([(1, "a"), (2, None)], "id long, name string")
+    return rt.numbered(spark.createDataFrame([(1, "a"), (2, None)], "id long, name string"))
 
 
 def failure(spark, action) -> str:
