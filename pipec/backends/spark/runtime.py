@@ -210,6 +210,9 @@ def _run_pipeline(app_name: str, params: dict[str, Any],
         raise
     except Exception as exc:  # noqa: BLE001 - we re-raise what is not a data/user error
         outputs.discard()
+        stop = _interruption(exc)
+        if stop is not None:  # pyspark's cleanup raised over it (e.g. "job cancelled" in toArrow)
+            raise stop from None
         message = job_error_message(exc, spark)
         if message is None:
             raise
@@ -218,6 +221,15 @@ def _run_pipeline(app_name: str, params: dict[str, Any],
     finally:
         spark.stop()
     return 0
+
+
+def _interruption(exc: BaseException | None) -> JobInterrupted | None:
+    """The `JobInterrupted` an exception was raised while handling, if any."""
+    while exc is not None:
+        if isinstance(exc, JobInterrupted):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
