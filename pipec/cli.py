@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
+INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 TARGETS = ("ir", "local", "spark", "airflow")
 
 
@@ -213,7 +214,9 @@ def _run_spark(args, ir, params: dict, workdir: Path) -> int:
         job = compile_job(_plan(args, ir, "spark"), Path(scratch))
         print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
         done = run_job(job, params, workdir, capture=False)
-    return EXIT_OK if done.returncode == 0 else EXIT_USER
+    if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
+        return done.returncode
+    return EXIT_USER
 
 
 def cmd_explain(args) -> int:

@@ -4,7 +4,8 @@ The job is: a docstring saying how to run it, the embedded runtime (`runtime.py`
 its docstring), the declared params and schemas, then `pipeline(spark, params, outputs)` with one
 commented block per plan stage, and `main(argv)`. Chains of DataFrame methods inside a stage are
 written as one fluent expression; nodes the plan caches are persisted and unpersisted after the
-last action that reads them.
+last action that reads them. Every DataFrame carries its rows' defined order (docs/semantics.md) in
+the runtime's hidden `ORDER` column, which each step keeps or composes and sinks drop.
 """
 from __future__ import annotations
 
@@ -215,7 +216,7 @@ class JobWriter:
         lines += ["", "Run it on a cluster with `spark-submit {0}.py [--param name=value ...]`, or locally"
                   " with".format(self.ir.pipeline),
                   "`python {0}.py` (master local[*] unless `spark.master` is configured).".format(self.ir.pipeline),
-                  "Relative paths resolve against the working directory. It needs only pyspark."]
+                  "Relative paths resolve against the working directory. It needs pyspark and polars."]
         if self.ir.params:
             lines += ["", "Params:"] + [f"    {p.name}: {p.type} = {lit(p.default)}" + (f"  ({p.doc})" if p.doc else "")
                                          for p in self.ir.params]
@@ -233,7 +234,8 @@ class JobWriter:
             lines = ["# " + line for line in textwrap.wrap(title, LINE_LIMIT - len(INDENT) - 2,
                                                            subsequent_indent="    ")]
             for node_id in stage.nodes:
-                lines += self.node_lines(self.ir.node(node_id), stage.nodes)
+                with ex.in_step(self.ir.node(node_id).step):
+                    lines += self.node_lines(self.ir.node(node_id), stage.nodes)
             for cached, stage_id in sorted(last_action.items()):
                 if stage_id == stage.id:
                     lines.append(f"{self.var(cached)}.unpersist()  # its last consumer has run")
@@ -312,7 +314,7 @@ class JobWriter:
         if step == "filter":
             return f".filter({ex.column(a.predicate)})"
         if step == "select":
-            return call(".select", [self.named(item) for item in a.items])
+            return call(".select", [*(self.named(item) for item in a.items), "ORDER"])
         if step == "derive":
             return f".withColumns({dict_text([(lit(c.name), ex.column(c.expr)) for c in a.columns], '')})"
         if step == "fill_null":
@@ -323,22 +325,24 @@ class JobWriter:
         if step == "drop_nulls":
             return f".dropna(subset={lit(a.columns)})" if a.columns else ".dropna()"
         if step == "distinct":
-            return (call(".select", [_name_arg(c) for c in a.columns]) + "\n.distinct()") if a.columns else ".distinct()"
+            columns = a.columns or self.physical_columns(node.inputs[0])
+            return call(".groupBy", [_name_arg(c) for c in columns]) + "\n.agg(first_order())"
         if step == "rename":
             return f".withColumnsRenamed({dict_text([(lit(old), lit(new)) for new, old in a.mapping], '')})"
         if step == "sort":
             keys = [f"{ex.column_name(k.column)}.{'desc' if k.descending else 'asc'}_nulls_last()" for k in a.keys]
-            return call(".orderBy", keys)
+            return f".transform(sorted_rows, {list_text(keys, '')})"
         if step == "limit":
-            return f".limit({ex.value(a.n)})"
+            return f".transform(first_rows, {ex.value(a.n)})"
         if step == "union":
-            return "\n".join(f".unionByName({self.input_var(other)})" for other in node.inputs[1:])
+            return "\n".join([".transform(union_part, 0)"] + [f".unionByName(union_part({self.input_var(other)}, {i}))"
+                                                           for i, other in enumerate(node.inputs[1:], 1)])
         if step == "join":
             return self.join(node)
         if step == "aggregate":
             aggregates = [f"{_atom(ex.column(agg.expr))}.alias({lit(agg.name)})" for agg in a.aggregates]
             group = call(".groupBy", [_name_arg(c) for c in a.by]) + "\n" if a.by else ""
-            return group + call(".agg", aggregates)
+            return group + call(".agg", [*aggregates, "first_order()"])
         raise AssertionError(step)
 
     def named(self, item: NamedExpr) -> str:
@@ -351,11 +355,16 @@ class JobWriter:
         a = node.args
         left, right = (self.physical_columns(i) for i in node.inputs[:2])
         right_text = self.input_var(node.inputs[1])
+        ordered = a.how not in ("semi", "anti")
+        if ordered:
+            right_text = f"with_right_order({right_text})"
         renames = [(lit(k.right), lit(k.left)) for k in a.on if k.right != k.left]
         if renames:
             right_text += f".withColumnsRenamed({dict_text(renames, '')})"
         how = {"semi": "left_semi", "anti": "left_anti"}.get(a.how, a.how)
         text = call(".join", [right_text, f"on={lit([k.left for k in a.on])}", f"how={lit(how)}"])
+        if ordered:
+            text += f"\n.transform(joined_order, {lit(a.how)})"
         keys = [k.left for k in a.on]
         right_keys = {k.right for k in a.on}
         natural = keys + [c for c in left if c not in keys]
@@ -363,7 +372,7 @@ class JobWriter:
             natural += [c for c in right if c not in right_keys]
         wanted = self.physical_columns(node.id)
         if natural != wanted:
-            text += "\n" + call(".select", [_name_arg(c) for c in wanted])
+            text += "\n" + call(".select", [*(_name_arg(c) for c in wanted), "ORDER"])
         return text
 
     def physical_columns(self, node_id: str) -> list[str]:
@@ -410,7 +419,7 @@ class JobWriter:
                     args.append(f"null_values={lit(a.null_values)}")
             if a.columns is not None:
                 args.append(f"columns={lit(a.columns)}")
-            return call("read_table", args)
+            return call("numbered", [call("read_table", args)])
         source = self.input_var(node.inputs[0])
         if step == "split":
             args = [source, ex.value(a.fraction), ex.value(a.seed), f"part={a.part}"]
@@ -425,7 +434,9 @@ class JobWriter:
             arguments = dict_text([(lit(p.name), ex.value(p.expr)) for p in a.params], "")
             features = list_text([f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
                                   for f in model.features.fields], INDENT)
-            args = [source, lit(a.estimator), arguments, f"kind={lit(model.model_kind)}", f"features={features}"]
+            # MLlib's result depends on how the rows are partitioned and ordered: in their order
+            args = [f"in_order({source})", lit(a.estimator), arguments, f"kind={lit(model.model_kind)}",
+                    f"features={features}"]
             if model.label is not None:
                 args.append(f"label=({lit(model.label.name)}, {lit(model.label.type.base)})")
             return call("fit_model", args)

@@ -12,9 +12,12 @@ form or a guard, giving null as the semantics require.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import re
+from typing import Iterator
 
 from pipec.compiler.ast import (Binary, Call, ColumnRef, Expr, InList, IsNull, ListExpr, Literal_,
                                 ParamRef, Unary)
@@ -24,9 +27,32 @@ SPARK_TYPE_NAMES = {"int": "bigint", "float": "double", "bool": "boolean", "str"
                     "date": "date", "timestamp": "timestamp"}
 
 AGGREGATES = {
-    "count": "F.count", "count_distinct": "F.count_distinct", "sum": "F.sum", "mean": "F.avg",
-    "min": "F.min", "max": "F.max", "std": "F.stddev_samp", "var": "F.var_samp", "median": "F.median",
+    "count": "F.count", "count_distinct": "F.count_distinct", "sum": "float_sum", "mean": "float_mean",
+    "min": "F.min", "max": "F.max", "std": "float_std", "var": "float_var", "median": "float_median",
 }
+_NUMERIC_AGGREGATES = frozenset({"sum", "mean", "std", "var", "median"})  # a bool counts as 0 / 1
+
+_CHECKED_INT_OPERATORS = frozenset({"+", "-", "*"})  # int64 overflow is an error (int_arithmetic)
+
+_STEP: contextvars.ContextVar[str] = contextvars.ContextVar("step", default="expression")
+
+
+@contextlib.contextmanager
+def in_step(step: str) -> Iterator[None]:
+    """Name `step` in the run-time errors of the expressions translated inside the block."""
+    token = _STEP.set(step)
+    try:
+        yield
+    finally:
+        _STEP.reset(token)
+
+
+def _overflow_message(expr: Expr) -> str:
+    """The error's text as a Python literal, split into short lines when long."""
+    where = f"{expr.span.file}:{expr.span.line}:{expr.span.column}"
+    text = f"integer overflow in {_STEP.get()} at {where}: {describe(expr)}"
+    parts = [py_literal(text[i:i + 60]) for i in range(0, len(text), 60)]
+    return parts[0] if len(parts) == 1 else "(\n" + "".join(f"    {p}\n" for p in parts) + ")"
 
 _SIMPLE_FUNCTIONS = {  # name -> PySpark function taking the same arguments in the same order
     "abs": "F.abs", "exp": "F.exp", "pow": "F.pow", "log": "ieee_ln", "log10": "ieee_log10",  # IEEE 754 outside the domain, as numpy
@@ -95,7 +121,11 @@ def column(expr: Expr) -> str:
         return f"F.lit(params[{py_literal(expr.name)}])"
     if isinstance(expr, Unary):
         inner = _operand(expr.operand, bare_literals=False)
-        return f"~{inner}" if expr.op == "not" else f"-{inner}"
+        if expr.op == "not":
+            return f"~{inner}"
+        if expr.type and expr.type.base == "int":  # -(-2**63) leaves int64 too
+            return f'int_arithmetic("-", F.lit(0), {inner}, {_overflow_message(expr)})'
+        return f"-{inner}"
     if isinstance(expr, Binary):
         return _binary(expr)
     if isinstance(expr, IsNull):
@@ -126,10 +156,12 @@ def _binary(expr: Binary) -> str:
     if expr.op == "/":
         return f"ieee_divide({column(left)}, {column(right)})"
     if expr.op == "//":
-        floor = f"floor_divide({column(left)}, {column(right)})"
-        return f'{floor}.cast("double")' if expr.type and expr.type.base == "float" else floor
+        function = "float_floor_divide" if expr.type and expr.type.base == "float" else "floor_divide"
+        return f"{function}({column(left)}, {column(right)})"
     if expr.op == "%":
         return f"python_mod({column(left)}, {column(right)})"
+    if expr.op in _CHECKED_INT_OPERATORS and expr.type and expr.type.base == "int":
+        return f"int_arithmetic({py_literal(expr.op)}, {column(left)}, {column(right)}, {_overflow_message(expr)})"
     operator = _PYTHON_OPERATORS[expr.op]
     # A bare literal is fine on either side of a Python operator, as long as the other side is a Column.
     left_bare = expr.op not in ("and", "or") and not _is_plain_literal(right)
@@ -143,7 +175,12 @@ def _call(call: Call) -> str:
     if name in AGGREGATES:
         if name == "count" and not args:
             return "F.count(F.lit(1))"
-        return f"{AGGREGATES[name]}({texts[0]})"
+        base = args[0].type.base if args[0].type else None
+        operand = f'{_operand(args[0], bare_literals=False)}.cast("bigint")' if (
+            base == "bool" and name in _NUMERIC_AGGREGATES) else texts[0]
+        if name == "sum" and base in ("int", "bool"):
+            return f"exact_sum({operand}, {_overflow_message(call)})"
+        return f"{AGGREGATES[name]}({operand})"
     if name == "row_count":
         return "F.count(F.lit(1))"
     if name in _SIMPLE_FUNCTIONS:
@@ -152,14 +189,13 @@ def _call(call: Call) -> str:
         return f"{_operand(args[0], bare_literals=False)}.{_COLUMN_METHODS[name]}({_operand(args[1], bare_literals=True)})"
     if name == "round":
         digits = value(args[1]) if len(args) > 1 else (value(call.keyword("digits").value) if call.keyword("digits") else "0")
-        operand = texts[0]
-        if args[0].type and args[0].type.base == "int" and call.type and call.type.base == "float":
-            operand = f'{operand}.cast("double")'
-        return f"round_half_away({operand}, {digits})"
+        if args[0].type and args[0].type.base == "int":
+            return texts[0]  # an int is already round (and keeps its type)
+        return f"round_half_away({texts[0]}, {digits})"
     if name in ("floor", "ceil"):
         if args[0].type and args[0].type.base == "int":
             return texts[0]  # floor/ceil of an int is the int
-        return f'F.{name}({texts[0]}).cast("double")'  # Spark gives bigint; pipec keeps float
+        return f"float_{name}({texts[0]})"  # Spark's gives bigint; pipec keeps float
     if name == "sqrt":
         return f"F.sqrt({texts[0]})"  # NaN for negative input, as IEEE 754
     if name == "substr":
@@ -185,6 +221,8 @@ def _cast(operand: Expr, call: Call) -> str:
         return text
     if target == "str" and source == "timestamp":
         return f"timestamp_text({text})"
+    if target == "str" and source == "float":
+        return f"float_text({text})"
     if target == "str" and source == "bool":
         return f'F.when({_operand(operand, bare_literals=False)}, F.lit("true")).otherwise(F.lit("false"))'
     # Text, and floats going to int, may not convert: try_cast gives null instead of an ANSI error.

@@ -1,8 +1,9 @@
 """Run-time support for generated pipec Spark jobs.
 
 The source text of this module is embedded verbatim into every generated job, so that a job is
-one file that needs nothing but pyspark. It must therefore import nothing from pipec, keep all its
-state local to one run, and only use what a PySpark installation provides.
+one file that needs nothing but pyspark (and polars, which writes CSV and JSON exactly as the
+local backend does). It must therefore import nothing from pipec and keep all its state local to
+one run.
 
 Contents, in the order a job uses them: job parameters, the job entry point (session, error
 reporting), Column helpers for the expression semantics, schema-enforcing readers, atomic sinks,
@@ -14,6 +15,7 @@ import argparse
 import csv
 import datetime as dt
 import importlib
+import io
 import json
 import math
 import os
@@ -48,7 +50,7 @@ SPARK_TYPES: dict[str, T.DataType] = {
     "int": T.LongType(), "float": T.DoubleType(), "bool": T.BooleanType(),
     "str": T.StringType(), "date": T.DateType(), "timestamp": T.TimestampType(),
 }
-TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"  # ISO 8601, written in UTC
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how the local runtime writes timestamps (polars/chrono format)
 ERROR_MARK = "JOB-ERROR:"  # prefixes messages raised inside Spark tasks, so the driver can find them
 
 
@@ -163,32 +165,57 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     """Parse params, run `pipeline`, and publish its outputs only if every step succeeded.
 
     Returns the process exit code: 0 on success, 1 when the data or a check fails (one message on
-    stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts).
+    stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts),
+    130 / 143 when stopped by SIGINT / SIGTERM.
     """
     params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the job the way Ctrl-C does
     try:
+        stop_on_signals(None)
         spark = build_session(app_name)
-    except KeyboardInterrupt:
+        stop_on_signals(spark)  # replaces the SIGINT handler the SparkContext installed
+    except JobInterrupted as stop:
         print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
-        return 130
+        return stop.exit_code
+    return _run_pipeline(app_name, params, pipeline, spark)
+
+
+class JobInterrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM: the job cleans up and exits with 128 + the signal's number,
+    printing one line instead of a traceback."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+
+
+def stop_on_signals(spark: SparkSession | None) -> None:
+    """Turn SIGINT and SIGTERM into `JobInterrupted`, once (later signals wait for the cleanup),
+    cancelling the running Spark jobs first."""
+    def stop(signum: int, frame: Any) -> None:
+        for other in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(other, signal.SIG_IGN)
+        if spark is not None:
+            spark.sparkContext.cancelAllJobs()
+        raise JobInterrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+
+
+def _run_pipeline(app_name: str, params: dict[str, Any],
+                  pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None], spark: SparkSession) -> int:
     outputs = Outputs(spark)
     try:
         outputs.recover()
         pipeline(spark, params, outputs)
         outputs.commit()
-    except KeyboardInterrupt:
-        if outputs.committed:
-            print(f"{app_name}: interrupted after commit: all {len(outputs.staged)} outputs were written",
-                  file=sys.stderr)
-        else:
-            try:
-                outputs.discard()
-            except Exception:  # noqa: BLE001 - the JVM may be gone; the next run removes the temps
-                pass
-            print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
-        return 130
+    except JobInterrupted as stop:
+        return _interrupted(app_name, outputs, stop)
     except Exception as exc:  # noqa: BLE001 - we re-raise what is not a data/user error
+        stop = _interruption(exc)
+        if stop is not None:  # pyspark's cleanup raised over it (e.g. "job cancelled" in toArrow)
+            return _interrupted(app_name, outputs, stop)
         outputs.discard()
         message = job_error_message(exc, spark)
         if message is None:
@@ -200,8 +227,28 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     return 0
 
 
-def _interrupt(number: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+def _interrupted(app_name: str, outputs: "Outputs", stop: JobInterrupted) -> int:
+    """Say exactly what an interrupted run did to its outputs (a commit is never cut: signals wait
+    for it), and return the exit code."""
+    if outputs.committed:
+        print(f"{app_name}: interrupted after commit: all {len(outputs.staged)} outputs were written",
+              file=sys.stderr)
+    else:
+        try:
+            outputs.discard()
+        except Exception:  # noqa: BLE001 - the JVM may be gone; the next run removes the temps
+            pass
+        print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
+    return stop.exit_code
+
+
+def _interruption(exc: BaseException | None) -> JobInterrupted | None:
+    """The `JobInterrupted` an exception was raised while handling, if any."""
+    while exc is not None:
+        if isinstance(exc, JobInterrupted):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
@@ -238,17 +285,62 @@ def ieee_divide(a: Column, b: Column) -> Column:
 
 
 def timestamp_text(t: Column) -> Column:
-    """`cast(t, str)` as the local backend writes it: ISO 8601 in UTC, microseconds only when set."""
-    whole = F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss'Z'")
-    return F.when(F.date_format(t, "SSSSSS") == "000000", whole).otherwise(
-        F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"))
+    """`cast(t, str)` as the local backend writes it: ISO 8601 in UTC, fractions only when set."""
+    fraction = F.date_format(t, "SSSSSS")  # as polars' `%.f`: no digits, milliseconds or microseconds
+    return (F.when(fraction == "000000", F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss'Z'"))
+            .when(fraction.endswith("000"), F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"))
+            .otherwise(F.date_format(t, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")))
+
+
+def float_text(x: Column) -> Column:
+    """`cast(x, str)` of a float as the local backend (polars) writes it: the shortest digits that
+    read back as `x`, plain for 1e-5 <= |x| < 1e16 (`0.00001`, `2.0`), else `1.5e+16` / `1e-7`;
+    `NaN`, `inf`. (Spark's own text is Java 17's `Double.toString`: `1.0E7`, and at times a 17th
+    digit too many.) The shortest digits: the first of 15, 16, 17 significant digits that reads back."""
+    size = F.abs(x)
+    tries = [F.format_string(f"%.{digits - 1}e", size) for digits in (15, 16)]
+    scientific_text = (F.when(tries[0].cast("double") == size, tries[0])
+                       .when(tries[1].cast("double") == size, tries[1])
+                       .otherwise(F.format_string("%.16e", size)))  # "7.378329616836134e+17"
+    digits = F.regexp_replace(F.regexp_replace(F.regexp_extract(scientific_text, r"^([0-9.]+)e", 1), r"\.", ""),
+                              "0+$", "")
+    exponent = F.regexp_extract(scientific_text, r"e([+-][0-9]+)$", 1).cast("int")  # of the first digit
+    padded = F.concat(digits, F.repeat(F.lit("0"), F.greatest(exponent + 1 - F.length(digits), F.lit(0))))
+    after_point = padded.substr(exponent + 2, F.lit(400))
+    large = F.concat(padded.substr(F.lit(1), exponent + 1), F.lit("."),
+                     F.when(after_point == "", F.lit("0")).otherwise(after_point))
+    small = F.concat(F.lit("0."), F.repeat(F.lit("0"), -exponent - 1), digits)
+    scientific = F.concat(digits.substr(1, 1), F.when(F.length(digits) > 1, F.concat(F.lit("."), digits.substr(2, 400)))
+                          .otherwise(F.lit("")), F.lit("e"), F.when(exponent > 0, F.lit("+")).otherwise(F.lit("-")),
+                          F.abs(exponent).cast("string"))
+    text = (F.when(digits == "", F.lit("0.0")).when((exponent >= 16) | (exponent < -5), scientific)
+            .when(exponent >= 0, large).otherwise(small))
+    sign = F.when(x.cast("string").startswith("-"), F.lit("-")).otherwise(F.lit(""))  # -0.0 too
+    return (F.when(F.isnan(x), F.lit("NaN")).when(x == float("inf"), F.lit("inf"))
+            .when(x == float("-inf"), F.lit("-inf")).otherwise(F.concat(sign, text)))
 
 
 def round_half_away(x: Column, digits: int) -> Column:
     """docs/semantics.md's rounding: `x * 10**digits` rounded half away from zero, divided back.
     (`F.round(x, d)` rounds the double's exact decimal expansion instead, so 13.65 -> 13.6.)"""
     scale = 10.0 ** digits
-    return F.round(x * F.lit(scale), 0) / F.lit(scale)
+    return keep_zero_sign(F.round(x * F.lit(scale), 0), x) / F.lit(scale)
+
+
+def keep_zero_sign(rounded: Column, x: Column) -> Column:
+    """Spark's rounding functions turn -0.4 into 0.0; IEEE rounding (and the local backend) keeps
+    the sign: -0.0."""
+    return F.when(rounded == 0, x * F.lit(0.0)).otherwise(rounded)
+
+
+def float_floor(x: Column) -> Column:
+    """`floor` of a float, as a float: Spark's goes through bigint, which overflows beyond 2**63
+    (every double that large is already whole) and loses the sign of -0.0."""
+    return F.when(F.abs(x) < F.lit(2.0 ** 52), keep_zero_sign(F.floor(x).cast("double"), x)).otherwise(x)
+
+
+def float_ceil(x: Column) -> Column:
+    return F.when(F.abs(x) < F.lit(2.0 ** 52), keep_zero_sign(F.ceil(x).cast("double"), x)).otherwise(x)
 
 
 def _ieee_log(x: Column, log: Column) -> Column:
@@ -267,14 +359,86 @@ def ieee_log10(x: Column) -> Column:
 
 
 def floor_divide(a: Column, b: Column) -> Column:
-    """Python's `a // b` (rounds toward negative infinity); null when `b` is zero."""
-    return F.floor(F.try_divide(a, b))
+    """Python's `a // b` of ints (rounds toward negative infinity), exact through decimals (a
+    double quotient loses the last digits beyond 2**53); null when `b` is zero."""
+    exact = "decimal(20,0)"
+    return F.floor(F.try_divide(a.cast(exact), b.cast(exact))).cast("bigint")
+
+
+def float_floor_divide(a: Column, b: Column) -> Column:
+    """`a // b` with a float operand: the floor of the float quotient; null when `b` is zero."""
+    return F.when(b != 0, float_floor(ieee_divide(a, b)))
 
 
 def python_mod(a: Column, b: Column) -> Column:
     """Python's `a % b` (the sign of the divisor); null when `b` is zero."""
     remainder = F.try_mod(a, b)
-    return F.when((remainder != 0) & ((remainder < 0) != (b < 0)), remainder + b).otherwise(remainder)
+    return (F.when((remainder != 0) & ((remainder < 0) != (b < 0)), remainder + b)
+            .when(remainder == 0, F.abs(remainder))  # -0.0 % 2.0 is 0.0, as in Python
+            .otherwise(remainder))
+
+
+INT_OPERATIONS = {"+": F.try_add, "-": F.try_subtract, "*": F.try_multiply}
+
+
+def _overflow_checked(result: Column, overflow: Column, message: str) -> Column:
+    return F.when(overflow, F.raise_error(F.lit(f"{ERROR_MARK} {message}"))).otherwise(result)
+
+
+def int_arithmetic(operator: str, a: Column, b: Column, message: str) -> Column:
+    """Int `+ - *` through Spark's `try_` functions (null on overflow): a null result from
+    non-null operands is an overflow, which docs/semantics.md makes a run error."""
+    result = INT_OPERATIONS[operator](a, b)
+    return _overflow_checked(result, result.isNull() & a.isNotNull() & b.isNotNull(), message)
+
+
+def exact_sum(x: Column, message: str) -> Column:
+    """`sum` of ints: exact int64, an error beyond it (null when there are no values)."""
+    result = F.try_sum(x)
+    return _overflow_checked(result, result.isNull() & (F.count(x) > 0), message)
+
+
+def _sorted_values(x: Column) -> Column:
+    return F.array_sort(F.collect_list(x.cast("double")))
+
+
+def _sequential_sum(values: Column, term: Callable[[Column], Column] = lambda v: v) -> Column:
+    """The left-to-right sum of an array, starting at 0.0 as the local backend's does (so a sum of
+    only -0.0 is 0.0 on every backend, docs/semantics.md)."""
+    return F.aggregate(values, F.lit(0.0), lambda total, v: total + term(v))
+
+
+def float_sum(x: Column) -> Column:
+    """docs/semantics.md: a float sum adds the non-null values in ascending order, so it does not
+    depend on partitioning; null when there are none."""
+    return F.when(F.count(x) > 0, _sequential_sum(_sorted_values(x)))
+
+
+def float_mean(x: Column) -> Column:
+    return F.when(F.count(x) > 0, _sequential_sum(_sorted_values(x)) / F.count(x))
+
+
+def squared_deviations(x: Column) -> Column:
+    """The ordered sum of (x - mean)^2 over the sorted non-null values."""
+    mean = float_mean(x)
+    return _sequential_sum(_sorted_values(x), lambda v: (v - mean) * (v - mean))
+
+
+def float_var(x: Column) -> Column:
+    """Sample variance: squared_deviations / (n - 1); null below two values."""
+    return F.when(F.count(x) > 1, squared_deviations(x) / (F.count(x) - 1))
+
+
+def float_median(x: Column) -> Column:
+    """The middle value, or for an even count `a + (b - a) * 0.5` of the two middle values, as the
+    local backend computes it (Spark's `median` gives `a * 0.5 + b * 0.5`, another last bit)."""
+    values, n = _sorted_values(x), F.count(x)
+    low, high = F.element_at(values, ((n + 1) / 2).cast("int")), F.element_at(values, (n / 2 + 1).cast("int"))
+    return F.when(n % 2 == 1, low).when(n > 0, low + (high - low) * F.lit(0.5))
+
+
+def float_std(x: Column) -> Column:
+    return F.sqrt(float_var(x))
 
 
 def trim_whitespace(s: Column) -> Column:
@@ -294,6 +458,67 @@ def quote(name: str) -> str:
 
 def struct_type(schema: SchemaSpec) -> T.StructType:
     return T.StructType([T.StructField(n, SPARK_TYPES[k], nullable) for n, k, nullable in schema])
+
+
+# ================================================================ row order
+# docs/semantics.md defines the order of every table's rows; Spark's partitions and shuffles do not
+# keep it, so each row carries it in a hidden column: an array of longs compared lexicographically.
+# Sources number their rows in file order, steps that combine tables compose their inputs' orders,
+# and whatever observes the order (sinks, `limit`, `fit`, python steps) sorts by it first.
+ORDER = "__pipec_order"
+RIGHT_ORDER = "__pipec_order_right"
+
+
+def numbered(df: DataFrame) -> DataFrame:
+    """Number the rows in the order Spark yields them: one file is split into partitions in file
+    order, and a sorted DataFrame's partitions hold consecutive key ranges."""
+    return df.withColumn(ORDER, F.array(F.monotonically_increasing_id()))
+
+
+def in_order(df: DataFrame) -> DataFrame:
+    return df.orderBy(ORDER)
+
+
+def sorted_rows(df: DataFrame, keys: list[Column]) -> DataFrame:
+    """A stable sort: ties keep their order; the result is numbered in its new order."""
+    return numbered(df.orderBy(*keys, ORDER))
+
+
+def first_rows(df: DataFrame, n: int) -> DataFrame:
+    return df.orderBy(ORDER).limit(n)
+
+
+def union_part(df: DataFrame, index: int) -> DataFrame:
+    """The `index`-th input of a union: its rows come after all rows of the inputs before it."""
+    return df.withColumn(ORDER, F.concat(F.array(F.lit(index).cast("bigint")), F.col(ORDER)))
+
+
+def with_right_order(df: DataFrame) -> DataFrame:
+    """The right side of a join, its order column renamed so that both sides' orders survive."""
+    return df.withColumnRenamed(ORDER, RIGHT_ORDER)
+
+
+def joined_order(df: DataFrame, how: str) -> DataFrame:
+    """The order of a join's result from its sides' orders (docs/semantics.md): left-major, for
+    `right` right-major, for `full` the left rows first, then the right-only rows."""
+    left, right, nothing = F.col(ORDER), F.col(RIGHT_ORDER), F.array().cast("array<bigint>")
+    if how == "right":
+        order = F.concat(right, F.coalesce(left, nothing))
+    elif how == "full":
+        tag = F.array(F.when(left.isNull(), F.lit(1)).otherwise(F.lit(0)).cast("bigint"))
+        order = F.concat(tag, F.coalesce(left, nothing), F.coalesce(right, nothing))
+    else:
+        order = F.concat(left, F.coalesce(right, nothing))
+    return df.withColumn(ORDER, order).drop(RIGHT_ORDER)
+
+
+def first_order() -> Column:
+    """A group's order: that of its first row (groups come in order of first appearance)."""
+    return F.min(ORDER).alias(ORDER)
+
+
+def data_columns(df: DataFrame) -> list[str]:
+    return [c for c in df.columns if c != ORDER]
 
 
 # ================================================================ reading
@@ -346,7 +571,7 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     if not _exists(spark, path):
         raise JobError(f"{path}: no such file")
     if spec.fmt == "csv":
-        frame = _csv_reader(spark, spec, "FAILFAST").csv(path)
+        frame = _csv_reader(spark, spec, "FAILFAST").csv(literal_path(path))
         if not frame.columns:  # an empty file
             if spec.header:
                 raise JobError(f"{path}: the file is empty: expected a header row with the columns "
@@ -360,8 +585,9 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     if spec.fmt == "json":
         strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema]
                                + [T.StructField("_corrupt_record", T.StringType())])
-        return spark.read.schema(strings).option("columnNameOfCorruptRecord", "_corrupt_record").json(path)
-    return spark.read.parquet(path)
+        return spark.read.schema(strings).option("columnNameOfCorruptRecord", "_corrupt_record").json(
+            literal_path(path))
+    return spark.read.parquet(literal_path(path))
 
 
 def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str) -> Any:
@@ -386,11 +612,11 @@ def malformed_csv_message(spark: SparkSession, text: str) -> str | None:
         shown == _local_path(s.path) or shown.startswith(_local_path(s.path).rstrip("/") + "/"))), None)
     if spec is None:
         return None
-    names = _csv_reader(spark, spec, "PERMISSIVE").csv(file).columns
+    names = _csv_reader(spark, spec, "PERMISSIVE").csv(literal_path(file)).columns
     strings = T.StructType([T.StructField(n, T.StringType()) for n in names]
                            + [T.StructField("_corrupt_record", T.StringType())])
     records = (_csv_reader(spark, spec, "PERMISSIVE").option("columnNameOfCorruptRecord", "_corrupt_record")
-               .schema(strings).csv(file).select(quote(names[0]), "_corrupt_record"))  # Spark refuses it alone
+               .schema(strings).csv(literal_path(file)).select(quote(names[0]), "_corrupt_record"))  # Spark refuses it alone
     hits = records.rdd.zipWithIndex().filter(lambda r: r[0][1] is not None).take(1)
     if not hits:
         return f"{shown}: a row does not have as many fields as the header"
@@ -476,14 +702,18 @@ def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
 
 def _is_file(spark: SparkSession, path: str) -> bool:
     fs, hpath = _hadoop_path(spark, path)
-    return not any(ch in path for ch in "*?[") and fs.isFile(hpath)
+    return fs.isFile(hpath)
 
 
 def _exists(spark: SparkSession, path: str) -> bool:
-    if any(ch in path for ch in "*?["):  # a glob: let Spark report it
-        return True
     fs, hpath = _hadoop_path(spark, path)
     return fs.exists(hpath)
+
+
+def literal_path(path: str) -> str:
+    """`path` for Spark's readers, which expand Hadoop globs: a pipec path names one file or
+    folder literally, so `{ } [ ] * ?` (and the escape character itself) are escaped."""
+    return re.sub(r"([{}\[\]*?\\])", r"\\\1", path)
 
 
 # ================================================================ atomic sinks
@@ -602,7 +832,7 @@ class Outputs:
         for message in messages:
             print(message, file=sys.stderr)
         if arrived:
-            raise KeyboardInterrupt
+            raise JobInterrupted(arrived[0])
         return messages
 
     def _temp_dir(self, target: str) -> str:
@@ -615,23 +845,21 @@ class Outputs:
     def write_table(self, df: DataFrame, fmt: str, path: str, schema: SchemaSpec) -> None:
         """Write `df` as one CSV / JSON-lines / Parquet file at `path` (staged until commit)."""
         temp = self._temp_dir(path)
-        writer = conform(df, schema).coalesce(1).write.mode("overwrite")
-        if fmt == "csv":
-            writer.options(header=True, escape='"', timestampFormat=TIMESTAMP_FORMAT,
-                           ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False).csv(temp)
-        elif fmt == "json":
-            writer.options(ignoreNullFields=False, timestampFormat=TIMESTAMP_FORMAT).json(temp)
+        rows = conform(in_order(df), schema)
+        if fmt == "parquet":
+            rows.coalesce(1).write.mode("overwrite").parquet(temp)
+            fs, hdir = _hadoop_path(self.spark, temp)
+            part = next(s.getPath() for s in fs.listStatus(hdir) if s.getPath().getName().startswith("part-"))
+            self.staged.append((part.toString(), self.files.qualify(path)))
         else:
-            writer.parquet(temp)
-        fs, hdir = _hadoop_path(self.spark, temp)
-        part = next(s.getPath() for s in fs.listStatus(hdir) if s.getPath().getName().startswith("part-"))
-        self.staged.append((part.toString(), self.files.qualify(path)))
+            self.staged.append((write_bytes(self.spark, f"{temp}/part-00000.{fmt}",
+                                            table_file_bytes(rows.toArrow(), fmt)), self.files.qualify(path)))
 
     def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
-        """Metrics are one record: one JSON object, or a one-row CSV / Parquet table."""
-        schema = [(name, "float", True) for name in metrics]
-        frame = self.spark.createDataFrame([tuple(metrics.values())], struct_type(schema))
-        self.write_table(frame, fmt, path, schema)
+        """Metrics are one JSON object, written as the local runtime writes it."""
+        temp = self._temp_dir(path)
+        self.staged.append((write_bytes(self.spark, f"{temp}/metrics.{fmt}", metrics_file_bytes(metrics)),
+                            self.files.qualify(path)))
 
     def save_model(self, model: "FittedModel", path: str) -> None:
         """Save the MLlib PipelineModel, plus a `pipec-model.json` sidecar describing it."""
@@ -657,7 +885,7 @@ class Outputs:
             self.temp_dirs.clear()
             self._release()
         if arrived:
-            raise KeyboardInterrupt
+            raise JobInterrupted(arrived[0])
 
     def discard(self) -> None:
         """Remove every temporary folder of this run (staged results included)."""
@@ -674,6 +902,41 @@ class Outputs:
             self._run_lock = None
 
 
+def table_file_bytes(table: Any, fmt: str) -> bytes:
+    """A CSV or JSON-lines file of an Arrow table, byte for byte as the local runtime writes it
+    (docs/semantics.md: one writer for every backend). The same polars calls as
+    pipec/backends/local/runtime.py's `write_table_csv` / `write_table_json`."""
+    import polars as pl
+
+    df = pl.from_arrow(table)
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        df.write_csv(buffer, datetime_format=TIMESTAMP_TEXT, date_format="%Y-%m-%d", line_terminator="\n",
+                     quote_style="necessary", null_value="")
+    else:
+        timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
+        (df.with_columns(pl.col(timestamps).dt.strftime(TIMESTAMP_TEXT)) if timestamps else df).write_ndjson(buffer)
+    return buffer.getvalue()
+
+
+def metrics_file_bytes(metrics: dict[str, float]) -> bytes:
+    """Metrics JSON as the local runtime's `write_json` writes it."""
+    return (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_bytes(spark: SparkSession, path: str, data: bytes) -> str:
+    """Write one file (on any Hadoop file system) and return its path."""
+    fs, hpath = _hadoop_path(spark, path)
+    stream = fs.create(hpath, True)
+    try:
+        chunk = 1 << 22
+        for start in range(0, len(data), chunk):
+            stream.write(bytearray(data[start:start + chunk]))
+    finally:
+        stream.close()
+    return hpath.toString()
+
+
 # ================================================================ split and sample
 SPLIT_PRIME = 1000003
 
@@ -687,7 +950,7 @@ def split_draw(key: Column, seed: int) -> Column:
 
 def row_hash(df: DataFrame, seed: int) -> Column:
     """A deterministic per-row key from all values and the seed (for split without `by` and sample)."""
-    return F.xxhash64(*[F.col(quote(c)) for c in df.columns], F.lit(seed))
+    return F.xxhash64(*[F.col(quote(c)) for c in data_columns(df)], F.lit(seed))
 
 
 def split_rows(df: DataFrame, fraction: float, seed: int, part: int, by: str | None = None) -> DataFrame:
@@ -715,7 +978,8 @@ def apply_python(df: DataFrame, function: str, schema: SchemaSpec, options: dict
         for batch in batches:
             yield check_python_result(user_function(batch, **options), schema, function)[names]
 
-    return df.mapInPandas(run_batches, struct_type(schema))
+    # the function sees the rows in order, in one partition, and its result's order is kept
+    return numbered(in_order(df).drop(ORDER).coalesce(1).mapInPandas(run_batches, struct_type(schema)))
 
 
 def _import_function(function: str, workdir: str) -> Callable[..., Any]:
@@ -875,8 +1139,9 @@ def evaluate(df: DataFrame, model: FittedModel, label: str, task: str, metrics: 
 
 def _regression_metrics(rows: DataFrame, label: str) -> dict[str, float]:
     y, p = F.col(quote(label)).cast("double"), F.col("prediction").cast("double")
-    agg = rows.agg(F.sum((y - p) * (y - p)).alias("ss_res"), F.sum(F.abs(y - p)).alias("abs_err"),
-                   (F.var_pop(y) * F.count(y)).alias("ss_tot"), F.count(y).alias("n")).first()
+    # ordered sums (see float_sum): the same metrics, to the bit, on every run
+    agg = rows.agg(float_sum((y - p) * (y - p)).alias("ss_res"), float_sum(F.abs(y - p)).alias("abs_err"),
+                   squared_deviations(y).alias("ss_tot"), F.count(y).alias("n")).first()
     n = agg["n"]
     if not n:
         raise JobError("evaluate: no rows with both a label and a prediction")
@@ -921,7 +1186,7 @@ def _classification_metrics(rows: DataFrame, model: FittedModel, label: str,
         if "log_loss" in metrics:
             p = F.least(F.greatest(F.col("p"), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
             loss = -(F.col("y") * F.ln(p) + (1 - F.col("y")) * F.ln(1 - p))
-            values["log_loss"] = scored.agg(F.avg(loss)).first()[0]
+            values["log_loss"] = scored.agg(float_mean(loss)).first()[0]
     return values
 
 
@@ -946,7 +1211,7 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
         values: dict[str, float] = {}
         if "log_loss" in wanted:
             p = F.least(F.greatest(F.element_at("p", F.col("k") + 1), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
-            values["log_loss"] = scored.agg(F.avg(-F.ln(p))).first()[0]
+            values["log_loss"] = scored.agg(float_mean(-F.ln(p))).first()[0]
         if "roc_auc" in wanted:
             absent = [c for k, c in enumerate(model.classes) if k not in seen]
             if absent:

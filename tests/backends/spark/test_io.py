@@ -117,8 +117,8 @@ def visible_files(directory) -> list[str]:
 
 
 def test_sinks_write_one_file_each_and_only_on_commit(spark, tmp_path):
-    df = spark.createDataFrame([(1, "a", dt.datetime(2013, 1, 1, 10, tzinfo=UTC)), (2, None, None)],
-                               "id long, s string, t timestamp")
+    df = rt.numbered(spark.createDataFrame([(1, "a", dt.datetime(2013, 1, 1, 10, tzinfo=UTC)), (2, None, None)],
+                                           "id long, s string, t timestamp"))
     schema = [("id", "int", False), ("s", "str", True), ("t", "timestamp", True)]
     outputs = rt.Outputs(spark)
     for fmt in ("csv", "json", "parquet"):
@@ -127,9 +127,9 @@ def test_sinks_write_one_file_each_and_only_on_commit(spark, tmp_path):
     assert not [f for f in visible_files(tmp_path) if not f.startswith(".")], "nothing visible before commit"
     outputs.commit()
     assert visible_files(tmp_path) == ["metrics.json", "out.csv", "out.json", "out.parquet"]
-    assert (tmp_path / "out.csv").read_text() == "id,s,t\n1,a,2013-01-01T10:00:00.000000Z\n2,,\n"
+    assert (tmp_path / "out.csv").read_text() == "id,s,t\n1,a,2013-01-01T10:00:00Z\n2,,\n"
     assert [json.loads(line) for line in (tmp_path / "out.json").read_text().splitlines()] == [
-        {"id": 1, "s": "a", "t": "2013-01-01T10:00:00.000000Z"}, {"id": 2, "s": None, "t": None}]
+        {"id": 1, "s": "a", "t": "2013-01-01T10:00:00Z"}, {"id": 2, "s": None, "t": None}]
     assert json.loads((tmp_path / "metrics.json").read_text()) == {"accuracy": 0.75, "f1": 0.5}
     back = pd.read_parquet(tmp_path / "out.parquet")
     assert back.id.tolist() == [1, 2] and str(back.t.dtype).startswith("datetime64[us")
@@ -138,7 +138,7 @@ def test_sinks_write_one_file_each_and_only_on_commit(spark, tmp_path):
 def test_discard_leaves_earlier_outputs_untouched(spark, tmp_path):
     (tmp_path / "out.csv").write_text("old\n")
     outputs = rt.Outputs(spark)
-    outputs.write_table(spark.createDataFrame([(1,)], "id long"), "csv", str(tmp_path / "out.csv"),
+    outputs.write_table(rt.numbered(spark.createDataFrame([(1,)], "id long")), "csv", str(tmp_path / "out.csv"),
                         [("id", "int", False)])
     outputs.discard()
     assert visible_files(tmp_path) == ["out.csv"]
@@ -148,7 +148,7 @@ def test_discard_leaves_earlier_outputs_untouched(spark, tmp_path):
 def test_failing_write_leaves_no_temp_dir(spark, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("id\nx\n")
-    df = rt.read_table(spark, "w1", "csv", str(path), [("id", "int", False)])
+    df = rt.numbered(rt.read_table(spark, "w1", "csv", str(path), [("id", "int", False)]))
     outputs = rt.Outputs(spark)
     with pytest.raises(Exception):
         outputs.write_table(df, "csv", str(tmp_path / "out.csv"), [("id", "int", False)])

@@ -158,3 +158,43 @@ def test_bad_params_exit_2_before_spark_starts(job_env):
     done = run(job, {"seed": "many"}, work, env)
     assert done.returncode == 2 and "param seed: expected int, got 'many'" in done.stderr
     assert "Traceback" not in done.stderr and not (work / "out").exists()
+
+
+SLOW_SOURCE = """
+pipeline slow() {
+  read_csv("data/airports.csv", schema={code: str, city: str}) | python("slowfns:wait", schema={code: str})
+    | write_csv("out/slow.csv")
+}
+"""
+SLOWFNS = '''
+import pathlib, time
+
+def wait(df):
+    pathlib.Path("started").write_text("")
+    time.sleep(120)
+    return df[["code"]]
+'''
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_job_stops_with_one_line_and_no_traceback(job_env, tmp_path, signal_name, code):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    work, _, env = job_env
+    (work / "slowfns.py").write_text(SLOWFNS)
+    (job,) = BACKEND.compile(unoptimized_plan(check(SLOW_SOURCE)), tmp_path / "slow")
+    process = subprocess.Popen([sys.executable, str(job)], cwd=work, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not (work / "started").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (work / "started").exists(), process.communicate(timeout=60)
+    process.send_signal(getattr(signal, signal_name))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert f"slow: interrupted ({signal_name})" in stderr
+    assert not (work / "out").exists() or not any((work / "out").iterdir())
