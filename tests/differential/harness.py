@@ -6,10 +6,13 @@ setting runs in its own working directory with the same inputs.
 """
 from __future__ import annotations
 
+import io
 import shutil
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import polars as pl
 
 from pipec.backends.local.runner import run_plan
 from pipec.backends.local.runtime import PipelineRunError
@@ -84,13 +87,14 @@ def run_setting(ir, setting: Setting, data: Path, workdir: Path) -> Outcome:
 
 def comparable(name: str, content: bytes) -> bytes:
     """The bytes compared: exactly the file, unless a known row-order issue is switched on, in
-    which case a CSV's or JSON-lines file's rows are compared as a sorted list."""
-    if "row_order" in KNOWN_ISSUES and (name.endswith(".csv") or name.endswith(".json")):
-        lines = content.split(b"\n")
-        return b"\n".join(lines[:1] + sorted(lines[1:])) if name.endswith(".csv") else b"\n".join(sorted(lines))
-    if "float_aggregate_determinism" in KNOWN_ISSUES and name.endswith(".parquet"):
-        return b""  # parquet compared through its schema check only while floats may differ
-    return content
+    which case a table's rows are compared as a sorted list (metrics JSON is one line)."""
+    if "row_order" not in KNOWN_ISSUES:
+        return content
+    if name.endswith(".parquet"):
+        frame = pl.read_parquet(io.BytesIO(content))
+        return repr((frame.schema, sorted(frame.rows(), key=repr))).encode()
+    lines = content.split(b"\n")
+    return b"\n".join(lines[:1] + sorted(lines[1:])) if name.endswith(".csv") else b"\n".join(sorted(lines))
 
 
 def differences(ir, outcomes: dict[str, Outcome]) -> list[str]:

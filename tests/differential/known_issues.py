@@ -6,5 +6,4 @@ from __future__ import annotations
 
 KNOWN_ISSUES: set[str] = {
     "row_order",  # joins/aggregates/distinct keep no defined row order: compare rows as a sorted list
-    "float_aggregate_determinism",  # sum/mean/var/std of floats differ in the last bits between plans
 }
