@@ -14,7 +14,7 @@ from pipec.compiler.stats import Statistics, record
 BODY = """
   t = read_csv("missing/t.csv", schema=T)
   unused = t | limit(1)
-  big = t | filter(c == "k") | derive(y = a * 2) | filter(a > 1)
+  big = t | filter(c == "k") | derive(y = x * 2.0) | filter(a > 1)
   big | write_csv("a.csv")
   big | aggregate(by=[c], n = count()) | write_csv("b.csv")
 """
