@@ -5,5 +5,10 @@ exercise that shape again."""
 from __future__ import annotations
 
 KNOWN_ISSUES: set[str] = {
+    # aggregate without `by` over zero rows writes null where the checker says non-nullable: not drawn
+    "zero_row_aggregate_nullability",
+    "float_aggregate_determinism",  # var/std differ in the last digit between two plans: not drawn
+    # a full join's key is typed non-nullable when one side's key is nullable: keys of equal nullability
+    "full_join_key_nullability",
     "row_order",  # joins/aggregates/distinct keep no defined row order: compare rows as a sorted list
 }
