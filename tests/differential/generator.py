@@ -234,9 +234,10 @@ class Expressions:
 class Steps:
     """Draws one step's text for a value with a known schema."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, spark_safe: bool):
         self.p = program
         self.rng = program.rng
+        self.spark_safe = spark_safe
 
     def pick(self, items, k_min: int = 1, k_max: int | None = None) -> list:
         items = list(items)
@@ -276,6 +277,9 @@ class Steps:
                     if value:
                         items.append(f"{c.name} = {value}")
             return f"fill_null({', '.join(items)})" if items else None
+        if step == "distinct" and self.spark_safe and "spark_distinct_null_key" in KNOWN_ISSUES:
+            names = [c.name for c in schema if not c.nullable]  # Spark drops a null key's rows
+            return f"distinct({', '.join(self.pick(names, 1, 3))})" if names else None
         if step in ("drop_nulls", "distinct"):
             return f"{step}({', '.join(self.pick(names, 1, 3) if rng.random() < 0.7 else [])})"
         if step == "sort":
@@ -344,7 +348,7 @@ def generate(seed: int, data: Path, *, steps: int | None = None, ml: bool | None
         file = write_table(rng, data, name, fmt, columns, rng.randint(0, 12) if rng.random() < 0.1 else rng.randint(3, 12))
         schema = ", ".join(f"{c.name}: {c.type_text}" for c in columns)
         program.add_source(name, f'{name} = read_{fmt}("${{data}}/{file}", schema={{{schema}}})', columns)
-    draw = Steps(program)
+    draw = Steps(program, spark_safe)
     for _ in range(steps if steps is not None else rng.randint(3, 10)):
         _grow(program, draw, spark_safe)
     if (ml if ml is not None else rng.random() < 0.15) and not spark_safe:
