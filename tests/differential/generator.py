@@ -110,10 +110,13 @@ def _value(rng: random.Random, base: str):
     return dt.datetime(2024, 2, 28, tzinfo=dt.timezone.utc) + dt.timedelta(hours=rng.randint(-3, 30))
 
 
-def write_table(rng: random.Random, folder: Path, name: str, fmt: str, columns: list[Column], rows: int) -> str:
-    """Write a random table; the file name the program reads."""
+def write_table(rng: random.Random, folder: Path, name: str, fmt: str, columns: list[Column], rows: int,
+                unique_id: bool = False) -> str:
+    """Write a random table (with `unique_id`, the first column numbers the rows); the file name."""
     data = {c.name: [None if c.nullable and rng.random() < 0.25 else _value(rng, c.base) for _ in range(rows)]
             for c in columns}
+    if unique_id:  # spaced out: split's draw for `by` keys 0, 1, 2, ... climbs slowly (one side gets all)
+        data[columns[0].name] = [61 * k for k in range(rows)]
     frame = pl.DataFrame(data, schema={c.name: POLARS[c.base] for c in columns})
     file = f"{name}.{'jsonl' if fmt == 'json' else fmt}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -456,7 +459,7 @@ def _add_models(program: Program, data: Path) -> None:
     rng = program.rng
     columns = [Column("mid", "int", False), Column("m1", "float", False), Column("m2", "int", False),
                Column("m3", "str", False), Column("m4", "float", True)]
-    file = write_table(rng, data, "ml", "csv", columns, 40)
+    file = write_table(rng, data, "ml", "csv", columns, 40, unique_id=True)  # split by id: both sides have rows
     schema = ", ".join(f"{c.name}: {c.type_text}" for c in columns)
     program.add_source("ml", f'ml = read_csv("${{data}}/{file}", schema={{{schema}}})', columns)
     rows = program.fresh("v")

@@ -43,7 +43,7 @@ class Outcome:
     """What one setting produced: the bytes of every file under `out/`, or the run's error."""
 
     files: dict[str, bytes] = field(default_factory=dict)
-    error: str | None = None  # a PipelineRunError (the program's own failure, same at every level)
+    error: str | None = None  # a PipelineRunError: the program fails; compared by presence only
     crash: str | None = None  # anything else: a bug in pipec
 
     def summary(self) -> str:
@@ -77,7 +77,7 @@ def run_setting(ir, setting: Setting, data: Path, workdir: Path) -> Outcome:
             plan = optimize(ir, level=setting.level, disable=setting.disable, workdir=workdir, params=params)
             run_plan(plan, params, workdir)
     except PipelineRunError as exc:
-        return Outcome(error=type(exc).__name__)
+        return Outcome(error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except Exception:  # noqa: BLE001 - any other exception is the bug this harness looks for
         return Outcome(crash=traceback.format_exc())
     out = workdir / "out"
