@@ -16,5 +16,10 @@ KNOWN_ISSUES: set[str] = {
     # Spark's distinct(c) drops the rows whose key c is null (local keeps one): Spark runs draw
     # distinct over non-nullable columns only
     "spark_distinct_null_key",
-    "row_order",  # joins/aggregates/distinct keep no defined row order: compare rows as a sorted list
+    # local writes `not x` as `~x` without parentheses (wrong values, the same at every -O level):
+    # runs compared across backends draw no `not`
+    "not_operator",
+    # joins/aggregates/distinct keep no defined row order: compare a table's rows as a sorted list,
+    # and draw `limit` only after a sort by every column
+    "row_order",
 }
