@@ -323,8 +323,9 @@ class Steps:
                 bases = [c for c in schema if fn == "count" or c.base != "float"]
             elif fn in ("min", "max"):
                 bases = [c for c in schema if c.base != "bool"]
-            else:
-                bases = [c for c in schema if c.base in NUMERIC]
+            else:  # sum, mean, median, std and var take numbers or bools (true is 1)
+                bool_ok = not (self.spark_safe and "spark_bool_aggregates" in KNOWN_ISSUES)
+                bases = [c for c in schema if c.base in NUMERIC or (bool_ok and c.base == "bool")]
             if "float_aggregate_determinism" in KNOWN_ISSUES and fn in ("std", "var"):
                 bases = []
             if bases:
@@ -444,14 +445,14 @@ def _join(program: Program, left: str, name: str) -> str | None:
         right_items.append(f"{alias} = {rc.name}")
         on.append(lc.name if same_name else f"{lc.name} == {alias}")
     key_names = {rc.name for _, rc in keys}
-    right_items += [f"{program.fresh('r')} = {c.name}" for c in draw_some(rng, right_schema) if c.name not in key_names]
+    right_items += [f"{program.fresh('r')} = {c.name}" for c in _draw_some(rng, right_schema) if c.name not in key_names]
     side = program.fresh("w")
     program.add([side], f"{side} = {right} | select({', '.join(right_items)})", [right])
     program.add([name], f"{name} = {left} | join({side}, on=[{', '.join(on)}], how=\"{how}\")", [left, side])
     return name
 
 
-def draw_some(rng: random.Random, schema: list[Column]) -> list[Column]:
+def _draw_some(rng: random.Random, schema: list[Column]) -> list[Column]:
     return rng.sample(schema, rng.randint(0, min(3, len(schema))))
 
 
