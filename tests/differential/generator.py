@@ -366,6 +366,9 @@ def generate(seed: int, data: Path, *, steps: int | None = None, ml: bool | None
             sinks.append(f'{name} | save_model("${{out}}/{name}")')
         else:
             fmt = rng.choice(["csv", "csv", "parquet", "json"]) if kind == "table" else "json"
+            if fmt == "csv" and spark_safe and "spark_csv_null_line" in KNOWN_ISSUES and \
+                    len(program.schemas[name]) == 1 and program.schemas[name][0].nullable:
+                fmt = "parquet"
             sinks.append(f'{name} | write_{fmt}("${{out}}/{name}.{fmt}")')
     return program.text(sinks)
 
