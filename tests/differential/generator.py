@@ -206,7 +206,8 @@ class Expressions:
                     ({"float"}, lambda d: f"coalesce({of('float', d)}, {lit('float')})")]
         if base == "bool":
             forms = [(set(), lambda d: self._comparison(d)), (set(), lambda d: self._comparison(d)),
-                     (set(), lambda d: f"({of(rng.choice(sorted(self.available)), d)} is {rng.choice(['', 'not '])}null)"),
+                     (set(), lambda d: f"({of(rng.choice(sorted(self.available)), d)} is "
+                                       f"{rng.choice(['', 'not '])}null)"),
                      ({"bool"}, lambda d: f"({of('bool', d)} {rng.choice(['and', 'or'])} {of('bool', d)})"),
                      ({"int"}, lambda d: f"({of('int', d)} in [{lit('int')}, {lit('int')}])"),
                      ({"str"}, lambda d: f"contains({of('str', d)}, \"a\")"),
@@ -351,7 +352,8 @@ def generate(seed: int, data: Path, *, steps: int | None = None, ml: bool | None
         name = f"t{k}"
         fmt = rng.choice(["csv", "csv", "parquet", "json"])
         columns = random_columns(rng, f"{'abc'[k]}", rng.randint(2, 8))
-        file = write_table(rng, data, name, fmt, columns, rng.randint(0, 12) if rng.random() < 0.1 else rng.randint(3, 12))
+        rows = rng.randint(0, 2) if rng.random() < 0.1 else rng.randint(3, 12)  # empty tables too
+        file = write_table(rng, data, name, fmt, columns, rows)
         schema = ", ".join(f"{c.name}: {c.type_text}" for c in columns)
         program.add_source(name, f'{name} = read_{fmt}("${{data}}/{file}", schema={{{schema}}})', columns)
     draw = Steps(program, spark_safe)
@@ -449,7 +451,8 @@ def _join(program: Program, left: str, name: str) -> str | None:
         right_items.append(f"{alias} = {rc.name}")
         on.append(lc.name if same_name else f"{lc.name} == {alias}")
     key_names = {rc.name for _, rc in keys}
-    right_items += [f"{program.fresh('r')} = {c.name}" for c in _draw_some(rng, right_schema) if c.name not in key_names]
+    right_items += [f"{program.fresh('r')} = {c.name}"
+                    for c in _draw_some(rng, right_schema) if c.name not in key_names]
     side = program.fresh("w")
     program.add([side], f"{side} = {right} | select({', '.join(right_items)})", [right])
     program.add([name], f"{name} = {left} | join({side}, on=[{', '.join(on)}], how=\"{how}\")", [left, side])
@@ -472,12 +475,14 @@ def _add_models(program: Program, data: Path) -> None:
     program.add([rows], f"{rows} = ml | fill_null(m4 = 0.5) | derive(label = (m1 + cast(m2, float)) > 1.0, "
                         f"target = m1 * 2.0 + cast(m2, float))", ["ml"])
     train, test = program.fresh("v"), program.fresh("v")
-    program.add([train, test], f"{train}, {test} = {rows} | split(fraction=0.7, seed={rng.randint(0, 9)}, by=mid)", [rows])
+    program.add([train, test], f"{train}, {test} = {rows} | split(fraction=0.7, seed={rng.randint(0, 9)}, by=mid)",
+                [rows])
     features = ", ".join(rng.sample(["m1", "m2", "m3", "m4"], rng.randint(1, 3)))
     kind = rng.choice(["classifier", "regressor", "clusterer"])
     model = program.fresh("model")
     if kind == "classifier":
-        estimator = rng.choice(["logistic_regression(max_iter=50)", "random_forest_classifier(n_trees=5, max_depth=3, seed=1)",
+        estimator = rng.choice(["logistic_regression(max_iter=50)",
+                                "random_forest_classifier(n_trees=5, max_depth=3, seed=1)",
                                 "gradient_boosted_classifier(n_iter=5, max_depth=2, seed=1)"])
         program.add([model], f"{model} = {train} | fit({estimator}, features=[{features}], label=label)", [train])
     elif kind == "regressor":

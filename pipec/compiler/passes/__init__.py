@@ -49,9 +49,9 @@ def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = fro
     """The plan for `ir` (which is left untouched).
 
     `level=0` gives the unoptimised plan (every node that reaches a sink its own stage, nothing
-    cached); `disable` names passes to skip. Estimates come from `stats` when given, else from the statistics recorded
-    under `workdir` (when given); source paths resolve against `workdir` (default: the current
-    directory) with `params` over the param defaults.
+    cached); `disable` names passes to skip. Estimates come from `stats` when given, else from the
+    statistics recorded under `workdir` (when given); source paths resolve against `workdir`
+    (default: the current directory) with `params` over the param defaults.
     """
     unknown = set(disable) - set(PASS_NAMES)
     if unknown:

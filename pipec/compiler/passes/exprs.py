@@ -1,8 +1,8 @@
 """Expression rewrites that several passes share: the same expression over renamed columns, a
 list of conjuncts joined back, the column a `x is not null` conjunct narrows, and whether an
-expression can overflow int64. Reading
-expressions (children, conjuncts, columns) is `pipec.compiler.expressions`' job, and rendering
-them `pipec.grammar.format.format_expr`'s; both are re-exported here for the passes."""
+expression can overflow int64. Reading expressions (children, conjuncts, columns) is
+`pipec.compiler.expressions`' job, and rendering them `pipec.grammar.format.format_expr`'s; both
+are re-exported here for the passes."""
 from __future__ import annotations
 
 from pipec.compiler.ast import Binary, Call, ColumnRef, Expr, InList, IsNull, ListExpr, Literal_, Unary
