@@ -16,7 +16,7 @@ import pytest
 
 from fuzz import minimise, report, trial
 
-CI_SEEDS = range(0, 40)
+CI_SEEDS = range(0, 30)
 
 
 @pytest.mark.slow
