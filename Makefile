@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.pipec-installed
 PIPEC  := $(VENV)/bin/pipec
 BENCH_SCALE ?= 10
 
-.PHONY: install demo test data bench clean
+.PHONY: install demo test data bench clean fuzz
 
 install: $(STAMP)
 
@@ -38,3 +38,14 @@ bench: data
 clean:
 	rm -rf out .pytest_cache .hypothesis build dist *.egg-info spark-warehouse metastore_db derby.log
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+# The differential tester for longer than CI runs it: FUZZ_COUNT programs from seed FUZZ_SEED at
+# every optimizer setting; failures are minimised into out/fuzz/seed*/ (see tests/differential/).
+# FUZZ_SPARK_COUNT of them also run on Spark and are compared with the local backend.
+FUZZ_COUNT ?= 500
+FUZZ_SPARK_COUNT ?= 20
+FUZZ_SEED  ?= 1000
+fuzz: $(STAMP)
+	PIPEC_FUZZ_COUNT=$(FUZZ_COUNT) PIPEC_FUZZ_SPARK_COUNT=$(FUZZ_SPARK_COUNT) PIPEC_FUZZ_SEED=$(FUZZ_SEED) \
+		$(PY) -m pytest -q -m fuzz -s tests/differential/test_differential.py \
+		tests/backends/conformance/test_differential_backends.py

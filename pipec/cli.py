@@ -322,7 +322,7 @@ def _common(p: argparse.ArgumentParser, *, optimize: bool = False, target: bool 
         p.add_argument("-O", dest="opt_level", type=int, choices=(0, 1), default=1,
                        help="-O0 turns the optimizer off (default: -O1)")
         p.add_argument("--disable", action="append", default=[], metavar="PASS",
-                       help="turn one optimizer pass off (prune, cse, predicate_pushdown, "
+                       help="turn one optimizer pass off (cse, predicate_pushdown, "
                             "projection_pushdown, fusion, cache_placement)")
         p.add_argument("--memory-budget", metavar="SIZE", help="memory for cached nodes, e.g. 2G "
                        "(default: a quarter of RAM)")

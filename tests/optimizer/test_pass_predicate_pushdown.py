@@ -18,7 +18,7 @@ def pushed(body: str) -> list[str]:
 def test_moves_through_derive_sort_and_rename_to_the_source():
     assert pushed("""
       t = read_csv("t.csv", schema=T)
-      r = t | derive(y = a * 2) | sort(a) | rename(z = a) | filter(z > 1)
+      r = t | derive(y = x * 2.0) | sort(a) | rename(z = a) | filter(z > 1)
       r | write_csv("o.csv")
     """) == [
         "t = read_csv()",
@@ -33,13 +33,13 @@ def test_moves_through_derive_sort_and_rename_to_the_source():
 def test_splits_conjunctions_and_keeps_the_part_on_a_derived_column():
     assert pushed("""
       t = read_csv("t.csv", schema=T)
-      r = t | derive(y = a * 2) | filter(y > 4 and c == "k")
+      r = t | derive(y = x * 2.0) | filter(y > 4.0 and c == "k")
       r | write_csv("o.csv")
     """) == [
         "t = read_csv()",
         "r_1 = filter(t) [c == \"k\"]",
         "r__0_derive = derive(r_1)",
-        "r = filter(r__0_derive) [y > 4]",
+        "r = filter(r__0_derive) [y > 4.0]",
         "sink1_write_csv = write_csv(r)",
     ]
 
@@ -47,13 +47,13 @@ def test_splits_conjunctions_and_keeps_the_part_on_a_derived_column():
 def test_select_aliases_are_rewritten_and_computed_items_block():
     assert pushed("""
       t = read_csv("t.csv", schema=T)
-      r = t | select(n = a, m = a + 1) | filter(n > 1 and m > 2)
+      r = t | select(n = a, m = x + 1.0) | filter(n > 1 and m > 2.0)
       r | write_csv("o.csv")
     """) == [
         "t = read_csv()",
         "r_1 = filter(t) [a > 1]",
         "r__0_select = select(r_1)",
-        "r = filter(r__0_select) [m > 2]",
+        "r = filter(r__0_select) [m > 2.0]",
         "sink1_write_csv = write_csv(r)",
     ]
 
@@ -145,3 +145,28 @@ def test_is_not_null_keeps_the_narrowed_type_downstream():
     assert shape(out)[:3] == ["t = read_csv()", "r = filter(t) [b is not null]", "r__0_sort = sort(r)"]
     assert str(out.node("r__0_sort").output) == str(ir.node("r").output) == "table<{a: int, b: int, c: str, x: float?}>"
     assert str(ir.node("r__0_sort").output) == "table<{a: int, b: int?, c: str, x: float?}>"  # input untouched
+
+
+@pytest.mark.parametrize("name, args", [("derive", "y = a * 2"), ("select", "a, c, y = a + 1"),
+                                        ("fill_null", "b = a - 1"), ("aggregate", "by=[c], total = sum(a)")])
+def test_no_filter_moves_below_a_step_that_can_overflow(name, args):
+    """Integer overflow is an error: the step must compute on exactly the rows it sees at -O0."""
+    assert pushed(f"""
+      t = read_csv("t.csv", schema=T)
+      r = t | {name}({args}) | filter(c == "k")
+      r | write_csv("o.csv")
+    """)[1:3] == [f"r__0_{name} = {name}(t)", f'r = filter(r__0_{name}) [c == "k"]']
+
+
+def test_a_conjunct_that_can_overflow_neither_moves_nor_merges():
+    assert pushed("""
+      t = read_csv("t.csv", schema=T)
+      r = t | filter(a > 0) | sort(a) | filter(a * 1000 > 5 and c == "k")
+      r | write_csv("o.csv")
+    """) == [
+        "t = read_csv()",
+        "r__0_filter = filter(t) [a > 0 and c == \"k\"]",
+        "r__1_sort = sort(r__0_filter)",
+        "r = filter(r__1_sort) [a * 1000 > 5]",
+        "sink1_write_csv = write_csv(r)",
+    ]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from optimizer_helpers import checked, shape
 
-from pipec.compiler.passes import cse, prune
+from pipec.compiler.passes import cse, projection_pushdown, prune
+from pipec.compiler.passes.fingerprint import structural_hashes
 from pipec.compiler.plan import PassRecord
 
 
@@ -62,3 +63,33 @@ def test_cse_ignores_source_positions():
     """)
     assert ir.node("a").args.n.span != ir.node("b").args.n.span
     assert "b" not in cse(ir)
+
+
+def test_cse_keeps_steps_whose_columns_argument_differs():
+    """`columns` is the whole argument of derive, drop, drop_nulls and distinct (issue 9)."""
+    ir = checked("""
+      t = read_csv("t.csv", schema=T)
+      t | derive(late = a > 15) | write_csv("d1.csv")
+      t | derive(late = a > 60) | write_csv("d2.csv")
+      t | drop(a) | write_csv("x1.csv")
+      t | drop(c) | write_csv("x2.csv")
+      t | drop_nulls(b) | write_csv("n1.csv")
+      t | drop_nulls(x) | write_csv("n2.csv")
+      t | distinct(a) | write_csv("u1.csv")
+      t | distinct(c) | write_csv("u2.csv")
+    """)
+    assert shape(cse(ir)) == shape(ir)
+
+
+def test_structural_hashes_tell_apart_steps_with_different_columns_but_not_a_source_reading_fewer():
+    ir = checked("""
+      t = read_csv("t.csv", schema=T)
+      t | select(a, b) | drop(a) | write_csv("x1.csv")
+      t | select(a, b) | drop(b) | write_csv("x2.csv")
+    """)
+    hashes = structural_hashes(ir)
+    drops = [n.id for n in ir.nodes() if n.step == "drop"]
+    assert hashes[drops[0]] != hashes[drops[1]]
+    narrowed = projection_pushdown(ir)
+    assert narrowed.node("t").args.columns != ir.node("t").args.columns
+    assert structural_hashes(narrowed) == hashes

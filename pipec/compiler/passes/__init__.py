@@ -1,13 +1,15 @@
 """The optimizer: an ordered list of passes behind flags (as in polars' lazy optimizer), checked
 after every pass by `invariants`.
 
-The first four passes rewrite the graph (`IR -> IR`, on a copy). The last two decide how the final
-graph runs: `cache_placement` picks the nodes to materialise, and `fusion` cuts the graph into
-stages, which needs to know what is cached. Every pass appends `PassRecord`s saying what it did,
-which `pipec explain` prints.
+`prune` runs first at every level, -O0 included, and cannot be turned off: a value that reaches no
+sink is never computed (were it computed at -O0 only, its failure, a failing `expect` or a missing
+file, would make the levels disagree). Then three passes rewrite the graph (`IR -> IR`, on a copy),
+and the last two decide how the final graph runs: `cache_placement` picks the nodes to
+materialise, and `fusion` cuts the graph into stages, which needs to know what is cached. Every
+pass appends `PassRecord`s saying what it did, which `pipec explain` prints.
 
 >>> [name for name, _ in PASSES]
-['prune', 'cse', 'predicate_pushdown', 'projection_pushdown', 'cache_placement', 'fusion']
+['cse', 'predicate_pushdown', 'projection_pushdown', 'cache_placement', 'fusion']
 """
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ from pipec.compiler.plan import PassRecord, Plan, Stage, unoptimized_plan
 from pipec.compiler.stats import Statistics
 
 PASSES: list[tuple[str, Callable[..., Any]]] = [
-    ("prune", prune),
     ("cse", cse),
     ("predicate_pushdown", predicate_pushdown),
     ("projection_pushdown", projection_pushdown),
@@ -35,7 +36,7 @@ PASSES: list[tuple[str, Callable[..., Any]]] = [
     ("fusion", fusion),
 ]
 PASS_NAMES = tuple(name for name, _ in PASSES)
-_REWRITES = PASSES[:4]
+_REWRITES = PASSES[:3]
 
 __all__ = ["PASSES", "PASS_NAMES", "BACKENDS", "OptimizerInvariantError", "optimize", "prune", "cse",
            "predicate_pushdown", "projection_pushdown", "cache_placement", "fusion"]
@@ -47,10 +48,10 @@ def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = fro
              workdir: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Plan:
     """The plan for `ir` (which is left untouched).
 
-    `level=0` gives the unoptimised plan (every node its own stage, nothing cached); `disable`
-    names passes to skip. Estimates come from `stats` when given, else from the statistics recorded
-    under `workdir` (when given); source paths resolve against `workdir` (default: the current
-    directory) with `params` over the param defaults.
+    `level=0` gives the unoptimised plan (every node that reaches a sink its own stage, nothing
+    cached); `disable` names passes to skip. Estimates come from `stats` when given, else from the
+    statistics recorded under `workdir` (when given); source paths resolve against `workdir`
+    (default: the current directory) with `params` over the param defaults.
     """
     unknown = set(disable) - set(PASS_NAMES)
     if unknown:
@@ -58,11 +59,13 @@ def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = fro
                          f"known passes: {', '.join(PASS_NAMES)}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
+    records: list[PassRecord] = []
+    before, ir = ir, prune(ir, records)
+    check_ir("prune", before, ir)
     if level <= 0:
         return unoptimized_plan(ir)
     from pipec.compiler.cost import estimate  # the cost model is only needed past -O0
 
-    records: list[PassRecord] = []
     for name, rewrite in _REWRITES:
         if name not in disable:
             before, ir = ir, rewrite(ir, records)

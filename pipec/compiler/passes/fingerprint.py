@@ -1,4 +1,4 @@
-"""What makes two nodes the same computation: the step, its arguments with every source position
+"""What makes two nodes the same computation: the step, all its arguments with every source position
 left out, and (for the structural hash) the same for all its inputs, recursively.
 
 CSE merges nodes with equal signatures and equal inputs; recorded statistics are keyed by the
@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from pipec.compiler.ir import IR, IRNode
+from pipec.compiler.ir import IR, IRNode, SourceArgs
 
 _POSITION_KEYS = frozenset({"span", "name_span"})
 
@@ -24,12 +24,20 @@ def _without_positions(value: Any) -> Any:
 
 
 def signature(node: IRNode) -> str:
-    """The step and its arguments, ignoring spans, as canonical JSON.
+    """The step and all of its arguments, ignoring spans, as canonical JSON.
 
-    A source's `columns` is left out: it is a decision of projection pushdown, not part of what the
-    source computes, so that statistics recorded for a source survive a change in what is read.
+    The one argument left out is a source's pushed-down column list (`SourceArgs.columns`): it is a
+    decision of projection pushdown, not part of what the source computes, so that statistics
+    recorded for a source survive a change in what is read. It is chosen by its field on that
+    argument type: other steps' `columns` (derive, drop, drop_nulls, distinct) are what they compute.
+
+    >>> from pipec.compiler.ir import ColumnsArgs
+    >>> drop = lambda *cs: IRNode(id="d", step="drop", args=ColumnsArgs(step="drop", columns=list(cs)))
+    >>> signature(drop("a")) == signature(drop("b"))
+    False
     """
-    args = _without_positions(node.args.model_dump(mode="json", exclude={"columns"}))
+    pushed_down = {"columns"} if isinstance(node.args, SourceArgs) else None
+    args = _without_positions(node.args.model_dump(mode="json", exclude=pushed_down))
     return json.dumps([node.step, args], sort_keys=True, separators=(",", ":"))
 
 

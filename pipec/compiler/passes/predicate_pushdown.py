@@ -15,6 +15,11 @@ that gives the same rows:
 It never moves through `limit`, `sample`, `split`, `distinct`, `python`, `expect`, a source, or a
 step whose output another consumer also reads (that consumer would lose rows).
 
+Integer overflow is an error (docs/semantics.md), so an expression that can overflow (`+ - *` on
+ints, `sum` of ints) must see exactly the rows it sees unoptimised: no conjunct moves below a step
+whose expressions can overflow, and a conjunct that can overflow itself stays where it is (it
+neither moves nor merges into the filter below, where it would see rows that filter drops).
+
 A conjunct `x is not null` makes `x` non-nullable; the steps it passes are re-typed accordingly, so
 every consumer downstream sees exactly the schema it saw before.
 """
@@ -22,8 +27,8 @@ from __future__ import annotations
 
 from pipec.compiler.ast import ColumnRef, Expr
 from pipec.compiler.ir import IR, FilterArgs, IRNode
-from pipec.compiler.passes.exprs import (columns_used, conjoin, conjuncts, expr_text, not_null_column,
-                                         rename_columns)
+from pipec.compiler.passes.exprs import (can_overflow, columns_used, conjoin, conjuncts, expr_text,
+                                         not_null_column, rename_columns)
 from pipec.compiler.passes.naming import describe
 from pipec.compiler.plan import PassRecord
 from pipec.compiler.types import Field, Schema, TableType
@@ -31,6 +36,7 @@ from pipec.compiler.types import Field, Schema, TableType
 PASS = "predicate_pushdown"
 _ROW_PRESERVING = frozenset({"sort", "drop", "drop_nulls"})
 _MODEL_OUTPUTS = frozenset({"prediction", "probability"})
+_COMPUTED_EXPRESSIONS = {"derive": "columns", "select": "items", "fill_null": "values", "aggregate": "aggregates"}
 
 
 def predicate_pushdown(ir: IR, records: list[PassRecord] | None = None) -> IR:
@@ -106,12 +112,15 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> list[str]:
     if ir.consumer_count(below.id) != 1:
         return []
     if below.step == "filter":
+        if can_overflow(flt.args.predicate):
+            return []
         _merge_into(ir, flt, below, log)
         return [below.id]
+    blocked = _step_can_overflow(below)
     staying: list[Expr] = []
     moving: dict[int, list[Expr]] = {}
     for part in conjuncts(flt.args.predicate):
-        routes = _routes(ir, below, part)
+        routes = None if blocked or can_overflow(part) else _routes(ir, below, part)
         if routes is None:
             staying.append(part)
         for index, rewritten in routes or []:
@@ -171,6 +180,12 @@ def _tightened(output, parts: list[Expr]):
     fields = tuple(Field(name=f.name, type=f.type.with_nullable(False)) if f.name in not_null else f
                    for f in output.schema_.fields)
     return TableType(schema_=Schema(fields=fields))
+
+
+def _step_can_overflow(node: IRNode) -> bool:
+    """Whether the expressions `node` computes can overflow int64 (then its rows must not change)."""
+    field = _COMPUTED_EXPRESSIONS.get(node.step)
+    return field is not None and can_overflow(*[named.expr for named in getattr(node.args, field)])
 
 
 def _routes(ir: IR, below: IRNode, part: Expr) -> list[tuple[int, Expr]] | None:

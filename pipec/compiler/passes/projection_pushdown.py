@@ -2,7 +2,8 @@
 
 Walking from the sinks back to the sources, each step says which of its input's columns it needs:
 the columns its arguments read (always, even when their result is not used, so that every
-expression still finds its columns), plus the columns its consumers need that it passes through.
+expression still finds its columns), plus the columns its consumers need that it passes through
+(for `derive`, also the columns it replaces: they keep their place in the column order).
 Steps that see whole rows need every column: sinks, `python` (the user's function gets the whole
 frame), `sample` and `split` without `by` (they hash the whole row), `union` (columns matched by
 name), and `distinct()` / `drop_nulls()` with no columns. Nothing else in the graph changes: node
@@ -82,7 +83,9 @@ def _needed(ir: IR, node: IRNode, index: int, wanted: set[str], available: set[s
     if step == "split":
         return available if args.by is None else wanted | {args.by}
     if step == "derive":
-        return wanted - {c.name for c in args.columns} | _columns_read(node)
+        # A column that derive replaces keeps its place, so it is still read when it is wanted:
+        # without it, derive would add the column at the end and change the column order.
+        return wanted | _columns_read(node)
     if step == "rename":
         old_name = dict(args.mapping)
         return {old_name.get(c, c) for c in wanted} | set(old_name.values())
