@@ -615,8 +615,9 @@ def malformed_csv_message(spark: SparkSession, text: str) -> str | None:
     names = _csv_reader(spark, spec, "PERMISSIVE").csv(literal_path(file)).columns
     strings = T.StructType([T.StructField(n, T.StringType()) for n in names]
                            + [T.StructField("_corrupt_record", T.StringType())])
+    # Spark refuses to select the corrupt-record column alone
     records = (_csv_reader(spark, spec, "PERMISSIVE").option("columnNameOfCorruptRecord", "_corrupt_record")
-               .schema(strings).csv(literal_path(file)).select(quote(names[0]), "_corrupt_record"))  # Spark refuses it alone
+               .schema(strings).csv(literal_path(file)).select(quote(names[0]), "_corrupt_record"))
     hits = records.rdd.zipWithIndex().filter(lambda r: r[0][1] is not None).take(1)
     if not hits:
         return f"{shown}: a row does not have as many fields as the header"
