@@ -586,10 +586,12 @@ def divide(left, right):
 def quotient(left, right):
     """`left / right` divided in every row. polars divides a column by a one-value divisor (a
     literal, an aggregate) by multiplying with its reciprocal (`384 * 0.1 == 38.400000000000006`),
-    even when it is spread over the rows (a "scalar column"); adding it to a computed column of
-    -0.0 (the identity of IEEE addition, also for -0.0) gives a real column of the divisor."""
+    even when it is spread over the rows (a "scalar column"); multiplying it by a computed column
+    of 1.0 gives a real column of the divisor, exactly (also -0.0: polars drops an added 0.0 as if
+    it were the identity, which turned a divisor 0.0 into -0.0 and `1 / 0.0` into -inf)."""
     pl = _pl()
-    return left / (left.is_null().cast(pl.Float64) * -0.0 + right)
+    ones = left.is_null().cast(pl.Float64) * 0.0 + 1.0
+    return left / (ones * right)
 
 
 def floor_divide(left, right, base: str):

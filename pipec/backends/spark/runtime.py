@@ -299,8 +299,8 @@ def float_text(x: Column) -> Column:
     digit too many.) The shortest digits: the first of 15, 16, 17 significant digits that reads back."""
     size = F.abs(x)
     tries = [F.format_string(f"%.{digits - 1}e", size) for digits in (15, 16)]
-    scientific_text = (F.when(tries[0].cast("double") == size, tries[0])
-                       .when(tries[1].cast("double") == size, tries[1])
+    scientific_text = (F.when(tries[0].try_cast("double") == size, tries[0])
+                       .when(tries[1].try_cast("double") == size, tries[1])
                        .otherwise(F.format_string("%.16e", size)))  # "7.378329616836134e+17"
     digits = F.regexp_replace(F.regexp_replace(F.regexp_extract(scientific_text, r"^([0-9.]+)e", 1), r"\.", ""),
                               "0+$", "")
@@ -316,8 +316,9 @@ def float_text(x: Column) -> Column:
     text = (F.when(digits == "", F.lit("0.0")).when((exponent >= 16) | (exponent < -5), scientific)
             .when(exponent >= 0, large).otherwise(small))
     sign = F.when(x.cast("string").startswith("-"), F.lit("-")).otherwise(F.lit(""))  # -0.0 too
-    return (F.when(F.isnan(x), F.lit("NaN")).when(x == float("inf"), F.lit("inf"))
-            .when(x == float("-inf"), F.lit("-inf")).otherwise(F.concat(sign, text)))
+    return (F.when(x.isNull(), F.lit(None).cast("string")).when(F.isnan(x), F.lit("NaN"))
+            .when(x == float("inf"), F.lit("inf")).when(x == float("-inf"), F.lit("-inf"))
+            .otherwise(F.concat(sign, text)))
 
 
 def round_half_away(x: Column, digits: int) -> Column:
@@ -571,7 +572,7 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     if not _exists(spark, path):
         raise JobError(f"{path}: no such file")
     if spec.fmt == "csv":
-        frame = _csv_reader(spark, spec, "FAILFAST").csv(literal_path(path))
+        frame = _csv_reader(spark, spec, "FAILFAST", path).csv(literal_path(path))
         if not frame.columns:  # an empty file
             if spec.header:
                 raise JobError(f"{path}: the file is empty: expected a header row with the columns "
@@ -590,12 +591,15 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     return spark.read.parquet(literal_path(path))
 
 
-def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str) -> Any:
+def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str, path: str) -> Any:
     """Spark's CSV reader as pipec reads CSV: records may span lines (a quoted field may hold a
     line break), and in FAILFAST mode a row with more or fewer fields than the header fails
-    the job (PERMISSIVE would pad it with nulls); `malformed_csv_message` then names the row."""
+    the job (PERMISSIVE would pad it with nulls); `malformed_csv_message` then names the row.
+    Spark's multi-line reader expands a path as a glob a second time, after `literal_path` has
+    escaped it, so a path with glob characters is read line by line (no line breaks in fields)."""
+    multi_line = literal_path(path) == path
     return spark.read.options(header=spec.header, sep=spec.delimiter, escape='"', inferSchema=False,
-                              multiLine=True, mode=mode)
+                              multiLine=multi_line, mode=mode)
 
 
 def malformed_csv_message(spark: SparkSession, text: str) -> str | None:
@@ -612,11 +616,11 @@ def malformed_csv_message(spark: SparkSession, text: str) -> str | None:
         shown == _local_path(s.path) or shown.startswith(_local_path(s.path).rstrip("/") + "/"))), None)
     if spec is None:
         return None
-    names = _csv_reader(spark, spec, "PERMISSIVE").csv(literal_path(file)).columns
+    names = _csv_reader(spark, spec, "PERMISSIVE", file).csv(literal_path(file)).columns
     strings = T.StructType([T.StructField(n, T.StringType()) for n in names]
                            + [T.StructField("_corrupt_record", T.StringType())])
     # Spark refuses to select the corrupt-record column alone
-    records = (_csv_reader(spark, spec, "PERMISSIVE").option("columnNameOfCorruptRecord", "_corrupt_record")
+    records = (_csv_reader(spark, spec, "PERMISSIVE", file).option("columnNameOfCorruptRecord", "_corrupt_record")
                .schema(strings).csv(literal_path(file)).select(quote(names[0]), "_corrupt_record"))
     hits = records.rdd.zipWithIndex().filter(lambda r: r[0][1] is not None).take(1)
     if not hits:
