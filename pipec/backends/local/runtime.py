@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -115,6 +116,7 @@ class RunContext:
         self.committed = False  # set once every sink is in place
         self._files = commit_protocol.LocalFiles()
         self._run_lock: commit_protocol.RunLock | None = None
+        self._run_lock_taken = threading.Lock()  # stages stage their sinks from several threads
 
     def path(self, template: str) -> Path:
         """A source or sink path with params substituted, relative to the working directory."""
@@ -165,8 +167,9 @@ class RunContext:
                    write: Callable[[Path], None]) -> None:
         target = self.path(template)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if self._run_lock is None:  # taken before the first temporary file exists
-            self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
+        with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
+            if self._run_lock is None:  # taken before the first temporary file exists
+                self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
         tmp = Path(commit_protocol.staged_path(self._files, str(target), self.run_id))
         self.sinks.append({"node": node_id, "path": str(target), "rows": rows, "tmp": str(tmp)})
         try:

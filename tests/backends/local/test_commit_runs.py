@@ -189,3 +189,31 @@ def test_a_kill_at_a_random_moment_leaves_all_old_or_all_new(project, seed):
     following.communicate(timeout=60)
     assert outputs(workdir) in (project["old"], project["new"])
     assert leftovers(workdir) == []
+
+
+def test_stages_staging_sinks_at_once_take_the_run_lock_once(tmp_path, monkeypatch):
+    """Found by the differential tester: two stages on two threads both took the run's flock,
+    and the second open of the same lock file in one process waited forever."""
+    import threading
+
+    from pipec.backends import commit
+    from pipec.backends.local import runtime
+
+    slow_lock = commit.RunLock
+
+    class SlowRunLock(slow_lock):
+        def __init__(self, *args):
+            time.sleep(0.3)  # widen the window in which a second thread could take it too
+            super().__init__(*args)
+
+    monkeypatch.setattr(runtime.commit_protocol, "RunLock", SlowRunLock)
+    ctx = runtime.RunContext({}, tmp_path)
+    threads = [threading.Thread(target=ctx.stage_file, args=(f"n{k}", f"out/{k}.txt", 1,
+                                                              lambda tmp: tmp.write_text("x")), daemon=True)
+               for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not any(thread.is_alive() for thread in threads)
+    ctx.abort()
