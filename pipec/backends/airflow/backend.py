@@ -84,11 +84,11 @@ def _polars_files(plan: Plan, support: Path) -> list[Path]:
 
     return [_write(support / f"{stages_module_name(plan.ir.pipeline)}.py",
                    generate_module(plan, task_io.RUNTIME_MODULE)),
-            _write(support / f"{task_io.RUNTIME_MODULE}.py", _runtime_for_support()),
+            _write(support / f"{task_io.RUNTIME_MODULE}.py", runtime_for_support()),
             _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py")]
 
 
-def _runtime_for_support() -> str:
+def runtime_for_support() -> str:
     """The local runtime, importing its copy of the commit protocol instead of pipec's."""
     text = Path(local_runtime.__file__).read_text(encoding="utf-8")
     assert text.count(_RUNTIME_COMMIT_IMPORT) == 1, "the local runtime's import of the commit protocol moved"

@@ -68,7 +68,7 @@ pipeline t() {{
 }}
 """
     (ir,) = check_source(source, str(tmp_path / "t.pipe")).pipelines.values()
-    plan = optimize(ir, disable={"predicate_pushdown", "projection_pushdown", "prune"}, workdir=tmp_path)
+    plan = optimize(ir, disable={"predicate_pushdown", "projection_pushdown"}, workdir=tmp_path)
     assert len(plan.stages) == 1
     with pytest.raises(PipelineRunError, match=r"integer overflow in derive at .*t\.pipe:5:20: a \* 2"):
         run_plan(plan, {}, tmp_path)
