@@ -50,13 +50,7 @@ def test_yaml_aliases_tags_and_nesting_are_rejected_where_they_are(tmp_path: Pat
         "alias_depth.pipe.yaml": "b0: &b0 [x]\n" + "".join(
             f"b{i}: &b{i} [*b{i - 1}]\n" for i in range(1, 70)) + "pipeline: p\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-
-    code, diagnostics, _ = check_bounded(*(tmp_path / name for name in files))
-
-    assert code == 1
-    found = {name: [where(d) for d in ds] for name, ds in by_file(diagnostics).items()}
+    found, diagnostics = checked_positions(tmp_path, files)
     assert found == {
         "laughs.pipe.yaml": [("E0014", 4, 38)],
         "cycle.pipe.yaml": [("E0014", 2, 21)],
@@ -96,13 +90,7 @@ def test_huge_and_deep_pipe_input_ends_with_a_located_diagnostic(tmp_path: Path)
         "yaml_chain.pipe.yaml": "pipeline: p\nsteps:\n  t:\n    read_csv: {path: t.csv, schema: {a: int}}\n"
                                 f"    do: [{{filter: '{chain} > 0'}}]\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-
-    code, diagnostics, _ = check_bounded(*(tmp_path / name for name in files))
-
-    assert code == 1
-    found = {name: [where(d) for d in ds] for name, ds in by_file(diagnostics).items()}
+    found, _ = checked_positions(tmp_path, files)
     assert found == {
         "parens.pipe": [("E0006", 1, MAX_NESTING + 1)],
         "deep.pipe": [("E0006", 3, 16 + MAX_NESTING)],   # `derive(` is the first level
@@ -122,3 +110,13 @@ def test_a_huge_valid_file_of_long_lines_and_big_scalars_checks(tmp_path: Path):
                     "  t: {read_csv: {path: t.csv, schema: {a: int}}}\n"
                     "sinks:\n  - {from: t, write_csv: out/t.csv}\n", encoding="utf-8")
     assert check_bounded(pipe, yaml)[:2] == (0, [])
+
+
+def checked_positions(folder, files: dict[str, str]) -> tuple[dict[str, list[tuple[str, int, int]]], list[dict]]:
+    """Write `files` into `folder`, check them all in one bounded child (which must fail), and
+    give each file's diagnostics as (code, line, column), and the diagnostics themselves."""
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    code, diagnostics, _ = check_bounded(*(folder / name for name in files))
+    assert code == 1
+    return {name: [where(d) for d in ds] for name, ds in by_file(diagnostics).items()}, diagnostics

@@ -99,3 +99,17 @@ def plan_for(source: str, workdir: Path, optimized: bool):
 
 def read_back(path: Path) -> pl.DataFrame:
     return pl.read_parquet(path)
+
+
+def run_csv_chain(run_pipe, schema: str, csv_text: str, chain: str) -> pl.DataFrame:
+    """Run `read_csv("in.csv", schema={schema}) | {chain} | write_parquet(...)` through `pipec run`
+    (the `run_pipe` fixture) and read the result back."""
+    source = f"""
+schema T {{ {schema} }}
+pipeline t() {{
+  t = read_csv("in.csv", schema=T)
+  t | {chain} | write_parquet("out.parquet")
+}}
+"""
+    run_pipe(source, files={"in.csv": csv_text})
+    return pl.read_parquet(run_pipe.workdir / "out.parquet")

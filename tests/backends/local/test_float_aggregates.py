@@ -9,6 +9,8 @@ import random
 import polars as pl
 import pytest
 
+from local_irkit import run_csv_chain
+
 AGGREGATES = "s = sum(x), m = mean(x), v = var(x), sd = std(x), n = count(x)"
 
 
@@ -51,15 +53,7 @@ def same_bits(got: tuple, expected: tuple) -> bool:
 def run_aggregate(run_pipe, rows: list[tuple[int, float | None]], by: bool) -> pl.DataFrame:
     text = "g,x\n" + "".join(f"{g},{'' if x is None else repr(x).replace('nan', 'NaN')}\n" for g, x in rows)
     step = f"aggregate(by=[g], {AGGREGATES})" if by else f"aggregate({AGGREGATES})"
-    source = f"""
-schema T {{ g: int, x: float? }}
-pipeline t() {{
-  t = read_csv("in.csv", schema=T)
-  t | {step} | write_parquet("out.parquet")
-}}
-"""
-    run_pipe(source, files={"in.csv": text})
-    return pl.read_parquet(run_pipe.workdir / "out.parquet")
+    return run_csv_chain(run_pipe, "g: int, x: float?", text, step)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

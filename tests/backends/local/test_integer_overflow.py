@@ -6,6 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from local_irkit import run_csv_chain
+
 from pipec.backends.local.runner import run_plan
 from pipec.backends.local.runtime import PipelineRunError
 from pipec.compiler.check import check_source
@@ -16,15 +18,7 @@ DATA = f"k,a\n1,{MAX}\n2,{MIN}\n3,\n4,3037000499\n5,-4611686018427387904\n"
 
 
 def run(run_pipe, body: str) -> pl.DataFrame:
-    source = f"""
-schema T {{ k: int, a: int? }}
-pipeline t() {{
-  t = read_csv("in.csv", schema=T)
-  t | {body} | write_parquet("out.parquet")
-}}
-"""
-    run_pipe(source, files={"in.csv": DATA})
-    return pl.read_parquet(run_pipe.workdir / "out.parquet")
+    return run_csv_chain(run_pipe, "k: int, a: int?", DATA, body)
 
 
 @pytest.mark.parametrize("body, step, expression", [
