@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.pipec-installed
 PIPEC  := $(VENV)/bin/pipec
 BENCH_SCALE ?= 10
 
-.PHONY: install demo test data bench clean fuzz
+.PHONY: install demo test data bench clean fuzz golden
 
 install: $(STAMP)
 
@@ -49,3 +49,8 @@ fuzz: $(STAMP)
 	PIPEC_FUZZ_COUNT=$(FUZZ_COUNT) PIPEC_FUZZ_SPARK_COUNT=$(FUZZ_SPARK_COUNT) PIPEC_FUZZ_SEED=$(FUZZ_SEED) \
 		$(PY) -m pytest -q -m fuzz -s tests/differential/test_differential.py \
 		tests/backends/conformance/test_differential_backends.py
+
+# Generated code, IR JSON and explain output are snapshot-tested (tests/golden/); after a
+# deliberate change, rewrite the snapshots and review the diff.
+golden: $(STAMP)
+	$(PY) -m tests.golden.snapshot --update

@@ -74,6 +74,12 @@ class Step:
     required: tuple[str, ...] = ()
     row_local: bool = False           # computes each output row from one input row
     shuffle: bool = False             # needs to see all rows (join, aggregate, sort, distinct)
+    sink: bool = False                # writes a pipeline output (a file or a model folder)
+    fits_model: bool = False          # its output is a trained model
+    eager: bool = False               # runs on materialised rows (pandas / scikit-learn / user code)
+    user_code: bool = False           # calls a function of the user's project
+    gate: bool = False                # a quality gate: fails the run, passes its input through
+    makes_metrics: bool = False       # its output is a metrics record
 
     @property
     def is_source(self) -> bool:
@@ -911,18 +917,20 @@ STEPS: dict[str, Step] = {s.name: s for s in [
     Step("aggregate", _aggregate, "table", keywords=("by",), named_items=True, shuffle=True),
     Step("split", _split, "table", keywords=("fraction", "seed", "by"), row_local=True),
     Step("python", _python, "table", ("function",), ("schema",), named_items=True,
-         required=("function", "schema")),
-    Step("fit", _fit, "table", ("estimator",), ("features", "label"), required=("estimator", "features")),
-    Step("predict", _predict, "table", ("model",), required=("model",), row_local=True),
-    Step("evaluate", _evaluate, "table", keywords=("label", "metrics"), required=("label",)),
-    Step("expect", _expect, "any", variadic=True),
-    Step("write_csv", _sink, "table", ("path",), required=("path",)),
-    Step("write_parquet", _sink, "table", ("path",), required=("path",)),
-    Step("write_json", _sink, "table|metrics", ("path",), required=("path",)),
-    Step("save_model", _sink, "model", ("path",), required=("path",)),
+         required=("function", "schema"), eager=True, user_code=True),
+    Step("fit", _fit, "table", ("estimator",), ("features", "label"), required=("estimator", "features"),
+         eager=True, fits_model=True),
+    Step("predict", _predict, "table", ("model",), required=("model",), row_local=True, eager=True),
+    Step("evaluate", _evaluate, "table", keywords=("label", "metrics"), required=("label",), eager=True,
+         makes_metrics=True),
+    Step("expect", _expect, "any", variadic=True, gate=True),
+    Step("write_csv", _sink, "table", ("path",), required=("path",), sink=True),
+    Step("write_parquet", _sink, "table", ("path",), required=("path",), sink=True),
+    Step("write_json", _sink, "table|metrics", ("path",), required=("path",), sink=True),
+    Step("save_model", _sink, "model", ("path",), required=("path",), sink=True),
 ]}
 
-SINKS = frozenset({"write_csv", "write_parquet", "write_json", "save_model"})
+SINKS = frozenset(name for name, step in STEPS.items() if step.sink)
 
 SIGNATURES = {
     "read_csv": 'read_csv(path, schema=S, header=true, delimiter=",", null_values=[])',
