@@ -420,3 +420,25 @@ def children(e: ast.Expr) -> list[ast.Expr]:
         values = [a.value for a in e.args]
         return values[:1] if e.name == "cast" else values
     return []
+
+
+def rename_columns(expr: ast.Expr, mapping: dict[str, str]) -> ast.Expr:
+    """`expr` reading column `mapping[c]` wherever it read `c` (a copy; the input is untouched)."""
+    if isinstance(expr, ast.ColumnRef):
+        return expr.model_copy(update={"name": mapping.get(expr.name, expr.name)})
+    if isinstance(expr, (ast.Unary, ast.IsNull)):
+        return expr.model_copy(update={"operand": rename_columns(expr.operand, mapping)})
+    if isinstance(expr, ast.Binary):
+        return expr.model_copy(update={"left": rename_columns(expr.left, mapping),
+                                       "right": rename_columns(expr.right, mapping)})
+    if isinstance(expr, ast.InList):
+        return expr.model_copy(update={"operand": rename_columns(expr.operand, mapping),
+                                       "items": [rename_columns(i, mapping) for i in expr.items]})
+    if isinstance(expr, ast.ListExpr):
+        return expr.model_copy(update={"items": [rename_columns(i, mapping) for i in expr.items]})
+    if isinstance(expr, ast.Call):
+        args = [a if (expr.name == "cast" and k > 0) else
+                a.model_copy(update={"value": rename_columns(a.value, mapping)})
+                for k, a in enumerate(expr.args)]
+        return expr.model_copy(update={"args": args})
+    return expr

@@ -1,8 +1,8 @@
 """The IR: a DAG of typed step nodes, one per pipeline, serialisable as "pipec-ir/1" and offered
 as a networkx DiGraph (`IR.graph`).
 
-Every step argument has a typed model below, so backends read `node.args.predicate` rather than
-digging through raw call arguments. Edges run from producer to consumer; the order of a node's
+Every step argument has a typed model (defined by its step module, pipec/stdlib/steps/), so
+backends read `node.args.predicate` rather than digging through raw call arguments. Edges run from producer to consumer; the order of a node's
 inputs is `node.inputs` (main input first, then e.g. the right side of a join or the model of
 `predict`).
 
@@ -15,13 +15,35 @@ from __future__ import annotations
 
 import heapq
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Literal, Mapping, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
 
 from pydantic import BaseModel, Field
 
-from pipec.compiler.ast import Expr, Literal_
+from pipec.compiler.arguments import NamedExpr, lit
 from pipec.compiler.span import UNKNOWN_SPAN, Span
-from pipec.compiler.types import MetricsType, ModelType, ParamType, Schema, TableType, col
+from pipec.compiler.types import MetricsType, ModelType, ParamType, Schema, TableType
+from pipec.stdlib.steps import STEPS
+# The step argument models, re-exported where the backends have always found them.
+from pipec.stdlib.steps.aggregate import AggregateArgs
+from pipec.stdlib.steps.columns import ColumnsArgs
+from pipec.stdlib.steps.derive import DeriveArgs
+from pipec.stdlib.steps.evaluate import EvaluateArgs
+from pipec.stdlib.steps.expect import ExpectArgs
+from pipec.stdlib.steps.fill_null import FillNullArgs
+from pipec.stdlib.steps.filter import FilterArgs
+from pipec.stdlib.steps.fit import FitArgs
+from pipec.stdlib.steps.join import JoinArgs, JoinKey
+from pipec.stdlib.steps.limit import LimitArgs
+from pipec.stdlib.steps.predict import PredictArgs
+from pipec.stdlib.steps.python import PythonArgs
+from pipec.stdlib.steps.rename import RenameArgs
+from pipec.stdlib.steps.sample import SampleArgs
+from pipec.stdlib.steps.select import SelectArgs
+from pipec.stdlib.steps.sinks import SinkArgs
+from pipec.stdlib.steps.sort import SortArgs, SortKey
+from pipec.stdlib.steps.sources import SourceArgs
+from pipec.stdlib.steps.split import SplitArgs
+from pipec.stdlib.steps.union import UnionArgs
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -30,159 +52,8 @@ IR_VERSION = "pipec-ir/1"
 V = TypeVar("V")
 
 
-def lit(value: Any) -> Literal_:
-    """A typed literal expression for arguments the compiler fills in itself."""
-    kind = {bool: "bool", int: "int", float: "float", str: "str"}[type(value)]
-    return Literal_(span=UNKNOWN_SPAN, value=value, literal_type=kind, type=col(kind))
-
-
-class NamedExpr(BaseModel):
-    name: str
-    expr: Expr
-
-
-class SortKey(BaseModel):
-    column: str
-    descending: bool = False
-
-
-class JoinKey(BaseModel):
-    left: str
-    right: str
-
-
-# ----------------------------------------------------------- step arguments
-class SourceArgs(BaseModel):
-    """`columns` is filled by projection pushdown: the only columns any sink needs."""
-
-    step: Literal["read_csv", "read_parquet", "read_json"]
-    path: str
-    schema_: Schema
-    header: bool = True
-    delimiter: str = ","
-    null_values: list[str] = []
-    columns: list[str] | None = None
-
-
-class FilterArgs(BaseModel):
-    step: Literal["filter"] = "filter"
-    predicate: Expr
-
-
-class SelectArgs(BaseModel):
-    step: Literal["select"] = "select"
-    items: list[NamedExpr]
-
-
-class DeriveArgs(BaseModel):
-    step: Literal["derive"] = "derive"
-    columns: list[NamedExpr]
-
-
-class ColumnsArgs(BaseModel):
-    """drop, drop_nulls and distinct take a list of columns (empty means all for the last two)."""
-
-    step: Literal["drop", "drop_nulls", "distinct"]
-    columns: list[str] = []
-
-
-class RenameArgs(BaseModel):
-    step: Literal["rename"] = "rename"
-    mapping: list[tuple[str, str]]  # (new, old)
-
-
-class FillNullArgs(BaseModel):
-    step: Literal["fill_null"] = "fill_null"
-    values: list[NamedExpr]
-
-
-class SortArgs(BaseModel):
-    step: Literal["sort"] = "sort"
-    keys: list[SortKey]
-
-
-class LimitArgs(BaseModel):
-    step: Literal["limit"] = "limit"
-    n: Expr
-
-
-class SampleArgs(BaseModel):
-    step: Literal["sample"] = "sample"
-    fraction: Expr
-    seed: Expr
-
-
-class UnionArgs(BaseModel):
-    step: Literal["union"] = "union"
-
-
-class JoinArgs(BaseModel):
-    step: Literal["join"] = "join"
-    on: list[JoinKey]
-    how: Literal["inner", "left", "right", "full", "semi", "anti"] = "inner"
-
-
-class AggregateArgs(BaseModel):
-    step: Literal["aggregate"] = "aggregate"
-    by: list[str] = []
-    aggregates: list[NamedExpr]
-
-
-class SplitArgs(BaseModel):
-    """One side of `split`: `part` 0 keeps the rows whose draw is below `fraction`, part 1 the rest."""
-
-    step: Literal["split"] = "split"
-    fraction: Expr
-    seed: Expr
-    by: str | None = None
-    part: Literal[0, 1]
-
-
-class PythonArgs(BaseModel):
-    step: Literal["python"] = "python"
-    function: str
-    schema_: Schema
-    options: list[NamedExpr] = []
-
-
-class FitArgs(BaseModel):
-    step: Literal["fit"] = "fit"
-    estimator: str
-    params: list[NamedExpr] = []
-    features: list[str]
-    label: str | None = None
-
-
-class PredictArgs(BaseModel):
-    step: Literal["predict"] = "predict"
-
-
-class EvaluateArgs(BaseModel):
-    step: Literal["evaluate"] = "evaluate"
-    label: str
-    task: Literal["classification", "regression"]
-    metrics: list[str]
-
-
-class ExpectArgs(BaseModel):
-    """`on` says what the conditions read: aggregates over a table, or metric names."""
-
-    step: Literal["expect"] = "expect"
-    on: Literal["table", "metrics"]
-    conditions: list[Expr]
-
-
-class SinkArgs(BaseModel):
-    step: Literal["write_csv", "write_parquet", "write_json", "save_model"]
-    path: str
-
-
-StepArgs = Annotated[
-    Union[SourceArgs, FilterArgs, SelectArgs, DeriveArgs, ColumnsArgs, RenameArgs, FillNullArgs,
-          SortArgs, LimitArgs, SampleArgs, UnionArgs, JoinArgs, AggregateArgs, SplitArgs, PythonArgs,
-          FitArgs, PredictArgs, EvaluateArgs, ExpectArgs, SinkArgs],
-    Field(discriminator="step"),
-]
+# Built from the registry, in its order: a new step's argument model joins the IR by itself.
+StepArgs = Annotated[Union[tuple(dict.fromkeys(step.args for step in STEPS.values()))], Field(discriminator="step")]
 
 OutputType = Annotated[Union[TableType, ModelType, MetricsType], Field(discriminator="kind")]
 
@@ -200,21 +71,22 @@ class IRNode(BaseModel):
     doc: str | None = None
 
     @property
+    def spec(self):
+        """The step's `Step` spec: its flags and the hooks the passes ask."""
+        return STEPS[self.step]
+
+    @property
     def is_sink(self) -> bool:
-        return self.step in SINK_STEPS
+        return self.spec.sink
 
     @property
     def is_source(self) -> bool:
-        return self.step in SOURCE_STEPS
+        return self.spec.is_source
 
     @property
     def schema_(self) -> Schema:
         assert isinstance(self.output, TableType), f"{self.id} does not produce a table"
         return self.output.schema_
-
-
-SOURCE_STEPS = frozenset({"read_csv", "read_parquet", "read_json"})
-SINK_STEPS = frozenset({"write_csv", "write_parquet", "write_json", "save_model"})
 
 
 class ParamSpec(BaseModel):

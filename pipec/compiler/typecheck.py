@@ -18,9 +18,6 @@ from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ModelType, ParamType, Schema, TableType, ValueType
 from pipec.stdlib.steps import SINKS, STEPS, StepContext, bind, input_matches
 
-# Steps whose output has the input's columns, so checking can go on past a mistake in them.
-SCHEMA_PRESERVING = frozenset({"filter", "sort", "limit", "sample", "expect", "drop_nulls", "fill_null"})
-
 OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
                 "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]",
                 "confine_outputs": "bool"}
@@ -250,9 +247,10 @@ class PipelineChecker:
         return self._value_of(ref.name)
 
     def upstream_model(self, node_id: str) -> tuple[str, ModelType] | None:
-        """The model node id and type of the nearest `predict` up the main-input path of `node_id`."""
+        """The model node id and type of the nearest step that predicts (`predict`) up the main-input
+        path of `node_id`."""
         node = self.ir.node(node_id)
-        while node.step != "predict":
+        while not node.spec.predicts:
             if not node.inputs:
                 return None
             node = self.ir.node(node.inputs[0])
@@ -305,18 +303,18 @@ class PipelineChecker:
                 self.diags.error("E0307", "the result of this chain is not used", chain.span,
                                  help="bind it to a name (`x = ...`) or end it with a sink such as `| write_csv(\"out/x.csv\")`")
                 raise _Failed
-            is_split = call.name == "split"
-            if is_split != (last and len(targets) == 2) or len(targets) > 2:
-                self._split_misuse(call, targets, chain)
+            two_outputs = step.outputs == 2
+            if two_outputs != (last and len(targets) == 2) or len(targets) > 2:
+                self._split_misuse(step, call, targets, chain)
                 raise _Failed
-            if is_split:
+            if two_outputs:
                 return self._split(step, call, current, targets, doc)
             node_id = self._node_id(prefix, i, call.name, last, is_sink_statement)
             try:
                 out = self._apply(step, call, current, node_id, doc if last else None,
                                   binding=(targets[0] if last and targets else None))
             except _Failed:
-                if current is None or call.name not in SCHEMA_PRESERVING:
+                if current is None or not step.schema_preserving:
                     raise
                 failed, out = True, (current[0], current[1])  # go on checking the rest of the chain
             current = (out[0], out[1], f"the result of `{call.name}`")
@@ -325,11 +323,11 @@ class PipelineChecker:
         return [(current[0], current[1])] if current[1] is not None else []
 
     def _split(self, step, call: ast.Call, current, targets: list[str], doc: str | None):
-        """`a, b = t | split(...)` becomes two IR nodes, one per side (SplitArgs.part 0 and 1)."""
+        """`a, b = t | split(...)` becomes two IR nodes, one per side (`other_output` gives the second's args)."""
         _, output = self._apply(step, call, current, targets[0], doc, binding=targets[0])
         first = self.ir.node(targets[0])
         self.ir.add(first.model_copy(update={"id": targets[1], "binding": targets[1],
-                                             "args": first.args.model_copy(update={"part": 1})}))
+                                             "args": step.other_output(first.args)}))
         self.ids.update(targets)
         return [(t, output) for t in targets]
 
@@ -379,8 +377,8 @@ class PipelineChecker:
             self.diags.error("E0306", "a chain starts with a source such as `read_csv(...)` or a bound name",
                              head.span)
 
-    def _split_misuse(self, call: ast.Call, targets: list[str], chain: ast.Chain) -> None:
-        if call.name == "split":
+    def _split_misuse(self, step, call: ast.Call, targets: list[str], chain: ast.Chain) -> None:
+        if step.outputs == 2:
             self.diags.error("E0133", "`split` gives two tables: bind both, as the last step of the chain",
                              call.span, help="write `train, test = table | split(fraction=0.8)`")
         else:

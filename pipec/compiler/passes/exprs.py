@@ -1,40 +1,18 @@
-"""Expression rewrites that several passes share: the same expression over renamed columns, a
-list of conjuncts joined back, the column a `x is not null` conjunct narrows, and whether an
-expression can overflow int64. Reading expressions (children, conjuncts, columns) is
-`pipec.compiler.expressions`' job, and rendering them `pipec.grammar.format.format_expr`'s; both
-are re-exported here for the passes."""
+"""Expression rewrites that several passes share: a list of conjuncts joined back, the column a
+`x is not null` conjunct narrows, and whether an expression can overflow int64. Reading
+expressions (children, conjuncts, columns) and renaming their columns is
+`pipec.compiler.expressions`' job (step modules use them too), and rendering them
+`pipec.grammar.format.format_expr`'s; both are re-exported here for the passes."""
 from __future__ import annotations
 
-from pipec.compiler.ast import Binary, Call, ColumnRef, Expr, InList, IsNull, ListExpr, Literal_, Unary
-from pipec.compiler.expressions import children, conjuncts
+from pipec.compiler.ast import Binary, Call, ColumnRef, Expr, IsNull, Literal_, Unary
+from pipec.compiler.expressions import children, conjuncts, rename_columns
 from pipec.compiler.expressions import columns_of as columns_used
 from pipec.compiler.types import ColumnType
 from pipec.grammar.format import format_expr as expr_text
 
 __all__ = ["can_overflow", "children", "columns_used", "conjoin", "conjuncts", "expr_text", "not_null_column",
            "rename_columns"]
-
-
-def rename_columns(expr: Expr, mapping: dict[str, str]) -> Expr:
-    """`expr` reading column `mapping[c]` wherever it read `c` (a copy; the input is untouched)."""
-    if isinstance(expr, ColumnRef):
-        return expr.model_copy(update={"name": mapping.get(expr.name, expr.name)})
-    if isinstance(expr, (Unary, IsNull)):
-        return expr.model_copy(update={"operand": rename_columns(expr.operand, mapping)})
-    if isinstance(expr, Binary):
-        return expr.model_copy(update={"left": rename_columns(expr.left, mapping),
-                                       "right": rename_columns(expr.right, mapping)})
-    if isinstance(expr, InList):
-        return expr.model_copy(update={"operand": rename_columns(expr.operand, mapping),
-                                       "items": [rename_columns(i, mapping) for i in expr.items]})
-    if isinstance(expr, ListExpr):
-        return expr.model_copy(update={"items": [rename_columns(i, mapping) for i in expr.items]})
-    if isinstance(expr, Call):
-        args = [a if (expr.name == "cast" and k > 0) else
-                a.model_copy(update={"value": rename_columns(a.value, mapping)})
-                for k, a in enumerate(expr.args)]
-        return expr.model_copy(update={"args": args})
-    return expr
 
 
 def conjoin(parts: list[Expr]) -> Expr:

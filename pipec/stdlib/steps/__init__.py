@@ -1,0 +1,35 @@
+"""The standard library steps of LANGUAGE.md section 7: the registry.
+
+Each step is one module of this package (related steps share one: the sources, the sinks, the
+steps that take a list of columns) holding its IR argument model, its `Step` spec (signature,
+docs, typing rule, flags and the hooks the passes and the cost model ask) and nothing else; see
+"How to add a step" in docs/architecture.md. A typing rule takes the step call and the types of
+its inputs and returns the typed IR arguments and the output type, reporting every mistake it
+finds through `StepContext.diags`.
+"""
+from __future__ import annotations
+
+from pipec.stdlib.steps import (aggregate, columns, derive, evaluate, expect, fill_null, filter, fit, join, limit,
+                                predict, python, rename, sample, select, sinks, sort, sources, split, union)
+from pipec.stdlib.steps.spec import BoundArgs, Choices, Step, StepContext, bind, input_matches
+
+__all__ = ["SIGNATURES", "SINKS", "STEPS", "BoundArgs", "Choices", "Step", "StepContext", "bind", "input_matches",
+           "step_spec"]
+
+# In the order of LANGUAGE.md, which completion lists and the support matrix follow (and the IR's
+# argument union, whose order its JSON schema shows).
+STEPS: dict[str, Step] = {step.name: step for step in [
+    *sources.STEPS, *filter.STEPS, *select.STEPS, *derive.STEPS, columns.DROP, *rename.STEPS, *fill_null.STEPS,
+    columns.DROP_NULLS, columns.DISTINCT, *sort.STEPS, *limit.STEPS, *sample.STEPS, *union.STEPS, *join.STEPS,
+    *aggregate.STEPS, *split.STEPS, *python.STEPS, *fit.STEPS, *predict.STEPS, *evaluate.STEPS, *expect.STEPS,
+    *sinks.STEPS,
+]}
+
+SINKS = frozenset(name for name, step in STEPS.items() if step.sink)
+
+SIGNATURES = {name: step.signature for name, step in STEPS.items()}
+
+
+def step_spec(name: str) -> Step:
+    """The spec of the step `name` (a KeyError for a name that is no step)."""
+    return STEPS[name]

@@ -1,0 +1,130 @@
+"""`fit(estimator(...), features=[col, ...], label=col)`: train an estimator; the result is a model."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from pipec.compiler import ast
+from pipec.compiler.arguments import NamedExpr, lit
+from pipec.compiler.suggest import did_you_mean
+from pipec.compiler.types import Field, ModelType, Schema
+from pipec.stdlib.estimators import ESTIMATORS
+from pipec.stdlib.steps.checking import bounded_arg, column_names, list_items
+from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
+
+
+class FitArgs(BaseModel):
+    step: Literal["fit"] = "fit"
+    estimator: str
+    params: list[NamedExpr] = []
+    features: list[str]
+    label: str | None = None
+
+
+def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
+    est_e = b.get("estimator")
+    if isinstance(est_e, ast.ColumnRef):
+        est_e = ast.Call(span=est_e.span, name=est_e.name, name_span=est_e.span, args=[])
+    if not isinstance(est_e, ast.Call) or est_e.name not in ESTIMATORS:
+        name = getattr(est_e, "name", None)
+        ctx.error("E0404", f"unknown estimator `{name}`" if name else "`fit` needs an estimator",
+                  getattr(est_e, "name_span", est_e.span),
+                  help=(did_you_mean(name, ESTIMATORS) if name else None)
+                  or f"estimators: {', '.join(ESTIMATORS)}")
+        return None
+    est = ESTIMATORS[est_e.name]
+    params: list[NamedExpr] = []
+    given = {a.name: a for a in est_e.args}
+    for a in est_e.args:
+        if a.name is None or a.name not in est.params:
+            ctx.error("E0302", f"`{est.name}` has no {'positional arguments' if a.name is None else f'argument `{a.name}`'}",
+                      a.name_span or a.span,
+                      help=(did_you_mean(a.name, est.params) if a.name else None)
+                      or f"its arguments: {', '.join(est.params)}")
+            return None
+    for pname, hyper in est.params.items():
+        if pname in given:
+            minimum = hyper.minimum
+            v = bounded_arg(ctx, given[pname].value, hyper.type, f"`{pname}` of `{est.name}`",
+                            lambda x: minimum is None or x >= minimum, f"at least {minimum}")
+            if v is None:
+                return None
+        elif hyper.default is None:
+            ctx.error("E0303", f"`{est.name}` needs the argument `{pname}`", est_e.span)
+            return None
+        else:
+            v = lit(hyper.default)
+        params.append(NamedExpr(name=pname, expr=v))
+    features = _features(ctx, b.get("features"))
+    label, label_t = None, None
+    if est.kind == "clusterer":
+        if b.get("label") is not None:
+            ctx.error("E0403", f"`{est.name}` is a clusterer and takes no label", b.get("label").span,
+                      help="remove `label=`")
+            return None
+    else:
+        e = b.get("label")
+        if e is None:
+            ctx.error("E0303", f"`fit` with the {est.kind} `{est.name}` needs `label=`", ctx.call.span)
+            return None
+        names = column_names(ctx, [e], "`label`")
+        if names is None:
+            return None
+        label, label_t = names[0], ctx.schema.get(names[0])
+        allowed = ("bool", "int", "str") if est.kind == "classifier" else ("int", "float")
+        if label_t.base not in allowed:
+            ctx.error("E0403", f"a {est.kind} needs a {' / '.join(allowed)} label, but `{label}` is {label_t}",
+                      e.span, help="use a classifier for categories and a regressor for numbers"
+                      if est.kind == "regressor" else "cast it, or use a regressor for continuous values")
+            return None
+        if label_t.nullable:
+            ctx.error("E0402", f"the label `{label}` is nullable ({label_t})", e.span,
+                      help=f"drop rows without a label first: `| filter({label} is not null)`")
+            return None
+        if label in (features or []):
+            ctx.error("E0403", f"`{label}` is both a feature and the label", e.span)
+            return None
+    if features is None:
+        return None
+    model = ModelType(model_kind=est.kind, estimator=est.name,
+                      features=Schema.of([(f, ctx.schema.get(f)) for f in features]),
+                      label=Field(name=label, type=label_t) if label else None)
+    return FitArgs(estimator=est.name, params=params, features=features, label=label), model
+
+
+def _features(ctx: StepContext, e: ast.Expr | None) -> list[str] | None:
+    names = column_names(ctx, list_items(e), "`features`")
+    if names is None:
+        return None
+    ok = bool(names)
+    if not names:
+        ctx.error("E0303", "`fit` needs at least one feature", e.span)
+    for item, n in zip(list_items(e), names):
+        t = ctx.schema.get(n)
+        if t.base not in ("int", "float", "bool", "str"):
+            ctx.error("E0401", f"feature `{n}` is {t}; features must be numeric, bool or str", item.span,
+                      help=f"derive a number from it, e.g. `derive({n}_month = month({n}))`")
+            ok = False
+        elif t.nullable:
+            ctx.error("E0402", f"feature `{n}` is nullable ({t})", item.span,
+                      label="may hold null",
+                      help=f"fill it, `| fill_null({n} = ...)`, or drop those rows, `| filter({n} is not null)`",
+                      notes=["models cannot be fitted on missing values"])
+            ok = False
+    return names if ok else None
+
+
+
+def _reads(args: FitArgs) -> set[str]:
+    return set(args.features) | ({args.label} if args.label else set())
+
+
+STEPS = [Step(
+    "fit", _fit, "table", ("estimator",), ("features", "label"), required=("estimator", "features"),
+    args=FitArgs, signature="fit(estimator(...), features=[col, ...], label=col)",
+    doc="Train an estimator on feature columns and a label: the result is a model.",
+    eager=True, fits_model=True, reads=_reads, needs=lambda args, inputs, index, wanted: _reads(args),
+    rows_out=lambda args, rows_in, value: 1.0, seconds_per_row=2e-6,
+    argument_values={"estimator": "estimator", "features": "column", "label": "column"},
+)]
