@@ -1,13 +1,13 @@
 """The cost model: rows, bytes and seconds for every node, which cache placement weighs.
 
 Guesses start from the size of each source file (its path resolved with the param values and the
-working directory; a missing file gets a default size) and flow through per-step selectivity
-guesses and per-step time rates. A node that an earlier run measured (see `stats.py`) uses the
+working directory; a missing file gets a default size) and flow through each step's own guesses
+of its output rows and its time per row or byte (its `rows_out`, `seconds_per_row`, `row_work`,
+`seconds_per_byte` and `disk_row_bytes`, pipec/stdlib/steps/); this module does the arithmetic. A node that an earlier run measured (see `stats.py`) uses the
 measurement instead, and the nodes after it start their guesses from it.
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
@@ -27,17 +27,6 @@ METRICS_BYTES = 256
 # bytes of one value in memory (polars/Arrow) and as text in CSV or JSON lines
 _MEMORY_WIDTH = {"int": 8, "float": 8, "bool": 1, "str": 24, "date": 4, "timestamp": 8}
 _TEXT_WIDTH = {"int": 6, "float": 9, "bool": 5, "str": 12, "date": 10, "timestamp": 26}
-_PARQUET_COMPRESSION = 3.0
-
-# seconds per input row of each step (single core, order of magnitude); sources and sinks per byte
-_SECONDS_PER_ROW = {
-    "filter": 2e-8, "select": 2e-8, "derive": 3e-8, "drop": 1e-9, "rename": 1e-9, "fill_null": 1e-8,
-    "drop_nulls": 1e-8, "limit": 1e-9, "sample": 2e-8, "split": 2e-8, "union": 1e-8, "expect": 2e-8,
-    "distinct": 1e-7, "aggregate": 1e-7, "join": 1.5e-7, "python": 1e-6, "predict": 2e-7,
-    "evaluate": 1e-7, "fit": 2e-6,
-}
-_SECONDS_PER_BYTE = {"read_csv": 1e-8, "read_json": 2e-8, "read_parquet": 2e-9,
-                     "write_csv": 1e-8, "write_json": 2e-8, "write_parquet": 4e-9, "save_model": 1e-8}
 # writing a table into memory once (about 1 GB/s), what caching it costs beyond computing it
 MATERIALISE_SECONDS_PER_BYTE = 1e-9
 _PARAM = re.compile(r"\$\{(\w+)\}")
@@ -50,7 +39,9 @@ class NodeEstimate(BaseModel):
     recorded: bool = False  # measured by an earlier run rather than guessed
 
 
-def row_width(schema: Schema, widths: Mapping[str, int] = _MEMORY_WIDTH) -> int:
+def row_width(schema: Schema, *, text: bool = False) -> int:
+    """The bytes of one row in memory, or as text (`text`: CSV or JSON lines)."""
+    widths = _TEXT_WIDTH if text else _MEMORY_WIDTH
     return max(1, sum(widths[f.type.base] for f in schema.fields))
 
 
@@ -105,17 +96,17 @@ def _guess(node: IRNode, inputs: list[NodeEstimate], ir: IR, params: Mapping[str
            workdir: str | Path) -> NodeEstimate:
     if node.is_source:
         return _guess_source(node, ir, params, workdir)
+    step = node.spec
     rows_in = sum(i.rows for i in inputs)
     if node.is_sink:
         size = inputs[0].bytes
-        return NodeEstimate(rows=inputs[0].rows, bytes=size, seconds=size * _SECONDS_PER_BYTE[node.step])
-    rows = _output_rows(node, [i.rows for i in inputs], ir, params)
+        return NodeEstimate(rows=inputs[0].rows, bytes=size, seconds=size * step.seconds_per_byte)
+    rows = step.rows_out(node.args, [i.rows for i in inputs], lambda e: value_of(e, ir, params))
     if isinstance(node.output, TableType):
         size = rows * row_width(node.output.schema_)
     else:
-        size = MODEL_BYTES if node.step == "fit" else METRICS_BYTES
-    rate = _SECONDS_PER_ROW.get(node.step, 1e-7)
-    seconds = rate * rows_in * (math.log2(max(rows_in, 2)) if node.step == "sort" else 1)
+        size = MODEL_BYTES if step.fits_model else METRICS_BYTES
+    seconds = step.seconds_per_row * rows_in * step.row_work(rows_in)
     return NodeEstimate(rows=rows, bytes=size, seconds=seconds)
 
 
@@ -127,46 +118,11 @@ def _guess_source(node: IRNode, ir: IR, params: Mapping[str, Any] | None, workdi
         size = path.stat().st_size
     except OSError:
         size = None
-    if node.step == "read_parquet":
-        disk_width = row_width(schema) / _PARQUET_COMPRESSION
-    else:
-        disk_width = row_width(schema, _TEXT_WIDTH) + len(schema.fields)  # separators
-        if node.step == "read_json":
-            disk_width += sum(len(f.name) + 4 for f in schema.fields)  # "name": per value
+    disk_width = node.spec.disk_row_bytes(schema, row_width)
     rows = DEFAULT_SOURCE_ROWS if size is None else max(1.0, size / disk_width)
     read = [f for f in schema.fields if args.columns is None or f.name in args.columns]
-    seconds = (size if size is not None else rows * disk_width) * _SECONDS_PER_BYTE[node.step]
+    seconds = (size if size is not None else rows * disk_width) * node.spec.seconds_per_byte
     return NodeEstimate(rows=rows, bytes=rows * row_width(Schema(fields=tuple(read))), seconds=seconds)
-
-
-def _output_rows(node: IRNode, rows_in: list[float], ir: IR, params: Mapping[str, Any] | None) -> float:
-    """Selectivity guesses: how many rows each step gives for the rows it gets."""
-    from pipec.compiler.passes.exprs import conjuncts  # the passes package imports this module
-
-    args, step, main = node.args, node.step, rows_in[0] if rows_in else 1.0
-    if step == "filter":
-        return main * 0.5 ** min(len(conjuncts(args.predicate)), 3)
-    if step == "drop_nulls":
-        return main * 0.9
-    if step == "join":
-        return {"left": rows_in[0], "right": rows_in[1], "semi": 0.5 * rows_in[0],
-                "anti": 0.5 * rows_in[0]}.get(args.how, max(rows_in))
-    if step == "aggregate":
-        return max(1.0, 0.1 * main) if args.by else 1.0
-    if step == "distinct":
-        return max(1.0, 0.5 * main)
-    if step == "union":
-        return sum(rows_in)
-    if step == "limit":
-        n = value_of(args.n, ir, params)
-        return min(main, float(n)) if isinstance(n, (int, float)) else main
-    if step in ("sample", "split"):
-        fraction = value_of(args.fraction, ir, params)
-        fraction = float(fraction) if isinstance(fraction, (int, float)) else 0.5
-        return main * (1 - fraction if step == "split" and args.part == 1 else fraction)
-    if step in ("fit", "evaluate"):
-        return 1.0
-    return main
 
 
 def value_of(expr: Expr, ir: IR, params: Mapping[str, Any] | None = None) -> Any:

@@ -28,7 +28,8 @@ def _sources_json(plan: Plan) -> list[dict[str, Any]]:
     sources = []
     for node in ir.nodes():
         if node.is_source:
-            filters = [expr_text(c.args.predicate) for c in ir.consumers(node.id) if c.step == "filter"]
+            scanned = [c.spec.scan_predicate(c.args) for c in ir.consumers(node.id)]
+            filters = [expr_text(predicate) for predicate in scanned if predicate is not None]
             sources.append({"node": node.id, "binding": node.binding, "line": line_of(node),
                             "path": node.args.path, "columns": node.args.columns,
                             "all_columns": node.args.schema_.names, "filters": filters})

@@ -53,7 +53,7 @@ V = TypeVar("V")
 
 
 # Built from the registry, in its order: a new step's argument model joins the IR by itself.
-StepArgs = Annotated[Union[tuple(dict.fromkeys(step.args for step in STEPS.values()))], Field(discriminator="step")]
+StepArgs = Annotated[Union[tuple(dict.fromkeys(spec.args for spec in STEPS.values()))], Field(discriminator="step")]
 
 OutputType = Annotated[Union[TableType, ModelType, MetricsType], Field(discriminator="kind")]
 
@@ -260,6 +260,10 @@ class IR:
 
     def consumers(self, node_id: str) -> list[IRNode]:
         return [self._nodes[s] for s in sorted(self._succ[node_id])]
+
+    def input_types(self, node: IRNode) -> list[Any]:
+        """The output types of `node`'s inputs, main input first: what a step's hooks are given."""
+        return [self._nodes[i].output for i in node.inputs]
 
     def consumer_count(self, node_id: str) -> int:
         return len(self._succ[node_id])

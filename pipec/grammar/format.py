@@ -245,12 +245,12 @@ def _statement(s) -> list[tuple[str, int | None]]:
     prefix = ", ".join(t.name for t in s.targets) + " = " if isinstance(s, ast.Binding) else ""
     chain = s.value
     head = prefix + format_expr(chain.head)
-    flat = head + "".join(" | " + format_call(step) for step in chain.steps)
+    flat = head + "".join(" | " + format_call(call) for call in chain.steps)
     if len(chain.steps) <= 1 and len(INDENT + flat) <= LINE_LIMIT:
         return [(flat, s.span.line)]
     lines: list[tuple[str, int | None]] = [(head, s.span.line)]
-    for step in chain.steps:
-        step_lines = _call_lines(step, "| ", INDENT * 2)
-        lines.append((INDENT + step_lines[0], step.span.line))
+    for call in chain.steps:
+        step_lines = _call_lines(call, "| ", INDENT * 2)
+        lines.append((INDENT + step_lines[0], call.span.line))
         lines += [(INDENT + line, None) for line in step_lines[1:]]
     return lines

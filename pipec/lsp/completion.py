@@ -18,22 +18,14 @@ from pipec.compiler.typecheck import OPTION_TYPES
 from pipec.compiler.types import BASE_TYPES, TableType, ValueType
 from pipec.grammar.lexing import lex
 from pipec.lsp.analysis import Analysis, analyse
-from pipec.stdlib.docs import STEP_DOCS
 from pipec.stdlib.estimators import CLASSIFIER_METRICS, ESTIMATORS, REGRESSOR_METRICS
-from pipec.stdlib.steps import JOIN_HOWS, SIGNATURES, STEPS
+from pipec.stdlib.steps import STEPS, Choices
 
 PLACEHOLDER = "__pipec_cursor__"
 CLOSING = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
 PARAM_TYPES = ("int", "float", "bool", "str", "date", "duration", "list[str]", "list[int]")
 NAME_TOKENS = {"NAME", "IMPORT", "SCHEMA", "PIPELINE", "PARAM_KW", "AND", "OR", "NOT", "IN", "IS",
                "TRUE", "FALSE", "NULL"}
-
-# What the values of a step's arguments are, by (step, argument); `*` is any further item.
-BINDING_ARGUMENTS = {("join", "right"), ("union", "other"), ("union", "*"), ("predict", "model")}
-COLUMN_STEPS = {"filter", "select", "derive", "drop", "rename", "fill_null", "drop_nulls", "distinct",
-                "sort", "aggregate", "expect"}
-COLUMN_ARGUMENTS = {("join", "on"), ("split", "by"), ("fit", "features"), ("fit", "label"),
-                    ("evaluate", "label")}
 
 
 @dataclass
@@ -73,7 +65,8 @@ def complete(analysis: Analysis, offset: int) -> list[types.CompletionItem]:
     place = _place([t for t in tokens if t.type != "COMMENT"])
     step_level = _step_level(place.levels)
     if in_string:
-        if step_level is not None and step_level.call == "evaluate" and step_level.keyword == "metrics":
+        step = STEPS.get(step_level.call) if step_level is not None else None
+        if step is not None and step_level.keyword is not None and step.argument_value(step_level.keyword) == "metric":
             return _metrics(quoted=False)
         return []
     if place.previous is not None and place.previous.type == "COLON":
@@ -92,18 +85,19 @@ def complete(analysis: Analysis, offset: int) -> list[types.CompletionItem]:
     at_argument_start = inner is step_level and step_level.tokens_in_argument == 0 and step_level.keyword is None
     items = [_item(f"{k}=", types.CompletionItemKind.Property, f"option of `{step.name}`")
              for k in step.keywords if k not in step_level.given] if at_argument_start else []
-    key = (step.name, argument)
-    if key in BINDING_ARGUMENTS:
+    # What the argument's values are is the step's own answer (`Step.argument_values`).
+    values = step.argument_value(argument)
+    if values == "binding":
         items += _bindings(pipeline)
-    elif argument == "schema":
+    elif values == "schema":
         items += _schemas(analysis)
-    elif key == ("fit", "estimator") and inner is step_level:
+    elif values == "estimator" and inner is step_level:
         items += [_item(name, types.CompletionItemKind.Class, f"{e.kind}") for name, e in ESTIMATORS.items()]
-    elif key == ("evaluate", "metrics"):
+    elif values == "metric":
         items += _metrics(quoted=True)
-    elif key == ("join", "how"):
-        items += [_item(f'"{h}"', types.CompletionItemKind.EnumMember, "join kind") for h in JOIN_HOWS]
-    elif step.name in COLUMN_STEPS or key in COLUMN_ARGUMENTS:
+    elif isinstance(values, Choices):
+        items += [_item(f'"{v}"', types.CompletionItemKind.EnumMember, values.detail) for v in values.values]
+    elif values == "column":
         items += _columns(_input_at(analysis, offset, word_start, place, step.name))
     return items
 
@@ -224,14 +218,17 @@ def _input_at(analysis: Analysis, offset: int, word_start: int, place: Place, st
 
 def _chain_end(statement: list[Token], step: str) -> str:
     """What makes the chain cut in `step` a whole statement, so that the checker types its steps:
-    a sink for a statement that is not bound, `split` for one bound to two names."""
+    a sink (the first, `write_csv`) for a statement that is not bound, a step with two outputs
+    (`split`) for one bound to two names."""
     kinds = [t.type for t in statement]
     names = 0
     while kinds[2 * names:2 * names + 2] == ["NAME", "COMMA"]:
         names += 1
     if kinds[2 * names:2 * names + 2] != ["NAME", "EQUAL"]:
-        return ' | write_csv("")'
-    return " | split()" if names == 1 and step != "split" else ""
+        return f' | {next(name for name, spec in STEPS.items() if spec.sink)}("")'
+    if names == 1 and STEPS[step].outputs == 1:
+        return f" | {next(name for name, spec in STEPS.items() if spec.outputs == 2)}()"
+    return ""
 
 
 def _after_statement(text: str, offset: int, place: Place) -> str:
@@ -290,8 +287,8 @@ def _metrics(quoted: bool) -> list[types.CompletionItem]:
 
 
 def _steps() -> list[types.CompletionItem]:
-    return [_item(name, types.CompletionItemKind.Function, SIGNATURES.get(name), STEP_DOCS.get(name))
-            for name, step in STEPS.items() if not step.is_source]
+    return [_item(name, types.CompletionItemKind.Function, spec.signature, spec.doc)
+            for name, spec in STEPS.items() if not spec.is_source]
 
 
 def _statement_level(pipeline: ast.Pipeline | None, place: Place) -> list[types.CompletionItem]:
@@ -306,8 +303,8 @@ def _statement_level(pipeline: ast.Pipeline | None, place: Place) -> list[types.
     if block != "PIPELINE":
         return []
     if previous == "EQUAL" and kinds[:1] != ["PARAM_KW"]:
-        sources = [_item(name, types.CompletionItemKind.Function, SIGNATURES.get(name), STEP_DOCS.get(name))
-                   for name, step in STEPS.items() if step.is_source]
+        sources = [_item(name, types.CompletionItemKind.Function, spec.signature, spec.doc)
+                   for name, spec in STEPS.items() if spec.is_source]
         return sources + _bindings(pipeline)
     if previous in ("_NL", "LBRACE"):
         return _bindings(pipeline) + [_item("param", types.CompletionItemKind.Keyword)]

@@ -16,10 +16,10 @@ from pipec.compiler.types import ModelType, Schema, TableType, ValueType
 from pipec.grammar.format import format_expr
 from pipec.lsp.analysis import Analysis, StepSite, chain_calls, contains, walk
 from pipec.lsp.navigation import occurrence_at
-from pipec.stdlib.docs import FUNCTION_DOCS, STEP_DOCS
+from pipec.stdlib.docs import FUNCTION_DOCS
 from pipec.stdlib.estimators import ESTIMATORS
 from pipec.stdlib.functions import FUNCTIONS
-from pipec.stdlib.steps import SIGNATURES
+from pipec.stdlib.steps import STEPS
 
 
 def hover(analysis: Analysis, offset: int) -> types.Hover | None:
@@ -70,7 +70,8 @@ def _in_pipeline(analysis: Analysis, p: ast.Pipeline, offset: int) -> tuple[str,
         return None
     call = site.call
     if contains(call.name_span, offset):
-        text = f"```\n{SIGNATURES.get(call.name, call.name)}\n```\n{STEP_DOCS.get(call.name, '')}"
+        step = STEPS.get(call.name)
+        text = f"```\n{step.signature if step else call.name}\n```\n{step.doc if step else ''}"
         output = analysis.output_of(site)
         if output is not None:
             text += "\n\n" + _value("output", output)

@@ -1,9 +1,10 @@
 """Names across a document: where bindings, params and schemas are declared and used, for go to
 definition, find references, document symbols and rename (of a binding or a param).
 
-A bare name is a binding where a value is expected (the head of a chain, `join`'s right side,
-`union`'s others, `predict`'s model) and the checker did not type it as a column; `$p` and `${p}`
-inside strings are uses of the param `p`; the value of `schema=` names a schema.
+A bare name is a binding where a value is expected (the head of a chain, or an argument whose
+values are bindings by its step's `argument_values`: `join`'s right side, `union`'s others,
+`predict`'s model) and the checker did not type it as a column; `$p` and `${p}` inside strings
+are uses of the param `p`; the value of `schema=` names a schema.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from pipec.grammar import parse_source
 from pipec.grammar.format import IDENTIFIER, KEYWORDS
 from pipec.lsp.analysis import Analysis, chain_calls, contains, walk
 from pipec.lsp.diagnostics import location
+from pipec.stdlib.steps import STEPS, Step
 
-VALUE_ARGUMENTS = {"join": "right", "union": None, "predict": "model"}   # None: every positional
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,12 @@ def _in_pipeline(analysis: Analysis, p: ast.Pipeline) -> list[Occurrence]:
         if isinstance(head, ast.ColumnRef) and head.name in bindings:
             binding(head.name, head.span)
         for call in chain_calls(stmt.value):
-            wanted = VALUE_ARGUMENTS.get(call.name, "")
+            step = STEPS.get(call.name)
             positional = 0
             for arg in call.args:
                 value = arg.value
-                is_value_position = (arg.name is None and (wanted is None or (wanted and positional == 0))) \
-                    or (wanted and arg.name == wanted)
+                is_value_position = step is not None and step.argument_value(
+                    _parameter(step, arg.name, positional)) == "binding"
                 if arg.name is None:
                     positional += 1
                 if isinstance(value, ast.ColumnRef) and is_value_position and value.name in bindings \
@@ -100,6 +101,13 @@ def _in_pipeline(analysis: Analysis, p: ast.Pipeline) -> list[Occurrence]:
                 else:
                     expression(value)
     return found
+
+
+def _parameter(step: Step, name: str | None, positional: int) -> str:
+    """The parameter an argument gives: its name, else its position's (`*` past the last)."""
+    if name is not None:
+        return name
+    return step.positional[positional] if positional < len(step.positional) else "*"
 
 
 def _sub_span(analysis: Analysis, span: Span, start: int, end: int) -> Span:

@@ -1,35 +1,6 @@
-"""One line of documentation per standard-library step and function (shown by `pipec lsp` on hover)."""
+"""One line of documentation per standard-library function (shown by `pipec lsp` on hover); a
+step's line is its spec's `doc`, in its own module (pipec/stdlib/steps/)."""
 from __future__ import annotations
-
-STEP_DOCS = {
-    "read_csv": "Read a CSV file whose columns the schema declares.",
-    "read_parquet": "Read a Parquet file whose columns the schema declares.",
-    "read_json": "Read a JSON-lines file whose columns the schema declares.",
-    "filter": "Keep the rows for which the predicate is true (null counts as false).",
-    "select": "Keep the listed columns, in that order; `name = expr` computes a new one.",
-    "derive": "Add (or replace) columns computed from each row.",
-    "drop": "Remove the listed columns.",
-    "rename": "Rename columns: `new = old`.",
-    "fill_null": "Replace the nulls of a column with a value; the column stops being nullable.",
-    "drop_nulls": "Remove the rows with a null in the listed columns (all columns if none).",
-    "distinct": "Keep the first row of each distinct key (all columns if none).",
-    "sort": "Sort the rows by the listed columns (`-col` descending); the sort is stable.",
-    "limit": "Keep the first n rows.",
-    "sample": "Keep a seeded random fraction of the rows.",
-    "union": "Append the rows of other tables with the same columns.",
-    "join": "Join with another table on key columns.",
-    "aggregate": "One row per group of `by` with the given aggregates.",
-    "split": "Split the rows into two tables (train and test) by a seeded fraction.",
-    "python": "Transform the table with a Python function that declares its output schema.",
-    "fit": "Train an estimator on feature columns and a label: the result is a model.",
-    "predict": "Add the predictions of a trained model as the column `prediction`.",
-    "evaluate": "Compute metrics of the predictions against the label column.",
-    "expect": "Fail the run when a condition on the data does not hold.",
-    "write_csv": "Write the table to a CSV file.",
-    "write_parquet": "Write the table to a Parquet file.",
-    "write_json": "Write the table (JSON lines) or the metrics (a JSON object) to a file.",
-    "save_model": "Save the trained model to a folder.",
-}
 
 FUNCTION_DOCS = {
     "abs": "The absolute value.", "round": "Round to `digits` decimals (0 by default).",

@@ -10,7 +10,8 @@ from lsprotocol import types
 from pipec.compiler import ast
 from pipec.compiler.types import TableType
 from pipec.lsp.analysis import analyse, walk
-from pipec.lsp.completion import COLUMN_ARGUMENTS, COLUMN_STEPS, complete
+from pipec.lsp.completion import complete
+from pipec.stdlib.steps import STEPS
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = [ROOT / "examples" / "flights" / "flight_delays.pipe", ROOT / "examples" / "penguins" / "species.pipe"]
@@ -23,7 +24,8 @@ def column_places(path: Path):
         for site in analysis.step_sites(pipeline):
             value = analysis.input_of(site.call)
             for arg in site.call.args:
-                if site.call.name in COLUMN_STEPS or (site.call.name, arg.name) in COLUMN_ARGUMENTS:
+                step = STEPS.get(site.call.name)
+                if step is not None and step.argument_value(arg.name or "*") == "column":
                     ref = next((e for e in walk(arg.value) if isinstance(e, ast.ColumnRef) and e.type), None)
                     if ref is not None and isinstance(value, TableType):
                         yield ref.span.start, value.schema_.names

@@ -2,41 +2,32 @@
 (polars' scan, Spark's data source) can skip rows while it reads.
 
 A filter's predicate is split into conjuncts, and each conjunct moves below the step under it when
-that gives the same rows:
-- through `derive`, `fill_null` and `predict` when it reads none of the columns they compute;
-- through `select` and `rename`, rewritten to the input's column names (a `select` item that
-  computes a value blocks it);
-- through `sort`, `drop`, `drop_nulls` (row-local or order-only steps), and into every input of
-  `union`;
-- through `aggregate` only when it reads nothing but `by` columns (a group is kept or dropped whole);
-- into one side of a `join` when it reads only that side's columns and the join type allows it:
-  `inner` either side, `left`/`semi`/`anti` the left, `right` the right, `full` neither;
-- a filter directly under another merges with it.
-It never moves through `limit`, `sample`, `split`, `distinct`, `python`, `expect`, a source, or a
-step whose output another consumer also reads (that consumer would lose rows).
+that gives the same rows. Where a conjunct may go is the step's own answer (its `route_filter`
+hook, pipec/stdlib/steps/): through a step that keeps its rows when the conjunct reads none of the
+columns it computes, through `select` and `rename` rewritten to the input's column names, into
+every input of `union`, through `aggregate` only on `by` columns, into the side of a `join` its
+type allows. A step that does not say (`limit`, `sample`, `distinct`, `python`, a source, ...)
+keeps the filter above it, and so does a step whose output another consumer also reads (that
+consumer would lose rows). A filter directly under another merges with it.
 
 Integer overflow is an error (docs/semantics.md), so an expression that can overflow (`+ - *` on
 ints, `sum` of ints) must see exactly the rows it sees unoptimised: no conjunct moves below a step
-whose expressions can overflow, and a conjunct that can overflow itself stays where it is (it
-neither moves nor merges into the filter below, where it would see rows that filter drops).
+whose expressions (`evaluates`) can overflow, and a conjunct that can overflow itself stays where
+it is (it neither moves nor merges into the filter below, where it would see rows that filter drops).
 
 A conjunct `x is not null` makes `x` non-nullable; the steps it passes are re-typed accordingly, so
 every consumer downstream sees exactly the schema it saw before.
 """
 from __future__ import annotations
 
-from pipec.compiler.ast import ColumnRef, Expr
+from pipec.compiler.ast import Expr
 from pipec.compiler.ir import IR, FilterArgs, IRNode
-from pipec.compiler.passes.exprs import (can_overflow, columns_used, conjoin, conjuncts, expr_text,
-                                         not_null_column, rename_columns)
+from pipec.compiler.passes.exprs import can_overflow, columns_used, conjoin, conjuncts, expr_text, not_null_column
 from pipec.compiler.passes.naming import describe
 from pipec.compiler.plan import PassRecord
 from pipec.compiler.types import Field, Schema, TableType
 
 PASS = "predicate_pushdown"
-_ROW_PRESERVING = frozenset({"sort", "drop", "drop_nulls"})
-_MODEL_OUTPUTS = frozenset({"prediction", "probability"})
-_COMPUTED_EXPRESSIONS = {"derive": "columns", "select": "items", "fill_null": "values", "aggregate": "aggregates"}
 
 
 def predicate_pushdown(ir: IR, records: list[PassRecord] | None = None) -> IR:
@@ -63,14 +54,18 @@ def predicate_pushdown(ir: IR, records: list[PassRecord] | None = None) -> IR:
     """
     out = ir.copy()
     log = _Log(records)
-    while any([_push_all_the_way(out, node.id, log) for node in list(out.nodes()) if node.step == "filter"]):
+    while any([_push_all_the_way(out, node.id, log) for node in list(out.nodes()) if _is_filter(node)]):
         pass
     for node in out.nodes():
-        source = out.node(node.inputs[0]) if node.step == "filter" else None
+        source = out.node(node.inputs[0]) if _is_filter(node) else None
         if source is not None and source.is_source and node.id in log.moved:
             log.add(f"filter `{expr_text(node.args.predicate)}` now reads {describe(source)} "
                     "directly, so the reader can apply it while scanning", node.id, source.id)
     return out
+
+
+def _is_filter(node: IRNode) -> bool:
+    return isinstance(node.args, FilterArgs)
 
 
 class _Log:
@@ -111,7 +106,7 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> list[str]:
     below = ir.node(flt.inputs[0])
     if ir.consumer_count(below.id) != 1:
         return []
-    if below.step == "filter":
+    if _is_filter(below):
         if can_overflow(flt.args.predicate):
             return []
         _merge_into(ir, flt, below, log)
@@ -120,7 +115,8 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> list[str]:
     staying: list[Expr] = []
     moving: dict[int, list[Expr]] = {}
     for part in conjuncts(flt.args.predicate):
-        routes = None if blocked or can_overflow(part) else _routes(ir, below, part)
+        routes = None if blocked or can_overflow(part) else below.spec.route_filter(
+            below.args, ir.input_types(below), part, columns_used(part))
         if routes is None:
             staying.append(part)
         for index, rewritten in routes or []:
@@ -135,8 +131,8 @@ def _push_once(ir: IR, filter_id: str, log: _Log) -> list[str]:
     pushed_ids = []
     for index, parts in sorted(moving.items()):
         node_id = flt.id if moves_whole else _fresh_id(ir, flt.id)
-        pushed = ir.add(IRNode(id=node_id, step="filter", args=FilterArgs(predicate=conjoin(parts)),
-                               inputs=[inputs[index]], span=flt.span,
+        args = FilterArgs(predicate=conjoin(parts))
+        pushed = ir.add(IRNode(id=node_id, step=args.step, args=args, inputs=[inputs[index]], span=flt.span,
                                output=_tightened(ir.node(inputs[index]).output, parts)))
         inputs[index] = pushed.id
         pushed_ids.append(pushed.id)
@@ -184,49 +180,4 @@ def _tightened(output, parts: list[Expr]):
 
 def _step_can_overflow(node: IRNode) -> bool:
     """Whether the expressions `node` computes can overflow int64 (then its rows must not change)."""
-    field = _COMPUTED_EXPRESSIONS.get(node.step)
-    return field is not None and can_overflow(*[named.expr for named in getattr(node.args, field)])
-
-
-def _routes(ir: IR, below: IRNode, part: Expr) -> list[tuple[int, Expr]] | None:
-    """Where the conjunct `part` can go under `below`: (input index, rewritten conjunct) pairs,
-    or None when it must stay above."""
-    used = columns_used(part)
-    args = below.args
-    if below.step in _ROW_PRESERVING:
-        return [(0, part)]
-    if below.step == "union":
-        return [(k, part) for k in range(len(below.inputs))]
-    if below.step == "derive":
-        return None if used & {c.name for c in args.columns} else [(0, part)]
-    if below.step == "fill_null":
-        return None if used & {c.name for c in args.values} else [(0, part)]
-    if below.step == "predict":
-        return None if used & _MODEL_OUTPUTS else [(0, part)]
-    if below.step == "select":
-        plain = {i.name: i.expr.name for i in args.items if isinstance(i.expr, ColumnRef)}
-        return [(0, rename_columns(part, plain))] if used <= plain.keys() else None
-    if below.step == "rename":
-        return [(0, rename_columns(part, dict(args.mapping)))]
-    if below.step == "aggregate":
-        return [(0, part)] if used and used <= set(args.by) else None
-    if below.step == "join":
-        return _join_routes(ir, below, part, used)
-    return None
-
-
-def _join_routes(ir: IR, join: IRNode, part: Expr, used: set[str]) -> list[tuple[int, Expr]] | None:
-    left = set(ir.node(join.inputs[0]).schema_.names)
-    right_names = {k.left: k.right for k in join.args.on}  # output key name -> right-side name
-    right_only = set(ir.node(join.inputs[1]).schema_.names) - set(right_names.values())
-    on_left = used <= left
-    on_right = all(c in right_names or c in right_only for c in used)
-    to_left, to_right = (0, part), (1, rename_columns(part, right_names))
-    how = join.args.how
-    if how == "inner" and used and used <= right_names.keys():
-        return [to_left, to_right]  # a key is equal on both sides of an inner join
-    if on_left and how in ("inner", "left", "semi", "anti"):
-        return [to_left]
-    if on_right and how in ("inner", "right"):
-        return [to_right]
-    return None
+    return can_overflow(*node.spec.evaluates(node.args))

@@ -160,7 +160,7 @@ class Step:
     """How many times it handles each row (a sort compares log2(rows) times)."""
     seconds_per_byte: float = 0.0     # sources and sinks: per byte read or written
     disk_row_bytes: Callable[[Schema, Callable[..., int]], float] | None = None
-    """Sources: the bytes of one row in the file, from `row_width(schema, text=False)`."""
+    """Sources: the bytes of one row in the file, given the cost model's `row_width(schema, text=False)`."""
     # -- hooks: the checker and the editor
     other_output: Callable[[BaseModel], BaseModel] | None = None
     """For `outputs == 2`: the arguments of the second value, from the first's."""
