@@ -18,11 +18,12 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
 
 from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
 
 from pipec.compiler.arguments import NamedExpr, lit
 from pipec.compiler.span import UNKNOWN_SPAN, Span
 from pipec.compiler.types import MetricsType, ModelType, ParamType, Schema, TableType
-from pipec.stdlib.steps import STEPS
+from pipec.stdlib.steps import STEPS, on_registry_change
 # The step argument models, re-exported where the backends have always found them.
 from pipec.stdlib.steps.aggregate import AggregateArgs
 from pipec.stdlib.steps.columns import ColumnsArgs
@@ -52,8 +53,15 @@ IR_VERSION = "pipec-ir/1"
 V = TypeVar("V")
 
 
-# Built from the registry, in its order: a new step's argument model joins the IR by itself.
-StepArgs = Annotated[Union[tuple(dict.fromkeys(spec.args for spec in STEPS.values()))], Field(discriminator="step")]
+
+
+def _step_args() -> Any:
+    """The union of every step's argument model, in registry order, told apart by their `step`."""
+    return Annotated[Union[tuple(dict.fromkeys(spec.args for spec in STEPS.values()))], Field(discriminator="step")]
+
+
+# Built from the registry: a new step's argument model joins the IR by itself.
+StepArgs = _step_args()
 
 OutputType = Annotated[Union[TableType, ModelType, MetricsType], Field(discriminator="kind")]
 
@@ -87,6 +95,15 @@ class IRNode(BaseModel):
     def schema_(self) -> Schema:
         assert isinstance(self.output, TableType), f"{self.id} does not produce a table"
         return self.output.schema_
+
+
+def _rebuild_step_args() -> None:
+    """A step registered at run time (`pipec.stdlib.steps.register`) joins `IRNode.args`."""
+    IRNode.model_fields["args"] = FieldInfo.from_annotation(_step_args())
+    IRNode.model_rebuild(force=True)
+
+
+on_registry_change(_rebuild_step_args)
 
 
 class ParamSpec(BaseModel):

@@ -16,7 +16,7 @@ from pipec.compiler.schemas import param_type
 from pipec.compiler.span import Span
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ModelType, ParamType, Schema, TableType, ValueType
-from pipec.stdlib.steps import SINKS, STEPS, StepContext, bind, input_matches
+from pipec.stdlib.steps import STEPS, StepContext, bind, input_matches
 
 OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
                 "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]",
@@ -291,7 +291,7 @@ class PipelineChecker:
                 self.diags.error("E0306", f"`{call.name}` reads a source and cannot follow `|`", call.name_span,
                                  help="start a new chain with it: `name = read_...(...)`")
                 raise _Failed
-            if call.name in SINKS and not (last and is_sink_statement):
+            if step.sink and not (last and is_sink_statement):
                 self.diags.error("E0307", f"`{call.name}` is a sink: it must end a chain that is not bound to a name",
                                  call.name_span,
                                  help="end the chain with this sink; write further steps or sinks as "
@@ -299,7 +299,7 @@ class PipelineChecker:
                                  f"remove `{', '.join(targets)} =`: a chain that ends in a sink is a "
                                  "statement of its own, and the sink gives no value to bind")
                 raise _Failed
-            if last and is_sink_statement and call.name not in SINKS:
+            if last and is_sink_statement and not step.sink:
                 self.diags.error("E0307", "the result of this chain is not used", chain.span,
                                  help="bind it to a name (`x = ...`) or end it with a sink such as `| write_csv(\"out/x.csv\")`")
                 raise _Failed

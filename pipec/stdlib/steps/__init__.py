@@ -9,12 +9,14 @@ finds through `StepContext.diags`.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from pipec.stdlib.steps import (aggregate, columns, derive, evaluate, expect, fill_null, filter, fit, join, limit,
                                 predict, python, rename, sample, select, sinks, sort, sources, split, union)
 from pipec.stdlib.steps.spec import BoundArgs, Choices, Step, StepContext, bind, input_matches
 
 __all__ = ["SIGNATURES", "SINKS", "STEPS", "BoundArgs", "Choices", "Step", "StepContext", "bind", "input_matches",
-           "step_spec"]
+           "on_registry_change", "register", "step_spec", "unregister"]
 
 # In the order of LANGUAGE.md, which completion lists and the support matrix follow (and the IR's
 # argument union, whose order its JSON schema shows).
@@ -33,3 +35,34 @@ SIGNATURES = {name: step.signature for name, step in STEPS.items()}
 def step_spec(name: str) -> Step:
     """The spec of the step `name` (a KeyError for a name that is no step)."""
     return STEPS[name]
+
+
+_listeners: list[Callable[[], None]] = []
+
+
+def on_registry_change(listener: Callable[[], None]) -> None:
+    """Call `listener` whenever a step is registered or unregistered (the IR rebuilds its
+    argument union from the registry)."""
+    _listeners.append(listener)
+
+
+def register(step: Step) -> None:
+    """Add a step defined outside this package (a test's toy step, a plugin) to the registry; the
+    steps of the standard library are listed above instead."""
+    STEPS[step.name] = step
+    _changed()
+
+
+def unregister(name: str) -> None:
+    """Remove a step that `register` added."""
+    del STEPS[name]
+    _changed()
+
+
+def _changed() -> None:
+    global SINKS
+    SINKS = frozenset(name for name, step in STEPS.items() if step.sink)
+    SIGNATURES.clear()
+    SIGNATURES.update({name: step.signature for name, step in STEPS.items()})
+    for listener in _listeners:
+        listener()
