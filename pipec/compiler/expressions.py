@@ -18,7 +18,7 @@ from pipec.stdlib.functions import FUNCTIONS, KNOWN_FUNCTION_NAMES
 
 class Mode(Enum):
     ROW = "row"                    # filter, derive, select, ...: one value per row
-    AGGREGATE = "aggregate"        # aggregate(...): aggregates over groups
+    AGGREGATE = "groups"           # aggregate(...): aggregates over groups
     EXPECT_TABLE = "expect_table"  # expect on a table: aggregates and row_count()
     EXPECT_METRICS = "expect_metrics"  # expect on metrics: metric names are the values
 
