@@ -3,8 +3,9 @@
 Guesses start from the size of each source file (its path resolved with the param values and the
 working directory; a missing file gets a default size) and flow through each step's own guesses
 of its output rows and its time per row or byte (its `rows_out`, `seconds_per_row`, `row_work`,
-`seconds_per_byte` and `disk_row_bytes`, pipec/stdlib/steps/); this module does the arithmetic. A node that an earlier run measured (see `stats.py`) uses the
-measurement instead, and the nodes after it start their guesses from it.
+`seconds_per_byte` and `disk_row_bytes`, pipec/stdlib/steps/); this module does the arithmetic.
+A node that an earlier run measured (see `stats.py`) uses the measurement instead, and the nodes
+after it start their guesses from it.
 """
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 as a networkx DiGraph (`IR.graph`).
 
 Every step argument has a typed model (defined by its step module, pipec/stdlib/steps/), so
-backends read `node.args.predicate` rather than digging through raw call arguments. Edges run from producer to consumer; the order of a node's
-inputs is `node.inputs` (main input first, then e.g. the right side of a join or the model of
-`predict`).
+backends read `node.args.predicate` rather than digging through raw call arguments. Edges run
+from producer to consumer; the order of a node's inputs is `node.inputs` (main input first, then
+e.g. the right side of a join or the model of `predict`).
 
 >>> ir = IR(pipeline="p")
 >>> _ = ir.add(IRNode(id="a", step="limit", args=LimitArgs(n=lit(3))))

@@ -66,14 +66,17 @@ def _drop_nulls_needs(args: ColumnsArgs, inputs, index: int, wanted: set[str]) -
 
 _COLUMNS = dict(input="table", variadic=True, args=ColumnsArgs, reads=_reads,
                 creates=lambda args, inputs: set(), argument_values={"...": "column"})
-DROP = Step("drop", _drop, signature="drop(col, ...)", doc="Remove the listed columns.", row_local=True,
-            needs=needs_what_it_reads(_reads), route_filter=moves_filters_past(), seconds_per_row=1e-9, **_COLUMNS)
-DROP_NULLS = Step("drop_nulls", _drop_nulls, signature="drop_nulls(col, ...)",
-                  doc="Remove the rows with a null in the listed columns (all columns if none).",
-                  row_local=True, schema_preserving=True, needs=_drop_nulls_needs, route_filter=moves_filters_past(),
-                  rows_out=lambda args, rows_in, value: rows_in[0] * 0.9, seconds_per_row=1e-8, **_COLUMNS)
-DISTINCT = Step("distinct", _distinct, signature="distinct(col, ...)",
-                doc="Keep the first row of each distinct key (all columns if none).", shuffle=True,
-                needs=_needs_listed_or_all, rows_out=lambda args, rows_in, value: max(1.0, 0.5 * rows_in[0]),
-                seconds_per_row=1e-7, **_COLUMNS)
+DROP = Step(
+    "drop", _drop, signature="drop(col, ...)", doc="Remove the listed columns.", row_local=True,
+    needs=needs_what_it_reads(_reads), route_filter=moves_filters_past(), seconds_per_row=1e-9, **_COLUMNS)
+DROP_NULLS = Step(
+    "drop_nulls", _drop_nulls, signature="drop_nulls(col, ...)",
+    doc="Remove the rows with a null in the listed columns (all columns if none).",
+    row_local=True, schema_preserving=True, needs=_drop_nulls_needs, route_filter=moves_filters_past(),
+    rows_out=lambda args, rows_in, value: rows_in[0] * 0.9, seconds_per_row=1e-8, **_COLUMNS)
+DISTINCT = Step(
+    "distinct", _distinct, signature="distinct(col, ...)",
+    doc="Keep the first row of each distinct key (all columns if none).", shuffle=True,
+    needs=_needs_listed_or_all, rows_out=lambda args, rows_in, value: max(1.0, 0.5 * rows_in[0]),
+    seconds_per_row=1e-7, **_COLUMNS)
 STEPS = [DROP, DROP_NULLS, DISTINCT]

@@ -155,7 +155,8 @@ STEPS = [Step(
     "join", _join, "table", ("right",), ("on", "how"), required=("right", "on"), args=JoinArgs,
     signature='join(right, on=[col, left_col == right_col], how="inner")',
     doc="Join with another table on key columns.", shuffle=True,
-    reads=lambda args: {k.left for k in args.on} | {k.right for k in args.on}, creates=lambda args, inputs: set(), needs=_needs,
+    reads=lambda args: {k.left for k in args.on} | {k.right for k in args.on},
+    creates=lambda args, inputs: set(), needs=_needs,
     route_filter=_route_filter, rows_out=_rows_out, seconds_per_row=1.5e-7,
     argument_values={"right": "binding", "on": "column", "how": Choices(JOIN_HOWS, "join kind")},
 )]

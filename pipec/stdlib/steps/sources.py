@@ -60,16 +60,17 @@ def _parquet_row_bytes(schema: Schema, row_width: Callable[..., int]) -> float:
     return row_width(schema) / _PARQUET_COMPRESSION
 
 
-_SOURCE = dict(rule=_source, input="none", positional=("path",), required=("path", "schema"), args=SourceArgs)
+_SOURCE = dict(rule=_source, input="none", positional=("path",), required=("path", "schema"), args=SourceArgs,
+               argument_values={"schema": "schema"})
 STEPS = [
     Step("read_csv", keywords=("schema", "header", "delimiter", "null_values"),
          signature='read_csv(path, schema=S, header=true, delimiter=",", null_values=[])',
          doc="Read a CSV file whose columns the schema declares.",
-         seconds_per_byte=1e-8, disk_row_bytes=_text_row_bytes, argument_values={"schema": "schema"}, **_SOURCE),
+         seconds_per_byte=1e-8, disk_row_bytes=_text_row_bytes, **_SOURCE),
     Step("read_parquet", keywords=("schema",), signature="read_parquet(path, schema=S)",
          doc="Read a Parquet file whose columns the schema declares.",
-         seconds_per_byte=2e-9, disk_row_bytes=_parquet_row_bytes, argument_values={"schema": "schema"}, **_SOURCE),
+         seconds_per_byte=2e-9, disk_row_bytes=_parquet_row_bytes, **_SOURCE),
     Step("read_json", keywords=("schema",), signature="read_json(path, schema=S)",
          doc="Read a JSON-lines file whose columns the schema declares.",
-         seconds_per_byte=2e-8, disk_row_bytes=_json_row_bytes, argument_values={"schema": "schema"}, **_SOURCE),
+         seconds_per_byte=2e-8, disk_row_bytes=_json_row_bytes, **_SOURCE),
 ]

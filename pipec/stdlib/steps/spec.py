@@ -164,7 +164,7 @@ class Step:
     # -- hooks: the checker and the editor
     other_output: Callable[[BaseModel], BaseModel] | None = None
     """For `outputs == 2`: the arguments of the second value, from the first's."""
-    argument_values: Mapping[str, Any] = field(default_factory=dict)
+    argument_values: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """What values the editor offers, by argument name ("*": further positional items, "...":
     any argument not listed): "binding", "column", "estimator", "metric", or `Choices`."""
 
