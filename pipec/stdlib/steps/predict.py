@@ -50,7 +50,7 @@ def _predict(ctx: StepContext, b: BoundArgs) -> Result | None:
         prediction_t = model.label.type.with_nullable(False)
     else:
         prediction_t = col("float" if model.model_kind == "regressor" else "int")
-    pairs = [(f.name, f.type) for f in ctx.schema.fields if f.name not in ("prediction", "probability")]
+    pairs = [(f.name, f.type) for f in ctx.schema.fields if f.name not in MODEL_OUTPUTS]
     pairs.append(("prediction", prediction_t))
     if model.model_kind == "classifier":
         pairs.append(("probability", col("float")))
