@@ -61,16 +61,20 @@ def _compiled(source: Path, target: str, extra: list[str]) -> dict[str, str]:
 
 
 def render_all() -> dict[str, str]:
-    """{snapshot file name: text} for every pipeline, target and flag set (sources are named
-    relative to the repository, as a user in the project folder would name them)."""
+    """{snapshot file name: text} for every pipeline, target and flag set. Sources are named
+    relative to the repository, as a user in the project folder would name them, from a scratch
+    folder linking to it: statistics a run recorded in the repository's `.pipec/` are not read."""
     import os
 
     here = os.getcwd()
-    os.chdir(REPO)
-    try:
-        return _render_all()
-    finally:
-        os.chdir(here)
+    with tempfile.TemporaryDirectory() as project:
+        for top in {p.relative_to(REPO).parts[0] for p in PIPELINES}:
+            os.symlink(REPO / top, Path(project) / top)
+        os.chdir(project)
+        try:
+            return _render_all()
+        finally:
+            os.chdir(here)
 
 
 def _render_all() -> dict[str, str]:
