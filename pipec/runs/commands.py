@@ -53,7 +53,11 @@ def _with_store(action):
         from pipec.runs.store import RunStoreError, open_store, store_url
 
         try:
-            store = open_store(store_url(getattr(args, "runs_db", None), getattr(args, "workdir", None) or "."))
+            url = store_url(getattr(args, "runs_db", None), getattr(args, "workdir", None) or ".")
+            if url is None:
+                raise RunStoreError("recording runs is off (--runs-db off or PIPEC_RUNS_DB=off): there is no "
+                                    "run store to read", usage=True)
+            store = open_store(url)
             try:
                 return action(store, args)
             finally:

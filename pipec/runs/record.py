@@ -76,7 +76,7 @@ def resolved_path(template: str, params: dict[str, Any], workdir: Path) -> Path:
 
 
 @contextmanager
-def recording(url: str, **run: Any) -> Iterator["RunRecorder"]:
+def recording(url: str | None, **run: Any) -> Iterator["RunRecorder"]:
     """Record the run inside the `with` block: the block sets `exit_code` (and, for the local
     target, `plan` and `result`); an exception closes the record as failed or interrupted."""
     from pipec.backends.local.runtime import PipelineRunError
@@ -101,7 +101,7 @@ def recording(url: str, **run: Any) -> Iterator["RunRecorder"]:
 class RunRecorder:
     """One run's record. `on_event` takes the local runner's events; `finish` closes the record."""
 
-    def __init__(self, url: str, *, workdir: Path, file: str, sources: dict[str, str], ir: IR, target: str,
+    def __init__(self, url: str | None, *, workdir: Path, file: str, sources: dict[str, str], ir: IR, target: str,
                  engine: str, opt_level: int, params: dict[str, Any], overridden: set[str], argv: list[str]):
         self.url = url
         self.workdir = Path(workdir)
@@ -125,7 +125,8 @@ class RunRecorder:
         }
         self._params = {name: (value, "-p" if name in overridden else "default") for name, value in params.items()}
         self._opening = threading.Thread(target=self._open, name="pipec-run-record", daemon=True)
-        self._opening.start()
+        if url is not None:  # None: recording is off
+            self._opening.start()
 
     def _open(self) -> None:
         from pipec.runs.store import RunStoreError, open_store, process_identity
@@ -167,6 +168,8 @@ class RunRecorder:
     # -- closing
     def close(self, status: str, *, exit_code: int | None, error: str | None = None) -> None:
         """Close the record; a store that cannot be written is a warning on stderr."""
+        if self.url is None:
+            return
         self._opening.join()
         if self.store is not None:
             self._finish(status, exit_code, error, self.plan, self.result)

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from pipec.compiler.diagnostics import PipecError
 
 ENV_VAR = "PIPEC_RUNS_DB"
+OFF = "off"
 DEFAULT_PATH = Path(".pipec") / "runs.db"
 BUSY_SECONDS = 30
 _MIGRATION_LOCK = 0x70697065  # "pipe": the advisory lock id that serialises schema changes on PostgreSQL
@@ -39,10 +40,13 @@ class UnknownRun(RunStoreError):
         super().__init__(message, usage=True)
 
 
-def store_url(explicit: str | None, workdir: Path | str) -> str:
+def store_url(explicit: str | None, workdir: Path | str) -> str | None:
     """The store to use: `--runs-db`, else `$PIPEC_RUNS_DB`, else SQLite under the working
-    directory. `postgresql://` URLs use the psycopg 3 driver; a plain path means a SQLite file."""
+    directory; None for `off` (runs are not recorded). `postgresql://` URLs use the psycopg 3
+    driver; a plain path means a SQLite file."""
     url = explicit or os.environ.get(ENV_VAR) or ""
+    if url == OFF:
+        return None
     if not url:
         return "sqlite:///" + str(Path(workdir).resolve() / DEFAULT_PATH)
     scheme, sep, rest = url.partition("://")

@@ -149,3 +149,11 @@ def test_a_run_whose_store_is_unreachable_still_runs_and_warns(capsys, project):
     code, _, err = run(capsys, "run", "scored.pipe", "--runs-db", "postgresql://nobody@127.0.0.1:1/runs")
     assert code == 0 and (project / "out/kept.csv").exists()
     assert "warning: run not recorded: cannot open the run store" in err
+
+
+def test_recording_can_be_turned_off(capsys, project, monkeypatch):
+    monkeypatch.setenv("PIPEC_RUNS_DB", "off")
+    assert run(capsys, "run", "scored.pipe")[0] == 0
+    assert not (project / ".pipec" / "runs.db").exists()
+    code, _, err = run(capsys, "runs")
+    assert code == 2 and "recording runs is off" in err
