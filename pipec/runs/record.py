@@ -224,6 +224,8 @@ class RunRecorder:
         elif status == "succeeded":
             for sink in self.ir.nodes():
                 producer = self.ir.node(sink.inputs[0]) if sink.step == "write_json" else None
+                while producer is not None and producer.step == "expect":  # hands its input on
+                    producer = self.ir.node(producer.inputs[0])
                 if producer is not None and producer.step == "evaluate":
                     try:
                         found[producer.id] = json.loads(resolved_path(sink.args.path, self.params,
