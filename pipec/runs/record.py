@@ -88,9 +88,9 @@ def recording(url: str | None, **run: Any) -> Iterator["RunRecorder"]:
     except KeyboardInterrupt as exc:
         recorder.close("interrupted", exit_code=130, error=getattr(exc, "message", None) or "interrupted")
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # a problem in the pipeline or its data exits 1; the CLI maps the rest
         known = isinstance(exc, (PipecError, PipelineRunError))
-        recorder.close("failed", exit_code=1 if known else 3, error=str(exc) or type(exc).__name__)
+        recorder.close("failed", exit_code=1 if known else None, error=str(exc) or type(exc).__name__)
         raise
     else:
         code = recorder.exit_code
@@ -99,7 +99,7 @@ def recording(url: str | None, **run: Any) -> Iterator["RunRecorder"]:
 
 
 class RunRecorder:
-    """One run's record. `on_event` takes the local runner's events; `finish` closes the record."""
+    """One run's record. `on_event` takes the local runner's events; `close` ends the record."""
 
     def __init__(self, url: str | None, *, workdir: Path, file: str, sources: dict[str, str], ir: IR, target: str,
                  engine: str, opt_level: int, params: dict[str, Any], overridden: set[str], argv: list[str]):
