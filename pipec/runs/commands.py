@@ -48,20 +48,27 @@ def _store_options(p: argparse.ArgumentParser) -> None:
 
 def _with_store(action):
     """Open the store the arguments name, run `action(store, args)`, and turn the store's
-    errors into a message and an exit code."""
+    errors into a message and an exit code. Reading never creates a store: where none exists,
+    `pipec runs` lists nothing and `show`/`diff` find no run."""
     def command(args) -> int:
-        from pipec.runs.store import RunStoreError, open_store, store_url
+        from pipec.runs.store import NoStore, RunStoreError, open_store, store_url
 
         try:
             url = store_url(getattr(args, "runs_db", None), getattr(args, "workdir", None) or ".")
             if url is None:
                 raise RunStoreError("recording runs is off (--runs-db off or PIPEC_RUNS_DB=off): there is no "
                                     "run store to read", usage=True)
-            store = open_store(url)
+            store = open_store(url, create=False)
             try:
                 return action(store, args)
             finally:
                 store.close()
+        except NoStore as exc:
+            if action is _list_runs:
+                print(f"{exc} (`pipec run` records them)")
+                return EXIT_OK
+            print(f"error: {exc}: there is no run to show", file=sys.stderr)
+            return EXIT_USAGE
         except RunStoreError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE if exc.usage else EXIT_USER
@@ -77,8 +84,7 @@ def _fmt(args) -> str:
 
 
 # ------------------------------------------------------------------ pipec runs
-@_with_store
-def cmd_runs(store, args) -> int:
+def _list_runs(store, args) -> int:
     runs = store.list_runs(args.pipeline, args.limit or None)
     if _fmt(args) == "json":
         _json_out([_summary(r) for r in runs])
@@ -94,6 +100,9 @@ def cmd_runs(store, args) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return EXIT_OK
+
+
+cmd_runs = _with_store(_list_runs)
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:

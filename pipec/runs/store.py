@@ -65,8 +65,13 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
-def open_store(url: str) -> "RunStore":
-    """Connect, bring the schema up to date and mark the runs whose process died as killed."""
+class NoStore(RunStoreError):
+    """A command that only reads found no SQLite store: nothing was recorded there yet."""
+
+
+def open_store(url: str, *, create: bool = True) -> "RunStore":
+    """Connect, bring the schema up to date and mark the runs whose process died as killed.
+    With `create=False` a missing SQLite file raises NoStore instead of being created."""
     from sqlalchemy import create_engine, event
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -76,6 +81,8 @@ def open_store(url: str) -> "RunStore":
         if url.startswith("sqlite"):
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
+                if not create and not Path(path).exists():
+                    raise NoStore(f"no runs recorded in {path}")
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_connected)

@@ -122,6 +122,9 @@ def test_a_failed_run_is_recorded_with_the_failing_node_and_expectation(capsys, 
 def test_runs_lists_newest_first_as_text_and_json(capsys, project):
     code, out, _ = run(capsys, "runs")
     assert code == 0 and "no runs recorded" in out
+    code, _, err = run(capsys, "runs", "show", "last")
+    assert code == 2 and "no runs recorded" in err
+    assert not (project / ".pipec").exists()  # reading never creates a store
     assert run(capsys, "run", "scored.pipe")[0] == 0
     assert run(capsys, "run", "scored.pipe", "-p", "seed=4")[0] == 0
     code, out, _ = run(capsys, "runs", "--format", "json")
@@ -135,6 +138,9 @@ def test_runs_lists_newest_first_as_text_and_json(capsys, project):
 
 
 def test_store_errors_are_messages_with_exit_codes(capsys, project):
+    from pipec.runs.store import open_store, store_url
+
+    open_store(store_url(None, project)).close()  # an empty store
     code, _, err = run(capsys, "runs", "show", "0123")
     assert code == 2 and "error: no run `0123`" in err
     code, _, err = run(capsys, "runs", "--runs-db", "mysql://x/y")
