@@ -5,6 +5,13 @@ a free TCP port of 127.0.0.1, `CREATE DATABASE` per test, `pg_ctl stop` at the e
 The server refuses to run as root, so under root (CI, this machine) every server command runs
 as the `postgres` user (`runuser -u postgres --`) with the folder handed to it; otherwise as the
 current user. It never skips: a server that cannot start fails the test with the server's log.
+
+tests/conftest.py offers it as the session fixture `postgres_server` (started by the first test
+that asks for it) and `postgres_url` (a new database per test). A database per module:
+
+    @pytest.fixture(scope="module")
+    def metadata_db(postgres_server) -> str:
+        return postgres_server.create_database("airflow")
 """
 from __future__ import annotations
 
