@@ -150,7 +150,7 @@ def format_run(run: dict[str, Any]) -> str:
             name = n["node"] if n["binding"] in (None, n["node"]) else f"{n['node']} ({n['binding']})"
             lines.append(f"  {name:<24} {n['step']:<13} {n['outcome']:<7} {' '.join(m for m in measured if m):<22}"
                          f" {'; '.join(n['reasons'])}".rstrip())
-    for role in ("inputs", "outputs"):
+    for role in ("inputs", "modules", "outputs"):
         if run[role]:
             lines.append(role)
             lines += [f"  {f['path']}  {_short(f['digest'])}" for f in run[role]]
@@ -160,7 +160,8 @@ def format_run(run: dict[str, Any]) -> str:
             lines.append(f"  {name}: " + ", ".join(f"{k} = {_value(v)}" for k, v in values.items()))
     if run["expectations"]:
         lines.append("expectations")
-        lines += [f"  {e['binding'] or e['node']}: {'passed' if e['passed'] else 'FAILED'}" for e in run["expectations"]]
+        lines += [f"  {e['binding'] or e['node']}: {'passed' if e['passed'] else 'FAILED'}"
+                  for e in run["expectations"]]
     return "\n".join(lines)
 
 

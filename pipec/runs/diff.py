@@ -9,7 +9,7 @@ _FIELDS = ("pipeline", "status", "source_digest", "ir_digest", "target", "engine
 
 
 def diff_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """`{"a", "b", "fields", "versions", "params", "inputs", "outputs", "metrics"}`; each holds
+    """`{"a", "b", "fields", "versions", "params", "inputs", "modules", "outputs", "metrics"}`; each holds
     only the entries that differ, as `{"a": ..., "b": ...}` (None where one run has none);
     metrics also carry `change` (b - a) when both are numbers."""
     out: dict[str, Any] = {"a": a["run_id"], "b": b["run_id"]}
@@ -17,7 +17,7 @@ def diff_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out["versions"] = _pairs(a["versions"], b["versions"])
     out["params"] = _pairs({k: p["value"] for k, p in a["params"].items()},
                            {k: p["value"] for k, p in b["params"].items()})
-    for role in ("inputs", "outputs"):
+    for role in ("inputs", "modules", "outputs"):
         out[role] = _pairs({f["path"]: f["digest"] for f in a[role]}, {f["path"]: f["digest"] for f in b[role]})
     flat = lambda run: {f"{node}.{name}": v for node, values in run["metrics"].items()  # noqa: E731
                         for name, v in values.items()}
@@ -38,7 +38,8 @@ def format_diff(d: dict[str, Any]) -> str:
     labels = {"source_digest": "code (source)", "ir_digest": "code (IR)", "opt_level": "-O level"}
     for key, pair in d["fields"].items():
         lines.append(f"  {labels.get(key, key)}: {_show(pair['a'])} -> {_show(pair['b'])}")
-    for section, word in (("versions", "library"), ("params", "param"), ("inputs", "input"), ("outputs", "output")):
+    for section, word in (("versions", "library"), ("params", "param"), ("inputs", "input"),
+                          ("modules", "python module"), ("outputs", "output")):
         for key, pair in d[section].items():
             lines.append(f"  {word} {key}: {_show(pair['a'])} -> {_show(pair['b'])}")
     for key, pair in d["metrics"].items():

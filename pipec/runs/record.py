@@ -132,7 +132,7 @@ class RunRecorder:
         from pipec.runs.store import RunStoreError, open_store, process_identity
 
         try:
-            self.inputs = self._files([n for n in self.ir.nodes() if n.is_source], "input")
+            self.inputs = self._files([n for n in self.ir.nodes() if n.is_source], "input") + self._modules()
             versions = library_versions()
             self._record.update(pipec_version=versions["pipec"], versions=json.dumps(versions, sort_keys=True),
                                 pid_started=process_identity())
@@ -154,6 +154,19 @@ class RunRecorder:
                 path, digest, size = Path(node.args.path), None, None
             out.append({"role": role, "path": str(path), "node": node.id, "digest": digest, "size": size})
         return list({f["path"]: f for f in out}.values())
+
+    def _modules(self) -> list[dict[str, Any]]:
+        """The project's Python files each python() step runs (docs/runs.md)."""
+        from pipec.cache.modules import project_modules
+
+        out = {}
+        for node in self.ir.nodes():
+            if node.step == "python":
+                for path in project_modules(node.args.function, self.workdir):
+                    shown = os.path.relpath(path, self.workdir.resolve())
+                    out[shown] = {"role": "module", "path": shown, "node": node.id,
+                                  "digest": self._digests.digest(path), "size": path_size(path)}
+        return list(out.values())
 
     # -- the local runner's events
     def on_event(self, event: dict[str, Any]) -> None:

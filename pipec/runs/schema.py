@@ -75,7 +75,7 @@ nodes = Table(
 files = Table(
     "run_files", metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
-    Column("role", Text, primary_key=True),  # input | output
+    Column("role", Text, primary_key=True),  # input | output | module (a python() step's project file)
     Column("path", Text, primary_key=True),
     Column("node", Text),
     Column("digest", Text),  # None when the file could not be read

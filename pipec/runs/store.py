@@ -250,7 +250,8 @@ class RunStore:
                 found = conn.execute(select(r.c.run_id).order_by(r.c.started_at.desc(), r.c.run_id)
                                      .offset(skip).limit(1)).scalar()
                 if found is None:
-                    raise UnknownRun(f"no run `{ref}` in {self.where}" + ("" if skip else " (nothing was recorded yet)"))
+                    empty = "" if skip else " (nothing was recorded yet)"
+                    raise UnknownRun(f"no run `{ref}` in {self.where}{empty}")
                 return found
             if not re.fullmatch(r"[0-9a-f]+", ref):
                 raise UnknownRun(f"`{ref}` is not a run: give `last`, `last~N` or (a prefix of) a run id "
@@ -286,7 +287,7 @@ class RunStore:
                          "rows": n.rows, "bytes": n.bytes, "output_digest": n.output_digest,
                          "cache_key": n.cache_key}
                         for n in sorted(children["run_nodes"], key=lambda n: n.position)]
-        for role in ("input", "output"):
+        for role in ("input", "output", "module"):
             run[role + "s"] = [{"path": f.path, "node": f.node, "digest": f.digest, "size": f.size}
                                for f in sorted(children["run_files"], key=lambda f: f.path) if f.role == role]
         run["expectations"] = [{"node": e.node, "binding": e.binding, "passed": bool(e.passed), "detail": e.detail}

@@ -38,8 +38,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def project(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PIPEC_RUNS_DB", raising=False)
-    rows = ["id,x,late"] + [f"{i},{(i * 37 % 101) / 10 - 5:.1f},{'true' if (i * 37 % 101) / 10 - 5 + (i % 7) - 3 > 0.5 else 'false'}"
-                            for i in range(200)]
+    xs = [(i * 37 % 101) / 10 - 5 for i in range(200)]
+    rows = ["id,x,late"] + [f"{i},{x:.1f},{'true' if x + (i % 7) - 3 > 0.5 else 'false'}" for i, x in enumerate(xs)]
     (tmp_path / "obs.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "scored.pipe").write_text(PIPELINE)
     return tmp_path
@@ -199,3 +199,30 @@ def test_an_interrupted_run_is_recorded_as_interrupted(capsys, project, monkeypa
     assert run(capsys, "run", "scored.pipe", "--target", "spark")[0] == 130
     record = show(capsys, "last")
     assert record["status"] == "interrupted" and record["exit_code"] == 130
+
+
+PYTHON_STEP = """
+pipeline shaped() {
+  rows = read_csv("obs.csv", schema={id: int, x: float, late: bool})
+  rows | python("steps.shape:double", schema={id: int, x: float, late: bool}) | write_csv("out/shaped.csv")
+}
+"""
+
+
+def test_a_python_steps_project_modules_are_recorded_and_an_edit_shows_in_the_diff(capsys, project):
+    (project / "steps").mkdir()
+    (project / "steps/__init__.py").write_text("")
+    (project / "steps/shape.py").write_text("from .helpers import factor\n\ndef double(df):\n"
+                                            "    return df.assign(x=df.x * factor())\n")
+    (project / "steps/helpers.py").write_text("def factor():\n    return 2.0\n")
+    (project / "shaped.pipe").write_text(PYTHON_STEP)
+    assert run(capsys, "run", "shaped.pipe")[0] == 0
+    record = show(capsys, "last")
+    assert [m["path"] for m in record["modules"]] == ["steps/__init__.py", "steps/helpers.py", "steps/shape.py"]
+    (project / "steps/helpers.py").write_text("def factor():\n    return 3.0\n")
+    assert run(capsys, "run", "shaped.pipe")[0] == 0
+    code, out, _ = run(capsys, "runs", "diff", "last~1", "last", "--format", "json")
+    diff = json.loads(out)
+    assert list(diff["modules"]) == ["steps/helpers.py"] and diff["fields"] == {} and diff["params"] == {}
+    code, out, _ = run(capsys, "runs", "diff", "last~1", "last")
+    assert "python module steps/helpers.py: sha256:" in out

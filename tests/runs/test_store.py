@@ -41,7 +41,8 @@ def test_a_finished_run_reads_back_whole(runs_db, make_run):
                  expectations=[{"node": "n4", "binding": None, "passed": 1, "detail": None}])
     got = store.load(run["run_id"])
     assert got["status"] == "succeeded" and got["seconds"] == 1.5 and got["exit_code"] == 0
-    assert got["params"] == {"min_distance": {"value": 300.0, "origin": "-p"}, "seed": {"value": 42, "origin": "default"}}
+    assert got["params"] == {"min_distance": {"value": 300.0, "origin": "-p"},
+                             "seed": {"value": 42, "origin": "default"}}
     assert [(n["node"], n["binding"], n["outcome"], n["reasons"]) for n in got["nodes"]] == [
         ("n1", "flights", "ran", ["never run"]), ("n2", None, "ran", [])]
     assert got["inputs"] == [{"path": "in.csv", "node": "n1", "digest": "sha256:a", "size": 3}]
