@@ -90,9 +90,11 @@ class StatCache:
         return entry["recorded_ns"] - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_SECONDS * 1e9
 
     def save(self) -> None:
-        """Write the cache back (atomically) if it learned anything; a failure only costs a rehash."""
+        """Write the cache back (atomically) if it learned anything, without the files that are
+        gone (so that it does not grow forever); a failure only costs a rehash."""
         if self.file is None or not self.changed:
             return
+        self.entries = {path: entry for path, entry in self.entries.items() if os.path.exists(path)}
         tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)

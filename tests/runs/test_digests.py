@@ -100,3 +100,14 @@ def test_an_unreadable_cache_file_is_an_empty_cache(tmp_path):
     assert cache.digest(path) == file_digest(path)
     cache.save()
     assert str(path.resolve()) in StatCache(tmp_path / "digests.json").entries
+
+
+def test_the_saved_cache_forgets_files_that_are_gone(tmp_path):
+    kept, gone = tmp_path / "kept.csv", tmp_path / "gone.csv"
+    kept.write_text("a\n")
+    gone.write_text("b\n")
+    cache = StatCache(tmp_path / "digests.json")
+    cache.digest(kept), cache.digest(gone)
+    gone.unlink()
+    cache.save()
+    assert list(StatCache(tmp_path / "digests.json").entries) == [str(kept.resolve())]
