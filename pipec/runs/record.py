@@ -27,6 +27,7 @@ from pipec.cache.digests import StatCache, path_size
 from pipec.compiler.ir import IR
 
 LIBRARIES = ("polars", "scikit-learn", "pyspark", "pyarrow", "apache-airflow")
+INTERRUPTED_WAIT_SECONDS = 2.0
 NOT_REUSED = "computed: reusing earlier outputs is not implemented yet"
 
 
@@ -180,11 +181,19 @@ class RunRecorder:
 
     # -- closing
     def close(self, status: str, *, exit_code: int | None, error: str | None = None) -> None:
-        """Close the record; a store that cannot be written is a warning on stderr."""
+        """Close the record; a store that cannot be written is a warning on stderr.
+
+        An interrupted run waits for the record's opening only briefly: Ctrl-C can stop the main
+        thread in the middle of an import and leave that module's lock taken, and an opening
+        that imports the same module would then wait forever. The record left behind, if any,
+        is marked `killed` by the next pipec."""
         if self.url is None:
             return
-        self._opening.join()
-        if self.store is not None:
+        self._opening.join(timeout=INTERRUPTED_WAIT_SECONDS if status == "interrupted" else None)
+        if self._opening.is_alive():
+            self.warnings.append("run not recorded: the run store was still being opened when the run "
+                                 "was interrupted")
+        elif self.store is not None:
             self._finish(status, exit_code, error, self.plan, self.result)
         for warning in self.warnings:
             print(f"warning: {warning}", file=sys.stderr)
