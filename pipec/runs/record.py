@@ -94,9 +94,16 @@ def recording(url: str | None, **run: Any) -> Iterator["RunRecorder"]:
         recorder.close("failed", exit_code=1 if known else None, error=str(exc) or type(exc).__name__)
         raise
     else:
+        from pipec.backends.commit import signals_deferred
+        from pipec.backends.local.runner import RunInterrupted
+
         code = recorder.exit_code
-        recorder.close("succeeded" if code == 0 else "failed", exit_code=code,
-                       error=None if code == 0 else f"the run ended with exit status {code}")
+        with signals_deferred() as arrived:  # the run is over: Ctrl-C now must not cut its record
+            recorder.close("succeeded" if code == 0 else "failed", exit_code=code,
+                           error=None if code == 0 else f"the run ended with exit status {code}")
+        if arrived:
+            raise RunInterrupted("interrupted after the run ended: " + (
+                "all its outputs were written" if code == 0 else "it had failed, no output was changed"))
 
 
 class RunRecorder:
