@@ -160,14 +160,16 @@ def cmd_run(args) -> int:
     for name, ir in selected.items():
         params = {s.name: s.default for s in ir.params}
         try:
-            if args.target == "local":
-                status = _run_local(args, ir, params, workdir)
-            elif args.target == "spark":
-                status = _run_spark(args, ir, params, workdir)
-            else:
-                from pipec.backends.airflow.backend import run_dag
+            with _recorded(args, program, ir, params, workdir) as record:
+                if args.target == "local":
+                    status = _run_local(args, ir, params, workdir, record)
+                elif args.target == "spark":
+                    status = _run_spark(args, ir, params, workdir)
+                else:
+                    from pipec.backends.airflow.backend import run_dag
 
-                status = run_dag(_plan(args, ir, "airflow"), params, workdir)
+                    status = run_dag(_plan(args, ir, "airflow"), params, workdir)
+                record.exit_code = status
         except KeyboardInterrupt as exc:
             if finished:
                 exc.add_note(f"(finished before: {', '.join(finished)})")
@@ -176,6 +178,20 @@ def cmd_run(args) -> int:
             return status
         finished.append(name)
     return EXIT_OK
+
+
+def _recorded(args, program, ir, params: dict, workdir: Path):
+    """The run's record in the run store (docs/runs.md), opened now and closed when the run ends."""
+    from pipec.runs.record import recording
+    from pipec.runs.store import RunStoreError, store_url
+
+    try:
+        url = store_url(args.runs_db, workdir)
+    except RunStoreError as exc:
+        raise UsageError(f"--runs-db: {exc}") from None
+    return recording(url, workdir=workdir, file=args.file, sources=program.sources, ir=ir, target=args.target,
+                     engine="spark" if args.target == "spark" else "polars", opt_level=args.opt_level,
+                     params=params, overridden=set(_params(args.param)), argv=args.argv)
 
 
 def _terminate_like_interrupt() -> None:
@@ -188,13 +204,14 @@ def _terminate_like_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _run_local(args, ir, params: dict, workdir: Path) -> int:
+def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
     from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
     from pipec.progress import Progress, stage_names
 
-    plan = _plan(args, ir, "local")
+    plan = record.plan = _plan(args, ir, "local")
     print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
-    result = run_plan(plan, params, workdir, on_event=Progress(sys.stderr, stage_names(plan)))
+    progress = Progress(sys.stderr, stage_names(plan))
+    result = record.result = run_plan(plan, params, workdir, on_event=lambda e: (progress(e), record.on_event(e)))
     try:
         print(format_summary(result))
     except KeyboardInterrupt as exc:
@@ -363,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--workdir", metavar="DIR", help="where relative paths resolve (default: .)")
     p.add_argument("--pipeline", metavar="NAME", help="run only this pipeline of the file")
+    p.add_argument("--runs-db", metavar="URL", help="record the run in this store (sqlite:///PATH or "
+                   "postgresql://...; default: $PIPEC_RUNS_DB, else .pipec/runs.db in the working directory)")
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_run)
 
@@ -392,12 +411,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lsp", help="serve editors: a language server over stdin/stdout")
     p.set_defaults(func=cmd_lsp)
+
+    from pipec.runs.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["pipec", *(sys.argv[1:] if argv is None else argv)]
     return _guarded(args.func, args, parser)
 
 

@@ -39,3 +39,22 @@ def data_dir(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("data")
     get_data.main(["--dest", str(dest)])
     return dest
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the session, started by the first test that asks for it
+    (tests/support/postgres.py); fails, never skips, when it cannot start."""
+    from postgres import PostgresServer
+
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """The URL of a new empty database on the session's PostgreSQL server, one per test."""
+    return postgres_server.create_database(request.node.name)

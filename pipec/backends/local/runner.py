@@ -62,6 +62,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     bindings: dict[str, str] = field(default_factory=dict)  # node id -> the user's name
+    observations: dict[str, dict[str, float | None]] = field(default_factory=dict)  # node id -> rows, bytes, seconds
 
 
 class StageCancelled(Exception):
@@ -127,7 +128,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         order = {node.id: k for k, node in enumerate(ir.nodes())}
         ctx.sinks.sort(key=lambda sink: order[sink["node"]])
         ctx.commit()
-        _record_statistics(plan, ctx, timings, workdir)
+        observations = _record_statistics(plan, ctx, timings, workdir)
     except KeyboardInterrupt as exc:
         ctx.abort()
         if ctx.committed:
@@ -146,6 +147,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         warnings=ctx.warnings,
         seconds=time.perf_counter() - started,
         bindings={n.id: n.binding for n in ir.nodes() if n.binding},
+        observations=observations,
     )
 
 
@@ -189,12 +191,17 @@ def _run_stage(fn: Callable, stage: dict[str, Any], inputs: dict[str, Any], ctx:
     ctx.timed(timing)
     try:
         outputs = fn(ctx, inputs)
-    except (rt.PipelineRunError, StageCancelled):
+    except StageCancelled:
+        raise
+    except rt.PipelineRunError as exc:
+        ctx.emit("stage_failed", stage=stage["id"], error=str(exc))
         raise
     except Exception as exc:  # a polars/scikit-learn failure: say where, keep the cause for debugging
         names = [plan.ir.node(n).binding for n in stage["nodes"] if plan.ir.node(n).binding]
         where = f"stage {stage['id']}" + (f" ({', '.join(names)})" if names else "")
-        raise rt.PipelineRunError(f"{where} failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+        error = rt.PipelineRunError(f"{where} failed: {type(exc).__name__}: {_first_line(exc)}")
+        ctx.emit("stage_failed", stage=stage["id"], error=str(error))
+        raise error from exc
     finally:
         ctx.timed(None)
         timing.ended = time.perf_counter()
@@ -259,9 +266,10 @@ def prefetch_imports(plan: Plan) -> threading.Thread | None:
 
 
 def _record_statistics(plan: Plan, ctx: _ScheduledContext, timings: dict[str, StageTiming],
-                       workdir: Path | str) -> None:
-    """Merge the run's measurements into `.pipec/stats/` under the working directory. Statistics
-    only improve later estimates: failing to write them is a warning, not a failed run."""
+                       workdir: Path | str) -> dict[str, dict[str, float | None]]:
+    """Merge the run's measurements into `.pipec/stats/` under the working directory and return
+    them (for the run store). Statistics only improve later estimates: failing to write them is a
+    warning, not a failed run."""
     from pipec.compiler.cost import estimate
     from pipec.compiler.stats import record
 
@@ -271,6 +279,7 @@ def _record_statistics(plan: Plan, ctx: _ScheduledContext, timings: dict[str, St
         record(plan, observed, workdir)
     except OSError as exc:
         ctx.warn(f"statistics not recorded: {exc}")
+    return observed
 
 
 def _first_line(exc: BaseException) -> str:
