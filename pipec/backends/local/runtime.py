@@ -21,7 +21,6 @@ import importlib
 import json
 import math
 import os
-import re
 import shutil
 import sys
 import threading
@@ -30,12 +29,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
+from pipec.backends.runtime_contract import (  # beside a DAG: its copy, pipec_contract
+    SPLIT_PRIME, ExpectationFailed, PipelineRunError, check_hyperparameters, draw_from_key, substitute)
 
 Schema = list[tuple[str, str, bool]]
 
 MODEL_FORMAT = "pipec-model/1"
 TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how timestamps are written to CSV and cast to str
-SPLIT_PRIME = 1_000_003
 _CSV_PARSED = ("int", "float", "str")  # see read_csv
 
 
@@ -45,51 +45,12 @@ def _pl():
     return polars
 
 
-# ------------------------------------------------------------------ errors
-_POLARS_QUERY_NOTE = "\n\nThis error occurred in the following expression:"
-
-
-class PipelineRunError(Exception):
-    """A failure caused by data, user code or the environment; its message is complete on its own."""
-
-    def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
-                 row: int | None = None, value: Any = None):
-        # raised inside a polars query (see checked_int), polars raises it again with its query
-        # appended to the message, which says nothing to a pipeline's author
-        message = message.split(_POLARS_QUERY_NOTE)[0]
-        super().__init__(message)
-        self.message = message
-        self.file = file
-        self.column = column
-        self.row = row
-        self.value = value
-
-
-class ExpectationFailed(PipelineRunError):
-    """An `expect` condition was false; the message names the condition and the observed values."""
-
-
-# ------------------------------------------------------------------ types and params
+# ------------------------------------------------------------------ types
 def dtype(base: str):
     """The polars dtype of a language column type."""
     pl = _pl()
     return {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.String,
             "date": pl.Date, "timestamp": pl.Datetime("us", "UTC")}[base]
-
-
-_PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def substitute(template: str, params: dict[str, Any]) -> str:
-    """Replace every `${name}` in a string by the param's value."""
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in params:
-            raise PipelineRunError(f"`${{{name}}}` in {template!r} names no param "
-                                   f"(params: {', '.join(sorted(params)) or 'none'})")
-        v = params[name]
-        return ("true" if v else "false") if isinstance(v, bool) else str(v)
-    return _PARAM_IN_STRING.sub(value, template)
 
 
 # ------------------------------------------------------------------ the run context
@@ -822,12 +783,11 @@ def split_draw(by: str | None, seed: int):
     """The `u` of docs/semantics.md for `split` (and `sample`): exact formula with `by`, else a
     hash of the whole row standing in for `by`."""
     pl = _pl()
-    p = SPLIT_PRIME
     if by is None:
-        key = (pl.struct(pl.all()).hash(0) % p).cast(pl.Int64)
+        key = (pl.struct(pl.all()).hash(0) % SPLIT_PRIME).cast(pl.Int64)
     else:
-        key = pl.col(by).cast(pl.Int64).fill_null(0) % p
-    return ((key * 7919 + (seed % p) * 104729 + 1) % p).cast(pl.Float64) / p
+        key = pl.col(by).cast(pl.Int64).fill_null(0) % SPLIT_PRIME
+    return draw_from_key(key, seed)
 
 
 # ------------------------------------------------------------------ expect
@@ -947,6 +907,7 @@ def _estimator(name: str, params: dict[str, Any], rows: int):
     it means what Spark's `regParam` means (a penalty on the mean loss, not the sum)."""
     from sklearn import cluster, ensemble, linear_model
 
+    check_hyperparameters(name, params)
     if name == "logistic_regression":
         reg = float(params.get("reg", 0.0))
         c = 1.0 / (reg * rows) if reg > 0 else math.inf

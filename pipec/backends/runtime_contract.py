@@ -1,0 +1,210 @@
+"""What every runtime of generated code agrees on, written once: error kinds, param values given
+as text (one parser for `-p`, a Spark job's `--param` and an Airflow run conf), durations, `${name}`
+in strings, the split/sample draw, and the value bounds of param-valued step arguments.
+
+Generated code imports nothing from pipec, so this module imports only the standard library: it
+is embedded into every generated Spark job (as `commit.py` is) and copied beside every generated
+DAG (as `pipec_contract.py`); the checker and the command line import it from here. A change here
+therefore changes all runtimes at once, which is the point.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any, Callable
+
+
+# ---------------------------------------------------------------- error kinds
+class PipelineRunError(Exception):
+    """A run failed because of its data, user code or environment (exit 1); the message is
+    complete on its own. `file`, `column`, `row` and `value` say where, when known."""
+
+    exit_code = 1
+    # raised inside a polars query, the error comes back with the query appended, which says
+    # nothing to a pipeline's author
+    _QUERY_NOTE = "\n\nThis error occurred in the following expression:"
+
+    def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
+                 row: int | None = None, value: Any = None):
+        message = message.split(self._QUERY_NOTE)[0]
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.column = column
+        self.row = row
+        self.value = value
+
+
+class ParamError(PipelineRunError):
+    """A param value given at run time does not parse as its type, or is out of the range its
+    use allows: a bad command line (exit 2), found before any output is written."""
+
+    exit_code = 2
+
+
+class ExpectationFailed(PipelineRunError):
+    """An `expect` condition was false; the message names the condition and the observed values."""
+
+
+# ---------------------------------------------------------------- durations
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+)([smhd])")
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds of a duration: `30s`, `5m`, `2h`, `1d`, or a whole number of seconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    match = _DURATION.fullmatch(text)
+    if match:
+        return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
+    if text.isdigit():
+        return int(text)
+    raise ValueError(f"`{value}` is not a duration such as 30s, 5m, 2h, 1d or a number of seconds")
+
+
+# ---------------------------------------------------------------- param values
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+_TYPE_WORDS = {"int": "an int", "float": "a float", "bool": "true or false", "str": "a string",
+               "date": "a date such as 2024-01-31", "duration": "a duration such as 5m"}
+
+
+def parse_bool(value: Any) -> bool:
+    """`true`/`false` (also `1`/`0`, `yes`/`no`, any case)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"`{value}` is not true or false")
+
+
+def parse_param(type_name: str, value: Any) -> Any:
+    """The value of a param of type `type_name` (`int`, ..., `list[T]`) given as command-line text
+    or as a JSON value (a default, an Airflow run conf). Values are as the IR keeps them: a date is
+    its ISO text, a duration its seconds. Raises ValueError saying what is wrong."""
+    if type_name.startswith("list["):
+        item_type = type_name[5:-1]
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise ValueError(f"`{value}` is not a list")
+        return [parse_param(item_type, item) for item in items]
+    try:
+        return _PARSERS[type_name](value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"`{value}` is not {_TYPE_WORDS[type_name]}") from None
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(value)
+    return int(value.strip() if isinstance(value, str) else value)
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return float(value.strip() if isinstance(value, str) else value)
+
+
+def _as_date(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return dt.date.fromisoformat(str(value).strip()).isoformat()
+
+
+def _as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value  # kept exactly as given
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {"int": _as_int, "float": _as_float, "bool": parse_bool, "str": _as_str,
+                                             "date": _as_date, "duration": parse_duration}
+
+
+def param_text(value: Any) -> str:
+    """How a param value reads inside a string (`${name}`): a bool as true/false, a list as its
+    items joined by commas, a date as ISO text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(param_text(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def param_argument(value: Any) -> str:
+    """A param value as a command-line argument that `parse_param` reads back (lists as JSON, so
+    that items may hold commas)."""
+    if isinstance(value, (list, tuple)):
+        return json.dumps([param_text(v) if isinstance(v, (bool, dt.date)) else v for v in value])
+    return param_text(value)
+
+
+# ---------------------------------------------------------------- ${name} in strings
+PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def substitute(template: str, params: dict[str, Any]) -> str:
+    """Replace every `${name}` in a string by the param's value (`param_text`)."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise PipelineRunError(f"`${{{name}}}` in {template!r} names no param "
+                                   f"(params: {', '.join(sorted(params)) or 'none'})")
+        return param_text(params[name])
+    return PARAM_IN_STRING.sub(value, template)
+
+
+# ---------------------------------------------------------------- split and sample
+SPLIT_PRIME = 1_000_003
+_KEY_FACTOR, _SEED_FACTOR = 7919, 104729
+
+
+def draw_from_key(key: Any, seed: int) -> Any:
+    """docs/semantics.md: u = ((key mod P) * 7919 + (seed mod P) * 104729 + 1) mod P / P, for a
+    `key` already reduced mod P (an int, a polars expression or a Spark Column: only `*`, `+`,
+    `%` and `/` are used, on non-negative values, so every engine computes the same u)."""
+    return (key * _KEY_FACTOR + (seed % SPLIT_PRIME) * _SEED_FACTOR + 1) % SPLIT_PRIME / SPLIT_PRIME
+
+
+# ---------------------------------------------------------------- argument bounds
+# The values a param-valued step argument may take (docs/language.md §3); the checker checks a
+# value known when it runs, the runtimes a value given only at run time.
+BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "split_fraction": (lambda v: 0 < v < 1, "between 0 and 1"),
+    "sample_fraction": (lambda v: 0 < v <= 1, "above 0 and at most 1"),
+    "limit": (lambda v: v >= 0, "at least 0"),
+    "at_least_one": (lambda v: v >= 1, "at least 1"),
+    "not_negative": (lambda v: v >= 0, "at least 0"),
+}
+HYPERPARAMETER_BOUNDS = {"max_iter": "at_least_one", "n_trees": "at_least_one", "max_depth": "at_least_one",
+                         "n_iter": "at_least_one", "k": "at_least_one", "reg": "not_negative"}
+
+
+def check_bound(bound: str, value: Any, what: str) -> Any:
+    """`value` if `BOUNDS[bound]` accepts it, else a ParamError naming `what` (e.g. "`fraction`
+    of `split`") and the requirement."""
+    accept, requirement = BOUNDS[bound]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not accept(value):
+        raise ParamError(f"{what} must be {requirement}, but it is {value!r} (a param value given at run time)",
+                         value=value)
+    return value
+
+
+def check_hyperparameters(estimator: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` of an estimator, each checked against its bound."""
+    for name, value in arguments.items():
+        if name in HYPERPARAMETER_BOUNDS:
+            check_bound(HYPERPARAMETER_BOUNDS[name], value, f"`{name}` of `{estimator}`")
+    return arguments
