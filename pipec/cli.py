@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from pipec.backends.runtime_contract import PipelineRunError
+from pipec.runtime_contract import PipelineRunError
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report

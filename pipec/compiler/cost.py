@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,6 +18,7 @@ from pipec.compiler.ast import Expr, Literal_, ParamRef
 from pipec.compiler.ir import IR, IRNode
 from pipec.compiler.stats import Statistics
 from pipec.compiler.types import Schema, TableType
+from pipec.runtime_contract import substitute
 
 DEFAULT_SOURCE_ROWS = 100_000  # a source whose file is not there yet
 MODEL_BYTES = 64 * 1024
@@ -40,7 +40,6 @@ _SECONDS_PER_BYTE = {"read_csv": 1e-8, "read_json": 2e-8, "read_parquet": 2e-9,
                      "write_csv": 1e-8, "write_json": 2e-8, "write_parquet": 4e-9, "save_model": 1e-8}
 # writing a table into memory once (about 1 GB/s), what caching it costs beyond computing it
 MATERIALISE_SECONDS_PER_BYTE = 1e-9
-_PARAM = re.compile(r"\$\{(\w+)\}")
 
 
 class NodeEstimate(BaseModel):
@@ -57,8 +56,7 @@ def row_width(schema: Schema, widths: Mapping[str, int] = _MEMORY_WIDTH) -> int:
 def resolve_path(path: str, ir: IR, params: Mapping[str, Any] | None, workdir: str | Path) -> Path:
     """A source path with `${name}` replaced by the param's value (given, else its default)."""
     values = {p.name: p.default for p in ir.params} | dict(params or {})
-    text = _PARAM.sub(lambda m: str(values.get(m.group(1), m.group(0))), path)
-    return Path(workdir) / text
+    return Path(workdir) / substitute(path, values)
 
 
 def default_memory_budget() -> int:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.ir import IR, SinkArgs, SourceArgs
 from pipec.compiler.span import Span
-
-_PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from pipec.runtime_contract import substitute
 
 
 @dataclass(frozen=True)
@@ -29,14 +27,6 @@ class Endpoint:
     written: str
     path: str
     span: Span
-
-
-def substitute(template: str, params: dict[str, Any]) -> str:
-    """`${name}` replaced as the runtimes replace it (a bool as true/false, else `str(value)`)."""
-    def value(match: re.Match) -> str:
-        v = params[match.group(1)]
-        return ("true" if v else "false") if isinstance(v, bool) else str(v)
-    return _PARAM_IN_STRING.sub(value, template)
 
 
 def normalise(path: str) -> str:

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
-from pipec.backends import runtime_contract
 from pipec.backends.airflow import task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
 from pipec.backends.airflow.params import RESERVED_PARAMS
@@ -36,8 +36,8 @@ EXIT_OK, EXIT_FAILED = 0, 1
 # import the copies of those modules instead.
 _SUPPORT_IMPORTS = {
     "from pipec.backends import commit as commit_protocol": f"import {task_io.COMMIT_MODULE} as commit_protocol",
-    "from pipec.backends.runtime_contract import (": f"from {task_io.CONTRACT_MODULE} import (",
-    "from pipec.backends import runtime_contract as contract": f"import {task_io.CONTRACT_MODULE} as contract",
+    "from pipec.runtime_contract import (": f"from {task_io.CONTRACT_MODULE} import (",
+    "from pipec import runtime_contract as contract": f"import {task_io.CONTRACT_MODULE} as contract",
 }
 IGNORE_FILE = ".airflowignore"
 # engine -> the backend whose code the tasks run (and so which steps they support); imported

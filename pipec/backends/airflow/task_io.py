@@ -35,7 +35,7 @@ import sys
 import uuid
 from typing import Any
 
-from pipec.backends import runtime_contract as contract  # beside a DAG: its copy, pipec_contract
+from pipec import runtime_contract as contract  # beside a DAG: its copy, pipec_contract
 
 log = logging.getLogger("pipec.task")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
-from pipec.backends.runtime_contract import (  # beside a DAG: its copy, pipec_contract
+from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
     SPLIT_PRIME, ExpectationFailed, PipelineRunError, check_hyperparameters, draw_from_key, substitute)
 
 Schema = list[tuple[str, str, bool]]

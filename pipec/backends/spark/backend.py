@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipec.backends.base import unsupported_steps
-from pipec.backends.runtime_contract import param_argument
+from pipec.runtime_contract import param_argument
 from pipec.backends.spark import codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic

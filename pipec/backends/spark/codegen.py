@@ -19,8 +19,8 @@ from pathlib import Path
 
 import networkx as nx
 
+from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
-from pipec.backends import runtime_contract
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
@@ -39,7 +39,8 @@ SUPPORTED_STEPS = METHOD_STEPS | ACTION_STEPS | frozenset(
     {"read_csv", "read_parquet", "read_json", "split", "sample", "python", "predict"})
 # The runtime is embedded as text, never imported here: it imports pyspark.
 RUNTIME_FILE = Path(__file__).with_name("runtime.py")
-EMBEDDED = {module.__name__: Path(module.__file__) for module in (commit_protocol, runtime_contract)}
+EMBEDDED = {module.__name__: (Path(module.__file__), title)  # the pipec modules it imports, by name
+            for module, title in ((commit_protocol, "commit protocol"), (runtime_contract, "runtime contract"))}
 
 
 def runtime_source() -> str:
@@ -52,11 +53,10 @@ def runtime_source() -> str:
     for node in reversed(tree.body):  # bottom up, so the line numbers above stay valid
         if not (isinstance(node, pyast.ImportFrom) and node.module in EMBEDDED):
             continue
-        module = EMBEDDED[node.module]
+        module, title = EMBEDDED[node.module]
         module_lines = module.read_text(encoding="utf-8").splitlines()
         body = [line for line in module_lines[pyast.parse("\n".join(module_lines)).body[0].end_lineno:]
                 if line not in imported]
-        title = node.module.rsplit(".", 1)[-1].replace("_", " ")
         lines[node.lineno - 1:node.end_lineno] = [
             "# " + "-" * 58 + f" the {title} (embedded from pipec)", *body,
             "# " + "-" * 58 + f" end of the {title}"]

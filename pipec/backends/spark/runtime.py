@@ -44,7 +44,7 @@ from pyspark.sql import types as T
 from pipec.backends.commit import (  # the generated job holds this module's source here
     CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, recover, remove_stale,
     signals_deferred, staged_path)
-from pipec.backends.runtime_contract import (  # the generated job holds this module's source here
+from pipec.runtime_contract import (  # the generated job holds this module's source here
     SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, draw_from_key, parse_param,
     substitute)
 

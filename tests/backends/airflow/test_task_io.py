@@ -14,7 +14,7 @@ from pipec import plan
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, stage_tasks
 from pipec.compiler.check import check_source
 
-SUPPORT_MODULES = ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "sales_stages")
+SUPPORT_MODULES = ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "pipec_contract", "sales_stages")
 
 
 @pytest.fixture
@@ -111,12 +111,27 @@ def test_a_failing_write_leaves_no_file(support, tmp_path):
     assert list(target.parent.iterdir()) == []
 
 
-def test_durations_from_a_run_conf(support):
-    assert support.duration_seconds(90) == 90
-    assert support.duration_seconds("5m") == 300
-    assert support.duration_seconds("1.5h") == 5400
-    with pytest.raises(support.StageFailed, match="neither seconds nor"):
-        support.duration_seconds("soon")
+def test_durations_from_a_run_conf_are_read_as_pipec_run_reads_them(support):
+    assert support.duration_seconds("window", 90) == 90
+    assert support.duration_seconds("window", "5m") == 300
+    assert support.duration_seconds("window", "300") == 300
+    for bad in ("soon", "1.5h", 1.5):  # -p rejects these too: a duration is whole seconds
+        with pytest.raises(support.contract.ParamError, match=r"param window: .* is not a duration such as 5m"):
+            support.duration_seconds("window", bad)
+
+
+def test_a_bad_run_conf_value_fails_the_first_stage_before_anything_is_written(support, tmp_path, caplog):
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    before = sorted(p for p in tmp_path.rglob("*"))
+    bad = context(tmp_path)
+    bad["params"]["window"] = "two hours"
+    ir = check_source(SALES).pipelines["sales"]
+    first = stage_tasks(plan(ir, backend="airflow"), str(tmp_path / "work"))[0]
+    with pytest.raises(support.contract.ParamError, match="param window: `two hours` is not a duration"):
+        support.run_stage(stages_module="sales_stages", stage_id=first.stage.id, reads=first.reads,
+                          writes=first.writes, upstream=[], context=bad, duration_params=("window",))
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert "[pipec] stage s1 failed: param window: `two hours` is not a duration" in caplog.text
 
 
 def test_run_folders_are_safe_path_segments_one_per_run_id(support):

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from local_irkit import plan_for
-from pipec.backends import commit, runtime_contract
+from pipec import runtime_contract
+from pipec.backends import commit
 from pipec.backends.airflow.backend import runtime_for_support
 from pipec.backends.airflow.task_io import COMMIT_MODULE, CONTRACT_MODULE
 from pipec.backends.local.codegen import generate_module

@@ -47,9 +47,11 @@ class ExpectationFailed(PipelineRunError):
     """An `expect` condition was false; the message names the condition and the observed values."""
 
 
-# ---------------------------------------------------------------- durations
+# ---------------------------------------------------------------- param values
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "date": 'a date string such as "2013-01-01"', "duration": "a duration such as 5m"}
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+)([smhd])")
+_DURATION = re.compile(r"([0-9]+)([smhd]?)")
 
 
 def parse_duration(value: Any) -> int:
@@ -59,16 +61,11 @@ def parse_duration(value: Any) -> int:
     text = str(value).strip()
     match = _DURATION.fullmatch(text)
     if match:
-        return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
-    if text.isdigit():
-        return int(text)
-    raise ValueError(f"`{value}` is not a duration such as 30s, 5m, 2h, 1d or a number of seconds")
+        return int(match.group(1)) * DURATION_SECONDS.get(match.group(2), 1)
+    raise ValueError(f"`{value}` is not {_TYPE_WORDS['duration']}")
 
 
-# ---------------------------------------------------------------- param values
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
-_TYPE_WORDS = {"int": "an int", "float": "a float", "bool": "true or false", "str": "a string",
-               "date": "a date such as 2024-01-31", "duration": "a duration such as 5m"}
 
 
 def parse_bool(value: Any) -> bool:
@@ -89,12 +86,14 @@ def parse_param(type_name: str, value: Any) -> Any:
     its ISO text, a duration its seconds. Raises ValueError saying what is wrong."""
     if type_name.startswith("list["):
         item_type = type_name[5:-1]
+        items = value
         if isinstance(value, str):
             text = value.strip()
-            items = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
-        elif isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
+            try:
+                items = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+            except ValueError:
+                raise ValueError(f"`{value}` is not a JSON list") from None
+        if not isinstance(items, (list, tuple)):
             raise ValueError(f"`{value}` is not a list")
         return [parse_param(item_type, item) for item in items]
     try:
