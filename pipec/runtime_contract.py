@@ -170,11 +170,12 @@ SPLIT_PRIME = 1_000_003
 _KEY_FACTOR, _SEED_FACTOR = 7919, 104729
 
 
-def draw_from_key(key: Any, seed: int) -> Any:
-    """docs/semantics.md: u = ((key mod P) * 7919 + (seed mod P) * 104729 + 1) mod P / P, for a
-    `key` already reduced mod P (an int, a polars expression or a Spark Column: only `*`, `+`,
-    `%` and `/` are used, on non-negative values, so every engine computes the same u)."""
-    return (key * _KEY_FACTOR + (seed % SPLIT_PRIME) * _SEED_FACTOR + 1) % SPLIT_PRIME / SPLIT_PRIME
+def draw_numerator(key: Any, seed: int) -> Any:
+    """docs/semantics.md draws u = ((key mod P) * 7919 + (seed mod P) * 104729 + 1) mod P / P; this is
+    the numerator, for a `key` already reduced mod P (an int, a polars expression or a Spark Column:
+    only `*`, `+` and `%` on non-negative values, so every engine computes the same integer). Each
+    engine divides it by P as IEEE 754 does (polars needs care: see the local runtime's `quotient`)."""
+    return (key * _KEY_FACTOR + (seed % SPLIT_PRIME) * _SEED_FACTOR + 1) % SPLIT_PRIME
 
 
 # ---------------------------------------------------------------- argument bounds

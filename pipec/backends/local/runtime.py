@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
-    SPLIT_PRIME, ExpectationFailed, PipelineRunError, check_hyperparameters, draw_from_key, substitute)
+    SPLIT_PRIME, ExpectationFailed, PipelineRunError, check_hyperparameters, draw_numerator, substitute)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -787,7 +787,7 @@ def split_draw(by: str | None, seed: int):
         key = (pl.struct(pl.all()).hash(0) % SPLIT_PRIME).cast(pl.Int64)
     else:
         key = pl.col(by).cast(pl.Int64).fill_null(0) % SPLIT_PRIME
-    return draw_from_key(key, seed)
+    return quotient(draw_numerator(key, seed).cast(pl.Float64), pl.lit(float(SPLIT_PRIME)))
 
 
 # ------------------------------------------------------------------ expect

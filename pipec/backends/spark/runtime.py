@@ -45,7 +45,7 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
     CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, recover, remove_stale,
     signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
-    SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, draw_from_key, parse_param,
+    SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, draw_numerator, parse_param,
     substitute)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
@@ -908,7 +908,8 @@ def write_bytes(spark: SparkSession, path: str, data: bytes) -> str:
 # ================================================================ split and sample
 def split_draw(key: Column, seed: int) -> Column:
     """The contract's draw u in [0, 1) of a key (a null key counts as 0)."""
-    return draw_from_key(F.pmod(F.coalesce(key, F.lit(0)).cast("bigint"), F.lit(SPLIT_PRIME)), seed)
+    reduced = F.pmod(F.coalesce(key, F.lit(0)).cast("bigint"), F.lit(SPLIT_PRIME))
+    return draw_numerator(reduced, seed) / F.lit(SPLIT_PRIME)
 
 
 def row_hash(df: DataFrame, seed: int) -> Column:
