@@ -1,7 +1,9 @@
 """Runtime support for the polars + scikit-learn code that pipec generates.
 
 This module is self-contained on purpose: a compiled Airflow DAG ships a copy of it beside the DAG
-file, so it must not import pipec. Only the standard library is imported at module level; polars,
+file, so it imports nothing from pipec but the commit protocol and the runtime contract (error
+kinds, `${name}`, the split draw, argument bounds), which are copied beside it too and whose
+imports the copy rewrites. Only the standard library is imported at module level; polars,
 numpy, pandas and scikit-learn are imported inside the functions that need them, so that importing
 this module (which Airflow's DAG parser does again and again) stays cheap.
 

@@ -128,7 +128,8 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
 
     Returns the process exit code: 0 on success, 1 when the data or a check fails (one message on
     stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts; a
-    value out of the range its step allows stops the run before its commit), 130 / 143 when stopped by SIGINT / SIGTERM.
+    value out of the range its step allows stops the run before its commit), 130 / 143 when
+    stopped by SIGINT / SIGTERM.
     """
     params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
     try:
@@ -539,7 +540,7 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
         if not frame.columns:  # an empty file
             if spec.header:
                 raise PipelineRunError(f"{path}: the file is empty: expected a header row with the columns "
-                               f"{', '.join(n for n, _, _ in spec.schema)}")
+                                       f"{', '.join(n for n, _, _ in spec.schema)}")
             strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema])
             return spark.createDataFrame([], strings)
         if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
@@ -615,7 +616,7 @@ def _column_checks(raw: DataFrame, spec: SourceSpec, name: str, kind: str,
         actual = raw.schema[name].dataType
         if not _parquet_type_fits(actual, kind):
             raise PipelineRunError(f"{spec.path}: column `{name}` holds {actual.simpleString()} values, "
-                       f"but the schema declares {kind}")
+                                   f"but the schema declares {kind}")
         value, bad_value = source.cast(SPARK_TYPES[kind]), F.lit(False)
     else:
         if spec.null_values:
@@ -965,19 +966,19 @@ def check_python_result(result: Any, schema: SchemaSpec, function: str) -> Any:
     """The declared-schema check of a user function's result (a pandas DataFrame)."""
     if not hasattr(result, "columns") or not hasattr(result, "dtypes"):
         raise PipelineRunError(f"{ERROR_MARK} python step {function}: returned {type(result).__name__}, "
-                       f"not a pandas DataFrame")
+                               f"not a pandas DataFrame")
     for name, kind, nullable in schema:
         if name not in result.columns:
             raise PipelineRunError(f"{ERROR_MARK} python step {function}: result has no column {name!r} "
-                           f"(it has: {', '.join(map(str, result.columns))})")
+                                   f"(it has: {', '.join(map(str, result.columns))})")
         column = result[name]
         if not nullable and column.isna().any():
             raise PipelineRunError(f"{ERROR_MARK} python step {function}: column {name!r} holds nulls "
-                           f"but is declared {kind}")
+                                   f"but is declared {kind}")
         dtype_kind = getattr(column.dtype, "kind", "O")
         if dtype_kind not in _PANDAS_KINDS[kind] and not column.isna().all():
             raise PipelineRunError(f"{ERROR_MARK} python step {function}: column {name!r} has dtype "
-                           f"{column.dtype}, but is declared {kind}")
+                                   f"{column.dtype}, but is declared {kind}")
     return result
 
 
@@ -1062,10 +1063,10 @@ def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: st
             classes = sorted(r[0] for r in training.select(label_name).distinct().collect())
             if len(classes) < 2:
                 raise PipelineRunError(f"fit: label {label[0]!r} has {len(classes)} distinct value(s); "
-                               f"a classifier needs at least two")
+                                       f"a classifier needs at least two")
             if estimator == "gradient_boosted_classifier" and len(classes) > 2:
                 raise PipelineRunError(f"fit: gradient_boosted_classifier on Spark supports two classes, "
-                               f"label {label[0]!r} has {len(classes)}")
+                                       f"label {label[0]!r} has {len(classes)}")
             index = F.array_position(F.array(*[F.lit(c) for c in classes]), F.col(label_name)) - 1
             training = training.withColumn(_LABEL, index.cast("double"))
         else:
@@ -1164,8 +1165,8 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
     missing = [name for name in features if name not in rows.columns]
     if missing:
         raise PipelineRunError(f"evaluate: {wanted[0]} with {len(model.classes)} classes needs every class's "
-                       f"probability, computed from the model's features; the evaluated table lacks "
-                       f"{', '.join(repr(m) for m in missing)} (keep them after predict)")
+                               f"probability, computed from the model's features; the evaluated table lacks "
+                               f"{', '.join(repr(m) for m in missing)} (keep them after predict)")
     known = F.array(*[F.lit(c) for c in model.classes])
     scored = model.pipeline.transform(rows.select(*[quote(c) for c in [*features, label]])).select(
         F.col(quote(label)).alias("y"),
@@ -1174,7 +1175,8 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
     try:
         seen = {r["k"]: r["y"] for r in scored.groupBy("k").agg(F.first("y").alias("y")).collect()}
         if -1 in seen:
-            raise PipelineRunError(f"evaluate: {label!r} has the value {seen[-1]!r}, which the model never saw in training")
+            raise PipelineRunError(f"evaluate: {label!r} has the value {seen[-1]!r}, "
+                                   f"which the model never saw in training")
         values: dict[str, float] = {}
         if "log_loss" in wanted:
             p = F.least(F.greatest(F.element_at("p", F.col("k") + 1), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
@@ -1182,8 +1184,8 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
         if "roc_auc" in wanted:
             absent = [c for k, c in enumerate(model.classes) if k not in seen]
             if absent:
-                raise PipelineRunError(f"evaluate: roc_auc needs every class of {label!r} among the evaluated rows; "
-                               f"{absent[0]!r} has none")
+                raise PipelineRunError(f"evaluate: roc_auc needs every class of {label!r} among the "
+                                       f"evaluated rows; {absent[0]!r} has none")
             auc = BinaryClassificationEvaluator(rawPredictionCol="s", labelCol="t", metricName="areaUnderROC",
                                                 numBins=0)
             values["roc_auc"] = sum(
