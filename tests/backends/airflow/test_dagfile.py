@@ -42,7 +42,7 @@ def test_params_have_json_schema_types_and_defaults(sales_dag):
     assert schemas["seed"]["type"] == "integer"
     assert schemas["verbose"]["type"] == "boolean"
     assert schemas["day"] == {"type": "string", "format": "date"}
-    assert schemas["window"] == {"type": ["number", "string"]}
+    assert schemas["window"] == {"type": ["integer", "string"]}
     assert schemas["regions_wanted"] == {"type": "array", "items": {"type": "string"}}
 
 
