@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import posixpath
 import re
 from typing import Any, Callable
 
@@ -87,12 +88,13 @@ def parse_param(type_name: str, value: Any) -> Any:
     if type_name.startswith("list["):
         item_type = type_name[5:-1]
         items = value
-        if isinstance(value, str):
-            text = value.strip()
+        if isinstance(value, str) and value.strip().startswith("["):
             try:
-                items = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+                items = json.loads(value)
             except ValueError:
                 raise ValueError(f"`{value}` is not a JSON list") from None
+        elif isinstance(value, str):  # a,b,c
+            items = [item.strip() for item in value.split(",") if item.strip()]
         if not isinstance(items, (list, tuple)):
             raise ValueError(f"`{value}` is not a list")
         return [parse_param(item_type, item) for item in items]
@@ -126,8 +128,8 @@ def _as_str(value: Any) -> str:
     return value  # kept exactly as given
 
 
-_PARSERS: dict[str, Callable[[Any], Any]] = {"int": _as_int, "float": _as_float, "bool": parse_bool, "str": _as_str,
-                                             "date": _as_date, "duration": parse_duration}
+_PARSERS: dict[str, Callable[[Any], Any]] = {"int": _as_int, "float": _as_float, "bool": parse_bool,
+                                             "str": _as_str, "date": _as_date, "duration": parse_duration}
 
 
 def param_text(value: Any) -> str:
@@ -163,6 +165,32 @@ def substitute(template: str, params: dict[str, Any]) -> str:
                                    f"(params: {', '.join(sorted(params)) or 'none'})")
         return param_text(params[name])
     return PARAM_IN_STRING.sub(value, template)
+
+
+# ---------------------------------------------------------------- confine_outputs
+def outside_base_dir(path: str) -> str | None:
+    """Why a sink path (params substituted, relative to the base directory) is not below the base
+    directory, as `confine_outputs=true` requires (E0142), or None. Read as written: `~` is not
+    expanded and symbolic links are not followed."""
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    if normal.startswith("~"):
+        return "starts with `~` (the home directory)"
+    if posixpath.isabs(normal) or re.match(r"^[A-Za-z]:|^[A-Za-z][A-Za-z0-9+.-]*://", path):  # C:, s3a://
+        return "is absolute"
+    if normal == ".":
+        return "is the base directory itself"
+    if normal == ".." or normal.startswith("../"):
+        return "climbs out of it with `..`"
+    return None
+
+
+def confined_sink(path: str, relative: str, confine_outputs: bool) -> None:
+    """The run-time E0142: a ParamError when `confine_outputs` is set and a sink at `path` (the
+    path below the base directory being `relative`) leaves it, found before anything is written."""
+    why = outside_base_dir(relative) if confine_outputs else None
+    if why is not None:
+        raise ParamError(f"sink `{path}` is outside the base directory: `{relative}` {why} (the pipeline has "
+                         f"confine_outputs=true, and a param given at run time put it there)")
 
 
 # ---------------------------------------------------------------- split and sample

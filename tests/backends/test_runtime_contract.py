@@ -144,3 +144,19 @@ def test_the_contract_imports_only_the_standard_library():
     out = subprocess.run([sys.executable, "-I", "-c", code, str(Path(contract.__file__))],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("path, why", [
+    ("out/a.csv", None), ("./a.csv", None), ("a/../b.csv", None), ("/data/a.csv", "is absolute"),
+    ("C:/a.csv", "is absolute"), ("s3a://bucket/a.csv", "is absolute"), ("~/a.csv", "starts with `~` (the home directory)"),
+    (".", "is the base directory itself"), ("a/..", "is the base directory itself"),
+    ("../a.csv", "climbs out of it with `..`"), ("a/../../b.csv", "climbs out of it with `..`"),
+])
+def test_confine_outputs_is_one_rule_for_the_checker_and_the_runtimes(path, why):
+    assert contract.outside_base_dir(path) == why
+    if why is None:
+        contract.confined_sink(path, path, True)
+    else:
+        with pytest.raises(contract.ParamError, match="confine_outputs=true"):
+            contract.confined_sink(path, path, True)
+    contract.confined_sink(path, path, False)  # without the option any path is fine

@@ -119,6 +119,7 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
         dag_arguments=dag_arguments(ir.options),
         duration_params_literal=py_literal(tuple(p.name for p in ir.params if p.type.name == "duration")),
+        confine_outputs=ir.options.confine_outputs,
         params=params,
         tasks=[t.template_fields() for t in tasks],
         commit_task=commit_task.template_fields(),

@@ -139,12 +139,14 @@ def _write_atomically(path: str, write) -> None:
 
 def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], writes: dict[str, str],
               upstream: list[dict[str, dict[str, Any]]], context: dict[str, Any],
-              duration_params: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+              duration_params: tuple[str, ...] = (), confine_outputs: bool = False) -> dict[str, dict[str, Any]]:
     """Run stage `stage_id` of the generated stage module inside one task.
 
     `upstream` holds the XCom records of the tasks this one depends on ({node_id: record}); the
     stage's inputs `reads` are loaded from them, the values in `writes` are stored for later
     tasks, and the stage's sinks are parked for `commit_outputs` (a record of kind "sink" each).
+    `duration_params` are read as the runtime contract reads durations; with `confine_outputs` (the
+    pipeline option) a sink a run conf value moves out of base_dir fails the stage.
     """
     params = dict(context["params"])
     base_dir = params.pop(BASE_DIR_PARAM)
@@ -161,7 +163,7 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         available.update(records or {})
     runtime = importlib.import_module(RUNTIME_MODULE)
     stage = getattr(importlib.import_module(stages_module), f"stage_{stage_id}")
-    ctx = runtime.RunContext(params, workdir=base_dir)
+    ctx = runtime.RunContext(params, workdir=base_dir, confine_outputs=confine_outputs)
     try:
         inputs = {node_id: load_value(available[node_id]) for node_id in reads}
         outputs = stage(ctx, inputs)

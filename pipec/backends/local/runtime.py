@@ -32,7 +32,8 @@ from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
-    SPLIT_PRIME, ExpectationFailed, PipelineRunError, check_hyperparameters, draw_numerator, substitute)
+    SPLIT_PRIME, ExpectationFailed, PipelineRunError, check_hyperparameters, confined_sink, draw_numerator,
+    substitute)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -67,9 +68,10 @@ class RunContext:
     """
 
     def __init__(self, params: dict[str, Any], workdir: str | os.PathLike = ".",
-                 on_event: Callable[[dict], None] | None = None):
+                 on_event: Callable[[dict], None] | None = None, confine_outputs: bool = False):
         self.params = dict(params)
         self.workdir = Path(workdir)
+        self.confine_outputs = confine_outputs  # the pipeline option, for params known only now
         self.on_event = on_event
         self.warnings: list[str] = []
         self.node_stats: dict[str, dict[str, int]] = {}
@@ -128,6 +130,8 @@ class RunContext:
 
     def stage_file(self, node_id: str, template: str, rows: int | None,
                    write: Callable[[Path], None]) -> None:
+        written = substitute(template, self.params)
+        confined_sink(written, written, self.confine_outputs)
         target = self.path(template)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._run_lock_taken:  # a second flock of the same file in this process would wait forever

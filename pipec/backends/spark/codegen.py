@@ -211,7 +211,8 @@ class JobWriter:
             *[f"{name} = {schema_text(schema)}\n" for name, schema in self.schemas],
             body,
             "def main(argv: list[str] | None = None) -> int:\n"
-            f"{INDENT}return run_job({lit(self.ir.pipeline)}, PARAMS, pipeline, argv)\n",
+            f"{INDENT}return run_job({lit(self.ir.pipeline)}, PARAMS, pipeline, argv"
+            f"{', confine_outputs=True' if self.ir.options.confine_outputs else ''})\n",
             'if __name__ == "__main__":\n' f"{INDENT}sys.exit(main())\n",
         ]
         return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)

@@ -45,8 +45,8 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
     CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, recover, remove_stale,
     signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
-    SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, draw_numerator, parse_param,
-    substitute)
+    SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, confined_sink, draw_numerator,
+    parse_param, substitute)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -57,6 +57,7 @@ SPARK_TYPES: dict[str, T.DataType] = {
 }
 TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how the local runtime writes timestamps (polars/chrono format)
 ERROR_MARK = "JOB-ERROR:"  # prefixes messages raised inside Spark tasks, so the driver can find them
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://, hdfs://, file:... (else a local path)
 
 
 # ================================================================ parameters
@@ -96,7 +97,7 @@ def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) 
 def resolve_path(path: str, params: dict[str, Any]) -> str:
     """Substitute params, and make a relative local path absolute against the working directory."""
     path = substitute(path, params)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path):  # a URI (s3a://, hdfs://, file:...)
+    if _URI.match(path):
         return path
     return os.path.abspath(path)
 
@@ -123,7 +124,7 @@ def build_session(app_name: str) -> SparkSession:
 
 def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
             pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None],
-            argv: list[str] | None = None) -> int:
+            argv: list[str] | None = None, confine_outputs: bool = False) -> int:
     """Parse params, run `pipeline`, and publish its outputs only if every step succeeded.
 
     Returns the process exit code: 0 on success, 1 when the data or a check fails (one message on
@@ -139,7 +140,7 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     except JobInterrupted as stop:
         print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
         return stop.exit_code
-    return _run_pipeline(app_name, params, pipeline, spark)
+    return _run_pipeline(app_name, params, pipeline, spark, confine_outputs)
 
 
 class JobInterrupted(BaseException):
@@ -167,8 +168,9 @@ def stop_on_signals(spark: SparkSession | None) -> None:
 
 
 def _run_pipeline(app_name: str, params: dict[str, Any],
-                  pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None], spark: SparkSession) -> int:
-    outputs = Outputs(spark)
+                  pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None], spark: SparkSession,
+                  confine_outputs: bool) -> int:
+    outputs = Outputs(spark, confine_outputs=confine_outputs)
     try:
         outputs.recover()
         pipeline(spark, params, outputs)
@@ -784,11 +786,13 @@ class Outputs:
     pipec/backends/commit.py, journal in `<workdir>/.pipec/commits/`); `discard` removes them.
     A sink never replaces a folder pipec did not write."""
 
-    def __init__(self, spark: SparkSession, workdir: str | None = None):
+    def __init__(self, spark: SparkSession, workdir: str | None = None, confine_outputs: bool = False):
         self.spark = spark
         self.files = HadoopFiles(spark)
         self.run_id = new_run_id()
-        self.state_dir = os.path.join(os.path.abspath(workdir or os.getcwd()), STATE_DIR)
+        self.base_dir = os.path.abspath(workdir or os.getcwd())
+        self.confine_outputs = confine_outputs  # the pipeline option, for params given only now
+        self.state_dir = os.path.join(self.base_dir, STATE_DIR)
         self.temp_dirs: list[str] = []
         self.staged: list[tuple[str, str]] = []  # (staged file or folder, target), qualified URIs
         self.committed = False
@@ -805,6 +809,9 @@ class Outputs:
         return messages
 
     def _temp_dir(self, target: str) -> str:
+        """Where the sink at `target` is staged (after checking it may be written there)."""
+        relative = target if _URI.match(target) else os.path.relpath(target, self.base_dir)
+        confined_sink(target, relative, self.confine_outputs)
         if self._run_lock is None:  # taken before the first temporary folder exists
             self._run_lock = RunLock(self.state_dir, self.run_id)
         temp = staged_path(self.files, self.files.qualify(target), self.run_id)

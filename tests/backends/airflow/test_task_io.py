@@ -144,3 +144,35 @@ def test_run_folders_are_safe_path_segments_one_per_run_id(support):
     for folder in folders:
         parent, name = folder.rsplit("/", 1)
         assert parent.startswith("/root/sales-") and name not in (".", "..") and "/" not in name
+
+
+CONFINED = '''
+pipeline confined(confine_outputs=true) {
+  param dest: str = "out"
+  read_csv("in.csv", schema={a: int}) | write_csv("${dest}/a.csv")
+}
+'''
+
+
+@pytest.mark.parametrize("dest, why", [("../elsewhere", "climbs out of it with `..`"), ("/tmp", "is absolute"),
+                                       ("~/x", "starts with `~`")])
+def test_a_run_conf_cannot_move_a_confined_sink_out_of_base_dir(compile_pipe, tmp_path, monkeypatch, dest, why):
+    """`confine_outputs=true` is checked again for a path a run conf value makes (E0142 at run time)."""
+    dag_file = compile_pipe(CONFINED)["confined"]
+    assert "confine_outputs=True" in dag_file.read_text()
+    monkeypatch.syspath_prepend(str(dag_file.parent / SUPPORT_DIR))
+    task_io = __import__("pipec_task_io")
+    try:
+        (tmp_path / "work" / "in.csv").write_text("a\n1\n")
+        before = sorted(tmp_path.rglob("*"))
+        (task,) = stage_tasks(plan(check_source(CONFINED).pipelines["confined"], backend="airflow"), "work")
+        context = {"params": {"dest": dest, "base_dir": str(tmp_path / "work"), "keep_intermediates": False,
+                              "storage_root": str(tmp_path / "storage")},
+                   "dag": SimpleNamespace(dag_id="confined"), "run_id": "manual__1"}
+        with pytest.raises(task_io.contract.ParamError, match=f"`{dest}/a.csv`.* {why}.*confine_outputs=true"):
+            task_io.run_stage(stages_module="confined_stages", stage_id=task.stage.id, reads=task.reads,
+                              writes=task.writes, upstream=[], context=context, confine_outputs=True)
+        assert sorted(tmp_path.rglob("*")) == before and not (tmp_path / "elsewhere").exists()
+    finally:
+        for name in ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "pipec_contract", "confined_stages"):
+            sys.modules.pop(name, None)

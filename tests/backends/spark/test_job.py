@@ -185,6 +185,26 @@ def test_a_param_out_of_its_range_exits_2_and_writes_nothing(job_env, tmp_path):
     assert os.listdir(work / "out") == ["a.csv"] and (work / "out" / "a.csv").read_text() == "earlier output\n"
 
 
+CONFINED_SOURCE = """
+pipeline confined(schedule=null, confine_outputs=true) {
+  param dest: str = "out"
+  read_csv("data/airports.csv", schema={code: str, city: str}) | write_csv("${dest}/airports.csv")
+}
+"""
+
+
+def test_a_param_cannot_move_a_confined_sink_out_of_the_working_directory(job_env, tmp_path):
+    """`confine_outputs=true` holds for `--param` values too (the checker's E0142 at run time)."""
+    work, _, env = job_env
+    (job,) = BACKEND.compile(unoptimized_plan(check(CONFINED_SOURCE)), tmp_path / "confined")
+    assert "confine_outputs=True" in job.read_text()
+    done = run(job, {"dest": "../elsewhere"}, work, env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert ("confined: error: sink `" + str(tmp_path / "elsewhere" / "airports.csv") + "` is outside the base "
+            "directory: `../elsewhere/airports.csv` climbs out of it with `..`") in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "elsewhere").exists()
+
+
 SLOW_SOURCE = """
 pipeline slow() {
   read_csv("data/airports.csv", schema={code: str, city: str}) | python("slowfns:wait", schema={code: str})
