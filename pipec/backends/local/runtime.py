@@ -130,9 +130,8 @@ class RunContext:
 
     def stage_file(self, node_id: str, template: str, rows: int | None,
                    write: Callable[[Path], None]) -> None:
-        written = substitute(template, self.params)
-        confined_sink(written, written, self.confine_outputs)
         target = self.path(template)
+        confined_sink(str(target), os.path.relpath(target, self.workdir), self.confine_outputs)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
             if self._run_lock is None:  # taken before the first temporary file exists
