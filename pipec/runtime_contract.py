@@ -213,26 +213,29 @@ BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
     "split_fraction": (lambda v: 0 < v < 1, "between 0 and 1"),
     "sample_fraction": (lambda v: 0 < v <= 1, "above 0 and at most 1"),
     "limit": (lambda v: v >= 0, "at least 0"),
-    "at_least_one": (lambda v: v >= 1, "at least 1"),
-    "not_negative": (lambda v: v >= 0, "at least 0"),
 }
-HYPERPARAMETER_BOUNDS = {"max_iter": "at_least_one", "n_trees": "at_least_one", "max_depth": "at_least_one",
-                         "n_iter": "at_least_one", "k": "at_least_one", "reg": "not_negative"}
+# The smallest value that makes sense for an estimator's hyper-parameter (as pipec/stdlib/estimators.py)
+HYPERPARAMETER_MINIMUMS = {"max_iter": 1, "n_trees": 1, "max_depth": 1, "n_iter": 1, "k": 1, "reg": 0}
 
 
 def check_bound(bound: str, value: Any, what: str) -> Any:
     """`value` if `BOUNDS[bound]` accepts it, else a ParamError naming `what` (e.g. "`fraction`
     of `split`") and the requirement."""
     accept, requirement = BOUNDS[bound]
+    return _checked(value, accept, requirement, what)
+
+
+def check_hyperparameters(estimator: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` of an estimator, each checked against its minimum."""
+    for name, value in arguments.items():
+        minimum = HYPERPARAMETER_MINIMUMS.get(name)
+        if minimum is not None:
+            _checked(value, lambda v: v >= minimum, f"at least {minimum}", f"`{name}` of `{estimator}`")
+    return arguments
+
+
+def _checked(value: Any, accept: Callable[[float], bool], requirement: str, what: str) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not accept(value):
         raise ParamError(f"{what} must be {requirement}, but it is {value!r} (a param value given at run time)",
                          value=value)
     return value
-
-
-def check_hyperparameters(estimator: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """`arguments` of an estimator, each checked against its bound."""
-    for name, value in arguments.items():
-        if name in HYPERPARAMETER_BOUNDS:
-            check_bound(HYPERPARAMETER_BOUNDS[name], value, f"`{name}` of `{estimator}`")
-    return arguments

@@ -15,6 +15,7 @@ from pipec import runtime_contract as contract
 from pipec.backends.local import runtime as local_runtime
 from pipec.cli import _guarded, build_parser
 from pipec.compiler.check import check_source
+from pipec.stdlib.estimators import ESTIMATORS
 
 
 @pytest.mark.parametrize("text, value", [
@@ -90,8 +91,8 @@ def test_the_split_draw_is_the_documented_formula_divided_exactly():
 
 
 @pytest.mark.parametrize("bound, good, bad", [
-    ("split_fraction", [0.5, 1e-9], [0, 1, 1.5, -0.1]), ("sample_fraction", [1, 0.5], [0, 1.01]),
-    ("limit", [0, 10], [-1]), ("at_least_one", [1, 5], [0, -3]), ("not_negative", [0, 0.1], [-0.1]),
+    ("split_fraction", [0.5, 1e-9], [0, 1, 1.5, -0.1, float("nan")]), ("sample_fraction", [1, 0.5], [0, 1.01]),
+    ("limit", [0, 10], [-1]),
 ])
 def test_bounds(bound, good, bad):
     for value in good:
@@ -99,6 +100,15 @@ def test_bounds(bound, good, bad):
     for value in bad:
         with pytest.raises(contract.ParamError, match=f"x must be .*, but it is {value!r}"):
             contract.check_bound(bound, value, "x")
+
+
+def test_hyperparameter_minimums_are_the_checkers():
+    for estimator in ESTIMATORS.values():
+        for name, hyper in estimator.params.items():
+            assert contract.HYPERPARAMETER_MINIMUMS.get(name) == hyper.minimum, (estimator.name, name)
+    assert contract.check_hyperparameters("kmeans", {"k": 2, "seed": -5}) == {"k": 2, "seed": -5}
+    with pytest.raises(contract.ParamError, match="`reg` of `linear_regression` must be at least 0, but it is -0.5"):
+        contract.check_hyperparameters("linear_regression", {"reg": -0.5})
 
 
 def test_the_bounds_are_the_checkers(tmp_path):
@@ -114,14 +124,17 @@ def test_the_bounds_are_the_checkers(tmp_path):
   b | fit(random_forest_classifier(n_trees=$trees), features=[a], label=y) | save_model("m")
 }
 '''
-    cases = [("f", "1.0", "split_fraction"), ("g", "0", "sample_fraction"), ("n", "-1", "limit"),
-             ("trees", "0", "at_least_one")]
+    cases = [("f", "1.0", "split_fraction"), ("g", "0", "sample_fraction"), ("n", "-1", "limit")]
     for name, text, bound in cases:
         checked = check_source(source, params={name: text})
         assert [d.code for d in checked.errors] == ["E0124"], (name, text)
         assert contract.BOUNDS[bound][1] in checked.errors[0].message
         with pytest.raises(contract.ParamError):
             contract.check_bound(bound, contract.parse_param("float", text), name)
+    checked = check_source(source, params={"trees": "0"})
+    assert [d.code for d in checked.errors] == ["E0124"] and "at least 1" in checked.errors[0].message
+    with pytest.raises(contract.ParamError, match="at least 1"):
+        contract.check_hyperparameters("random_forest_classifier", {"n_trees": 0})
 
 
 def test_error_kinds_choose_the_exit_code(capsys):
