@@ -1,9 +1,10 @@
 """What every runtime of generated code agrees on, written once: error kinds, param values given
 as text (one parser for `-p`, a Spark job's `--param` and an Airflow run conf), durations, `${name}`
-in strings, the split/sample draw, and the value bounds of param-valued step arguments.
+in strings, the split/sample draw, the value bounds of param-valued step arguments, the
+`confine_outputs` rule, and the bytes of CSV, JSON-lines and metrics files.
 
-Generated code imports nothing from pipec, so this module imports only the standard library: it
-is embedded into every generated Spark job (as `commit.py` is) and copied beside every generated
+Generated code imports nothing from pipec, so this module imports only the standard library (the
+sink writers import polars when called, as they run where polars is): it is embedded into every generated Spark job (as `commit.py` is) and copied beside every generated
 DAG (as `pipec_contract.py`); the checker and the command line import it from here. A change here
 therefore changes all runtimes at once, which is the point.
 """
@@ -204,6 +205,52 @@ def draw_numerator(key: Any, seed: int) -> Any:
     only `*`, `+` and `%` on non-negative values, so every engine computes the same integer). Each
     engine divides it by P as IEEE 754 does (polars needs care: see the local runtime's `quotient`)."""
     return (key * _KEY_FACTOR + (seed % SPLIT_PRIME) * _SEED_FACTOR + 1) % SPLIT_PRIME
+
+
+# ---------------------------------------------------------------- sink files
+# The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
+# functions (a Spark job converts its ordered result to a polars DataFrame first), so CSV and JSON
+# bytes are identical across backends. They take a polars DataFrame, so they run where polars is.
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # timestamps in files and `cast(t, str)` (polars/chrono format)
+
+
+def write_table_csv(df: Any, target: Any) -> None:
+    """Header row, `,`, `\n` line ends, quotes only where needed (doubled inside), null as the
+    empty field (an empty string as `""`), floats as polars' shortest round-trip text."""
+    _timestamps_as_text(df).write_csv(target, date_format="%Y-%m-%d", line_terminator="\n",
+                                      quote_style="necessary", null_value="")
+
+
+def write_table_json(df: Any, target: Any) -> None:
+    """One JSON object per line, columns in order; dates and timestamps as text, NaN and the
+    infinities as null (JSON has no spelling for them)."""
+    _timestamps_as_text(df).write_ndjson(target)
+
+
+def metrics_json_text(metrics: dict[str, Any]) -> str:
+    """The one JSON convention for metrics: keys sorted, two-space indent, floats as Python's
+    shortest round-trip `repr`, a final newline."""
+    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+
+
+def in_utc(expr: Any, polars_dtype: Any) -> Any:
+    """A polars datetime expression in microseconds and UTC (a naive datetime is taken to be UTC)."""
+    expr = expr.dt.cast_time_unit("us")
+    if getattr(polars_dtype, "time_zone", None) is None:
+        return expr.dt.replace_time_zone("UTC")
+    return expr.dt.convert_time_zone("UTC")
+
+
+def _timestamps_as_text(df: Any) -> Any:
+    """Timestamps as ISO 8601 text in UTC: `T`, `Z`, and a fraction of a second only when it is
+    not zero (3 or 6 digits)."""
+    import polars as pl
+
+    timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
+    if not timestamps:
+        return df
+    return df.with_columns(in_utc(pl.col(name), df.schema[name]).dt.strftime(TIMESTAMP_TEXT)
+                           for name in timestamps)
 
 
 # ---------------------------------------------------------------- argument bounds

@@ -32,13 +32,12 @@ from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
-    SPLIT_PRIME, ExpectationFailed, PipelineRunError, check_hyperparameters, confined_sink, draw_numerator,
-    substitute)
+    SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, check_hyperparameters, confined_sink,
+    draw_numerator, in_utc, metrics_json_text, substitute, write_table_csv, write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
 MODEL_FORMAT = "pipec-model/1"
-TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how timestamps are written to CSV and cast to str
 _CSV_PARSED = ("int", "float", "str")  # see read_csv
 
 
@@ -503,7 +502,7 @@ def _conversion(expr, found, base: str):
     if found == dtype(base):
         return expr
     if source_base == base:  # e.g. Int32 from Parquet, a timestamp in another zone or unit
-        return _to_utc(expr, found) if base == "timestamp" else expr.cast(dtype(base))
+        return in_utc(expr, found) if base == "timestamp" else expr.cast(dtype(base))
     if source_base == "float" and base == "int":
         # a whole float such as 3.0 (JSON, pandas) is an int; 3.5 is not
         return pl.when(expr == expr.floor()).then(expr.cast(pl.Int64, strict=False))
@@ -524,15 +523,6 @@ def _base_of(polars_dtype) -> str | None:
     if isinstance(polars_dtype, pl.Datetime):
         return "timestamp"
     return {pl.Boolean: "bool", pl.String: "str", pl.Date: "date"}.get(polars_dtype)
-
-
-def _to_utc(expr, polars_dtype):
-    """A datetime expression in microseconds and UTC (a naive datetime is taken to be UTC)."""
-    pl = _pl()
-    expr = expr.dt.cast_time_unit("us")
-    if getattr(polars_dtype, "time_zone", None) is None:
-        return expr.dt.replace_time_zone("UTC")
-    return expr.dt.convert_time_zone("UTC")
 
 
 # ------------------------------------------------------------------ expression helpers
@@ -1128,39 +1118,6 @@ def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
         return
     df = ctx.materialise(node_id, value)
     ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_json(df, tmp))
-
-
-# The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
-# functions (the Spark job converts its ordered result to a polars DataFrame first), so CSV and
-# JSON bytes are identical across backends.
-def write_table_csv(df, path) -> None:
-    """Header row, `,`, `\n` line ends, quotes only where needed (doubled inside), null as the
-    empty field (an empty string as `""`), floats as polars' shortest round-trip text."""
-    _timestamps_as_text(df).write_csv(path, date_format="%Y-%m-%d", line_terminator="\n",
-                                      quote_style="necessary", null_value="")
-
-
-def write_table_json(df, path) -> None:
-    """One JSON object per line, columns in order; dates and timestamps as text, NaN and the
-    infinities as null (JSON has no spelling for them)."""
-    _timestamps_as_text(df).write_ndjson(path)
-
-
-def metrics_json_text(metrics: dict[str, Any]) -> str:
-    """The one JSON convention for metrics: keys sorted, two-space indent, floats as Python's
-    shortest round-trip `repr`, a final newline."""
-    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
-
-
-def _timestamps_as_text(df):
-    """Timestamps as ISO 8601 text in UTC (a zone-less one is taken to be UTC): `T`, `Z`, and a
-    fraction of a second only when it is not zero (3 or 6 digits)."""
-    pl = _pl()
-    timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
-    if not timestamps:
-        return df
-    return df.with_columns(_to_utc(pl.col(name), df.schema[name]).dt.strftime(TIMESTAMP_TEXT)
-                           for name in timestamps)
 
 
 def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:

@@ -46,7 +46,7 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
     signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, confined_sink, draw_numerator,
-    parse_param, substitute)
+    metrics_json_text, parse_param, substitute, write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -55,7 +55,6 @@ SPARK_TYPES: dict[str, T.DataType] = {
     "int": T.LongType(), "float": T.DoubleType(), "bool": T.BooleanType(),
     "str": T.StringType(), "date": T.DateType(), "timestamp": T.TimestampType(),
 }
-TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how the local runtime writes timestamps (polars/chrono format)
 ERROR_MARK = "JOB-ERROR:"  # prefixes messages raised inside Spark tasks, so the driver can find them
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://, hdfs://, file:... (else a local path)
 
@@ -879,25 +878,18 @@ class Outputs:
 
 
 def table_file_bytes(table: Any, fmt: str) -> bytes:
-    """A CSV or JSON-lines file of an Arrow table, byte for byte as the local runtime writes it
-    (docs/semantics.md: one writer for every backend). The same polars calls as
-    pipec/backends/local/runtime.py's `write_table_csv` / `write_table_json`."""
+    """A CSV or JSON-lines file of an Arrow table, written by the contract's writer, as the local
+    runtime writes it (docs/semantics.md: one writer for every backend)."""
     import polars as pl
 
-    df = pl.from_arrow(table)
     buffer = io.BytesIO()
-    if fmt == "csv":
-        df.write_csv(buffer, datetime_format=TIMESTAMP_TEXT, date_format="%Y-%m-%d", line_terminator="\n",
-                     quote_style="necessary", null_value="")
-    else:
-        timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
-        (df.with_columns(pl.col(timestamps).dt.strftime(TIMESTAMP_TEXT)) if timestamps else df).write_ndjson(buffer)
+    (write_table_csv if fmt == "csv" else write_table_json)(pl.from_arrow(table), buffer)
     return buffer.getvalue()
 
 
 def metrics_file_bytes(metrics: dict[str, float]) -> bytes:
     """Metrics JSON as the local runtime's `write_json` writes it."""
-    return (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode()
+    return metrics_json_text(metrics).encode()
 
 
 def write_bytes(spark: SparkSession, path: str, data: bytes) -> str:
