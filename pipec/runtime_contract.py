@@ -1,11 +1,12 @@
 """What every runtime of generated code agrees on, written once: error kinds, param values given
-as text (one parser for `-p`, a Spark job's `--param` and an Airflow run conf), durations, `${name}`
-in strings, the split/sample draw, the value bounds of param-valued step arguments, the
+as text (one parser for `-p`, a Spark job's `--param` and a scheduled run's conf), durations,
+`${name}` in strings, the split/sample draw, the value bounds of param-valued step arguments, the
 `confine_outputs` rule, and the bytes of CSV, JSON-lines and metrics files.
 
 Generated code imports nothing from pipec, so this module imports only the standard library (the
-sink writers import polars when called, as they run where polars is): it is embedded into every generated Spark job (as `commit.py` is) and copied beside every generated
-DAG (as `pipec_contract.py`); the checker and the command line import it from here. A change here
+file writers import polars when called, as they run where polars is). It is embedded into every
+generated Spark job (as `commit.py` is) and copied beside every generated workflow file (as
+`pipec_contract.py`); the checker and the command line import it from here. A change here
 therefore changes all runtimes at once, which is the point.
 """
 from __future__ import annotations
@@ -84,7 +85,7 @@ def parse_bool(value: Any) -> bool:
 
 def parse_param(type_name: str, value: Any) -> Any:
     """The value of a param of type `type_name` (`int`, ..., `list[T]`) given as command-line text
-    or as a JSON value (a default, an Airflow run conf). Values are as the IR keeps them: a date is
+    or as a JSON value (a default, a run conf). Values are as the IR keeps them: a date is
     its ISO text, a duration its seconds. Raises ValueError saying what is wrong."""
     if type_name.startswith("list["):
         item_type = type_name[5:-1]

@@ -5,8 +5,8 @@ storage (`run_stage`); or, with the Spark engine, one task running the compiled 
 This file is copied beside every generated DAG (into its `pipec_support/` folder) and must run
 without pipec installed: it imports only the standard library and the runtime contract (its copy
 `pipec_contract` beside it) at the top, and fsspec, polars and the stage module lazily, inside the
-task. It must also never mention the orchestrator by
-name, so that its DAG processor's "might contain a DAG" heuristic skips the file.
+task. It must also never mention the orchestrator by name, so that its DAG processor's "might
+contain a DAG" heuristic skips the file (the contract's copy does not name it either).
 
 A stage's outputs live at {storage_root}/{dag_id}/{run folder}/{node_id}.{ext}: one folder per
 run (`run_folder`), so concurrent runs never collide, and a retry of a task rewrites exactly its
