@@ -173,3 +173,10 @@ def test_confine_outputs_is_one_rule_for_the_checker_and_the_runtimes(path, why)
         with pytest.raises(contract.ParamError, match="confine_outputs=true"):
             contract.confined_sink(path, path, True)
     contract.confined_sink(path, path, False)  # without the option any path is fine
+
+
+def test_the_local_runtime_checks_hyperparameters_that_arrive_at_run_time():
+    """A DAG's `fit` task gets its estimator arguments from the run conf; the checker never saw them."""
+    with pytest.raises(contract.ParamError, match="`k` of `kmeans` must be at least 1, but it is 0"):
+        local_runtime._estimator("kmeans", {"k": 0, "seed": 1}, rows=10)
+    assert local_runtime._estimator("kmeans", {"k": 2, "seed": 1}, rows=10).n_clusters == 2
