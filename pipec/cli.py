@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from pipec.runtime_contract import PipelineRunError
+
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 TARGETS = ("ir", "local", "spark", "airflow")
@@ -452,9 +454,9 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        if _is_run_error(exc):
+        if isinstance(exc, PipelineRunError):  # a run's error kind says its exit code
             print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USER
+            return exc.exit_code
         if os.environ.get("PIPEC_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}\n"
@@ -462,15 +464,6 @@ def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
               file=sys.stderr)
         return 3
     return EXIT_OK
-
-
-def _is_run_error(exc: BaseException) -> bool:
-    """Errors a running pipeline raises about its data (they name file, column and row). Only the
-    local runtime runs in this process (Spark jobs and `dag.test()` runs are child processes that
-    print their own errors); it cannot import pipec, so its error is not a PipecError."""
-    from pipec.backends.local.runtime import PipelineRunError
-
-    return isinstance(exc, PipelineRunError)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ after it start their guesses from it.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,6 +19,7 @@ from pipec.compiler.ast import Expr, Literal_, ParamRef
 from pipec.compiler.ir import IR, IRNode
 from pipec.compiler.stats import Statistics
 from pipec.compiler.types import Schema, TableType
+from pipec.runtime_contract import substitute
 
 DEFAULT_SOURCE_ROWS = 100_000  # a source whose file is not there yet
 MODEL_BYTES = 64 * 1024
@@ -30,7 +30,6 @@ _MEMORY_WIDTH = {"int": 8, "float": 8, "bool": 1, "str": 24, "date": 4, "timesta
 _TEXT_WIDTH = {"int": 6, "float": 9, "bool": 5, "str": 12, "date": 10, "timestamp": 26}
 # writing a table into memory once (about 1 GB/s), what caching it costs beyond computing it
 MATERIALISE_SECONDS_PER_BYTE = 1e-9
-_PARAM = re.compile(r"\$\{(\w+)\}")
 
 
 class NodeEstimate(BaseModel):
@@ -49,8 +48,7 @@ def row_width(schema: Schema, *, text: bool = False) -> int:
 def resolve_path(path: str, ir: IR, params: Mapping[str, Any] | None, workdir: str | Path) -> Path:
     """A source path with `${name}` replaced by the param's value (given, else its default)."""
     values = {p.name: p.default for p in ir.params} | dict(params or {})
-    text = _PARAM.sub(lambda m: str(values.get(m.group(1), m.group(0))), path)
-    return Path(workdir) / text
+    return Path(workdir) / substitute(path, values)
 
 
 def default_memory_budget() -> int:

@@ -9,15 +9,12 @@ absolute path is never compared with a relative one, and `~` is not expanded.
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
-from typing import Any
 
 from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.ir import IR, SinkArgs, SourceArgs
 from pipec.compiler.span import Span
-
-_PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from pipec.runtime_contract import outside_base_dir, substitute
 
 
 @dataclass(frozen=True)
@@ -29,14 +26,6 @@ class Endpoint:
     written: str
     path: str
     span: Span
-
-
-def substitute(template: str, params: dict[str, Any]) -> str:
-    """`${name}` replaced as the runtimes replace it (a bool as true/false, else `str(value)`)."""
-    def value(match: re.Match) -> str:
-        v = params[match.group(1)]
-        return ("true" if v else "false") if isinstance(v, bool) else str(v)
-    return _PARAM_IN_STRING.sub(value, template)
 
 
 def normalise(path: str) -> str:
@@ -89,13 +78,8 @@ def check_paths(pipelines: list[IR], diags: Diagnostics) -> None:
 def _check_confined(sink: Endpoint, diags: Diagnostics) -> None:
     """The written path, parameters substituted, must name something below the base directory:
     relative, without `~`, and not climbing out with `..` (symlinks are not followed)."""
-    if sink.path.startswith("~"):
-        why = "starts with `~` (the home directory)"
-    elif posixpath.isabs(sink.path) or re.match(r"^[A-Za-z]:", sink.path):
-        why = "is absolute"
-    elif sink.path == "." or sink.path == ".." or sink.path.startswith("../"):
-        why = "is the base directory itself" if sink.path == "." else "climbs out of it with `..`"
-    else:
+    why = outside_base_dir(sink.path)
+    if why is None:
         return
     diags.error("E0142", f"sink `{sink.written}` is outside the base directory: `{sink.path}` {why}",
                 sink.span, label="not inside the base directory",

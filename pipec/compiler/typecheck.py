@@ -4,7 +4,6 @@ before it is bound), which also finds cycles."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from pipec.compiler import ast
@@ -16,6 +15,7 @@ from pipec.compiler.schemas import param_type
 from pipec.compiler.span import Span
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ModelType, ParamType, Schema, TableType, ValueType
+from pipec.runtime_contract import parse_param
 from pipec.stdlib.steps import STEPS, StepContext, bind, input_matches
 
 OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
@@ -430,34 +430,10 @@ def _literal_value(e: ast.Expr, t: str) -> tuple[bool, Any]:
     return (kind == t), v
 
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_param_text(text: str, t: ParamType) -> tuple[bool, Any]:
-    """Parse a `-p name=value` (or Airflow/Spark argument) value; returns (ok, value or reason)."""
+    """Parse a `-p name=value` value with the runtimes' own parser (a Spark job's `--param` and an
+    Airflow run conf read it the same way); returns (ok, value or reason)."""
     try:
-        if t.name == "int":
-            return True, int(text)
-        if t.name == "float":
-            return True, float(text)
-        if t.name == "bool":
-            low = text.lower()
-            if low in ("true", "1", "yes"):
-                return True, True
-            if low in ("false", "0", "no"):
-                return True, False
-            return False, f"`{text}` is not true or false"
-        if t.name == "date":
-            return True, dt.date.fromisoformat(text).isoformat()
-        if t.name == "duration":
-            m = _DURATION.match(text)
-            return (True, int(m.group(1)) * _SECONDS[m.group(2)]) if m else (True, int(text))
-        if t.name == "list":
-            parts = [p for p in text.split(",") if p != ""]
-            parsed = [parse_param_text(p.strip(), t.item) for p in parts]
-            bad = next((v for ok, v in parsed if not ok), None)
-            return (False, bad) if bad else (True, [v for _, v in parsed])
-        return True, text
-    except ValueError:
-        return False, f"`{text}` is not {_describe(str(t))}"
+        return True, parse_param(str(t), text)
+    except ValueError as exc:
+        return False, str(exc)

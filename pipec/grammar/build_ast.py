@@ -8,8 +8,8 @@ from lark import Token, Tree
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.grammar.spans import SpanMaker
+from pipec.runtime_contract import parse_duration
 
-DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STRING_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
 
@@ -182,7 +182,7 @@ class AstBuilder:
 
     def duration(self, meta, children):
         text = str(children[0])
-        seconds = int(text[:-1]) * DURATION_SECONDS[text[-1]]
+        seconds = parse_duration(text)
         return ast.Literal_(span=self.spans.of(children[0]), value=seconds,
                             literal_type="duration", text=text)
 

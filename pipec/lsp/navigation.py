@@ -8,7 +8,6 @@ are uses of the param `p`; the value of `schema=` names a schema.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pipec.grammar import parse_source
 from pipec.grammar.format import IDENTIFIER, KEYWORDS
 from pipec.lsp.analysis import Analysis, chain_calls, contains, walk
 from pipec.lsp.diagnostics import location
+from pipec.runtime_contract import PARAM_IN_STRING
 from pipec.stdlib.steps import STEPS, Step
 
 
@@ -67,7 +67,7 @@ def _in_pipeline(analysis: Analysis, p: ast.Pipeline) -> list[Occurrence]:
                 found.append(Occurrence(Symbol("param", node.name, p.name), span, False))
             elif isinstance(node, ast.Literal_) and node.literal_type == "str":
                 source = analysis.text[node.span.start:node.span.end]
-                for m in re.finditer(r"\$\{(\w+)\}", source):
+                for m in PARAM_IN_STRING.finditer(source):
                     span = _sub_span(analysis, node.span, node.span.start + m.start(1), node.span.start + m.end(1))
                     found.append(Occurrence(Symbol("param", m.group(1), p.name), span, False))
 

@@ -19,11 +19,11 @@ from pipec.backends.airflow.task_io import KEEP_PARAM, STORAGE_ROOT_PARAM, TASK_
 from pipec.backends.local.codegen import stage_inputs, stage_outputs
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
+from pipec.runtime_contract import substitute
 
 SUPPORT_DIR = "pipec_support"
 TEMPLATES = Path(__file__).parent / "templates"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Module-level names of the DAG file that a task function must not shadow.
 _TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "run_stage",
                           "run_spark_job", "pipeline", "dag_object", "SUPPORT_DIR", "context",
@@ -119,6 +119,7 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
         dag_arguments=dag_arguments(ir.options),
         duration_params_literal=py_literal(tuple(p.name for p in ir.params if p.type.name == "duration")),
+        confine_outputs=ir.options.confine_outputs,
         params=params,
         tasks=[t.template_fields() for t in tasks],
         commit_task=commit_task.template_fields(),
@@ -177,16 +178,12 @@ def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
 def sink_uri(path: str, params: list[ParamSpec], base_dir: str) -> str:
     """The URI an Asset names for a sink: its path with param defaults, resolved against base_dir."""
     defaults = {p.name: p.default for p in params}
-    resolved = _PARAM_IN_STRING.sub(lambda m: _as_text(defaults.get(m.group(1), m.group(0))), path)
+    resolved = substitute(path, defaults)
     if "://" in resolved:
         return resolved
     if PurePosixPath(resolved).is_absolute():
         return Path(resolved).as_uri()
     return (Path(base_dir) / resolved).resolve().as_uri()
-
-
-def _as_text(value: object) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _kind(node: IRNode) -> str:

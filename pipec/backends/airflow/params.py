@@ -26,8 +26,9 @@ _SCALAR_SCHEMAS: dict[str, dict[str, Any]] = {
     "bool": {"type": "boolean"},
     "str": {"type": "string"},
     "date": {"type": "string", "format": "date"},
-    # A duration is seconds in the IR; a run conf may also give it as text such as "5m".
-    "duration": {"type": ["number", "string"]},
+    # A duration is whole seconds in the IR; a run conf may also give it as text such as "5m",
+    # which the task reads with the runtime contract's parser (as `-p` and a Spark job do).
+    "duration": {"type": ["integer", "string"]},
 }
 
 

@@ -125,6 +125,7 @@ def _error_in(log: str) -> str:
             message = line[line.index(FAILURE_MARK) + len(FAILURE_MARK):]
             return _LOGGER_SUFFIX.sub("", message).strip()
     exceptions = _EXCEPTION_LINE.findall(log)
-    if exceptions:
-        return "{}: {}".format(*exceptions[-1])
+    if exceptions:  # e.g. Airflow rejecting a run conf value: "ParamValidationError: Invalid input ..."
+        name, message = exceptions[-1]
+        return f"{name.rsplit('.', 1)[-1]}: {message}"
     return log.strip().splitlines()[-1] if log.strip() else "no output"

@@ -3,9 +3,10 @@ storage (`run_stage`); or, with the Spark engine, one task running the compiled 
 (`run_spark_job`).
 
 This file is copied beside every generated DAG (into its `pipec_support/` folder) and must run
-without pipec installed: it imports only the standard library at the top, and fsspec, polars
-and the stage module lazily, inside the task. It must also never mention the orchestrator by
-name, so that its DAG processor's "might contain a DAG" heuristic skips the file.
+without pipec installed: it imports only the standard library and the runtime contract (its copy
+`pipec_contract` beside it) at the top, and fsspec, polars and the stage module lazily, inside the
+task. It must also never mention the orchestrator by name, so that its DAG processor's "might
+contain a DAG" heuristic skips the file (the contract's copy does not name it either).
 
 A stage's outputs live at {storage_root}/{dag_id}/{run folder}/{node_id}.{ext}: one folder per
 run (`run_folder`), so concurrent runs never collide, and a retry of a task rewrites exactly its
@@ -34,11 +35,14 @@ import sys
 import uuid
 from typing import Any
 
+from pipec import runtime_contract as contract  # beside a DAG: its copy, pipec_contract
+
 log = logging.getLogger("pipec.task")
 
 RUNTIME_MODULE = "pipec_local_runtime"  # the names of the support files beside a DAG
 TASK_IO_MODULE = "pipec_task_io"
 COMMIT_MODULE = "pipec_commit"
+CONTRACT_MODULE = "pipec_contract"
 # Params every generated DAG adds to the pipeline's own: where relative paths and stage outputs
 # live, and whether a successful run keeps its stage outputs.
 BASE_DIR_PARAM = "base_dir"
@@ -47,8 +51,6 @@ KEEP_PARAM = "keep_intermediates"
 FAILURE_MARK = "[pipec]"  # starts the log line that names a failed stage and its error
 
 EXTENSIONS = {"table": "parquet", "model": "pkl", "metrics": "json"}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*\Z")
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _UNSAFE_IN_PATH = re.compile(r"[^A-Za-z0-9._=-]")
 
 
@@ -72,14 +74,13 @@ def value_path(folder: str, node_id: str, kind: str) -> str:
     return f"{folder}/{node_id}.{EXTENSIONS[kind]}"
 
 
-def duration_seconds(value: Any) -> float:
-    """A duration param as seconds: a number already is; text is `30s`, `5m`, `2h` or `1d`."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    match = _DURATION.match(str(value))
-    if not match:
-        raise StageFailed(f"duration {value!r} is neither seconds nor a number followed by s, m, h or d")
-    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+def duration_seconds(name: str, value: Any) -> int:
+    """A duration param as seconds (`contract.parse_duration`); a bad value fails the task naming
+    the param, before the stage reads or writes anything."""
+    try:
+        return contract.parse_duration(value)
+    except ValueError as exc:
+        raise contract.ParamError(f"param {name}: {exc}") from None
 
 
 def save_value(value: Any, path: str, kind: str) -> dict[str, Any]:
@@ -138,25 +139,31 @@ def _write_atomically(path: str, write) -> None:
 
 def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], writes: dict[str, str],
               upstream: list[dict[str, dict[str, Any]]], context: dict[str, Any],
-              duration_params: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+              duration_params: tuple[str, ...] = (), confine_outputs: bool = False) -> dict[str, dict[str, Any]]:
     """Run stage `stage_id` of the generated stage module inside one task.
 
     `upstream` holds the XCom records of the tasks this one depends on ({node_id: record}); the
     stage's inputs `reads` are loaded from them, the values in `writes` are stored for later
     tasks, and the stage's sinks are parked for `commit_outputs` (a record of kind "sink" each).
+    `duration_params` are read as the runtime contract reads durations; with `confine_outputs` (the
+    pipeline option) a sink a run conf value moves out of base_dir fails the stage.
     """
     params = dict(context["params"])
     base_dir = params.pop(BASE_DIR_PARAM)
     params.pop(KEEP_PARAM, None)
     folder = run_folder(params.pop(STORAGE_ROOT_PARAM), context["dag"].dag_id, context["run_id"])
-    for name in duration_params:
-        params[name] = duration_seconds(params[name])
+    try:
+        for name in duration_params:
+            params[name] = duration_seconds(name, params[name])
+    except contract.ParamError as exc:
+        log.error("%s stage %s failed: %s", FAILURE_MARK, stage_id, exc)
+        raise
     available: dict[str, dict[str, Any]] = {}
     for records in upstream:
         available.update(records or {})
     runtime = importlib.import_module(RUNTIME_MODULE)
     stage = getattr(importlib.import_module(stages_module), f"stage_{stage_id}")
-    ctx = runtime.RunContext(params, workdir=base_dir)
+    ctx = runtime.RunContext(params, workdir=base_dir, confine_outputs=confine_outputs)
     try:
         inputs = {node_id: load_value(available[node_id]) for node_id in reads}
         outputs = stage(ctx, inputs)
@@ -257,7 +264,7 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
     use_spark_submit = bool(os.environ.get("SPARK_HOME")) and shutil.which(spark_submit) is not None
     command = [spark_submit if use_spark_submit else sys.executable, job]
     for name, value in params.items():
-        command += ["--param", f"{name}={_param_text(value)}"]
+        command += ["--param", f"{name}={contract.param_argument(value)}"]
     done = subprocess.run(command, cwd=base_dir, capture_output=True, text=True)
     for line in (done.stdout + done.stderr).splitlines():
         log.info("%s", line)
@@ -266,12 +273,3 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
         message = lines[-1] if lines else f"exit status {done.returncode}"
         log.error("%s spark job %s failed: %s", FAILURE_MARK, os.path.basename(job), message)
         raise StageFailed(message)
-
-
-def _param_text(value: Any) -> str:
-    """A param value as the Spark job's `--param name=value` reads it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return json.dumps(value)
-    return str(value)

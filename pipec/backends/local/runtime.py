@@ -1,7 +1,9 @@
 """Runtime support for the polars + scikit-learn code that pipec generates.
 
 This module is self-contained on purpose: a compiled Airflow DAG ships a copy of it beside the DAG
-file, so it must not import pipec. Only the standard library is imported at module level; polars,
+file, so it imports nothing from pipec but the commit protocol and the runtime contract (error
+kinds, `${name}`, the split draw, argument bounds), which are copied beside it too and whose
+imports the copy rewrites. Only the standard library is imported at module level; polars,
 numpy, pandas and scikit-learn are imported inside the functions that need them, so that importing
 this module (which Airflow's DAG parser does again and again) stays cheap.
 
@@ -21,7 +23,6 @@ import importlib
 import json
 import math
 import os
-import re
 import shutil
 import sys
 import threading
@@ -30,12 +31,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
+from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
+    SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, check_hyperparameters, confined_sink,
+    draw_numerator, in_utc, metrics_json_text, substitute, write_table_csv, write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
 MODEL_FORMAT = "pipec-model/1"
-TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how timestamps are written to CSV and cast to str
-SPLIT_PRIME = 1_000_003
 _CSV_PARSED = ("int", "float", "str")  # see read_csv
 
 
@@ -45,51 +47,12 @@ def _pl():
     return polars
 
 
-# ------------------------------------------------------------------ errors
-_POLARS_QUERY_NOTE = "\n\nThis error occurred in the following expression:"
-
-
-class PipelineRunError(Exception):
-    """A failure caused by data, user code or the environment; its message is complete on its own."""
-
-    def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
-                 row: int | None = None, value: Any = None):
-        # raised inside a polars query (see checked_int), polars raises it again with its query
-        # appended to the message, which says nothing to a pipeline's author
-        message = message.split(_POLARS_QUERY_NOTE)[0]
-        super().__init__(message)
-        self.message = message
-        self.file = file
-        self.column = column
-        self.row = row
-        self.value = value
-
-
-class ExpectationFailed(PipelineRunError):
-    """An `expect` condition was false; the message names the condition and the observed values."""
-
-
-# ------------------------------------------------------------------ types and params
+# ------------------------------------------------------------------ types
 def dtype(base: str):
     """The polars dtype of a language column type."""
     pl = _pl()
     return {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.String,
             "date": pl.Date, "timestamp": pl.Datetime("us", "UTC")}[base]
-
-
-_PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def substitute(template: str, params: dict[str, Any]) -> str:
-    """Replace every `${name}` in a string by the param's value."""
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in params:
-            raise PipelineRunError(f"`${{{name}}}` in {template!r} names no param "
-                                   f"(params: {', '.join(sorted(params)) or 'none'})")
-        v = params[name]
-        return ("true" if v else "false") if isinstance(v, bool) else str(v)
-    return _PARAM_IN_STRING.sub(value, template)
 
 
 # ------------------------------------------------------------------ the run context
@@ -104,9 +67,10 @@ class RunContext:
     """
 
     def __init__(self, params: dict[str, Any], workdir: str | os.PathLike = ".",
-                 on_event: Callable[[dict], None] | None = None):
+                 on_event: Callable[[dict], None] | None = None, confine_outputs: bool = False):
         self.params = dict(params)
         self.workdir = Path(workdir)
+        self.confine_outputs = confine_outputs  # the pipeline option, for params known only now
         self.on_event = on_event
         self.warnings: list[str] = []
         self.node_stats: dict[str, dict[str, int]] = {}
@@ -166,6 +130,7 @@ class RunContext:
     def stage_file(self, node_id: str, template: str, rows: int | None,
                    write: Callable[[Path], None]) -> None:
         target = self.path(template)
+        confined_sink(str(target), os.path.relpath(target, self.workdir), self.confine_outputs)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
             if self._run_lock is None:  # taken before the first temporary file exists
@@ -537,7 +502,7 @@ def _conversion(expr, found, base: str):
     if found == dtype(base):
         return expr
     if source_base == base:  # e.g. Int32 from Parquet, a timestamp in another zone or unit
-        return _to_utc(expr, found) if base == "timestamp" else expr.cast(dtype(base))
+        return in_utc(expr, found) if base == "timestamp" else expr.cast(dtype(base))
     if source_base == "float" and base == "int":
         # a whole float such as 3.0 (JSON, pandas) is an int; 3.5 is not
         return pl.when(expr == expr.floor()).then(expr.cast(pl.Int64, strict=False))
@@ -558,15 +523,6 @@ def _base_of(polars_dtype) -> str | None:
     if isinstance(polars_dtype, pl.Datetime):
         return "timestamp"
     return {pl.Boolean: "bool", pl.String: "str", pl.Date: "date"}.get(polars_dtype)
-
-
-def _to_utc(expr, polars_dtype):
-    """A datetime expression in microseconds and UTC (a naive datetime is taken to be UTC)."""
-    pl = _pl()
-    expr = expr.dt.cast_time_unit("us")
-    if getattr(polars_dtype, "time_zone", None) is None:
-        return expr.dt.replace_time_zone("UTC")
-    return expr.dt.convert_time_zone("UTC")
 
 
 # ------------------------------------------------------------------ expression helpers
@@ -822,12 +778,11 @@ def split_draw(by: str | None, seed: int):
     """The `u` of docs/semantics.md for `split` (and `sample`): exact formula with `by`, else a
     hash of the whole row standing in for `by`."""
     pl = _pl()
-    p = SPLIT_PRIME
     if by is None:
-        key = (pl.struct(pl.all()).hash(0) % p).cast(pl.Int64)
+        key = (pl.struct(pl.all()).hash(0) % SPLIT_PRIME).cast(pl.Int64)
     else:
-        key = pl.col(by).cast(pl.Int64).fill_null(0) % p
-    return ((key * 7919 + (seed % p) * 104729 + 1) % p).cast(pl.Float64) / p
+        key = pl.col(by).cast(pl.Int64).fill_null(0) % SPLIT_PRIME
+    return quotient(draw_numerator(key, seed).cast(pl.Float64), pl.lit(float(SPLIT_PRIME)))
 
 
 # ------------------------------------------------------------------ expect
@@ -947,6 +902,7 @@ def _estimator(name: str, params: dict[str, Any], rows: int):
     it means what Spark's `regParam` means (a penalty on the mean loss, not the sum)."""
     from sklearn import cluster, ensemble, linear_model
 
+    check_hyperparameters(name, params)
     if name == "logistic_regression":
         reg = float(params.get("reg", 0.0))
         c = 1.0 / (reg * rows) if reg > 0 else math.inf
@@ -1162,39 +1118,6 @@ def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
         return
     df = ctx.materialise(node_id, value)
     ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_json(df, tmp))
-
-
-# The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
-# functions (the Spark job converts its ordered result to a polars DataFrame first), so CSV and
-# JSON bytes are identical across backends.
-def write_table_csv(df, path) -> None:
-    """Header row, `,`, `\n` line ends, quotes only where needed (doubled inside), null as the
-    empty field (an empty string as `""`), floats as polars' shortest round-trip text."""
-    _timestamps_as_text(df).write_csv(path, date_format="%Y-%m-%d", line_terminator="\n",
-                                      quote_style="necessary", null_value="")
-
-
-def write_table_json(df, path) -> None:
-    """One JSON object per line, columns in order; dates and timestamps as text, NaN and the
-    infinities as null (JSON has no spelling for them)."""
-    _timestamps_as_text(df).write_ndjson(path)
-
-
-def metrics_json_text(metrics: dict[str, Any]) -> str:
-    """The one JSON convention for metrics: keys sorted, two-space indent, floats as Python's
-    shortest round-trip `repr`, a final newline."""
-    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
-
-
-def _timestamps_as_text(df):
-    """Timestamps as ISO 8601 text in UTC (a zone-less one is taken to be UTC): `T`, `Z`, and a
-    fraction of a second only when it is not zero (3 or 6 digits)."""
-    pl = _pl()
-    timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
-    if not timestamps:
-        return df
-    return df.with_columns(_to_utc(pl.col(name), df.schema[name]).dt.strftime(TIMESTAMP_TEXT)
-                           for name in timestamps)
 
 
 def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pipec.backends.base import unsupported_steps
+from pipec.runtime_contract import param_argument
 from pipec.backends.spark import codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
-from pipec.backends.spark.runtime import param_text
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan, unoptimized_plan
@@ -47,7 +47,7 @@ def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
     On Ctrl-C the job gets SIGINT and is waited for, then `JobInterrupted` is raised."""
     command = [sys.executable, str(Path(path).resolve())]
     for name, value in params.items():
-        command += ["--param", f"{name}={value if isinstance(value, str) else param_text(value)}"]
+        command += ["--param", f"{name}={value if isinstance(value, str) else param_argument(value)}"]
     pipe = subprocess.PIPE if capture else None
     with subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=dict(os.environ)) as job:
         try:

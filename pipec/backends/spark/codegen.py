@@ -19,9 +19,9 @@ from pathlib import Path
 
 import networkx as nx
 
+from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
 from pipec.backends.spark import expressions as ex
-from pipec.backends.spark import runtime
 from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
 from pipec.compiler.plan import Plan
@@ -37,22 +37,29 @@ ROW_WISE_STEPS = frozenset({"filter", "select", "derive", "drop", "drop_nulls", 
                             "split", "sample"})
 SUPPORTED_STEPS = METHOD_STEPS | ACTION_STEPS | frozenset(
     {"read_csv", "read_parquet", "read_json", "split", "sample", "python", "predict"})
+# The runtime is embedded as text, never imported here: it imports pyspark.
+RUNTIME_FILE = Path(__file__).with_name("runtime.py")
+EMBEDDED = {module.__name__: (Path(module.__file__), title)  # the pipec modules it imports, by name
+            for module, title in ((commit_protocol, "commit protocol"), (runtime_contract, "runtime contract"))}
 
 
 def runtime_source() -> str:
-    """The runtime module's source without its docstring (the job has its own), with the commit
-    protocol's source in place of its import of it (a job imports nothing from pipec)."""
-    lines = Path(runtime.__file__).read_text(encoding="utf-8").splitlines()
+    """The runtime module's source without its docstring (the job has its own), with the source
+    of each pipec module it imports (the commit protocol, the runtime contract) in place of the
+    import (a job imports nothing from pipec). Read as text: compiling needs no pyspark."""
+    lines = RUNTIME_FILE.read_text(encoding="utf-8").splitlines()
     tree = pyast.parse("\n".join(lines))
-    embedded = next(node for node in tree.body
-                    if isinstance(node, pyast.ImportFrom) and node.module == commit_protocol.__name__)
-    commit_lines = Path(commit_protocol.__file__).read_text(encoding="utf-8").splitlines()
     imported = {line for line in lines if line.startswith(("import ", "from "))}  # __future__ too
-    commit_body = [line for line in commit_lines[pyast.parse("\n".join(commit_lines)).body[0].end_lineno:]
-                   if line not in imported]
-    lines[embedded.lineno - 1:embedded.end_lineno] = [
-        "# " + "-" * 58 + " the commit protocol (embedded from pipec)", *commit_body,
-        "# " + "-" * 58 + " end of the commit protocol"]
+    for node in reversed(tree.body):  # bottom up, so the line numbers above stay valid
+        if not (isinstance(node, pyast.ImportFrom) and node.module in EMBEDDED):
+            continue
+        module, title = EMBEDDED[node.module]
+        module_lines = module.read_text(encoding="utf-8").splitlines()
+        body = [line for line in module_lines[pyast.parse("\n".join(module_lines)).body[0].end_lineno:]
+                if line not in imported]
+        lines[node.lineno - 1:node.end_lineno] = [
+            "# " + "-" * 58 + f" the {title} (embedded from pipec)", *body,
+            "# " + "-" * 58 + f" end of the {title}"]
     return "\n".join(lines[tree.body[0].end_lineno:]).strip() + "\n"
 
 
@@ -204,7 +211,8 @@ class JobWriter:
             *[f"{name} = {schema_text(schema)}\n" for name, schema in self.schemas],
             body,
             "def main(argv: list[str] | None = None) -> int:\n"
-            f"{INDENT}return run_job({lit(self.ir.pipeline)}, PARAMS, pipeline, argv)\n",
+            f"{INDENT}return run_job({lit(self.ir.pipeline)}, PARAMS, pipeline, argv"
+            f"{', confine_outputs=True' if self.ir.options.confine_outputs else ''})\n",
             'if __name__ == "__main__":\n' f"{INDENT}sys.exit(main())\n",
         ]
         return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)

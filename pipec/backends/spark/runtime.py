@@ -2,8 +2,10 @@
 
 The source text of this module is embedded verbatim into every generated job, so that a job is
 one file that needs nothing but pyspark (and polars, which writes CSV and JSON exactly as the
-local backend does). It must therefore import nothing from pipec and keep all its state local to
-one run.
+local backend does). It must therefore import nothing from pipec but the two stdlib-only modules
+the job embeds in place of their imports (the commit protocol and the runtime contract: param
+parsing, `${name}`, the split draw, error kinds, shared with the local runtime), and keep all its
+state local to one run.
 
 Contents, in the order a job uses them: job parameters, the job entry point (session, error
 reporting), Column helpers for the expression semantics, schema-enforcing readers, atomic sinks,
@@ -42,6 +44,9 @@ from pyspark.sql import types as T
 from pipec.backends.commit import (  # the generated job holds this module's source here
     CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, recover, remove_stale,
     signals_deferred, staged_path)
+from pipec.runtime_contract import (  # the generated job holds this module's source here
+    SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, confined_sink, draw_numerator,
+    metrics_json_text, parse_param, substitute, write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -50,46 +55,19 @@ SPARK_TYPES: dict[str, T.DataType] = {
     "int": T.LongType(), "float": T.DoubleType(), "bool": T.BooleanType(),
     "str": T.StringType(), "date": T.DateType(), "timestamp": T.TimestampType(),
 }
-TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # how the local runtime writes timestamps (polars/chrono format)
 ERROR_MARK = "JOB-ERROR:"  # prefixes messages raised inside Spark tasks, so the driver can find them
-
-
-class JobError(Exception):
-    """A problem with the job's input or data: reported as one clear message, never a traceback."""
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://, hdfs://, file:... (else a local path)
 
 
 # ================================================================ parameters
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def convert_param(type_name: str, value: Any) -> Any:
-    """Convert a command-line string (or a JSON default) to the Python value of a param type."""
-    if type_name.startswith("list["):
-        item_type = type_name[5:-1]
-        if isinstance(value, str):
-            text = value.strip()
-            items = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v]
-        else:
-            items = value
-        return [convert_param(item_type, item) for item in items]
-    if not isinstance(value, str):
-        value = json.dumps(value) if isinstance(value, bool) else str(value)
-    text = value.strip()
-    if type_name == "int":
-        return int(text)
-    if type_name == "float":
-        return float(text)
-    if type_name == "bool":
-        if text.lower() not in ("true", "false"):
-            raise ValueError("expected true or false")
-        return text.lower() == "true"
+def job_param(type_name: str, value: Any) -> Any:
+    """A param value as the job uses it: parsed by the contract, a date as a `datetime.date`."""
+    parsed = parse_param(type_name, value)
     if type_name == "date":
-        return dt.date.fromisoformat(text)
-    if type_name == "duration":
-        match = _DURATION.match(text)
-        return int(match.group(1)) * _DURATION_SECONDS[match.group(2)] if match else int(text)
-    return value  # str: kept exactly as given
+        return dt.date.fromisoformat(parsed)
+    if type_name == "list[date]":
+        return [dt.date.fromisoformat(item) for item in parsed]
+    return parsed
 
 
 def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) -> dict[str, Any]:
@@ -100,7 +78,7 @@ def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) 
                             f"{name}: {type_name} = {default!r}"
                             for name, (type_name, default) in specs.items()) or "(none)"))
     args = parser.parse_args(argv)
-    params = {name: convert_param(type_name, default) for name, (type_name, default) in specs.items()}
+    params = {name: job_param(type_name, default) for name, (type_name, default) in specs.items()}
     for item in args.param:
         name, sep, text = item.partition("=")
         if not sep:
@@ -109,32 +87,16 @@ def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) 
             parser.error(f"unknown param {name!r}; this pipeline has: {', '.join(specs) or 'no params'}")
         type_name = specs[name][0]
         try:
-            params[name] = convert_param(type_name, text)
-        except (ValueError, TypeError, AttributeError):
-            parser.error(f"param {name}: expected {type_name}, got {text!r}")
+            params[name] = job_param(type_name, text)
+        except ValueError as exc:
+            parser.error(f"param {name}: {exc} (it is {type_name})")
     return params
 
 
-def param_text(value: Any) -> str:
-    """How a param value reads inside a string (`${name}`)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(param_text(v) for v in value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def interpolate(text: str, params: dict[str, Any]) -> str:
-    """Substitute `${name}` in a string with the run's param values."""
-    return re.sub(r"\$\{(\w+)\}", lambda m: param_text(params[m.group(1)]), text)
-
-
 def resolve_path(path: str, params: dict[str, Any]) -> str:
-    """Interpolate params, and make a relative local path absolute against the working directory."""
-    path = interpolate(path, params)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path):  # a URI (s3a://, hdfs://, file:...)
+    """Substitute params, and make a relative local path absolute against the working directory."""
+    path = substitute(path, params)
+    if _URI.match(path):
         return path
     return os.path.abspath(path)
 
@@ -161,12 +123,13 @@ def build_session(app_name: str) -> SparkSession:
 
 def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
             pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None],
-            argv: list[str] | None = None) -> int:
+            argv: list[str] | None = None, confine_outputs: bool = False) -> int:
     """Parse params, run `pipeline`, and publish its outputs only if every step succeeded.
 
     Returns the process exit code: 0 on success, 1 when the data or a check fails (one message on
-    stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts),
-    130 / 143 when stopped by SIGINT / SIGTERM.
+    stderr, no outputs touched), 2 for bad arguments (argparse exits before Spark starts; a
+    value out of the range its step allows stops the run before its commit), 130 / 143 when
+    stopped by SIGINT / SIGTERM.
     """
     params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
     try:
@@ -176,7 +139,7 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     except JobInterrupted as stop:
         print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
         return stop.exit_code
-    return _run_pipeline(app_name, params, pipeline, spark)
+    return _run_pipeline(app_name, params, pipeline, spark, confine_outputs)
 
 
 class JobInterrupted(BaseException):
@@ -204,8 +167,9 @@ def stop_on_signals(spark: SparkSession | None) -> None:
 
 
 def _run_pipeline(app_name: str, params: dict[str, Any],
-                  pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None], spark: SparkSession) -> int:
-    outputs = Outputs(spark)
+                  pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None], spark: SparkSession,
+                  confine_outputs: bool) -> int:
+    outputs = Outputs(spark, confine_outputs=confine_outputs)
     try:
         outputs.recover()
         pipeline(spark, params, outputs)
@@ -221,7 +185,7 @@ def _run_pipeline(app_name: str, params: dict[str, Any],
         if message is None:
             raise
         print(f"{app_name}: error: {message}", file=sys.stderr)
-        return 1
+        return exc.exit_code if isinstance(exc, PipelineRunError) else 1
     finally:
         spark.stop()
     return 0
@@ -257,9 +221,9 @@ def job_error_message(exc: BaseException, spark: SparkSession) -> str | None:
     malformed = malformed_csv_message(spark, text)
     if malformed is not None:
         return malformed
-    if isinstance(exc, JobError):
+    if isinstance(exc, PipelineRunError):
         return text.removeprefix(ERROR_MARK).strip()
-    # The mark as a raised message starts it: after `[USER_RAISED_EXCEPTION] `, `JobError: ` or a
+    # The mark as a raised message starts it: after `[USER_RAISED_EXCEPTION] `, `PipelineRunError: ` or a
     # line break. Elsewhere it is the text of a `raise_error` call inside a printed query plan.
     found = re.search(r"(?:^|\] |Error: )" + re.escape(ERROR_MARK) + r"\s*(.*?)(?:\s*SQLSTATE: \w+|\n|$)",
                       text, re.MULTILINE)
@@ -486,6 +450,7 @@ def sorted_rows(df: DataFrame, keys: list[Column]) -> DataFrame:
 
 
 def first_rows(df: DataFrame, n: int) -> DataFrame:
+    check_bound("limit", n, "the number of rows of `limit`")
     return df.orderBy(ORDER).limit(n)
 
 
@@ -555,7 +520,7 @@ def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema:
     missing = [name for name, _, _ in fields if name not in raw.columns]
     if missing:
         present = ", ".join(f"`{c}`" for c in raw.columns if c != "_corrupt_record")
-        raise JobError(f"{path}: missing column `{missing[0]}` (the file has: {present})")
+        raise PipelineRunError(f"{path}: missing column `{missing[0]}` (the file has: {present})")
     # a single file names itself; for a directory or glob, ask Spark per row (about 10% slower)
     file_name = F.lit(urllib.parse.quote(path)) if _is_file(spark, path) else F.input_file_name()
     checked = []
@@ -570,13 +535,13 @@ def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema:
 def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     """The file as read before any type check: strings for CSV and JSON, native types for Parquet."""
     if not _exists(spark, path):
-        raise JobError(f"{path}: no such file")
+        raise PipelineRunError(f"{path}: no such file")
     if spec.fmt == "csv":
         frame = _csv_reader(spark, spec, "FAILFAST", path).csv(literal_path(path))
         if not frame.columns:  # an empty file
             if spec.header:
-                raise JobError(f"{path}: the file is empty: expected a header row with the columns "
-                               f"{', '.join(n for n, _, _ in spec.schema)}")
+                raise PipelineRunError(f"{path}: the file is empty: expected a header row with the columns "
+                                       f"{', '.join(n for n, _, _ in spec.schema)}")
             strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema])
             return spark.createDataFrame([], strings)
         if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
@@ -651,8 +616,8 @@ def _column_checks(raw: DataFrame, spec: SourceSpec, name: str, kind: str,
     if spec.fmt == "parquet":
         actual = raw.schema[name].dataType
         if not _parquet_type_fits(actual, kind):
-            raise JobError(f"{spec.path}: column `{name}` holds {actual.simpleString()} values, "
-                       f"but the schema declares {kind}")
+            raise PipelineRunError(f"{spec.path}: column `{name}` holds {actual.simpleString()} values, "
+                                   f"but the schema declares {kind}")
         value, bad_value = source.cast(SPARK_TYPES[kind]), F.lit(False)
     else:
         if spec.null_values:
@@ -820,11 +785,13 @@ class Outputs:
     pipec/backends/commit.py, journal in `<workdir>/.pipec/commits/`); `discard` removes them.
     A sink never replaces a folder pipec did not write."""
 
-    def __init__(self, spark: SparkSession, workdir: str | None = None):
+    def __init__(self, spark: SparkSession, workdir: str | None = None, confine_outputs: bool = False):
         self.spark = spark
         self.files = HadoopFiles(spark)
         self.run_id = new_run_id()
-        self.state_dir = os.path.join(os.path.abspath(workdir or os.getcwd()), STATE_DIR)
+        self.base_dir = os.path.abspath(workdir or os.getcwd())
+        self.confine_outputs = confine_outputs  # the pipeline option, for params given only now
+        self.state_dir = os.path.join(self.base_dir, STATE_DIR)
         self.temp_dirs: list[str] = []
         self.staged: list[tuple[str, str]] = []  # (staged file or folder, target), qualified URIs
         self.committed = False
@@ -841,6 +808,9 @@ class Outputs:
         return messages
 
     def _temp_dir(self, target: str) -> str:
+        """Where the sink at `target` is staged (after checking it may be written there)."""
+        relative = target if _URI.match(target) else os.path.relpath(target, self.base_dir)
+        confined_sink(target, relative, self.confine_outputs)
         if self._run_lock is None:  # taken before the first temporary folder exists
             self._run_lock = RunLock(self.state_dir, self.run_id)
         temp = staged_path(self.files, self.files.qualify(target), self.run_id)
@@ -885,7 +855,7 @@ class Outputs:
                 try:
                     commit(self.files, self.state_dir, self.run_id, self.staged, scratch)
                 except CommitError as exc:
-                    raise JobError(str(exc)) from exc
+                    raise PipelineRunError(str(exc)) from exc
             self.committed = True
             self.temp_dirs.clear()
             self._release()
@@ -908,25 +878,18 @@ class Outputs:
 
 
 def table_file_bytes(table: Any, fmt: str) -> bytes:
-    """A CSV or JSON-lines file of an Arrow table, byte for byte as the local runtime writes it
-    (docs/semantics.md: one writer for every backend). The same polars calls as
-    pipec/backends/local/runtime.py's `write_table_csv` / `write_table_json`."""
+    """A CSV or JSON-lines file of an Arrow table, written by the contract's writer, as the local
+    runtime writes it (docs/semantics.md: one writer for every backend)."""
     import polars as pl
 
-    df = pl.from_arrow(table)
     buffer = io.BytesIO()
-    if fmt == "csv":
-        df.write_csv(buffer, datetime_format=TIMESTAMP_TEXT, date_format="%Y-%m-%d", line_terminator="\n",
-                     quote_style="necessary", null_value="")
-    else:
-        timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
-        (df.with_columns(pl.col(timestamps).dt.strftime(TIMESTAMP_TEXT)) if timestamps else df).write_ndjson(buffer)
+    (write_table_csv if fmt == "csv" else write_table_json)(pl.from_arrow(table), buffer)
     return buffer.getvalue()
 
 
 def metrics_file_bytes(metrics: dict[str, float]) -> bytes:
     """Metrics JSON as the local runtime's `write_json` writes it."""
-    return (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode()
+    return metrics_json_text(metrics).encode()
 
 
 def write_bytes(spark: SparkSession, path: str, data: bytes) -> str:
@@ -943,14 +906,10 @@ def write_bytes(spark: SparkSession, path: str, data: bytes) -> str:
 
 
 # ================================================================ split and sample
-SPLIT_PRIME = 1000003
-
-
 def split_draw(key: Column, seed: int) -> Column:
-    """docs/semantics.md: u = ((key mod P) * 7919 + (seed mod P) * 104729 + 1) mod P / P."""
-    h = F.pmod(F.pmod(F.coalesce(key, F.lit(0)).cast("bigint"), F.lit(SPLIT_PRIME)) * 7919
-               + (seed % SPLIT_PRIME) * 104729 + 1, F.lit(SPLIT_PRIME))
-    return h / F.lit(SPLIT_PRIME)
+    """The contract's draw u in [0, 1) of a key (a null key counts as 0)."""
+    reduced = F.pmod(F.coalesce(key, F.lit(0)).cast("bigint"), F.lit(SPLIT_PRIME))
+    return draw_numerator(reduced, seed) / F.lit(SPLIT_PRIME)
 
 
 def row_hash(df: DataFrame, seed: int) -> Column:
@@ -960,6 +919,7 @@ def row_hash(df: DataFrame, seed: int) -> Column:
 
 def split_rows(df: DataFrame, fraction: float, seed: int, part: int, by: str | None = None) -> DataFrame:
     """One side of `split`: part 0 keeps the rows whose draw is below `fraction`, part 1 the rest."""
+    check_bound("split_fraction", fraction, "`fraction` of `split`")
     key = F.col(quote(by)) if by is not None else row_hash(df, seed)
     below = split_draw(key, seed) < F.lit(float(fraction))
     return df.filter(below if part == 0 else ~below)
@@ -967,6 +927,7 @@ def split_rows(df: DataFrame, fraction: float, seed: int, part: int, by: str | N
 
 def sample_rows(df: DataFrame, fraction: float, seed: int) -> DataFrame:
     """Keep each row with probability `fraction`, drawn from a hash of the row (not its position)."""
+    check_bound("sample_fraction", fraction, "the fraction of `sample`")
     return df.filter(split_draw(row_hash(df, seed), seed) < F.lit(float(fraction)))
 
 
@@ -994,7 +955,7 @@ def _import_function(function: str, workdir: str) -> Callable[..., Any]:
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise JobError(f"python step: cannot import {function!r} ({exc})") from None
+        raise PipelineRunError(f"python step: cannot import {function!r} ({exc})") from None
 
 
 _PANDAS_KINDS = {"int": "iu", "float": "iuf", "bool": "b", "str": "OSU", "date": "OM", "timestamp": "M"}
@@ -1003,20 +964,20 @@ _PANDAS_KINDS = {"int": "iu", "float": "iuf", "bool": "b", "str": "OSU", "date":
 def check_python_result(result: Any, schema: SchemaSpec, function: str) -> Any:
     """The declared-schema check of a user function's result (a pandas DataFrame)."""
     if not hasattr(result, "columns") or not hasattr(result, "dtypes"):
-        raise JobError(f"{ERROR_MARK} python step {function}: returned {type(result).__name__}, "
-                       f"not a pandas DataFrame")
+        raise PipelineRunError(f"{ERROR_MARK} python step {function}: returned {type(result).__name__}, "
+                               f"not a pandas DataFrame")
     for name, kind, nullable in schema:
         if name not in result.columns:
-            raise JobError(f"{ERROR_MARK} python step {function}: result has no column {name!r} "
-                           f"(it has: {', '.join(map(str, result.columns))})")
+            raise PipelineRunError(f"{ERROR_MARK} python step {function}: result has no column {name!r} "
+                                   f"(it has: {', '.join(map(str, result.columns))})")
         column = result[name]
         if not nullable and column.isna().any():
-            raise JobError(f"{ERROR_MARK} python step {function}: column {name!r} holds nulls "
-                           f"but is declared {kind}")
+            raise PipelineRunError(f"{ERROR_MARK} python step {function}: column {name!r} holds nulls "
+                                   f"but is declared {kind}")
         dtype_kind = getattr(column.dtype, "kind", "O")
         if dtype_kind not in _PANDAS_KINDS[kind] and not column.isna().all():
-            raise JobError(f"{ERROR_MARK} python step {function}: column {name!r} has dtype "
-                           f"{column.dtype}, but is declared {kind}")
+            raise PipelineRunError(f"{ERROR_MARK} python step {function}: column {name!r} has dtype "
+                                   f"{column.dtype}, but is declared {kind}")
     return result
 
 
@@ -1043,6 +1004,7 @@ _FEATURES, _LABEL, _RAW, _PROBABILITY, _PREDICTION = (
 def make_estimator(name: str, arguments: dict[str, Any], supervised: bool) -> Any:
     """The MLlib estimator for a pipec estimator call, with pipec's defaults."""
     cls, mapping, fixed = ESTIMATORS[name]
+    check_hyperparameters(name, arguments)
     settings = {mllib: arguments.get(arg, default) for arg, (mllib, default) in mapping.items()}
     columns: dict[str, str] = {"featuresCol": _FEATURES, "predictionCol": _PREDICTION,
                                "probabilityCol": _PROBABILITY, "rawPredictionCol": _RAW}
@@ -1099,11 +1061,11 @@ def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: st
         if kind == "classifier":
             classes = sorted(r[0] for r in training.select(label_name).distinct().collect())
             if len(classes) < 2:
-                raise JobError(f"fit: label {label[0]!r} has {len(classes)} distinct value(s); "
-                               f"a classifier needs at least two")
+                raise PipelineRunError(f"fit: label {label[0]!r} has {len(classes)} distinct value(s); "
+                                       f"a classifier needs at least two")
             if estimator == "gradient_boosted_classifier" and len(classes) > 2:
-                raise JobError(f"fit: gradient_boosted_classifier on Spark supports two classes, "
-                               f"label {label[0]!r} has {len(classes)}")
+                raise PipelineRunError(f"fit: gradient_boosted_classifier on Spark supports two classes, "
+                                       f"label {label[0]!r} has {len(classes)}")
             index = F.array_position(F.array(*[F.lit(c) for c in classes]), F.col(label_name)) - 1
             training = training.withColumn(_LABEL, index.cast("double"))
         else:
@@ -1149,7 +1111,7 @@ def _regression_metrics(rows: DataFrame, label: str) -> dict[str, float]:
                    squared_deviations(y).alias("ss_tot"), F.count(y).alias("n")).first()
     n = agg["n"]
     if not n:
-        raise JobError("evaluate: no rows with both a label and a prediction")
+        raise PipelineRunError("evaluate: no rows with both a label and a prediction")
     ss_res, ss_tot = agg["ss_res"], agg["ss_tot"]
     r2 = (1.0 - ss_res / ss_tot) if ss_tot else (1.0 if ss_res == 0 else 0.0)
     return {"rmse": math.sqrt(ss_res / n), "mae": agg["abs_err"] / n, "r2": r2}
@@ -1159,7 +1121,7 @@ def _classification_metrics(rows: DataFrame, model: FittedModel, label: str,
                             metrics: list[str]) -> dict[str, float]:
     counts = {(r[0], r[1]): r[2] for r in rows.groupBy(quote(label), "prediction").count().collect()}
     if not counts:
-        raise JobError("evaluate: no rows with both a label and a prediction")
+        raise PipelineRunError("evaluate: no rows with both a label and a prediction")
     classes = sorted({c for pair in counts for c in pair})
     booleans = all(isinstance(c, bool) for c in classes)
     binary = booleans or len(classes) <= 2
@@ -1201,9 +1163,9 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
     features = [name for name, _, _ in model.features]
     missing = [name for name in features if name not in rows.columns]
     if missing:
-        raise JobError(f"evaluate: {wanted[0]} with {len(model.classes)} classes needs every class's "
-                       f"probability, computed from the model's features; the evaluated table lacks "
-                       f"{', '.join(repr(m) for m in missing)} (keep them after predict)")
+        raise PipelineRunError(f"evaluate: {wanted[0]} with {len(model.classes)} classes needs every class's "
+                               f"probability, computed from the model's features; the evaluated table lacks "
+                               f"{', '.join(repr(m) for m in missing)} (keep them after predict)")
     known = F.array(*[F.lit(c) for c in model.classes])
     scored = model.pipeline.transform(rows.select(*[quote(c) for c in [*features, label]])).select(
         F.col(quote(label)).alias("y"),
@@ -1212,7 +1174,8 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
     try:
         seen = {r["k"]: r["y"] for r in scored.groupBy("k").agg(F.first("y").alias("y")).collect()}
         if -1 in seen:
-            raise JobError(f"evaluate: {label!r} has the value {seen[-1]!r}, which the model never saw in training")
+            raise PipelineRunError(f"evaluate: {label!r} has the value {seen[-1]!r}, "
+                                   f"which the model never saw in training")
         values: dict[str, float] = {}
         if "log_loss" in wanted:
             p = F.least(F.greatest(F.element_at("p", F.col("k") + 1), F.lit(LOG_LOSS_EPS)), F.lit(1 - LOG_LOSS_EPS))
@@ -1220,8 +1183,8 @@ def _per_class_metrics(rows: DataFrame, model: FittedModel, label: str, wanted: 
         if "roc_auc" in wanted:
             absent = [c for k, c in enumerate(model.classes) if k not in seen]
             if absent:
-                raise JobError(f"evaluate: roc_auc needs every class of {label!r} among the evaluated rows; "
-                               f"{absent[0]!r} has none")
+                raise PipelineRunError(f"evaluate: roc_auc needs every class of {label!r} among the "
+                                       f"evaluated rows; {absent[0]!r} has none")
             auc = BinaryClassificationEvaluator(rawPredictionCol="s", labelCol="t", metricName="areaUnderROC",
                                                 numBins=0)
             values["roc_auc"] = sum(
@@ -1262,4 +1225,4 @@ def check_expectations(data: DataFrame | dict[str, float], expectations: list[Ex
             seen = ", ".join(f"{text} = {row[f'c{i}_{j}']!r}" for j, (text, _) in enumerate(e.observed))
             failures.append(f"`{e.text}`" + (f" (observed: {seen})" if seen else ""))
     if failures:
-        raise JobError("expectation failed: " + "; ".join(failures))
+        raise PipelineRunError("expectation failed: " + "; ".join(failures))

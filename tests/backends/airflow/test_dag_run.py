@@ -95,6 +95,24 @@ def test_bad_data_fails_the_run_clearly_and_writes_nothing(compile_pipe, airflow
     assert not any(name.startswith("sales") for name in stored)
 
 
+@pytest.mark.parametrize("conf, words", [
+    ({"window": "two hours"}, "param window: `two hours` is not a duration such as 5m"),
+    ({"seed": "abc"}, "ParamValidationError: Invalid input for param seed: 'abc' is not of type 'integer'"),
+])
+def test_a_bad_run_conf_value_fails_the_run_clearly_and_writes_nothing(compile_pipe, airflow_home, tmp_path,
+                                                                        conf, words):
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales_frame(rows=20))
+    dag_file = compile_pipe(SALES)["sales"]
+
+    result = run_dag_file(dag_file, conf, airflow_home=airflow_home)
+
+    assert not result.ok
+    assert words in result.error and "Traceback" not in result.error
+    assert not (work / "out").exists()
+    assert leftovers(work, tmp_path / "storage") == []
+
+
 def test_spark_engine_runs_the_compiled_spark_job(compile_pipe, airflow_home, tmp_path):
     sales = sales_frame()
     work = tmp_path / "work"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_pipelines import SALES, SCHEMAS
+from pipec import runtime_contract
 from pipec.backends.airflow import task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR
 
@@ -42,7 +43,7 @@ def test_params_have_json_schema_types_and_defaults(sales_dag):
     assert schemas["seed"]["type"] == "integer"
     assert schemas["verbose"]["type"] == "boolean"
     assert schemas["day"] == {"type": "string", "format": "date"}
-    assert schemas["window"] == {"type": ["number", "string"]}
+    assert schemas["window"] == {"type": ["integer", "string"]}
     assert schemas["regions_wanted"] == {"type": "array", "items": {"type": "string"}}
 
 
@@ -112,8 +113,9 @@ def test_support_files_are_ignored_by_the_dag_processor(compile_pipe):
     bag = dagbag(dag_file.parent)
     assert [stat.file for stat in bag.dagbag_stats] == ["sales.py"]
     assert (dag_file.parent / ".airflowignore").read_text().splitlines() == [f"{SUPPORT_DIR}/"]
-    # Belt and braces: the file copied into every support folder never says "airflow".
-    assert "airflow" not in Path(task_io.__file__).read_text().lower()
+    # Belt and braces: the files copied into every support folder never say "airflow".
+    for copied in (task_io, runtime_contract):
+        assert "airflow" not in Path(copied.__file__).read_text().lower(), copied.__name__
 
 
 HOSTILE = "it's \"\"\" '''\n$x \\ {{ }} {% raw %} __import__('os').system('false')"

@@ -14,7 +14,7 @@ from pipec import plan
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, stage_tasks
 from pipec.compiler.check import check_source
 
-SUPPORT_MODULES = ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "sales_stages")
+SUPPORT_MODULES = ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "pipec_contract", "sales_stages")
 
 
 @pytest.fixture
@@ -111,12 +111,27 @@ def test_a_failing_write_leaves_no_file(support, tmp_path):
     assert list(target.parent.iterdir()) == []
 
 
-def test_durations_from_a_run_conf(support):
-    assert support.duration_seconds(90) == 90
-    assert support.duration_seconds("5m") == 300
-    assert support.duration_seconds("1.5h") == 5400
-    with pytest.raises(support.StageFailed, match="neither seconds nor"):
-        support.duration_seconds("soon")
+def test_durations_from_a_run_conf_are_read_as_pipec_run_reads_them(support):
+    assert support.duration_seconds("window", 90) == 90
+    assert support.duration_seconds("window", "5m") == 300
+    assert support.duration_seconds("window", "300") == 300
+    for bad in ("soon", "1.5h", 1.5):  # -p rejects these too: a duration is whole seconds
+        with pytest.raises(support.contract.ParamError, match=r"param window: .* is not a duration such as 5m"):
+            support.duration_seconds("window", bad)
+
+
+def test_a_bad_run_conf_value_fails_the_first_stage_before_anything_is_written(support, tmp_path, caplog):
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    before = sorted(p for p in tmp_path.rglob("*"))
+    bad = context(tmp_path)
+    bad["params"]["window"] = "two hours"
+    ir = check_source(SALES).pipelines["sales"]
+    first = stage_tasks(plan(ir, backend="airflow"), str(tmp_path / "work"))[0]
+    with pytest.raises(support.contract.ParamError, match="param window: `two hours` is not a duration"):
+        support.run_stage(stages_module="sales_stages", stage_id=first.stage.id, reads=first.reads,
+                          writes=first.writes, upstream=[], context=bad, duration_params=("window",))
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert "[pipec] stage s1 failed: param window: `two hours` is not a duration" in caplog.text
 
 
 def test_run_folders_are_safe_path_segments_one_per_run_id(support):
@@ -129,3 +144,35 @@ def test_run_folders_are_safe_path_segments_one_per_run_id(support):
     for folder in folders:
         parent, name = folder.rsplit("/", 1)
         assert parent.startswith("/root/sales-") and name not in (".", "..") and "/" not in name
+
+
+CONFINED = '''
+pipeline confined(confine_outputs=true) {
+  param dest: str = "out"
+  read_csv("in.csv", schema={a: int}) | write_csv("${dest}/a.csv")
+}
+'''
+
+
+@pytest.mark.parametrize("dest", ["../elsewhere", "/tmp", "~/x"])
+def test_a_run_conf_cannot_move_a_confined_sink_out_of_base_dir(compile_pipe, tmp_path, monkeypatch, dest):
+    """`confine_outputs=true` is checked again for a path a run conf value makes (E0142 at run time)."""
+    dag_file = compile_pipe(CONFINED)["confined"]
+    assert "confine_outputs=True" in dag_file.read_text()
+    monkeypatch.syspath_prepend(str(dag_file.parent / SUPPORT_DIR))
+    task_io = __import__("pipec_task_io")
+    try:
+        (tmp_path / "work" / "in.csv").write_text("a\n1\n")
+        before = sorted(tmp_path.rglob("*"))
+        (task,) = stage_tasks(plan(check_source(CONFINED).pipelines["confined"], backend="airflow"), "work")
+        context = {"params": {"dest": dest, "base_dir": str(tmp_path / "work"), "keep_intermediates": False,
+                              "storage_root": str(tmp_path / "storage")},
+                   "dag": SimpleNamespace(dag_id="confined"), "run_id": "manual__1"}
+        with pytest.raises(task_io.contract.ParamError, match="a.csv` is outside the base directory: "
+                                                              "`[./]*/.*a.csv` climbs out of it with `..`"):
+            task_io.run_stage(stages_module="confined_stages", stage_id=task.stage.id, reads=task.reads,
+                              writes=task.writes, upstream=[], context=context, confine_outputs=True)
+        assert sorted(tmp_path.rglob("*")) == before and not (tmp_path / "elsewhere").exists()
+    finally:
+        for name in ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "pipec_contract", "confined_stages"):
+            sys.modules.pop(name, None)

@@ -50,7 +50,7 @@ def run_spark(spark, pipe_file: Path, pipeline: str, workdir: Path) -> None:
     cloudpickle.register_pickle_by_value(module)  # workers cannot import a module made here
     exec(compile(source, f"<spark job {pipeline}>", "exec"), module.__dict__)
     ns = module.__dict__
-    params = {name: ns["convert_param"](kind, default) for name, (kind, default) in ns["PARAMS"].items()}
+    params = {name: ns["job_param"](kind, default) for name, (kind, default) in ns["PARAMS"].items()}
     outputs = ns["Outputs"](spark)
     with _working_directory(workdir):
         try:

@@ -8,7 +8,7 @@ import math
 import polars as pl
 import pytest
 
-from pipec.backends.local.runtime import metrics_json_text, write_table_csv, write_table_json
+from pipec.runtime_contract import metrics_json_text, write_table_csv, write_table_json
 
 UTC = dt.timezone.utc
 

@@ -63,7 +63,7 @@ def run_generated(spark, source: str, params: dict[str, Any] | None = None, plan
     sys.modules[module.__name__] = module  # dataclasses look their module up while being defined
     namespace = module.__dict__
     exec(compile(generate_job(plan or unoptimized_plan(ir)), f"<job {ir.pipeline}>", "exec"), namespace)
-    values = {name: namespace["convert_param"](kind, default) for name, (kind, default) in namespace["PARAMS"].items()}
+    values = {name: namespace["job_param"](kind, default) for name, (kind, default) in namespace["PARAMS"].items()}
     outputs = namespace["Outputs"](spark)
     try:
         namespace["pipeline"](spark, {**values, **(params or {})}, outputs)

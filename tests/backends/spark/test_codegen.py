@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ from spark_kit import check
 
 from pipec.backends.spark import BACKEND
 from pipec.backends.spark.codegen import generate_job
+from pipec.cli import main
 from pipec.compiler.check import check_file
 from pipec.compiler.plan import CacheDecision, unoptimized_plan
 
@@ -138,3 +142,42 @@ def test_backend_reports_unsupported_expressions_and_compiles(tmp_path):
     assert BACKEND.check_supported(ir) == []
     (path,) = BACKEND.compile(unoptimized_plan(ir), tmp_path)
     assert path == tmp_path / "p.py" and path.read_text().startswith('"""Spark job for the pipeline `p`')
+
+
+BLOCK_PYSPARK = '''import sys
+
+
+class NoPyspark:
+    """Makes `import pyspark` fail, as on a machine without it."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "pyspark":
+            raise ImportError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, NoPyspark())
+'''
+
+
+def test_compiling_needs_no_pyspark(tmp_path):
+    """`pipec compile --target spark` (and airflow with the Spark engine) only writes text: in a
+    process where pyspark cannot be imported it writes the same job as here."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_PYSPARK)
+    source = str(EXAMPLES[0])
+    compiles = {"spark": ["--target", "spark"], "airflow": ["--target", "airflow", "--engine", "spark",
+                                                          "--base-dir", "/srv/x"]}
+    for name, flags in compiles.items():
+        argv = ["compile", *flags, "-o", str(tmp_path / f"{name}-without"), source]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), str(Path(__file__).parents[3])]))
+        code = ("import sys\ntry:\n    import pyspark\nexcept ImportError:\n    pass\nelse:\n    sys.exit(9)\n"
+                "from pipec.cli import main\nsys.exit(main(sys.argv[1:]))")
+        done = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert main(["compile", *flags, "-o", str(tmp_path / f"{name}-with"), source]) == 0
+        without = {p.relative_to(tmp_path / f"{name}-without"): p.read_bytes()
+                   for p in sorted((tmp_path / f"{name}-without").rglob("*")) if p.is_file()}
+        with_pyspark = {p.relative_to(tmp_path / f"{name}-with"): p.read_bytes()
+                        for p in sorted((tmp_path / f"{name}-with").rglob("*")) if p.is_file()}
+        assert without and without == with_pyspark

@@ -162,14 +162,14 @@ def test_failing_write_leaves_no_temp_dir(spark, tmp_path):
     ("list[str]", '["a", "b,c"]', ["a", "b,c"]), ("str", " x ", " x "),
 ])
 def test_param_conversion(type_name, text, value):
-    assert rt.convert_param(type_name, text) == value
+    assert rt.job_param(type_name, text) == value
 
 
 def test_bad_param_exits_2_with_a_message(capsys):
     with pytest.raises(SystemExit) as info:
         rt.parse_params({"n": ("int", 1)}, ["--param", "n=abc"], "job")
     assert info.value.code == 2
-    assert "param n: expected int, got 'abc'" in capsys.readouterr().err
+    assert "param n: `abc` is not an integer (it is int)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         rt.parse_params({"n": ("int", 1)}, ["--param", "m=1"], "job")
     assert "unknown param 'm'" in capsys.readouterr().err

@@ -156,8 +156,53 @@ def test_bad_data_fails_cleanly_and_keeps_earlier_outputs(job_env):
 def test_bad_params_exit_2_before_spark_starts(job_env):
     work, job, env = job_env
     done = run(job, {"seed": "many"}, work, env)
-    assert done.returncode == 2 and "param seed: expected int, got 'many'" in done.stderr
+    assert done.returncode == 2 and "param seed: `many` is not an integer (it is int)" in done.stderr
     assert "Traceback" not in done.stderr and not (work / "out").exists()
+
+
+BOUNDED_SOURCE = """
+pipeline bounded(schedule=null) {
+  param f: float = 0.5
+  rows = read_csv("data/airports.csv", schema={code: str, city: str})
+  a, b = rows | split(fraction=$f, seed=1)
+  a | write_csv("out/a.csv")
+  b | write_csv("out/b.csv")
+}
+"""
+
+
+def test_a_param_out_of_its_range_exits_2_and_writes_nothing(job_env, tmp_path):
+    """The checker rejects `-p f=1.5` (E0124); the job rejects `--param f=1.5` the same way."""
+    work, _, env = job_env
+    (job,) = BACKEND.compile(unoptimized_plan(check(BOUNDED_SOURCE)), tmp_path / "bounded")
+    (work / "out").mkdir()
+    (work / "out" / "a.csv").write_text("earlier output\n")
+    done = run(job, {"f": 1.5}, work, env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert ("bounded: error: `fraction` of `split` must be between 0 and 1, but it is 1.5 "
+            "(a param value given at run time)") in done.stderr
+    assert "Traceback" not in done.stderr
+    assert os.listdir(work / "out") == ["a.csv"] and (work / "out" / "a.csv").read_text() == "earlier output\n"
+
+
+CONFINED_SOURCE = """
+pipeline confined(schedule=null, confine_outputs=true) {
+  param dest: str = "out"
+  read_csv("data/airports.csv", schema={code: str, city: str}) | write_csv("${dest}/airports.csv")
+}
+"""
+
+
+def test_a_param_cannot_move_a_confined_sink_out_of_the_working_directory(job_env, tmp_path):
+    """`confine_outputs=true` holds for `--param` values too (the checker's E0142 at run time)."""
+    work, _, env = job_env
+    (job,) = BACKEND.compile(unoptimized_plan(check(CONFINED_SOURCE)), tmp_path / "confined")
+    assert "confine_outputs=True" in job.read_text()
+    done = run(job, {"dest": "../elsewhere"}, work, env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert ("confined: error: sink `" + str(tmp_path / "elsewhere" / "airports.csv") + "` is outside the base "
+            "directory: `../elsewhere/airports.csv` climbs out of it with `..`") in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "elsewhere").exists()
 
 
 SLOW_SOURCE = """

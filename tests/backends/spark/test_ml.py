@@ -108,7 +108,7 @@ def test_multiclass_roc_auc_and_log_loss_use_every_class_probability(spark):
     expected = reference.predict_proba(test[["x1", "x2"]])
     assert got["log_loss"] == pytest.approx(skm.log_loss(test.kind, expected), rel=1e-3)
     without_features = scored.select("kind", "prediction", "probability")
-    with pytest.raises(rt.JobError, match="lacks 'x1', 'x2'"):
+    with pytest.raises(rt.PipelineRunError, match="lacks 'x1', 'x2'"):
         rt.evaluate(without_features, model, "kind", "classification", ["log_loss"])
 
 
@@ -159,8 +159,8 @@ def test_expectations_name_the_condition_and_observed_values(spark):
     passing = rt.Expectation("row_count() > 1", F.count(F.lit(1)) > 1, [("row_count()", F.count(F.lit(1)))])
     rt.check_expectations(df, [passing], spark)
     failing = rt.Expectation("max(a) >= 5", F.max("a") >= 5, [("max(a)", F.max("a"))])
-    with pytest.raises(rt.JobError, match=r"expectation failed: `max\(a\) >= 5` \(observed: max\(a\) = 2\)"):
+    with pytest.raises(rt.PipelineRunError, match=r"expectation failed: `max\(a\) >= 5` \(observed: max\(a\) = 2\)"):
         rt.check_expectations(df, [passing, failing], spark)
-    with pytest.raises(rt.JobError, match=r"`accuracy >= 0.9` \(observed: accuracy = 0.5\)"):
+    with pytest.raises(rt.PipelineRunError, match=r"`accuracy >= 0.9` \(observed: accuracy = 0.5\)"):
         rt.check_expectations({"accuracy": 0.5}, [rt.Expectation(
             "accuracy >= 0.9", F.col("accuracy") >= 0.9, [("accuracy", F.col("accuracy"))])], spark)

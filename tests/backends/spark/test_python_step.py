@@ -37,10 +37,10 @@ def test_missing_column_and_nulls_are_reported(spark, people):
 def test_user_errors_and_bad_imports_are_clear(spark, people):
     crashing = rt.apply_python(people, "pandas:to_numeric", [("id", "int", False)], {})
     assert failure(spark, crashing.collect).startswith("a python step failed: ")
-    with pytest.raises(rt.JobError, match="python step: cannot import 'no_such_module:f'"):
+    with pytest.raises(rt.PipelineRunError, match="python step: cannot import 'no_such_module:f'"):
         rt.apply_python(people, "no_such_module:f", [("id", "int", False)], {})
 
 
 def test_dtype_check_without_spark():
-    with pytest.raises(rt.JobError, match=r"column 'n' has dtype (object|str), but is declared int"):
+    with pytest.raises(rt.PipelineRunError, match=r"column 'n' has dtype (object|str), but is declared int"):
         rt.check_python_result(pd.DataFrame({"n": ["x"]}), [("n", "int", False)], "m:f")

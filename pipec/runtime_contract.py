@@ -1,0 +1,289 @@
+"""What every runtime of generated code agrees on, written once: error kinds, param values given
+as text (one parser for `-p`, a Spark job's `--param` and a scheduled run's conf), durations,
+`${name}` in strings, the split/sample draw, the value bounds of param-valued step arguments, the
+`confine_outputs` rule, and the bytes of CSV, JSON-lines and metrics files.
+
+Generated code imports nothing from pipec, so this module imports only the standard library (the
+file writers import polars when called, as they run where polars is). It is embedded into every
+generated Spark job (as `commit.py` is) and copied beside every generated workflow file (as
+`pipec_contract.py`); the checker and the command line import it from here. A change here
+therefore changes all runtimes at once, which is the point.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import posixpath
+import re
+from typing import Any, Callable
+
+
+# ---------------------------------------------------------------- error kinds
+class PipelineRunError(Exception):
+    """A run failed because of its data, user code or environment (exit 1); the message is
+    complete on its own. `file`, `column`, `row` and `value` say where, when known."""
+
+    exit_code = 1
+    # raised inside a polars query, the error comes back with the query appended, which says
+    # nothing to a pipeline's author
+    _QUERY_NOTE = "\n\nThis error occurred in the following expression:"
+
+    def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
+                 row: int | None = None, value: Any = None):
+        message = message.split(self._QUERY_NOTE)[0]
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.column = column
+        self.row = row
+        self.value = value
+
+
+class ParamError(PipelineRunError):
+    """A param value given at run time does not parse as its type, or is out of the range its
+    use allows: a bad command line (exit 2), found before any output is written."""
+
+    exit_code = 2
+
+
+class ExpectationFailed(PipelineRunError):
+    """An `expect` condition was false; the message names the condition and the observed values."""
+
+
+# ---------------------------------------------------------------- param values
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "date": 'a date string such as "2013-01-01"', "duration": "a duration such as 5m"}
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"([0-9]+)([smhd]?)")
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds of a duration: `30s`, `5m`, `2h`, `1d`, or a whole number of seconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    match = _DURATION.fullmatch(text)
+    if match:
+        return int(match.group(1)) * DURATION_SECONDS.get(match.group(2), 1)
+    raise ValueError(f"`{value}` is not {_TYPE_WORDS['duration']}")
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def parse_bool(value: Any) -> bool:
+    """`true`/`false` (also `1`/`0`, `yes`/`no`, any case)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"`{value}` is not true or false")
+
+
+def parse_param(type_name: str, value: Any) -> Any:
+    """The value of a param of type `type_name` (`int`, ..., `list[T]`) given as command-line text
+    or as a JSON value (a default, a run conf). Values are as the IR keeps them: a date is
+    its ISO text, a duration its seconds. Raises ValueError saying what is wrong."""
+    if type_name.startswith("list["):
+        item_type = type_name[5:-1]
+        items = value
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                items = json.loads(value)
+            except ValueError:
+                raise ValueError(f"`{value}` is not a JSON list") from None
+        elif isinstance(value, str):  # a,b,c
+            items = [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"`{value}` is not a list")
+        return [parse_param(item_type, item) for item in items]
+    try:
+        return _PARSERS[type_name](value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"`{value}` is not {_TYPE_WORDS[type_name]}") from None
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(value)
+    return int(value.strip() if isinstance(value, str) else value)
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return float(value.strip() if isinstance(value, str) else value)
+
+
+def _as_date(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return dt.date.fromisoformat(str(value).strip()).isoformat()
+
+
+def _as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value  # kept exactly as given
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {"int": _as_int, "float": _as_float, "bool": parse_bool,
+                                             "str": _as_str, "date": _as_date, "duration": parse_duration}
+
+
+def param_text(value: Any) -> str:
+    """How a param value reads inside a string (`${name}`): a bool as true/false, a list as its
+    items joined by commas, a date as ISO text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(param_text(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def param_argument(value: Any) -> str:
+    """A param value as a command-line argument that `parse_param` reads back (lists as JSON, so
+    that items may hold commas)."""
+    if isinstance(value, (list, tuple)):
+        return json.dumps([param_text(v) if isinstance(v, (bool, dt.date)) else v for v in value])
+    return param_text(value)
+
+
+# ---------------------------------------------------------------- ${name} in strings
+PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def substitute(template: str, params: dict[str, Any]) -> str:
+    """Replace every `${name}` in a string by the param's value (`param_text`)."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise PipelineRunError(f"`${{{name}}}` in {template!r} names no param "
+                                   f"(params: {', '.join(sorted(params)) or 'none'})")
+        return param_text(params[name])
+    return PARAM_IN_STRING.sub(value, template)
+
+
+# ---------------------------------------------------------------- confine_outputs
+def outside_base_dir(path: str) -> str | None:
+    """Why a sink path (params substituted, relative to the base directory) is not below the base
+    directory, as `confine_outputs=true` requires (E0142), or None. Read as written: `~` is not
+    expanded and symbolic links are not followed."""
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    if normal.startswith("~"):
+        return "starts with `~` (the home directory)"
+    if posixpath.isabs(normal) or re.match(r"^[A-Za-z]:|^[A-Za-z][A-Za-z0-9+.-]*://", path):  # C:, s3a://
+        return "is absolute"
+    if normal == ".":
+        return "is the base directory itself"
+    if normal == ".." or normal.startswith("../"):
+        return "climbs out of it with `..`"
+    return None
+
+
+def confined_sink(path: str, relative: str, confine_outputs: bool) -> None:
+    """The run-time E0142: a ParamError when `confine_outputs` is set and a sink at `path` (the
+    path below the base directory being `relative`) leaves it, found before anything is written."""
+    why = outside_base_dir(relative) if confine_outputs else None
+    if why is not None:
+        raise ParamError(f"sink `{path}` is outside the base directory: `{relative}` {why} (the pipeline has "
+                         f"confine_outputs=true, and a param given at run time put it there)")
+
+
+# ---------------------------------------------------------------- split and sample
+SPLIT_PRIME = 1_000_003
+_KEY_FACTOR, _SEED_FACTOR = 7919, 104729
+
+
+def draw_numerator(key: Any, seed: int) -> Any:
+    """docs/semantics.md draws u = ((key mod P) * 7919 + (seed mod P) * 104729 + 1) mod P / P; this is
+    the numerator, for a `key` already reduced mod P (an int, a polars expression or a Spark Column:
+    only `*`, `+` and `%` on non-negative values, so every engine computes the same integer). Each
+    engine divides it by P as IEEE 754 does (polars needs care: see the local runtime's `quotient`)."""
+    return (key * _KEY_FACTOR + (seed % SPLIT_PRIME) * _SEED_FACTOR + 1) % SPLIT_PRIME
+
+
+# ---------------------------------------------------------------- sink files
+# The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
+# functions (a Spark job converts its ordered result to a polars DataFrame first), so CSV and JSON
+# bytes are identical across backends. They take a polars DataFrame, so they run where polars is.
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.fZ"  # timestamps in files and `cast(t, str)` (polars/chrono format)
+
+
+def write_table_csv(df: Any, target: Any) -> None:
+    """Header row, `,`, `\n` line ends, quotes only where needed (doubled inside), null as the
+    empty field (an empty string as `""`), floats as polars' shortest round-trip text."""
+    _timestamps_as_text(df).write_csv(target, date_format="%Y-%m-%d", line_terminator="\n",
+                                      quote_style="necessary", null_value="")
+
+
+def write_table_json(df: Any, target: Any) -> None:
+    """One JSON object per line, columns in order; dates and timestamps as text, NaN and the
+    infinities as null (JSON has no spelling for them)."""
+    _timestamps_as_text(df).write_ndjson(target)
+
+
+def metrics_json_text(metrics: dict[str, Any]) -> str:
+    """The one JSON convention for metrics: keys sorted, two-space indent, floats as Python's
+    shortest round-trip `repr`, a final newline."""
+    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+
+
+def in_utc(expr: Any, polars_dtype: Any) -> Any:
+    """A polars datetime expression in microseconds and UTC (a naive datetime is taken to be UTC)."""
+    expr = expr.dt.cast_time_unit("us")
+    if getattr(polars_dtype, "time_zone", None) is None:
+        return expr.dt.replace_time_zone("UTC")
+    return expr.dt.convert_time_zone("UTC")
+
+
+def _timestamps_as_text(df: Any) -> Any:
+    """Timestamps as ISO 8601 text in UTC: `T`, `Z`, and a fraction of a second only when it is
+    not zero (3 or 6 digits)."""
+    import polars as pl
+
+    timestamps = [name for name, t in df.schema.items() if isinstance(t, pl.Datetime)]
+    if not timestamps:
+        return df
+    return df.with_columns(in_utc(pl.col(name), df.schema[name]).dt.strftime(TIMESTAMP_TEXT)
+                           for name in timestamps)
+
+
+# ---------------------------------------------------------------- argument bounds
+# The values a param-valued step argument may take (docs/language.md §3); the checker checks a
+# value known when it runs, the runtimes a value given only at run time.
+BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "split_fraction": (lambda v: 0 < v < 1, "between 0 and 1"),
+    "sample_fraction": (lambda v: 0 < v <= 1, "above 0 and at most 1"),
+    "limit": (lambda v: v >= 0, "at least 0"),
+}
+# The smallest value that makes sense for an estimator's hyper-parameter (as pipec/stdlib/estimators.py)
+HYPERPARAMETER_MINIMUMS = {"max_iter": 1, "n_trees": 1, "max_depth": 1, "n_iter": 1, "k": 1, "reg": 0}
+
+
+def check_bound(bound: str, value: Any, what: str) -> Any:
+    """`value` if `BOUNDS[bound]` accepts it, else a ParamError naming `what` (e.g. "`fraction`
+    of `split`") and the requirement."""
+    accept, requirement = BOUNDS[bound]
+    return _checked(value, accept, requirement, what)
+
+
+def check_hyperparameters(estimator: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` of an estimator, each checked against its minimum."""
+    for name, value in arguments.items():
+        minimum = HYPERPARAMETER_MINIMUMS.get(name)
+        if minimum is not None:
+            _checked(value, lambda v: v >= minimum, f"at least {minimum}", f"`{name}` of `{estimator}`")
+    return arguments
+
+
+def _checked(value: Any, accept: Callable[[float], bool], requirement: str, what: str) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not accept(value):
+        raise ParamError(f"{what} must be {requirement}, but it is {value!r} (a param value given at run time)",
+                         value=value)
+    return value
