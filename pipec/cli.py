@@ -112,7 +112,7 @@ def cmd_compile(args) -> int:
             _print_diagnostics(problems, args.file, "compile", sources=program.sources)
             status = EXIT_USER
             continue
-        for written in backend.compile(_plan(args, ir, args.target), out):
+        for written in backend.compile(_plan(args, ir, backend.capabilities), out):
             print(f"wrote {written}")
     return status
 
@@ -122,13 +122,15 @@ def _backend(args):
     if args.target == "airflow":
         from pipec.backends.airflow import AirflowBackend
 
-        return AirflowBackend(base_dir=args.base_dir, storage_root=args.storage_root, engine=args.engine)
+        return AirflowBackend(base_dir=getattr(args, "base_dir", None),
+                              storage_root=getattr(args, "storage_root", None), engine=args.engine)
     from pipec.backends.base import get_backend
 
     return get_backend(args.target)
 
 
-def _plan(args, ir, backend: str):
+def _plan(args, ir, backend):
+    """The plan for `backend`: a backend's name or the capabilities to plan with."""
     from pipec import plan
 
     try:
@@ -223,7 +225,8 @@ def cmd_explain(args) -> int:
     program = _load(args.file, _params(args.param), "explain")
     from pipec.compiler.explain import explain_json, explain_text
 
-    plans = {name: _plan(args, ir, args.target) for name, ir in program.pipelines.items()}
+    planned_for = _backend(args).capabilities  # with --engine spark, Airflow plans as Spark does
+    plans = {name: _plan(args, ir, planned_for) for name, ir in program.pipelines.items()}
     if args.format == "json":
         print(json.dumps({n: explain_json(p) for n, p in plans.items()}, indent=2))
     else:
@@ -370,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--workdir", metavar="DIR", help="where recorded statistics live (default: .)")
+    p.add_argument("--engine", choices=("polars", "spark"), default="polars",
+                   help="airflow only: the engine the tasks run, whose rules the plan follows")
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_explain)
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from pipec.backends import commit as commit_protocol
-from pipec.backends.airflow import task_io
+from pipec.backends.airflow import CAPABILITIES, task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
 from pipec.backends.airflow.params import RESERVED_PARAMS
 from pipec.backends.airflow.run import run_dag_file
-from pipec.backends.base import get_backend, unsupported_steps
+from pipec.backends.base import capabilities_of, get_backend, unsupported_steps
+from pipec.backends.capabilities import Capabilities
 from pipec.backends.local import runtime as local_runtime
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
@@ -54,6 +55,12 @@ class AirflowBackend:
         self.base_dir = base_dir
         self.storage_root = storage_root
         self.engine = engine
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Planning follows what the tasks run: Airflow's rules for polars tasks, the engine's
+        own for a job that the engine plans and runs whole (Spark)."""
+        return CAPABILITIES if self.engine == "polars" else capabilities_of(ENGINES[self.engine])
 
     @property
     def supported_steps(self) -> frozenset[str]:
@@ -126,6 +133,9 @@ def _ignore_support_dir(ignore_file: Path) -> None:
     existing = ignore_file.read_text().splitlines() if ignore_file.exists() else []
     if line not in existing:
         ignore_file.write_text("\n".join([*existing, line]) + "\n")
+
+
+BACKEND = AirflowBackend()
 
 
 def run_dag(plan: Plan, params: dict[str, Any], workdir: str | os.PathLike,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipec.backends.base import unsupported_steps
+from pipec.backends.spark import CAPABILITIES
 from pipec.backends.spark import codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.backends.spark.runtime import param_text
@@ -19,6 +20,7 @@ from pipec.compiler.plan import Plan, unoptimized_plan
 
 class SparkBackend:
     name = "spark"
+    capabilities = CAPABILITIES
     supported_steps = codegen.SUPPORTED_STEPS
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
