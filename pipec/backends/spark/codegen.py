@@ -17,8 +17,6 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import networkx as nx
-
 from pipec.backends import commit as commit_protocol
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark import runtime
@@ -146,7 +144,6 @@ class JobWriter:
         self.names: dict[str, str] = {}
         self.schemas: list[tuple[str, Schema]] = []  # module-level schema constants
         self.pending: dict[str, _Chain] = {}
-        self.unread: dict[str, frozenset[str]] = {}  # node id -> columns its sources did not read
         kept = {c for c in plan.cached_nodes if c in self.ir and isinstance(self.ir.node(c).output, TableType)}
         self.cached = {c for c in kept if not self._only_trained_on(c, kept)}
 
@@ -224,7 +221,7 @@ class JobWriter:
         return f'"""{text}\n"""\n'
 
     def pipeline_function(self) -> str:
-        stages = self.ordered_stages()
+        stages = self.plan.ordered_stages
         last_action = self._last_actions([stage.id for stage in stages])
         blocks = []
         for stage in stages:
@@ -243,16 +240,6 @@ class JobWriter:
         signature = "def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:\n"
         doc = f'{INDENT}"""The steps of `{self.ir.pipeline}`, in dependency order; sinks are staged in `outputs`."""\n'
         return signature + doc + "\n\n".join(blocks) + "\n"
-
-    def ordered_stages(self) -> list:
-        """Stages in an order where every stage comes after the stages it reads from."""
-        by_id = {stage.id: stage for stage in self.plan.stages}
-        position = {stage.id: i for i, stage in enumerate(self.plan.stages)}
-        stage_of = {node: stage.id for stage in self.plan.stages for node in stage.nodes}
-        graph = nx.DiGraph()
-        graph.add_nodes_from(by_id)
-        graph.add_edges_from((stage_of[u], stage_of[v]) for u, v in self.ir.graph.edges if stage_of[u] != stage_of[v])
-        return [by_id[s] for s in nx.lexicographical_topological_sort(graph, key=lambda s: f"{position[s]:09d}")]
 
     def _last_actions(self, emitted: list[str]) -> dict[str, str]:
         """For each cached node, the stage of the last action that still reads it (then it can go)."""
@@ -325,7 +312,7 @@ class JobWriter:
         if step == "drop_nulls":
             return f".dropna(subset={lit(a.columns)})" if a.columns else ".dropna()"
         if step == "distinct":
-            columns = a.columns or self.physical_columns(node.inputs[0])
+            columns = a.columns or self.plan.physical_columns(node.inputs[0])
             return call(".groupBy", [_name_arg(c) for c in columns]) + "\n.agg(first_order())"
         if step == "rename":
             return f".withColumnsRenamed({dict_text([(lit(old), lit(new)) for new, old in a.mapping], '')})"
@@ -353,7 +340,7 @@ class JobWriter:
     def join(self, node: IRNode) -> str:
         """A USING join: keys appear once under the left name (coalesced for `full`), as pipec says."""
         a = node.args
-        left, right = (self.physical_columns(i) for i in node.inputs[:2])
+        left, right = (self.plan.physical_columns(i) for i in node.inputs[:2])
         right_text = self.input_var(node.inputs[1])
         ordered = a.how not in ("semi", "anti")
         if ordered:
@@ -370,37 +357,10 @@ class JobWriter:
         natural = keys + [c for c in left if c not in keys]
         if a.how not in ("semi", "anti"):
             natural += [c for c in right if c not in right_keys]
-        wanted = self.physical_columns(node.id)
+        wanted = self.plan.physical_columns(node.id)
         if natural != wanted:
             text += "\n" + call(".select", [*(_name_arg(c) for c in wanted), "ORDER"])
         return text
-
-    def physical_columns(self, node_id: str) -> list[str]:
-        """The columns `node_id`'s DataFrame really has, in the order of its logical schema.
-
-        Node schemas describe the logical tables; projection pushdown only tells the sources to
-        skip columns that nothing needs. Code that names columns itself (the join's reordering
-        `select`) must name only these, or Spark fails with UNRESOLVED_COLUMN."""
-        return [c for c in self.ir.node(node_id).schema_.names if c not in self._unread(node_id)]
-
-    def _unread(self, node_id: str) -> frozenset[str]:
-        """Columns of `node_id`'s logical table that were never read at a source."""
-        if node_id not in self.unread:
-            node = self.ir.node(node_id)
-            a = node.args
-            if node.is_source:
-                unread = set(a.schema_.names) - set(a.columns if a.columns is not None else a.schema_.names)
-            elif node.step in ("select", "aggregate", "python"):  # every output column is computed
-                unread = set()
-            else:
-                created = ({c.name for c in a.columns} if node.step == "derive"
-                           else {new for new, _ in a.mapping} if node.step == "rename"
-                           else {"prediction", "probability"} if node.step == "predict" else set())
-                inherited = set().union(*[self._unread(i) for i in node.inputs
-                                          if isinstance(self.ir.node(i).output, TableType)])
-                unread = (inherited - created) & set(node.schema_.names)
-            self.unread[node_id] = frozenset(unread)
-        return self.unread[node_id]
 
     # -- function steps
     def expression(self, node: IRNode) -> str:
