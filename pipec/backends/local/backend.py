@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pipec.backends.base import unsupported_steps
 from pipec.backends.local import CAPABILITIES
+from pipec.backends.local.codegen import EMITTERS, generate_module
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
@@ -13,20 +14,17 @@ from pipec.compiler.plan import Plan
 class LocalBackend:
     name = "local"
     capabilities = CAPABILITIES
-    supported_steps = frozenset({
-        "read_csv", "read_parquet", "read_json", "filter", "select", "derive", "drop", "rename",
-        "fill_null", "drop_nulls", "distinct", "sort", "limit", "sample", "union", "join", "aggregate",
-        "split", "python", "fit", "predict", "evaluate", "expect",
-        "write_csv", "write_parquet", "write_json", "save_model",
-    })
+
+    @property
+    def supported_steps(self) -> frozenset[str]:
+        """The steps with a registered emitter."""
+        return frozenset(EMITTERS)
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
         return unsupported_steps(self, ir)
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         """Write the generated module (what `pipec run` executes) for inspection."""
-        from pipec.backends.local.codegen import generate_module
-
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{plan.ir.pipeline}_local.py"
         target.write_text(generate_module(plan, "pipec.backends.local.runtime"))

@@ -6,11 +6,17 @@ step is one more method on a polars LazyFrame, so a fused stage is one lazy quer
 caches is collected once and reused. Everything that is not plain polars goes through the runtime
 module, imported as `rt` under a name the caller chooses (the in-process runner imports
 `pipec.backends.local.runtime`; a compiled Airflow DAG imports a copy placed beside it).
+
+Each step has one emitter, registered with `@emits`: the code that computes it, its arguments as
+the comment above that code shows them, and the slow modules the runtime imports to run it. The
+local backend supports exactly the steps registered here.
 """
 from __future__ import annotations
 
 import keyword
 import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from pipec.backends.local.expressions import (aggregate_calls, gathered_float_aggregate, observed_terms, py,
                                               python_value, string_value, to_polars, to_text)
@@ -23,6 +29,7 @@ from pipec.compiler.types import ModelType, Schema, TableType
 DEFAULT_RUNTIME = "pipec.backends.local.runtime"
 _LINE = 100
 _RESERVED = {"pl", "rt", "ctx", "inputs", "params"}
+_CAN_FAIL = "rt.checked_"  # in generated code: an expression that can fail at run time (overflow)
 
 
 def generate_module(plan: Plan, runtime_module: str = DEFAULT_RUNTIME) -> str:
@@ -73,13 +80,12 @@ def _stage_function(plan: Plan, stage: Stage) -> list[str]:
         body.append(f"{variable(node_id)} = {value}")
     for node_id in stage.nodes:
         node = ir.node(node_id)
-        body.append(f"# {_describe(node)}")
-        statement = _statement(ir, node)
-        if "rt.checked_" in statement and isinstance(node.output, TableType):
-            # an expression that can fail sees exactly the rows (and computes the columns) its
-            # step has at -O0: polars may not merge a filter into it or push one below it
-            if node.step == "filter":
-                body.append(f"{variable(node.inputs[0])} = rt.fence({variable(node.inputs[0])})")
+        emitter = emitter_of(node)
+        body.append(f"# {_describe(node, emitter)}")
+        statement = emitter.code(Site(ir, node))
+        if _CAN_FAIL in statement and isinstance(node.output, TableType):
+            # an expression that can fail computes exactly the columns its step has at -O0:
+            # polars may not push a filter below it (a filter also fences its input, `_filter`)
             statement += f"\n{variable(node_id)} = rt.fence({variable(node_id)})"
         body.extend(statement.splitlines())
         if node_id in plan.cached_nodes and isinstance(node.output, TableType):
@@ -99,44 +105,13 @@ def _docstring(text: str) -> str:
     return '"""' + text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') + '"""'
 
 
-def _describe(node: IRNode) -> str:
+def _describe(node: IRNode, emitter: Emitter) -> str:
     """A one-line comment naming the node, the user's binding and the step, in `.pipe` syntax."""
-    text = f"{node.step}({_arguments(node)})"
+    text = f"{node.step}({emitter.arguments(node)})"
     if node.binding:
         text = f"{node.binding} = {'' if node.is_source else '... | '}{text}"
     text = " ".join(text.split())
     return f"{node.id}: " + (text if len(text) <= 90 else text[:87] + "...")
-
-
-def _arguments(node: IRNode) -> str:
-    a = node.args
-    step = node.step
-    if step == "filter":
-        return to_text(a.predicate)
-    if step in ("select", "derive", "fill_null"):
-        items = a.items if step == "select" else a.columns if step == "derive" else a.values
-        return ", ".join(_named_text(i) for i in items)
-    if node.is_source or node.is_sink or step == "python":
-        return py(a.path if step != "python" else a.function)
-    if step in ("drop", "drop_nulls", "distinct"):
-        return ", ".join(a.columns)
-    if step == "sort":
-        return ", ".join(("-" if k.descending else "") + k.column for k in a.keys)
-    if step == "join":
-        keys = ", ".join(k.left if k.left == k.right else f"{k.left} == {k.right}" for k in a.on)
-        return f"{node.inputs[1]}, on=[{keys}], how={py(a.how)}"
-    if step == "aggregate":
-        return ", ".join([f"by=[{', '.join(a.by)}]"] * bool(a.by) + [_named_text(x) for x in a.aggregates])
-    if step == "split":
-        return f"part {a.part} of fraction={to_text(a.fraction)}, seed={to_text(a.seed)}" + (
-            f", by={a.by}" if a.by else "")
-    if step == "fit":
-        return f"{a.estimator}, features=[{', '.join(a.features)}]" + (f", label={a.label}" if a.label else "")
-    if step == "expect":
-        return ", ".join(to_text(c) for c in a.conditions)
-    if step == "evaluate":
-        return f"label={a.label}, metrics={py(a.metrics)}"
-    return ""
 
 
 def _named_text(item: NamedExpr) -> str:
@@ -179,128 +154,218 @@ def _alias(item: NamedExpr, step: str) -> str:
     return f"{to_polars(item.expr, step)}.alias({py(item.name)})"
 
 
-def _statement(ir: IR, node: IRNode) -> str:
-    """The Python statement(s) that compute `node` into its variable."""
-    out = variable(node.id)
-    ins = [variable(i) for i in node.inputs]
+# ------------------------------------------------------------------ one emitter per step
+@dataclass(frozen=True)
+class Site:
+    """A node as its emitter sees it: the IR (for its inputs' types), the node, the variable it
+    computes and the variables of its inputs."""
+
+    ir: IR
+    node: IRNode
+
+    @property
+    def args(self):
+        return self.node.args
+
+    @property
+    def step(self) -> str:
+        return self.node.step
+
+    @property
+    def out(self) -> str:
+        return variable(self.node.id)
+
+    @property
+    def ins(self) -> list[str]:
+        return [variable(i) for i in self.node.inputs]
+
+    @property
+    def nid(self) -> str:
+        return py(self.node.id)
+
+
+@dataclass(frozen=True)
+class Emitter:
+    """How the local backend runs one step. `code`: the statement(s) that compute the node into
+    its variable. `arguments`: its arguments in `.pipe` syntax, for the comment above the code.
+    `imports`: the slow modules the runtime imports to run it (scikit-learn: 1.5 s or more), which
+    the runner imports in the background while the first sources are read."""
+
+    code: Callable[[Site], str]
+    arguments: Callable[[IRNode], str]
+    imports: Callable[[IRNode], tuple[str, ...]]
+
+
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emits(*steps: str, arguments: Callable[[IRNode], str] = lambda node: "",
+          imports: Iterable[str] | Callable[[IRNode], tuple[str, ...]] = ()):
+    """Register the decorated function as the code of `steps`."""
+    modules = imports if callable(imports) else (lambda node, fixed=tuple(imports): fixed)
+
+    def register(code: Callable[[Site], str]) -> Callable[[Site], str]:
+        for step in steps:
+            EMITTERS[step] = Emitter(code, arguments, modules)
+        return code
+
+    return register
+
+
+def emitter_of(node: IRNode) -> Emitter:
+    if node.step not in EMITTERS:  # `check_supported` reports it first (E0601)
+        raise ValueError(f"the local backend has no code for step `{node.step}`")
+    return EMITTERS[node.step]
+
+
+def _path(node: IRNode) -> str:
+    return py(node.args.path)
+
+
+def _columns(node: IRNode) -> str:
+    return ", ".join(node.args.columns)
+
+
+def _items(items: list[NamedExpr]) -> str:
+    return ", ".join(_named_text(i) for i in items)
+
+
+# -- sources
+def _read(site: Site, options: list[str]) -> str:
+    a = site.args
+    kwargs = [f"schema={_schema(a.schema_)}", *options]
+    if a.columns is not None:
+        kwargs.append(f"columns={py(a.columns)}")
+    return _call(site.out, f"rt.{site.step}", ["ctx", site.nid, py(a.path), *kwargs])
+
+
+@emits("read_csv", arguments=_path)
+def _read_csv(site: Site) -> str:
+    a = site.args
+    options = ["header=False"] * (not a.header)
+    if a.delimiter != ",":
+        options.append(f"delimiter={py(a.delimiter)}")
+    if a.null_values:
+        options.append(f"null_values={py(a.null_values)}")
+    return _read(site, options)
+
+
+@emits("read_parquet", "read_json", arguments=_path)
+def _read_file(site: Site) -> str:
+    return _read(site, [])
+
+
+# -- table steps
+@emits("filter", arguments=lambda node: to_text(node.args.predicate))
+def _filter(site: Site) -> str:
+    code = _call(site.out, f"{site.ins[0]}.filter", [_unwrap(to_polars(site.args.predicate, site.step))])
+    if _CAN_FAIL in code:  # a predicate that can fail sees exactly the rows it sees at -O0
+        code = f"{site.ins[0]} = rt.fence({site.ins[0]})\n" + code
+    return code
+
+
+@emits("select", arguments=lambda node: _items(node.args.items))
+def _select(site: Site) -> str:
+    items = site.args.items
+    if not columns_of(*(i.expr for i in items)):
+        # polars' select of constants alone gives one row; computed beside the input columns
+        # they take one value per input row (none for an empty input)
+        computed = _call(site.out, f"{site.ins[0]}.with_columns", [_alias(i, site.step) for i in items])
+        return computed + f"\n{site.out} = {site.out}.select({py([i.name for i in items])})"
+    return _call(site.out, f"{site.ins[0]}.select", [_alias(i, site.step) for i in items])
+
+
+@emits("derive", arguments=lambda node: _items(node.args.columns))
+def _derive(site: Site) -> str:
+    # the checker types each new column against the input only, so they can run side by side
+    return _call(site.out, f"{site.ins[0]}.with_columns", [_alias(i, site.step) for i in site.args.columns])
+
+
+@emits("drop", arguments=_columns)
+def _drop(site: Site) -> str:
+    return _call(site.out, f"{site.ins[0]}.drop", [py(site.args.columns)])
+
+
+@emits("drop_nulls", arguments=_columns)
+def _drop_nulls(site: Site) -> str:
+    return _call(site.out, f"{site.ins[0]}.drop_nulls", [py(site.args.columns)] if site.args.columns else [])
+
+
+@emits("distinct", arguments=_columns)
+def _distinct(site: Site) -> str:
+    columns = site.args.columns
+    source = f"{site.ins[0]}.select({py(columns)})" if columns else site.ins[0]
+    return f"{site.out} = {source}.unique(keep=\"first\", maintain_order=True)"
+
+
+@emits("rename")
+def _rename(site: Site) -> str:
+    return _call(site.out, f"{site.ins[0]}.rename", [py({old: new for new, old in site.args.mapping})])
+
+
+@emits("fill_null", arguments=lambda node: _items(node.args.values))
+def _fill_null(site: Site) -> str:
+    return _call(site.out, f"{site.ins[0]}.with_columns",
+                 [f"pl.col({py(v.name)}).fill_null({to_polars(v.expr, site.step)})" for v in site.args.values])
+
+
+@emits("sort", arguments=lambda node: ", ".join(("-" if k.descending else "") + k.column
+                                                for k in node.args.keys))
+def _sort(site: Site) -> str:
+    keys = site.args.keys
+    return _call(site.out, f"{site.ins[0]}.sort", [py([k.column for k in keys]),
+                                                   f"descending={py([k.descending for k in keys])}",
+                                                   "nulls_last=True", "maintain_order=True"])
+
+
+@emits("limit")
+def _limit(site: Site) -> str:
+    return f"{site.out} = {site.ins[0]}.head({python_value(site.args.n)})"
+
+
+@emits("sample")
+def _sample(site: Site) -> str:
+    a = site.args
+    return f"{site.out} = {site.ins[0]}.filter(rt.split_draw(None, {python_value(a.seed)}) < {python_value(a.fraction)})"
+
+
+def _split_text(node: IRNode) -> str:
     a = node.args
-    step = node.step
-    nid = py(node.id)
-    if node.is_source:
-        kwargs = [f"schema={_schema(a.schema_)}"]
-        if step == "read_csv":
-            if not a.header:
-                kwargs.append("header=False")
-            if a.delimiter != ",":
-                kwargs.append(f"delimiter={py(a.delimiter)}")
-            if a.null_values:
-                kwargs.append(f"null_values={py(a.null_values)}")
-        if a.columns is not None:
-            kwargs.append(f"columns={py(a.columns)}")
-        return _call(out, f"rt.{step}", ["ctx", nid, py(a.path), *kwargs])
-    if step == "filter":
-        return _call(out, f"{ins[0]}.filter", [_unwrap(to_polars(a.predicate, step))])
-    if step == "select":
-        if not columns_of(*(i.expr for i in a.items)):
-            # polars' select of constants alone gives one row; computed beside the input columns
-            # they take one value per input row (none for an empty input)
-            computed = _call(out, f"{ins[0]}.with_columns", [_alias(i, step) for i in a.items])
-            return computed + f"\n{out} = {out}.select({py([i.name for i in a.items])})"
-        return _call(out, f"{ins[0]}.select", [_alias(i, step) for i in a.items])
-    if step == "derive":
-        # the checker types each new column against the input only, so they can run side by side
-        return _call(out, f"{ins[0]}.with_columns", [_alias(i, step) for i in a.columns])
-    if step == "drop":
-        return _call(out, f"{ins[0]}.drop", [py(a.columns)])
-    if step == "drop_nulls":
-        return _call(out, f"{ins[0]}.drop_nulls", [py(a.columns)] if a.columns else [])
-    if step == "distinct":
-        source = f"{ins[0]}.select({py(a.columns)})" if a.columns else ins[0]
-        return f"{out} = {source}.unique(keep=\"first\", maintain_order=True)"
-    if step == "rename":
-        return _call(out, f"{ins[0]}.rename", [py({old: new for new, old in a.mapping})])
-    if step == "fill_null":
-        return _call(out, f"{ins[0]}.with_columns",
-                     [f"pl.col({py(v.name)}).fill_null({to_polars(v.expr, step)})" for v in a.values])
-    if step == "sort":
-        return _call(out, f"{ins[0]}.sort", [py([k.column for k in a.keys]),
-                                             f"descending={py([k.descending for k in a.keys])}",
-                                             "nulls_last=True", "maintain_order=True"])
-    if step == "limit":
-        return f"{out} = {ins[0]}.head({python_value(a.n)})"
-    if step == "sample":
-        return f"{out} = {ins[0]}.filter(rt.split_draw(None, {python_value(a.seed)}) < {python_value(a.fraction)})"
-    if step == "split":
-        compare = "<" if a.part == 0 else ">="
-        draw = f"rt.split_draw({py(a.by)}, {python_value(a.seed)})"
-        return f"{out} = {ins[0]}.filter({draw} {compare} {python_value(a.fraction)})"
-    if step == "union":  # columns matched by name, in the left side's order
-        names = f"{ins[0]}.collect_schema().names()"
-        parts = ", ".join([ins[0], *(f"{i}.select({names})" for i in ins[1:])])
-        return f"{out} = pl.concat([{parts}], how=\"vertical_relaxed\")"
-    if step == "join":
-        return _join(out, ins, node)
-    if step == "aggregate":
-        aggs = [f"{to_polars(x.expr, step)}.alias({py(x.name)})" for x in a.aggregates]
-        if not a.by:
-            return _call(out, f"{ins[0]}.select", aggs)
-        return _grouped_aggregate(out, ins[0], node)
-    if step == "python":
-        options = "{" + ", ".join(f"{py(o.name)}: {python_value(o.expr)}" for o in a.options) + "}"
-        return _call(out, "rt.call_python", ["ctx", ins[0], string_value(a.function),
-                                             f"schema={_schema(a.schema_)}", f"options={options}"])
-    if step == "fit":
-        return _fit(out, ins[0], node)
-    if step == "predict":
-        return _call(out, "rt.predict", ["ctx", nid, ins[0], ins[1]])
-    if step == "evaluate":
-        label_type = ir.node(node.inputs[0]).schema_.get(a.label)
-        return _call(out, "rt.evaluate", ["ctx", nid, ins[0], ins[1], f"label={py(a.label)}",
-                                          f"label_type={py(label_type.base)}", f"task={py(a.task)}",
-                                          f"metrics={py(a.metrics)}"])
-    if step == "expect":
-        checks = []
-        for condition in a.conditions:
-            terms = ", ".join(f"({py(to_text(t))}, {to_polars(t, step)})" for t in observed_terms(condition))
-            checks.append(f"({py(to_text(condition))}, {to_polars(condition, step)}, [{terms}])")
-        return _call(out, "rt.expect", ["ctx", nid, ins[0], py(a.on), "[\n" + "".join(
-            f"    {c},\n" for c in checks) + "]"])
-    if node.is_sink:
-        return _call("_", f"rt.{step}", ["ctx", nid, ins[0], py(a.path)]).removeprefix("_ = ")
-    raise ValueError(f"the local backend has no code for step `{step}`")
+    return f"part {a.part} of fraction={to_text(a.fraction)}, seed={to_text(a.seed)}" + (
+        f", by={a.by}" if a.by else "")
 
 
-def _grouped_aggregate(out: str, source: str, node: IRNode) -> str:
-    """Groups in order of first appearance. Every aggregate call becomes a hidden column first;
-    float sums, means, variances and deviations gather each group's values, which
-    `rt.reduce_float_lists` sums sequentially for all groups at once (docs/semantics.md); then
-    the named expressions are computed from the hidden columns."""
+@emits("split", arguments=_split_text)
+def _split(site: Site) -> str:
+    a = site.args
+    compare = "<" if a.part == 0 else ">="
+    draw = f"rt.split_draw({py(a.by)}, {python_value(a.seed)})"
+    return f"{site.out} = {site.ins[0]}.filter({draw} {compare} {python_value(a.fraction)})"
+
+
+@emits("union")
+def _union(site: Site) -> str:
+    """Columns matched by name, in the left side's order."""
+    first, *others = site.ins
+    names = f"{first}.collect_schema().names()"
+    parts = ", ".join([first, *(f"{i}.select({names})" for i in others)])
+    return f"{site.out} = pl.concat([{parts}], how=\"vertical_relaxed\")"
+
+
+def _join_text(node: IRNode) -> str:
     a = node.args
-    calls = [call for item in a.aggregates for call in aggregate_calls(item.expr)]
-    hidden = {id(call): f"__pipec_aggregate_{i}" for i, call in enumerate(calls)}
-    gathered, reduced = [], []
-    for call in calls:
-        name = hidden[id(call)]
-        float_aggregate = gathered_float_aggregate(call)
-        if float_aggregate is None:
-            gathered.append(f"{to_polars(call, node.step)}.alias({py(name)})")
-        else:
-            gathered.append(f"{float_aggregate[0]}.alias({py(name)})")
-            reduced.append(f"rt.reduce_float_lists({py(float_aggregate[1])}, pl.col({py(name)}))")
-    code = _call(out, f"{source}.group_by({py(a.by)}, maintain_order=True).agg", gathered)
-    if reduced:
-        code += "\n" + _call(out, f"{out}.with_columns", reduced)
-    named = [f"{to_polars(x.expr, node.step, hidden)}.alias({py(x.name)})" for x in a.aggregates]
-    return code + "\n" + _call(out, f"{out}.select", [*(py(b) for b in a.by), *named])
+    keys = ", ".join(k.left if k.left == k.right else f"{k.left} == {k.right}" for k in a.on)
+    return f"{node.inputs[1]}, on=[{keys}], how={py(a.how)}"
 
 
-def _join(out: str, ins: list[str], node: IRNode) -> str:
+@emits("join", arguments=_join_text)
+def _join(site: Site) -> str:
     """Keys appear once under the left side's names; column names are taken from the frames at
     run time because projection pushdown may have narrowed them since the IR was typed.
     polars' `maintain_order` gives exactly the row order of docs/semantics.md: left rows in order
     with their matches in right order (a full join's right-only rows after them), and for a right
     join the right rows in order with their matches in left order."""
-    a = node.args
+    a, out, ins = site.args, site.out, site.ins
     order = "right_left" if a.how == "right" else "left_right"
     code = _call(out, f"{ins[0]}.join", [ins[1], f"left_on={py([k.left for k in a.on])}",
                                           f"right_on={py([k.right for k in a.on])}",
@@ -315,14 +380,103 @@ def _join(out: str, ins: list[str], node: IRNode) -> str:
     return code + "\n"
 
 
-def _fit(out: str, source: str, node: IRNode) -> str:
+def _aggregate_text(node: IRNode) -> str:
     a = node.args
-    model = node.output
+    return ", ".join([f"by=[{', '.join(a.by)}]"] * bool(a.by) + [_named_text(x) for x in a.aggregates])
+
+
+@emits("aggregate", arguments=_aggregate_text)
+def _aggregate(site: Site) -> str:
+    """Groups in order of first appearance. Every aggregate call becomes a hidden column first;
+    float sums, means, variances and deviations gather each group's values, which
+    `rt.reduce_float_lists` sums sequentially for all groups at once (docs/semantics.md); then
+    the named expressions are computed from the hidden columns."""
+    a, out = site.args, site.out
+    if not a.by:
+        return _call(out, f"{site.ins[0]}.select",
+                     [f"{to_polars(x.expr, site.step)}.alias({py(x.name)})" for x in a.aggregates])
+    calls = [call for item in a.aggregates for call in aggregate_calls(item.expr)]
+    hidden = {id(call): f"__pipec_aggregate_{i}" for i, call in enumerate(calls)}
+    gathered, reduced = [], []
+    for call in calls:
+        name = hidden[id(call)]
+        float_aggregate = gathered_float_aggregate(call)
+        if float_aggregate is None:
+            gathered.append(f"{to_polars(call, site.step)}.alias({py(name)})")
+        else:
+            gathered.append(f"{float_aggregate[0]}.alias({py(name)})")
+            reduced.append(f"rt.reduce_float_lists({py(float_aggregate[1])}, pl.col({py(name)}))")
+    code = _call(out, f"{site.ins[0]}.group_by({py(a.by)}, maintain_order=True).agg", gathered)
+    if reduced:
+        code += "\n" + _call(out, f"{out}.with_columns", reduced)
+    named = [f"{to_polars(x.expr, site.step, hidden)}.alias({py(x.name)})" for x in a.aggregates]
+    return code + "\n" + _call(out, f"{out}.select", [*(py(b) for b in a.by), *named])
+
+
+@emits("expect", arguments=lambda node: ", ".join(to_text(c) for c in node.args.conditions))
+def _expect(site: Site) -> str:
+    checks = []
+    for condition in site.args.conditions:
+        terms = ", ".join(f"({py(to_text(t))}, {to_polars(t, site.step)})" for t in observed_terms(condition))
+        checks.append(f"({py(to_text(condition))}, {to_polars(condition, site.step)}, [{terms}])")
+    return _call(site.out, "rt.expect", ["ctx", site.nid, site.ins[0], py(site.args.on), "[\n" + "".join(
+        f"    {c},\n" for c in checks) + "]"])
+
+
+# -- user code and models
+@emits("python", arguments=lambda node: py(node.args.function), imports=("pandas",))
+def _python(site: Site) -> str:
+    a = site.args
+    options = "{" + ", ".join(f"{py(o.name)}: {python_value(o.expr)}" for o in a.options) + "}"
+    return _call(site.out, "rt.call_python", ["ctx", site.ins[0], string_value(a.function),
+                                              f"schema={_schema(a.schema_)}", f"options={options}"])
+
+
+_ESTIMATOR_MODULES = {"logistic_regression": "sklearn.linear_model", "linear_regression": "sklearn.linear_model",
+                      "random_forest_classifier": "sklearn.ensemble", "random_forest_regressor": "sklearn.ensemble",
+                      "gradient_boosted_classifier": "sklearn.ensemble", "kmeans": "sklearn.cluster"}
+
+
+def _fit_imports(node: IRNode) -> tuple[str, ...]:
+    return ("pandas", "sklearn.compose", "sklearn.pipeline", "sklearn.preprocessing",
+            _ESTIMATOR_MODULES.get(node.args.estimator, "sklearn"))
+
+
+def _fit_text(node: IRNode) -> str:
+    a = node.args
+    return f"{a.estimator}, features=[{', '.join(a.features)}]" + (f", label={a.label}" if a.label else "")
+
+
+@emits("fit", arguments=_fit_text, imports=_fit_imports)
+def _fit(site: Site) -> str:
+    a = site.args
+    model = site.node.output
     assert isinstance(model, ModelType)
     hyper = "{" + ", ".join(f"{py(p.name)}: {python_value(p.expr)}" for p in a.params) + "}"
     features = py([(f.name, f.type.base) for f in model.features.fields])
     label = py((model.label.name, model.label.type.base)) if model.label else "None"
-    return _call(out, "rt.fit", ["ctx", py(node.id), source, f"estimator={py(a.estimator)}",
-                                 f"kind={py(model.model_kind)}", f"params={hyper}",
-                                 f"features={features}", f"label={label}"])
+    return _call(site.out, "rt.fit", ["ctx", site.nid, site.ins[0], f"estimator={py(a.estimator)}",
+                                      f"kind={py(model.model_kind)}", f"params={hyper}",
+                                      f"features={features}", f"label={label}"])
 
+
+@emits("predict", imports=("pandas",))
+def _predict(site: Site) -> str:
+    return _call(site.out, "rt.predict", ["ctx", site.nid, site.ins[0], site.ins[1]])
+
+
+@emits("evaluate", arguments=lambda node: f"label={node.args.label}, metrics={py(node.args.metrics)}",
+       imports=("sklearn.metrics",))
+def _evaluate(site: Site) -> str:
+    a = site.args
+    label_type = site.ir.node(site.node.inputs[0]).schema_.get(a.label)
+    return _call(site.out, "rt.evaluate", ["ctx", site.nid, site.ins[0], site.ins[1], f"label={py(a.label)}",
+                                           f"label_type={py(label_type.base)}", f"task={py(a.task)}",
+                                           f"metrics={py(a.metrics)}"])
+
+
+# -- sinks
+@emits("write_csv", "write_parquet", "write_json", arguments=_path)
+@emits("save_model", arguments=_path, imports=("joblib",))
+def _sink(site: Site) -> str:
+    return _call("_", f"rt.{site.step}", ["ctx", site.nid, site.ins[0], py(site.args.path)]).removeprefix("_ = ")
