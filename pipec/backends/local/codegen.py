@@ -205,17 +205,18 @@ def emits(*steps: str, arguments: Callable[[IRNode], str] = lambda node: "",
     modules = imports if callable(imports) else (lambda node, fixed=tuple(imports): fixed)
 
     def register(code: Callable[[Site], str]) -> Callable[[Site], str]:
-        for step in steps:
-            EMITTERS[step] = Emitter(code, arguments, modules)
+        for name in steps:
+            EMITTERS[name] = Emitter(code, arguments, modules)
         return code
 
     return register
 
 
 def emitter_of(node: IRNode) -> Emitter:
-    if node.step not in EMITTERS:  # `check_supported` reports it first (E0601)
+    emitter = EMITTERS.get(node.step)
+    if emitter is None:  # `check_supported` reports it first (E0601)
         raise ValueError(f"the local backend has no code for step `{node.step}`")
-    return EMITTERS[node.step]
+    return emitter
 
 
 def _path(node: IRNode) -> str:

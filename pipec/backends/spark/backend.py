@@ -21,7 +21,11 @@ from pipec.compiler.plan import Plan, unoptimized_plan
 class SparkBackend:
     name = "spark"
     capabilities = CAPABILITIES
-    supported_steps = codegen.SUPPORTED_STEPS
+
+    @property
+    def supported_steps(self) -> frozenset[str]:
+        """The steps with a registered emitter."""
+        return frozenset(codegen.EMITTERS)
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
         """E0601 for steps Spark cannot run, and for expressions it cannot translate."""
