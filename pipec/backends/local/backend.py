@@ -30,5 +30,15 @@ class LocalBackend:
         target.write_text(generate_module(plan, "pipec.backends.local.runtime"))
         return [target]
 
+    def stage_module(self, plan: Plan, runtime_module: str) -> str:
+        """The source of the module with one function per stage, importing the runtime under the
+        name `runtime_module` (what an Airflow task runs)."""
+        return generate_module(plan, runtime_module)
+
+    @property
+    def runtime_file(self) -> Path:
+        """The runtime a stage module imports: self-contained, so it can be copied beside a DAG."""
+        return Path(__file__).with_name("runtime.py")
+
 
 BACKEND = LocalBackend()

@@ -42,6 +42,10 @@ class SparkBackend:
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         return [codegen.compile(plan, out_dir)]
 
+    def job_source(self, plan: Plan) -> str:
+        """The source of the standalone PySpark job for `plan` (what an Airflow task runs)."""
+        return codegen.generate_job(plan)
+
 
 BACKEND = SparkBackend()
 
