@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from pipec.backends import BACKENDS
+
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
-TARGETS = ("ir", "local", "spark", "airflow")
+TARGETS = ("ir", *BACKENDS)
 
 
 class UsageError(Exception):
@@ -330,7 +332,7 @@ def _common(p: argparse.ArgumentParser, *, optimize: bool = False, target: bool 
         p.add_argument("--memory-budget", metavar="SIZE", help="memory for cached nodes, e.g. 2G "
                        "(default: a quarter of RAM)")
     if target:
-        p.add_argument("--target", choices=("local", "spark", "airflow"), default="local",
+        p.add_argument("--target", choices=tuple(BACKENDS), default="local",
                        help="the backend to plan for (default: local)")
 
 

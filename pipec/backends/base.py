@@ -4,7 +4,7 @@ A backend says which steps it supports so that a missing one is a compile error 
 the step and the backend, never a crash at run time. Each backend is a package under
 `pipec/backends/`: its `__init__.py` declares the backend's `CAPABILITIES` (what the optimizer
 plans with) and imports nothing heavy, and its `backend.py` holds `BACKEND`. Adding a backend is
-that folder plus its line in `BACKENDS`.
+that folder plus its line in `BACKENDS` (pipec/backends/__init__.py).
 """
 from __future__ import annotations
 
@@ -12,17 +12,12 @@ import importlib
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
+from pipec.backends import BACKENDS  # name -> the backend's package; imported only when asked for
 from pipec.backends.capabilities import Capabilities
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
 
-# name -> the backend's package; imported only when asked for
-BACKENDS: dict[str, str] = {
-    "local": "pipec.backends.local",
-    "spark": "pipec.backends.spark",
-    "airflow": "pipec.backends.airflow",
-}
 
 
 @runtime_checkable

@@ -6,7 +6,8 @@ emitter for) and from what each expression translator accepts, so it cannot drif
 """
 from __future__ import annotations
 
-from pipec.backends.base import BACKENDS, get_backend
+from pipec.backends import BACKENDS
+from pipec.backends.base import get_backend
 from pipec.stdlib.estimators import ESTIMATORS
 from pipec.stdlib.functions import KNOWN_FUNCTION_NAMES
 from pipec.stdlib.steps import STEPS
