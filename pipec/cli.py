@@ -227,7 +227,9 @@ def cmd_explain(args) -> int:
     program = _load(args.file, _params(args.param), "explain")
     from pipec.compiler.explain import explain_json, explain_text
 
-    planned_for = _backend(args).capabilities  # with --engine spark, Airflow plans as Spark does
+    # Airflow plans with its engine's rules (as Spark with --engine spark); others by name, so
+    # that explaining loads no backend (nor pyspark)
+    planned_for = _backend(args).capabilities if args.target == "airflow" else args.target
     plans = {name: _plan(args, ir, planned_for) for name, ir in program.pipelines.items()}
     if args.format == "json":
         print(json.dumps({n: explain_json(p) for n, p in plans.items()}, indent=2))
