@@ -80,6 +80,7 @@ class Plan(BaseModel):
 
     @cached_property
     def _stage_flow(self) -> dict[str, tuple[list[str], list[str]]]:
+        """Stage id -> (its inputs, its outputs)."""
         flow = {}
         for stage in self.stages:
             inside = set(stage.nodes)
