@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pipec.compiler.diagnostics import ArgumentError, Diagnostic, PipecError, RunError
 
 if TYPE_CHECKING:
+    from pipec.backends.capabilities import Capabilities
     from pipec.compiler.check import Program
     from pipec.compiler.ir import IR
     from pipec.compiler.plan import Plan
@@ -61,15 +62,18 @@ def load(source: str | Path, params: dict[str, str] | None = None) -> "Program":
     return program
 
 
-def plan(ir: "IR", *, level: int = 1, disable: frozenset[str] = frozenset(), backend: str = "local",
-         memory_budget: int | None = None, workdir: str | Path = ".", params: dict | None = None) -> "Plan":
+def plan(ir: "IR", *, level: int = 1, disable: frozenset[str] = frozenset(),
+         backend: "str | Capabilities" = "local", memory_budget: int | None = None, workdir: str | Path = ".",
+         params: dict | None = None) -> "Plan":
     """Optimize one pipeline's IR into an executable plan (`level=0`: no optimisation).
     Statistics recorded by earlier runs in `workdir` replace the cost model's guesses.
+    `backend` is a backend's name or the capabilities to plan with (a backend's `capabilities`).
     An unknown `backend` or pass in `disable` raises ArgumentError."""
     from pipec.backends.base import BACKENDS
     from pipec.compiler.passes import PASS_NAMES, optimize
 
-    _known(backend, BACKENDS, "backend")
+    if isinstance(backend, str):
+        _known(backend, BACKENDS, "backend")
     for name in disable:
         _known(name, PASS_NAMES, "optimizer pass")
     return optimize(ir, level=level, disable=frozenset(disable), backend=backend,
@@ -93,7 +97,7 @@ def compile(source: str | Path, target: str = "ir", out_dir: str | Path | None =
         problems = backend.check_supported(ir)
         if any(d.is_error for d in problems):
             raise PipecError(problems)
-        results[name] = backend.compile(plan(ir, level=level, backend=target), out)
+        results[name] = backend.compile(plan(ir, level=level, backend=backend.capabilities), out)
     return results
 
 

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from pipec.backends import BACKENDS
 from pipec.runtime_contract import PipelineRunError
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
-TARGETS = ("ir", "local", "spark", "airflow")
+TARGETS = ("ir", *BACKENDS)
 
 
 class UsageError(Exception):
@@ -114,7 +115,7 @@ def cmd_compile(args) -> int:
             _print_diagnostics(problems, args.file, "compile", sources=program.sources)
             status = EXIT_USER
             continue
-        for written in backend.compile(_plan(args, ir, args.target), out):
+        for written in backend.compile(_plan(args, ir, backend.capabilities), out):
             print(f"wrote {written}")
     return status
 
@@ -124,13 +125,15 @@ def _backend(args):
     if args.target == "airflow":
         from pipec.backends.airflow import AirflowBackend
 
-        return AirflowBackend(base_dir=args.base_dir, storage_root=args.storage_root, engine=args.engine)
+        return AirflowBackend(base_dir=getattr(args, "base_dir", None),
+                              storage_root=getattr(args, "storage_root", None), engine=args.engine)
     from pipec.backends.base import get_backend
 
     return get_backend(args.target)
 
 
-def _plan(args, ir, backend: str):
+def _plan(args, ir, backend):
+    """The plan for `backend`: a backend's name or the capabilities to plan with."""
     from pipec import plan
 
     try:
@@ -242,7 +245,10 @@ def cmd_explain(args) -> int:
     program = _load(args.file, _params(args.param), "explain")
     from pipec.compiler.explain import explain_json, explain_text
 
-    plans = {name: _plan(args, ir, args.target) for name, ir in program.pipelines.items()}
+    # Airflow plans with its engine's rules (as Spark with --engine spark); others by name, so
+    # that explaining loads no backend (nor pyspark)
+    planned_for = _backend(args).capabilities if args.target == "airflow" else args.target
+    plans = {name: _plan(args, ir, planned_for) for name, ir in program.pipelines.items()}
     if args.format == "json":
         print(json.dumps({n: explain_json(p) for n, p in plans.items()}, indent=2))
     else:
@@ -346,7 +352,7 @@ def _common(p: argparse.ArgumentParser, *, optimize: bool = False, target: bool 
         p.add_argument("--memory-budget", metavar="SIZE", help="memory for cached nodes, e.g. 2G "
                        "(default: a quarter of RAM)")
     if target:
-        p.add_argument("--target", choices=("local", "spark", "airflow"), default="local",
+        p.add_argument("--target", choices=tuple(BACKENDS), default="local",
                        help="the backend to plan for (default: local)")
 
 
@@ -391,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--workdir", metavar="DIR", help="where recorded statistics live (default: .)")
+    p.add_argument("--engine", choices=("polars", "spark"), default="polars",
+                   help="airflow only: the engine the tasks run, whose rules the plan follows")
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_explain)
 

@@ -1,30 +1,30 @@
 """The protocol every backend implements, and the registry that finds one by name.
 
 A backend says which steps it supports so that a missing one is a compile error (E0601) naming
-the step and the backend, never a crash at run time.
+the step and the backend, never a crash at run time. Each backend is a package under
+`pipec/backends/`: its `__init__.py` declares the backend's `CAPABILITIES` (what the optimizer
+plans with) and imports nothing heavy, and its `backend.py` holds `BACKEND`. Adding a backend is
+that folder plus its line in `BACKENDS` (pipec/backends/__init__.py).
 """
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
+from pipec.backends import BACKENDS  # name -> the backend's package; imported only when asked for
+from pipec.backends.capabilities import Capabilities
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
 
-# name -> "module:attribute" of an object implementing Backend; imported only when asked for
-BACKENDS: dict[str, str] = {
-    "local": "pipec.backends.local:BACKEND",
-    "spark": "pipec.backends.spark:BACKEND",
-    "airflow": "pipec.backends.airflow:BACKEND",
-}
 
 
 @runtime_checkable
 class Backend(Protocol):
     name: str
     supported_steps: frozenset[str]
+    capabilities: Capabilities  # what the optimizer plans with for this backend
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
         """One E0601 error per node whose step this backend cannot run."""
@@ -45,9 +45,31 @@ def unsupported_steps(backend: Backend, ir: IR) -> list[Diagnostic]:
     ]
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called `name` (`local`, `spark`, `airflow`)."""
+def _package(name: str):
     if name not in BACKENDS:
         raise KeyError(f"unknown backend `{name}` (known: {', '.join(sorted(BACKENDS))})")
-    module, _, attribute = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return importlib.import_module(BACKENDS[name])
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called `name` (`local`, `spark`, `airflow`)."""
+    return _package(name).BACKEND
+
+
+def capabilities_of(backend: str | Capabilities) -> Capabilities:
+    """The capabilities the optimizer plans with for the backend called `backend` (a record
+    passes through: Airflow running the Spark job plans with Spark's); cheap to call."""
+    if isinstance(backend, Capabilities):
+        return backend
+    return _package(backend).CAPABILITIES
+
+
+def backend_on_demand(module: str, names: frozenset[str]) -> Callable[[str], object]:
+    """A package's `__getattr__` that imports its `module` (the backend, which may need pyspark or
+    Airflow) only when one of `names` is first asked for, so reading `CAPABILITIES` stays cheap."""
+    def attribute(name: str) -> object:
+        if name not in names:
+            raise AttributeError(f"module {module.rpartition('.')[0]!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
+
+    return attribute

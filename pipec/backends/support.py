@@ -1,17 +1,16 @@
 """The support matrix: which steps, expression functions and estimators each backend runs.
 
-Generated from the backends' own declarations (`supported_steps`) and from what each expression
-translator accepts, so it cannot drift from the code; `docs/support-matrix.md` is its output
+Generated from the backends' own declarations (`supported_steps`: the steps each registers an
+emitter for) and from what each expression translator accepts, so it cannot drift from the code; `docs/support-matrix.md` is its output
 (`python -m pipec.backends.support > docs/support-matrix.md`, checked by a test).
 """
 from __future__ import annotations
 
+from pipec.backends import BACKENDS
 from pipec.backends.base import get_backend
 from pipec.stdlib.estimators import ESTIMATORS
 from pipec.stdlib.functions import KNOWN_FUNCTION_NAMES
 from pipec.stdlib.steps import STEPS
-
-BACKENDS = ("local", "spark", "airflow")
 
 # What the airflow backend runs is its engine's code (polars by default), so its expression and
 # estimator support is its engine's; only limits that a backend's translator enforces go here.
@@ -41,7 +40,8 @@ def render() -> str:
              "every backend and compares the results.", ""]
     lines += _table("Steps", sorted(STEPS), lambda b, s: s in steps[b])
     lines += _table("Expression functions", KNOWN_FUNCTION_NAMES, lambda b, f: True)
-    lines += _table("Estimators", sorted(ESTIMATORS), lambda b, e: "fit" in steps[b])
+    fits = {b: any(STEPS[s].fits_model for s in steps[b]) for b in BACKENDS}
+    lines += _table("Estimators", sorted(ESTIMATORS), lambda b, e: fits[b])
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -118,6 +118,17 @@ def test_compile_spark_and_airflow_write_files(capsys, tiny, tmp_path):
     assert code == 0 and "airflow" in (tmp_path / "dags/tiny.py").read_text()
 
 
+def test_airflow_with_the_spark_engine_plans_and_compiles_as_spark_does(capsys, tiny, tmp_path):
+    code, out, _ = run(capsys, "explain", str(tiny), "--target", "airflow", "--engine", "spark")
+    assert code == 0 and "needs a shuffle on spark" in out and "on airflow" not in out
+    assert out == run(capsys, "explain", str(tiny), "--target", "spark")[1]
+    assert "needs a shuffle on airflow" in run(capsys, "explain", str(tiny), "--target", "airflow")[1]
+    run(capsys, "compile", str(tiny), "--target", "spark", "-o", str(tmp_path / "jobs"))
+    run(capsys, "compile", str(tiny), "--target", "airflow", "--engine", "spark", "-o", str(tmp_path / "dags"))
+    job = (tmp_path / "dags/pipec_support/tiny_spark_job.py").read_text()
+    assert job == (tmp_path / "jobs/tiny.py").read_text()
+
+
 def test_fmt_check_and_rewrite(capsys, tmp_path):
     messy = tmp_path / "messy.pipe"
     messy.write_text('pipeline p(){\n  x=read_csv("f.csv",schema={a:int})|filter(a>1)\n'

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from optimizer_helpers import checked
 
+from pipec.backends.capabilities import Capabilities
 from pipec.compiler.cost import NodeEstimate
 from pipec.compiler.ir import IR, IRNode, LimitArgs, SinkArgs, SourceArgs, lit
 from pipec.compiler.passes import cache_placement
@@ -78,6 +79,21 @@ def test_spark_weights_an_iterative_fit_by_its_iterations_and_local_does_not():
     assert cache_placement(ir, backend="local", memory_budget=10**9, estimates=est) == []
     chosen = cache_placement(ir, backend="spark", memory_budget=10**9, estimates=est)
     assert [(c.node, c.runs) for c in chosen] == [("train", 50)]
+
+
+def test_a_backend_record_alone_decides_how_often_a_fit_reads_and_what_keeping_costs():
+    ir = checked("""
+      t = read_csv("t.csv", schema={a: float, y: bool})
+      train = t | filter(a > 0.0)
+      m = train | fit(kmeans(k=2), features=[a])
+      m | save_model("m")
+    """)
+    est = {n.id: NodeEstimate(rows=1000, bytes=8000, seconds=0.5) for n in ir.nodes()}
+    toy = Capabilities(name="toy", fit_passes={"kmeans": 7})
+    assert [(c.node, c.runs) for c in cache_placement(ir, backend=toy, memory_budget=10**9, estimates=est)] == [
+        ("train", 7)]
+    dear = Capabilities(name="toy", fit_passes={"kmeans": 7}, materialise_seconds_per_byte=1.0)
+    assert cache_placement(ir, backend=dear, memory_budget=10**9, estimates=est) == []
 
 
 def test_local_reads_a_source_once_so_its_reading_time_is_not_saved_again():

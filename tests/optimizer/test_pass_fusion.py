@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from optimizer_helpers import checked
 
+from pipec.backends.capabilities import Capabilities
 from pipec.compiler.passes import fusion
 from pipec.compiler.passes.invariants import check_stages
 
@@ -61,3 +62,24 @@ def test_an_uncached_table_read_twice_stays_with_both_readers():
       t | filter(a > 1) | write_csv("a.csv")
       t | filter(a < 1) | write_csv("b.csv")
     """) == [["t", "sink1__0_filter", "sink1_write_csv", "sink2__0_filter", "sink2_write_csv"]]
+
+
+def test_a_backend_plans_from_its_capabilities_alone():
+    # a backend the optimizer has never heard of: its record decides the boundaries and names them
+    toy = Capabilities(name="toy", shuffle_ends_stage=True, user_code_runs_apart="runs in a sandbox")
+    ir = checked(JOIN_THEN_PYTHON)
+    result = fusion(ir, backend=toy)
+    check_stages("fusion", ir, result)
+    assert [s.nodes for s in result] == [["t", "j__0_filter"], ["u"], ["j"], ["p", "sink1_write_csv"]]
+    assert result[0].boundary == "`j` (join j, line 9) needs a shuffle on toy"
+    assert result[2].boundary == "`p` (python p, line 10) runs in a sandbox on toy"
+
+
+def test_airflow_running_the_spark_job_plans_with_the_spark_rules():
+    from pipec.backends.airflow import AirflowBackend
+
+    ir = checked(JOIN_THEN_PYTHON)
+    on_spark = fusion(ir, backend=AirflowBackend(engine="spark").capabilities)
+    assert on_spark == fusion(ir, backend="spark")
+    assert "needs a shuffle on spark" in on_spark[0].boundary
+    assert fusion(ir, backend=AirflowBackend().capabilities) == fusion(ir, backend="airflow")

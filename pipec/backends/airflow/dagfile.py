@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import jinja2
-import networkx as nx
 
 from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
                                            param_call, py_literal)
 from pipec.backends.airflow.task_io import KEEP_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
-from pipec.backends.local.codegen import stage_inputs, stage_outputs
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
 from pipec.runtime_contract import substitute
@@ -154,25 +152,20 @@ def _commit_task(tasks: list[StageTask]) -> StageTask:
 def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
     """One task per stage, in an order where every task comes after the tasks it depends on."""
     ir = plan.ir
-    owner = {node_id: stage.id for stage in plan.stages for node_id in stage.nodes}
     by_stage: dict[str, StageTask] = {}
     for index, stage in enumerate(plan.stages, 1):
         nodes = [ir.node(n) for n in stage.nodes]
-        reads = {i: _kind(ir.node(i)) for i in stage_inputs(plan, stage)}
-        writes = {n: _kind(ir.node(n)) for n in stage_outputs(plan, stage)}
+        reads = {i: _kind(ir.node(i)) for i in plan.stage_inputs(stage)}
+        writes = {n: _kind(ir.node(n)) for n in plan.stage_outputs(stage)}
         by_stage[stage.id] = StageTask(
             stage=stage, task_id=_task_id(stage, nodes, index), reads=reads, writes=writes,
             sink_uris=[sink_uri(n.args.path, ir.params, base_dir) for n in nodes if n.is_sink],
             doc_md=_task_doc(stage, nodes))
-    order = nx.DiGraph()
-    order.add_nodes_from(by_stage)
     for task in by_stage.values():
-        for producer in dict.fromkeys(owner[node_id] for node_id in task.reads):
-            order.add_edge(producer, task.stage.id)
+        for producer in dict.fromkeys(plan.stage_of(node_id).id for node_id in task.reads):
             task.upstream.append(by_stage[producer])
             by_stage[producer].has_downstream = True
-    position = {stage.id: i for i, stage in enumerate(plan.stages)}
-    return [by_stage[s] for s in nx.lexicographical_topological_sort(order, key=position.get)]
+    return [by_stage[stage.id] for stage in plan.ordered_stages]
 
 
 def sink_uri(path: str, params: list[ParamSpec], base_dir: str) -> str:

@@ -1,34 +1,11 @@
-"""The local backend: runs a plan in-process with polars (lazy frames) and scikit-learn."""
-from __future__ import annotations
+"""The local backend: runs a plan in-process with polars (lazy frames) and scikit-learn.
 
-from pathlib import Path
+Planning: polars' lazy engine runs joins, aggregates and sorts inside one query (no stage boundary
+there), and every source is read into memory once (reading it again costs nothing).
+"""
+from pipec.backends.base import backend_on_demand
+from pipec.backends.capabilities import Capabilities
 
-from pipec.backends.base import unsupported_steps
-from pipec.compiler.diagnostics import Diagnostic
-from pipec.compiler.ir import IR
-from pipec.compiler.plan import Plan
+CAPABILITIES = Capabilities(name="local", keeps_sources=True)
 
-
-class LocalBackend:
-    name = "local"
-    supported_steps = frozenset({
-        "read_csv", "read_parquet", "read_json", "filter", "select", "derive", "drop", "rename",
-        "fill_null", "drop_nulls", "distinct", "sort", "limit", "sample", "union", "join", "aggregate",
-        "split", "python", "fit", "predict", "evaluate", "expect",
-        "write_csv", "write_parquet", "write_json", "save_model",
-    })
-
-    def check_supported(self, ir: IR) -> list[Diagnostic]:
-        return unsupported_steps(self, ir)
-
-    def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
-        """Write the generated module (what `pipec run` executes) for inspection."""
-        from pipec.backends.local.codegen import generate_module
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / f"{plan.ir.pipeline}_local.py"
-        target.write_text(generate_module(plan, "pipec.backends.local.runtime"))
-        return [target]
-
-
-BACKEND = LocalBackend()
+__getattr__ = backend_on_demand("pipec.backends.local.backend", frozenset({"BACKEND", "LocalBackend"}))

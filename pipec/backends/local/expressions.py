@@ -60,7 +60,7 @@ def python_value(e: ast.Expr) -> str:
 
 def to_polars(e: ast.Expr, step: str = "expression", computed: dict[int, str] | None = None) -> str:
     """The polars expression for `e`; aggregates are allowed (they are only typed inside
-    `aggregate` and `expect`). `step` names the step in run-time errors (integer overflow);
+    `aggregate` and `expect`). `step` is the step that run-time errors (integer overflow) name;
     `computed` maps aggregate calls (by `id`) to the columns that already hold their values."""
     return _Translator(step, computed or {}).expr(e)
 

@@ -21,14 +21,17 @@ from typing import TYPE_CHECKING, Mapping
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Stage
 from pipec.compiler.types import TableType
+from pipec.stdlib.steps import STEPS
 
 if TYPE_CHECKING:
     from pipec.compiler.cost import NodeEstimate
 
-# steps whose generated code computes their input and hands on an eager result
-EAGER_STEPS = frozenset({"fit", "predict", "evaluate", "python"})
-# steps that compute their input but hand it on lazily (read again by every consumer)
-_COMPUTING_STEPS = EAGER_STEPS | {"expect"}
+
+def _computing(ir: IR, node_id: str) -> bool:
+    """The generated code computes the node's input: an eager step hands on an eager result, a
+    gate hands its input on lazily (read again by every consumer)."""
+    spec = STEPS[ir.node(node_id).step]
+    return spec.eager or spec.gate
 
 
 @dataclass
@@ -46,7 +49,7 @@ def node_observations(ir: IR, stages: list[Stage], timings: Mapping[str, StageTi
     """`{node_id: {"rows", "bytes", "seconds"}}` for every node with a measurement; rows and
     bytes are None for the nodes that were never materialised."""
     kept = set(node_stats) | {n.id for n in ir.nodes()
-                              if n.step in EAGER_STEPS or not isinstance(n.output, TableType)}
+                              if STEPS[n.step].eager or not isinstance(n.output, TableType)}
     shares: dict[str, list[float]] = defaultdict(list)
     for stage in stages:
         timing = timings.get(stage.id)
@@ -71,7 +74,7 @@ def _segments(ir: IR, stage: Stage, timing: StageTiming, recorded: set[str]):
     mark = next(marks, None)
     since, points = timing.started, []
     for node_id in stage.nodes:
-        if ir.node(node_id).step in _COMPUTING_STEPS and node_id not in recorded:
+        if _computing(ir, node_id) and node_id not in recorded:
             points.append(node_id)
         if mark is not None and mark[0] == node_id:
             yield mark[1] - since, [*points, node_id]

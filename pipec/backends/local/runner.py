@@ -24,25 +24,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pipec.backends.local import runtime as rt
-from pipec.backends.local.codegen import DEFAULT_RUNTIME, generate_module
+from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module
 from pipec.backends.local.measure import StageTiming, node_observations
 from pipec.compiler.plan import Plan
+from pipec.stdlib.steps import STEPS
 
 Event = dict[str, Any]
-
-# What the runtime imports for each step, slow enough (scikit-learn: 1.5 s or more) to be worth
-# importing in the background while the first sources are read.
-_HEAVY_IMPORTS = {
-    "fit": ("pandas", "sklearn.compose", "sklearn.pipeline", "sklearn.preprocessing"),
-    "predict": ("pandas",),
-    "evaluate": ("sklearn.metrics",),
-    "python": ("pandas",),
-    "save_model": ("joblib",),
-}
-_ESTIMATOR_MODULES = {"logistic_regression": "sklearn.linear_model", "linear_regression": "sklearn.linear_model",
-                      "random_forest_classifier": "sklearn.ensemble", "random_forest_regressor": "sklearn.ensemble",
-                      "gradient_boosted_classifier": "sklearn.ensemble", "kmeans": "sklearn.cluster"}
-
 
 @dataclass
 class SinkResult:
@@ -123,7 +110,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     timings: dict[str, StageTiming] = {}
     try:
         ctx.recover([node.args.path for node in ir.sinks()])
-        with _importable(workdir, any(n.step == "python" for n in ir.nodes())):
+        with _importable(workdir, any(STEPS[n.step].user_code for n in ir.nodes())):
             _run_stages(namespace, plan, ctx, values, timings, imports)
         order = {node.id: k for k, node in enumerate(ir.nodes())}
         ctx.sinks.sort(key=lambda sink: order[sink["node"]])
@@ -141,7 +128,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         pipeline=ir.pipeline,
         sinks=[SinkResult(node=s["node"], step=ir.node(s["node"]).step, path=s["path"], rows=s["rows"])
                for s in ctx.sinks],
-        metrics={n.id: values[n.id] for n in ir.nodes() if n.step == "evaluate"},
+        metrics={n.id: values[n.id] for n in ir.nodes() if STEPS[n.step].makes_metrics},
         stage_seconds={s["id"]: timings[s["id"]].ended - timings[s["id"]].started for s in namespace["STAGES"]},
         node_stats=ctx.node_stats,
         warnings=ctx.warnings,
@@ -233,17 +220,12 @@ def _cores() -> int:
 
 
 def heavy_imports(plan: Plan) -> list[str]:
-    """The slow modules the runtime will import for this plan's steps."""
-    modules: list[str] = []
-    for node in plan.ir.nodes():
-        modules += _HEAVY_IMPORTS.get(node.step, ())
-        if node.step == "fit":
-            modules.append(_ESTIMATOR_MODULES.get(node.args.estimator, "sklearn"))
-    return list(dict.fromkeys(modules))
+    """The slow modules the runtime will import for this plan's steps (what their emitters say)."""
+    return list(dict.fromkeys(module for node in plan.ir.nodes() for module in emitter_of(node).imports(node)))
 
 
 def _uses_heavy_imports(plan: Plan, stage: dict[str, Any]) -> bool:
-    return any(plan.ir.node(n).step in _HEAVY_IMPORTS for n in stage["nodes"])
+    return any(emitter_of(node).imports(node) for node in map(plan.ir.node, stage["nodes"]))
 
 
 def prefetch_imports(plan: Plan) -> threading.Thread | None:
@@ -291,7 +273,8 @@ def format_summary(result: RunResult) -> str:
     """What `pipec run` prints after a successful run: each sink with its rows, the metrics, the time."""
     lines = [f"pipeline {result.pipeline}: {len(result.sinks)} output(s) in {result.seconds:.2f}s"]
     for sink in result.sinks:
-        rows = f"{sink.rows:,} rows" if sink.rows is not None else {"save_model": "model"}.get(sink.step, "metrics")
+        rows = f"{sink.rows:,} rows" if sink.rows is not None else (
+            "model" if STEPS[sink.step].input == "model" else "metrics")
         lines.append(f"  wrote {sink.path} ({rows})")
     for node, metrics in result.metrics.items():
         name = result.bindings.get(node, node)

@@ -9,17 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from pipec.backends.base import unsupported_steps
-from pipec.runtime_contract import param_argument
-from pipec.backends.spark import codegen
+from pipec.backends.spark import CAPABILITIES, codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan, unoptimized_plan
+from pipec.runtime_contract import param_argument
 
 
 class SparkBackend:
     name = "spark"
-    supported_steps = codegen.SUPPORTED_STEPS
+    capabilities = CAPABILITIES
+
+    @property
+    def supported_steps(self) -> frozenset[str]:
+        """The steps with a registered emitter."""
+        return frozenset(codegen.EMITTERS)
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
         """E0601 for steps Spark cannot run, and for expressions it cannot translate."""
@@ -35,6 +40,10 @@ class SparkBackend:
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         return [codegen.compile(plan, out_dir)]
+
+    def job_source(self, plan: Plan) -> str:
+        """The source of the standalone PySpark job for `plan` (what an Airflow task runs)."""
+        return codegen.generate_job(plan)
 
 
 BACKEND = SparkBackend()

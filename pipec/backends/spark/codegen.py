@@ -6,6 +6,9 @@ commented block per plan stage, and `main(argv)`. Chains of DataFrame methods in
 written as one fluent expression; nodes the plan caches are persisted and unpersisted after the
 last action that reads them. Every DataFrame carries its rows' defined order (docs/semantics.md) in
 the runtime's hidden `ORDER` column, which each step keeps or composes and sinks drop.
+
+Each step has one emitter, registered with `@emits` below; the Spark backend supports exactly the
+steps registered here.
 """
 from __future__ import annotations
 
@@ -16,8 +19,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import Callable
 
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
@@ -26,17 +28,11 @@ from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
 from pipec.compiler.plan import Plan
 from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
+from pipec.stdlib.steps import STEPS
 
 LINE_LIMIT = 100
 INDENT = "    "
 STORAGE_LEVEL = "StorageLevel.MEMORY_AND_DISK"  # spill rather than recompute when memory is short
-ACTION_STEPS = frozenset({"write_csv", "write_parquet", "write_json", "save_model", "fit", "evaluate", "expect"})
-METHOD_STEPS = frozenset({"filter", "select", "derive", "drop", "drop_nulls", "distinct", "rename", "fill_null",
-                          "sort", "limit", "union", "join", "aggregate"})
-ROW_WISE_STEPS = frozenset({"filter", "select", "derive", "drop", "drop_nulls", "rename", "fill_null",
-                            "split", "sample"})
-SUPPORTED_STEPS = METHOD_STEPS | ACTION_STEPS | frozenset(
-    {"read_csv", "read_parquet", "read_json", "split", "sample", "python", "predict"})
 # The runtime is embedded as text, never imported here: it imports pyspark.
 RUNTIME_FILE = Path(__file__).with_name("runtime.py")
 EMBEDDED = {module.__name__: (Path(module.__file__), title)  # the pipec modules it imports, by name
@@ -153,7 +149,6 @@ class JobWriter:
         self.names: dict[str, str] = {}
         self.schemas: list[tuple[str, Schema]] = []  # module-level schema constants
         self.pending: dict[str, _Chain] = {}
-        self.unread: dict[str, frozenset[str]] = {}  # node id -> columns its sources did not read
         kept = {c for c in plan.cached_nodes if c in self.ir and isinstance(self.ir.node(c).output, TableType)}
         self.cached = {c for c in kept if not self._only_trained_on(c, kept)}
 
@@ -163,10 +158,10 @@ class JobWriter:
         would store the rows twice; the few extra reads of it (the label lookup, MLlib's first
         passes) are cheap filters of the kept table."""
         consumers = self.ir.consumers(node_id)
-        if not consumers or any(c.step != "fit" for c in consumers):
+        if not consumers or not all(STEPS[c.step].fits_model for c in consumers):
             return False
         node = self.ir.node(node_id)
-        while node.step in ROW_WISE_STEPS:
+        while STEPS[node.step].row_local and not STEPS[node.step].eager:  # a cheap row-wise step
             node = self.ir.node(node.inputs[0])
             if node.id in kept:
                 return True
@@ -232,7 +227,7 @@ class JobWriter:
         return f'"""{text}\n"""\n'
 
     def pipeline_function(self) -> str:
-        stages = self.ordered_stages()
+        stages = self.plan.ordered_stages
         last_action = self._last_actions([stage.id for stage in stages])
         blocks = []
         for stage in stages:
@@ -252,16 +247,6 @@ class JobWriter:
         doc = f'{INDENT}"""The steps of `{self.ir.pipeline}`, in dependency order; sinks are staged in `outputs`."""\n'
         return signature + doc + "\n\n".join(blocks) + "\n"
 
-    def ordered_stages(self) -> list:
-        """Stages in an order where every stage comes after the stages it reads from."""
-        by_id = {stage.id: stage for stage in self.plan.stages}
-        position = {stage.id: i for i, stage in enumerate(self.plan.stages)}
-        stage_of = {node: stage.id for stage in self.plan.stages for node in stage.nodes}
-        graph = nx.DiGraph()
-        graph.add_nodes_from(by_id)
-        graph.add_edges_from((stage_of[u], stage_of[v]) for u, v in self.ir.graph.edges if stage_of[u] != stage_of[v])
-        return [by_id[s] for s in nx.lexicographical_topological_sort(graph, key=lambda s: f"{position[s]:09d}")]
-
     def _last_actions(self, emitted: list[str]) -> dict[str, str]:
         """For each cached node, the stage of the last action that still reads it (then it can go)."""
         return {cached: max(stages, key=emitted.index)
@@ -272,7 +257,7 @@ class JobWriter:
         keep its input, and a cached table stops the search once its first action has filled it."""
         stages = []
         for consumer in self.ir.consumers(node_id):
-            if consumer.step in ACTION_STEPS:
+            if EMITTERS[consumer.step].action:
                 stages.append(self.plan.stage_of(consumer.id).id)
             if not isinstance(consumer.output, TableType):
                 continue
@@ -284,26 +269,26 @@ class JobWriter:
 
     # -- one node
     def node_lines(self, node: IRNode, stage_nodes: list[str]) -> list[str]:
+        emitter = emitter_of(node)
+        if emitter.shape == SINK:
+            return [emitter.write(self, node)]
         consumers = self.ir.consumers(node.id)
-        if node.is_sink:
-            return [self.sink(node)]
         consumer = consumers[0] if len(consumers) == 1 else None
         inline = (consumer is not None and consumer.id in stage_nodes and consumer.inputs.count(node.id) == 1
-                  and consumer.inputs[0] == node.id and consumer.step in METHOD_STEPS | {"expect"}
+                  and consumer.inputs[0] == node.id and emitter_of(consumer).shape in (METHOD, CHECK)
                   and node.id not in self.cached)
-        if node.step in METHOD_STEPS:
-            chain = self.input_chain(node.inputs[0])
-            chain.methods.append(self.method(node))
-        elif node.step == "expect":
-            chain = self.input_chain(node.inputs[0])
+        if emitter.shape == VALUE:
+            chain = _Chain(emitter.write(self, node))
         else:
-            chain = _Chain(self.expression(node))
+            chain = self.input_chain(node.inputs[0])
+            if emitter.shape == METHOD:
+                chain.methods.append(emitter.write(self, node))
         if inline:
             self.pending[node.id] = chain
             return []
         lines = [f"{self.var(node.id)} = {chain.text('')}"]
-        if node.step == "expect":
-            lines.append(self.expect(node))
+        if emitter.shape == CHECK:
+            lines.append(emitter.write(self, node))
         if node.id in self.cached:
             lines.append(f"{self.var(node.id)} = {self.var(node.id)}.persist({STORAGE_LEVEL})")
         return lines
@@ -315,166 +300,242 @@ class JobWriter:
         assert node_id not in self.pending, f"{node_id} was not assigned"
         return self.var(node_id)
 
-    # -- DataFrame methods
-    def method(self, node: IRNode) -> str:
-        a = node.args
-        step = node.step
-        if step == "filter":
-            return f".filter({ex.column(a.predicate)})"
-        if step == "select":
-            return call(".select", [*(self.named(item) for item in a.items), "ORDER"])
-        if step == "derive":
-            return f".withColumns({dict_text([(lit(c.name), ex.column(c.expr)) for c in a.columns], '')})"
-        if step == "fill_null":
-            items = [(lit(v.name), f"F.coalesce({ex.column_name(v.name)}, {ex.column(v.expr)})") for v in a.values]
-            return f".withColumns({dict_text(items, '')})"
-        if step == "drop":
-            return call(".drop", [lit(c) for c in a.columns])
-        if step == "drop_nulls":
-            return f".dropna(subset={lit(a.columns)})" if a.columns else ".dropna()"
-        if step == "distinct":
-            columns = a.columns or self.physical_columns(node.inputs[0])
-            return call(".groupBy", [_name_arg(c) for c in columns]) + "\n.agg(first_order())"
-        if step == "rename":
-            return f".withColumnsRenamed({dict_text([(lit(old), lit(new)) for new, old in a.mapping], '')})"
-        if step == "sort":
-            keys = [f"{ex.column_name(k.column)}.{'desc' if k.descending else 'asc'}_nulls_last()" for k in a.keys]
-            return f".transform(sorted_rows, {list_text(keys, '')})"
-        if step == "limit":
-            return f".transform(first_rows, {ex.value(a.n)})"
-        if step == "union":
-            return "\n".join([".transform(union_part, 0)"] + [f".unionByName(union_part({self.input_var(other)}, {i}))"
-                                                           for i, other in enumerate(node.inputs[1:], 1)])
-        if step == "join":
-            return self.join(node)
-        if step == "aggregate":
-            aggregates = [f"{_atom(ex.column(agg.expr))}.alias({lit(agg.name)})" for agg in a.aggregates]
-            group = call(".groupBy", [_name_arg(c) for c in a.by]) + "\n" if a.by else ""
-            return group + call(".agg", [*aggregates, "first_order()"])
-        raise AssertionError(step)
 
-    def named(self, item: NamedExpr) -> str:
-        if isinstance(item.expr, ex.ColumnRef) and item.expr.name == item.name:
-            return _name_arg(item.name)
-        return f"{_atom(ex.column(item.expr))}.alias({lit(item.name)})"
+# ---------------------------------------------------------------- one emitter per step
+# How an emitter's text joins the job: a DataFrame method appended to its input's chain
+# (`.filter(...)`), an expression making a new value (`split_rows(df, ...)`), a statement checking
+# the node's variable, which holds its input's chain (`expect`), or a statement staging an output.
+METHOD, VALUE, CHECK, SINK = "method", "value", "check", "sink"
 
-    def join(self, node: IRNode) -> str:
-        """A USING join: keys appear once under the left name (coalesced for `full`), as pipec says."""
-        a = node.args
-        left, right = (self.physical_columns(i) for i in node.inputs[:2])
-        right_text = self.input_var(node.inputs[1])
-        ordered = a.how not in ("semi", "anti")
-        if ordered:
-            right_text = f"with_right_order({right_text})"
-        renames = [(lit(k.right), lit(k.left)) for k in a.on if k.right != k.left]
-        if renames:
-            right_text += f".withColumnsRenamed({dict_text(renames, '')})"
-        how = {"semi": "left_semi", "anti": "left_anti"}.get(a.how, a.how)
-        text = call(".join", [right_text, f"on={lit([k.left for k in a.on])}", f"how={lit(how)}"])
-        if ordered:
-            text += f"\n.transform(joined_order, {lit(a.how)})"
-        keys = [k.left for k in a.on]
-        right_keys = {k.right for k in a.on}
-        natural = keys + [c for c in left if c not in keys]
-        if a.how not in ("semi", "anti"):
-            natural += [c for c in right if c not in right_keys]
-        wanted = self.physical_columns(node.id)
-        if natural != wanted:
-            text += "\n" + call(".select", [*(_name_arg(c) for c in wanted), "ORDER"])
-        return text
 
-    def physical_columns(self, node_id: str) -> list[str]:
-        """The columns `node_id`'s DataFrame really has, in the order of its logical schema.
+@dataclass(frozen=True)
+class Emitter:
+    """How the job computes one step: `write(job, node)` gives its text, joined as `shape` says;
+    `action` says that text runs a Spark action (it computes its input), after which a persisted
+    input nothing else reads can be unpersisted."""
 
-        Node schemas describe the logical tables; projection pushdown only tells the sources to
-        skip columns that nothing needs. Code that names columns itself (the join's reordering
-        `select`) must name only these, or Spark fails with UNRESOLVED_COLUMN."""
-        return [c for c in self.ir.node(node_id).schema_.names if c not in self._unread(node_id)]
+    write: Callable[[JobWriter, IRNode], str]
+    shape: str
+    action: bool
 
-    def _unread(self, node_id: str) -> frozenset[str]:
-        """Columns of `node_id`'s logical table that were never read at a source."""
-        if node_id not in self.unread:
-            node = self.ir.node(node_id)
-            a = node.args
-            if node.is_source:
-                unread = set(a.schema_.names) - set(a.columns if a.columns is not None else a.schema_.names)
-            elif node.step in ("select", "aggregate", "python"):  # every output column is computed
-                unread = set()
-            else:
-                created = ({c.name for c in a.columns} if node.step == "derive"
-                           else {new for new, _ in a.mapping} if node.step == "rename"
-                           else {"prediction", "probability"} if node.step == "predict" else set())
-                inherited = set().union(*[self._unread(i) for i in node.inputs
-                                          if isinstance(self.ir.node(i).output, TableType)])
-                unread = (inherited - created) & set(node.schema_.names)
-            self.unread[node_id] = frozenset(unread)
-        return self.unread[node_id]
 
-    # -- function steps
-    def expression(self, node: IRNode) -> str:
-        a = node.args
-        step = node.step
-        if node.is_source:
-            fmt = step.removeprefix("read_")
-            args = ["spark", lit(node.id), lit(fmt), f"resolve_path({lit(a.path)}, params)",
-                    self.schema_constant(node.id, a.schema_)]
-            if fmt == "csv":
-                if not a.header:
-                    args.append("header=False")
-                if a.delimiter != ",":
-                    args.append(f"delimiter={lit(a.delimiter)}")
-                if a.null_values:
-                    args.append(f"null_values={lit(a.null_values)}")
-            if a.columns is not None:
-                args.append(f"columns={lit(a.columns)}")
-            return call("numbered", [call("read_table", args)])
-        source = self.input_var(node.inputs[0])
-        if step == "split":
-            args = [source, ex.value(a.fraction), ex.value(a.seed), f"part={a.part}"]
-            return call("split_rows", args + ([f"by={lit(a.by)}"] if a.by else []))
-        if step == "sample":
-            return call("sample_rows", [source, ex.value(a.fraction), ex.value(a.seed)])
-        if step == "python":
-            options = dict_text([(lit(o.name), ex.value(o.expr)) for o in a.options], "")
-            return call("apply_python", [source, lit(a.function), self.schema_constant(node.id, a.schema_), options])
-        if step == "fit":
-            model: ModelType = node.output
-            arguments = dict_text([(lit(p.name), ex.value(p.expr)) for p in a.params], "")
-            features = list_text([f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
-                                  for f in model.features.fields], INDENT)
-            # MLlib's result depends on how the rows are partitioned and ordered: in their order
-            args = [f"in_order({source})", lit(a.estimator), arguments, f"kind={lit(model.model_kind)}",
-                    f"features={features}"]
-            if model.label is not None:
-                args.append(f"label=({lit(model.label.name)}, {lit(model.label.type.base)})")
-            return call("fit_model", args)
-        if step == "predict":
-            return call("predict", [source, self.input_var(node.inputs[1])])
-        if step == "evaluate":
-            return call("evaluate", [source, self.input_var(node.inputs[1]), f"label={lit(a.label)}",
-                                     f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
-        raise AssertionError(step)
+EMITTERS: dict[str, Emitter] = {}
 
-    def expect(self, node: IRNode) -> str:
-        checks = []
-        for condition in node.args.conditions:
-            observed = "[" + ", ".join(f"({lit(ex.describe(o))}, {ex.column(o)})"
-                                       for o in ex.observed_values(condition)) + "]"
-            checks.append(call("Expectation", [lit(ex.describe(condition)), ex.column(condition), observed], INDENT))
-        return call("check_expectations", [self.var(node.id), "[\n" + "".join(
-            f"{INDENT}{c},\n" for c in checks) + "]", "spark"])
 
-    def sink(self, node: IRNode) -> str:
-        source_node = self.ir.node(node.inputs[0])
-        source = self.input_var(source_node.id)
-        path = f"resolve_path({lit(node.args.path)}, params)"
-        if node.step == "save_model":
-            return call("outputs.save_model", [source, path])
-        fmt = node.step.removeprefix("write_")
-        if isinstance(source_node.output, MetricsType):
-            return call("outputs.write_metrics", [source, lit(fmt), path])
-        schema = self.schema_constant(source_node.id, source_node.schema_)
-        return call("outputs.write_table", [source, lit(fmt), path, schema])
+def emits(*steps: str, shape: str, action: bool = False):
+    """Register the decorated function as the emitter of `steps`."""
+    def register(write: Callable[[JobWriter, IRNode], str]) -> Callable[[JobWriter, IRNode], str]:
+        for name in steps:
+            EMITTERS[name] = Emitter(write, shape, action)
+        return write
+
+    return register
+
+
+def emitter_of(node: IRNode) -> Emitter:
+    emitter = EMITTERS.get(node.step)
+    if emitter is None:  # `check_supported` reports it first (E0601)
+        raise ValueError(f"the spark backend has no code for step `{node.step}`")
+    return emitter
+
+
+# -- sources
+@emits("read_csv", "read_parquet", "read_json", shape=VALUE)
+def _read(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    fmt = node.step.removeprefix("read_")
+    args = ["spark", lit(node.id), lit(fmt), f"resolve_path({lit(a.path)}, params)",
+            job.schema_constant(node.id, a.schema_)]
+    if fmt == "csv":
+        if not a.header:
+            args.append("header=False")
+        if a.delimiter != ",":
+            args.append(f"delimiter={lit(a.delimiter)}")
+        if a.null_values:
+            args.append(f"null_values={lit(a.null_values)}")
+    if a.columns is not None:
+        args.append(f"columns={lit(a.columns)}")
+    return call("numbered", [call("read_table", args)])
+
+
+# -- DataFrame methods
+@emits("filter", shape=METHOD)
+def _filter(job: JobWriter, node: IRNode) -> str:
+    return f".filter({ex.column(node.args.predicate)})"
+
+
+def _named(item: NamedExpr) -> str:
+    if isinstance(item.expr, ex.ColumnRef) and item.expr.name == item.name:
+        return _name_arg(item.name)
+    return f"{_atom(ex.column(item.expr))}.alias({lit(item.name)})"
+
+
+@emits("select", shape=METHOD)
+def _select(job: JobWriter, node: IRNode) -> str:
+    return call(".select", [*(_named(item) for item in node.args.items), "ORDER"])
+
+
+@emits("derive", shape=METHOD)
+def _derive(job: JobWriter, node: IRNode) -> str:
+    return f".withColumns({dict_text([(lit(c.name), ex.column(c.expr)) for c in node.args.columns], '')})"
+
+
+@emits("fill_null", shape=METHOD)
+def _fill_null(job: JobWriter, node: IRNode) -> str:
+    items = [(lit(v.name), f"F.coalesce({ex.column_name(v.name)}, {ex.column(v.expr)})") for v in node.args.values]
+    return f".withColumns({dict_text(items, '')})"
+
+
+@emits("drop", shape=METHOD)
+def _drop(job: JobWriter, node: IRNode) -> str:
+    return call(".drop", [lit(c) for c in node.args.columns])
+
+
+@emits("drop_nulls", shape=METHOD)
+def _drop_nulls(job: JobWriter, node: IRNode) -> str:
+    return f".dropna(subset={lit(node.args.columns)})" if node.args.columns else ".dropna()"
+
+
+@emits("distinct", shape=METHOD)
+def _distinct(job: JobWriter, node: IRNode) -> str:
+    columns = node.args.columns or job.plan.physical_columns(node.inputs[0])
+    return call(".groupBy", [_name_arg(c) for c in columns]) + "\n.agg(first_order())"
+
+
+@emits("rename", shape=METHOD)
+def _rename(job: JobWriter, node: IRNode) -> str:
+    return f".withColumnsRenamed({dict_text([(lit(old), lit(new)) for new, old in node.args.mapping], '')})"
+
+
+@emits("sort", shape=METHOD)
+def _sort(job: JobWriter, node: IRNode) -> str:
+    keys = [f"{ex.column_name(k.column)}.{'desc' if k.descending else 'asc'}_nulls_last()" for k in node.args.keys]
+    return f".transform(sorted_rows, {list_text(keys, '')})"
+
+
+@emits("limit", shape=METHOD)
+def _limit(job: JobWriter, node: IRNode) -> str:
+    return f".transform(first_rows, {ex.value(node.args.n)})"
+
+
+@emits("union", shape=METHOD)
+def _union(job: JobWriter, node: IRNode) -> str:
+    return "\n".join([".transform(union_part, 0)"] + [f".unionByName(union_part({job.input_var(other)}, {i}))"
+                                                    for i, other in enumerate(node.inputs[1:], 1)])
+
+
+@emits("join", shape=METHOD)
+def _join(job: JobWriter, node: IRNode) -> str:
+    """A USING join: keys appear once under the left name (coalesced for `full`), as pipec says."""
+    a = node.args
+    left, right = (job.plan.physical_columns(i) for i in node.inputs[:2])
+    right_text = job.input_var(node.inputs[1])
+    ordered = a.how not in ("semi", "anti")
+    if ordered:
+        right_text = f"with_right_order({right_text})"
+    renames = [(lit(k.right), lit(k.left)) for k in a.on if k.right != k.left]
+    if renames:
+        right_text += f".withColumnsRenamed({dict_text(renames, '')})"
+    how = {"semi": "left_semi", "anti": "left_anti"}.get(a.how, a.how)
+    text = call(".join", [right_text, f"on={lit([k.left for k in a.on])}", f"how={lit(how)}"])
+    if ordered:
+        text += f"\n.transform(joined_order, {lit(a.how)})"
+    keys = [k.left for k in a.on]
+    right_keys = {k.right for k in a.on}
+    natural = keys + [c for c in left if c not in keys]
+    if a.how not in ("semi", "anti"):
+        natural += [c for c in right if c not in right_keys]
+    wanted = job.plan.physical_columns(node.id)
+    if natural != wanted:
+        text += "\n" + call(".select", [*(_name_arg(c) for c in wanted), "ORDER"])
+    return text
+
+
+@emits("aggregate", shape=METHOD)
+def _aggregate(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    aggregates = [f"{_atom(ex.column(agg.expr))}.alias({lit(agg.name)})" for agg in a.aggregates]
+    group = call(".groupBy", [_name_arg(c) for c in a.by]) + "\n" if a.by else ""
+    return group + call(".agg", [*aggregates, "first_order()"])
+
+
+@emits("expect", shape=CHECK, action=True)
+def _expect(job: JobWriter, node: IRNode) -> str:
+    checks = []
+    for condition in node.args.conditions:
+        observed = "[" + ", ".join(f"({lit(ex.describe(o))}, {ex.column(o)})"
+                                   for o in ex.observed_values(condition)) + "]"
+        checks.append(call("Expectation", [lit(ex.describe(condition)), ex.column(condition), observed], INDENT))
+    return call("check_expectations", [job.var(node.id), "[\n" + "".join(
+        f"{INDENT}{c},\n" for c in checks) + "]", "spark"])
+
+
+# -- function steps
+@emits("split", shape=VALUE)
+def _split(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    args = [job.input_var(node.inputs[0]), ex.value(a.fraction), ex.value(a.seed), f"part={a.part}"]
+    return call("split_rows", args + ([f"by={lit(a.by)}"] if a.by else []))
+
+
+@emits("sample", shape=VALUE)
+def _sample(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    return call("sample_rows", [job.input_var(node.inputs[0]), ex.value(a.fraction), ex.value(a.seed)])
+
+
+@emits("python", shape=VALUE)
+def _python(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    options = dict_text([(lit(o.name), ex.value(o.expr)) for o in a.options], "")
+    return call("apply_python", [job.input_var(node.inputs[0]), lit(a.function),
+                                 job.schema_constant(node.id, a.schema_), options])
+
+
+@emits("fit", shape=VALUE, action=True)
+def _fit(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    model: ModelType = node.output
+    arguments = dict_text([(lit(p.name), ex.value(p.expr)) for p in a.params], "")
+    features = list_text([f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
+                          for f in model.features.fields], INDENT)
+    # MLlib's result depends on how the rows are partitioned and ordered: in their order
+    args = [f"in_order({job.input_var(node.inputs[0])})", lit(a.estimator), arguments,
+            f"kind={lit(model.model_kind)}", f"features={features}"]
+    if model.label is not None:
+        args.append(f"label=({lit(model.label.name)}, {lit(model.label.type.base)})")
+    return call("fit_model", args)
+
+
+@emits("predict", shape=VALUE)
+def _predict(job: JobWriter, node: IRNode) -> str:
+    return call("predict", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1])])
+
+
+@emits("evaluate", shape=VALUE, action=True)
+def _evaluate(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    return call("evaluate", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1]), f"label={lit(a.label)}",
+                             f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
+
+
+# -- sinks
+@emits("write_csv", "write_parquet", "write_json", shape=SINK, action=True)
+def _write(job: JobWriter, node: IRNode) -> str:
+    source_node = job.ir.node(node.inputs[0])
+    source = job.input_var(source_node.id)
+    path = f"resolve_path({lit(node.args.path)}, params)"
+    fmt = node.step.removeprefix("write_")
+    if isinstance(source_node.output, MetricsType):
+        return call("outputs.write_metrics", [source, lit(fmt), path])
+    schema = job.schema_constant(source_node.id, source_node.schema_)
+    return call("outputs.write_table", [source, lit(fmt), path, schema])
+
+
+@emits("save_model", shape=SINK, action=True)
+def _save_model(job: JobWriter, node: IRNode) -> str:
+    path = f"resolve_path({lit(node.args.path)}, params)"
+    return call("outputs.save_model", [job.input_var(node.inputs[0]), path])
 
 
 def generate_job(plan: Plan) -> str:

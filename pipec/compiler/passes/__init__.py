@@ -16,11 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pipec.backends.base import capabilities_of
+from pipec.backends.capabilities import Capabilities
 from pipec.compiler.gc_pause import gc_paused
 from pipec.compiler.ir import IR
 from pipec.compiler.passes.cache_placement import cache_placement
 from pipec.compiler.passes.cse import cse
-from pipec.compiler.passes.fusion import BACKENDS, fusion
+from pipec.compiler.passes.fusion import fusion
 from pipec.compiler.passes.invariants import OptimizerInvariantError, check_cached, check_ir, check_stages
 from pipec.compiler.passes.predicate_pushdown import predicate_pushdown
 from pipec.compiler.passes.projection_pushdown import projection_pushdown
@@ -38,18 +40,19 @@ PASSES: list[tuple[str, Callable[..., Any]]] = [
 PASS_NAMES = tuple(name for name, _ in PASSES)
 _REWRITES = PASSES[:3]
 
-__all__ = ["PASSES", "PASS_NAMES", "BACKENDS", "OptimizerInvariantError", "optimize", "prune", "cse",
+__all__ = ["PASSES", "PASS_NAMES", "OptimizerInvariantError", "optimize", "prune", "cse",
            "predicate_pushdown", "projection_pushdown", "cache_placement", "fusion"]
 
 
 @gc_paused()
 def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = frozenset(),
-             backend: str = "local", memory_budget: int | None = None, stats: Statistics | None = None,
-             workdir: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Plan:
+             backend: str | Capabilities = "local", memory_budget: int | None = None,
+             stats: Statistics | None = None, workdir: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Plan:
     """The plan for `ir` (which is left untouched).
 
     `level=0` gives the unoptimised plan (every node that reaches a sink its own stage, nothing
-    cached); `disable` names passes to skip. Estimates come from `stats` when given, else from the
+    cached); `disable` names passes to skip; `backend` is a backend's name or the capabilities to
+    plan with (`AirflowBackend(engine="spark").capabilities`). Estimates come from `stats` when given, else from the
     statistics recorded under `workdir` (when given); source paths resolve against `workdir`
     (default: the current directory) with `params` over the param defaults.
     """
@@ -57,8 +60,10 @@ def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = fro
     if unknown:
         raise ValueError(f"unknown optimizer pass {', '.join(sorted(unknown))}; "
                          f"known passes: {', '.join(PASS_NAMES)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
+    try:
+        rules = capabilities_of(backend)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
     records: list[PassRecord] = []
     before, ir = ir, prune(ir, records)
     check_ir("prune", before, ir)
@@ -75,14 +80,14 @@ def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = fro
     estimates = estimate(ir, stats=stats, params=params, workdir=workdir or ".")
     cached = []
     if "cache_placement" not in disable:
-        cached = cache_placement(ir, backend=backend, memory_budget=memory_budget,
+        cached = cache_placement(ir, backend=rules, memory_budget=memory_budget,
                                  estimates=estimates, records=records)
         check_cached("cache_placement", ir, cached)
     if "fusion" in disable:
         stages = [Stage(id=f"s{k}", nodes=[n.id], boundary="fusion disabled")
                   for k, n in enumerate(ir.nodes(), 1)]
     else:
-        stages = fusion(ir, backend=backend, cached={c.node for c in cached}, records=records)
+        stages = fusion(ir, backend=rules, cached={c.node for c in cached}, records=records)
         check_stages("fusion", ir, stages)
     recorded = any(e.recorded for e in estimates.values())
     return Plan(ir=ir, stages=stages, cached=cached, records=records,

@@ -10,32 +10,27 @@ node with the best saving per byte that still fits in the budget, then recompute
 writing it into memory takes (a big table that is cheap to compute again is not worth keeping).
 A node chosen early can become useless once its readers are cached too; such nodes are released.
 
-How often a consumer reads its input depends on the backend: on Spark an iterative `fit` scans its
-input once per iteration (logistic regression `max_iter` times); scikit-learn (local and Airflow)
-collects its input once. The local backend reads every source into memory once, so a source is
-kept there and `t(v)` does not count reading it again.
+What the backend does is read from its `Capabilities`, never from its name: how often a `fit`
+reads its input (on Spark an iterative estimator scans it once per iteration, logistic regression
+`max_iter` times; scikit-learn, on local and Airflow, collects it once), whether sources are kept
+in memory (local: then `t(v)` does not count reading one again) and what writing a table into
+memory costs.
 """
 from __future__ import annotations
 
-from pipec.compiler.cost import MATERIALISE_SECONDS_PER_BYTE, NodeEstimate, default_memory_budget, estimate, value_of
+from pipec.backends.base import capabilities_of
+from pipec.backends.capabilities import Capabilities
+from pipec.compiler.cost import NodeEstimate, default_memory_budget, estimate, value_of
 from pipec.compiler.ir import IR, IRNode
 from pipec.compiler.passes.naming import describe, human_bytes
 from pipec.compiler.plan import CacheDecision, PassRecord
 from pipec.compiler.types import TableType
+from pipec.stdlib.steps import STEPS
 
 PASS = "cache_placement"
-# How many passes over its input an MLlib estimator makes: (hyper-parameter, its default) or a constant.
-_SPARK_PASSES: dict[str, tuple[str, int] | int] = {
-    "logistic_regression": ("max_iter", 100),
-    "gradient_boosted_classifier": ("n_iter", 50),
-    "random_forest_classifier": ("max_depth", 5),  # one pass per tree level
-    "random_forest_regressor": ("max_depth", 5),
-    "kmeans": 20,  # MLlib's default maxIter
-    "linear_regression": 1,  # the normal-equation solver
-}
 
 
-def cache_placement(ir: IR, *, backend: str = "local", memory_budget: int | None = None,
+def cache_placement(ir: IR, *, backend: str | Capabilities = "local", memory_budget: int | None = None,
                     estimates: dict[str, NodeEstimate] | None = None,
                     records: list[PassRecord] | None = None) -> list[CacheDecision]:
     """The nodes to cache, in the order they were chosen.
@@ -52,12 +47,13 @@ def cache_placement(ir: IR, *, backend: str = "local", memory_budget: int | None
     >>> [(c.node, c.runs, c.seconds_saved) for c in cache_placement(ir, memory_budget=1000, estimates=est)]
     [('a', 2.0, 2.0)]
     """
+    rules = capabilities_of(backend)
     budget = default_memory_budget() if memory_budget is None else memory_budget
     estimates = estimates if estimates is not None else estimate(ir)
     chosen: list[CacheDecision] = []
     left = budget
     while True:
-        options = _options(ir, {c.node for c in chosen}, estimates, backend)
+        options = _options(ir, {c.node for c in chosen}, estimates, rules)
         fitting = [o for o in options if o.bytes <= left]
         if not fitting:
             break
@@ -68,14 +64,14 @@ def cache_placement(ir: IR, *, backend: str = "local", memory_budget: int | None
                          f"without caching; saves {best.seconds_saved:.3g} s for {human_bytes(best.bytes)}",
                 best.node)
     for decision in list(chosen):
-        if _given_the_others(ir, decision.node, chosen, estimates, backend) is None:
+        if _given_the_others(ir, decision.node, chosen, estimates, rules) is None:
             chosen.remove(decision)
             left += decision.bytes
             _record(records, f"released {describe(ir.node(decision.node))}: what reads it is cached",
                     decision.node)
     # what each kept node saves, given the final choice
-    chosen = [_given_the_others(ir, c.node, chosen, estimates, backend) or c for c in chosen]
-    for missed in _options(ir, {c.node for c in chosen}, estimates, backend):
+    chosen = [_given_the_others(ir, c.node, chosen, estimates, rules) or c for c in chosen]
+    for missed in _options(ir, {c.node for c in chosen}, estimates, rules):
         _record(records, f"did not cache {describe(ir.node(missed.node))}: would save "
                          f"{missed.seconds_saved:.3g} s but needs {human_bytes(missed.bytes)}, "
                          f"{human_bytes(left)} of the {human_bytes(budget)} budget left", missed.node)
@@ -83,17 +79,17 @@ def cache_placement(ir: IR, *, backend: str = "local", memory_budget: int | None
 
 
 def _given_the_others(ir: IR, node: str, chosen: list[CacheDecision], estimates: dict[str, NodeEstimate],
-                      backend: str) -> CacheDecision | None:
+                      rules: Capabilities) -> CacheDecision | None:
     """The decision for `node` when the other chosen nodes are cached; None if it saves nothing."""
     others = {c.node for c in chosen if c.node != node}
-    return next((o for o in _options(ir, others, estimates, backend) if o.node == node), None)
+    return next((o for o in _options(ir, others, estimates, rules) if o.node == node), None)
 
 
-def _options(ir: IR, cached: set[str], estimates: dict[str, NodeEstimate], backend: str) -> list[CacheDecision]:
+def _options(ir: IR, cached: set[str], estimates: dict[str, NodeEstimate], rules: Capabilities) -> list[CacheDecision]:
     """Every uncached table whose caching would save time, with its runs, saving and size."""
     kept = cached | {n.id for n in ir.nodes() if (n.output is not None and not isinstance(n.output, TableType))
-                     or (n.is_source and backend == "local")}
-    runs = _runs(ir, kept, backend)
+                     or (n.is_source and rules.keeps_sources)}
+    runs = _runs(ir, kept, rules)
     seconds = recompute_seconds(ir, kept, estimates)
     options = []
     for node in ir.nodes():
@@ -101,17 +97,17 @@ def _options(ir: IR, cached: set[str], estimates: dict[str, NodeEstimate], backe
             continue
         saved = seconds[node.id] * (runs[node.id] - 1)
         size = max(1, round(estimates[node.id].bytes))
-        if saved > size * MATERIALISE_SECONDS_PER_BYTE:
+        if saved > size * rules.materialise_seconds_per_byte:
             options.append(CacheDecision(node=node.id, runs=runs[node.id], seconds_saved=saved, bytes=size))
     return options
 
 
-def _runs(ir: IR, kept: set[str], backend: str) -> dict[str, float]:
+def _runs(ir: IR, kept: set[str], rules: Capabilities) -> dict[str, float]:
     """How often each node's output is computed, given that the nodes in `kept` are computed once."""
     runs: dict[str, float] = {}
     for node in reversed(list(ir.nodes())):
         reads = [(consumer, consumer.inputs.count(node.id)) for consumer in ir.consumers(node.id)]
-        runs[node.id] = sum((1 if c.id in kept else runs[c.id]) * n * reads_per_run(c, ir, backend)
+        runs[node.id] = sum((1 if c.id in kept else runs[c.id]) * n * reads_per_run(c, ir, rules)
                             for c, n in reads) or 1.0
     return runs
 
@@ -125,11 +121,11 @@ def recompute_seconds(ir: IR, kept: set[str], estimates: dict[str, NodeEstimate]
     return seconds
 
 
-def reads_per_run(consumer: IRNode, ir: IR, backend: str) -> float:
+def reads_per_run(consumer: IRNode, ir: IR, rules: Capabilities) -> float:
     """How many times `consumer` reads its input each time it runs."""
-    if consumer.step != "fit" or backend != "spark":
+    if not STEPS[consumer.step].fits_model or rules.fit_passes is None:
         return 1.0
-    passes = _SPARK_PASSES.get(consumer.args.estimator, 1)
+    passes = rules.fit_passes.get(consumer.args.estimator, 1)
     if isinstance(passes, int):
         return float(passes)
     name, default = passes

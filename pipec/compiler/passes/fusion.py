@@ -4,26 +4,29 @@ consumers.
 
 A node joins the stage of an input unless the edge between them is a boundary:
 - the input is cached (its output is materialised once for all its consumers);
-- the input is a `fit` (the model is trained eagerly and handed on);
-- on Spark and Airflow, the node is a shuffle (`join`, `aggregate`, `sort`, `distinct`); polars'
-  lazy engine runs those inside one query, so the local backend needs no boundary there;
-- on Spark, either side is a `python` step (it runs as pandas code, outside Spark SQL).
+- the input fits a model (the model is trained eagerly and handed on);
+- the node is a shuffle (`join`, `aggregate`, `sort`, `distinct`) and the backend's capabilities
+  say a shuffle ends a stage (Spark and Airflow; polars' lazy engine runs those inside one query);
+- either side runs user code (`python`) and the backend runs user code apart (Spark: as pandas
+  code, outside Spark SQL).
+The rules read the backend's `Capabilities` and the steps' flags, never their names.
 A stage may have several outputs (a table read twice, uncached, stays in one stage with both of
 its readers). Two stages are not merged when a boundary runs between them or when merging them
 would make the stages depend on each other in a cycle. A sink joins the stage of what it writes.
 """
 from __future__ import annotations
 
+from pipec.backends.base import capabilities_of
+from pipec.backends.capabilities import Capabilities
 from pipec.compiler.ir import IR, IRNode, lexicographical_topological_order
 from pipec.compiler.passes.naming import describe
 from pipec.compiler.plan import PassRecord, Stage
+from pipec.stdlib.steps import STEPS
 
 PASS = "fusion"
-BACKENDS = ("local", "spark", "airflow")
-SHUFFLE_STEPS = frozenset({"join", "aggregate", "sort", "distinct"})
 
 
-def fusion(ir: IR, *, backend: str = "local", cached: frozenset[str] | set[str] = frozenset(),
+def fusion(ir: IR, *, backend: str | Capabilities = "local", cached: frozenset[str] | set[str] = frozenset(),
            records: list[PassRecord] | None = None) -> list[Stage]:
     """The stages of `ir`, in an order in which they can run, each with why it ends.
 
@@ -34,13 +37,14 @@ def fusion(ir: IR, *, backend: str = "local", cached: frozenset[str] | set[str] 
     >>> [(s.nodes, s.boundary) for s in fusion(ir)]
     [(['a', 'o'], 'it writes o.csv')]
     """
+    rules = capabilities_of(backend)
     position = {node_id: k for k, node_id in enumerate(ir.order())}
     grouping = _Grouping(ir, position)
     find = grouping.find
     boundaries: dict[tuple[str, str], str] = {}
     for node in ir.nodes():
         for input_id in dict.fromkeys(node.inputs):
-            reason = _boundary(ir.node(input_id), node, backend, cached)
+            reason = _boundary(ir.node(input_id), node, rules, cached)
             if reason:
                 boundaries[(input_id, node.id)] = reason
                 grouping.mark_boundary(find(input_id), find(node.id))
@@ -52,7 +56,7 @@ def fusion(ir: IR, *, backend: str = "local", cached: frozenset[str] | set[str] 
         stage.boundary = _why_it_ends(ir, stage, find, stage_id, boundaries)
     if records is not None:
         records.append(PassRecord(pass_name=PASS, nodes=[],
-                                  message=f"fused {len(ir)} nodes into {len(stages)} stages for {backend}"))
+                                  message=f"fused {len(ir)} nodes into {len(stages)} stages for {rules.name}"))
     return stages
 
 
@@ -114,20 +118,22 @@ class _Grouping:
                 self.pred[a][neighbour] = self.succ[neighbour][a] = self.pred[a].get(neighbour, False) or boundary
 
 
-def _boundary(producer: IRNode, consumer: IRNode, backend: str, cached: frozenset[str] | set[str]) -> str | None:
+def _boundary(producer: IRNode, consumer: IRNode, rules: Capabilities,
+              cached: frozenset[str] | set[str]) -> str | None:
     """Why the edge producer -> consumer must cross stages, or None when it may be fused.
     A sink always joins its producer's stage: writing a result is part of computing it."""
     if consumer.is_sink:
         return None
     if producer.id in cached:
         return f"{describe(producer)} is cached"
-    if producer.step == "fit":
+    if STEPS[producer.step].fits_model:
         return f"{describe(producer)} trains a model, which later steps use"
-    if backend in ("spark", "airflow") and consumer.step in SHUFFLE_STEPS:
-        return f"{describe(consumer)} needs a shuffle on {backend}"
-    if backend == "spark" and "python" in (producer.step, consumer.step):
-        python = producer if producer.step == "python" else consumer
-        return f"{describe(python)} runs as pandas code on spark"
+    if rules.shuffle_ends_stage and STEPS[consumer.step].shuffle:
+        return f"{describe(consumer)} needs a shuffle on {rules.name}"
+    if rules.user_code_runs_apart:
+        user_code = next((n for n in (producer, consumer) if STEPS[n.step].user_code), None)
+        if user_code is not None:
+            return f"{describe(user_code)} {rules.user_code_runs_apart} on {rules.name}"
     return None
 
 

@@ -75,7 +75,7 @@ ROUTES_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `carrier_report`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv, rename airlines (join by_carrier__3_join (line 31) needs a shuffle on
-    #     airflow)
+    #     spark)
     airlines = (
         numbered(
             read_table(
@@ -107,7 +107,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     airports = airports.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s3: rename destinations (join routes__3_join (line 46) needs a shuffle on airflow)
+    # --- stage s3: rename destinations (join routes__3_join (line 46) needs a shuffle on spark)
     destinations = airports.withColumnsRenamed({"name": "dest_name"})
 
     # --- stage s4: read_csv flights (`flights` (read_csv flights, line 12) is cached)
@@ -124,7 +124,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     flights = flights.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s5: derive (aggregate by_carrier__1_aggregate (line 23) needs a shuffle on airflow)
+    # --- stage s5: derive (aggregate by_carrier__1_aggregate (line 23) needs a shuffle on spark)
     by_carrier__0_derive = (
         flights
         .withColumns({
@@ -133,7 +133,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         })
     )
 
-    # --- stage s6: aggregate, filter (join by_carrier__3_join (line 31) needs a shuffle on airflow)
+    # --- stage s6: aggregate, filter (join by_carrier__3_join (line 31) needs a shuffle on spark)
     by_carrier__2_filter = (
         by_carrier__0_derive
         .groupBy("carrier")
@@ -152,7 +152,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         .filter(F.col("n_flights") >= F.lit(params["min_flights"]))
     )
 
-    # --- stage s7: join, select (sort by_carrier__5_sort (line 34) needs a shuffle on airflow)
+    # --- stage s7: join, select (sort by_carrier__5_sort (line 34) needs a shuffle on spark)
     by_carrier__4_select = (
         by_carrier__2_filter
         .join(with_right_order(airlines), on=["carrier"], how="left")
@@ -189,13 +189,13 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         BY_CARRIER_SCHEMA,
     )
 
-    # --- stage s9: rename origins (join routes__2_join (line 45) needs a shuffle on airflow)
+    # --- stage s9: rename origins (join routes__2_join (line 45) needs a shuffle on spark)
     origins = airports.withColumnsRenamed({"name": "origin_name"})
 
-    # --- stage s10: filter (aggregate routes__1_aggregate (line 40) needs a shuffle on airflow)
+    # --- stage s10: filter (aggregate routes__1_aggregate (line 40) needs a shuffle on spark)
     routes__0_filter = flights.filter(F.col("arr_delay").isNotNull())
 
-    # --- stage s11: aggregate (join routes__2_join (line 45) needs a shuffle on airflow)
+    # --- stage s11: aggregate (join routes__2_join (line 45) needs a shuffle on spark)
     routes__1_aggregate = (
         routes__0_filter
         .groupBy("origin", "dest")
@@ -208,14 +208,14 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         )
     )
 
-    # --- stage s12: join (join routes__3_join (line 46) needs a shuffle on airflow)
+    # --- stage s12: join (join routes__3_join (line 46) needs a shuffle on spark)
     routes__2_join = (
         routes__1_aggregate
         .join(with_right_order(origins).withColumnsRenamed({"faa": "origin"}), on=["origin"], how="left")
         .transform(joined_order, "left")
     )
 
-    # --- stage s13: join, derive, select (sort routes__6_sort (line 49) needs a shuffle on airflow)
+    # --- stage s13: join, derive, select (sort routes__6_sort (line 49) needs a shuffle on spark)
     routes__5_select = (
         routes__2_join
         .join(with_right_order(destinations).withColumnsRenamed({"faa": "dest"}), on=["dest"], how="left")

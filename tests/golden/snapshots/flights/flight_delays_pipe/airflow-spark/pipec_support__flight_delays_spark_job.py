@@ -72,7 +72,7 @@ BY_CARRIER_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `flight_delays`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv flights, filter (join features__1_join (line 20) needs a shuffle on
-    #     airflow)
+    #     spark)
     features__0_filter = (
         numbered(
             read_table(
@@ -89,7 +89,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s2: read_csv, select weather (join features__1_join (line 20) needs a shuffle on
-    #     airflow)
+    #     spark)
     weather = (
         numbered(
             read_table(
@@ -121,9 +121,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     features = features.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s4: split train, fit model, save_model (`model` (fit model, line 26) trains a model,
-    #     which later steps use; it writes ${out_dir}/model)
+    # --- stage s4: split train (`train` (split train, line 25) is cached)
     train = split_rows(features, 0.8, params["seed"], part=0)
+
+    # --- stage s5: fit model, save_model (`model` (fit model, line 26) trains a model, which later
+    #     steps use; it writes ${out_dir}/model)
     model = fit_model(
         in_order(train),
         "logistic_regression",
@@ -138,7 +140,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     outputs.save_model(model, resolve_path("${out_dir}/model", params))
 
-    # --- stage s5: split test, predict scored, write_parquet (`scored` (predict scored, line 28) is
+    # --- stage s6: split test, predict scored, write_parquet (`scored` (predict scored, line 28) is
     #     cached; it writes ${out_dir}/scored.parquet)
     test = split_rows(features, 0.8, params["seed"], part=1)
     scored = predict(test, model)
@@ -151,7 +153,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     features.unpersist()  # its last consumer has run
 
-    # --- stage s6: aggregate (`by_carrier` (sort by_carrier, line 33) needs a shuffle on airflow)
+    # --- stage s7: aggregate (`by_carrier` (sort by_carrier, line 33) needs a shuffle on spark)
     by_carrier__0_aggregate = (
         scored
         .groupBy("carrier")
@@ -162,7 +164,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         )
     )
 
-    # --- stage s7: sort by_carrier, write_csv (it writes ${out_dir}/by_carrier.csv)
+    # --- stage s8: sort by_carrier, write_csv (it writes ${out_dir}/by_carrier.csv)
     by_carrier = (
         by_carrier__0_aggregate
         .transform(sorted_rows, [F.col("late_rate").desc_nulls_last()])
@@ -174,7 +176,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         BY_CARRIER_SCHEMA,
     )
 
-    # --- stage s8: evaluate report, write_json (it writes ${out_dir}/metrics.json)
+    # --- stage s9: evaluate report, write_json (it writes ${out_dir}/metrics.json)
     report = evaluate(scored, model, label="late", task="classification", metrics=["accuracy", "roc_auc"])
     outputs.write_metrics(report, "json", resolve_path("${out_dir}/metrics.json", params))
     scored.unpersist()  # its last consumer has run

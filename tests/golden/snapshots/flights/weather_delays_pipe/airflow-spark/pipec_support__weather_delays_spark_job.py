@@ -78,7 +78,7 @@ MONTHLY_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `weather_delays`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv flights, filter (join departures__1_join (line 19) needs a shuffle on
-    #     airflow)
+    #     spark)
     departures__0_filter = (
         numbered(
             read_table(
@@ -95,7 +95,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s2: read_csv, select weather (join departures__1_join (line 19) needs a shuffle on
-    #     airflow)
+    #     spark)
     weather = (
         numbered(
             read_table(
@@ -143,7 +143,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     departures = departures.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s4: aggregate, filter (`by_condition` (sort by_condition, line 46) needs a shuffle
-    #     on airflow)
+    #     on spark)
     by_condition__1_filter = (
         departures
         .groupBy("origin", "freezing", "windy", "wet", "low_visibility")
@@ -169,7 +169,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         BY_CONDITION_SCHEMA,
     )
 
-    # --- stage s6: aggregate (sort monthly__1_sort (line 36) needs a shuffle on airflow)
+    # --- stage s6: aggregate (sort monthly__1_sort (line 36) needs a shuffle on spark)
     monthly__0_aggregate = (
         departures
         .groupBy("origin", "month")

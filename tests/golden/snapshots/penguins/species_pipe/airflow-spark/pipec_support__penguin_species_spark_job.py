@@ -59,15 +59,17 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     measured__0_drop_nulls = measured__0_drop_nulls.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s2: derive measured, split test, split train, fit model, predict scored, save_model
-    #     (`model` (fit model, line 20) trains a model, which later steps use; `scored` (predict
-    #     scored, line 24) is cached; it writes ${out_dir}/model)
+    # --- stage s2: derive measured, split test, split train (`test` (split test, line 18) is also
+    #     read by stage s4; `train` (split train, line 18) is cached)
     measured = (
         measured__0_drop_nulls
         .withColumns({"bill_ratio": ieee_divide(F.col("bill_length_mm"), F.col("bill_depth_mm"))})
     )
     test = split_rows(measured, 0.75, params["seed"], part=1)
     train = split_rows(measured, 0.75, params["seed"], part=0)
+
+    # --- stage s3: fit model, save_model (`model` (fit model, line 20) trains a model, which later
+    #     steps use; it writes ${out_dir}/model)
     model = fit_model(
         in_order(train),
         "random_forest_classifier",
@@ -84,18 +86,20 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
             ],
         label=("species", "str"),
     )
-    scored = predict(test, model)
-    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     outputs.save_model(model, resolve_path("${out_dir}/model", params))
 
-    # --- stage s3: aggregate (`confusion` (sort confusion, line 32) needs a shuffle on airflow)
+    # --- stage s4: predict scored (`scored` (predict scored, line 24) is cached)
+    scored = predict(test, model)
+    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+
+    # --- stage s5: aggregate (`confusion` (sort confusion, line 32) needs a shuffle on spark)
     confusion__0_aggregate = (
         scored
         .groupBy("species", "prediction")
         .agg(F.count(F.lit(1)).alias("n"), first_order())
     )
 
-    # --- stage s4: sort confusion, write_csv (it writes ${out_dir}/confusion.csv)
+    # --- stage s6: sort confusion, write_csv (it writes ${out_dir}/confusion.csv)
     confusion = (
         confusion__0_aggregate
         .transform(sorted_rows, [F.col("species").asc_nulls_last(), F.col("prediction").asc_nulls_last()])
@@ -108,7 +112,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     measured__0_drop_nulls.unpersist()  # its last consumer has run
 
-    # --- stage s5: evaluate, expect report, write_json (it writes ${out_dir}/metrics.json)
+    # --- stage s7: evaluate, expect report, write_json (it writes ${out_dir}/metrics.json)
     report = evaluate(
         scored,
         model,
@@ -134,7 +138,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     outputs.write_metrics(report, "json", resolve_path("${out_dir}/metrics.json", params))
 
-    # --- stage s6: select, write_csv (it writes ${out_dir}/predictions.csv)
+    # --- stage s8: select, write_csv (it writes ${out_dir}/predictions.csv)
     sink1__0_select = (
         scored
         .select(

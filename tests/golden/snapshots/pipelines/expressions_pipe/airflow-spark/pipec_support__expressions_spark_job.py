@@ -108,7 +108,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     trips = numbered(read_table(spark, "trips", "csv", resolve_path("${data}/trips.csv", params), TRIPS_SCHEMA))
     trips = trips.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s2: select dates (sort sink4__0_sort (line 38) needs a shuffle on airflow)
+    # --- stage s2: select dates (sort sink4__0_sort (line 38) needs a shuffle on spark)
     dates = (
         trips
         .select(
@@ -128,7 +128,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         )
     )
 
-    # --- stage s3: select logic (sort sink3__0_sort (line 32) needs a shuffle on airflow)
+    # --- stage s3: select logic (sort sink3__0_sort (line 32) needs a shuffle on spark)
     logic = (
         trips
         .select(
@@ -151,7 +151,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         )
     )
 
-    # --- stage s4: select numbers (sort sink1__0_sort (line 16) needs a shuffle on airflow)
+    # --- stage s4: select numbers (sort sink1__0_sort (line 16) needs a shuffle on spark)
     numbers = (
         trips
         .select(
@@ -220,7 +220,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         SINK4__0_SORT_SCHEMA,
     )
 
-    # --- stage s8: select strings (sort sink2__0_sort (line 24) needs a shuffle on airflow)
+    # --- stage s8: select strings (sort sink2__0_sort (line 24) needs a shuffle on spark)
     strings = (
         trips
         .select(

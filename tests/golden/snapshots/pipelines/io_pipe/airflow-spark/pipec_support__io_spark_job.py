@@ -67,7 +67,7 @@ SINK3__0_SAMPLE_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `io`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_json from_json, read_parquet from_parquet, union (`both` (sort both, line
-    #     8) needs a shuffle on airflow)
+    #     8) needs a shuffle on spark)
     from_json = numbered(
         read_table(
             spark,
@@ -111,12 +111,14 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     trips = trips.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s4: select, python fares, write_parquet (it writes out/python.parquet)
+    # --- stage s4: select (`fares` (python fares, line 16) runs as pandas code on spark)
     fares__0_select = trips.select("id", "fare", ORDER)
+
+    # --- stage s5: python fares, write_parquet (it writes out/python.parquet)
     fares = apply_python(fares__0_select, "conformance_udf:add_tax", FARES_SCHEMA, {"rate": 0.2})
     outputs.write_table(fares, "parquet", resolve_path("out/python.parquet", params), FARES_SCHEMA)
 
-    # --- stage s5: select population, write_csv, sample, write_csv (it writes out/population.csv;
+    # --- stage s6: select population, write_csv, sample, write_csv (it writes out/population.csv;
     #     it writes out/sample.csv)
     population = trips.select("id", "start", "fare", ORDER)
     outputs.write_table(

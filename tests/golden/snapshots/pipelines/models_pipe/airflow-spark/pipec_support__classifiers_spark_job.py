@@ -44,11 +44,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     test = split_rows(rows, 0.75, 5, part=1, by="id")
     test = test.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s3: split train, fit boosted, fit forest, fit logistic (`boosted` (fit boosted, line
-    #     11) trains a model, which later steps use; `forest` (fit forest, line 10) trains a model,
-    #     which later steps use; `logistic` (fit logistic, line 9) trains a model, which later steps
-    #     use)
+    # --- stage s3: split train (`train` (split train, line 7) is cached)
     train = split_rows(rows, 0.75, 5, part=0, by="id")
+
+    # --- stage s4: fit boosted (`boosted` (fit boosted, line 11) trains a model, which later steps
+    #     use)
     boosted = fit_model(
         in_order(train),
         "gradient_boosted_classifier",
@@ -57,6 +57,9 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         features=[("x1", "float", False), ("x2", "float", False)],
         label=("label", "bool"),
     )
+
+    # --- stage s5: fit forest (`forest` (fit forest, line 10) trains a model, which later steps
+    #     use)
     forest = fit_model(
         in_order(train),
         "random_forest_classifier",
@@ -65,6 +68,9 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         features=[("x1", "float", False), ("x2", "float", False), ("group", "str", False)],
         label=("label", "bool"),
     )
+
+    # --- stage s6: fit logistic (`logistic` (fit logistic, line 9) trains a model, which later
+    #     steps use)
     logistic = fit_model(
         in_order(train),
         "logistic_regression",
@@ -79,11 +85,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         label=("label", "bool"),
     )
 
-    # --- stage s4: predict scored (`scored` (predict scored, line 13) is cached)
+    # --- stage s7: predict scored (`scored` (predict scored, line 13) is cached)
     scored = predict(test, logistic)
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s5: select, write_csv (it writes out/logistic_scored.csv)
+    # --- stage s8: select, write_csv (it writes out/logistic_scored.csv)
     sink1__0_select = scored.select("id", "prediction", "probability", ORDER)
     outputs.write_table(
         sink1__0_select,
@@ -93,7 +99,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     rows.unpersist()  # its last consumer has run
 
-    # --- stage s6: evaluate, expect, write_json (it writes out/logistic_metrics.json)
+    # --- stage s9: evaluate, expect, write_json (it writes out/logistic_metrics.json)
     sink2__1_expect = evaluate(
         scored,
         logistic,
@@ -111,7 +117,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_metrics(sink2__1_expect, "json", resolve_path("out/logistic_metrics.json", params))
     scored.unpersist()  # its last consumer has run
 
-    # --- stage s7: predict, evaluate, write_json (it writes out/forest_metrics.json)
+    # --- stage s10: predict, evaluate, write_json (it writes out/forest_metrics.json)
     sink3__0_predict = predict(test, forest)
     sink3__1_evaluate = evaluate(
         sink3__0_predict,
@@ -122,7 +128,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     outputs.write_metrics(sink3__1_evaluate, "json", resolve_path("out/forest_metrics.json", params))
 
-    # --- stage s8: predict, evaluate, write_json (it writes out/boosted_metrics.json)
+    # --- stage s11: predict, evaluate, write_json (it writes out/boosted_metrics.json)
     sink4__0_predict = predict(test, boosted)
     sink4__1_evaluate = evaluate(
         sink4__0_predict,

@@ -43,10 +43,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     test = split_rows(rows, 0.75, 5, part=1, by="id")
     test = test.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s3: split train, fit forest, fit linear, save_model (`forest` (fit forest, line 27)
-    #     trains a model, which later steps use; `linear` (fit linear, line 26) trains a model,
-    #     which later steps use; it writes out/linear_model)
+    # --- stage s3: split train (`train` (split train, line 25) is cached)
     train = split_rows(rows, 0.75, 5, part=0, by="id")
+
+    # --- stage s4: fit forest (`forest` (fit forest, line 27) trains a model, which later steps
+    #     use)
     forest = fit_model(
         in_order(train),
         "random_forest_regressor",
@@ -55,6 +56,9 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         features=[("x1", "float", False), ("x2", "float", False)],
         label=("target", "float"),
     )
+
+    # --- stage s5: fit linear, save_model (`linear` (fit linear, line 26) trains a model, which
+    #     later steps use; it writes out/linear_model)
     linear = fit_model(
         in_order(train),
         "linear_regression",
@@ -65,11 +69,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     outputs.save_model(linear, resolve_path("out/linear_model", params))
 
-    # --- stage s4: predict scored (`scored` (predict scored, line 28) is cached)
+    # --- stage s6: predict scored (`scored` (predict scored, line 28) is cached)
     scored = predict(test, linear)
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s5: select, write_csv (it writes out/linear_scored.csv)
+    # --- stage s7: select, write_csv (it writes out/linear_scored.csv)
     sink1__0_select = scored.select("id", "prediction", ORDER)
     outputs.write_table(
         sink1__0_select,
@@ -79,12 +83,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     rows.unpersist()  # its last consumer has run
 
-    # --- stage s6: evaluate, write_json (it writes out/linear_metrics.json)
+    # --- stage s8: evaluate, write_json (it writes out/linear_metrics.json)
     sink2__0_evaluate = evaluate(scored, linear, label="target", task="regression", metrics=["rmse", "mae", "r2"])
     outputs.write_metrics(sink2__0_evaluate, "json", resolve_path("out/linear_metrics.json", params))
     scored.unpersist()  # its last consumer has run
 
-    # --- stage s7: predict, evaluate, write_json (it writes out/forest_regressor_metrics.json)
+    # --- stage s9: predict, evaluate, write_json (it writes out/forest_regressor_metrics.json)
     sink3__0_predict = predict(test, forest)
     sink3__1_evaluate = evaluate(sink3__0_predict, forest, label="target", task="regression", metrics=["rmse", "r2"])
     outputs.write_metrics(

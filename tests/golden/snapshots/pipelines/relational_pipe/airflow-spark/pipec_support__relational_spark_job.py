@@ -181,7 +181,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     stations = stations.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s2: union (`stacked` (aggregate stacked, line 49) needs a shuffle on airflow)
+    # --- stage s2: union (`stacked` (aggregate stacked, line 49) needs a shuffle on spark)
     stacked__0_union = (
         stations
         .transform(union_part, 0)
@@ -201,7 +201,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     trips = numbered(read_table(spark, "trips", "csv", resolve_path("${data}/trips.csv", params), TRIPS_SCHEMA))
     trips = trips.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s5: aggregate (`by_start` (sort by_start, line 35) needs a shuffle on airflow)
+    # --- stage s5: aggregate (`by_start` (sort by_start, line 35) needs a shuffle on spark)
     by_start__0_aggregate = (
         trips
         .groupBy("start", "returned")
@@ -236,7 +236,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s7: expect checked (aggregate sink17__0_aggregate (line 56) needs a shuffle on
-    #     airflow)
+    #     spark)
     checked = trips
     check_expectations(
         checked,
@@ -261,7 +261,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s8: filter, fill_null, derive, drop, rename cleaned (sort sink1__0_sort (line 16)
-    #     needs a shuffle on airflow)
+    #     needs a shuffle on spark)
     cleaned = (
         trips
         .filter((F.col("fare") >= F.lit(params["min_fare"])) & (F.col("start") != "DDD"))
@@ -313,7 +313,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         JOINED_FULL_SCHEMA,
     )
 
-    # --- stage s13: select (`joined_inner` (join joined_inner, line 18) needs a shuffle on airflow)
+    # --- stage s13: select (`joined_inner` (join joined_inner, line 18) needs a shuffle on spark)
     joined_inner__0_select = trips.select("id", "start", "fare", ORDER)
 
     # --- stage s14: join joined_inner, write_csv (it writes out/join_inner.csv)
@@ -387,7 +387,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     outputs.write_table(overall, "json", resolve_path("out/overall.json", params), OVERALL_SCHEMA)
 
-    # --- stage s20: distinct (`pairs` (sort pairs, line 45) needs a shuffle on airflow)
+    # --- stage s20: distinct (`pairs` (sort pairs, line 45) needs a shuffle on spark)
     pairs__0_distinct = (
         trips
         .groupBy("start", "end")
@@ -428,7 +428,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
         SINK1__0_SORT_SCHEMA,
     )
 
-    # --- stage s25: drop_nulls (sort top__1_sort (line 41) needs a shuffle on airflow)
+    # --- stage s25: drop_nulls (sort top__1_sort (line 41) needs a shuffle on spark)
     top__0_drop_nulls = trips.dropna(subset=["minutes", "distance"])
 
     # --- stage s26: sort, limit top, write_csv (it writes out/top.csv)
@@ -440,14 +440,14 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_table(top, "csv", resolve_path("out/top.csv", params), TOP_SCHEMA)
     trips.unpersist()  # its last consumer has run
 
-    # --- stage s27: union (distinct whole__1_distinct (line 47) needs a shuffle on airflow)
+    # --- stage s27: union (distinct whole__1_distinct (line 47) needs a shuffle on spark)
     whole__0_union = (
         stations
         .transform(union_part, 0)
         .unionByName(union_part(stations, 1))
     )
 
-    # --- stage s28: distinct (`whole` (sort whole, line 47) needs a shuffle on airflow)
+    # --- stage s28: distinct (`whole` (sort whole, line 47) needs a shuffle on spark)
     whole__1_distinct = (
         whole__0_union
         .groupBy("code", "name", "zone", "elevation")
