@@ -7,6 +7,7 @@ from lark import Token, Tree
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
+from pipec.grammar.newlines import MAX_NESTING
 from pipec.grammar.spans import SpanMaker
 
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -27,6 +28,10 @@ def docstring_text(token: Token | None) -> str | None:
     return inspect.cleandoc(token[3:-3]) if token is not None else None
 
 
+class TooDeep(Exception):
+    """The parse tree nests more than MAX_NESTING levels deep (the AST would be too deep to use)."""
+
+
 class AstBuilder:
     """Builds AST nodes bottom-up; problems found inside tokens (bad escapes) go to `diagnostics`.
 
@@ -39,8 +44,17 @@ class AstBuilder:
         self.spans = spans
         self.diagnostics = diagnostics
 
-    def transform(self, tree: Tree):
-        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
+    def transform(self, tree: Tree, depth: int = 0):
+        """The AST of `tree`, which is used up: each subtree is replaced by its AST node in its
+        parent's children, so the parse tree is freed while the AST grows (a big file's tree
+        and AST together were most of the peak memory). Raises TooDeep past MAX_NESTING levels,
+        having checked nothing deeper: the recursion stays bounded."""
+        if depth >= MAX_NESTING:
+            raise TooDeep
+        children = tree.children
+        for i, child in enumerate(children):
+            if isinstance(child, Tree):
+                children[i] = self.transform(child, depth + 1)
         return getattr(self, tree.data)(tree.meta, children)
 
     # ------------------------------------------------------------ declarations

@@ -17,7 +17,7 @@ from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.span import LineIndex
 from pipec.grammar import syntax_errors as words
-from pipec.grammar.build_ast import AstBuilder
+from pipec.grammar.build_ast import AstBuilder, TooDeep
 from pipec.grammar.lexing import lark_parser, lex
 from pipec.grammar.newlines import CLOSERS, MAX_NESTING, PostLexed, post_lex
 from pipec.grammar.spans import SpanMaker
@@ -65,6 +65,7 @@ def _parse(text: str, start: str, spans: SpanMaker):
     diagnostics = [Diagnostic(code=e.code, message=e.message, span=spans.range(e.start, e.end),
                               help=e.help) for e in lexical_errors]
     post = post_lex(tokens)
+    del tokens
     if post.too_deep is not None:   # not worth parsing: the tree could not be used
         return None, post.comments, diagnostics + [_too_deep(spans, post.too_deep)]
     tree, problems = _feed(post, start, recover=True)
@@ -73,13 +74,11 @@ def _parse(text: str, start: str, spans: SpanMaker):
     damaged_lines = {d.span.line for d in diagnostics}
     diagnostics += [d for d in (_diagnose(p, post, spans) for p in problems)
                     if d.span is None or d.span.line not in damaged_lines]
-    deepest = _too_deep_subtree(tree) if tree is not None else None
-    if deepest is not None:
-        diagnostics.append(_too_deep(spans, deepest.meta))
-        tree = None
-    node = AstBuilder(spans, diagnostics).transform(tree) if tree is not None else None
+    comments = post.comments
+    del post, problems   # the token lists: the tree holds what the AST needs, and lets it go
+    node = _build_ast(tree, spans, diagnostics) if tree is not None else None
     diagnostics.sort(key=lambda d: d.span.start if d.span else 0)
-    return node, post.comments, diagnostics
+    return node, comments, diagnostics
 
 
 # ---------------------------------------------------------------- feeding tokens, with recovery
@@ -184,10 +183,23 @@ def _copy_state(state):
     return copied
 
 
+def _build_ast(tree: Tree, spans: SpanMaker, diagnostics: list[Diagnostic]):
+    """The AST of a whole parse, or None (and E0006) if it nests too deep to be used."""
+    reported = len(diagnostics)
+    try:
+        return AstBuilder(spans, diagnostics).transform(tree)
+    except TooDeep:
+        del diagnostics[reported:]   # what the builder found before it stopped (bad escapes)
+        diagnostics.append(_too_deep(spans, _too_deep_subtree(tree).meta))
+        return None
+
+
 # ---------------------------------------------------------------- nesting
 def _too_deep_subtree(tree: Tree) -> Tree | None:
     """On the deepest path of the tree, the subtree MAX_NESTING levels down, if there is one (a
-    long operator chain nests too). Computed without recursion: the tree may be very deep."""
+    long operator chain nests too). Computed without recursion: the tree may be very deep.
+    Subtrees the AST builder already replaced are lower than the one it stopped in, so the
+    deepest path is the same in a partly built tree."""
     heights: dict[int, int] = {}
     stack: list[tuple[Tree, bool]] = [(tree, False)]
     while stack:
