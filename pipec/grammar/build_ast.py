@@ -7,7 +7,6 @@ from lark import Token, Tree
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
-from pipec.grammar.newlines import MAX_NESTING
 from pipec.grammar.spans import SpanMaker
 
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -28,34 +27,16 @@ def docstring_text(token: Token | None) -> str | None:
     return inspect.cleandoc(token[3:-3]) if token is not None else None
 
 
-class TooDeep(Exception):
-    """The parse tree nests more than MAX_NESTING levels deep (the AST would be too deep to use)."""
-
-
 class AstBuilder:
     """Builds AST nodes bottom-up; problems found inside tokens (bad escapes) go to `diagnostics`.
 
-    The method named after each rule gets the rule's position (`meta`) and its children, already
-    built. This is lark's `Transformer` with `v_args(meta=True)` minus its per-call wrapping, which
-    cost a fifth of the parsing time.
+    The parser's reductions (pipec.grammar.reductions) call the method named after each rule with
+    the rule's position (`meta`) and its children, already built.
     """
 
     def __init__(self, spans: SpanMaker, diagnostics: list[Diagnostic]):
         self.spans = spans
         self.diagnostics = diagnostics
-
-    def transform(self, tree: Tree, depth: int = 0):
-        """The AST of `tree`, which is used up: each subtree is replaced by its AST node in its
-        parent's children, so the parse tree is freed while the AST grows (a big file's tree
-        and AST together were most of the peak memory). Raises TooDeep past MAX_NESTING levels,
-        having checked nothing deeper: the recursion stays bounded."""
-        if depth >= MAX_NESTING:
-            raise TooDeep
-        children = tree.children
-        for i, child in enumerate(children):
-            if isinstance(child, Tree):
-                children[i] = self.transform(child, depth + 1)
-        return getattr(self, tree.data)(tree.meta, children)
 
     # ------------------------------------------------------------ declarations
     def start(self, meta, children):
