@@ -33,8 +33,9 @@ class Node(BaseModel):
         object.__setattr__(self, "__pydantic_fields_set__", shared)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if type(self.__pydantic_fields_set__) is _SharedFieldsSet:   # pydantic adds `name` to it
-            object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        given = self.__pydantic_fields_set__
+        if name not in given and given.__class__ is _SharedFieldsSet:   # pydantic adds `name`
+            object.__setattr__(self, "__pydantic_fields_set__", set(given))
         super().__setattr__(name, value)
 
 
