@@ -40,8 +40,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipec.backends.commit import (  # the generated job holds this module's source here
-    CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, recover, remove_stale,
-    signals_deferred, staged_path)
+    CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, record_temporary, recover,
+    remove_recorded, remove_stale, signals_deferred, staged_path)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -834,6 +834,7 @@ class Outputs:
         """Finish a commit an earlier run in this working directory left interrupted."""
         with signals_deferred() as arrived, commit_lock(self.state_dir):
             messages = recover(self.files, self.state_dir)
+            remove_recorded(self.files, self.state_dir)   # what killed runs left beside outputs
         for message in messages:
             print(message, file=sys.stderr)
         if arrived:
@@ -844,6 +845,7 @@ class Outputs:
         if self._run_lock is None:  # taken before the first temporary folder exists
             self._run_lock = RunLock(self.state_dir, self.run_id)
         temp = staged_path(self.files, self.files.qualify(target), self.run_id)
+        record_temporary(self.state_dir, self.run_id, temp)   # for the next run, if this one dies
         self.temp_dirs.append(temp)  # recorded first, so that a failed write is cleaned up too
         return temp
 
