@@ -367,6 +367,8 @@ def remove_recorded(files: Any, state_dir: str) -> int:
                 files.remove(path)
                 removed += 1
         os.unlink(os.path.join(runs, entry))
+        with suppress(FileNotFoundError):
+            os.unlink(os.path.join(runs, f"{run_id}.lock"))   # free: the run is gone
     return removed
 
 

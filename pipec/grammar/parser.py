@@ -246,7 +246,7 @@ def _diagnose(problem: SyntaxProblem, post: PostLexed, spans: SpanMaker) -> Diag
         return Diagnostic(code="E0004", message=f"unmatched `{token}`", span=span,
                           label=f"this `{token}` closes nothing",
                           help="remove it, or add the opening bracket it belongs to")
-    if token.type in CLOSERS or token.type == "$END":
+    if token.type in CLOSERS or token.type == "$END" or id(token) in post.closing_newlines:
         unclosed = [o for o in post.unclosed_openers if o.start_pos < _position(token, post)]
         if unclosed:
             o = unclosed[-1]
