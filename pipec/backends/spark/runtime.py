@@ -156,7 +156,18 @@ def build_session(app_name: str) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers: this interpreter
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _quiet_task_failures(spark)
     return spark
+
+
+def _quiet_task_failures(spark: SparkSession) -> None:
+    """Bad data fails a task (`raise_error`), and the job then says what and where in one line;
+    Spark's executor and scheduler would first log the failed task with its stack trace. Their
+    loggers are silenced (in this JVM, where local executors run): the error itself still
+    reaches the driver, with its trace when it is not a data error."""
+    jvm = spark.sparkContext._jvm
+    for name in ("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager"):
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.OFF)
 
 
 def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
@@ -536,6 +547,9 @@ class SourceSpec:
 
 
 _SOURCES: dict[str, SourceSpec] = {}  # source id -> spec; one job runs one pipeline
+# What Spark's CSV reader gives for `""`, so that it is told from an empty field (`a,,c`, null):
+# left alone, Spark reads both as null, where `""` is the empty string (the CSV writer's too).
+QUOTED_EMPTY = "\u0000pipec:quoted-empty\u0000"
 
 
 def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema: SchemaSpec, *,
@@ -579,6 +593,10 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
                                f"{', '.join(n for n, _, _ in spec.schema)}")
             strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema])
             return spark.createDataFrame([], strings)
+        if len(frame.columns) == 1 and _is_file(spark, path):
+            frame = _one_column_csv(spark, spec, path, frame)
+        frame = frame.select([F.when(F.col(quote(c)) == QUOTED_EMPTY, F.lit("")).otherwise(F.col(quote(c)))
+                              .alias(c) for c in frame.columns])
         if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
             declared = [n for n, _, _ in spec.schema]
             frame = frame.toDF(*[declared[i] if i < len(declared) else c for i, c in enumerate(frame.columns)])
@@ -591,6 +609,29 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     return spark.read.parquet(literal_path(path))
 
 
+def _one_column_csv(spark: SparkSession, spec: SourceSpec, path: str, frame: DataFrame) -> DataFrame:
+    """A one-column CSV file whose empty lines are rows: Spark's CSV reader skips empty lines,
+    but in a file of one column an empty line is a row whose value is null (docs/semantics.md).
+    Such a file is read line by line, each line parsed by Spark's CSV parser (`from_csv`); a
+    file without empty lines is read as any other. One extra scan, of one-column files only."""
+    lines = spark.read.text(literal_path(path)).withColumn("_line", F.monotonically_increasing_id())
+    if spec.header:
+        lines = lines.where(F.col("_line") != 0)   # the first line of the file's first split
+    value = F.col("value")
+    quotes = F.length(value) - F.length(F.regexp_replace(value, '"', ""))
+    shape = lines.agg(F.max((value == "").cast("int")).alias("empty"),
+                      F.max((value.startswith('"') & (quotes % 2 == 1)).cast("int")).alias("line_break")).first()
+    if not shape["empty"]:
+        return frame
+    if shape["line_break"]:
+        raise JobError(f"{_local_path(path)}: a file of one column with empty lines (null values) "
+                       "and quoted values holding line breaks cannot be read exactly on Spark")
+    name = frame.columns[0]
+    parsed = F.from_csv(value, f"{quote(name)} STRING", {"sep": spec.delimiter, "escape": '"',
+                                                         "mode": "FAILFAST", "emptyValue": QUOTED_EMPTY})
+    return lines.select(F.when(value == "", F.lit(None)).otherwise(parsed[name]).alias(name))
+
+
 def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str, path: str) -> Any:
     """Spark's CSV reader as pipec reads CSV: records may span lines (a quoted field may hold a
     line break), and in FAILFAST mode a row with more or fewer fields than the header fails
@@ -599,7 +640,7 @@ def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str, path: str) -> 
     escaped it, so a path with glob characters is read line by line (no line breaks in fields)."""
     multi_line = literal_path(path) == path
     return spark.read.options(header=spec.header, sep=spec.delimiter, escape='"', inferSchema=False,
-                              multiLine=multi_line, mode=mode)
+                              multiLine=multi_line, mode=mode, emptyValue=QUOTED_EMPTY)
 
 
 def malformed_csv_message(spark: SparkSession, text: str) -> str | None:

@@ -149,6 +149,7 @@ def test_bad_data_fails_cleanly_and_keeps_earlier_outputs(job_env):
     assert "Traceback" not in done.stderr
     message = f"mini: error: {work / 'data' / 'flights.csv'}: column `delay`, row 5: value '12x' is not a valid int"
     assert message in done.stderr
+    assert "ERROR Executor" not in done.stderr and "ERROR TaskSetManager" not in done.stderr
     assert sorted(os.listdir(work / "out")) == ["by_carrier.csv"]
     assert (work / "out" / "by_carrier.csv").read_text() == "earlier output\n"
 
