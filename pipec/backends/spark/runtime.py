@@ -550,6 +550,7 @@ _SOURCES: dict[str, SourceSpec] = {}  # source id -> spec; one job runs one pipe
 # What Spark's CSV reader gives for `""`, so that it is told from an empty field (`a,,c`, null):
 # left alone, Spark reads both as null, where `""` is the empty string (the CSV writer's too).
 QUOTED_EMPTY = "\u0000pipec:quoted-empty\u0000"
+REPLACEMENT_CHARACTER = "\ufffd"   # what Spark's readers make of bytes that are not UTF-8
 
 
 def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema: SchemaSpec, *,
@@ -700,6 +701,8 @@ def _column_checks(raw: DataFrame, spec: SourceSpec, name: str, kind: str,
             source = F.when(source.isin(list(spec.null_values)), F.lit(None)).otherwise(source)
         value = source if kind == "str" else source.try_cast(SPARK_TYPES[kind])
         bad_value = source.isNotNull() & value.isNull()
+        if kind == "str":   # Spark decodes bytes that are not UTF-8 as U+FFFD, silently
+            bad_value = bad_value | source.contains(REPLACEMENT_CHARACTER)
         if spec.fmt == "json":
             bad_value = bad_value | F.col("_corrupt_record").isNotNull()
     bad_null = F.lit(False) if nullable else source.isNull()
@@ -730,11 +733,38 @@ def locate_bad_row(spark: SparkSession, source_id: str, file: str, column: str) 
         return f"{shown}: column `{name}` holds a value that does not fit {kind}"
     row, index = hits[0]
     where = f"{shown}: column `{name}`, row {index + 1}"
+    if REPLACEMENT_CHARACTER in (row["value"] or ""):
+        return _not_utf8_message(spec, shown) or (
+            f"{where}: the value holds U+FFFD, which Spark reads in place of bytes that are not UTF-8; "
+            "save the file as UTF-8")
     if row["corrupt"]:
         return f"{shown}: row {index + 1} is not valid JSON"
     if row["bad_null"]:
         return f"{where}: null in a column declared `{kind}` (not nullable); declare it `{kind}?` or clean the data"
     return f"{where}: value {row['value']!r} is not a valid {kind}"
+
+
+def _not_utf8_message(spec: SourceSpec, shown: str) -> str | None:
+    """Where a local file stops being UTF-8, as the local backend says it (line, byte of the line,
+    column), or None if it is UTF-8 or not on this machine."""
+    try:
+        with open(shown, "rb") as file:
+            data = file.read()
+        data.decode("utf-8")
+    except OSError:
+        return None
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[line_start:exc.start].decode("utf-8").removeprefix("\ufeff")
+        index = len(next(csv.reader([before], delimiter=spec.delimiter), [""])) - 1 if spec.fmt == "csv" else -1
+        names = [n for n, _, _ in spec.schema] if not spec.header or spec.fmt != "csv" else next(
+            csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace")], delimiter=spec.delimiter))
+        column = names[index] if 0 <= index < len(names) and (line > 1 or not spec.header) else None
+        return (f"{shown}: line {line}, byte {exc.start - line_start + 1}"
+                f"{f' (column `{column}`)' if column else ''}: invalid UTF-8 "
+                f"(byte {data[exc.start]:#04x}); save the file as UTF-8")
+    return None
 
 
 def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
