@@ -155,7 +155,9 @@ def _starts_statement(raw_tokens: list[Token], k: int, statement_start: Token | 
     j = k + 1
     while j + 1 < len(raw_tokens) and raw_tokens[j].type == "COMMA" and raw_tokens[j + 1].type == "NAME":
         j += 2
-    return j < len(raw_tokens) and (raw_tokens[j].type == "EQUAL" or (j == k + 1 and raw_tokens[j].type == "VBAR"))
+    if j == len(raw_tokens):
+        return False
+    return raw_tokens[j].type == "EQUAL" or (j == k + 1 and raw_tokens[j].type == "VBAR")
 
 
 def _starts_declaration(raw_tokens: list[Token], k: int) -> bool:

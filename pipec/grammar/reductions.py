@@ -86,7 +86,8 @@ class _Reductions:
                 result.end_pos = result.end_line = result.end_column = None
             else:
                 result.start_pos, result.line, result.column = first.start_pos, first.line, first.column
-                result.end_pos, result.end_line, result.end_column = last.end_pos, last.end_line, last.end_column
+                result.end_pos, result.end_line = last.end_pos, last.end_line
+                result.end_column = last.end_column
             if inline:
                 result.value = Tree(name, children)
             elif passthrough and len(children) == 1:
