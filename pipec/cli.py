@@ -227,15 +227,14 @@ def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
 def _run_spark(args, ir, params: dict, workdir: Path) -> int:
     """Compile the job into a scratch folder and run it as `python job.py --param ...` in `workdir`;
     the job prints its own progress and errors (it exits 1 on bad data, as `pipec run` does)."""
-    import tempfile
-
+    from pipec.backends.scratch import scratch_folder
     from pipec.backends.spark.backend import run_job
     from pipec.backends.spark.codegen import compile as compile_job
 
-    with tempfile.TemporaryDirectory(prefix="pipec-spark-") as scratch:
-        job = compile_job(_plan(args, ir, "spark"), Path(scratch))
+    with scratch_folder("spark") as scratch:
+        job = compile_job(_plan(args, ir, "spark"), scratch.path)
         print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
-        done = run_job(job, params, workdir, capture=False)
+        done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd])
     if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
         return done.returncode
     return EXIT_USER

@@ -16,7 +16,8 @@ A commit interrupted at any moment (even by SIGKILL) leaves its journal behind; 
 by the next run in that working directory before anything else, rolls it forward (or back, if a
 staged file is missing), so outputs end all old or all new. Commits into one working directory
 serialise on `commit_lock`. A temporary file of a run that no longer lives (its `RunLock` is free)
-is stale: `remove_stale` deletes it.
+is stale: `remove_stale` deletes those beside given targets, `remove_recorded` those a run noted
+(`record_temporary`) before making them, wherever they are.
 
 The file operations go through a small adapter (`LocalFiles` here; the Spark job has one over the
 Hadoop FileSystem API). This module imports only the standard library, because it is copied beside
@@ -34,7 +35,7 @@ import signal
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
 STATE_DIR = ".pipec"  # under the working directory: the journals and the run locks
@@ -312,13 +313,17 @@ class RunLock:
     which happens by itself when the process dies, even by SIGKILL."""
 
     def __init__(self, state_dir: str, run_id: str):
+        self.run_id = run_id
         self.path = os.path.join(state_dir, "runs", f"{run_id}.lock")
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._handle = open(self.path, "a")
         fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX)
 
     def release(self) -> None:
+        """The run is over and has removed or committed its temporary files."""
         if not self._handle.closed:
+            with suppress(FileNotFoundError):
+                os.unlink(_record_path(os.path.dirname(os.path.dirname(self.path)), self.run_id))
             os.unlink(self.path)
             self._handle.close()
 
@@ -337,13 +342,44 @@ def run_is_alive(state_dir: str, run_id: str) -> bool:
     return False
 
 
+def record_temporary(state_dir: str, run_id: str, path: str) -> None:
+    """Note a temporary file or folder the living run `run_id` (holding its RunLock) is about
+    to make: should the run die, the next one removes it (`remove_recorded`), whatever its sinks."""
+    with open(_record_path(state_dir, run_id), "a", encoding="utf-8") as record:
+        record.write(path + "\n")
+
+
+def remove_recorded(files: Any, state_dir: str) -> int:
+    """Delete the temporary files and folders that dead runs recorded (those no pending journal
+    names, and only names of that run's temporary files); how many."""
+    pending = _pending_paths(files, state_dir)
+    removed = 0
+    runs = os.path.join(state_dir, "runs")
+    for entry in LocalFiles().list(runs):
+        run_id = entry.removesuffix(".temps")
+        if run_id == entry or run_is_alive(state_dir, run_id):
+            continue
+        with open(os.path.join(runs, entry), encoding="utf-8") as record:
+            paths = record.read().splitlines()
+        for path in paths:
+            match = _TEMP_NAME.match(files.split(path)[1])
+            if match and match.group("run") == run_id and path not in pending:
+                files.remove(path)
+                removed += 1
+        os.unlink(os.path.join(runs, entry))
+        with suppress(FileNotFoundError):
+            os.unlink(os.path.join(runs, f"{run_id}.lock"))   # free: the run is gone
+    return removed
+
+
+def _record_path(state_dir: str, run_id: str) -> str:
+    return os.path.join(state_dir, "runs", f"{run_id}.temps")
+
+
 def remove_stale(files: Any, state_dir: str, targets: list[str]) -> int:
     """Delete the temporary files and folders of dead runs beside `targets` (those no pending
     journal names); how many."""
-    pending = set()
-    for journal in _journals(files, state_dir):
-        pending.update(path for entry in journal.get("entries", []) for path in entry.values() if path)
-        pending.update(journal.get("scratch", []))
+    pending = _pending_paths(files, state_dir)
     removed = 0
     for folder, names in _by_folder(files, targets).items():
         for entry in files.list(folder):
@@ -358,6 +394,15 @@ def remove_stale(files: Any, state_dir: str, targets: list[str]) -> int:
         if entry.endswith(".lock") and not run_is_alive(state_dir, entry[:-5]):
             LocalFiles().remove(os.path.join(runs, entry))
     return removed
+
+
+def _pending_paths(files: Any, state_dir: str) -> set[str]:
+    """Every path a commit journal still names: the recovery of that commit needs it."""
+    pending = set()
+    for journal in _journals(files, state_dir):
+        pending.update(path for entry in journal.get("entries", []) for path in entry.values() if path)
+        pending.update(journal.get("scratch", []))
+    return pending
 
 
 def _journals(files: Any, state_dir: str) -> list[dict[str, Any]]:

@@ -13,8 +13,30 @@ from pipec.compiler.span import Span
 from pipec.compiler.types import ColumnType
 
 
+class _SharedFieldsSet(set):
+    """A fields-set that nodes built alike share; a node gets a set of its own before it changes."""
+
+
+_SHARED_FIELD_SETS: dict[frozenset[str], _SharedFieldsSet] = {}
+
+
 class Node(BaseModel):
     span: Span
+
+    def model_post_init(self, context, /) -> None:
+        """Share the fields-set (which fields were given) with the nodes built alike: a set of its
+        own cost each node 216 bytes, a 1 MB source has 400,000 nodes (see Span for the spans)."""
+        given = frozenset(self.__pydantic_fields_set__)
+        shared = _SHARED_FIELD_SETS.get(given)
+        if shared is None:
+            shared = _SHARED_FIELD_SETS[given] = _SharedFieldsSet(given)
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        given = self.__pydantic_fields_set__
+        if name not in given and given.__class__ is _SharedFieldsSet:   # pydantic adds `name`
+            object.__setattr__(self, "__pydantic_fields_set__", set(given))
+        super().__setattr__(name, value)
 
 
 # ---------------------------------------------------------------- expressions

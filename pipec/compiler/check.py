@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic, Diagnostics, Label
+from pipec.compiler.gc_pause import gc_paused
 from pipec.compiler.ir import IR
 from pipec.compiler.paths import check_paths
 from pipec.compiler.schemas import schema_from_fields
@@ -112,7 +113,10 @@ def too_deep(file: str) -> Diagnostic:
                            "fewer nested parentheses and shorter operator chains")
 
 
+@gc_paused()
 def _check_source(text: str, file: str, params: dict[str, str] | None) -> Program:
+    """Parse and check with the collector paused once for the whole file: resumed between two
+    pipelines, it walked the whole heap each time (a 5 MB file has 145 pipelines)."""
     from pipec.grammar import parse_source
 
     module, syntax = parse_source(text, file)

@@ -10,8 +10,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters
-from lark.lexer import LexerThread
 
 GRAMMAR = Path(__file__).with_name("pipe.lark")
 START_SYMBOLS = ["start", "expression", "argument", "type_only"]
@@ -34,10 +32,54 @@ def lark_parser() -> Lark:
                 postlex=_KeepComments(), cache=True)
 
 
-def _tokens(text: str) -> list[Token]:
-    """Lex with the parser's own lexer: `Lark.lex` builds a new lexer (every terminal's regexp
-    compiled again) on each call, 6 ms per expression of a YAML file."""
-    return list(LexerThread.from_text(lark_parser().parser.lexer, text).lex(None))
+class _Scanner:
+    """lark's own lexer tables (terminal regexps in priority order, keywords, which terminals may
+    hold newlines), run in one loop: lark's lexer makes several calls per token (a third of the
+    time of checking a big file), and `Lark.lex` compiles every terminal's regexp again on each
+    call (6 ms per expression of a YAML file)."""
+
+    def __init__(self, lexer):
+        basic = getattr(lexer, "lexer", lexer)          # under the post-lexer connector
+        (self.pattern,) = basic.scanner._mres           # the grammar fits one regexp
+        self.ignore = basic.ignore_types
+        self.multiline = basic.newline_types
+        self.keywords = {kind: {t.pattern.value: t.name for t in unless.scanner.terminals}
+                         for kind, unless in basic.callback.items()}
+
+    def tokens(self, text: str) -> list[Token]:
+        """The tokens of `text`; raises _BadCharacter where no terminal matches."""
+        match, ignore, multiline, keywords = self.pattern.match, self.ignore, self.multiline, self.keywords
+        tokens = []
+        pos, line, line_start, end = 0, 1, 0, len(text)
+        while pos < end:
+            found = match(text, pos)
+            if found is None:
+                raise _BadCharacter(pos)
+            kind, after = found.lastgroup, found.end()
+            if kind in ignore:
+                pos = after
+                continue
+            value = found.group()
+            start_line, column = line, pos - line_start + 1
+            if kind in multiline and "\n" in value:
+                line += value.count("\n")
+                line_start = pos + value.rindex("\n") + 1
+            if kind in keywords:
+                kind = keywords[kind].get(value, kind)
+            tokens.append(Token(kind, value, pos, start_line, column, line, after - line_start + 1, after))
+            pos = after
+        return tokens
+
+
+class _BadCharacter(Exception):
+    def __init__(self, pos: int):
+        super().__init__(pos)
+        self.pos = pos
+
+
+@lru_cache(maxsize=1)
+def _scanner() -> _Scanner:
+    return _Scanner(lark_parser().parser.lexer)
 
 
 @dataclass
@@ -76,9 +118,9 @@ def lex(text: str) -> tuple[list[Token], list[LexicalError]]:
     errors: list[LexicalError] = []
     while True:
         try:
-            return _tokens(text), errors
-        except UnexpectedCharacters as e:
-            error = _describe_bad_character(text, e.pos_in_stream)
+            return _scanner().tokens(text), errors
+        except _BadCharacter as e:
+            error = _describe_bad_character(text, e.pos)
             errors.append(error)
             end = len(text) if len(errors) >= MAX_LEXICAL_ERRORS else error.end
             text = text[:error.start] + error.replacement(text[error.start:end]) + text[end:]

@@ -14,6 +14,9 @@ OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 CLOSERS = {closer: opener for opener, closer in OPENERS.items()}
 NEWLINE_SWALLOWERS = {"LBRACE", "COMMA", "DOCSTRING"}   # a newline right after these is dropped
 NEWLINE_ABSORBERS = {"RBRACE", "VBAR"}                  # ... and right before these
+# Tokens that can end a value: after one, a line that starts a statement cannot continue it.
+OPERAND_ENDS = {"NAME", "QUOTED_NAME", "PARAM", "INT", "FLOAT", "DURATION", "STRING", "TRUE",
+                "FALSE", "NULL", "RPAR", "RSQB", "RBRACE"}
 # Deeper nesting (brackets, or operator chains in the parse tree) is an error (E0006): the AST,
 # the checker and the code generators recurse once per level and must not run out of stack.
 MAX_NESTING = 256
@@ -31,6 +34,9 @@ class PostLexed:
     inside_parens: list[bool] = field(default_factory=list)
     unmatched_closers: list[Token] = field(default_factory=list)
     unclosed_openers: list[Token] = field(default_factory=list)
+    # ids of the newlines kept because the next line starts a statement while a `(` or `[` of
+    # the previous one is still open (so the error there is that bracket, never closed)
+    closing_newlines: set[int] = field(default_factory=set)
     # the first bracket that opens more than MAX_NESTING levels (None if there is none)
     too_deep: Token | None = None
 
@@ -64,14 +70,25 @@ class _BracketStack:
     def inside_parens(self) -> bool:
         return self.open_count["LPAR"] + self.open_count["LSQB"] > 0
 
+    def drain_parens(self) -> list[Token]:
+        """Pop the `(` and `[` above the innermost `{`, returning them (outermost first)."""
+        drained = []
+        while self.openers and self.openers[-1].type != "LBRACE":
+            drained.append(self.pop())
+        return drained[::-1]
+
 
 def post_lex(raw_tokens: list[Token]) -> PostLexed:
     """Apply the newline rules to the lexer's tokens (comments included, whitespace excluded)."""
     out = PostLexed()
     stack = _BracketStack()
     pending_newline: Token | None = None
+    statement_start: Token | None = None   # the first token of the statement being read
 
     def emit(token: Token) -> None:
+        nonlocal statement_start
+        if not out.tokens or (out.tokens[-1].type in ("_NL", "LBRACE") and not stack.inside_parens()):
+            statement_start = token
         out.tokens.append(token)
         out.open_bracket.append(stack.innermost())
         out.inside_parens.append(stack.inside_parens())
@@ -90,6 +107,13 @@ def post_lex(raw_tokens: list[Token]) -> PostLexed:
             previous = out.tokens[-1].type if out.tokens else None
             innermost = stack.innermost()
             innermost_is_paren = innermost is not None and innermost.type != "LBRACE"
+            if innermost_is_paren and previous in OPERAND_ENDS \
+                    and _starts_statement(raw_tokens, k + 1, statement_start):
+                # `x = f(a` and then a statement at the same indentation: the `(` was never
+                # closed. Closing it here lets the statements after it be read (and checked).
+                out.unclosed_openers.extend(stack.drain_parens())
+                out.closing_newlines.add(id(token))
+                innermost_is_paren = False
             if previous not in (None, "_NL") and previous not in NEWLINE_SWALLOWERS \
                     and not innermost_is_paren and pending_newline is None:
                 pending_newline = token
@@ -115,6 +139,25 @@ def post_lex(raw_tokens: list[Token]) -> PostLexed:
         emit(token)
     out.unclosed_openers.extend(stack.drain())
     return out
+
+
+def _starts_statement(raw_tokens: list[Token], k: int, statement_start: Token | None) -> bool:
+    """Whether raw_tokens[k:] begin a binding (`a = `, `a, b = `), a sink (`a | `) or a `param`,
+    no further right than the statement before (whose bracket is still open). In an argument list
+    that runs over several lines, a `name = value` on the next line comes after a comma."""
+    if k >= len(raw_tokens) or statement_start is None or raw_tokens[k].column > statement_start.column:
+        return False
+    first = raw_tokens[k].type
+    if first == "PARAM_KW":
+        return k + 1 < len(raw_tokens) and raw_tokens[k + 1].type == "NAME"
+    if first != "NAME":
+        return False
+    j = k + 1
+    while j + 1 < len(raw_tokens) and raw_tokens[j].type == "COMMA" and raw_tokens[j + 1].type == "NAME":
+        j += 2
+    if j == len(raw_tokens):
+        return False
+    return raw_tokens[j].type == "EQUAL" or (j == k + 1 and raw_tokens[j].type == "VBAR")
 
 
 def _starts_declaration(raw_tokens: list[Token], k: int) -> bool:

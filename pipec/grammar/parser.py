@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from lark import Token, Tree
 from lark.exceptions import UnexpectedToken
 from lark.parsers.lalr_interactive_parser import InteractiveParser
+from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
@@ -20,6 +21,7 @@ from pipec.grammar import syntax_errors as words
 from pipec.grammar.build_ast import AstBuilder
 from pipec.grammar.lexing import lark_parser, lex
 from pipec.grammar.newlines import CLOSERS, MAX_NESTING, PostLexed, post_lex
+from pipec.grammar.reductions import Reduced, ast_callbacks
 from pipec.grammar.spans import SpanMaker
 
 MAX_SYNTAX_ERRORS = 20
@@ -65,27 +67,34 @@ def _parse(text: str, start: str, spans: SpanMaker):
     diagnostics = [Diagnostic(code=e.code, message=e.message, span=spans.range(e.start, e.end),
                               help=e.help) for e in lexical_errors]
     post = post_lex(tokens)
+    del tokens
     if post.too_deep is not None:   # not worth parsing: the tree could not be used
         return None, post.comments, diagnostics + [_too_deep(spans, post.too_deep)]
-    tree, problems = _feed(post, start, recover=True)
+    root, problems = _feed(post, start, recover=True, callbacks=ast_callbacks(AstBuilder(spans, [])))
     # A broken token (say an unterminated string) usually breaks its line's syntax too: the
     # lexical error says it better, so syntax errors on the same line are not repeated.
     damaged_lines = {d.span.line for d in diagnostics}
     diagnostics += [d for d in (_diagnose(p, post, spans) for p in problems)
                     if d.span is None or d.span.line not in damaged_lines]
-    deepest = _too_deep_subtree(tree) if tree is not None else None
-    if deepest is not None:
-        diagnostics.append(_too_deep(spans, deepest.meta))
-        tree = None
-    node = AstBuilder(spans, diagnostics).transform(tree) if tree is not None else None
+    node = None
+    if root is not None and root.height > MAX_NESTING:
+        tree, _ = _feed(post, start, recover=True)   # lark's parse tree, to find where
+        diagnostics.append(_too_deep(spans, _too_deep_subtree(tree).meta))
+    elif root is not None:
+        node = root.value
+        diagnostics += root.pending or []   # found by the AST builder (bad escapes)
     diagnostics.sort(key=lambda d: d.span.start if d.span else 0)
     return node, post.comments, diagnostics
 
 
 # ---------------------------------------------------------------- feeding tokens, with recovery
-def _feed(post: PostLexed, start: str, recover: bool):
+def _feed(post: PostLexed, start: str, recover: bool, callbacks: dict | None = None):
+    """Parse the tokens; the result is built by `callbacks` (by rule), lark's parse tree if None."""
     tokens = post.tokens
     parser = lark_parser().parse_interactive(start=start)
+    if callbacks is not None:
+        table = parser.parser_state.parse_conf.parse_table
+        parser.parser_state = ParserState(ParseConf(table, callbacks, start), parser.lexer_thread)
     checkpoint = _copy_state(parser.parser_state)
     problems: list[SyntaxProblem] = []
     accepted_since_error = True
@@ -179,9 +188,16 @@ def _copy_state(state):
     rule (`statement (_NL statement)*`) in place, so the trees on the value stack are copied one
     level deep: otherwise a statement parsed after the copy was taken would come back with it."""
     copied = state.copy(deepcopy_values=False)
-    copied.value_stack = [Tree(v.data, list(v.children), v._meta) if isinstance(v, Tree) else v
-                          for v in copied.value_stack]
+    copied.value_stack = [_copy_value(v) for v in copied.value_stack]
     return copied
+
+
+def _copy_value(value):
+    if isinstance(value, Tree):
+        return Tree(value.data, list(value.children), value._meta)
+    if isinstance(value, Reduced):
+        return value.copy()
+    return value
 
 
 # ---------------------------------------------------------------- nesting
@@ -230,7 +246,7 @@ def _diagnose(problem: SyntaxProblem, post: PostLexed, spans: SpanMaker) -> Diag
         return Diagnostic(code="E0004", message=f"unmatched `{token}`", span=span,
                           label=f"this `{token}` closes nothing",
                           help="remove it, or add the opening bracket it belongs to")
-    if token.type in CLOSERS or token.type == "$END":
+    if token.type in CLOSERS or token.type == "$END" or id(token) in post.closing_newlines:
         unclosed = [o for o in post.unclosed_openers if o.start_pos < _position(token, post)]
         if unclosed:
             o = unclosed[-1]

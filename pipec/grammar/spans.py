@@ -28,7 +28,7 @@ class SpanMaker:
         if self.source is not None:
             return self.source.span(self.file, self.offset + start, self.offset + end)
         span = self.lines.span(self.file, start, end)
-        return span.model_copy(update={"start": start + self.offset, "end": end + self.offset})
+        return span._replace(start=start + self.offset, end=end + self.offset)
 
     def of(self, item) -> Span:
         """The span of a lark Token or a tree's `meta` (both carry the same position fields)."""

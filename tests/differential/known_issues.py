@@ -4,11 +4,4 @@ shape (or the comparison tolerates it). Remove a name once its fix is merged; th
 exercise that shape again."""
 from __future__ import annotations
 
-KNOWN_ISSUES: set[str] = {
-    # Spark's distinct(c) drops the rows whose key c is null (local keeps one): Spark runs draw
-    # distinct over non-nullable columns only
-    "spark_distinct_null_key",
-    # Spark's CSV of a one-column table loses the rows whose value is null (an empty line): Spark
-    # runs write such tables as Parquet
-    "spark_csv_null_line",
-}
+KNOWN_ISSUES: set[str] = set()   # spark_distinct_null_key, spark_csv_null_line: fixed

@@ -75,13 +75,15 @@ def test_several_errors_in_one_file_and_the_good_statements_kept():
 
 def test_recovery_keeps_each_statement_before_the_error_once():
     # The parser returns to its state at the last statement boundary; the statements parsed
-    # before it must come back once (lark grows the statement list in place).
+    # before it must come back once (lark grows the statement list in place). The `(` left open
+    # is closed where the next statement starts, so the statements after it are kept too.
     example = Path(__file__).parents[2] / "examples" / "flights" / "flight_delays.pipe"
     source = example.read_text().replace("log(distance))", "log(distance)")
     module, diagnostics = parse_pipe(source, "t.pipe")
     assert [d.code for d in diagnostics] == ["E0001"]
     body = module.declarations[1].body
-    assert [s.targets[0].name for s in body if s.kind == "binding"] == ["flights", "weather"]
+    assert [s.targets[0].name for s in body if s.kind == "binding"] == \
+        ["flights", "weather", "train", "model", "scored", "report", "by_carrier"]
 
 
 def test_a_file_that_stops_before_its_last_brace_keeps_its_last_statement():
@@ -93,5 +95,42 @@ def test_a_file_that_stops_before_its_last_brace_keeps_its_last_statement():
 
 
 def test_help_points_at_an_unclosed_parenthesis_on_an_earlier_line():
-    _, diagnostics = parse_pipe("pipeline p {\n  a = f(x\n  b = g(y)\n}\n", "t.pipe")
+    _, diagnostics = parse_pipe("pipeline p {\n  a = f(x,\n    y z)\n}\n", "t.pipe")
     assert any("line 2" in (d.help or "") for d in diagnostics), diagnostics
+
+
+def test_an_unclosed_parenthesis_before_the_next_statement_is_named():
+    _, diagnostics = parse_pipe("pipeline p {\n  a = f(x\n  b = g(y)\n}\n", "t.pipe")
+    assert [(d.code, d.span.line, d.span.column, d.message) for d in diagnostics] == \
+        [("E0004", 2, 8, "`(` is never closed")]
+
+
+UNCLOSED = ("pipeline p {\n"
+            "  x = read_csv(\"a.csv\", schema={a: int}\n"
+            "  y = x | frobnicate(a > 1)\n"
+            "  w = y +\n"
+            "  y | write_csv(\"o.csv\")\n"
+            "}\n")
+
+
+def test_an_unclosed_parenthesis_does_not_hide_the_rest_of_the_pipeline():
+    module, diagnostics = parse_pipe(UNCLOSED, "t.pipe")
+    assert [(d.code, d.span.line, d.span.column) for d in diagnostics] == [("E0004", 2, 15), ("E0001", 4, 10)]
+    assert diagnostics[0].message == "`(` is never closed"
+    assert [s.kind for s in module.declarations[0].body] == ["binding", "sink"]
+
+
+def test_the_editor_checks_the_statements_after_an_unclosed_parenthesis():
+    from pipec.compiler.check import check_parsed
+
+    source = UNCLOSED.replace("  w = y +\n", "").replace("y = x |", "y = read_csv(\"b.csv\", schema={a: int}) |")
+    module, syntax = parse_pipe(source, "t.pipe")
+    program = check_parsed(module, syntax, source, "t.pipe", partial=True)
+    assert any("frobnicate" in d.message for d in program.diagnostics), program.diagnostics
+
+
+def test_a_missing_comma_between_arguments_on_their_own_lines_is_still_one_error():
+    source = in_body("  y = x | derive(\n      a = 1\n      b = 2)")
+    _, diagnostics = parse_pipe(source, "t.pipe")
+    assert [(d.code, d.span.line, d.message) for d in diagnostics] == \
+        [("E0001", 5, "expected `)` or `,` after the argument")]

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from pipec.backends.airflow.params import RESERVED_PARAMS
 from pipec.backends.airflow.run import run_dag_file
 from pipec.backends.base import capabilities_of, get_backend, unsupported_steps
 from pipec.backends.capabilities import Capabilities
+from pipec.backends.scratch import scratch_folder
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
@@ -160,11 +160,11 @@ def run_dag(plan: Plan, params: dict[str, Any], workdir: str | os.PathLike,
     workdir = Path(workdir).resolve()
     backend = backend or AirflowBackend(base_dir=workdir)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="pipec-dags-") as out_dir:
-        dag_file = backend.compile(plan, Path(out_dir))[0]
+    with scratch_folder("dags") as dags:
+        dag_file = backend.compile(plan, dags.path)[0]
         print(f"running {plan.ir.pipeline} on Airflow ({len(plan.stages)} tasks)", file=sys.stderr)
         try:
-            result = run_dag_file(dag_file, params, workdir)
+            result = run_dag_file(dag_file, params, workdir, scratch_locks=[dags.lock_fd])
         except KeyboardInterrupt as exc:
             from pipec.backends.local.runner import RunInterrupted
 

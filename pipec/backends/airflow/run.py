@@ -12,12 +12,12 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from pipec.backends.airflow.task_io import BASE_DIR_PARAM, FAILURE_MARK
+from pipec.backends.scratch import scratch_folder
 
 RESULT_MARK = "PIPEC-DAG-TEST-RESULT "  # starts the child's one-line JSON summary
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Failed|Failure)): (.+)$", re.M)
@@ -56,33 +56,36 @@ def migrate_metadata_db(airflow_home: Path) -> None:
 
 def run_dag_file(dag_file: str | os.PathLike, params: dict[str, Any] | None = None,
             workdir: str | os.PathLike | None = None, *, airflow_home: Path | None = None,
-            timeout: float | None = None) -> DagRunResult:
+            timeout: float | None = None, scratch_locks: Sequence[int] = ()) -> DagRunResult:
     """Run the DAG in `dag_file` once with `dag.test(run_conf=...)`.
 
     `params` override the DAG's params; `workdir`, when given, is where relative source and sink
     paths resolve (the `base_dir` param). Without `airflow_home` a temporary one is created and
-    migrated for this run alone.
+    migrated for this run alone. `scratch_locks` are the locks of other scratch folders the child
+    works in (pipec.backends.scratch): it holds them, so that they outlive this process if it is
+    killed while the child runs on.
     """
     dag_file = Path(dag_file).resolve()
     conf = dict(params or {})
     if workdir is not None:
         conf[BASE_DIR_PARAM] = str(Path(workdir).resolve())
-    with tempfile.TemporaryDirectory(prefix="pipec-airflow-") as scratch:
+    with scratch_folder("airflow") as scratch:
         if airflow_home is None:
-            airflow_home = Path(scratch)
+            airflow_home = scratch.path
             migrate_metadata_db(airflow_home)
         output = _run_child(
             [sys.executable, "-m", "pipec.backends.airflow.dag_test_child", str(dag_file), json.dumps(conf)],
-            airflow_environment(airflow_home, dag_file.parent), timeout)
+            airflow_environment(airflow_home, dag_file.parent), timeout, (scratch.lock_fd, *scratch_locks))
     return _result(_ANSI.sub("", output))
 
 
-def _run_child(command: list[str], env: dict[str, str], timeout: float | None) -> str:
+def _run_child(command: list[str], env: dict[str, str], timeout: float | None,
+               scratch_locks: Sequence[int]) -> str:
     """Run the `dag.test()` child in a session of its own and return its output. However this
     ends (Ctrl-C, SIGTERM, a timeout), the child and every process it started are stopped before
     the caller removes the scratch folder they work in."""
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True) as child:
+                          start_new_session=True, pass_fds=scratch_locks) as child:
         try:
             output, _ = child.communicate(timeout=timeout)
         except BaseException:

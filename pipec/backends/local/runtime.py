@@ -252,7 +252,8 @@ def _check_row_lengths(path: Path, header: bool, delimiter: str, columns: list[s
 
     pyarrow's CSV parser (in parallel, converting one column only) rejects a row of the wrong
     length, and skips empty lines, which polars reads as rows of nulls: either way its row count
-    differs from polars'. Only then is the file read in Python to name the line.
+    differs from polars'. Only then is the file read in Python to name the line. In a file of
+    one column an empty line is a row (its value is null), and pyarrow is told to count it.
     """
     import pyarrow
     from pyarrow import csv as pa_csv
@@ -261,7 +262,8 @@ def _check_row_lengths(path: Path, header: bool, delimiter: str, columns: list[s
     try:
         checked = pa_csv.read_csv(
             path, read_options=pa_csv.ReadOptions(column_names=names, skip_rows=int(header)),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                              ignore_empty_lines=len(columns) > 1),
             convert_options=pa_csv.ConvertOptions(include_columns=names[:1],
                                                   column_types={names[0]: pyarrow.string()})).num_rows
     except pyarrow.ArrowInvalid:

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from pipec.backends.base import unsupported_steps
 from pipec.backends.spark import CAPABILITIES, codegen
@@ -50,15 +50,20 @@ BACKEND = SparkBackend()
 
 
 def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
-            capture: bool = True) -> subprocess.CompletedProcess:
-    """Run a compiled job as `python JOB --param name=value ...` in `workdir` (used by
+            capture: bool = True, scratch_locks: Sequence[int] = ()) -> subprocess.CompletedProcess:
+    """Run a compiled job as `python -P JOB --param name=value ...` in `workdir` (used by
     `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params.
-    On Ctrl-C the job gets SIGINT and is waited for, then `JobInterrupted` is raised."""
-    command = [sys.executable, str(Path(path).resolve())]
+    On Ctrl-C the job gets SIGINT and is waited for, then `JobInterrupted` is raised.
+
+    `-P` keeps the job's folder off `sys.path`: a job is named after its pipeline, and a pipeline
+    named `json` or `copy` would otherwise be imported in place of that module. The job holds
+    `scratch_locks`, the locks of the scratch folder it is in (pipec.backends.scratch)."""
+    command = [sys.executable, "-P", str(Path(path).resolve())]
     for name, value in params.items():
         command += ["--param", f"{name}={value if isinstance(value, str) else param_argument(value)}"]
     pipe = subprocess.PIPE if capture else None
-    with subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=dict(os.environ)) as job:
+    with subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=dict(os.environ),
+                          pass_fds=scratch_locks) as job:
         try:
             stdout, stderr = job.communicate()
         except KeyboardInterrupt as exc:

@@ -42,8 +42,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipec.backends.commit import (  # the generated job holds this module's source here
-    CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, recover, remove_stale,
-    signals_deferred, staged_path)
+    CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, record_temporary, recover,
+    remove_recorded, remove_stale, signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, confined_sink, draw_numerator,
     metrics_json_text, parse_param, substitute, write_table_csv, write_table_json)
@@ -118,7 +118,18 @@ def build_session(app_name: str) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers: this interpreter
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _quiet_task_failures(spark)
     return spark
+
+
+def _quiet_task_failures(spark: SparkSession) -> None:
+    """Bad data fails a task (`raise_error`), and the job then says what and where in one line;
+    Spark's executor and scheduler would first log the failed task with its stack trace. Their
+    loggers are silenced (in this JVM, where local executors run): the error itself still
+    reaches the driver, with its trace when it is not a data error."""
+    jvm = spark.sparkContext._jvm
+    for name in ("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager"):
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.OFF)
 
 
 def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
@@ -501,6 +512,10 @@ class SourceSpec:
 
 
 _SOURCES: dict[str, SourceSpec] = {}  # source id -> spec; one job runs one pipeline
+# What Spark's CSV reader gives for `""`, so that it is told from an empty field (`a,,c`, null):
+# left alone, Spark reads both as null, where `""` is the empty string (the CSV writer's too).
+QUOTED_EMPTY = "\u0000pipec:quoted-empty\u0000"
+REPLACEMENT_CHARACTER = "\ufffd"   # what Spark's readers make of bytes that are not UTF-8
 
 
 def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema: SchemaSpec, *,
@@ -544,6 +559,10 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
                                        f"{', '.join(n for n, _, _ in spec.schema)}")
             strings = T.StructType([T.StructField(n, T.StringType()) for n, _, _ in spec.schema])
             return spark.createDataFrame([], strings)
+        if len(frame.columns) == 1 and _is_file(spark, path):
+            frame = _one_column_csv(spark, spec, path, frame)
+        frame = frame.select([F.when(F.col(quote(c)) == QUOTED_EMPTY, F.lit("")).otherwise(F.col(quote(c)))
+                              .alias(c) for c in frame.columns])
         if not spec.header:  # columns by position: _c0, _c1, ... take the declared names
             declared = [n for n, _, _ in spec.schema]
             frame = frame.toDF(*[declared[i] if i < len(declared) else c for i, c in enumerate(frame.columns)])
@@ -556,6 +575,29 @@ def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     return spark.read.parquet(literal_path(path))
 
 
+def _one_column_csv(spark: SparkSession, spec: SourceSpec, path: str, frame: DataFrame) -> DataFrame:
+    """A one-column CSV file whose empty lines are rows: Spark's CSV reader skips empty lines,
+    but in a file of one column an empty line is a row whose value is null (docs/semantics.md).
+    Such a file is read line by line, each line parsed by Spark's CSV parser (`from_csv`); a
+    file without empty lines is read as any other. One extra scan, of one-column files only."""
+    lines = spark.read.text(literal_path(path)).withColumn("_line", F.monotonically_increasing_id())
+    if spec.header:
+        lines = lines.where(F.col("_line") != 0)   # the first line of the file's first split
+    value = F.col("value")
+    quotes = F.length(value) - F.length(F.regexp_replace(value, '"', ""))
+    shape = lines.agg(F.max((value == "").cast("int")).alias("empty"),
+                      F.max((value.startswith('"') & (quotes % 2 == 1)).cast("int")).alias("line_break")).first()
+    if not shape["empty"]:
+        return frame
+    if shape["line_break"]:
+        raise PipelineRunError(f"{_local_path(path)}: a file of one column with empty lines (null values) "
+                               "and quoted values holding line breaks cannot be read exactly on Spark")
+    name = frame.columns[0]
+    parsed = F.from_csv(value, f"{quote(name)} STRING", {"sep": spec.delimiter, "escape": '"',
+                                                         "mode": "FAILFAST", "emptyValue": QUOTED_EMPTY})
+    return lines.select(F.when(value == "", F.lit(None)).otherwise(parsed[name]).alias(name))
+
+
 def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str, path: str) -> Any:
     """Spark's CSV reader as pipec reads CSV: records may span lines (a quoted field may hold a
     line break), and in FAILFAST mode a row with more or fewer fields than the header fails
@@ -564,7 +606,7 @@ def _csv_reader(spark: SparkSession, spec: SourceSpec, mode: str, path: str) -> 
     escaped it, so a path with glob characters is read line by line (no line breaks in fields)."""
     multi_line = literal_path(path) == path
     return spark.read.options(header=spec.header, sep=spec.delimiter, escape='"', inferSchema=False,
-                              multiLine=multi_line, mode=mode)
+                              multiLine=multi_line, mode=mode, emptyValue=QUOTED_EMPTY)
 
 
 def malformed_csv_message(spark: SparkSession, text: str) -> str | None:
@@ -624,6 +666,8 @@ def _column_checks(raw: DataFrame, spec: SourceSpec, name: str, kind: str,
             source = F.when(source.isin(list(spec.null_values)), F.lit(None)).otherwise(source)
         value = source if kind == "str" else source.try_cast(SPARK_TYPES[kind])
         bad_value = source.isNotNull() & value.isNull()
+        if kind == "str":   # Spark decodes bytes that are not UTF-8 as U+FFFD, silently
+            bad_value = bad_value | source.contains(REPLACEMENT_CHARACTER)
         if spec.fmt == "json":
             bad_value = bad_value | F.col("_corrupt_record").isNotNull()
     bad_null = F.lit(False) if nullable else source.isNull()
@@ -654,11 +698,38 @@ def locate_bad_row(spark: SparkSession, source_id: str, file: str, column: str) 
         return f"{shown}: column `{name}` holds a value that does not fit {kind}"
     row, index = hits[0]
     where = f"{shown}: column `{name}`, row {index + 1}"
+    if REPLACEMENT_CHARACTER in (row["value"] or ""):
+        return _not_utf8_message(spec, shown) or (
+            f"{where}: the value holds U+FFFD, which Spark reads in place of bytes that are not UTF-8; "
+            "save the file as UTF-8")
     if row["corrupt"]:
         return f"{shown}: row {index + 1} is not valid JSON"
     if row["bad_null"]:
         return f"{where}: null in a column declared `{kind}` (not nullable); declare it `{kind}?` or clean the data"
     return f"{where}: value {row['value']!r} is not a valid {kind}"
+
+
+def _not_utf8_message(spec: SourceSpec, shown: str) -> str | None:
+    """Where a local file stops being UTF-8, as the local backend says it (line, byte of the line,
+    column), or None if it is UTF-8 or not on this machine."""
+    try:
+        with open(shown, "rb") as file:
+            data = file.read()
+        data.decode("utf-8")
+    except OSError:
+        return None
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[line_start:exc.start].decode("utf-8").removeprefix("\ufeff")
+        index = len(next(csv.reader([before], delimiter=spec.delimiter), [""])) - 1 if spec.fmt == "csv" else -1
+        names = [n for n, _, _ in spec.schema] if not spec.header or spec.fmt != "csv" else next(
+            csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace")], delimiter=spec.delimiter))
+        column = names[index] if 0 <= index < len(names) and (line > 1 or not spec.header) else None
+        return (f"{shown}: line {line}, byte {exc.start - line_start + 1}"
+                f"{f' (column `{column}`)' if column else ''}: invalid UTF-8 "
+                f"(byte {data[exc.start]:#04x}); save the file as UTF-8")
+    return None
 
 
 def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
@@ -801,6 +872,7 @@ class Outputs:
         """Finish a commit an earlier run in this working directory left interrupted."""
         with signals_deferred() as arrived, commit_lock(self.state_dir):
             messages = recover(self.files, self.state_dir)
+            remove_recorded(self.files, self.state_dir)   # what killed runs left beside outputs
         for message in messages:
             print(message, file=sys.stderr)
         if arrived:
@@ -814,6 +886,7 @@ class Outputs:
         if self._run_lock is None:  # taken before the first temporary folder exists
             self._run_lock = RunLock(self.state_dir, self.run_id)
         temp = staged_path(self.files, self.files.qualify(target), self.run_id)
+        record_temporary(self.state_dir, self.run_id, temp)   # for the next run, if this one dies
         self.temp_dirs.append(temp)  # recorded first, so that a failed write is cleaned up too
         return temp
 

@@ -55,3 +55,17 @@ def test_null_in_a_non_nullable_parsed_column_names_its_row(tmp_path):
         rt.read_csv(ctx, "n", "in.csv", [("id", "int", False), ("x", "float", False)], null_values=["NA"])
     assert (info.value.column, info.value.row) == ("x", 2)
     assert "null in a column declared `float`" in info.value.message
+
+
+def test_empty_lines_of_a_one_column_file_are_null_rows(tmp_path):
+    # pyarrow's row count (the shape check) skipped them and the read failed without a place
+    (tmp_path / "in.csv").write_text('v\na\n\n"b,""c"""\n""\nd\n\n')
+    got = rt.read_csv(rt.RunContext({}, tmp_path), "n", "in.csv", [("v", "str", True)]).collect()
+    assert got.get_column("v").to_list() == ["a", None, 'b,"c"', "", "d", None]
+
+
+def test_an_empty_line_in_a_file_of_two_columns_is_still_an_error(tmp_path):
+    (tmp_path / "in.csv").write_text("v,w\na,1\n\nd,2\n")
+    with pytest.raises(rt.PipelineRunError) as info:
+        rt.read_csv(rt.RunContext({}, tmp_path), "n", "in.csv", [("v", "str", True), ("w", "int", True)])
+    assert "line 3 (row 2): empty line, but the header has 2 fields" in info.value.message

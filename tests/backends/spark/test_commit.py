@@ -83,3 +83,24 @@ pipeline other() { read_csv("in.csv", schema=Row) | write_csv("other.csv") }
     assert sidecar["estimator"] == "logistic_regression"
     assert (tmp_path / "out" / "a.csv").read_text().startswith("x,y\n")
     assert sorted(os.listdir(tmp_path / "out")) == ["a.csv", "model"]
+
+
+def test_the_next_run_removes_what_a_killed_run_staged_even_when_it_fails(tmp_path):
+    job = start_job(tmp_path)
+    deadline = time.monotonic() + 900
+    out = tmp_path / "out"
+    while not (out.exists() and [p for p in out.iterdir() if p.name.startswith(".a.csv.pipec-")]):
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+        time.sleep(0.01)
+    job.send_signal(signal.SIGKILL)   # a.csv staged, the model not yet fitted: nothing committed
+    job.wait()
+    assert [p.name for p in (tmp_path / ".pipec" / "runs").iterdir() if p.suffix == ".temps"]
+
+    (tmp_path / "in.csv").write_text("x,y\n0.1,false\nabc,true\n")   # the next run fails on row 3
+    (job,) = BACKEND.compile(unoptimized_plan(check(SOURCE)), tmp_path / "compiled")
+    failed = subprocess.run([sys.executable, str(job)], cwd=tmp_path, text=True, capture_output=True,
+                            timeout=900)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "in.csv" in failed.stderr and "Traceback" not in failed.stderr
+    assert list(out.iterdir()) == []   # neither its own staged files nor the killed run's
+    assert [p.name for p in (tmp_path / ".pipec" / "runs").iterdir()] == []

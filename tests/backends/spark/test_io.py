@@ -180,3 +180,22 @@ def test_paths_interpolate_params_and_resolve_against_the_working_directory(tmp_
     params = {"day": dt.date(2013, 1, 2), "dir": "data"}
     assert rt.resolve_path("${dir}/x_${day}.csv", params) == str(tmp_path / "data" / "x_2013-01-02.csv")
     assert rt.resolve_path("s3a://bucket/${dir}", params) == "s3a://bucket/data"
+
+
+def test_bytes_that_are_not_utf8_are_an_error_naming_line_and_column(spark, tmp_path):
+    # Spark's reader decodes them as U+FFFD: a str column took them silently
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"x,y\n1,a\n2,b\xff\xfec\n3,d\n")
+    message = failure(spark, lambda: rt.read_table(spark, "s1", "csv", str(path),
+                                                   [("x", "int", False), ("y", "str", True)]).collect())
+    assert message == f"{path}: line 3, byte 4 (column `y`): invalid UTF-8 (byte 0xff); save the file as UTF-8"
+
+
+def test_one_column_csv_keeps_empty_lines_as_null_rows(spark, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text('v\na\n\n"b,""c"""\n""\nd\n\n')
+    rows = rt.read_table(spark, "s1", "csv", str(path), [("v", "str", True)]).collect()
+    assert [r[0] for r in rows] == ["a", None, 'b,"c"', "", "d", None]
+    path.write_text('v\n"a\nb"\n\nc\n')   # Spark's reader cannot keep both: an error, not a loss
+    assert failure(spark, lambda: rt.read_table(spark, "s2", "csv", str(path), [("v", "str", True)])) == \
+        f"{path}: a file of one column with empty lines (null values) and quoted values holding line breaks cannot be read exactly on Spark"

@@ -149,6 +149,7 @@ def test_bad_data_fails_cleanly_and_keeps_earlier_outputs(job_env):
     assert "Traceback" not in done.stderr
     message = f"mini: error: {work / 'data' / 'flights.csv'}: column `delay`, row 5: value '12x' is not a valid int"
     assert message in done.stderr
+    assert "ERROR Executor" not in done.stderr and "ERROR TaskSetManager" not in done.stderr
     assert sorted(os.listdir(work / "out")) == ["by_carrier.csv"]
     assert (work / "out" / "by_carrier.csv").read_text() == "earlier output\n"
 
@@ -243,3 +244,17 @@ def test_an_interrupted_job_stops_with_one_line_and_no_traceback(job_env, tmp_pa
     assert "Traceback" not in stderr
     assert "slow: interrupted before commit: no output was changed" in stderr
     assert not (work / "out").exists() or not any((work / "out").iterdir())
+
+
+def test_a_pipeline_named_like_a_standard_module_runs(tmp_path):
+    """The job file is named after the pipeline; run from its folder, `json.py` would be imported
+    for `import json` (by the job itself, and by pyspark)."""
+    source = 'pipeline json() {\n  read_csv("in.csv", schema={x: int}) | filter(x > 1) | write_csv("out.csv")\n}\n'
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "in.csv").write_text("x\n1\n2\n")
+    (job,) = BACKEND.compile(unoptimized_plan(check(source)), tmp_path / "out")
+    assert job.name == "json.py"
+    done = run_job(job, {}, work)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (work / "out.csv").read_text() == "x\n2\n"

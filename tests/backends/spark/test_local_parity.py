@@ -68,6 +68,8 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "events.csv").write_text(events_csv())
     (tmp_path / "labels.csv").write_text(LABELS)
     (tmp_path / "edges.csv").write_text(EDGES, encoding="utf-8")
+    (tmp_path / "one.csv").write_text('v\na\n\n"b,""c"""\n""\nd\n\n')   # empty lines: null rows
+    (tmp_path / "quoted.csv").write_text('v,n\n"",1\n,2\n" ",3\n')      # "" is not null
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -105,6 +107,11 @@ PIPELINES = {
              ab = abs(i), fd = i // 3, md = i % -3, xd = x // 2.0, xm = x % 2.0, dv = i / 0,
              neg = -x, iff = if(x > 1.0, x, -x), co = coalesce(x, -1.0))
     | write_json("out/numbers.json")""",
+    "empty_lines_and_quoted_empty_strings": """
+  one = read_csv("one.csv", schema={v: str?})
+  one | write_csv("out/one.csv")
+  one | derive(n = length(v)) | write_json("out/one.json")
+  read_csv("quoted.csv", schema={v: str?, n: int}) | derive(l = length(v)) | write_json("out/quoted.json")""",
 }
 
 
