@@ -329,6 +329,22 @@ def cmd_debug(args) -> int:
     return EXIT_OK
 
 
+def cmd_lineage(args) -> int:
+    from pipec.lineage.command import LineageUsageError, file_provenance, is_pipeline_file, static_lineage
+
+    try:
+        if is_pipeline_file(args.target):
+            if args.runs_db:
+                raise UsageError("--runs-db goes with an output file, not a pipeline file")
+            return static_lineage(_load(args.target, _params(args.param), "lineage"), args.pipeline, args.column,
+                                  args.format)
+        if args.column or args.format == "mermaid" or args.param or args.pipeline:
+            raise UsageError("--column, --pipeline, -p and --format mermaid go with a pipeline file (.pipe)")
+        return file_provenance(args.target, args.format, args.runs_db, args.workdir)
+    except LineageUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_lsp(args) -> int:
     try:
         from pipec.lsp.server import serve
@@ -418,6 +434,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=("ast", "ir", "plan"), required=True)
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_debug)
+
+    p = sub.add_parser("lineage", help="column lineage of a pipeline file, or which run wrote an output file")
+    p.add_argument("target", metavar="FILE.pipe|PATH", help="a pipeline file (static column lineage) or an "
+                   "output file or model folder (the recorded run that wrote it)")
+    p.add_argument("--column", metavar="SINK.COLUMN", help="only this column of this sink (its path, file "
+                   "name or binding)")
+    p.add_argument("--pipeline", metavar="NAME", help="only this pipeline of the file")
+    p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+    p.add_argument("--workdir", metavar="DIR", help="whose .pipec/runs.db (default: .)")
+    p.add_argument("--runs-db", metavar="URL", help="the run store (default: $PIPEC_RUNS_DB, else sqlite in .pipec/)")
+    _common(p)
+    p.set_defaults(func=cmd_lineage)
 
     p = sub.add_parser("lsp", help="serve editors: a language server over stdin/stdout")
     p.set_defaults(func=cmd_lsp)

@@ -2,6 +2,7 @@
 people) and Mermaid (a picture of source columns flowing into sink columns)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pipec.compiler.ir import IRNode
@@ -44,7 +45,8 @@ def sink_json(lineage: PipelineLineage, sink: SinkLineage, column: str | None = 
 
 
 def _source_name(entry: dict[str, Any]) -> str:
-    return f"{entry['binding'] or entry['node']}.{entry['column']}"
+    """`binding.column`, or `file.column` for a source read inside a chain (it has no name)."""
+    return f"{entry['binding'] or Path(entry['source']).name}.{entry['column']}"
 
 
 def _text_lines(entry: dict[str, Any], indent: str) -> list[str]:
