@@ -336,7 +336,7 @@ def cmd_lineage(args) -> int:
         if is_pipeline_file(args.target):
             if args.runs_db:
                 raise UsageError("--runs-db goes with an output file, not a pipeline file")
-            return static_lineage(_load(args.target, _params(args.param), "lineage"), args.pipeline, args.column,
+            return static_lineage(_load(args.target, _params(args.param), "trace"), args.pipeline, args.column,
                                   args.format)
         if args.column or args.format == "mermaid" or args.param or args.pipeline:
             raise UsageError("--column, --pipeline, -p and --format mermaid go with a pipeline file (.pipe)")

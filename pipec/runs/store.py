@@ -305,7 +305,8 @@ class RunStore:
         f, r = schema.files, schema.runs
         query = (select(f.c.run_id, f.c.path, f.c.node, f.c.digest, f.c.size, r.c.status, r.c.started_at,
                         r.c.pipeline, r.c.workdir).join(r, r.c.run_id == f.c.run_id)
-                 .where(f.c.role == role, or_(f.c.digest == digest, f.c.path == name, f.c.path.endswith("/" + name, autoescape=True))))
+                 .where(f.c.role == role, or_(f.c.digest == digest, f.c.path == name,
+                                              f.c.path.endswith("/" + name, autoescape=True)))
                  .order_by(r.c.started_at.desc(), f.c.run_id))
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
