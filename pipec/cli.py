@@ -98,6 +98,7 @@ def cmd_check(args) -> int:
 def cmd_compile(args) -> int:
     program = _load(args.file, _params(args.param), "compile")
     if args.target == "ir":
+        _job_events(args, program)
         document = {name: ir.to_json() for name, ir in program.pipelines.items()}
         text = json.dumps(document if len(document) != 1 else next(iter(document.values())), indent=2)
         if args.output:
@@ -117,7 +118,16 @@ def cmd_compile(args) -> int:
             continue
         for written in backend.compile(_plan(args, ir, backend.capabilities), out):
             print(f"wrote {written}")
+    _job_events(args, program)
     return status
+
+
+def _job_events(args, program) -> None:
+    """OpenLineage job events of the compiled pipelines, when OpenLineage is configured."""
+    from pipec.lineage.openlineage import emit_job_events
+
+    emit_job_events(program.pipelines.values(), lambda ir: {p.name: p.default for p in ir.params},
+                    Path(getattr(args, "base_dir", None) or "."))
 
 
 def _backend(args):
@@ -169,7 +179,7 @@ def cmd_run(args) -> int:
                 if args.target == "local":
                     status = _run_local(args, ir, params, workdir, record)
                 elif args.target == "spark":
-                    status = _run_spark(args, ir, params, workdir)
+                    status = _run_spark(args, ir, params, workdir, record.run_id)
                 else:
                     from pipec.backends.airflow.backend import run_dag
 
@@ -213,10 +223,15 @@ def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
     from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
     from pipec.progress import Progress, stage_names
 
+    from pipec.lineage.openlineage import run_events
+
     plan = record.plan = _plan(args, ir, "local")
     print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
     progress = Progress(sys.stderr, stage_names(plan))
-    result = record.result = run_plan(plan, params, workdir, on_event=lambda e: (progress(e), record.on_event(e)))
+    with run_events(plan, params, workdir, record.run_id, "polars") as events:
+        result = record.result = run_plan(plan, params, workdir,
+                                          on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)))
+        events.completed(result)
     try:
         print(format_summary(result))
     except KeyboardInterrupt as exc:
@@ -224,18 +239,25 @@ def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
     return EXIT_OK
 
 
-def _run_spark(args, ir, params: dict, workdir: Path) -> int:
+def _run_spark(args, ir, params: dict, workdir: Path, run_id: str) -> int:
     """Compile the job into a scratch folder and run it as `python job.py --param ...` in `workdir`;
     the job prints its own progress and errors (it exits 1 on bad data, as `pipec run` does)."""
     import tempfile
 
     from pipec.backends.spark.backend import run_job
     from pipec.backends.spark.codegen import compile as compile_job
+    from pipec.lineage.openlineage import run_events
 
-    with tempfile.TemporaryDirectory(prefix="pipec-spark-") as scratch:
-        job = compile_job(_plan(args, ir, "spark"), Path(scratch))
+    plan = _plan(args, ir, "spark")
+    with tempfile.TemporaryDirectory(prefix="pipec-spark-") as scratch, \
+            run_events(plan, params, workdir, run_id, "spark") as events:
+        job = compile_job(plan, Path(scratch))
         print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
         done = run_job(job, params, workdir, capture=False)
+        if done.returncode == 0:
+            events.completed()
+        else:
+            events.failed(f"the Spark job exited with status {done.returncode}")
     if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
         return done.returncode
     return EXIT_USER
