@@ -170,6 +170,33 @@ def test_events_go_over_http_to_openlineage_url(capsys, project, monkeypatch):
 
 
 def test_an_unreachable_receiver_costs_a_warning_not_the_run(capsys, project, monkeypatch):
-    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
+    """Configured with the client's OPENLINEAGE__TRANSPORT__ variables (no retries, to be quick)."""
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY", '{"total": 0}')
     code, _, err = run(capsys, "run", "p.pipe")
     assert code == 0 and "warning: OpenLineage event not sent" in err
+
+
+def test_a_spark_run_sends_start_and_complete_with_versions(capsys, file_transport, monkeypatch):
+    """The job itself is replaced by one that writes the outputs (the Spark conformance suite
+    runs real jobs); what is tested is the events around it."""
+    import subprocess
+
+    import pipec.backends.spark.backend as spark
+
+    def job(path, params, workdir, capture=False):
+        (workdir / "out").mkdir(exist_ok=True)
+        (workdir / "out/kept.csv").write_text("id,x,late\n1,2.0,true\n")
+        (workdir / "out/summary.csv").write_text("late,n,mean_x\ntrue,1,2.0\n")
+        return subprocess.CompletedProcess([], 0)
+
+    monkeypatch.setattr(spark, "run_job", job)
+    assert run(capsys, "run", "p.pipe", "--target", "spark")[0] == 0
+    record = json.loads(run(capsys, "runs", "show", "last", "--format", "json")[1])
+    events = events_in(file_transport)
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert {e["run"]["runId"] for e in events} == {str(uuid.UUID(record["run_id"]))}
+    outputs = {Path(o["name"]).name: o["facets"]["version"]["datasetVersion"] for o in events[1]["outputs"]}
+    assert outputs == {Path(f["path"]).name: f["digest"] for f in record["outputs"]}
+    assert events[1]["run"]["facets"]["processing_engine"]["name"] == "pipec (spark)"
