@@ -45,16 +45,22 @@ def _one_column(found: dict[str, list[dict]], wanted: str) -> dict[str, list[dic
     """`SINK.COLUMN`: SINK is a sink's path, its file name or the binding it writes; the column
     is what follows the dot that makes both match (a file name has dots too)."""
     sinks = [(name, s) for name, sinks in found.items() for s in sinks]
+    near_miss = None
     for cut in [i for i, ch in enumerate(wanted) if ch == "."]:
         sink_name, column = wanted[:cut], wanted[cut + 1:]
         for name, s in sinks:
-            if sink_name in (s["path"], Path(s["path"]).name, s["from"]):
-                match = [c for c in s["columns"] if c["name"] == column]
-                if match:
-                    return {name: [{**s, "columns": match}]}
-                hint = did_you_mean(column, [c["name"] for c in s["columns"]])
-                raise LineageUsageError(f"sink `{sink_name}` has no column `{column}`"
-                                        + (f"; {hint}" if hint else f": it has {', '.join(c['name'] for c in s['columns'])}"))
+            if sink_name not in (s["path"], Path(s["path"]).name, s["from"]):
+                continue
+            match = [c for c in s["columns"] if c["name"] == column]
+            if match:
+                return {name: [{**s, "columns": match}]}
+            if near_miss is None:
+                names = [c["name"] for c in s["columns"]]
+                hint = did_you_mean(column, names)
+                near_miss = f"sink `{sink_name}` has no column `{column}`" + (
+                    f"; {hint}" if hint else f": it has {', '.join(names)}")
+    if near_miss:
+        raise LineageUsageError(near_miss)
     known = ", ".join(f"{Path(s['path']).name}" for _, s in sinks)
     raise LineageUsageError(f"`{wanted}` names no sink column: write SINK.COLUMN with SINK one of {known} "
                             "(or its path, or the binding it writes)")
