@@ -128,9 +128,9 @@ class Datasets:
 
         found: dict[str, Any] = {}
         for node in self.ir.nodes():
-            if not node.is_source or str(self.path(node)) in found:
+            name = str(self.path(node)) if node.is_source else None
+            if name is None or name in found:
                 continue
-            name = str(self.path(node))
             facets: dict[str, Any] = {"schema": self.schema(node.output)}
             if versions and versions.get(name):
                 facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=versions[name])

@@ -146,3 +146,32 @@ def test_every_step_but_user_code_answers_for_its_lineage():
     silent = {name for name, step in STEPS.items()
               if not step.is_source and not step.sink and step.lineage is STEPS["python"].lineage}
     assert silent == {name for name, step in STEPS.items() if step.user_code} == {"python"}
+
+
+def test_semi_join_split_without_by_and_expect_on_metrics(tmp_path):
+    (tmp_path / "q.pipe").write_text('''schema A { id: int, x: float, late: bool }
+schema B { id: int, w: float }
+pipeline q() {
+  a = read_csv("a.csv", schema=A)
+  b = read_parquet("b.parquet", schema=B) | filter(w > 0.0)
+  known = a | join(b, on=[id], how="semi")
+  train, test = known | split(fraction=0.5, seed=1)
+  model = train | fit(logistic_regression(), features=[x], label=late)
+  test | predict(model) | evaluate(label=late, metrics=["accuracy"]) | expect(accuracy > 0.5) | write_json("m.json")
+  test | write_csv("test.csv")
+}
+''')
+    program = check_file(str(tmp_path / "q.pipe"), {})
+    assert program.ok, program.diagnostics
+    lineage = lineage_of(program.pipelines["q"])
+    found = {Path(s["path"]).name: s for s in (sink_json(lineage, sink) for sink in lineage.sinks)}
+    test = found["test.csv"]
+    # a semi join brings no right column, but the right side's keys and rows decide the left rows;
+    # a split without `by` draws by a hash of the whole row
+    assert columns(test) == {"id": {"a.id": {ID}}, "x": {"a.x": {ID}}, "late": {"a.late": {ID}}}
+    assert flat(test["rows"]) == {"a.id": {"INDIRECT JOIN", "INDIRECT FILTER"}, "b.id": {"INDIRECT JOIN"},
+                                  "b.w": {"INDIRECT FILTER"}, "a.x": {"INDIRECT FILTER"},
+                                  "a.late": {"INDIRECT FILTER"}}
+    accuracy = columns(found["m.json"])["accuracy"]  # expect passes the metrics on unchanged
+    assert accuracy["a.late"] == {AGG, "INDIRECT TRANSFORMATION", "INDIRECT FILTER"}
+    assert accuracy["a.x"] == {AGG, "INDIRECT TRANSFORMATION", "INDIRECT FILTER"}

@@ -5,6 +5,7 @@ ships no JSON schema, so `check_event` checks what the OpenLineage 2-0-2 schema 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -57,7 +58,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch) -> Path:
-    for name in [n for n in __import__("os").environ if n.startswith("OPENLINEAGE")]:
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
