@@ -221,9 +221,8 @@ def _terminate_like_interrupt() -> None:
 
 def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
     from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
-    from pipec.progress import Progress, stage_names
-
     from pipec.lineage.openlineage import run_events
+    from pipec.progress import Progress, stage_names
 
     plan = record.plan = _plan(args, ir, "local")
     print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
@@ -257,7 +256,9 @@ def _run_spark(args, ir, params: dict, workdir: Path, run_id: str) -> int:
         if done.returncode == 0:
             events.completed()
         else:
-            events.failed(f"the Spark job exited with status {done.returncode}")
+            interrupted = done.returncode in (INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM)
+            events.failed(f"the Spark job exited with status {done.returncode}",
+                          state="ABORT" if interrupted else "FAIL")
     if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
         return done.returncode
     return EXIT_USER
