@@ -98,6 +98,7 @@ def cmd_check(args) -> int:
 def cmd_compile(args) -> int:
     program = _load(args.file, _params(args.param), "compile")
     if args.target == "ir":
+        _job_events(args, program)
         document = {name: ir.to_json() for name, ir in program.pipelines.items()}
         text = json.dumps(document if len(document) != 1 else next(iter(document.values())), indent=2)
         if args.output:
@@ -117,7 +118,16 @@ def cmd_compile(args) -> int:
             continue
         for written in backend.compile(_plan(args, ir, backend.capabilities), out):
             print(f"wrote {written}")
+    _job_events(args, program)
     return status
+
+
+def _job_events(args, program) -> None:
+    """OpenLineage job events of the compiled pipelines, when OpenLineage is configured."""
+    from pipec.lineage.openlineage import emit_job_events
+
+    emit_job_events(program.pipelines.values(), lambda ir: {p.name: p.default for p in ir.params},
+                    Path(getattr(args, "base_dir", None) or "."))
 
 
 def _backend(args):
@@ -169,7 +179,7 @@ def cmd_run(args) -> int:
                 if args.target == "local":
                     status = _run_local(args, ir, params, workdir, record)
                 elif args.target == "spark":
-                    status = _run_spark(args, ir, params, workdir)
+                    status = _run_spark(args, ir, params, workdir, record.run_id)
                 else:
                     from pipec.backends.airflow.backend import run_dag
 
@@ -211,12 +221,16 @@ def _terminate_like_interrupt() -> None:
 
 def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
     from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
+    from pipec.lineage.openlineage import run_events
     from pipec.progress import Progress, stage_names
 
     plan = record.plan = _plan(args, ir, "local")
     print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
     progress = Progress(sys.stderr, stage_names(plan))
-    result = record.result = run_plan(plan, params, workdir, on_event=lambda e: (progress(e), record.on_event(e)))
+    with run_events(plan, params, workdir, record.run_id, "polars") as events:
+        result = record.result = run_plan(plan, params, workdir,
+                                          on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)))
+        events.completed(result)
     try:
         print(format_summary(result))
     except KeyboardInterrupt as exc:
@@ -224,17 +238,25 @@ def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
     return EXIT_OK
 
 
-def _run_spark(args, ir, params: dict, workdir: Path) -> int:
+def _run_spark(args, ir, params: dict, workdir: Path, run_id: str) -> int:
     """Compile the job into a scratch folder and run it as `python job.py --param ...` in `workdir`;
     the job prints its own progress and errors (it exits 1 on bad data, as `pipec run` does)."""
     from pipec.backends.scratch import scratch_folder
     from pipec.backends.spark.backend import run_job
     from pipec.backends.spark.codegen import compile as compile_job
+    from pipec.lineage.openlineage import run_events
 
-    with scratch_folder("spark") as scratch:
-        job = compile_job(_plan(args, ir, "spark"), scratch.path)
+    plan = _plan(args, ir, "spark")
+    with scratch_folder("spark") as scratch, run_events(plan, params, workdir, run_id, "spark") as events:
+        job = compile_job(plan, scratch.path)
         print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
         done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd])
+        if done.returncode == 0:
+            events.completed()
+        else:
+            interrupted = done.returncode in (INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM)
+            events.failed(f"the Spark job exited with status {done.returncode}",
+                          state="ABORT" if interrupted else "FAIL")
     if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
         return done.returncode
     return EXIT_USER
@@ -328,6 +350,22 @@ def cmd_debug(args) -> int:
     return EXIT_OK
 
 
+def cmd_lineage(args) -> int:
+    from pipec.lineage.command import LineageUsageError, file_provenance, is_pipeline_file, static_lineage
+
+    try:
+        if is_pipeline_file(args.target):
+            if args.runs_db:
+                raise UsageError("--runs-db goes with an output file, not a pipeline file")
+            return static_lineage(_load(args.target, _params(args.param), "trace"), args.pipeline, args.column,
+                                  args.format)
+        if args.column or args.format == "mermaid" or args.param or args.pipeline:
+            raise UsageError("--column, --pipeline, -p and --format mermaid go with a pipeline file (.pipe)")
+        return file_provenance(args.target, args.format, args.runs_db, args.workdir)
+    except LineageUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_lsp(args) -> int:
     try:
         from pipec.lsp.server import serve
@@ -417,6 +455,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=("ast", "ir", "plan"), required=True)
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_debug)
+
+    p = sub.add_parser("lineage", help="column lineage of a pipeline file, or which run wrote an output file")
+    p.add_argument("target", metavar="FILE.pipe|PATH", help="a pipeline file (static column lineage) or an "
+                   "output file or model folder (the recorded run that wrote it)")
+    p.add_argument("--column", metavar="SINK.COLUMN", help="only this column of this sink (its path, file "
+                   "name or binding)")
+    p.add_argument("--pipeline", metavar="NAME", help="only this pipeline of the file")
+    p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+    p.add_argument("--workdir", metavar="DIR", help="whose .pipec/runs.db (default: .)")
+    p.add_argument("--runs-db", metavar="URL", help="the run store (default: $PIPEC_RUNS_DB, else sqlite in .pipec/)")
+    _common(p)
+    p.set_defaults(func=cmd_lineage)
 
     p = sub.add_parser("lsp", help="serve editors: a language server over stdin/stdout")
     p.set_defaults(func=cmd_lsp)

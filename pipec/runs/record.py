@@ -267,21 +267,25 @@ class RunRecorder:
                 if isinstance(value, (int, float))]
 
     def _expectations(self, plan, status: str, error: str | None) -> list[dict[str, Any]]:
-        """Each `expect` of a finished stage passed; the one an error names failed."""
-        if plan is None:
-            return []
-        stage_of = {n: s.id for s in plan.stages for n in s.nodes}
-        out = []
-        for node in plan.ir.nodes():
-            if node.step != "expect":
-                continue
-            state = self.stages.get(stage_of.get(node.id), {})
-            if state.get("finished"):
-                out.append({"node": node.id, "binding": node.binding, "passed": 1, "detail": None})
-            elif error and f"expectation failed in node {node.id}:" in error:
-                out.append({"node": node.id, "binding": node.binding, "passed": 0, "detail": error})
-        return out
+        return expectation_outcomes(plan, self.stages, error)
 
+
+def expectation_outcomes(plan, stages: dict[str, dict[str, Any]], error: str | None) -> list[dict[str, Any]]:
+    """Each `expect` of a finished stage passed; the one an error names failed (`stages`: stage
+    id -> {"finished": bool, "error": str|None}, as the runner's events said)."""
+    if plan is None:
+        return []
+    stage_of = {n: s.id for s in plan.stages for n in s.nodes}
+    out = []
+    for node in plan.ir.nodes():
+        if node.step != "expect":
+            continue
+        state = stages.get(stage_of.get(node.id), {})
+        if state.get("finished"):
+            out.append({"node": node.id, "binding": node.binding, "passed": 1, "detail": None})
+        elif error and f"expectation failed in node {node.id}:" in error:
+            out.append({"node": node.id, "binding": node.binding, "passed": 0, "detail": error})
+    return out
 
 def _int(value) -> int | None:
     return None if value is None else int(value)

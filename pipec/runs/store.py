@@ -294,6 +294,23 @@ class RunStore:
                                for e in sorted(children["run_expectations"], key=lambda e: e.node)]
         return run
 
+    def files_recorded(self, role: str, digest: str, name: str) -> list[dict[str, Any]]:
+        """The files of `role` that runs recorded with this digest or under this file name, newest
+        run first, each with its run's id, status, start and working directory (a recorded path is
+        relative to it): how `pipec lineage` finds the run that wrote a file."""
+        from sqlalchemy import or_, select
+
+        from pipec.runs import schema
+
+        f, r = schema.files, schema.runs
+        query = (select(f.c.run_id, f.c.path, f.c.node, f.c.digest, f.c.size, r.c.status, r.c.started_at,
+                        r.c.pipeline, r.c.workdir).join(r, r.c.run_id == f.c.run_id)
+                 .where(f.c.role == role, or_(f.c.digest == digest, f.c.path == name,
+                                              f.c.path.endswith("/" + name, autoescape=True)))
+                 .order_by(r.c.started_at.desc(), f.c.run_id))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
 
 def _run_row(row) -> dict[str, Any]:
     run = dict(row)

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import Mode, columns_of
 from pipec.stdlib.steps.checking import column_names, list_items, named_exprs, no_duplicates, table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
@@ -43,6 +44,12 @@ def _reads(args: AggregateArgs) -> set[str]:
     return set(args.by) | columns_of(*[a.expr for a in args.aggregates])
 
 
+def _lineage(args: AggregateArgs, inputs) -> flow.ColumnFlow:
+    columns = flow.same_columns(args.by)
+    columns.update({a.name: flow.expression_edges(a.expr) for a in args.aggregates})
+    return flow.ColumnFlow(columns, flow.on_columns(args.by, flow.INDIRECT, flow.GROUP_BY))
+
+
 STEPS = [Step(
     "aggregate", _aggregate, "table", keywords=("by",), named_items=True, args=AggregateArgs,
     signature="aggregate(by=[col, ...], name = agg(...), ...)",
@@ -53,4 +60,5 @@ STEPS = [Step(
     route_filter=lambda args, inputs, part, used: [(0, part)] if used and used <= set(args.by) else None,
     rows_out=lambda args, rows_in, value: max(1.0, 0.1 * rows_in[0]) if args.by else 1.0,
     argument_values={"...": "column"},
+    lineage=_lineage,
 )]

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import columns_of
 from pipec.stdlib.steps.checking import named_exprs, no_duplicates, table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, moves_filters_past
 
 
@@ -43,10 +44,18 @@ def _needs(args: DeriveArgs, inputs, index: int, wanted: set[str]) -> set[str]:
     return wanted | _reads(args)
 
 
+def _lineage(args: DeriveArgs, inputs) -> flow.ColumnFlow:
+    """A replaced column keeps its place; new ones come last."""
+    columns = flow.same_columns(flow.column_names(inputs[0]))
+    columns.update({c.name: flow.expression_edges(c.expr) for c in args.columns})
+    return flow.ColumnFlow(columns)
+
+
 STEPS = [Step(
     "derive", _derive, "table", named_items=True, args=DeriveArgs, signature="derive(new = expr, ...)",
     doc="Add (or replace) columns computed from each row.",
     row_local=True, reads=_reads, creates=_creates, needs=_needs,
     evaluates=lambda args: [c.expr for c in args.columns], route_filter=moves_filters_past(_creates),
     seconds_per_row=3e-8, argument_values={"...": "column"},
+    lineage=_lineage,
 )]

@@ -11,6 +11,7 @@ from pipec.compiler.types import MetricsType
 from pipec.stdlib.estimators import CLASSIFIER_METRICS, REGRESSOR_METRICS
 from pipec.stdlib.steps.checking import column_names, list_items
 from pipec.stdlib.steps.predict import MODEL_OUTPUTS, model_features
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 # With more than two classes these need every class's probability, which the backends compute by
@@ -80,6 +81,23 @@ def _needs(args: EvaluateArgs, inputs, index: int, wanted: set[str]) -> set[str]
     return {args.label} | MODEL_OUTPUTS | (model_features(inputs[1]) if rescores else set())
 
 
+def _lineage(args: EvaluateArgs, inputs) -> flow.ColumnFlow:
+    """Each metric aggregates the label and the predictions it compares (`probability` for
+    `roc_auc` and `log_loss`); with more than two classes those rescore the rows with the model."""
+    model = inputs[1]
+    rescores = args.task == "classification" and model.label.type.base != "bool"
+    columns = {}
+    for metric in args.metrics:
+        per_class = metric in _PER_CLASS_METRICS
+        compared = flow.on_columns([args.label, "probability" if per_class else "prediction"], flow.DIRECT,
+                                   flow.AGGREGATION)
+        if per_class and rescores:
+            compared += (*flow.on_columns(model.features.names, flow.DIRECT, flow.AGGREGATION),
+                         flow.Edge(1, flow.MODEL_COLUMN, flow.INDIRECT, flow.TRANSFORMATION))
+        columns[metric] = compared
+    return flow.ColumnFlow(columns)
+
+
 STEPS = [Step(
     "evaluate", _evaluate, "table", keywords=("label", "metrics"), required=("label",), args=EvaluateArgs,
     signature='evaluate(label=col, metrics=["accuracy", ...])',
@@ -87,4 +105,5 @@ STEPS = [Step(
     reads=lambda args: {args.label} | MODEL_OUTPUTS, needs=_needs,
     rows_out=lambda args, rows_in, value: 1.0, seconds_per_row=1e-7,
     argument_values={"label": "column", "metrics": "metric"},
+    lineage=_lineage,
 )]

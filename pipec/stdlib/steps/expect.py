@@ -10,6 +10,7 @@ from pipec.compiler import ast
 from pipec.compiler.expressions import Mode, check_predicate, columns_of
 from pipec.compiler.types import MetricsType, ModelType, Schema
 from pipec.stdlib.steps.checking import wrong_input
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, needs_what_it_reads
 
 
@@ -49,4 +50,5 @@ STEPS = [Step(
     gate=True, schema_preserving=True, conditions=True, reads=_reads, creates=lambda args, inputs: set(),
     needs=needs_what_it_reads(_reads), evaluates=lambda args: list(args.conditions), seconds_per_row=2e-8,
     argument_values={"...": "column"},
+    lineage=flow.passes_rows(),
 )]

@@ -9,6 +9,7 @@ from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import NULL, check_expr, columns_of, unknown_column
 from pipec.compiler.types import unify_numeric
 from pipec.stdlib.steps.checking import table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, moves_filters_past, needs_what_it_reads
 
 
@@ -57,6 +58,14 @@ def _creates(args: FillNullArgs, inputs) -> set[str]:
     return {v.name for v in args.values}
 
 
+def _lineage(args: FillNullArgs, inputs) -> flow.ColumnFlow:
+    """A filled column is its own value or the fill value's: a transformation of both."""
+    columns = flow.same_columns(flow.column_names(inputs[0]))
+    for v in args.values:
+        columns[v.name] = flow.on_columns([v.name, *sorted(columns_of(v.expr))], flow.DIRECT, flow.TRANSFORMATION)
+    return flow.ColumnFlow(columns)
+
+
 STEPS = [Step(
     "fill_null", _fill_null, "table", named_items=True, args=FillNullArgs,
     signature="fill_null(col = value, ...)",
@@ -64,4 +73,5 @@ STEPS = [Step(
     row_local=True, schema_preserving=True, reads=_reads, creates=_creates, needs=needs_what_it_reads(_reads),
     evaluates=lambda args: [v.expr for v in args.values], route_filter=moves_filters_past(_creates),
     seconds_per_row=1e-8, argument_values={"...": "column"},
+    lineage=_lineage,
 )]

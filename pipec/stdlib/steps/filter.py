@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pipec.compiler import ast
 from pipec.compiler.expressions import check_predicate, columns_of, conjuncts
 from pipec.stdlib.steps.checking import table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, needs_what_it_reads
 
 
@@ -43,4 +44,5 @@ STEPS = [Step(
     reads=_reads, creates=lambda args, inputs: set(), needs=needs_what_it_reads(_reads),
     evaluates=lambda args: [args.predicate], scan_predicate=lambda args: args.predicate,
     rows_out=_rows_out, seconds_per_row=2e-8, argument_values={"...": "column"},
+    lineage=flow.passes_rows(lambda args, inputs: flow.on_columns(sorted(_reads(args)), flow.INDIRECT, flow.FILTER)),
 )]

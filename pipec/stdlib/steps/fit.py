@@ -11,6 +11,7 @@ from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import Field, ModelType, Schema
 from pipec.stdlib.estimators import ESTIMATORS
 from pipec.stdlib.steps.checking import bounded_arg, column_names, list_items
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
@@ -120,6 +121,14 @@ def _reads(args: FitArgs) -> set[str]:
     return set(args.features) | ({args.label} if args.label else set())
 
 
+def _lineage(args: FitArgs, inputs) -> flow.ColumnFlow:
+    """The model's parameters are computed from its features and label, over the rows it is
+    fitted on (so their row-level lineage goes with the model, not with any table's rows)."""
+    learned = flow.on_columns([*args.features, *([args.label] if args.label else [])], flow.DIRECT,
+                              flow.TRANSFORMATION)
+    return flow.ColumnFlow({flow.MODEL_COLUMN: learned}, rows_from=())
+
+
 STEPS = [Step(
     "fit", _fit, "table", ("estimator",), ("features", "label"), required=("estimator", "features"),
     args=FitArgs, signature="fit(estimator(...), features=[col, ...], label=col)",
@@ -127,4 +136,5 @@ STEPS = [Step(
     eager=True, fits_model=True, reads=_reads, needs=lambda args, inputs, index, wanted: _reads(args),
     rows_out=lambda args, rows_in, value: 1.0, seconds_per_row=2e-6,
     argument_values={"estimator": "estimator", "features": "column", "label": "column"},
+    lineage=_lineage,
 )]

@@ -10,6 +10,7 @@ from pipec.compiler.expressions import rename_columns, unknown_column
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import ColumnType, TableType, unify_numeric
 from pipec.stdlib.steps.checking import list_items, string_arg, table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Choices, Result, Step, StepContext
 
 
@@ -151,6 +152,23 @@ def _rows_out(args: JoinArgs, rows_in: list[float], value) -> float:
             "anti": 0.5 * rows_in[0]}.get(args.how, max(rows_in))
 
 
+def _lineage(args: JoinArgs, inputs) -> flow.ColumnFlow:
+    """A key is the left side's value, and for `right` and `full` joins also the right side's
+    (an unmatched right row brings its own); the keys decide which rows meet."""
+    right_key = {k.left: k.right for k in args.on}
+    columns = {}
+    for n in flow.column_names(inputs[0]):
+        from_right = (flow.Edge(1, right_key[n], flow.DIRECT, flow.IDENTITY),) \
+            if n in right_key and args.how in ("right", "full") else ()
+        columns[n] = (flow.Edge(0, n, flow.DIRECT, flow.IDENTITY), *from_right)
+    if args.how not in ("semi", "anti"):
+        keys = set(right_key.values())
+        columns.update(flow.same_columns([n for n in flow.column_names(inputs[1]) if n not in keys], input=1))
+    dataset = flow.on_columns(right_key, flow.INDIRECT, flow.JOIN) + \
+        flow.on_columns(right_key.values(), flow.INDIRECT, flow.JOIN, input=1)
+    return flow.ColumnFlow(columns, dataset, rows_from=(0, 1))
+
+
 STEPS = [Step(
     "join", _join, "table", ("right",), ("on", "how"), required=("right", "on"), args=JoinArgs,
     signature='join(right, on=[col, left_col == right_col], how="inner")',
@@ -159,4 +177,5 @@ STEPS = [Step(
     creates=lambda args, inputs: set(), needs=_needs,
     route_filter=_route_filter, rows_out=_rows_out, seconds_per_row=1.5e-7,
     argument_values={"right": "binding", "on": "column", "how": Choices(JOIN_HOWS, "join kind")},
+    lineage=_lineage,
 )]

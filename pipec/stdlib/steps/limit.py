@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from pipec.compiler import ast
 from pipec.stdlib.steps.checking import bounded_arg
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, needs_what_it_reads
 
 
@@ -30,4 +31,5 @@ STEPS = [Step(
     "limit", _limit, "table", ("n",), required=("n",), args=LimitArgs, signature="limit(n)",
     doc="Keep the first n rows.", schema_preserving=True, creates=lambda args, inputs: set(),
     needs=needs_what_it_reads(lambda args: set()), rows_out=_rows_out, seconds_per_row=1e-9,
+    lineage=flow.passes_rows(),
 )]

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ModelType, col
 from pipec.stdlib.steps.checking import table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, moves_filters_past
 
 # The columns `predict` adds (replacing input columns of those names).
@@ -63,6 +64,21 @@ def model_features(model) -> set[str]:
     return set(model.features.names) if isinstance(model, ModelType) else set()
 
 
+def _lineage(args: PredictArgs, inputs) -> flow.ColumnFlow:
+    """A prediction is computed from the row's features (DIRECT) by a model learned from the
+    training table's features and label: those, and what chose the training rows, are INDIRECT
+    inputs of the prediction (subtype TRANSFORMATION: OpenLineage has no subtype for "learned
+    from")."""
+    table, model = inputs[0], inputs[1]
+    columns = flow.same_columns([n for n in flow.column_names(table) if n not in MODEL_OUTPUTS])
+    made = (*flow.on_columns(model.features.names, flow.DIRECT, flow.TRANSFORMATION),
+            flow.Edge(1, flow.MODEL_COLUMN, flow.INDIRECT, flow.TRANSFORMATION))
+    columns["prediction"] = made
+    if model.model_kind == "classifier":
+        columns["probability"] = made
+    return flow.ColumnFlow(columns)
+
+
 STEPS = [Step(
     "predict", _predict, "table", ("model",), required=("model",), args=PredictArgs,
     signature="predict(model)", doc="Add the predictions of a trained model as the column `prediction`.",
@@ -71,4 +87,5 @@ STEPS = [Step(
     needs=lambda args, inputs, index, wanted: wanted - MODEL_OUTPUTS | model_features(inputs[1]),
     route_filter=moves_filters_past(lambda args, inputs: set(MODEL_OUTPUTS)), seconds_per_row=2e-7,
     argument_values={"model": "binding"},
+    lineage=_lineage,
 )]

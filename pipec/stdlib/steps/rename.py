@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pipec.compiler import ast
 from pipec.compiler.expressions import rename_columns, unknown_column
 from pipec.stdlib.steps.checking import no_duplicates, table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
@@ -43,6 +44,12 @@ def _needs(args: RenameArgs, inputs, index: int, wanted: set[str]) -> set[str]:
     return {old_name.get(c, c) for c in wanted} | set(old_name.values())
 
 
+def _lineage(args: RenameArgs, inputs) -> flow.ColumnFlow:
+    new_name = {old: new for new, old in args.mapping}
+    return flow.ColumnFlow({new_name.get(n, n): (flow.Edge(0, n, flow.DIRECT, flow.IDENTITY),)
+                            for n in flow.column_names(inputs[0])})
+
+
 STEPS = [Step(
     "rename", _rename, "table", named_items=True, args=RenameArgs, signature="rename(new = old, ...)",
     doc="Rename columns: `new = old`.", row_local=True,
@@ -50,4 +57,5 @@ STEPS = [Step(
     creates=lambda args, inputs: {new for new, _ in args.mapping}, needs=_needs,
     route_filter=lambda args, inputs, part, used: [(0, rename_columns(part, dict(args.mapping)))],
     seconds_per_row=1e-9, argument_values={"...": "column"},
+    lineage=_lineage,
 )]

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pipec.compiler import ast
 from pipec.compiler.arguments import lit
 from pipec.stdlib.steps.checking import bounded_arg, known_fraction, seed_arg
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
@@ -29,10 +30,16 @@ def _sample(ctx: StepContext, b: BoundArgs) -> Result | None:
     return SampleArgs(fraction=fraction, seed=seed), ctx.input
 
 
+def _drawn_by(args: SampleArgs, inputs) -> tuple[flow.Edge, ...]:
+    """Each row is drawn by a hash of the whole row (docs/semantics.md)."""
+    return flow.on_columns(flow.column_names(inputs[0]), flow.INDIRECT, flow.FILTER)
+
+
 STEPS = [Step(
     "sample", _sample, "table", ("fraction",), ("seed",), required=("fraction",), args=SampleArgs,
     signature="sample(fraction, seed=0)", doc="Keep a seeded random fraction of the rows.",
     row_local=True, schema_preserving=True, creates=lambda args, inputs: set(),
     rows_out=lambda args, rows_in, value: rows_in[0] * known_fraction(args.fraction, value),
     seconds_per_row=2e-8,
+    lineage=flow.passes_rows(_drawn_by),
 )]

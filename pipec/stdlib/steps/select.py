@@ -10,6 +10,7 @@ from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import columns_of, rename_columns
 from pipec.compiler.types import ColumnType
 from pipec.stdlib.steps.checking import named_exprs, no_duplicates, table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
@@ -52,6 +53,10 @@ def _route_filter(args: SelectArgs, inputs, part: ast.Expr, used: set[str]):
     return [(0, rename_columns(part, plain))] if used <= plain.keys() else None
 
 
+def _lineage(args: SelectArgs, inputs) -> flow.ColumnFlow:
+    return flow.ColumnFlow({i.name: flow.expression_edges(i.expr) for i in args.items})
+
+
 STEPS = [Step(
     "select", _select, "table", variadic=True, named_items=True, args=SelectArgs,
     signature="select(col, new = expr, ...)",
@@ -59,4 +64,5 @@ STEPS = [Step(
     row_local=True, reads=_reads, needs=lambda args, inputs, index, wanted: _reads(args),
     evaluates=lambda args: [i.expr for i in args.items], route_filter=_route_filter,
     seconds_per_row=2e-8, argument_values={"...": "column"},
+    lineage=_lineage,
 )]

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from pipec.compiler import ast
 from pipec.stdlib.steps.checking import column_names
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import (BoundArgs, Result, Step, StepContext, moves_filters_past,
                                      needs_what_it_reads)
 
@@ -48,4 +49,5 @@ STEPS = [Step(
     shuffle=True, schema_preserving=True, reads=_reads, creates=lambda args, inputs: set(),
     needs=needs_what_it_reads(_reads), route_filter=moves_filters_past(),
     row_work=lambda rows: math.log2(max(rows, 2)), argument_values={"...": "column"},
+    lineage=flow.passes_rows(lambda args, inputs: flow.on_columns([k.column for k in args.keys], flow.INDIRECT, flow.SORT)),
 )]

@@ -9,7 +9,7 @@ keeps everything where it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from pydantic import BaseModel
 
@@ -18,6 +18,9 @@ from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.expressions import ExprContext, Mode
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import MetricsType, ModelType, ParamType, Schema, TableType, ValueType
+
+if TYPE_CHECKING:
+    from pipec.stdlib.steps.column_flow import ColumnFlow
 
 
 class Resolver(Protocol):
@@ -145,6 +148,9 @@ class Step:
     """The columns of input `index` it needs when its consumers need `wanted` of its output."""
     evaluates: Callable[[BaseModel], list[ast.Expr]] = lambda args: []
     """The expressions it computes values with (whose rows must not change if they can overflow)."""
+    lineage: Callable[[BaseModel, Inputs], "ColumnFlow | None"] = lambda args, inputs: None
+    """Which input columns each output column comes from, and how (`column_flow.py`); None: not
+    known (user code), which `pipec lineage` reports as such instead of guessing."""
     # -- hooks: predicate pushdown
     route_filter: Callable[[BaseModel, Inputs, ast.Expr, set[str]], "Route | None"] = \
         lambda args, inputs, part, used: None

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pipec.compiler import ast
 from pipec.compiler.arguments import lit
 from pipec.stdlib.steps.checking import bounded_arg, column_names, known_fraction, seed_arg
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, every_column
 
 
@@ -54,6 +55,11 @@ def _rows_out(args: SplitArgs, rows_in: list[float], value) -> float:
     return rows_in[0] * (1 - fraction if args.part == 1 else fraction)
 
 
+def _drawn_by(args: SplitArgs, inputs) -> tuple[flow.Edge, ...]:
+    """The `by` column decides a row's side; without it, a hash of the whole row does."""
+    return flow.on_columns([args.by] if args.by else flow.column_names(inputs[0]), flow.INDIRECT, flow.FILTER)
+
+
 STEPS = [Step(
     "split", _split, "table", keywords=("fraction", "seed", "by"), args=SplitArgs,
     signature="split(fraction=0.8, seed=0, by=col)",
@@ -61,4 +67,5 @@ STEPS = [Step(
     row_local=True, outputs=2, other_output=lambda args: args.model_copy(update={"part": 1}),
     reads=lambda args: {args.by} if args.by else set(), creates=lambda args, inputs: set(), needs=_needs,
     rows_out=_rows_out, seconds_per_row=2e-8, argument_values={"by": "column"},
+    lineage=flow.passes_rows(_drawn_by),
 )]

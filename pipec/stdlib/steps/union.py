@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from pipec.compiler.types import Schema, TableType, unify_numeric
 from pipec.stdlib.steps.checking import table
+from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
@@ -54,6 +55,12 @@ def _schema_difference(a: Schema, b: Schema) -> str | None:
     return None
 
 
+def _lineage(args: UnionArgs, inputs) -> flow.ColumnFlow:
+    every = range(len(inputs))
+    return flow.ColumnFlow({n: tuple(flow.Edge(k, n, flow.DIRECT, flow.IDENTITY) for k in every)
+                            for n in flow.column_names(inputs[0])}, rows_from=tuple(every))
+
+
 STEPS = [Step(
     "union", _union, "table", ("other",), variadic=True, required=("other",), args=UnionArgs,
     signature="union(other, ...)", doc="Append the rows of other tables with the same columns.",
@@ -61,4 +68,5 @@ STEPS = [Step(
     route_filter=lambda args, inputs, part, used: [(k, part) for k in range(len(inputs))],
     rows_out=lambda args, rows_in, value: sum(rows_in), seconds_per_row=1e-8,
     argument_values={"other": "binding", "*": "binding"},
+    lineage=_lineage,
 )]

@@ -1,0 +1,203 @@
+"""OpenLineage events: off unless configured as the openlineage-python client is; a job event per
+pipeline at compile time, and START/COMPLETE/FAIL for runs with stage child runs, dataset versions
+(content digests), row counts and the column-lineage facet; file and HTTP transports. The client
+ships no JSON schema, so `check_event` checks what the OpenLineage 2-0-2 schema requires."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from pipec.cli import main
+from pipec.lineage import openlineage
+
+PIPELINE = '''schema Obs { id: int, x: float, late: bool }
+"""Keep the rows with x at least min_x."""
+pipeline scored() {
+  param min_x: float = -10.0
+  obs = read_csv("obs.csv", schema=Obs)
+  kept = obs | filter(x >= $min_x) | expect(row_count() > 0)
+  kept | write_csv("out/kept.csv")
+  kept | aggregate(by=[late], n = count(), mean_x = mean(x)) | sort(late) | write_csv("out/summary.csv")
+}
+'''
+RUN_STATES = {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
+
+
+def check_event(event: dict) -> None:
+    """The fields the OpenLineage spec requires of a run or job event and of its facets."""
+    assert event["eventTime"] and "T" in event["eventTime"]
+    assert event["producer"].startswith("https://") and event["schemaURL"].startswith("https://openlineage.io/spec/")
+    assert event["job"]["namespace"] and event["job"]["name"]
+    if "run" in event:
+        uuid.UUID(event["run"]["runId"])
+        assert event["eventType"] in RUN_STATES
+    facet_groups = [event["job"].get("facets", {}), event.get("run", {}).get("facets", {})]
+    for dataset in event.get("inputs", []) + event.get("outputs", []):
+        assert dataset["namespace"] == "file" and Path(dataset["name"]).is_absolute()
+        facet_groups += [dataset.get("facets", {}), dataset.get("inputFacets", {}), dataset.get("outputFacets", {})]
+    for facets in facet_groups:
+        for facet in facets.values():
+            assert facet["_producer"] and facet["_schemaURL"].startswith("https://openlineage.io/spec/")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PIPEC_RUNS_DB", raising=False)
+    rows = ["id,x,late"] + [f"{i},{(i * 37 % 101) / 10 - 5:.1f},{'true' if i % 3 else 'false'}" for i in range(60)]
+    (tmp_path / "obs.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "p.pipe").write_text(PIPELINE)
+    return tmp_path
+
+
+@pytest.fixture
+def file_transport(project, monkeypatch) -> Path:
+    log = project / "events.jsonl"
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(log))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    return log
+
+
+def events_in(log: Path) -> list[dict]:
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    for e in events:
+        check_event(e)
+    return events
+
+
+def test_nothing_is_sent_unless_configured(project, monkeypatch):
+    assert not openlineage.configured()
+    (project / "openlineage.yml").write_text("transport:\n  type: console\n")
+    assert openlineage.configured()
+    monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    assert not openlineage.configured()
+
+
+def test_compiling_sends_a_job_event_with_schemas_and_column_lineage(capsys, file_transport):
+    assert run(capsys, "compile", "p.pipe")[0] == 0
+    (event,) = events_in(file_transport)
+    assert "run" not in event and event["job"] == {**event["job"], "namespace": "pipec", "name": "scored"}
+    assert event["job"]["facets"]["documentation"]["description"] == "Keep the rows with x at least min_x."
+    (source,) = event["inputs"]
+    assert source["name"] == str(file_transport.parent / "obs.csv")
+    assert [f["name"] for f in source["facets"]["schema"]["fields"]] == ["id", "x", "late"]
+    summary = next(o for o in event["outputs"] if o["name"].endswith("summary.csv"))
+    lineage = summary["facets"]["columnLineage"]
+    assert lineage["fields"]["mean_x"]["inputFields"] == [{
+        "namespace": "file", "name": source["name"], "field": "x",
+        "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION", "description": "", "masking": False}]}]
+    assert {(f["field"], t["subtype"]) for f in lineage["dataset"] for t in f["transformations"]} == \
+        {("x", "FILTER"), ("late", "GROUP_BY"), ("late", "SORT")}
+
+
+def test_a_local_run_sends_start_stages_and_complete_with_versions_and_row_counts(capsys, file_transport):
+    assert run(capsys, "run", "p.pipe")[0] == 0
+    record = json.loads(run(capsys, "runs", "show", "last", "--format", "json")[1])
+    events = events_in(file_transport)
+    pipeline = [e for e in events if e["job"]["name"] == "scored"]
+    stages = [e for e in events if e["job"]["name"] != "scored"]
+    assert [e["eventType"] for e in pipeline] == ["START", "COMPLETE"]
+    run_id = str(uuid.UUID(record["run_id"]))
+    assert {e["run"]["runId"] for e in pipeline} == {run_id}
+    assert stages and all(e["run"]["facets"]["parent"]["run"]["runId"] == run_id for e in stages)
+    assert {e["eventType"] for e in stages} == {"START", "COMPLETE"}
+    complete = pipeline[1]
+    (source,) = complete["inputs"]
+    assert source["facets"]["version"]["datasetVersion"] == record["inputs"][0]["digest"]
+    assert source["inputFacets"]["dataQualityAssertions"]["assertions"] == [
+        {"assertion": "row_count() > 0", "success": True, "name": "kept", "params": {}}]
+    outputs = {Path(o["name"]).name: o for o in complete["outputs"]}
+    digests = {Path(f["path"]).name: f["digest"] for f in record["outputs"]}
+    assert {n: o["facets"]["version"]["datasetVersion"] for n, o in outputs.items()} == digests
+    assert outputs["kept.csv"]["outputFacets"]["outputStatistics"]["rowCount"] == 60
+    assert outputs["summary.csv"]["outputFacets"]["outputStatistics"]["rowCount"] == 2
+    params = complete["run"]["facets"]["executionParameters"]["parameters"]
+    assert params == [{"key": "min_x", "value": "-10.0"}]
+
+
+def test_a_failed_run_sends_fail_with_the_error_and_the_failed_expectation(capsys, file_transport):
+    assert run(capsys, "run", "p.pipe", "-p", "min_x=100")[0] == 1
+    pipeline = [e for e in events_in(file_transport) if e["job"]["name"] == "scored"]
+    assert [e["eventType"] for e in pipeline] == ["START", "FAIL"]
+    fail = pipeline[1]
+    assert "expectation failed" in fail["run"]["facets"]["errorMessage"]["message"]
+    (source,) = fail["inputs"]
+    assert source["inputFacets"]["dataQualityAssertions"]["assertions"][0]["success"] is False
+
+
+def test_events_go_over_http_to_openlineage_url(capsys, project, monkeypatch):
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append({"path": self.path, "body": json.loads(self.rfile.read(int(self.headers["Content-Length"])))})
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{server.server_port}")
+        assert run(capsys, "compile", "p.pipe")[0] == 0
+    finally:
+        server.shutdown()
+    (request,) = received
+    assert request["path"] == "/api/v1/lineage"
+    check_event(request["body"])
+    assert request["body"]["job"]["name"] == "scored"
+
+
+def test_an_unreachable_receiver_costs_a_warning_not_the_run(capsys, project, monkeypatch):
+    """Configured with the client's OPENLINEAGE__TRANSPORT__ variables (no retries, to be quick)."""
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY", '{"total": 0}')
+    code, _, err = run(capsys, "run", "p.pipe")
+    assert code == 0 and "warning: OpenLineage event not sent" in err
+
+
+def test_a_spark_run_sends_start_and_complete_with_versions(capsys, file_transport, monkeypatch):
+    """The job itself is replaced by one that writes the outputs (the Spark conformance suite
+    runs real jobs); what is tested is the events around it."""
+    import subprocess
+
+    import pipec.backends.spark.backend as spark
+
+    def job(path, params, workdir, capture=False):
+        (workdir / "out").mkdir(exist_ok=True)
+        (workdir / "out/kept.csv").write_text("id,x,late\n1,2.0,true\n")
+        (workdir / "out/summary.csv").write_text("late,n,mean_x\ntrue,1,2.0\n")
+        return subprocess.CompletedProcess([], 0)
+
+    monkeypatch.setattr(spark, "run_job", job)
+    assert run(capsys, "run", "p.pipe", "--target", "spark")[0] == 0
+    record = json.loads(run(capsys, "runs", "show", "last", "--format", "json")[1])
+    events = events_in(file_transport)
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert {e["run"]["runId"] for e in events} == {str(uuid.UUID(record["run_id"]))}
+    outputs = {Path(o["name"]).name: o["facets"]["version"]["datasetVersion"] for o in events[1]["outputs"]}
+    assert outputs == {Path(f["path"]).name: f["digest"] for f in record["outputs"]}
+    assert events[1]["run"]["facets"]["processing_engine"]["name"] == "pipec (spark)"
