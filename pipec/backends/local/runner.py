@@ -258,15 +258,15 @@ def fresh_project_modules(functions: list[str], root: str) -> None:
 
     from pipec.cache.modules import project_modules
 
-    paths = {str(p) for function in functions for p in project_modules(function, root)}
-    for path in sorted(paths):
+    paths = sorted({p for function in functions for p in project_modules(function, root)})
+    for path in paths:
         try:
-            py_compile.compile(path, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+            py_compile.compile(str(path), doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
         except (py_compile.PyCompileError, OSError):
             continue  # the import reports a broken or unreadable module where it happens
-    for name, module in list(sys.modules.items()):
-        if getattr(module, "__file__", None) in paths:
-            del sys.modules[name]
+        parts = path.relative_to(root).with_suffix("").parts
+        sys.modules.pop(".".join(parts[:-1] if parts[-1] == "__init__" else parts), None)
     importlib.invalidate_caches()
 
 
