@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pipec.backends.local import runtime as rt
-from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module
+from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module, stage_metadata
 from pipec.backends.local.measure import StageTiming, node_observations
 from pipec.backends.local.reuse import Reuse
-from pipec.compiler.plan import Plan
+from pipec.compiler.plan import Plan, Stage
 from pipec.stdlib.steps import STEPS
 
 Event = dict[str, Any]
@@ -106,18 +106,18 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     """
     started = time.perf_counter()
     ir = plan.ir
-    imports = prefetch_imports(plan)
-    source = generate_module(plan, DEFAULT_RUNTIME)
-    namespace: dict[str, Any] = {"__name__": f"pipec_generated_{ir.pipeline}"}
-    exec(compile(source, f"<pipec: {ir.pipeline}>", "exec"), namespace)
-    ctx = _ScheduledContext({**namespace["PARAMS"], **params}, workdir, on_event)
+    stages = [stage_metadata(plan, stage) for stage in plan.ordered_stages]
+    ctx = _ScheduledContext({**{p.name: p.default for p in ir.params}, **params}, workdir, on_event)
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:
         ctx.recover([node.args.path for node in ir.sinks()])
         reuse = Reuse(plan, ctx.params, workdir, use_cache=use_cache, rerun=rerun)
+        to_run = [plan.stage_of(s["nodes"][0]) for s in stages if not reuse.decisions[s["id"]].reuse]
+        imports = prefetch_imports(plan, to_run)
+        namespace = _stage_functions(plan) if to_run else {}  # a full hit needs neither polars nor the code
         with _importable(workdir, plan):
-            _run_stages(namespace, plan, ctx, values, timings, imports, reuse)
+            _run_stages(stages, namespace, plan, ctx, values, timings, imports, reuse)
         order = {node.id: k for k, node in enumerate(ir.nodes())}
         ctx.sinks.sort(key=lambda sink: order[sink["node"]])
         ctx.commit()
@@ -138,7 +138,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
                for s in ctx.sinks],
         metrics={n.id: values[n.id] for n in ir.nodes() if STEPS[n.step].makes_metrics},
         stage_seconds={s["id"]: timings[s["id"]].ended - timings[s["id"]].started if s["id"] in timings else 0.0
-                       for s in namespace["STAGES"]},
+                       for s in stages},
         node_stats=ctx.node_stats,
         warnings=ctx.warnings,
         seconds=time.perf_counter() - started,
@@ -149,14 +149,22 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     )
 
 
-def _run_stages(namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext, values: dict[str, Any],
+def _stage_functions(plan: Plan) -> dict[str, Any]:
+    """The generated module of the plan, run: its namespace holds one function per stage."""
+    source = generate_module(plan, DEFAULT_RUNTIME)
+    namespace: dict[str, Any] = {"__name__": f"pipec_generated_{plan.ir.pipeline}"}
+    exec(compile(source, f"<pipec: {plan.ir.pipeline}>", "exec"), namespace)
+    return namespace
+
+
+def _run_stages(stages: list[dict[str, Any]], namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext, values: dict[str, Any],
                 timings: dict[str, StageTiming], imports: threading.Thread | None, reuse: Reuse) -> None:
     """Take over the reused stages, then start every other stage whose inputs are ready (in plan
     order) until all have run; on a failure, cancel the rest, wait for the running ones to stop,
     and raise the first error."""
     waiting = []
     finished: set[str] = set()
-    for stage in namespace["STAGES"]:
+    for stage in stages:
         decision = reuse.decisions[stage["id"]]
         if not decision.reuse:
             waiting.append(stage)
@@ -179,7 +187,7 @@ def _run_stages(namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext, v
                                          timings, needs_imports, reuse)
                     running[future] = stage
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: namespace["STAGES"].index(running[f])):
+                for future in sorted(done, key=lambda f: stages.index(running[f])):
                     stage = running.pop(future)
                     values.update(future.result())
                     finished |= set(stage["nodes"])
@@ -277,19 +285,22 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def heavy_imports(plan: Plan) -> list[str]:
-    """The slow modules the runtime will import for this plan's steps (what their emitters say)."""
-    return list(dict.fromkeys(module for node in plan.ir.nodes() for module in emitter_of(node).imports(node)))
+def heavy_imports(plan: Plan, stages: list[Stage] | None = None) -> list[str]:
+    """The slow modules the runtime will import for the steps of `stages` (default: all of the
+    plan's), as their emitters say."""
+    nodes = plan.ir.nodes() if stages is None else [plan.ir.node(n) for s in stages for n in s.nodes]
+    return list(dict.fromkeys(module for node in nodes for module in emitter_of(node).imports(node)))
 
 
 def _uses_heavy_imports(plan: Plan, stage: dict[str, Any]) -> bool:
     return any(emitter_of(node).imports(node) for node in map(plan.ir.node, stage["nodes"]))
 
 
-def prefetch_imports(plan: Plan) -> threading.Thread | None:
-    """Start importing the plan's heavy modules in the background, so that the first `fit` does
-    not wait for them after the sources have been read; None when there is nothing to import."""
-    modules = [m for m in heavy_imports(plan) if m not in sys.modules]
+def prefetch_imports(plan: Plan, stages: list[Stage] | None = None) -> threading.Thread | None:
+    """Start importing the heavy modules of `stages` (default: the whole plan) in the background,
+    so that the first `fit` does not wait for them after the sources have been read; None when
+    there is nothing to import."""
+    modules = [m for m in heavy_imports(plan, stages) if m not in sys.modules]
     if not modules:
         return None
 
