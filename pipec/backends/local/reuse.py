@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipec.backends.local.stage_keys import StageKey, stage_keys, stale_reasons
+from pipec.backends.local.stage_keys import StageKey, input_digests, stage_keys, stale_reasons
 from pipec.cache.digests import StatCache
 from pipec.cache.objects import ObjectStore
 from pipec.compiler.plan import Plan, Stage
@@ -140,8 +140,9 @@ class Reuse:
     def store_stage(self, stage: dict[str, Any], outputs: dict[str, Any], ctx, run_id: str | None = None) -> None:
         """Store a stage's values, sinks and manifest (the manifest last: it makes them a hit)."""
         key = self.keys[stage["id"]]
-        if not key.reusable:
-            return
+        nodes = [self.plan.ir.node(n) for n in stage["nodes"]]
+        if not key.reusable or input_digests(nodes, self.params, self.workdir, self.digests) != key.parts["inputs"]:
+            return  # an input changed while the stage ran: its outputs belong to no key
         sinks = {s["node"]: s for s in list(ctx.sinks) if s["node"] in stage["nodes"]}
         with tempfile.TemporaryDirectory(dir=self._scratch()) as scratch:
             values = {}

@@ -68,10 +68,8 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
             "modules": {},
             "upstream": {i: keys[producer[i]].value_key(i) for i in plan.stage_inputs(stage)},
         }
+        parts["inputs"] = input_digests(nodes, params, workdir, digests)
         for node in nodes:
-            if node.is_source:
-                path = _resolved(node.args.path, params, workdir)
-                parts["inputs"][_shown(path, workdir)] = _digest(digests, path)
             if node.step == "python":
                 parts["modules"].update(_module_digests(node, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
@@ -79,6 +77,16 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
         key = _sha(json.dumps(parts, sort_keys=True, default=str)) if not why_not else uuid.uuid4().hex * 2
         keys[stage.id] = StageKey(stage.id, key, parts, reusable=not why_not, why_not=why_not)
     return keys
+
+
+def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
+    """The content digest of the file each source among `nodes` reads (None: unreadable)."""
+    found = {}
+    for node in nodes:
+        if node.is_source:
+            path = _resolved(node.args.path, params, workdir)
+            found[_shown(path, workdir)] = _digest(digests, path)
+    return found
 
 
 def stale_reasons(plan: Plan, stage: Stage, key: StageKey, before: dict[str, Any] | None) -> list[str]:
