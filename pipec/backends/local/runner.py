@@ -113,7 +113,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     try:
         ctx.recover([node.args.path for node in ir.sinks()])
         reuse = Reuse(plan, ctx.params, workdir, use_cache=use_cache, rerun=rerun)
-        to_run = [plan.stage_of(s["nodes"][0]) for s in stages if not reuse.decisions[s["id"]].reuse]
+        to_run = [stage for stage in plan.ordered_stages if not reuse.decisions[stage.id].reuse]
         imports = prefetch_imports(plan, to_run)
         namespace = _stage_functions(plan) if to_run else {}  # a full hit needs neither polars nor the code
         with _importable(workdir, plan):
@@ -157,8 +157,8 @@ def _stage_functions(plan: Plan) -> dict[str, Any]:
     return namespace
 
 
-def _run_stages(stages: list[dict[str, Any]], namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext, values: dict[str, Any],
-                timings: dict[str, StageTiming], imports: threading.Thread | None, reuse: Reuse) -> None:
+def _run_stages(stages: list[dict[str, Any]], namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext,
+                values: dict[str, Any], timings: dict[str, StageTiming], imports: threading.Thread | None, reuse: Reuse) -> None:
     """Take over the reused stages, then start every other stage whose inputs are ready (in plan
     order) until all have run; on a failure, cancel the rest, wait for the running ones to stop,
     and raise the first error."""
@@ -180,8 +180,10 @@ def _run_stages(stages: list[dict[str, Any]], namespace: dict[str, Any], plan: P
             while waiting or running:
                 for stage in [s for s in waiting if set(s["inputs"]) <= finished]:
                     waiting.remove(stage)
-                    inputs = {i: values[i] if i in values else values.setdefault(i, reuse.load(i))
-                              for i in stage["inputs"]}
+                    for i in stage["inputs"]:
+                        if i not in values:  # computed by a reused stage: read only now that it is needed
+                            values[i] = reuse.load(i)
+                    inputs = {i: values[i] for i in stage["inputs"]}
                     needs_imports = imports if _uses_heavy_imports(plan, stage) else None
                     future = pool.submit(_run_stage, namespace[stage["fn"]], stage, inputs, ctx, plan,
                                          timings, needs_imports, reuse)
