@@ -195,3 +195,27 @@ def test_optimised_and_unoptimised_keys_do_not_mix(capsys, project):
     assert set(outcomes(pipec_run(capsys)).values()) == {"reused"}
     assert set(outcomes(pipec_run(capsys, "-O0")).values()) == {"reused"}
     assert outputs(project) == cold
+
+
+def test_two_runs_at_once_leave_a_cache_the_next_run_reuses_intact(capsys, project):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    runs = [subprocess.Popen([sys.executable, "-m", "pipec.cli", "run", "delays.pipe", *extra], cwd=project, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for extra in ([], ["-p", "min_count=2"])]
+    for process in runs:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+    code, out, err = run(capsys, "cache", "verify")
+    assert code == 0, out + err
+    record = pipec_run(capsys)
+    assert outcomes(record)["model"] == "reused"
+    cold = outputs(project)
+    elsewhere = write_project(project.parent / "cold")
+    os.chdir(elsewhere)
+    pipec_run(capsys, "--no-cache")
+    assert outputs(elsewhere) == cold
