@@ -220,16 +220,22 @@ def _terminate_like_interrupt() -> None:
 
 
 def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
+    from pipec.backends.local.reuse import known_nodes
     from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
     from pipec.lineage.openlineage import run_events
     from pipec.progress import Progress, stage_names
 
     plan = record.plan = _plan(args, ir, "local")
+    unknown = sorted(set(args.rerun) - known_nodes(plan))
+    if unknown:
+        raise UsageError(f"--rerun: no node {', '.join(unknown)} in pipeline {ir.pipeline} "
+                         f"(its names: {', '.join(sorted(n.binding for n in ir.nodes() if n.binding))})")
     print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
     progress = Progress(sys.stderr, stage_names(plan))
     with run_events(plan, params, workdir, record.run_id, "polars") as events:
         result = record.result = run_plan(plan, params, workdir,
-                                          on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)))
+                                          on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)),
+                                          use_cache=not args.no_cache, rerun=frozenset(args.rerun))
         events.completed(result)
     try:
         print(format_summary(result))
@@ -260,6 +266,35 @@ def _run_spark(args, ir, params: dict, workdir: Path, run_id: str) -> int:
     if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
         return done.returncode
     return EXIT_USER
+
+
+def cmd_status(args) -> int:
+    """Which stages a local run would rerun and why, without running anything."""
+    program = _load(args.file, _params(args.param), "status")
+    from pipec import _select
+    from pipec.backends.local.reuse import Reuse
+
+    report = []
+    for name, ir in _select(program, args.pipeline).items():
+        plan = _plan(args, ir, "local")
+        params = {s.name: s.default for s in ir.params}
+        reuse = Reuse(plan, params, Path(args.workdir or "."))
+        nodes = [{"node": node_id, "binding": ir.node(node_id).binding, "step": ir.node(node_id).step,
+                  "stage": stage.id, "outcome": "reuse" if reuse.decisions[stage.id].reuse else "rerun",
+                  "reasons": reuse.decisions[stage.id].reasons}
+                 for stage in plan.ordered_stages for node_id in stage.nodes]
+        report.append({"pipeline": name, "nodes": nodes})
+    if args.format == "json":
+        print(json.dumps(report if len(report) != 1 else report[0], indent=2))
+        return EXIT_OK
+    for pipeline in report:
+        rerun = [n for n in pipeline["nodes"] if n["outcome"] == "rerun"]
+        print(f"pipeline {pipeline['pipeline']}: " + (f"{len(rerun)} of {len(pipeline['nodes'])} nodes would rerun"
+                                                     if rerun else "up to date, nothing would rerun"))
+        for n in pipeline["nodes"]:
+            shown = n["node"] if n["binding"] in (None, n["node"]) else f"{n['node']} ({n['binding']})"
+            print(f"  {shown:<32} {n['outcome']:<6} {'; '.join(n['reasons'])}")
+    return EXIT_OK
 
 
 def cmd_explain(args) -> int:
@@ -427,8 +462,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", metavar="NAME", help="run only this pipeline of the file")
     p.add_argument("--runs-db", metavar="URL", help="record the run in this store (sqlite:///PATH or "
                    "postgresql://...; default: $PIPEC_RUNS_DB, else .pipec/runs.db in the working directory)")
+    p.add_argument("--no-cache", action="store_true", help="compute every node again, reusing nothing "
+                   "(what it computes is still stored for later runs)")
+    p.add_argument("--rerun", action="append", default=[], metavar="NODE", help="compute NODE (a name or "
+                   "node id) and everything that depends on it again; may be repeated")
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="which nodes a local run would rerun, and why (runs nothing)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--workdir", metavar="DIR", help="where relative paths resolve (default: .)")
+    p.add_argument("--pipeline", metavar="NAME", help="only this pipeline of the file")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    _common(p, optimize=True)
+    p.set_defaults(func=cmd_status, target="local")
 
     p = sub.add_parser("explain", help="show the optimized plan and why")
     p.add_argument("file", metavar="FILE")

@@ -23,6 +23,9 @@ class Progress:
             stage = event["stage"]
             self._write(f"  done    {stage} {self.names.get(stage, '')}".rstrip()
                         + f"  {event.get('seconds', 0):.2f}s", final=True)
+        elif kind == "stage_reused":
+            stage = event["stage"]
+            self._write(f"  reused  {stage} {self.names.get(stage, '')}".rstrip(), final=True)
         elif kind == "warning":
             self._write(f"  warning: {event.get('message')}", final=True)
 

@@ -28,7 +28,6 @@ from pipec.compiler.ir import IR
 
 LIBRARIES = ("polars", "scikit-learn", "pyspark", "pyarrow", "apache-airflow")
 INTERRUPTED_WAIT_SECONDS = 2.0
-NOT_REUSED = "computed: reusing earlier outputs is not implemented yet"
 
 
 def now_iso() -> str:
@@ -179,8 +178,10 @@ class RunRecorder:
     # -- the local runner's events
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "stage_started":
-            self.stages[event["stage"]] = {"finished": False, "error": None}
+        if kind in ("stage_started", "stage_reused"):
+            self.stages[event["stage"]] = {"finished": kind == "stage_reused", "error": None,
+                                           "reused": kind == "stage_reused", "reasons": event.get("reasons", []),
+                                           "key": event.get("key")}
         elif kind == "stage_finished":
             self.stages[event["stage"]]["finished"] = True
         elif kind == "stage_failed":
@@ -232,7 +233,7 @@ class RunRecorder:
             state = self.stages.get(stage, {})
             seen = observed.get(node.id, {})
             if state.get("finished"):
-                outcome, reasons = "ran", [NOT_REUSED]
+                outcome, reasons = "reused" if state["reused"] else "ran", state["reasons"]
             elif state.get("error") is not None:
                 outcome, reasons = "failed", [f"stage {stage} failed: {state['error']}"]
             else:
@@ -241,7 +242,7 @@ class RunRecorder:
             rows.append({"node": node.id, "position": position, "binding": node.binding, "step": node.step,
                          "stage": stage, "outcome": outcome, "reasons": reasons, "seconds": seen.get("seconds"),
                          "rows": _int(seen.get("rows")), "bytes": _int(seen.get("bytes")),
-                         "output_digest": digests.get(node.id)})
+                         "output_digest": digests.get(node.id), "cache_key": state.get("key")})
         return rows
 
     def _metrics(self, result, status: str) -> list[dict[str, Any]]:

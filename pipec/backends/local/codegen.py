@@ -57,6 +57,11 @@ def stage_metadata(plan: Plan, stage: Stage) -> dict:
             "outputs": plan.stage_outputs(stage), "nodes": list(stage.nodes)}
 
 
+def stage_source(plan: Plan, stage: Stage) -> str:
+    """The source of one stage's function, exactly as the module holds it (what its cache key hashes)."""
+    return "\n".join(_stage_function(plan, stage))
+
+
 def function_name(stage: Stage) -> str:
     return "stage_" + re.sub(r"\W", "_", stage.id)
 

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pipec.backends.local import runtime as rt
-from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module
+from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module, stage_metadata
 from pipec.backends.local.measure import StageTiming, node_observations
-from pipec.compiler.plan import Plan
+from pipec.backends.local.reuse import Reuse
+from pipec.compiler.plan import Plan, Stage
 from pipec.stdlib.steps import STEPS
 
 Event = dict[str, Any]
@@ -50,6 +51,7 @@ class RunResult:
     seconds: float = 0.0
     bindings: dict[str, str] = field(default_factory=dict)  # node id -> the user's name
     observations: dict[str, dict[str, float | None]] = field(default_factory=dict)  # node id -> rows, bytes, seconds
+    kept: list[SinkResult] = field(default_factory=list)  # sinks of reused stages, already up to date
 
 
 class StageCancelled(Exception):
@@ -92,30 +94,36 @@ class _ScheduledContext(rt.RunContext):
 
 
 def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
-             on_event: Callable[[Event], None] | None = None) -> RunResult:
-    """Run every stage; sinks are committed only when all stages succeeded, and then the run's
-    measurements are merged into the pipeline's statistics under `workdir`.
+             on_event: Callable[[Event], None] | None = None, *, use_cache: bool = True,
+             rerun: frozenset[str] = frozenset()) -> RunResult:
+    """Run every stage that cannot be reused (pipec/backends/local/reuse.py; `use_cache=False`
+    reuses nothing, `rerun` names nodes to run again with what depends on them); sinks are
+    committed only when all stages succeeded, and then the measurements of a run that reused
+    nothing are merged into the pipeline's statistics under `workdir`.
 
     Raises `runtime.PipelineRunError` (message complete on its own) for bad data, failed
     expectations and failing user code; a failed or interrupted run leaves no partial output.
     """
     started = time.perf_counter()
     ir = plan.ir
-    imports = prefetch_imports(plan)
-    source = generate_module(plan, DEFAULT_RUNTIME)
-    namespace: dict[str, Any] = {"__name__": f"pipec_generated_{ir.pipeline}"}
-    exec(compile(source, f"<pipec: {ir.pipeline}>", "exec"), namespace)
-    ctx = _ScheduledContext({**namespace["PARAMS"], **params}, workdir, on_event)
+    stages = [stage_metadata(plan, stage) for stage in plan.ordered_stages]
+    ctx = _ScheduledContext({**{p.name: p.default for p in ir.params}, **params}, workdir, on_event)
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:
         ctx.recover([node.args.path for node in ir.sinks()])
-        with _importable(workdir, any(STEPS[n.step].user_code for n in ir.nodes())):
-            _run_stages(namespace, plan, ctx, values, timings, imports)
+        reuse = Reuse(plan, ctx.params, workdir, use_cache=use_cache, rerun=rerun)
+        to_run = [stage for stage in plan.ordered_stages if not reuse.decisions[stage.id].reuse]
+        imports = prefetch_imports(plan, to_run)
+        namespace = _stage_functions(plan) if to_run else {}  # a full hit needs neither polars nor the code
+        with _importable(workdir, plan):
+            _run_stages(stages, namespace, plan, ctx, values, timings, imports, reuse)
         order = {node.id: k for k, node in enumerate(ir.nodes())}
         ctx.sinks.sort(key=lambda sink: order[sink["node"]])
         ctx.commit()
-        observations = _record_statistics(plan, ctx, timings, workdir)
+        reuse.remember()
+        reused = [d for d in reuse.decisions.values() if d.reuse]
+        observations = _record_statistics(plan, ctx, timings, workdir) if not reused else {}
     except KeyboardInterrupt as exc:
         ctx.abort()
         if ctx.committed:
@@ -129,34 +137,59 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         sinks=[SinkResult(node=s["node"], step=ir.node(s["node"]).step, path=s["path"], rows=s["rows"])
                for s in ctx.sinks],
         metrics={n.id: values[n.id] for n in ir.nodes() if STEPS[n.step].makes_metrics},
-        stage_seconds={s["id"]: timings[s["id"]].ended - timings[s["id"]].started for s in namespace["STAGES"]},
+        stage_seconds={s["id"]: timings[s["id"]].ended - timings[s["id"]].started if s["id"] in timings else 0.0
+                       for s in stages},
         node_stats=ctx.node_stats,
         warnings=ctx.warnings,
         seconds=time.perf_counter() - started,
         bindings={n.id: n.binding for n in ir.nodes() if n.binding},
         observations=observations,
+        kept=[SinkResult(node=n, step=ir.node(n).step, path=str(ctx.path(ir.node(n).args.path)), rows=sink["rows"])
+              for d in reused for n, sink in d.manifest["sinks"].items() if n not in d.sinks_to_restore],
     )
 
 
-def _run_stages(namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext, values: dict[str, Any],
-                timings: dict[str, StageTiming], imports: threading.Thread | None) -> None:
-    """Start every stage whose inputs are ready (in plan order) until all have run; on a failure,
-    cancel the rest, wait for the running ones to stop, and raise the first error."""
-    waiting = list(namespace["STAGES"])
+def _stage_functions(plan: Plan) -> dict[str, Any]:
+    """The generated module of the plan, run: its namespace holds one function per stage."""
+    source = generate_module(plan, DEFAULT_RUNTIME)
+    namespace: dict[str, Any] = {"__name__": f"pipec_generated_{plan.ir.pipeline}"}
+    exec(compile(source, f"<pipec: {plan.ir.pipeline}>", "exec"), namespace)
+    return namespace
+
+
+def _run_stages(stages: list[dict[str, Any]], namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext,
+                values: dict[str, Any], timings: dict[str, StageTiming], imports: threading.Thread | None, reuse: Reuse) -> None:
+    """Take over the reused stages, then start every other stage whose inputs are ready (in plan
+    order) until all have run; on a failure, cancel the rest, wait for the running ones to stop,
+    and raise the first error."""
+    waiting = []
     finished: set[str] = set()
+    for stage in stages:
+        decision = reuse.decisions[stage["id"]]
+        if not decision.reuse:
+            waiting.append(stage)
+            continue
+        reuse.restore_sinks(decision, ctx)
+        values.update({n: reuse.load(n) for n in stage["outputs"] if STEPS[plan.ir.node(n).step].makes_metrics})
+        finished |= set(stage["nodes"])
+        ctx.emit("stage_reused", stage=stage["id"], nodes=stage["nodes"], reasons=decision.reasons,
+                 key=decision.key.key)
     running: dict[Future, dict[str, Any]] = {}
     with ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="pipec-stage") as pool:
         try:
             while waiting or running:
                 for stage in [s for s in waiting if set(s["inputs"]) <= finished]:
                     waiting.remove(stage)
+                    for i in stage["inputs"]:
+                        if i not in values:  # computed by a reused stage: read only now that it is needed
+                            values[i] = reuse.load(i)
                     inputs = {i: values[i] for i in stage["inputs"]}
                     needs_imports = imports if _uses_heavy_imports(plan, stage) else None
                     future = pool.submit(_run_stage, namespace[stage["fn"]], stage, inputs, ctx, plan,
-                                         timings, needs_imports)
+                                         timings, needs_imports, reuse)
                     running[future] = stage
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: namespace["STAGES"].index(running[f])):
+                for future in sorted(done, key=lambda f: stages.index(running[f])):
                     stage = running.pop(future)
                     values.update(future.result())
                     finished |= set(stage["nodes"])
@@ -167,13 +200,17 @@ def _run_stages(namespace: dict[str, Any], plan: Plan, ctx: _ScheduledContext, v
 
 
 def _run_stage(fn: Callable, stage: dict[str, Any], inputs: dict[str, Any], ctx: _ScheduledContext,
-               plan: Plan, timings: dict[str, StageTiming], imports: threading.Thread | None) -> dict[str, Any]:
-    """Run one stage function (on a worker thread) and return its outputs."""
+               plan: Plan, timings: dict[str, StageTiming], imports: threading.Thread | None,
+               reuse: Reuse) -> dict[str, Any]:
+    """Run one stage function (on a worker thread), store what it computed for later runs, and
+    return its outputs."""
     if imports is not None:
         imports.join()  # importing scikit-learn from two threads at once is not safe
     if ctx.cancelled.is_set():
         raise StageCancelled(stage["id"])
-    ctx.emit("stage_started", stage=stage["id"], nodes=stage["nodes"])
+    decision = reuse.decisions[stage["id"]]
+    ctx.emit("stage_started", stage=stage["id"], nodes=stage["nodes"], reasons=decision.reasons,
+             key=decision.key.key)
     timing = timings[stage["id"]] = StageTiming(started=time.perf_counter())
     ctx.timed(timing)
     try:
@@ -192,17 +229,25 @@ def _run_stage(fn: Callable, stage: dict[str, Any], inputs: dict[str, Any], ctx:
     finally:
         ctx.timed(None)
         timing.ended = time.perf_counter()
+    try:
+        reuse.store_stage(stage, outputs, ctx, ctx.run_id)
+    except OSError as exc:  # a cache that cannot be written costs the next run time, not this run
+        ctx.warn(f"outputs of stage {stage['id']} not cached: {exc}")
     ctx.emit("stage_finished", stage=stage["id"], seconds=timing.ended - timing.started)
     return outputs
 
 
 @contextmanager
-def _importable(workdir: Path | str, needed: bool) -> Iterator[None]:
+def _importable(workdir: Path | str, plan: Plan) -> Iterator[None]:
     """Keep the working directory on `sys.path` for the whole run when python steps import from
     it: the runtime adds and removes it around each import, which is not safe for two steps
-    importing at the same time on two threads."""
+    importing at the same time on two threads. The project modules they run are imported afresh
+    from their current source (`fresh_project_modules`), the source their cache keys hashed."""
     folder = str(Path(workdir).resolve())
-    added = needed and folder not in sys.path
+    functions = [n.args.function for n in plan.ir.nodes() if STEPS[n.step].user_code]
+    if functions:
+        fresh_project_modules(functions, folder)
+    added = bool(functions) and folder not in sys.path
     if added:
         sys.path.insert(0, folder)
     try:
@@ -212,6 +257,29 @@ def _importable(workdir: Path | str, needed: bool) -> Iterator[None]:
             sys.path.remove(folder)
 
 
+def fresh_project_modules(functions: list[str], root: str) -> None:
+    """Make the next import of the project modules `functions` run use their source as it is now.
+
+    Python trusts a module's `.pyc` while the source's mtime (whole seconds) and size match, so an
+    edit within the same second that keeps the size would run the old code. Each project module
+    is compiled again with a bytecode file checked against the source's hash, and forgotten by
+    this process if it was imported before (a test or a notebook running pipelines twice)."""
+    import py_compile
+
+    from pipec.cache.modules import project_modules
+
+    paths = sorted({p for function in functions for p in project_modules(function, root)})
+    for path in paths:
+        try:
+            py_compile.compile(str(path), doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        except (py_compile.PyCompileError, OSError):
+            continue  # the import reports a broken or unreadable module where it happens
+        parts = path.relative_to(root).with_suffix("").parts
+        sys.modules.pop(".".join(parts[:-1] if parts[-1] == "__init__" else parts), None)
+    importlib.invalidate_caches()
+
+
 def _cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -219,19 +287,22 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def heavy_imports(plan: Plan) -> list[str]:
-    """The slow modules the runtime will import for this plan's steps (what their emitters say)."""
-    return list(dict.fromkeys(module for node in plan.ir.nodes() for module in emitter_of(node).imports(node)))
+def heavy_imports(plan: Plan, stages: list[Stage] | None = None) -> list[str]:
+    """The slow modules the runtime will import for the steps of `stages` (default: all of the
+    plan's), as their emitters say."""
+    nodes = plan.ir.nodes() if stages is None else [plan.ir.node(n) for s in stages for n in s.nodes]
+    return list(dict.fromkeys(module for node in nodes for module in emitter_of(node).imports(node)))
 
 
 def _uses_heavy_imports(plan: Plan, stage: dict[str, Any]) -> bool:
     return any(emitter_of(node).imports(node) for node in map(plan.ir.node, stage["nodes"]))
 
 
-def prefetch_imports(plan: Plan) -> threading.Thread | None:
-    """Start importing the plan's heavy modules in the background, so that the first `fit` does
-    not wait for them after the sources have been read; None when there is nothing to import."""
-    modules = [m for m in heavy_imports(plan) if m not in sys.modules]
+def prefetch_imports(plan: Plan, stages: list[Stage] | None = None) -> threading.Thread | None:
+    """Start importing the heavy modules of `stages` (default: the whole plan) in the background,
+    so that the first `fit` does not wait for them after the sources have been read; None when
+    there is nothing to import."""
+    modules = [m for m in heavy_imports(plan, stages) if m not in sys.modules]
     if not modules:
         return None
 
@@ -271,11 +342,14 @@ def _first_line(exc: BaseException) -> str:
 
 def format_summary(result: RunResult) -> str:
     """What `pipec run` prints after a successful run: each sink with its rows, the metrics, the time."""
-    lines = [f"pipeline {result.pipeline}: {len(result.sinks)} output(s) in {result.seconds:.2f}s"]
+    reused = f", {len(result.kept)} unchanged" if result.kept else ""
+    lines = [f"pipeline {result.pipeline}: {len(result.sinks)} output(s) written{reused} in {result.seconds:.2f}s"]
     for sink in result.sinks:
         rows = f"{sink.rows:,} rows" if sink.rows is not None else (
             "model" if STEPS[sink.step].input == "model" else "metrics")
         lines.append(f"  wrote {sink.path} ({rows})")
+    for sink in result.kept:
+        lines.append(f"  kept {sink.path} (unchanged)")
     for node, metrics in result.metrics.items():
         name = result.bindings.get(node, node)
         shown = ", ".join(f"{k} = {v:.4f}" for k, v in metrics.items())

@@ -1124,14 +1124,16 @@ def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
 
 def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:
     """A directory holding `model.joblib` (the scikit-learn pipeline) and `model.json` (its meta)."""
+    ctx.stage_file(node_id, template, None, lambda tmp: write_model(model, tmp))
+
+
+def write_model(model: Model, folder: Path) -> None:
+    """Create `folder` holding the model as `save_model` writes it."""
     import joblib
 
-    def write(tmp: Path) -> None:
-        tmp.mkdir()
-        joblib.dump(model.pipeline, tmp / "model.joblib")
-        (tmp / "model.json").write_text(json.dumps(model.meta, indent=2, default=_json_default) + "\n")
-
-    ctx.stage_file(node_id, template, None, write)
+    folder.mkdir()
+    joblib.dump(model.pipeline, folder / "model.joblib")
+    (folder / "model.json").write_text(json.dumps(model.meta, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(value: Any) -> Any:

@@ -86,7 +86,7 @@ def test_save_model_onto_a_user_folder_is_an_error_and_onto_its_own_model_a_repl
     folder.rmdir()
     run_pipe(MODEL_SOURCE, files={"in.csv": MODEL_DATA})
     first = (folder / "model.json").stat().st_ino
-    run_pipe(MODEL_SOURCE, files={"in.csv": MODEL_DATA})
+    run_pipe(MODEL_SOURCE, files={"in.csv": MODEL_DATA + "0.7,true\n"})  # new data: a new model replaces it
     assert (folder / "model.json").stat().st_ino != first
     assert sorted(os.listdir(run_pipe.workdir)) == [".pipec", "in.csv", "model"]
 

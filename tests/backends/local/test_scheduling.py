@@ -98,7 +98,7 @@ def test_parallel_and_sequential_runs_write_the_same_files(workdir, module, monk
     written = {}
     for cores in (1, 2):
         monkeypatch.setattr(runner, "_cores", lambda: cores)
-        result = run_plan(plan_for(source, workdir, optimized=True), {}, workdir)
+        result = run_plan(plan_for(source, workdir, optimized=True), {}, workdir, use_cache=False)
         written[cores] = ([s.path for s in result.sinks],
                           {p: (workdir / "out" / p).read_bytes() for p in ("p1.csv", "p2.csv")})
     assert written[1] == written[2]

@@ -1,0 +1,197 @@
+"""Cache keys of the local runner's stages, computed before anything runs, and why a stage must run.
+
+A stage is the unit the local runner executes, so it is the unit of reuse. Its key hashes
+everything that determines its outputs (docs/runs.md, "Incremental reruns"):
+
+- `code`: the stage's generated function (its steps and every argument, the columns projection
+  pushdown chose, the cache decisions: -O0 and -O1 stages differ) and the implementation: the
+  local runtime's source, pipec's version and the engine libraries' versions;
+- `params`: the resolved values of the params the stage reads (`params["x"]`, `${x}` in paths);
+- `inputs`: the content digest of every file its sources read (through the stat cache);
+- `modules`: the digest of every project module its `python()` steps import, transitively;
+- `upstream`: the keys of the values it reads from other stages.
+
+The parts are kept beside the key, so that a later run (or `pipec status`) can say in words what
+changed. A stage whose input files cannot be read gets a fresh key: it runs (and reports the
+problem) rather than trusting a record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pipec.compiler.ir import IRNode
+from pipec.compiler.plan import Plan, Stage
+
+ENGINE_LIBRARIES = ("polars", "scikit-learn", "numpy", "pandas", "pyarrow", "joblib")
+_PARAM_READ = re.compile(r"""params\[("(?:[^"\\]|\\.)*")\]""")
+_PATH_PARAM = re.compile(r"\$\{(\w+)\}")
+
+
+@dataclass
+class StageKey:
+    stage: str
+    key: str
+    parts: dict[str, Any]
+    reusable: bool = True
+    why_not: list[str] = field(default_factory=list)  # why a stage that is not reusable is not
+
+    def value_key(self, node_id: str) -> str:
+        """The key of one value the stage computes (an output, a sink, a metrics record)."""
+        return _sha(f"{self.key}\0{node_id}")
+
+
+def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests) -> dict[str, StageKey]:
+    """Every stage's key, in dependency order; `digests` is a `StatCache`."""
+    from pipec.backends.local.codegen import stage_source
+
+    workdir = Path(workdir)
+    keys: dict[str, StageKey] = {}
+    producer = {n: s.id for s in plan.stages for n in s.nodes}
+    engine = implementation_version()
+    for stage in plan.ordered_stages:
+        source = stage_source(plan, stage)
+        nodes = [plan.ir.node(n) for n in stage.nodes]
+        why_not: list[str] = []
+        parts: dict[str, Any] = {
+            "code": _sha(source),
+            "engine": engine,
+            "params": {name: params.get(name) for name in sorted(_params_read(source))},
+            "inputs": {},
+            "modules": {},
+            "upstream": {i: keys[producer[i]].value_key(i) for i in plan.stage_inputs(stage)},
+        }
+        parts["inputs"] = input_digests(nodes, params, workdir, digests)
+        for node in nodes:
+            if node.step == "python":
+                parts["modules"].update(_module_digests(node, workdir, digests))
+        if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
+            why_not.append("an input file cannot be read")
+        key = _sha(json.dumps(parts, sort_keys=True, default=str)) if not why_not else uuid.uuid4().hex * 2
+        keys[stage.id] = StageKey(stage.id, key, parts, reusable=not why_not, why_not=why_not)
+    return keys
+
+
+def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
+    """The content digest of the file each source among `nodes` reads (None: unreadable)."""
+    found = {}
+    for node in nodes:
+        if node.is_source:
+            path = _resolved(node.args.path, params, workdir)
+            found[_shown(path, workdir)] = _digest(digests, path)
+    return found
+
+
+def stale_reasons(plan: Plan, stage: Stage, key: StageKey, before: dict[str, Any] | None) -> list[str]:
+    """In words, what differs from the parts recorded for this stage's nodes by the last run
+    (`before`, None when they were never run); empty when nothing does."""
+    if before is None:
+        return ["never run"]
+    reasons = []
+    was, now = before.get("parts", {}), key.parts
+    for name in sorted(set(was.get("params", {})) | set(now["params"])):
+        old, new = was.get("params", {}).get(name, _ABSENT), now["params"].get(name, _ABSENT)
+        if old != new:
+            reasons.append(f"param {name} changed {_show(old)} -> {_show(new)}" if _ABSENT not in (old, new)
+                           else f"now reads param {name}" if old is _ABSENT else f"no longer reads param {name}")
+    for part, what in (("inputs", "input"), ("modules", "python module")):
+        old, new = was.get(part, {}), now[part]
+        reasons += [f"{what} {path} {'changed' if path in old else 'added'}"
+                    for path in sorted(new) if old.get(path) != new[path]]
+        reasons += [f"{what} {path} no longer read" for path in sorted(set(old) - set(new))]
+    if was.get("code") != now["code"]:
+        reasons.append("the stage's code changed (pipeline, plan or -O level)")
+    if was.get("engine") != now["engine"]:
+        reasons.append("pipec or an engine library changed version")
+    if not reasons:
+        changed = [i for i in now["upstream"] if was.get("upstream", {}).get(i) != now["upstream"][i]]
+        if changed:
+            names = [_name(plan.ir.node(i)) for i in changed]
+            reasons.append(f"input {', '.join(names)} {'was' if len(names) == 1 else 'were'} recomputed")
+    return reasons
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+_ABSENT = _Absent()
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.0f}"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+@lru_cache(maxsize=1)
+def implementation_version() -> str:
+    """pipec's version, the local runtime's source and the engine libraries' versions."""
+    from importlib import metadata
+
+    from pipec import __version__
+    from pipec import runtime_contract
+    from pipec.backends.local import runtime
+
+    h = hashlib.sha256(__version__.encode())
+    for module in (runtime, runtime_contract):
+        h.update(Path(module.__file__).read_bytes())
+    for name in ENGINE_LIBRARIES:
+        try:
+            h.update(f"\0{name}={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"\0{name}=-".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def _params_read(source: str) -> set[str]:
+    return {json.loads(m) for m in _PARAM_READ.findall(source)} | set(_PATH_PARAM.findall(source))
+
+
+def _module_digests(node: IRNode, workdir: Path, digests) -> dict[str, str | None]:
+    from pipec.cache.modules import project_modules
+
+    return {_shown(path, workdir): _digest(digests, path)
+            for path in project_modules(node.args.function, workdir)}
+
+
+def _resolved(template: str, params: dict[str, Any], workdir: Path) -> Path | None:
+    from pipec.runtime_contract import PipelineRunError, substitute
+
+    try:
+        p = Path(substitute(template, params)).expanduser()
+    except PipelineRunError:
+        return None
+    return p if p.is_absolute() else workdir / p
+
+
+def _digest(digests, path: Path | None) -> str | None:
+    try:
+        return digests.digest(path) if path is not None else None
+    except OSError:
+        return None
+
+
+def _shown(path: Path | None, workdir: Path) -> str:
+    if path is None:
+        return "(unresolved)"
+    try:
+        return os.path.relpath(path.resolve(), workdir.resolve())
+    except ValueError:
+        return str(path)
+
+
+def _name(node: IRNode) -> str:
+    return node.binding or node.id
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
