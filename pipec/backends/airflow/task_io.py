@@ -18,7 +18,8 @@ them: a stage parks its staged sink files under {run folder}/sinks/, and the com
 runs only when every task (every `expect` gate included) has succeeded, moves them all into place
 with the all-or-nothing protocol of `pipec_commit`. `clean_up` then removes the run folder,
 unless the run's `keep_intermediates` param is true; a failed run keeps it, so that clearing the
-failed task resumes the run.
+failed task resumes the run. A model handed between tasks is a pickle whose sha256 travels in its
+XCom record and is checked before it is unpickled.
 """
 from __future__ import annotations
 
@@ -92,13 +93,19 @@ def save_value(value: Any, path: str, kind: str) -> dict[str, Any]:
         _write_atomically(path, frame.write_parquet)
     elif kind == "metrics":
         _write_atomically(path, lambda f: f.write(json.dumps(dict(value), indent=2).encode()))
-    else:
-        _write_atomically(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL))
+    else:  # a model: a pickle, whose digest travels in the record (see `load_value`)
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        record["sha256"] = hashlib.sha256(data).hexdigest()
+        _write_atomically(path, lambda f: f.write(data))
     return record
 
 
 def load_value(record: dict[str, Any]) -> Any:
-    """Read back a value stored by `save_value` (a table comes back as a polars LazyFrame)."""
+    """Read back a value stored by `save_value` (a table comes back as a polars LazyFrame).
+
+    Unpickling runs code, so a model is loaded only when its bytes have the digest recorded when
+    it was saved (the record travels by XCom, in the metadata database, not beside the file):
+    a model file changed in storage fails the task instead of running what it holds."""
     import fsspec
 
     with fsspec.open(record["path"], "rb") as handle:
@@ -108,7 +115,11 @@ def load_value(record: dict[str, Any]) -> Any:
             return pl.read_parquet(handle).lazy()
         if record["kind"] == "metrics":
             return json.loads(handle.read())
-        return pickle.load(handle)
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        raise StageFailed(f"the model at {record['path']} is not the one its task stored (its sha256 "
+                          "differs): it was changed in storage, so it is not loaded")
+    return pickle.loads(data)
 
 
 def _write_atomically(path: str, write) -> None:

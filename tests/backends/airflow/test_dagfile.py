@@ -168,3 +168,36 @@ def test_a_param_named_like_an_added_one_is_a_compile_error():
     source = SALES.replace("param data_dir: str", "param base_dir: str").replace("${data_dir}", "${base_dir}")
     (error,) = AirflowBackend().check_supported(check_source(source).pipelines["sales"])
     assert error.code == "E0602" and "`base_dir`" in error.message
+
+
+def test_paths_are_set_where_the_dag_is_deployed(tmp_path, monkeypatch):
+    """Compiled without --base-dir, a DAG names no path of the compiling machine: it resolves
+    against its own folder, or the PIPEC_BASE_DIR / PIPEC_STORAGE_ROOT of where it is parsed."""
+    import shutil
+
+    from pipec import plan
+    from pipec.backends.airflow import AirflowBackend
+    from pipec.compiler.check import check_source
+
+    compiled = tmp_path / "ci" / "dags"
+    AirflowBackend().compile(plan(check_source(SALES).pipelines["sales"], backend="airflow"), compiled)
+    for generated in compiled.rglob("*.py"):
+        assert str(tmp_path) not in generated.read_text(), generated
+    deployed = tmp_path / "worker" / "dags"
+    shutil.copytree(compiled, deployed)
+    shutil.rmtree(compiled)
+
+    def parsed():
+        dag = dagbag(deployed).dags["sales"]
+        return (dag.params["base_dir"], dag.params["storage_root"],
+                sorted(asset.uri for task in dag.tasks for asset in task.outlets))
+
+    base, storage, uris = parsed()
+    assert (base, storage) == (str(deployed), str(deployed / ".pipec" / "airflow"))
+    assert uris == sorted((deployed / "out" / name).as_uri() for name in
+                          ("by_region.csv", "scored.parquet", "metrics.json", "model"))
+    monkeypatch.setenv("PIPEC_BASE_DIR", "/srv/sales")
+    monkeypatch.setenv("PIPEC_STORAGE_ROOT", "s3://bucket/pipec")
+    base, storage, uris = parsed()
+    assert (base, storage) == ("/srv/sales", "s3://bucket/pipec")
+    assert uris[0] == "file:///srv/sales/out/by_region.csv"
