@@ -13,12 +13,12 @@ import datetime
 import pprint
 from typing import Any
 
-from pipec.backends.airflow.task_io import BASE_DIR_PARAM, KEEP_PARAM, STORAGE_ROOT_PARAM
+from pipec.backends.airflow.task_io import BASE_DIR_PARAM, KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM
 from pipec.compiler.ir import Options, ParamSpec
 from pipec.compiler.types import ParamType
 
 # A pipeline param named like one the generated DAG adds itself would be shadowed.
-RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM, KEEP_PARAM)
+RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM, KEEP_PARAM, RETENTION_PARAM)
 
 _SCALAR_SCHEMAS: dict[str, dict[str, Any]] = {
     "int": {"type": "integer"},
@@ -73,6 +73,9 @@ def builtin_param_calls(indent: int = 0) -> dict[str, str]:
                              "or any fsspec URI); each run writes under {storage_root}/{dag_id}/{run}/."),
         KEEP_PARAM: ("False", "boolean", "Keep the run's folder under storage_root after the run succeeded "
                      "(a failed run always keeps it, so that a cleared task can resume)."),
+        RETENTION_PARAM: ("'7d'", ["integer", "string"], "How long the folder of a run that did not finish "
+                          "is kept under storage_root (a duration such as 7d, or seconds); a successful "
+                          "run's clean_up removes older ones."),
     }
     return {name: _param_source(default, {"type": kind, "description": text}, indent, default_source=True)
             for name, (default, kind, text) in descriptions.items()}

@@ -98,6 +98,27 @@ def test_clean_up_removes_the_run_folder_unless_asked_to_keep_it(support, tmp_pa
     assert not folder.exists()
 
 
+def test_clean_up_removes_other_runs_left_longer_than_the_retention(support, tmp_path):
+    """A failed run's folder stays for a retry, until a later successful run finds it untouched
+    for longer than `failed_run_retention`; a recent one (a run in progress) stays."""
+    import os
+    import time
+
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    run_all(support, tmp_path, "failed__old", commit=False)
+    run_all(support, tmp_path, "failed__recent", commit=False)
+    run_all(support, tmp_path, "manual__ok")
+    old, recent = (Path(support.run_folder(str(tmp_path / "storage"), "sales", r)) for r in ("failed__old", "failed__recent"))
+    two_days_ago = time.time() - 2 * 86400
+    for path in old.rglob("*"):
+        os.utime(path, (two_days_ago, two_days_ago))
+    done = context(tmp_path, "manual__ok")
+    done["params"]["failed_run_retention"] = "1d"
+    support.clean_up(done)
+    assert not old.exists() and recent.is_dir()
+    assert not Path(support.run_folder(str(tmp_path / "storage"), "sales", "manual__ok")).exists()
+
+
 def test_a_failing_write_leaves_no_file(support, tmp_path):
     class BrokenFrame:
         height = 3
