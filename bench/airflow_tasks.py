@@ -9,12 +9,14 @@ Run it once per code version to compare them, e.g. before/after a planning chang
 
 Each line printed is one JSON record: example, pipeline, label, tasks (stage tasks plus the
 commit and clean-up tasks), seconds (one `dag.test()` in a child process, including Airflow's
-start-up) and ok. pipec is imported from PYTHONPATH, so the same script measures any version.
+start-up), cpu_seconds (user+system time of that child and its children: what the run costs,
+less sensitive than the wall time to other work on a shared machine) and ok. pipec is imported from PYTHONPATH, so the same script measures any version.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import sys
 import tempfile
@@ -57,12 +59,18 @@ def main() -> None:
                 record = {"example": example, "pipeline": name, "label": args.label,
                           "tasks": len(plan.stages) + EXTRA_TASKS}
                 if not args.no_run:
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), _children_cpu()
                     result = run_dag_file(dag_file, workdir=work, airflow_home=home)
-                    record.update(seconds=round(time.perf_counter() - started, 1), ok=result.ok)
+                    record.update(seconds=round(time.perf_counter() - started, 1),
+                                  cpu_seconds=round(_children_cpu() - cpu, 1), ok=result.ok)
                 print(json.dumps(record), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

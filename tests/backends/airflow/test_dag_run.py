@@ -189,3 +189,29 @@ def test_a_dag_folder_moved_to_another_path_runs_unchanged(airflow_home, tmp_pat
                                   pd.read_parquet(local / "out" / "scored.parquet"))
     assert not (tmp_path / "ci").exists()
     assert list((deployed / ".pipec" / "airflow").rglob("*.p*")) == []  # no parquet, no pickle left
+
+
+@pytest.mark.parametrize("tasks", ["fine", "coarse"])
+def test_finer_or_coarser_tasks_write_what_the_local_backend_writes(compile_pipe, airflow_home, tmp_path, tasks):
+    import pipec
+    from pipec.compiler.check import check_source
+
+    source = SALES.replace("pipeline sales(", f'pipeline sales(tasks="{tasks}", ')
+    counts = {option: len(pipec.plan(check_source(SALES.replace("pipeline sales(", "pipeline sales(" + option)).pipelines["sales"],
+                                     backend="airflow").stages)
+              for option in ('tasks="fine", ', "", 'tasks="coarse", ')}
+    assert list(counts.values()) == sorted(counts.values(), reverse=True) and len(set(counts.values())) == 3
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales_frame(rows=80))
+    result = run_dag_file(compile_pipe(source)["sales"], airflow_home=airflow_home)
+    assert result.ok, result.error
+    assert len(result.task_states) == counts[f'tasks="{tasks}", '] + 2  # and commit_outputs, clean_up
+
+    local = tmp_path / "local"
+    write_sales_data(local / "data", sales_frame(rows=80))
+    (local / "sales.pipe").write_text(source)
+    pipec.run(local / "sales.pipe", workdir=local)
+    for name in ("by_region.csv", "metrics.json"):
+        assert (work / "out" / name).read_bytes() == (local / "out" / name).read_bytes(), name
+    pd.testing.assert_frame_equal(pd.read_parquet(work / "out" / "scored.parquet"),
+                                  pd.read_parquet(local / "out" / "scored.parquet"))
