@@ -450,9 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("polars", "spark"), default="polars",
                    help="airflow only: the engine the tasks run (default: polars)")
     p.add_argument("--base-dir", metavar="DIR", help="airflow only: where the DAG resolves relative "
-                   "paths by default (its `base_dir` param; default: the current directory)")
+                   "paths by default (its `base_dir` param; a relative DIR is relative to the DAG's folder; "
+                   "default: $PIPEC_BASE_DIR where the DAG is deployed, else the DAG's folder)")
     p.add_argument("--storage-root", metavar="URI", help="airflow only: where tasks hand data to each "
-                   "other (a path or fsspec URI; default: <base_dir>/.pipec/airflow)")
+                   "other (a path or fsspec URI; default: $PIPEC_STORAGE_ROOT where the DAG is deployed, "
+                   "else <base_dir>/.pipec/airflow)")
     _common(p, optimize=True)
     p.set_defaults(func=cmd_compile)
 

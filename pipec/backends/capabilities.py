@@ -7,7 +7,7 @@ running the Spark job plans with Spark's record. Each backend declares its recor
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from pipec.compiler.cost import MATERIALISE_SECONDS_PER_BYTE
@@ -20,6 +20,15 @@ class Capabilities:
     # a step that needs all rows at once (a `shuffle` step: join, aggregate, sort, distinct)
     # starts a new stage, because the engine exchanges data between workers there
     shuffle_ends_stage: bool = False
+    # a cached table ends its stage, its consumers read the materialised copy from another stage
+    # (False: its consumers share its stage, which keeps the table in memory)
+    cache_ends_stage: bool = True
+    # a `fit` ends its stage: the model is trained eagerly and handed on (and, as a task of its own
+    # on an orchestrator, retried on its own)
+    model_ends_stage: bool = True
+    # a quality gate (`expect`) ends its stage, so that its failure names, and its retry reruns,
+    # only the work up to the gate
+    gate_ends_stage: bool = False
     # why a step running user code gets stages of its own, in words ("" when it shares them)
     user_code_runs_apart: str = ""
     # every source is read into memory once, so a second read of it costs nothing
@@ -30,3 +39,12 @@ class Capabilities:
     fit_passes: Mapping[str, int | tuple[str, int]] | None = field(default=None, hash=False)
     # seconds to write one byte of a table into memory, what caching it costs beyond computing it
     materialise_seconds_per_byte: float = MATERIALISE_SECONDS_PER_BYTE
+    # the pipeline option `tasks` ("fine" | "coarse", see TASK_GRANULARITIES): the fields above
+    # each value sets; a backend that lists none plans the same whatever the option says
+    granularity: Mapping[str, Mapping[str, bool]] = field(default_factory=dict, hash=False)
+
+    def for_tasks(self, tasks: str | None) -> "Capabilities":
+        """These rules as the pipeline option `tasks` adjusts them (unchanged when it is unset)."""
+        if tasks is None or tasks not in self.granularity:
+            return self
+        return replace(self, **self.granularity[tasks])

@@ -116,6 +116,10 @@ class ParamSpec(BaseModel):
     doc: str | None = None
 
 
+# The values of the option `tasks`: finer or coarser tasks than the backend's default.
+TASK_GRANULARITIES = ("fine", "coarse")
+
+
 class Options(BaseModel):
     """Orchestration options; durations are seconds."""
 
@@ -128,6 +132,7 @@ class Options(BaseModel):
     owner: str | None = None
     tags: list[str] = []
     confine_outputs: bool = False  # sinks must stay inside the base directory (checked by pipec check)
+    tasks: str | None = None  # an orchestrator's task granularity: one of TASK_GRANULARITIES
 
 
 class IRCycleError(ValueError):

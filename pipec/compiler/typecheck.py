@@ -10,7 +10,7 @@ from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.expressions import NULL, ExprContext, check_expr
 from pipec.compiler.gc_pause import gc_paused
-from pipec.compiler.ir import IR, IRNode, Options, ParamSpec
+from pipec.compiler.ir import IR, TASK_GRANULARITIES, IRNode, Options, ParamSpec
 from pipec.compiler.schemas import param_type
 from pipec.compiler.span import Span
 from pipec.compiler.suggest import did_you_mean, listing
@@ -20,7 +20,7 @@ from pipec.stdlib.steps import STEPS, StepContext, bind, input_matches
 
 OPTION_TYPES = {"schedule": "str?", "start": "date", "catchup": "bool", "retries": "int",
                 "retry_delay": "duration", "timeout": "duration", "owner": "str", "tags": "list[str]",
-                "confine_outputs": "bool"}
+                "confine_outputs": "bool", "tasks": "str"}
 
 
 # Airflow's limits on what becomes a DAG's id and tags (airflow.sdk: ID_LEN, TAG_MAX_LEN). A DAG
@@ -114,6 +114,11 @@ class PipelineChecker:
         if not ok or (opt.name == "retries" and value < 0):
             self.diags.error("E0111", f"option `{opt.name}` must be {_describe(want)}"
                              + (" that is not negative" if ok else ""), v.span, help=_example(opt.name))
+            return _BAD
+        if opt.name == "tasks" and value not in TASK_GRANULARITIES:
+            self.diags.error("E0111", "option `tasks` must be " + " or ".join(f'"{v}"' for v in TASK_GRANULARITIES)
+                             + f", not {value!r}",
+                             v.span, help=_example(opt.name))
             return _BAD
         if opt.name == "tags":
             for item, tag in zip(v.items, value):
@@ -404,7 +409,8 @@ def _example(option: str) -> str:
     return {"schedule": 'e.g. schedule="@daily" or schedule="0 6 * * *"', "start": 'e.g. start="2013-01-01"',
             "retry_delay": "e.g. retry_delay=5m", "timeout": "e.g. timeout=2h", "tags": 'e.g. tags=["ml"]',
             "retries": "e.g. retries=2", "catchup": "e.g. catchup=false", "owner": 'e.g. owner="ml-team"',
-            "confine_outputs": "e.g. confine_outputs=true"}[option]
+            "confine_outputs": "e.g. confine_outputs=true",
+            "tasks": " or ".join(f'tasks="{v}"' for v in TASK_GRANULARITIES)}[option]
 
 
 def _literal_value(e: ast.Expr, t: str) -> tuple[bool, Any]:

@@ -25,7 +25,7 @@ PARAM_KEYS = ("type", "default", "description")
 CHAIN_KEYS = ("from", "do", "description")
 # Arguments and options whose YAML strings are string values, not expressions.
 STRING_ARGUMENTS = frozenset({"path", "delimiter", "null_values", "how", "function", "metrics"})
-STRING_OPTIONS = frozenset({"schedule", "start", "owner", "tags"})
+STRING_OPTIONS = frozenset({"schedule", "start", "owner", "tags", "tasks"})
 STRING_PARAM_TYPES = frozenset({"str", "date"})
 
 TAG = "tag:yaml.org,2002:"

@@ -122,7 +122,7 @@ def test_airflow_with_the_spark_engine_plans_and_compiles_as_spark_does(capsys, 
     code, out, _ = run(capsys, "explain", str(tiny), "--target", "airflow", "--engine", "spark")
     assert code == 0 and "needs a shuffle on spark" in out and "on airflow" not in out
     assert out == run(capsys, "explain", str(tiny), "--target", "spark")[1]
-    assert "needs a shuffle on airflow" in run(capsys, "explain", str(tiny), "--target", "airflow")[1]
+    assert "fused 4 nodes into 1 stages for airflow" in run(capsys, "explain", str(tiny), "--target", "airflow")[1]
     run(capsys, "compile", str(tiny), "--target", "spark", "-o", str(tmp_path / "jobs"))
     run(capsys, "compile", str(tiny), "--target", "airflow", "--engine", "spark", "-o", str(tmp_path / "dags"))
     job = (tmp_path / "dags/pipec_support/tiny_spark_job.py").read_text()

@@ -264,3 +264,11 @@ def test_airflow_limits_are_checked_for_every_target(program, prelude_lines):
 def test_sql_equals_in_a_condition_suggests_double_equals(program, step):
     p = program(F + f'x = flights | {step}(carrier = "AA")\nx | write_csv("o.csv")')
     assert p.errors[0].code == "E0302" and "use `==`" in p.errors[0].help
+
+
+def test_tasks_option_takes_fine_or_coarse(program):
+    body = 'x = read_csv("f.csv", schema={a: int})\nx | write_csv("o.csv")'
+    p = program(body, header='pipeline p(tasks="tiny")')
+    assert [(d.code, d.message, d.help) for d in p.errors] == [
+        ("E0111", "option `tasks` must be \"fine\" or \"coarse\", not 'tiny'", 'tasks="fine" or tasks="coarse"')]
+    assert program(body, header='pipeline p(tasks="coarse")').ok

@@ -33,9 +33,55 @@ def test_spark_cuts_at_the_shuffle_and_around_python():
         ["t", "j__0_filter"], ["u"], ["j"], ["p", "sink1_write_csv"]]
 
 
-def test_airflow_cuts_at_the_shuffle_only():
+def test_airflow_runs_a_join_inside_one_task():
     assert stages(JOIN_THEN_PYTHON, backend="airflow") == [
+        ["t", "j__0_filter", "u", "j", "p", "sink1_write_csv"]]
+
+
+def test_airflow_fine_tasks_cut_at_the_shuffle():
+    from pipec.backends.airflow import CAPABILITIES
+
+    assert stages(JOIN_THEN_PYTHON, backend=CAPABILITIES.for_tasks("fine")) == [
         ["t", "j__0_filter"], ["u"], ["j", "p", "sink1_write_csv"]]
+
+
+GATED_BRANCHES = """
+  t = read_csv("t.csv", schema={a: float, y: bool})
+  g = t | expect(row_count() > 0)
+  g | aggregate(by=[y], n=count()) | write_csv("n.csv")
+  g | sort(a) | write_csv("s.csv")
+"""
+
+
+def test_airflow_ends_a_task_at_a_gate_and_keeps_the_branches_after_it_apart():
+    from pipec.backends.airflow import CAPABILITIES
+
+    ir = checked(GATED_BRANCHES)
+    result = fusion(ir, backend=CAPABILITIES)
+    check_stages("fusion", ir, result)
+    assert [s.nodes for s in result] == [
+        ["t", "g"], ["sink1__0_aggregate", "sink1_write_csv"], ["sink2__0_sort", "sink2_write_csv"]]
+    assert result[0].boundary == "`g` (expect g, line 8) is a quality gate, retried on its own on airflow"
+    # coarse tasks: the gate runs in the one task; the local backend never cuts at a gate
+    assert len(fusion(ir, backend=CAPABILITIES.for_tasks("coarse"))) == 1
+    assert len(fusion(ir, backend="local")) == 1
+
+
+def test_tasks_option_leaves_a_backend_without_granularities_alone():
+    from pipec.backends.spark import CAPABILITIES
+
+    assert CAPABILITIES.for_tasks("coarse") is CAPABILITIES
+    assert CAPABILITIES.for_tasks(None) is CAPABILITIES
+
+
+def test_a_predict_reading_the_fits_stage_still_starts_a_stage():
+    # predict's first input (`t`) is in the stage that fits its model: merging through it must
+    # not fuse across the model boundary of its second input
+    assert stages("""
+      t = read_csv("t.csv", schema={a: float, y: bool})
+      m = t | fit(logistic_regression(), features=[a], label=y)
+      t | predict(m) | write_csv("s.csv")
+    """, backend="local") == [["t", "m"], ["sink1__0_predict", "sink1_write_csv"]]
 
 
 def test_a_cached_node_and_a_fit_end_their_stage_and_say_why():

@@ -35,11 +35,11 @@ def test_stage_inputs_and_outputs_and_metrics_are_always_handed_on():
     ir = checked(MODEL)
     plan = optimize(ir, backend="airflow")
     scoring = plan.stage_of("scores")
-    assert scoring.nodes == ["test", "scores__0_predict", "scores", "sink1_write_json"]
-    assert plan.stage_inputs(scoring) == ["t", "m"]  # in first-use order
+    assert scoring.nodes == ["scores__0_predict", "scores", "sink1_write_json"]
+    assert plan.stage_inputs(scoring) == ["test", "m"]  # in first-use order
     assert "scores" in plan.stage_outputs(scoring)  # read by no other stage, but it is metrics
     training = plan.stage_of("m")
-    assert plan.stage_outputs(training) == ["m"]
+    assert plan.stage_outputs(training) == ["test", "m"]
 
 
 def test_physical_columns_follow_what_the_sources_read_and_the_steps_compute():

@@ -49,9 +49,10 @@ class AirflowBackend:
 
     `engine="polars"`: one task per stage, running the local engine's code for it.
     `engine="spark"`: one task running the pipeline's compiled Spark job (docs/backends/airflow.md
-    says why). `base_dir` (default: the working directory at compile time) is the default of the
-    DAG's `base_dir` param; `storage_root` (default: `<base_dir>/.pipec/airflow`) that of
-    `storage_root`.
+    says why). `base_dir` and `storage_root`, when given, are written into the DAG as given (a
+    relative one is relative to the DAG's folder); otherwise the DAG takes them where it is
+    deployed: the environment variables PIPEC_BASE_DIR / PIPEC_STORAGE_ROOT, else the DAG's
+    folder and `<base_dir>/.pipec/airflow` (docs/backends/airflow.md).
     """
 
     name = "airflow"
@@ -81,12 +82,11 @@ class AirflowBackend:
         return unsupported_steps(self, ir) + own
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
-        base_dir = str(Path(self.base_dir or os.getcwd()).resolve())
-        storage_root = self.storage_root or str(Path(base_dir) / ".pipec" / "airflow")
         support = Path(out_dir) / SUPPORT_DIR
         support.mkdir(parents=True, exist_ok=True)
+        base_dir = None if self.base_dir is None else str(self.base_dir)
         dag_file = _write(Path(out_dir) / f"{plan.ir.pipeline}.py",
-                          render_dag(plan, base_dir=base_dir, storage_root=storage_root, engine=self.engine))
+                          render_dag(plan, base_dir=base_dir, storage_root=self.storage_root, engine=self.engine))
         engine_files = _spark_files(plan, support) if self.engine == "spark" else _polars_files(plan, support)
         task_io_copy = _write(support / f"{task_io.TASK_IO_MODULE}.py", support_copy(Path(task_io.__file__)))
         contract_copy = _copy(Path(runtime_contract.__file__), support / f"{task_io.CONTRACT_MODULE}.py")

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import jinja2
 
 from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
                                            param_call, py_literal)
-from pipec.backends.airflow.task_io import KEEP_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
+from pipec.backends.airflow.task_io import KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
+
+# the environment variables that set, where a DAG is deployed, its base and storage root
+BASE_DIR_VARIABLE = "PIPEC_BASE_DIR"
+STORAGE_ROOT_VARIABLE = "PIPEC_STORAGE_ROOT"
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
 from pipec.runtime_contract import substitute
@@ -23,7 +27,8 @@ SUPPORT_DIR = "pipec_support"
 TEMPLATES = Path(__file__).parent / "templates"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Module-level names of the DAG file that a task function must not shadow.
-_TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "run_stage",
+_TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "pathlib", "run_stage",
+                          "DAG_FOLDER", "BASE_DIR", "STORAGE_ROOT", "deploy_path", "asset_uri",
                           "run_spark_job", "pipeline", "dag_object", "SUPPORT_DIR", "context",
                           "commit_outputs", "clean_up", "support"})
 
@@ -42,7 +47,7 @@ class StageTask:
     writes: dict[str, str]  # node id -> value kind, consumed by other stages (or metrics)
     upstream: list["StageTask"] = field(default_factory=list)
     asset_uris: list[str] = field(default_factory=list)  # the task's outlets: the sinks it publishes
-    sink_uris: list[str] = field(default_factory=list)  # the sinks the stage computes
+    sink_uris: list[str] = field(default_factory=list)  # the sinks the stage computes (`sink_path`s)
     doc_md: str = ""
     has_downstream: bool = False
 
@@ -66,7 +71,7 @@ class StageTask:
     def _task_arguments(self) -> list[str]:
         arguments = [f"task_id={py_literal(self.task_id)}", f"doc_md={py_literal(self.doc_md, 15)}"]
         if self.asset_uris:
-            assets = [f"Asset({py_literal(uri, 12)})" for uri in self.asset_uris]
+            assets = [f"Asset(asset_uri({py_literal(uri, 12)}))" for uri in self.asset_uris]
             one_line = f"outlets=[{', '.join(assets)}]"
             arguments.append(one_line if len(one_line) <= 88 else
                              "outlets=[\n" + "".join(f"{' ' * 12}{a},\n" for a in assets) + " " * 8 + "]")
@@ -81,15 +86,19 @@ def spark_job_file(pipeline: str) -> str:
     return f"{pipeline}_spark_job.py"
 
 
-def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "polars") -> str:
+def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | None = None,
+               engine: str = "polars") -> str:
     """The source text of the DAG file for `plan` (dag_id = pipeline name).
 
     With `engine="polars"` each stage is a task running the local engine's code; with
-    `engine="spark"` one task runs the pipeline's compiled Spark job."""
+    `engine="spark"` one task runs the pipeline's compiled Spark job. `base_dir` and
+    `storage_root`, when given, are written into the file as given (a relative one is relative
+    to the DAG's folder); the environment variables BASE_DIR_VARIABLE and STORAGE_ROOT_VARIABLE
+    where the DAG is parsed override them, and without either the DAG's folder is the base."""
     ir = plan.ir
     if not _IDENTIFIER.match(ir.pipeline):  # the grammar only allows identifiers
         raise ValueError(f"pipeline name {ir.pipeline!r} is not an identifier")
-    tasks = stage_tasks(plan, base_dir)
+    tasks = stage_tasks(plan)
     commit_task = _commit_task(tasks)
     engine_fields: dict[str, object] = {}
     if engine == "spark":
@@ -102,9 +111,9 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
                          "support_dir": SUPPORT_DIR,
                          "spark_task": spark_task.template_fields()}
     params = {py_literal(p.name): param_call(p, indent=8) for p in ir.params}
-    builtins = builtin_param_calls(base_dir, storage_root, indent=8)
+    builtins = builtin_param_calls(indent=8)
     if engine == "spark":  # one task: nothing to hand over between tasks
-        del builtins[STORAGE_ROOT_PARAM], builtins[KEEP_PARAM]
+        del builtins[STORAGE_ROOT_PARAM], builtins[KEEP_PARAM], builtins[RETENTION_PARAM]
     params.update({py_literal(name): call for name, call in builtins.items()})
     template = {"polars": "dag.py.j2", "spark": "dag_spark.py.j2"}[engine]
     return _ENVIRONMENT.get_template(template).render(
@@ -112,6 +121,10 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
         **engine_fields,
         pipeline=ir.pipeline,
         support_dir_literal=py_literal(SUPPORT_DIR),
+        base_dir_variable_literal=py_literal(BASE_DIR_VARIABLE),
+        base_dir_literal=py_literal(base_dir),
+        storage_root_variable_literal=py_literal(STORAGE_ROOT_VARIABLE),
+        storage_root_literal=py_literal(storage_root),
         task_io_module_literal=py_literal(TASK_IO_MODULE),
         stages_module_literal=py_literal(stages_module_name(ir.pipeline)),
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
@@ -149,7 +162,7 @@ def _commit_task(tasks: list[StageTask]) -> StageTask:
                             "once every task has succeeded.")
 
 
-def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
+def stage_tasks(plan: Plan) -> list[StageTask]:
     """One task per stage, in an order where every task comes after the tasks it depends on."""
     ir = plan.ir
     by_stage: dict[str, StageTask] = {}
@@ -159,7 +172,7 @@ def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
         writes = {n: _kind(ir.node(n)) for n in plan.stage_outputs(stage)}
         by_stage[stage.id] = StageTask(
             stage=stage, task_id=_task_id(stage, nodes, index), reads=reads, writes=writes,
-            sink_uris=[sink_uri(n.args.path, ir.params, base_dir) for n in nodes if n.is_sink],
+            sink_uris=[sink_path(n.args.path, ir.params) for n in nodes if n.is_sink],
             doc_md=_task_doc(stage, nodes))
     for task in by_stage.values():
         for producer in dict.fromkeys(plan.stage_of(node_id).id for node_id in task.reads):
@@ -168,15 +181,10 @@ def stage_tasks(plan: Plan, base_dir: str) -> list[StageTask]:
     return [by_stage[stage.id] for stage in plan.ordered_stages]
 
 
-def sink_uri(path: str, params: list[ParamSpec], base_dir: str) -> str:
-    """The URI an Asset names for a sink: its path with param defaults, resolved against base_dir."""
-    defaults = {p.name: p.default for p in params}
-    resolved = substitute(path, defaults)
-    if "://" in resolved:
-        return resolved
-    if PurePosixPath(resolved).is_absolute():
-        return Path(resolved).as_uri()
-    return (Path(base_dir) / resolved).resolve().as_uri()
+def sink_path(path: str, params: list[ParamSpec]) -> str:
+    """A sink's path with the param defaults, which the DAG's `asset_uri` turns into the URI of
+    its Asset when the file is parsed (resolving a relative one against the deployed base)."""
+    return substitute(path, {p.name: p.default for p in params})
 
 
 def _kind(node: IRNode) -> str:

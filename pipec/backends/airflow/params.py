@@ -13,12 +13,12 @@ import datetime
 import pprint
 from typing import Any
 
-from pipec.backends.airflow.task_io import BASE_DIR_PARAM, KEEP_PARAM, STORAGE_ROOT_PARAM
+from pipec.backends.airflow.task_io import BASE_DIR_PARAM, KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM
 from pipec.compiler.ir import Options, ParamSpec
 from pipec.compiler.types import ParamType
 
 # A pipeline param named like one the generated DAG adds itself would be shadowed.
-RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM, KEEP_PARAM)
+RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM, KEEP_PARAM, RETENTION_PARAM)
 
 _SCALAR_SCHEMAS: dict[str, dict[str, Any]] = {
     "int": {"type": "integer"},
@@ -63,22 +63,27 @@ def param_call(spec: ParamSpec, indent: int = 0) -> str:
     return _param_source(spec.default, keywords, indent)
 
 
-def builtin_param_calls(base_dir: str, storage_root: str, indent: int = 0) -> dict[str, str]:
-    """The params every generated DAG has: where relative paths and stage outputs live, and
-    whether a successful run keeps its stage outputs."""
+def builtin_param_calls(indent: int = 0) -> dict[str, str]:
+    """The params every generated DAG has: where relative paths and stage outputs live (their
+    defaults: the DAG file's BASE_DIR and STORAGE_ROOT, set where it is deployed), and whether a
+    successful run keeps its stage outputs."""
     descriptions = {
-        BASE_DIR_PARAM: (base_dir, "string", "Directory that relative source and sink paths resolve against."),
-        STORAGE_ROOT_PARAM: (storage_root, "string", "Where tasks hand data to each other (a local path "
+        BASE_DIR_PARAM: ("BASE_DIR", "string", "Directory that relative source and sink paths resolve against."),
+        STORAGE_ROOT_PARAM: ("STORAGE_ROOT", "string", "Where tasks hand data to each other (a local path "
                              "or any fsspec URI); each run writes under {storage_root}/{dag_id}/{run}/."),
-        KEEP_PARAM: (False, "boolean", "Keep the run's folder under storage_root after the run succeeded "
+        KEEP_PARAM: ("False", "boolean", "Keep the run's folder under storage_root after the run succeeded "
                      "(a failed run always keeps it, so that a cleared task can resume)."),
+        RETENTION_PARAM: ("'7d'", ["integer", "string"], "How long the folder of a run that did not finish "
+                          "is kept under storage_root (a duration such as 7d, or seconds); a successful "
+                          "run's clean_up removes older ones."),
     }
-    return {name: _param_source(default, {"type": kind, "description": text}, indent)
+    return {name: _param_source(default, {"type": kind, "description": text}, indent, default_source=True)
             for name, (default, kind, text) in descriptions.items()}
 
 
-def _param_source(default: Any, keywords: dict[str, Any], indent: int) -> str:
-    arguments = [py_literal(default, indent + 4)]
+def _param_source(default: Any, keywords: dict[str, Any], indent: int, default_source: bool = False) -> str:
+    """`Param(...)`; with `default_source` the default is already Python source (a name)."""
+    arguments = [default if default_source else py_literal(default, indent + 4)]
     arguments += [f"{k}={py_literal(v, indent + 4 + len(k) + 1)}" for k, v in keywords.items()]
     return call_source("Param", arguments, indent)
 

@@ -18,7 +18,9 @@ them: a stage parks its staged sink files under {run folder}/sinks/, and the com
 runs only when every task (every `expect` gate included) has succeeded, moves them all into place
 with the all-or-nothing protocol of `pipec_commit`. `clean_up` then removes the run folder,
 unless the run's `keep_intermediates` param is true; a failed run keeps it, so that clearing the
-failed task resumes the run.
+failed task resumes the run, until a later successful run's `clean_up` finds it untouched for
+longer than `failed_run_retention`. A model handed between tasks is a pickle whose sha256 travels in its
+XCom record and is checked before it is unpickled.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -48,6 +51,7 @@ CONTRACT_MODULE = "pipec_contract"
 BASE_DIR_PARAM = "base_dir"
 STORAGE_ROOT_PARAM = "storage_root"
 KEEP_PARAM = "keep_intermediates"
+RETENTION_PARAM = "failed_run_retention"  # how long the folder of a run that did not finish is kept
 FAILURE_MARK = "[pipec]"  # starts the log line that names a failed stage and its error
 
 EXTENSIONS = {"table": "parquet", "model": "pkl", "metrics": "json"}
@@ -92,13 +96,19 @@ def save_value(value: Any, path: str, kind: str) -> dict[str, Any]:
         _write_atomically(path, frame.write_parquet)
     elif kind == "metrics":
         _write_atomically(path, lambda f: f.write(json.dumps(dict(value), indent=2).encode()))
-    else:
-        _write_atomically(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL))
+    else:  # a model: a pickle, whose digest travels in the record (see `load_value`)
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        record["sha256"] = hashlib.sha256(data).hexdigest()
+        _write_atomically(path, lambda f: f.write(data))
     return record
 
 
 def load_value(record: dict[str, Any]) -> Any:
-    """Read back a value stored by `save_value` (a table comes back as a polars LazyFrame)."""
+    """Read back a value stored by `save_value` (a table comes back as a polars LazyFrame).
+
+    Unpickling runs code, so a model is loaded only when its bytes have the digest recorded when
+    it was saved (the record travels by XCom, in the metadata database, not beside the file):
+    a model file changed in storage fails the task instead of running what it holds."""
     import fsspec
 
     with fsspec.open(record["path"], "rb") as handle:
@@ -108,7 +118,11 @@ def load_value(record: dict[str, Any]) -> Any:
             return pl.read_parquet(handle).lazy()
         if record["kind"] == "metrics":
             return json.loads(handle.read())
-        return pickle.load(handle)
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        raise StageFailed(f"the model at {record['path']} is not the one its task stored (its sha256 "
+                          "differs): it was changed in storage, so it is not loaded")
+    return pickle.loads(data)
 
 
 def _write_atomically(path: str, write) -> None:
@@ -151,6 +165,7 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     params = dict(context["params"])
     base_dir = params.pop(BASE_DIR_PARAM)
     params.pop(KEEP_PARAM, None)
+    params.pop(RETENTION_PARAM, None)
     folder = run_folder(params.pop(STORAGE_ROOT_PARAM), context["dag"].dag_id, context["run_id"])
     try:
         for name in duration_params:
@@ -234,16 +249,39 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
     return [sink["target"] for sink in sinks]
 
 
-def clean_up(context: dict[str, Any]) -> None:
+def clean_up(context: dict[str, Any], now: float | None = None) -> None:
     """The DAG's last task: remove the run's folder of stage outputs and parked sinks, unless
-    the run's `keep_intermediates` param says to keep it. A failure to remove is only logged."""
+    the run's `keep_intermediates` param says to keep it; then the folders of this DAG's other
+    runs that nothing has written to for `failed_run_retention` (runs that failed and were not
+    cleared; a run in progress writes to its folder). A failure to remove is only logged."""
     from fsspec.core import url_to_fs
 
     params = context["params"]
     folder = run_folder(params[STORAGE_ROOT_PARAM], context["dag"].dag_id, context["run_id"])
     if params.get(KEEP_PARAM):
         log.info("kept the run's intermediates at %s", folder)
+    else:
+        _remove(folder)
+    retention = duration_seconds(RETENTION_PARAM, params.get(RETENTION_PARAM, "7d"))
+    fs, path = url_to_fs(folder)
+    if not fs.exists(path.rsplit("/", 1)[0]):
         return
+    now = time.time() if now is None else now
+    for other in fs.ls(path.rsplit("/", 1)[0], detail=False):
+        if other.rstrip("/") != path and fs.isdir(other) and now - _last_written(fs, other) > retention:
+            log.info("removing %s: a run not finished for longer than %s", other, params.get(RETENTION_PARAM))
+            _remove(fs.unstrip_protocol(other))
+
+
+def _last_written(fs, folder: str) -> float:
+    """When anything in `folder` was last written (seconds since the epoch; 0 when unknown)."""
+    times = [info.get("mtime") or info.get("LastModified") for info in fs.find(folder, detail=True).values()]
+    return max((t.timestamp() if hasattr(t, "timestamp") else float(t) for t in times if t), default=0.0)
+
+
+def _remove(folder: str) -> None:
+    from fsspec.core import url_to_fs
+
     try:
         fs, path = url_to_fs(folder)
         if fs.exists(path):

@@ -61,7 +61,7 @@ def optimize(ir: IR, *, level: int = 1, disable: set[str] | frozenset[str] = fro
         raise ValueError(f"unknown optimizer pass {', '.join(sorted(unknown))}; "
                          f"known passes: {', '.join(PASS_NAMES)}")
     try:
-        rules = capabilities_of(backend)
+        rules = capabilities_of(backend).for_tasks(ir.options.tasks)
     except KeyError as exc:
         raise ValueError(exc.args[0]) from None
     records: list[PassRecord] = []

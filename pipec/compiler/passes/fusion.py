@@ -3,8 +3,12 @@ query, one Spark job section, one Airflow task), as FlumeJava and Beam fuse prod
 consumers.
 
 A node joins the stage of an input unless the edge between them is a boundary:
-- the input is cached (its output is materialised once for all its consumers);
-- the input fits a model (the model is trained eagerly and handed on);
+- the input is cached (its output is materialised once for all its consumers), unless the
+  backend's capabilities keep a cached table in its consumers' stage;
+- the input fits a model (the model is trained eagerly and handed on), unless the capabilities
+  let a model be used in the stage that trains it;
+- the input is a quality gate (`expect`) and the capabilities say a gate ends a stage (Airflow:
+  a gate's task fails, and is retried, on its own);
 - the node is a shuffle (`join`, `aggregate`, `sort`, `distinct`) and the backend's capabilities
   say a shuffle ends a stage (Spark and Airflow; polars' lazy engine runs those inside one query);
 - either side runs user code (`python`) and the backend runs user code apart (Spark: as pandas
@@ -43,12 +47,17 @@ def fusion(ir: IR, *, backend: str | Capabilities = "local", cached: frozenset[s
     find = grouping.find
     boundaries: dict[tuple[str, str], str] = {}
     for node in ir.nodes():
-        for input_id in dict.fromkeys(node.inputs):
+        inputs = list(dict.fromkeys(node.inputs))
+        # every boundary into the node first: merging through one input must not swallow another
+        # input's boundary (`predict` reads a table of the stage that fits its model)
+        for input_id in inputs:
             reason = _boundary(ir.node(input_id), node, rules, cached)
             if reason:
                 boundaries[(input_id, node.id)] = reason
                 grouping.mark_boundary(find(input_id), find(node.id))
-            elif grouping.can_merge(find(input_id), find(node.id), position[node.id]):
+        for input_id in inputs:
+            if (input_id, node.id) not in boundaries and grouping.can_merge(find(input_id), find(node.id),
+                                                                            position[node.id]):
                 grouping.merge(find(input_id), find(node.id))
     stages = _ordered_stages(grouping, position)
     stage_id = {find(s.nodes[0]): s.id for s in stages}
@@ -124,10 +133,12 @@ def _boundary(producer: IRNode, consumer: IRNode, rules: Capabilities,
     A sink always joins its producer's stage: writing a result is part of computing it."""
     if consumer.is_sink:
         return None
-    if producer.id in cached:
+    if producer.id in cached and rules.cache_ends_stage:
         return f"{describe(producer)} is cached"
-    if STEPS[producer.step].fits_model:
+    if STEPS[producer.step].fits_model and rules.model_ends_stage:
         return f"{describe(producer)} trains a model, which later steps use"
+    if STEPS[producer.step].gate and rules.gate_ends_stage:
+        return f"{describe(producer)} is a quality gate, retried on its own on {rules.name}"
     if rules.shuffle_ends_stage and STEPS[consumer.step].shuffle:
         return f"{describe(consumer)} needs a shuffle on {rules.name}"
     if rules.user_code_runs_apart:

@@ -85,7 +85,7 @@ def test_bad_data_fails_the_run_clearly_and_writes_nothing(compile_pipe, airflow
 
     assert not result.ok
     (failed,) = result.failed_tasks
-    assert failed.endswith("_sales")
+    assert failed == "s1_model"  # the task that reads sales.csv (and fits the model, in one task)
     assert "sales.csv" in result.error and "`units`" in result.error and "row 5" in result.error
     assert "lots" in result.error
     assert "Traceback" not in result.error
@@ -157,3 +157,61 @@ def test_a_failing_gate_publishes_nothing_and_keeps_the_run_for_a_retry(airflow_
     assert leftovers(work) == []
     assert list((tmp_path / "storage").rglob("*.parquet")), "a failed run keeps its intermediates"
     assert list(scratch.iterdir()) == []
+
+
+def test_a_dag_folder_moved_to_another_path_runs_unchanged(airflow_home, tmp_path):
+    """Compiled in one folder (no --base-dir), copied elsewhere, run there with no run conf: the
+    sources are read and the sinks land relative to the new place, equal to a local run, and the
+    run's intermediates (under the DAG folder's .pipec/airflow by default) are removed."""
+    import shutil
+
+    import pipec
+    from pipec.backends.airflow import AirflowBackend
+    from pipec.compiler.check import check_source
+
+    compiled = tmp_path / "ci" / "dags"
+    AirflowBackend().compile(pipec.plan(check_source(SALES).pipelines["sales"], backend="airflow"), compiled)
+    deployed = tmp_path / "worker" / "dags"
+    shutil.copytree(compiled, deployed)
+    shutil.rmtree(tmp_path / "ci")
+    write_sales_data(deployed / "data", sales_frame(rows=80))
+
+    result = run_dag_file(deployed / "sales.py", airflow_home=airflow_home)
+    assert result.ok, result.error
+
+    local = tmp_path / "local"
+    write_sales_data(local / "data", sales_frame(rows=80))
+    (local / "sales.pipe").write_text(SALES)
+    pipec.run(local / "sales.pipe", workdir=local)
+    for name in ("by_region.csv", "metrics.json"):
+        assert (deployed / "out" / name).read_bytes() == (local / "out" / name).read_bytes(), name
+    pd.testing.assert_frame_equal(pd.read_parquet(deployed / "out" / "scored.parquet"),
+                                  pd.read_parquet(local / "out" / "scored.parquet"))
+    assert not (tmp_path / "ci").exists()
+    assert list((deployed / ".pipec" / "airflow").rglob("*.p*")) == []  # no parquet, no pickle left
+
+
+@pytest.mark.parametrize("tasks", ["fine", "coarse"])
+def test_finer_or_coarser_tasks_write_what_the_local_backend_writes(compile_pipe, airflow_home, tmp_path, tasks):
+    import pipec
+    from pipec.compiler.check import check_source
+
+    source = SALES.replace("pipeline sales(", f'pipeline sales(tasks="{tasks}", ')
+    counts = {option: len(pipec.plan(check_source(SALES.replace("pipeline sales(", "pipeline sales(" + option)).pipelines["sales"],
+                                     backend="airflow").stages)
+              for option in ('tasks="fine", ', "", 'tasks="coarse", ')}
+    assert list(counts.values()) == sorted(counts.values(), reverse=True) and len(set(counts.values())) == 3
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales_frame(rows=80))
+    result = run_dag_file(compile_pipe(source)["sales"], airflow_home=airflow_home)
+    assert result.ok, result.error
+    assert len(result.task_states) == counts[f'tasks="{tasks}", '] + 2  # and commit_outputs, clean_up
+
+    local = tmp_path / "local"
+    write_sales_data(local / "data", sales_frame(rows=80))
+    (local / "sales.pipe").write_text(source)
+    pipec.run(local / "sales.pipe", workdir=local)
+    for name in ("by_region.csv", "metrics.json"):
+        assert (work / "out" / name).read_bytes() == (local / "out" / name).read_bytes(), name
+    pd.testing.assert_frame_equal(pd.read_parquet(work / "out" / "scored.parquet"),
+                                  pd.read_parquet(local / "out" / "scored.parquet"))

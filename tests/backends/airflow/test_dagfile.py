@@ -36,7 +36,7 @@ def test_params_have_json_schema_types_and_defaults(sales_dag):
         "data_dir": "data", "out_dir": "out", "min_amount": 0.0, "seed": 1, "day": "2024-01-01",
         "window": 3600, "regions_wanted": ["north"], "verbose": False,
         "base_dir": str(tmp_path / "work"), "storage_root": str(tmp_path / "storage"),
-        "keep_intermediates": False}
+        "keep_intermediates": False, "failed_run_retention": "7d"}
     assert schemas["data_dir"] == {"type": "string"}
     assert dag.params.get_param("data_dir").description == "Where the CSV files are."
     assert schemas["min_amount"]["type"] == "number"
@@ -157,7 +157,7 @@ def test_spark_engine_is_one_task_writing_every_asset(compile_pipe, tmp_path):
     (task,) = dag.tasks
     assert task.task_id == "spark_job"
     assert len(task.outlets) == 4
-    assert "storage_root" not in dag.params and "keep_intermediates" not in dag.params
+    assert not {"storage_root", "keep_intermediates", "failed_run_retention"} & set(dag.params)
     assert (dag_file.parent / SUPPORT_DIR / "sales_spark_job.py").exists()
 
 
@@ -168,3 +168,36 @@ def test_a_param_named_like_an_added_one_is_a_compile_error():
     source = SALES.replace("param data_dir: str", "param base_dir: str").replace("${data_dir}", "${base_dir}")
     (error,) = AirflowBackend().check_supported(check_source(source).pipelines["sales"])
     assert error.code == "E0602" and "`base_dir`" in error.message
+
+
+def test_paths_are_set_where_the_dag_is_deployed(tmp_path, monkeypatch):
+    """Compiled without --base-dir, a DAG names no path of the compiling machine: it resolves
+    against its own folder, or the PIPEC_BASE_DIR / PIPEC_STORAGE_ROOT of where it is parsed."""
+    import shutil
+
+    from pipec import plan
+    from pipec.backends.airflow import AirflowBackend
+    from pipec.compiler.check import check_source
+
+    compiled = tmp_path / "ci" / "dags"
+    AirflowBackend().compile(plan(check_source(SALES).pipelines["sales"], backend="airflow"), compiled)
+    for generated in compiled.rglob("*.py"):
+        assert str(tmp_path) not in generated.read_text(), generated
+    deployed = tmp_path / "worker" / "dags"
+    shutil.copytree(compiled, deployed)
+    shutil.rmtree(compiled)
+
+    def parsed():
+        dag = dagbag(deployed).dags["sales"]
+        return (dag.params["base_dir"], dag.params["storage_root"],
+                sorted(asset.uri for task in dag.tasks for asset in task.outlets))
+
+    base, storage, uris = parsed()
+    assert (base, storage) == (str(deployed), str(deployed / ".pipec" / "airflow"))
+    assert uris == sorted((deployed / "out" / name).as_uri() for name in
+                          ("by_region.csv", "scored.parquet", "metrics.json", "model"))
+    monkeypatch.setenv("PIPEC_BASE_DIR", "/srv/sales")
+    monkeypatch.setenv("PIPEC_STORAGE_ROOT", "s3://bucket/pipec")
+    base, storage, uris = parsed()
+    assert (base, storage) == ("/srv/sales", "s3://bucket/pipec")
+    assert uris[0] == "file:///srv/sales/out/by_region.csv"

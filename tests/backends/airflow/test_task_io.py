@@ -2,6 +2,7 @@
 that rewrite their own outputs, and writes that never leave a partial file."""
 from __future__ import annotations
 
+import pickle
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +41,7 @@ def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True) -> dict[s
     commit task; returns each stage task's XCom."""
     ir = check_source(SALES).pipelines["sales"]
     xcoms: dict[str, dict] = {}
-    for task in stage_tasks(plan(ir, backend="airflow"), str(tmp_path / "work")):
+    for task in stage_tasks(plan(ir, backend="airflow")):
         xcoms[task.task_id] = task_io.run_stage(
             stages_module="sales_stages", stage_id=task.stage.id, reads=task.reads, writes=task.writes,
             upstream=[xcoms[u.task_id] for u in task.upstream], context=context(tmp_path, run_id),
@@ -97,6 +98,27 @@ def test_clean_up_removes_the_run_folder_unless_asked_to_keep_it(support, tmp_pa
     assert not folder.exists()
 
 
+def test_clean_up_removes_other_runs_left_longer_than_the_retention(support, tmp_path):
+    """A failed run's folder stays for a retry, until a later successful run finds it untouched
+    for longer than `failed_run_retention`; a recent one (a run in progress) stays."""
+    import os
+    import time
+
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    run_all(support, tmp_path, "failed__old", commit=False)
+    run_all(support, tmp_path, "failed__recent", commit=False)
+    run_all(support, tmp_path, "manual__ok")
+    old, recent = (Path(support.run_folder(str(tmp_path / "storage"), "sales", r)) for r in ("failed__old", "failed__recent"))
+    two_days_ago = time.time() - 2 * 86400
+    for path in old.rglob("*"):
+        os.utime(path, (two_days_ago, two_days_ago))
+    done = context(tmp_path, "manual__ok")
+    done["params"]["failed_run_retention"] = "1d"
+    support.clean_up(done)
+    assert not old.exists() and recent.is_dir()
+    assert not Path(support.run_folder(str(tmp_path / "storage"), "sales", "manual__ok")).exists()
+
+
 def test_a_failing_write_leaves_no_file(support, tmp_path):
     class BrokenFrame:
         height = 3
@@ -109,6 +131,25 @@ def test_a_failing_write_leaves_no_file(support, tmp_path):
     with pytest.raises(OSError, match="disk full"):
         support.save_value(BrokenFrame(), str(target), "table")
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_model_changed_in_storage_is_not_unpickled(support, tmp_path):
+    """A model crosses task boundaries as a pickle; its sha256 travels in the XCom record and is
+    checked before loading, so a file swapped in storage fails the task instead of running."""
+    record = support.save_value({"weights": [1.0, 2.0]}, str(tmp_path / "m.pkl"), "model")
+    assert support.load_value(record) == {"weights": [1.0, 2.0]}
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(Exploding()))
+    with pytest.raises(support.StageFailed, match="its sha256 differs"):
+        support.load_value(record)
+    with pytest.raises(support.StageFailed, match="its sha256 differs"):  # a record without digest
+        support.load_value({k: v for k, v in record.items() if k != "sha256"})
+
+
+class Exploding:
+    """Unpickling it would run code: the test fails if it is ever loaded."""
+
+    def __reduce__(self):
+        return (pytest.fail, ("a tampered model was unpickled",))
 
 
 def test_durations_from_a_run_conf_are_read_as_pipec_run_reads_them(support):
@@ -126,7 +167,7 @@ def test_a_bad_run_conf_value_fails_the_first_stage_before_anything_is_written(s
     bad = context(tmp_path)
     bad["params"]["window"] = "two hours"
     ir = check_source(SALES).pipelines["sales"]
-    first = stage_tasks(plan(ir, backend="airflow"), str(tmp_path / "work"))[0]
+    first = stage_tasks(plan(ir, backend="airflow"))[0]
     with pytest.raises(support.contract.ParamError, match="param window: `two hours` is not a duration"):
         support.run_stage(stages_module="sales_stages", stage_id=first.stage.id, reads=first.reads,
                           writes=first.writes, upstream=[], context=bad, duration_params=("window",))
@@ -164,7 +205,7 @@ def test_a_run_conf_cannot_move_a_confined_sink_out_of_base_dir(compile_pipe, tm
     try:
         (tmp_path / "work" / "in.csv").write_text("a\n1\n")
         before = sorted(tmp_path.rglob("*"))
-        (task,) = stage_tasks(plan(check_source(CONFINED).pipelines["confined"], backend="airflow"), "work")
+        (task,) = stage_tasks(plan(check_source(CONFINED).pipelines["confined"], backend="airflow"))
         context = {"params": {"dest": dest, "base_dir": str(tmp_path / "work"), "keep_intermediates": False,
                               "storage_root": str(tmp_path / "storage")},
                    "dag": SimpleNamespace(dag_id="confined"), "run_id": "manual__1"}

@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -55,12 +75,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'min_flights': Param(1000, type='integer'),
         'top_routes': Param(25, type='integer'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -71,224 +91,53 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_airlines',
-        doc_md=('Stage `s1` (ends here: join by_carrier__3_join (line 31) needs a shuffle on '
-                'airflow)\n'
+        task_id='s1_routes',
+        doc_md=('Stage `s1` (ends here: it writes ${out_dir}/carriers.csv; it writes '
+                '${out_dir}/top_routes.csv)\n'
                 '- `read_csv` (node airlines__0_read_csv)\n'
-                '- `airlines` = `rename` (node airlines)'),
-    )
-    def s1_airlines(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'airlines': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_airports',
-        doc_md=('Stage `s2` (ends here: `airports` (select airports, line 16) is cached)\n'
+                '- `airlines` = `rename` (node airlines)\n'
                 '- `read_csv` (node airports__0_read_csv)\n'
-                '- `airports` = `select` (node airports)'),
-    )
-    def s2_airports(**context):
-        return run_stage(
-            's2',
-            reads={},
-            writes={'airports': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_destinations',
-        doc_md=('Stage `s3` (ends here: join routes__3_join (line 46) needs a shuffle on '
-                'airflow)\n'
-                '- `destinations` = `rename` (node destinations)'),
-    )
-    def s3_destinations(s2_airports, **context):
-        return run_stage(
-            's3',
-            reads={'airports': 'table'},
-            writes={'destinations': 'table'},
-            upstream=[s2_airports],
-            context=context,
-        )
-
-    @task(
-        task_id='s4_flights',
-        doc_md=('Stage `s4` (ends here: `flights` (read_csv flights, line 12) is cached)\n'
-                '- `flights` = `read_csv` (node flights)'),
-    )
-    def s4_flights(**context):
-        return run_stage(
-            's4',
-            reads={},
-            writes={'flights': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_derive',
-        doc_md=('Stage `s5` (ends here: aggregate by_carrier__1_aggregate (line 23) needs a '
-                'shuffle on airflow)\n'
-                '- `derive` (node by_carrier__0_derive)'),
-    )
-    def s5_derive(s4_flights, **context):
-        return run_stage(
-            's5',
-            reads={'flights': 'table'},
-            writes={'by_carrier__0_derive': 'table'},
-            upstream=[s4_flights],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_filter',
-        doc_md=('Stage `s6` (ends here: join by_carrier__3_join (line 31) needs a shuffle on '
-                'airflow)\n'
+                '- `airports` = `select` (node airports)\n'
+                '- `destinations` = `rename` (node destinations)\n'
+                '- `flights` = `read_csv` (node flights)\n'
+                '- `derive` (node by_carrier__0_derive)\n'
                 '- `aggregate` (node by_carrier__1_aggregate)\n'
-                '- `filter` (node by_carrier__2_filter)'),
-    )
-    def s6_filter(s5_derive, **context):
-        return run_stage(
-            's6',
-            reads={'by_carrier__0_derive': 'table'},
-            writes={'by_carrier__2_filter': 'table'},
-            upstream=[s5_derive],
-            context=context,
-        )
-
-    @task(
-        task_id='s7_select',
-        doc_md=('Stage `s7` (ends here: sort by_carrier__5_sort (line 34) needs a shuffle on '
-                'airflow)\n'
+                '- `filter` (node by_carrier__2_filter)\n'
                 '- `join` (node by_carrier__3_join)\n'
-                '- `select` (node by_carrier__4_select)'),
-    )
-    def s7_select(s6_filter, s1_airlines, **context):
-        return run_stage(
-            's7',
-            reads={'by_carrier__2_filter': 'table', 'airlines': 'table'},
-            writes={'by_carrier__4_select': 'table'},
-            upstream=[s6_filter, s1_airlines],
-            context=context,
-        )
-
-    @task(
-        task_id='s8_by_carrier',
-        doc_md=('Stage `s8` (ends here: it writes ${out_dir}/carriers.csv)\n'
+                '- `select` (node by_carrier__4_select)\n'
                 '- `sort` (node by_carrier__5_sort)\n'
                 '- `by_carrier` = `expect` (node by_carrier): A flight is on time when it '
                 'arrived at most 15 minutes late; cancelled flights are not.\n'
-                '- `write_csv` (node sink1_write_csv)'),
-    )
-    def s8_by_carrier(s7_select, **context):
-        return run_stage(
-            's8',
-            reads={'by_carrier__4_select': 'table'},
-            writes={},
-            upstream=[s7_select],
-            context=context,
-        )
-
-    @task(
-        task_id='s9_origins',
-        doc_md=('Stage `s9` (ends here: join routes__2_join (line 45) needs a shuffle on '
-                'airflow)\n'
-                '- `origins` = `rename` (node origins)'),
-    )
-    def s9_origins(s2_airports, **context):
-        return run_stage(
-            's9',
-            reads={'airports': 'table'},
-            writes={'origins': 'table'},
-            upstream=[s2_airports],
-            context=context,
-        )
-
-    @task(
-        task_id='s10_filter',
-        doc_md=('Stage `s10` (ends here: aggregate routes__1_aggregate (line 40) needs a '
-                'shuffle on airflow)\n'
-                '- `filter` (node routes__0_filter)'),
-    )
-    def s10_filter(s4_flights, **context):
-        return run_stage(
-            's10',
-            reads={'flights': 'table'},
-            writes={'routes__0_filter': 'table'},
-            upstream=[s4_flights],
-            context=context,
-        )
-
-    @task(
-        task_id='s11_aggregate',
-        doc_md=('Stage `s11` (ends here: join routes__2_join (line 45) needs a shuffle on '
-                'airflow)\n'
-                '- `aggregate` (node routes__1_aggregate)'),
-    )
-    def s11_aggregate(s10_filter, **context):
-        return run_stage(
-            's11',
-            reads={'routes__0_filter': 'table'},
-            writes={'routes__1_aggregate': 'table'},
-            upstream=[s10_filter],
-            context=context,
-        )
-
-    @task(
-        task_id='s12_join',
-        doc_md=('Stage `s12` (ends here: join routes__3_join (line 46) needs a shuffle on '
-                'airflow)\n'
-                '- `join` (node routes__2_join)'),
-    )
-    def s12_join(s11_aggregate, s9_origins, **context):
-        return run_stage(
-            's12',
-            reads={'routes__1_aggregate': 'table', 'origins': 'table'},
-            writes={'routes__2_join': 'table'},
-            upstream=[s11_aggregate, s9_origins],
-            context=context,
-        )
-
-    @task(
-        task_id='s13_select',
-        doc_md=('Stage `s13` (ends here: sort routes__6_sort (line 49) needs a shuffle on '
-                'airflow)\n'
+                '- `origins` = `rename` (node origins)\n'
+                '- `filter` (node routes__0_filter)\n'
+                '- `aggregate` (node routes__1_aggregate)\n'
+                '- `join` (node routes__2_join)\n'
                 '- `join` (node routes__3_join)\n'
                 '- `derive` (node routes__4_derive)\n'
-                '- `select` (node routes__5_select)'),
-    )
-    def s13_select(s12_join, s3_destinations, **context):
-        return run_stage(
-            's13',
-            reads={'routes__2_join': 'table', 'destinations': 'table'},
-            writes={'routes__5_select': 'table'},
-            upstream=[s12_join, s3_destinations],
-            context=context,
-        )
-
-    @task(
-        task_id='s14_routes',
-        doc_md=('Stage `s14` (ends here: it writes ${out_dir}/top_routes.csv)\n'
+                '- `select` (node routes__5_select)\n'
                 '- `sort` (node routes__6_sort)\n'
                 '- `routes` = `limit` (node routes): Airports missing from the airports table '
                 '(BQN, PSE, SJU, STT) keep a null name.\n'
+                '- `write_csv` (node sink1_write_csv)\n'
                 '- `write_csv` (node sink2_write_csv)'),
     )
-    def s14_routes(s13_select, **context):
+    def s1_routes(**context):
         return run_stage(
-            's14',
-            reads={'routes__5_select': 'table'},
+            's1',
+            reads={},
             writes={},
-            upstream=[s13_select],
+            upstream=[],
             context=context,
         )
 
@@ -297,81 +146,19 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/carrier_report/carriers.csv'),
-            Asset('file:///srv/pipec-project/out/carrier_report/top_routes.csv'),
+            Asset(asset_uri('out/carrier_report/carriers.csv')),
+            Asset(asset_uri('out/carrier_report/top_routes.csv')),
         ],
     )
-    def commit_outputs(
-        s1_airlines,
-        s2_airports,
-        s3_destinations,
-        s4_flights,
-        s5_derive,
-        s6_filter,
-        s7_select,
-        s8_by_carrier,
-        s9_origins,
-        s10_filter,
-        s11_aggregate,
-        s12_join,
-        s13_select,
-        s14_routes,
-        **context,
-    ):
-        return support().commit_outputs(
-            [
-                s1_airlines,
-                s2_airports,
-                s3_destinations,
-                s4_flights,
-                s5_derive,
-                s6_filter,
-                s7_select,
-                s8_by_carrier,
-                s9_origins,
-                s10_filter,
-                s11_aggregate,
-                s12_join,
-                s13_select,
-                s14_routes,
-            ],
-            context,
-        )
+    def commit_outputs(s1_routes, **context):
+        return support().commit_outputs([s1_routes], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_airlines_out = s1_airlines()
-    s2_airports_out = s2_airports()
-    s3_destinations_out = s3_destinations(s2_airports_out)
-    s4_flights_out = s4_flights()
-    s5_derive_out = s5_derive(s4_flights_out)
-    s6_filter_out = s6_filter(s5_derive_out)
-    s7_select_out = s7_select(s6_filter_out, s1_airlines_out)
-    s8_by_carrier_out = s8_by_carrier(s7_select_out)
-    s9_origins_out = s9_origins(s2_airports_out)
-    s10_filter_out = s10_filter(s4_flights_out)
-    s11_aggregate_out = s11_aggregate(s10_filter_out)
-    s12_join_out = s12_join(s11_aggregate_out, s9_origins_out)
-    s13_select_out = s13_select(s12_join_out, s3_destinations_out)
-    s14_routes_out = s14_routes(s13_select_out)
-    commit_outputs(
-        s1_airlines_out,
-        s2_airports_out,
-        s3_destinations_out,
-        s4_flights_out,
-        s5_derive_out,
-        s6_filter_out,
-        s7_select_out,
-        s8_by_carrier_out,
-        s9_origins_out,
-        s10_filter_out,
-        s11_aggregate_out,
-        s12_join_out,
-        s13_select_out,
-        s14_routes_out,
-    ) >> clean_up()
+    s1_routes_out = s1_routes()
+    commit_outputs(s1_routes_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -6,25 +6,13 @@ import pipec_local_runtime as rt
 PIPELINE = "carrier_report"
 PARAMS = {"data_dir": "data/nycflights13", "out_dir": "out/carrier_report", "min_flights": 1000, "top_routes": 25}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["airlines"], "nodes": ["airlines__0_read_csv", "airlines"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": [], "outputs": ["airports"], "nodes": ["airports__0_read_csv", "airports"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["airports"], "outputs": ["destinations"], "nodes": ["destinations"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": [], "outputs": ["flights"], "nodes": ["flights"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["flights"], "outputs": ["by_carrier__0_derive"], "nodes": ["by_carrier__0_derive"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["by_carrier__0_derive"], "outputs": ["by_carrier__2_filter"], "nodes": ["by_carrier__1_aggregate", "by_carrier__2_filter"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["by_carrier__2_filter", "airlines"], "outputs": ["by_carrier__4_select"], "nodes": ["by_carrier__3_join", "by_carrier__4_select"]},
-    {"id": "s8", "fn": "stage_s8", "inputs": ["by_carrier__4_select"], "outputs": [], "nodes": ["by_carrier__5_sort", "by_carrier", "sink1_write_csv"]},
-    {"id": "s9", "fn": "stage_s9", "inputs": ["airports"], "outputs": ["origins"], "nodes": ["origins"]},
-    {"id": "s10", "fn": "stage_s10", "inputs": ["flights"], "outputs": ["routes__0_filter"], "nodes": ["routes__0_filter"]},
-    {"id": "s11", "fn": "stage_s11", "inputs": ["routes__0_filter"], "outputs": ["routes__1_aggregate"], "nodes": ["routes__1_aggregate"]},
-    {"id": "s12", "fn": "stage_s12", "inputs": ["routes__1_aggregate", "origins"], "outputs": ["routes__2_join"], "nodes": ["routes__2_join"]},
-    {"id": "s13", "fn": "stage_s13", "inputs": ["routes__2_join", "destinations"], "outputs": ["routes__5_select"], "nodes": ["routes__3_join", "routes__4_derive", "routes__5_select"]},
-    {"id": "s14", "fn": "stage_s14", "inputs": ["routes__5_select"], "outputs": [], "nodes": ["routes__6_sort", "routes", "sink2_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": [], "nodes": ["airlines__0_read_csv", "airlines", "airports__0_read_csv", "airports", "destinations", "flights", "by_carrier__0_derive", "by_carrier__1_aggregate", "by_carrier__2_filter", "by_carrier__3_join", "by_carrier__4_select", "by_carrier__5_sort", "by_carrier", "origins", "routes__0_filter", "routes__1_aggregate", "routes__2_join", "routes__3_join", "routes__4_derive", "routes__5_select", "routes__6_sort", "routes", "sink1_write_csv", "sink2_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: airlines. Ends here because: join by_carrier__3_join (line 31) needs a shuffle on airflow."""
+    """Stage s1: airlines, airports, destinations, flights, by_carrier, origins, routes. Ends here because: it writes ${out_dir}/carriers.csv; it writes ${out_dir}/top_routes.csv."""
+    params = ctx.params
     # airlines__0_read_csv: read_csv("${data_dir}/airlines.csv")
     airlines__0_read_csv = rt.read_csv(
         ctx,
@@ -35,11 +23,6 @@ def stage_s1(ctx, inputs):
     )
     # airlines: airlines = ... | rename()
     airlines = airlines__0_read_csv.rename({"name": "carrier_name"})
-    return {"airlines": airlines}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: airports. Ends here because: `airports` (select airports, line 16) is cached."""
     # airports__0_read_csv: read_csv("${data_dir}/airports.csv")
     airports__0_read_csv = rt.read_csv(
         ctx,
@@ -61,19 +44,8 @@ def stage_s2(ctx, inputs):
     # airports: airports = ... | select(faa, name)
     airports = airports__0_read_csv.select(pl.col("faa"), pl.col("name"))
     airports = ctx.materialise("airports", airports).lazy()
-    return {"airports": airports}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: destinations. Ends here because: join routes__3_join (line 46) needs a shuffle on airflow."""
-    airports = inputs["airports"].lazy()
     # destinations: destinations = ... | rename()
     destinations = airports.rename({"name": "dest_name"})
-    return {"destinations": destinations}
-
-
-def stage_s4(ctx, inputs):
-    """Stage s4: flights. Ends here because: `flights` (read_csv flights, line 12) is cached."""
     # flights: flights = read_csv("${data_dir}/flights.csv")
     flights = rt.read_csv(
         ctx,
@@ -104,24 +76,11 @@ def stage_s4(ctx, inputs):
         columns=["dep_time", "arr_delay", "carrier", "origin", "dest", "distance"],
     )
     flights = ctx.materialise("flights", flights).lazy()
-    return {"flights": flights}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: by_carrier__0_derive. Ends here because: aggregate by_carrier__1_aggregate (line 23) needs a shuffle on airflow."""
-    flights = inputs["flights"].lazy()
     # by_carrier__0_derive: derive(cancelled = dep_time is null, on_time = coalesce(arr_delay <= 15, false))
     by_carrier__0_derive = flights.with_columns(
         pl.col("dep_time").is_null().alias("cancelled"),
         pl.coalesce((pl.col("arr_delay") <= 15), pl.lit(False, dtype=pl.Boolean)).alias("on_time"),
     )
-    return {"by_carrier__0_derive": by_carrier__0_derive}
-
-
-def stage_s6(ctx, inputs):
-    """Stage s6: by_carrier__1_aggregate, by_carrier__2_filter. Ends here because: join by_carrier__3_join (line 31) needs a shuffle on airflow."""
-    params = ctx.params
-    by_carrier__0_derive = inputs["by_carrier__0_derive"].lazy()
     # by_carrier__1_aggregate: aggregate(by=[carrier], n_flights = count(), n_cancelled = sum(cast(cancelled, int)), o...
     by_carrier__1_aggregate = by_carrier__0_derive.group_by(["carrier"], maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("__pipec_aggregate_0"),
@@ -149,13 +108,6 @@ def stage_s6(ctx, inputs):
     by_carrier__2_filter = by_carrier__1_aggregate.filter(
         (pl.col("n_flights") >= params["min_flights"]),
     )
-    return {"by_carrier__2_filter": by_carrier__2_filter}
-
-
-def stage_s7(ctx, inputs):
-    """Stage s7: by_carrier__3_join, by_carrier__4_select. Ends here because: sort by_carrier__5_sort (line 34) needs a shuffle on airflow."""
-    by_carrier__2_filter = inputs["by_carrier__2_filter"].lazy()
-    airlines = inputs["airlines"].lazy()
     # by_carrier__3_join: join(airlines, on=[carrier], how="left")
     by_carrier__3_join = by_carrier__2_filter.join(
         airlines,
@@ -176,12 +128,6 @@ def stage_s7(ctx, inputs):
         pl.col("median_arr_delay"),
         pl.col("n_destinations"),
     )
-    return {"by_carrier__4_select": by_carrier__4_select}
-
-
-def stage_s8(ctx, inputs):
-    """Stage s8: by_carrier. Ends here because: it writes ${out_dir}/carriers.csv."""
-    by_carrier__4_select = inputs["by_carrier__4_select"].lazy()
     # by_carrier__5_sort: sort(-on_time_rate, carrier)
     by_carrier__5_sort = by_carrier__4_select.sort(
         ["on_time_rate", "carrier"],
@@ -199,30 +145,10 @@ def stage_s8(ctx, inputs):
             ("row_count() >= 5", (pl.len().cast(pl.Int64) >= 5), [("row_count()", pl.len().cast(pl.Int64))]),
         ],
     )
-    # sink1_write_csv: write_csv("${out_dir}/carriers.csv")
-    rt.write_csv(ctx, "sink1_write_csv", by_carrier, "${out_dir}/carriers.csv")
-    return {}
-
-
-def stage_s9(ctx, inputs):
-    """Stage s9: origins. Ends here because: join routes__2_join (line 45) needs a shuffle on airflow."""
-    airports = inputs["airports"].lazy()
     # origins: origins = ... | rename()
     origins = airports.rename({"name": "origin_name"})
-    return {"origins": origins}
-
-
-def stage_s10(ctx, inputs):
-    """Stage s10: routes__0_filter. Ends here because: aggregate routes__1_aggregate (line 40) needs a shuffle on airflow."""
-    flights = inputs["flights"].lazy()
     # routes__0_filter: filter(arr_delay is not null)
     routes__0_filter = flights.filter(pl.col("arr_delay").is_not_null())
-    return {"routes__0_filter": routes__0_filter}
-
-
-def stage_s11(ctx, inputs):
-    """Stage s11: routes__1_aggregate. Ends here because: join routes__2_join (line 45) needs a shuffle on airflow."""
-    routes__0_filter = inputs["routes__0_filter"].lazy()
     # routes__1_aggregate: aggregate(by=[origin, dest], n_flights = count(), n_carriers = count_distinct(carrier),...
     routes__1_aggregate = routes__0_filter.group_by(["origin", "dest"], maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("__pipec_aggregate_0"),
@@ -241,13 +167,6 @@ def stage_s11(ctx, inputs):
         pl.col("__pipec_aggregate_2").alias("mean_arr_delay"),
         pl.col("__pipec_aggregate_3").alias("distance"),
     )
-    return {"routes__1_aggregate": routes__1_aggregate}
-
-
-def stage_s12(ctx, inputs):
-    """Stage s12: routes__2_join. Ends here because: join routes__3_join (line 46) needs a shuffle on airflow."""
-    routes__1_aggregate = inputs["routes__1_aggregate"].lazy()
-    origins = inputs["origins"].lazy()
     # routes__2_join: join(origins, on=[origin == faa], how="left")
     routes__2_join = routes__1_aggregate.join(
         origins,
@@ -257,13 +176,6 @@ def stage_s12(ctx, inputs):
         coalesce=True,
         maintain_order="left_right",
     )
-    return {"routes__2_join": routes__2_join}
-
-
-def stage_s13(ctx, inputs):
-    """Stage s13: routes__3_join, routes__4_derive, routes__5_select. Ends here because: sort routes__6_sort (line 49) needs a shuffle on airflow."""
-    routes__2_join = inputs["routes__2_join"].lazy()
-    destinations = inputs["destinations"].lazy()
     # routes__3_join: join(destinations, on=[dest == faa], how="left")
     routes__3_join = routes__2_join.join(
         destinations,
@@ -287,13 +199,6 @@ def stage_s13(ctx, inputs):
         pl.col("mean_arr_delay"),
         pl.col("distance"),
     )
-    return {"routes__5_select": routes__5_select}
-
-
-def stage_s14(ctx, inputs):
-    """Stage s14: routes. Ends here because: it writes ${out_dir}/top_routes.csv."""
-    params = ctx.params
-    routes__5_select = inputs["routes__5_select"].lazy()
     # routes__6_sort: sort(-n_flights, route)
     routes__6_sort = routes__5_select.sort(
         ["n_flights", "route"],
@@ -303,6 +208,8 @@ def stage_s14(ctx, inputs):
     )
     # routes: routes = ... | limit()
     routes = routes__6_sort.head(params["top_routes"])
+    # sink1_write_csv: write_csv("${out_dir}/carriers.csv")
+    rt.write_csv(ctx, "sink1_write_csv", by_carrier, "${out_dir}/carriers.csv")
     # sink2_write_csv: write_csv("${out_dir}/top_routes.csv")
     rt.write_csv(ctx, "sink2_write_csv", routes, "${out_dir}/top_routes.csv")
     return {}

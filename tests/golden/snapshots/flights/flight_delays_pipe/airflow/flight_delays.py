@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -55,12 +75,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'min_distance': Param(200.0, type='number'),
         'seed': Param(42, type='integer'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -71,135 +91,62 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_flights',
-        doc_md=('Stage `s1` (ends here: join features__1_join (line 20) needs a shuffle on '
-                'airflow)\n'
+        task_id='s1_model',
+        doc_md=('Stage `s1` (ends here: `test` (split test, line 25) is also read by stage s2; '
+                '`model` (fit model, line 26) trains a model, which later steps use; it writes '
+                '${out_dir}/model)\n'
                 '- `flights` = `read_csv` (node flights)\n'
-                '- `filter` (node features__0_filter)'),
-    )
-    def s1_flights(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'features__0_filter': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_weather',
-        doc_md=('Stage `s2` (ends here: join features__1_join (line 20) needs a shuffle on '
-                'airflow)\n'
+                '- `filter` (node features__0_filter)\n'
                 '- `read_csv` (node weather__0_read_csv)\n'
-                '- `weather` = `select` (node weather)'),
-    )
-    def s2_weather(**context):
-        return run_stage(
-            's2',
-            reads={},
-            writes={'weather': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_features',
-        doc_md=('Stage `s3` (ends here: `features` (select features, line 23) is cached)\n'
+                '- `weather` = `select` (node weather)\n'
                 '- `join` (node features__1_join)\n'
                 '- `fill_null` (node features__2_fill_null)\n'
                 '- `derive` (node features__3_derive)\n'
                 '- `features` = `select` (node features): Flights that arrived, with the '
-                'weather at their origin airport in their departure hour.'),
-    )
-    def s3_features(s1_flights, s2_weather, **context):
-        return run_stage(
-            's3',
-            reads={'features__0_filter': 'table', 'weather': 'table'},
-            writes={'features': 'table'},
-            upstream=[s1_flights, s2_weather],
-            context=context,
-        )
-
-    @task(
-        task_id='s4_model',
-        doc_md=('Stage `s4` (ends here: `model` (fit model, line 26) trains a model, which '
-                'later steps use; it writes ${out_dir}/model)\n'
+                'weather at their origin airport in their departure hour.\n'
+                '- `test` = `split` (node test)\n'
                 '- `train` = `split` (node train)\n'
                 '- `model` = `fit` (node model)\n'
                 '- `save_model` (node sink4_save_model)'),
     )
-    def s4_model(s3_features, **context):
+    def s1_model(**context):
         return run_stage(
-            's4',
-            reads={'features': 'table'},
-            writes={'model': 'model'},
-            upstream=[s3_features],
+            's1',
+            reads={},
+            writes={'test': 'table', 'model': 'model'},
+            upstream=[],
             context=context,
         )
 
     @task(
-        task_id='s5_scored',
-        doc_md=('Stage `s5` (ends here: `scored` (predict scored, line 28) is cached; it '
-                'writes ${out_dir}/scored.parquet)\n'
-                '- `test` = `split` (node test)\n'
+        task_id='s2_report',
+        doc_md=('Stage `s2` (ends here: it writes ${out_dir}/scored.parquet; it writes '
+                '${out_dir}/by_carrier.csv; it writes ${out_dir}/metrics.json)\n'
                 '- `scored` = `predict` (node scored)\n'
-                '- `write_parquet` (node sink1_write_parquet)'),
-    )
-    def s5_scored(s3_features, s4_model, **context):
-        return run_stage(
-            's5',
-            reads={'features': 'table', 'model': 'model'},
-            writes={'scored': 'table'},
-            upstream=[s3_features, s4_model],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_aggregate',
-        doc_md=('Stage `s6` (ends here: `by_carrier` (sort by_carrier, line 33) needs a '
-                'shuffle on airflow)\n'
-                '- `aggregate` (node by_carrier__0_aggregate)'),
-    )
-    def s6_aggregate(s5_scored, **context):
-        return run_stage(
-            's6',
-            reads={'scored': 'table'},
-            writes={'by_carrier__0_aggregate': 'table'},
-            upstream=[s5_scored],
-            context=context,
-        )
-
-    @task(
-        task_id='s7_by_carrier',
-        doc_md=('Stage `s7` (ends here: it writes ${out_dir}/by_carrier.csv)\n'
+                '- `aggregate` (node by_carrier__0_aggregate)\n'
                 '- `by_carrier` = `sort` (node by_carrier)\n'
-                '- `write_csv` (node sink2_write_csv)'),
-    )
-    def s7_by_carrier(s6_aggregate, **context):
-        return run_stage(
-            's7',
-            reads={'by_carrier__0_aggregate': 'table'},
-            writes={},
-            upstream=[s6_aggregate],
-            context=context,
-        )
-
-    @task(
-        task_id='s8_report',
-        doc_md=('Stage `s8` (ends here: it writes ${out_dir}/metrics.json)\n'
                 '- `report` = `evaluate` (node report)\n'
+                '- `write_parquet` (node sink1_write_parquet)\n'
+                '- `write_csv` (node sink2_write_csv)\n'
                 '- `write_json` (node sink3_write_json)'),
     )
-    def s8_report(s5_scored, s4_model, **context):
+    def s2_report(s1_model, **context):
         return run_stage(
-            's8',
-            reads={'scored': 'table', 'model': 'model'},
+            's2',
+            reads={'test': 'table', 'model': 'model'},
             writes={'report': 'metrics'},
-            upstream=[s5_scored, s4_model],
+            upstream=[s1_model],
             context=context,
         )
 
@@ -208,59 +155,22 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/flight_delays/model'),
-            Asset('file:///srv/pipec-project/out/flight_delays/scored.parquet'),
-            Asset('file:///srv/pipec-project/out/flight_delays/by_carrier.csv'),
-            Asset('file:///srv/pipec-project/out/flight_delays/metrics.json'),
+            Asset(asset_uri('out/flight_delays/model')),
+            Asset(asset_uri('out/flight_delays/scored.parquet')),
+            Asset(asset_uri('out/flight_delays/by_carrier.csv')),
+            Asset(asset_uri('out/flight_delays/metrics.json')),
         ],
     )
-    def commit_outputs(
-        s1_flights,
-        s2_weather,
-        s3_features,
-        s4_model,
-        s5_scored,
-        s6_aggregate,
-        s7_by_carrier,
-        s8_report,
-        **context,
-    ):
-        return support().commit_outputs(
-            [
-                s1_flights,
-                s2_weather,
-                s3_features,
-                s4_model,
-                s5_scored,
-                s6_aggregate,
-                s7_by_carrier,
-                s8_report,
-            ],
-            context,
-        )
+    def commit_outputs(s1_model, s2_report, **context):
+        return support().commit_outputs([s1_model, s2_report], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_flights_out = s1_flights()
-    s2_weather_out = s2_weather()
-    s3_features_out = s3_features(s1_flights_out, s2_weather_out)
-    s4_model_out = s4_model(s3_features_out)
-    s5_scored_out = s5_scored(s3_features_out, s4_model_out)
-    s6_aggregate_out = s6_aggregate(s5_scored_out)
-    s7_by_carrier_out = s7_by_carrier(s6_aggregate_out)
-    s8_report_out = s8_report(s5_scored_out, s4_model_out)
-    commit_outputs(
-        s1_flights_out,
-        s2_weather_out,
-        s3_features_out,
-        s4_model_out,
-        s5_scored_out,
-        s6_aggregate_out,
-        s7_by_carrier_out,
-        s8_report_out,
-    ) >> clean_up()
+    s1_model_out = s1_model()
+    s2_report_out = s2_report(s1_model_out)
+    commit_outputs(s1_model_out, s2_report_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -6,19 +6,13 @@ import pipec_local_runtime as rt
 PIPELINE = "flight_delays"
 PARAMS = {"data_dir": "data/nycflights13", "out_dir": "out/flight_delays", "min_distance": 200.0, "seed": 42}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["features__0_filter"], "nodes": ["flights", "features__0_filter"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": [], "outputs": ["weather"], "nodes": ["weather__0_read_csv", "weather"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["features__0_filter", "weather"], "outputs": ["features"], "nodes": ["features__1_join", "features__2_fill_null", "features__3_derive", "features"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["features"], "outputs": ["model"], "nodes": ["train", "model", "sink4_save_model"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["features", "model"], "outputs": ["scored"], "nodes": ["test", "scored", "sink1_write_parquet"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["scored"], "outputs": ["by_carrier__0_aggregate"], "nodes": ["by_carrier__0_aggregate"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["by_carrier__0_aggregate"], "outputs": [], "nodes": ["by_carrier", "sink2_write_csv"]},
-    {"id": "s8", "fn": "stage_s8", "inputs": ["scored", "model"], "outputs": ["report"], "nodes": ["report", "sink3_write_json"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "model"], "nodes": ["flights", "features__0_filter", "weather__0_read_csv", "weather", "features__1_join", "features__2_fill_null", "features__3_derive", "features", "test", "train", "model", "sink4_save_model"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "model"], "outputs": ["report"], "nodes": ["scored", "by_carrier__0_aggregate", "by_carrier", "report", "sink1_write_parquet", "sink2_write_csv", "sink3_write_json"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: flights. Ends here because: join features__1_join (line 29) needs a shuffle on airflow."""
+    """Stage s1: flights, weather, features, test, train, model. Ends here because: `test` (split test, line 33) is also read by stage s2; `model` (fit model, line 37) trains a model, which later steps use; it writes ${out_dir}/model."""
     params = ctx.params
     # flights: flights = read_csv("${data_dir}/flights.csv")
     flights = rt.read_csv(
@@ -53,11 +47,6 @@ def stage_s1(ctx, inputs):
     features__0_filter = flights.filter(
         (pl.col("arr_delay").is_not_null() & (pl.col("distance") >= params["min_distance"])),
     )
-    return {"features__0_filter": features__0_filter}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: weather. Ends here because: join features__1_join (line 29) needs a shuffle on airflow."""
     # weather__0_read_csv: read_csv("${data_dir}/weather.csv")
     weather__0_read_csv = rt.read_csv(
         ctx,
@@ -90,13 +79,6 @@ def stage_s2(ctx, inputs):
         pl.col("temp"),
         pl.col("wind_speed"),
     )
-    return {"weather": weather}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: features. Ends here because: `features` (select features, line 32) is cached."""
-    features__0_filter = inputs["features__0_filter"].lazy()
-    weather = inputs["weather"].lazy()
     # features__1_join: join(weather, on=[origin, time_hour], how="left")
     features__1_join = features__0_filter.join(
         weather,
@@ -126,13 +108,8 @@ def stage_s3(ctx, inputs):
         pl.col("late"),
     )
     features = ctx.materialise("features", features).lazy()
-    return {"features": features}
-
-
-def stage_s4(ctx, inputs):
-    """Stage s4: train, model. Ends here because: `model` (fit model, line 37) trains a model, which later steps use; it writes ${out_dir}/model."""
-    params = ctx.params
-    features = inputs["features"].lazy()
+    # test: test = ... | split(part 1 of fraction=0.8, seed=$seed)
+    test = features.filter(rt.split_draw(None, params["seed"]) >= 0.8)
     # train: train = ... | split(part 0 of fraction=0.8, seed=$seed)
     train = features.filter(rt.split_draw(None, params["seed"]) < 0.8)
     # model: model = ... | fit(logistic_regression, features=[log_distance, temp, wind_speed], label...
@@ -148,27 +125,16 @@ def stage_s4(ctx, inputs):
     )
     # sink4_save_model: save_model("${out_dir}/model")
     rt.save_model(ctx, "sink4_save_model", model, "${out_dir}/model")
-    return {"model": model}
+    return {"test": test, "model": model}
 
 
-def stage_s5(ctx, inputs):
-    """Stage s5: test, scored. Ends here because: `scored` (predict scored, line 41) is cached; it writes ${out_dir}/scored.parquet."""
-    params = ctx.params
-    features = inputs["features"].lazy()
+def stage_s2(ctx, inputs):
+    """Stage s2: scored, by_carrier, report. Ends here because: it writes ${out_dir}/scored.parquet; it writes ${out_dir}/by_carrier.csv; it writes ${out_dir}/metrics.json."""
+    test = inputs["test"].lazy()
     model = inputs["model"]
-    # test: test = ... | split(part 1 of fraction=0.8, seed=$seed)
-    test = features.filter(rt.split_draw(None, params["seed"]) >= 0.8)
     # scored: scored = ... | predict()
     scored = rt.predict(ctx, "scored", test, model)
     scored = ctx.materialise("scored", scored).lazy()
-    # sink1_write_parquet: write_parquet("${out_dir}/scored.parquet")
-    rt.write_parquet(ctx, "sink1_write_parquet", scored, "${out_dir}/scored.parquet")
-    return {"scored": scored}
-
-
-def stage_s6(ctx, inputs):
-    """Stage s6: by_carrier__0_aggregate. Ends here because: `by_carrier` (sort by_carrier, line 50) needs a shuffle on airflow."""
-    scored = inputs["scored"].lazy()
     # by_carrier__0_aggregate: aggregate(by=[carrier], flights = count(), late_rate = mean(cast(late, float)))
     by_carrier__0_aggregate = scored.group_by(["carrier"], maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("__pipec_aggregate_0"),
@@ -182,12 +148,6 @@ def stage_s6(ctx, inputs):
         pl.col("__pipec_aggregate_0").alias("flights"),
         pl.col("__pipec_aggregate_1").alias("late_rate"),
     )
-    return {"by_carrier__0_aggregate": by_carrier__0_aggregate}
-
-
-def stage_s7(ctx, inputs):
-    """Stage s7: by_carrier. Ends here because: it writes ${out_dir}/by_carrier.csv."""
-    by_carrier__0_aggregate = inputs["by_carrier__0_aggregate"].lazy()
     # by_carrier: by_carrier = ... | sort(-late_rate)
     by_carrier = by_carrier__0_aggregate.sort(
         ["late_rate"],
@@ -195,15 +155,6 @@ def stage_s7(ctx, inputs):
         nulls_last=True,
         maintain_order=True,
     )
-    # sink2_write_csv: write_csv("${out_dir}/by_carrier.csv")
-    rt.write_csv(ctx, "sink2_write_csv", by_carrier, "${out_dir}/by_carrier.csv")
-    return {}
-
-
-def stage_s8(ctx, inputs):
-    """Stage s8: report. Ends here because: it writes ${out_dir}/metrics.json."""
-    scored = inputs["scored"].lazy()
-    model = inputs["model"]
     # report: report = ... | evaluate(label=late, metrics=["accuracy", "roc_auc"])
     report = rt.evaluate(
         ctx,
@@ -215,6 +166,10 @@ def stage_s8(ctx, inputs):
         task="classification",
         metrics=["accuracy", "roc_auc"],
     )
+    # sink1_write_parquet: write_parquet("${out_dir}/scored.parquet")
+    rt.write_parquet(ctx, "sink1_write_parquet", scored, "${out_dir}/scored.parquet")
+    # sink2_write_csv: write_csv("${out_dir}/by_carrier.csv")
+    rt.write_csv(ctx, "sink2_write_csv", by_carrier, "${out_dir}/by_carrier.csv")
     # sink3_write_json: write_json("${out_dir}/metrics.json")
     rt.write_json(ctx, "sink3_write_json", report, "${out_dir}/metrics.json")
     return {"report": report}

@@ -6,18 +6,15 @@ import pipec_local_runtime as rt
 PIPELINE = "weather_delays"
 PARAMS = {"data_dir": "data/nycflights13", "out_dir": "out/weather_delays", "windy_mph": 20.0, "low_visibility_miles": 3.0}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["departures__0_filter"], "nodes": ["flights", "departures__0_filter"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": [], "outputs": ["weather"], "nodes": ["weather__0_read_csv", "weather"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["departures__0_filter", "weather"], "outputs": ["departures"], "nodes": ["departures__1_join", "departures__2_derive", "departures__3_derive", "departures"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["departures"], "outputs": ["by_condition__1_filter"], "nodes": ["by_condition__0_aggregate", "by_condition__1_filter"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["by_condition__1_filter"], "outputs": [], "nodes": ["by_condition", "sink2_write_csv"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["departures"], "outputs": ["monthly__0_aggregate"], "nodes": ["monthly__0_aggregate"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["monthly__0_aggregate"], "outputs": [], "nodes": ["monthly__1_sort", "monthly", "sink1_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["departures"], "nodes": ["flights", "departures__0_filter", "weather__0_read_csv", "weather", "departures__1_join", "departures__2_derive", "departures__3_derive", "departures"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["departures"], "outputs": [], "nodes": ["by_condition__0_aggregate", "by_condition__1_filter", "by_condition", "sink2_write_csv"]},
+    {"id": "s3", "fn": "stage_s3", "inputs": ["departures"], "outputs": [], "nodes": ["monthly__0_aggregate", "monthly__1_sort", "monthly", "sink1_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: flights. Ends here because: join departures__1_join (line 19) needs a shuffle on airflow."""
+    """Stage s1: flights, weather, departures. Ends here because: `departures` (expect departures, line 26) is a quality gate, retried on its own on airflow."""
+    params = ctx.params
     # flights: flights = read_csv("${data_dir}/flights.csv")
     flights = rt.read_csv(
         ctx,
@@ -49,11 +46,6 @@ def stage_s1(ctx, inputs):
     )
     # departures__0_filter: filter(dep_delay is not null)
     departures__0_filter = flights.filter(pl.col("dep_delay").is_not_null())
-    return {"departures__0_filter": departures__0_filter}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: weather. Ends here because: join departures__1_join (line 19) needs a shuffle on airflow."""
     # weather__0_read_csv: read_csv("${data_dir}/weather.csv")
     weather__0_read_csv = rt.read_csv(
         ctx,
@@ -88,14 +80,6 @@ def stage_s2(ctx, inputs):
         pl.col("precip"),
         pl.col("visib"),
     )
-    return {"weather": weather}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: departures. Ends here because: `departures` (expect departures, line 26) is cached."""
-    params = ctx.params
-    departures__0_filter = inputs["departures__0_filter"].lazy()
-    weather = inputs["weather"].lazy()
     # departures__1_join: join(weather, on=[origin, time_hour], how="inner")
     departures__1_join = departures__0_filter.join(
         weather,
@@ -131,8 +115,8 @@ def stage_s3(ctx, inputs):
     return {"departures": departures}
 
 
-def stage_s4(ctx, inputs):
-    """Stage s4: by_condition__0_aggregate, by_condition__1_filter. Ends here because: `by_condition` (sort by_condition, line 46) needs a shuffle on airflow."""
+def stage_s2(ctx, inputs):
+    """Stage s2: by_condition. Ends here because: it writes ${out_dir}/by_condition.csv."""
     departures = inputs["departures"].lazy()
     # by_condition__0_aggregate: aggregate(by=[origin, freezing, windy, wet, low_visibility], n_departures = count(), de...
     by_condition__0_aggregate = departures.group_by(["origin", "freezing", "windy", "wet", "low_visibility"], maintain_order=True).agg(
@@ -158,12 +142,6 @@ def stage_s4(ctx, inputs):
     )
     # by_condition__1_filter: filter(n_departures >= 30)
     by_condition__1_filter = by_condition__0_aggregate.filter((pl.col("n_departures") >= 30))
-    return {"by_condition__1_filter": by_condition__1_filter}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: by_condition. Ends here because: it writes ${out_dir}/by_condition.csv."""
-    by_condition__1_filter = inputs["by_condition__1_filter"].lazy()
     # by_condition: by_condition = ... | sort(origin, -delayed_rate)
     by_condition = by_condition__1_filter.sort(
         ["origin", "delayed_rate"],
@@ -176,8 +154,8 @@ def stage_s5(ctx, inputs):
     return {}
 
 
-def stage_s6(ctx, inputs):
-    """Stage s6: monthly__0_aggregate. Ends here because: sort monthly__1_sort (line 36) needs a shuffle on airflow."""
+def stage_s3(ctx, inputs):
+    """Stage s3: monthly. Ends here because: it writes ${out_dir}/monthly.csv."""
     departures = inputs["departures"].lazy()
     # monthly__0_aggregate: aggregate(by=[origin, month], n_departures = count(), delayed_rate = mean(cast(delayed,...
     monthly__0_aggregate = departures.group_by(["origin", "month"], maintain_order=True).agg(
@@ -204,12 +182,6 @@ def stage_s6(ctx, inputs):
         pl.col("__pipec_aggregate_4").alias("mean_temp"),
         pl.col("__pipec_aggregate_5").alias("max_wind_speed"),
     )
-    return {"monthly__0_aggregate": monthly__0_aggregate}
-
-
-def stage_s7(ctx, inputs):
-    """Stage s7: monthly. Ends here because: it writes ${out_dir}/monthly.csv."""
-    monthly__0_aggregate = inputs["monthly__0_aggregate"].lazy()
     # monthly__1_sort: sort(origin, month)
     monthly__1_sort = monthly__0_aggregate.sort(
         ["origin", "month"],

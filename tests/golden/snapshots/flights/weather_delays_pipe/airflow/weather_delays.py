@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -56,12 +76,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'windy_mph': Param(20.0, type='number'),
         'low_visibility_miles': Param(3.0, type='number'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -72,118 +92,70 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_flights',
-        doc_md=('Stage `s1` (ends here: join departures__1_join (line 19) needs a shuffle on '
-                'airflow)\n'
+        task_id='s1_departures',
+        doc_md=('Stage `s1` (ends here: `departures` (expect departures, line 26) is a quality '
+                'gate, retried on its own on airflow)\n'
                 '- `flights` = `read_csv` (node flights)\n'
-                '- `filter` (node departures__0_filter)'),
-    )
-    def s1_flights(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'departures__0_filter': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_weather',
-        doc_md=('Stage `s2` (ends here: join departures__1_join (line 19) needs a shuffle on '
-                'airflow)\n'
+                '- `filter` (node departures__0_filter)\n'
                 '- `read_csv` (node weather__0_read_csv)\n'
-                '- `weather` = `select` (node weather)'),
-    )
-    def s2_weather(**context):
-        return run_stage(
-            's2',
-            reads={},
-            writes={'weather': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_departures',
-        doc_md=('Stage `s3` (ends here: `departures` (expect departures, line 26) is cached)\n'
+                '- `weather` = `select` (node weather)\n'
                 '- `join` (node departures__1_join)\n'
                 '- `derive` (node departures__2_derive)\n'
                 '- `derive` (node departures__3_derive)\n'
                 '- `departures` = `expect` (node departures): Flights that departed, with the '
                 'weather of their origin airport in their scheduled hour.'),
     )
-    def s3_departures(s1_flights, s2_weather, **context):
+    def s1_departures(**context):
         return run_stage(
-            's3',
-            reads={'departures__0_filter': 'table', 'weather': 'table'},
+            's1',
+            reads={},
             writes={'departures': 'table'},
-            upstream=[s1_flights, s2_weather],
+            upstream=[],
             context=context,
         )
 
     @task(
-        task_id='s4_filter',
-        doc_md=('Stage `s4` (ends here: `by_condition` (sort by_condition, line 46) needs a '
-                'shuffle on airflow)\n'
+        task_id='s2_by_condition',
+        doc_md=('Stage `s2` (ends here: it writes ${out_dir}/by_condition.csv)\n'
                 '- `aggregate` (node by_condition__0_aggregate)\n'
-                '- `filter` (node by_condition__1_filter)'),
-    )
-    def s4_filter(s3_departures, **context):
-        return run_stage(
-            's4',
-            reads={'departures': 'table'},
-            writes={'by_condition__1_filter': 'table'},
-            upstream=[s3_departures],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_by_condition',
-        doc_md=('Stage `s5` (ends here: it writes ${out_dir}/by_condition.csv)\n'
+                '- `filter` (node by_condition__1_filter)\n'
                 '- `by_condition` = `sort` (node by_condition)\n'
                 '- `write_csv` (node sink2_write_csv)'),
     )
-    def s5_by_condition(s4_filter, **context):
+    def s2_by_condition(s1_departures, **context):
         return run_stage(
-            's5',
-            reads={'by_condition__1_filter': 'table'},
-            writes={},
-            upstream=[s4_filter],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_aggregate',
-        doc_md=('Stage `s6` (ends here: sort monthly__1_sort (line 36) needs a shuffle on '
-                'airflow)\n'
-                '- `aggregate` (node monthly__0_aggregate)'),
-    )
-    def s6_aggregate(s3_departures, **context):
-        return run_stage(
-            's6',
+            's2',
             reads={'departures': 'table'},
-            writes={'monthly__0_aggregate': 'table'},
-            upstream=[s3_departures],
+            writes={},
+            upstream=[s1_departures],
             context=context,
         )
 
     @task(
-        task_id='s7_monthly',
-        doc_md=('Stage `s7` (ends here: it writes ${out_dir}/monthly.csv)\n'
+        task_id='s3_monthly',
+        doc_md=('Stage `s3` (ends here: it writes ${out_dir}/monthly.csv)\n'
+                '- `aggregate` (node monthly__0_aggregate)\n'
                 '- `sort` (node monthly__1_sort)\n'
                 '- `monthly` = `expect` (node monthly)\n'
                 '- `write_csv` (node sink1_write_csv)'),
     )
-    def s7_monthly(s6_aggregate, **context):
+    def s3_monthly(s1_departures, **context):
         return run_stage(
-            's7',
-            reads={'monthly__0_aggregate': 'table'},
+            's3',
+            reads={'departures': 'table'},
             writes={},
-            upstream=[s6_aggregate],
+            upstream=[s1_departures],
             context=context,
         )
 
@@ -192,53 +164,21 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/weather_delays/by_condition.csv'),
-            Asset('file:///srv/pipec-project/out/weather_delays/monthly.csv'),
+            Asset(asset_uri('out/weather_delays/by_condition.csv')),
+            Asset(asset_uri('out/weather_delays/monthly.csv')),
         ],
     )
-    def commit_outputs(
-        s1_flights,
-        s2_weather,
-        s3_departures,
-        s4_filter,
-        s5_by_condition,
-        s6_aggregate,
-        s7_monthly,
-        **context,
-    ):
-        return support().commit_outputs(
-            [
-                s1_flights,
-                s2_weather,
-                s3_departures,
-                s4_filter,
-                s5_by_condition,
-                s6_aggregate,
-                s7_monthly,
-            ],
-            context,
-        )
+    def commit_outputs(s1_departures, s2_by_condition, s3_monthly, **context):
+        return support().commit_outputs([s1_departures, s2_by_condition, s3_monthly], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_flights_out = s1_flights()
-    s2_weather_out = s2_weather()
-    s3_departures_out = s3_departures(s1_flights_out, s2_weather_out)
-    s4_filter_out = s4_filter(s3_departures_out)
-    s5_by_condition_out = s5_by_condition(s4_filter_out)
-    s6_aggregate_out = s6_aggregate(s3_departures_out)
-    s7_monthly_out = s7_monthly(s6_aggregate_out)
-    commit_outputs(
-        s1_flights_out,
-        s2_weather_out,
-        s3_departures_out,
-        s4_filter_out,
-        s5_by_condition_out,
-        s6_aggregate_out,
-        s7_monthly_out,
-    ) >> clean_up()
+    s1_departures_out = s1_departures()
+    s2_by_condition_out = s2_by_condition(s1_departures_out)
+    s3_monthly_out = s3_monthly(s1_departures_out)
+    commit_outputs(s1_departures_out, s2_by_condition_out, s3_monthly_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -54,12 +74,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'seed': Param(7, type='integer'),
         'min_accuracy': Param(0.9, type='number'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -70,106 +90,60 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_penguins',
-        doc_md=('Stage `s1` (ends here: drop_nulls measured__0_drop_nulls (line 15) is '
-                'cached)\n'
-                '- `penguins` = `read_csv` (node penguins)\n'
-                '- `drop_nulls` (node measured__0_drop_nulls)'),
-    )
-    def s1_penguins(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'measured__0_drop_nulls': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_scored',
-        doc_md=('Stage `s2` (ends here: `model` (fit model, line 20) trains a model, which '
-                'later steps use; `scored` (predict scored, line 24) is cached; it writes '
+        task_id='s1_model',
+        doc_md=('Stage `s1` (ends here: `test` (split test, line 18) is also read by stage s2; '
+                '`model` (fit model, line 20) trains a model, which later steps use; it writes '
                 '${out_dir}/model)\n'
+                '- `penguins` = `read_csv` (node penguins)\n'
+                '- `drop_nulls` (node measured__0_drop_nulls)\n'
                 '- `measured` = `derive` (node measured): Birds with every measurement and a '
                 'recorded sex (333 of 344).\n'
                 '- `test` = `split` (node test)\n'
                 '- `train` = `split` (node train)\n'
                 '- `model` = `fit` (node model)\n'
-                '- `scored` = `predict` (node scored)\n'
                 '- `save_model` (node sink4_save_model)'),
     )
-    def s2_scored(s1_penguins, **context):
+    def s1_model(**context):
         return run_stage(
-            's2',
-            reads={'measured__0_drop_nulls': 'table'},
-            writes={'model': 'model', 'scored': 'table'},
-            upstream=[s1_penguins],
+            's1',
+            reads={},
+            writes={'test': 'table', 'model': 'model'},
+            upstream=[],
             context=context,
         )
 
     @task(
-        task_id='s3_aggregate',
-        doc_md=('Stage `s3` (ends here: `confusion` (sort confusion, line 32) needs a shuffle '
-                'on airflow)\n'
-                '- `aggregate` (node confusion__0_aggregate)'),
-    )
-    def s3_aggregate(s2_scored, **context):
-        return run_stage(
-            's3',
-            reads={'scored': 'table'},
-            writes={'confusion__0_aggregate': 'table'},
-            upstream=[s2_scored],
-            context=context,
-        )
-
-    @task(
-        task_id='s4_confusion',
-        doc_md=('Stage `s4` (ends here: it writes ${out_dir}/confusion.csv)\n'
+        task_id='s2_report',
+        doc_md=('Stage `s2` (ends here: it writes ${out_dir}/predictions.csv; it writes '
+                '${out_dir}/confusion.csv; it writes ${out_dir}/metrics.json)\n'
+                '- `scored` = `predict` (node scored)\n'
+                '- `aggregate` (node confusion__0_aggregate)\n'
                 '- `confusion` = `sort` (node confusion): How often each species is mistaken '
                 'for each other one.\n'
-                '- `write_csv` (node sink2_write_csv)'),
-    )
-    def s4_confusion(s3_aggregate, **context):
-        return run_stage(
-            's4',
-            reads={'confusion__0_aggregate': 'table'},
-            writes={},
-            upstream=[s3_aggregate],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_report',
-        doc_md=('Stage `s5` (ends here: it writes ${out_dir}/metrics.json)\n'
                 '- `evaluate` (node report__0_evaluate)\n'
                 '- `report` = `expect` (node report)\n'
+                '- `select` (node sink1__0_select)\n'
+                '- `write_csv` (node sink1_write_csv)\n'
+                '- `write_csv` (node sink2_write_csv)\n'
                 '- `write_json` (node sink3_write_json)'),
     )
-    def s5_report(s2_scored, **context):
+    def s2_report(s1_model, **context):
         return run_stage(
-            's5',
-            reads={'scored': 'table', 'model': 'model'},
+            's2',
+            reads={'test': 'table', 'model': 'model'},
             writes={'report__0_evaluate': 'metrics'},
-            upstream=[s2_scored],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_write_csv',
-        doc_md=('Stage `s6` (ends here: it writes ${out_dir}/predictions.csv)\n'
-                '- `select` (node sink1__0_select)\n'
-                '- `write_csv` (node sink1_write_csv)'),
-    )
-    def s6_write_csv(s2_scored, **context):
-        return run_stage(
-            's6',
-            reads={'scored': 'table'},
-            writes={},
-            upstream=[s2_scored],
+            upstream=[s1_model],
             context=context,
         )
 
@@ -178,44 +152,22 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/penguin_species/model'),
-            Asset('file:///srv/pipec-project/out/penguin_species/confusion.csv'),
-            Asset('file:///srv/pipec-project/out/penguin_species/metrics.json'),
-            Asset('file:///srv/pipec-project/out/penguin_species/predictions.csv'),
+            Asset(asset_uri('out/penguin_species/model')),
+            Asset(asset_uri('out/penguin_species/predictions.csv')),
+            Asset(asset_uri('out/penguin_species/confusion.csv')),
+            Asset(asset_uri('out/penguin_species/metrics.json')),
         ],
     )
-    def commit_outputs(
-        s1_penguins,
-        s2_scored,
-        s3_aggregate,
-        s4_confusion,
-        s5_report,
-        s6_write_csv,
-        **context,
-    ):
-        return support().commit_outputs(
-            [s1_penguins, s2_scored, s3_aggregate, s4_confusion, s5_report, s6_write_csv],
-            context,
-        )
+    def commit_outputs(s1_model, s2_report, **context):
+        return support().commit_outputs([s1_model, s2_report], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_penguins_out = s1_penguins()
-    s2_scored_out = s2_scored(s1_penguins_out)
-    s3_aggregate_out = s3_aggregate(s2_scored_out)
-    s4_confusion_out = s4_confusion(s3_aggregate_out)
-    s5_report_out = s5_report(s2_scored_out)
-    s6_write_csv_out = s6_write_csv(s2_scored_out)
-    commit_outputs(
-        s1_penguins_out,
-        s2_scored_out,
-        s3_aggregate_out,
-        s4_confusion_out,
-        s5_report_out,
-        s6_write_csv_out,
-    ) >> clean_up()
+    s1_model_out = s1_model()
+    s2_report_out = s2_report(s1_model_out)
+    commit_outputs(s1_model_out, s2_report_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -6,17 +6,14 @@ import pipec_local_runtime as rt
 PIPELINE = "penguin_species"
 PARAMS = {"data_dir": "data/penguins", "out_dir": "out/penguin_species", "seed": 7, "min_accuracy": 0.9}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["measured__0_drop_nulls"], "nodes": ["penguins", "measured__0_drop_nulls"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["measured__0_drop_nulls"], "outputs": ["model", "scored"], "nodes": ["measured", "test", "train", "model", "scored", "sink4_save_model"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["scored"], "outputs": ["confusion__0_aggregate"], "nodes": ["confusion__0_aggregate"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["confusion__0_aggregate"], "outputs": [], "nodes": ["confusion", "sink2_write_csv"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["scored", "model"], "outputs": ["report__0_evaluate"], "nodes": ["report__0_evaluate", "report", "sink3_write_json"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["scored"], "outputs": [], "nodes": ["sink1__0_select", "sink1_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "model"], "nodes": ["penguins", "measured__0_drop_nulls", "measured", "test", "train", "model", "sink4_save_model"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "model"], "outputs": ["report__0_evaluate"], "nodes": ["scored", "confusion__0_aggregate", "confusion", "report__0_evaluate", "report", "sink1__0_select", "sink1_write_csv", "sink2_write_csv", "sink3_write_json"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: penguins. Ends here because: drop_nulls measured__0_drop_nulls (line 15) is cached."""
+    """Stage s1: penguins, measured, test, train, model. Ends here because: `test` (split test, line 18) is also read by stage s2; `model` (fit model, line 20) trains a model, which later steps use; it writes ${out_dir}/model."""
+    params = ctx.params
     # penguins: penguins = read_csv("${data_dir}/penguins.csv")
     penguins = rt.read_csv(
         ctx,
@@ -39,13 +36,6 @@ def stage_s1(ctx, inputs):
         ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
     )
     measured__0_drop_nulls = ctx.materialise("measured__0_drop_nulls", measured__0_drop_nulls).lazy()
-    return {"measured__0_drop_nulls": measured__0_drop_nulls}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: measured, test, train, model, scored. Ends here because: `model` (fit model, line 20) trains a model, which later steps use; `scored` (predict scored, line 24) is cached; it writes ${out_dir}/model."""
-    params = ctx.params
-    measured__0_drop_nulls = inputs["measured__0_drop_nulls"].lazy()
     # measured: measured = ... | derive(bill_ratio = bill_length_mm / bill_depth_mm)
     measured = measured__0_drop_nulls.with_columns(
         rt.divide(pl.col("bill_length_mm"), pl.col("bill_depth_mm")).alias("bill_ratio"),
@@ -65,17 +55,19 @@ def stage_s2(ctx, inputs):
         features=[("bill_length_mm", "float"), ("bill_depth_mm", "float"), ("bill_ratio", "float"), ("flipper_length_mm", "int"), ("body_mass_g", "int"), ("island", "str"), ("sex", "str")],
         label=("species", "str"),
     )
+    # sink4_save_model: save_model("${out_dir}/model")
+    rt.save_model(ctx, "sink4_save_model", model, "${out_dir}/model")
+    return {"test": test, "model": model}
+
+
+def stage_s2(ctx, inputs):
+    """Stage s2: scored, confusion, report. Ends here because: it writes ${out_dir}/predictions.csv; it writes ${out_dir}/confusion.csv; it writes ${out_dir}/metrics.json."""
+    params = ctx.params
+    test = inputs["test"].lazy()
+    model = inputs["model"]
     # scored: scored = ... | predict()
     scored = rt.predict(ctx, "scored", test, model)
     scored = ctx.materialise("scored", scored).lazy()
-    # sink4_save_model: save_model("${out_dir}/model")
-    rt.save_model(ctx, "sink4_save_model", model, "${out_dir}/model")
-    return {"model": model, "scored": scored}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: confusion__0_aggregate. Ends here because: `confusion` (sort confusion, line 32) needs a shuffle on airflow."""
-    scored = inputs["scored"].lazy()
     # confusion__0_aggregate: aggregate(by=[species, prediction], n = count())
     confusion__0_aggregate = scored.group_by(["species", "prediction"], maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("__pipec_aggregate_0"),
@@ -85,12 +77,6 @@ def stage_s3(ctx, inputs):
         "prediction",
         pl.col("__pipec_aggregate_0").alias("n"),
     )
-    return {"confusion__0_aggregate": confusion__0_aggregate}
-
-
-def stage_s4(ctx, inputs):
-    """Stage s4: confusion. Ends here because: it writes ${out_dir}/confusion.csv."""
-    confusion__0_aggregate = inputs["confusion__0_aggregate"].lazy()
     # confusion: confusion = ... | sort(species, prediction)
     confusion = confusion__0_aggregate.sort(
         ["species", "prediction"],
@@ -98,16 +84,6 @@ def stage_s4(ctx, inputs):
         nulls_last=True,
         maintain_order=True,
     )
-    # sink2_write_csv: write_csv("${out_dir}/confusion.csv")
-    rt.write_csv(ctx, "sink2_write_csv", confusion, "${out_dir}/confusion.csv")
-    return {}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: report. Ends here because: it writes ${out_dir}/metrics.json."""
-    params = ctx.params
-    scored = inputs["scored"].lazy()
-    model = inputs["model"]
     # report__0_evaluate: evaluate(label=species, metrics=["accuracy", "precision", "recall", "f1"])
     report__0_evaluate = rt.evaluate(
         ctx,
@@ -130,14 +106,6 @@ def stage_s5(ctx, inputs):
             ("f1 >= $min_accuracy", (pl.col("f1") >= params["min_accuracy"]), [("f1", pl.col("f1"))]),
         ],
     )
-    # sink3_write_json: write_json("${out_dir}/metrics.json")
-    rt.write_json(ctx, "sink3_write_json", report, "${out_dir}/metrics.json")
-    return {"report__0_evaluate": report__0_evaluate}
-
-
-def stage_s6(ctx, inputs):
-    """Stage s6: sink1__0_select, sink1_write_csv. Ends here because: it writes ${out_dir}/predictions.csv."""
-    scored = inputs["scored"].lazy()
     # sink1__0_select: select(species, island, sex, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mas...
     sink1__0_select = scored.select(
         pl.col("species"),
@@ -152,4 +120,8 @@ def stage_s6(ctx, inputs):
     )
     # sink1_write_csv: write_csv("${out_dir}/predictions.csv")
     rt.write_csv(ctx, "sink1_write_csv", sink1__0_select, "${out_dir}/predictions.csv")
-    return {}
+    # sink2_write_csv: write_csv("${out_dir}/confusion.csv")
+    rt.write_csv(ctx, "sink2_write_csv", confusion, "${out_dir}/confusion.csv")
+    # sink3_write_json: write_json("${out_dir}/metrics.json")
+    rt.write_json(ctx, "sink3_write_json", report, "${out_dir}/metrics.json")
+    return {"report__0_evaluate": report__0_evaluate}

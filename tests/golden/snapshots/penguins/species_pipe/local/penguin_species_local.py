@@ -6,15 +6,16 @@ import pipec.backends.local.runtime as rt
 PIPELINE = "penguin_species"
 PARAMS = {"data_dir": "data/penguins", "out_dir": "out/penguin_species", "seed": 7, "min_accuracy": 0.9}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["model", "scored"], "nodes": ["penguins", "measured__0_drop_nulls", "measured", "test", "train", "model", "scored", "sink4_save_model"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["scored"], "outputs": [], "nodes": ["confusion__0_aggregate", "confusion", "sink2_write_csv"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["scored", "model"], "outputs": ["report__0_evaluate"], "nodes": ["report__0_evaluate", "report", "sink3_write_json"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["scored"], "outputs": [], "nodes": ["sink1__0_select", "sink1_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "model"], "nodes": ["penguins", "measured__0_drop_nulls", "measured", "test", "train", "model", "sink4_save_model"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "model"], "outputs": ["scored"], "nodes": ["scored"]},
+    {"id": "s3", "fn": "stage_s3", "inputs": ["scored"], "outputs": [], "nodes": ["confusion__0_aggregate", "confusion", "sink2_write_csv"]},
+    {"id": "s4", "fn": "stage_s4", "inputs": ["scored", "model"], "outputs": ["report__0_evaluate"], "nodes": ["report__0_evaluate", "report", "sink3_write_json"]},
+    {"id": "s5", "fn": "stage_s5", "inputs": ["scored"], "outputs": [], "nodes": ["sink1__0_select", "sink1_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: penguins, measured, test, train, model, scored. Ends here because: `model` (fit model, line 20) trains a model, which later steps use; `scored` (predict scored, line 24) is cached; it writes ${out_dir}/model."""
+    """Stage s1: penguins, measured, test, train, model. Ends here because: `test` (split test, line 18) is also read by stage s2; `model` (fit model, line 20) trains a model, which later steps use; it writes ${out_dir}/model."""
     params = ctx.params
     # penguins: penguins = read_csv("${data_dir}/penguins.csv")
     penguins = rt.read_csv(
@@ -56,16 +57,23 @@ def stage_s1(ctx, inputs):
         features=[("bill_length_mm", "float"), ("bill_depth_mm", "float"), ("bill_ratio", "float"), ("flipper_length_mm", "int"), ("body_mass_g", "int"), ("island", "str"), ("sex", "str")],
         label=("species", "str"),
     )
-    # scored: scored = ... | predict()
-    scored = rt.predict(ctx, "scored", test, model)
-    scored = ctx.materialise("scored", scored).lazy()
     # sink4_save_model: save_model("${out_dir}/model")
     rt.save_model(ctx, "sink4_save_model", model, "${out_dir}/model")
-    return {"model": model, "scored": scored}
+    return {"test": test, "model": model}
 
 
 def stage_s2(ctx, inputs):
-    """Stage s2: confusion. Ends here because: it writes ${out_dir}/confusion.csv."""
+    """Stage s2: scored. Ends here because: `scored` (predict scored, line 24) is cached."""
+    test = inputs["test"].lazy()
+    model = inputs["model"]
+    # scored: scored = ... | predict()
+    scored = rt.predict(ctx, "scored", test, model)
+    scored = ctx.materialise("scored", scored).lazy()
+    return {"scored": scored}
+
+
+def stage_s3(ctx, inputs):
+    """Stage s3: confusion. Ends here because: it writes ${out_dir}/confusion.csv."""
     scored = inputs["scored"].lazy()
     # confusion__0_aggregate: aggregate(by=[species, prediction], n = count())
     confusion__0_aggregate = scored.group_by(["species", "prediction"], maintain_order=True).agg(
@@ -88,8 +96,8 @@ def stage_s2(ctx, inputs):
     return {}
 
 
-def stage_s3(ctx, inputs):
-    """Stage s3: report. Ends here because: it writes ${out_dir}/metrics.json."""
+def stage_s4(ctx, inputs):
+    """Stage s4: report. Ends here because: it writes ${out_dir}/metrics.json."""
     params = ctx.params
     scored = inputs["scored"].lazy()
     model = inputs["model"]
@@ -120,8 +128,8 @@ def stage_s3(ctx, inputs):
     return {"report__0_evaluate": report__0_evaluate}
 
 
-def stage_s4(ctx, inputs):
-    """Stage s4: sink1__0_select, sink1_write_csv. Ends here because: it writes ${out_dir}/predictions.csv."""
+def stage_s5(ctx, inputs):
+    """Stage s5: sink1__0_select, sink1_write_csv. Ends here because: it writes ${out_dir}/predictions.csv."""
     scored = inputs["scored"].lazy()
     # sink1__0_select: select(species, island, sex, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mas...
     sink1__0_select = scored.select(

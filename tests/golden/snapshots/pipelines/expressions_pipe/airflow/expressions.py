@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -50,12 +70,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'data': Param('data', type='string'),
         'offset': Param(3, type='integer'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -66,140 +86,40 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_trips',
-        doc_md=('Stage `s1` (ends here: `trips` (read_csv trips, line 7) is cached)\n'
-                '- `trips` = `read_csv` (node trips)'),
-    )
-    def s1_trips(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'trips': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_dates',
-        doc_md=('Stage `s2` (ends here: sort sink4__0_sort (line 38) needs a shuffle on '
-                'airflow)\n'
-                '- `dates` = `select` (node dates)'),
-    )
-    def s2_dates(s1_trips, **context):
-        return run_stage(
-            's2',
-            reads={'trips': 'table'},
-            writes={'dates': 'table'},
-            upstream=[s1_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_logic',
-        doc_md=('Stage `s3` (ends here: sort sink3__0_sort (line 32) needs a shuffle on '
-                'airflow)\n'
-                '- `logic` = `select` (node logic)'),
-    )
-    def s3_logic(s1_trips, **context):
-        return run_stage(
-            's3',
-            reads={'trips': 'table'},
-            writes={'logic': 'table'},
-            upstream=[s1_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s4_numbers',
-        doc_md=('Stage `s4` (ends here: sort sink1__0_sort (line 16) needs a shuffle on '
-                'airflow)\n'
-                '- `numbers` = `select` (node numbers)'),
-    )
-    def s4_numbers(s1_trips, **context):
-        return run_stage(
-            's4',
-            reads={'trips': 'table'},
-            writes={'numbers': 'table'},
-            upstream=[s1_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_write_csv',
-        doc_md=('Stage `s5` (ends here: it writes out/numbers.csv)\n'
+        task_id='s1_strings',
+        doc_md=('Stage `s1` (ends here: it writes out/numbers.csv; it writes out/logic.csv; it '
+                'writes out/dates.csv; it writes out/strings.csv)\n'
+                '- `trips` = `read_csv` (node trips)\n'
+                '- `dates` = `select` (node dates)\n'
+                '- `logic` = `select` (node logic)\n'
+                '- `numbers` = `select` (node numbers)\n'
                 '- `sort` (node sink1__0_sort)\n'
-                '- `write_csv` (node sink1_write_csv)'),
-    )
-    def s5_write_csv(s4_numbers, **context):
-        return run_stage(
-            's5',
-            reads={'numbers': 'table'},
-            writes={},
-            upstream=[s4_numbers],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_write_csv',
-        doc_md=('Stage `s6` (ends here: it writes out/logic.csv)\n'
+                '- `write_csv` (node sink1_write_csv)\n'
                 '- `sort` (node sink3__0_sort)\n'
-                '- `write_csv` (node sink3_write_csv)'),
-    )
-    def s6_write_csv(s3_logic, **context):
-        return run_stage(
-            's6',
-            reads={'logic': 'table'},
-            writes={},
-            upstream=[s3_logic],
-            context=context,
-        )
-
-    @task(
-        task_id='s7_write_csv',
-        doc_md=('Stage `s7` (ends here: it writes out/dates.csv)\n'
+                '- `write_csv` (node sink3_write_csv)\n'
                 '- `sort` (node sink4__0_sort)\n'
-                '- `write_csv` (node sink4_write_csv)'),
-    )
-    def s7_write_csv(s2_dates, **context):
-        return run_stage(
-            's7',
-            reads={'dates': 'table'},
-            writes={},
-            upstream=[s2_dates],
-            context=context,
-        )
-
-    @task(
-        task_id='s8_strings',
-        doc_md=('Stage `s8` (ends here: sort sink2__0_sort (line 24) needs a shuffle on '
-                'airflow)\n'
-                '- `strings` = `select` (node strings)'),
-    )
-    def s8_strings(s1_trips, **context):
-        return run_stage(
-            's8',
-            reads={'trips': 'table'},
-            writes={'strings': 'table'},
-            upstream=[s1_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s9_write_csv',
-        doc_md=('Stage `s9` (ends here: it writes out/strings.csv)\n'
+                '- `write_csv` (node sink4_write_csv)\n'
+                '- `strings` = `select` (node strings)\n'
                 '- `sort` (node sink2__0_sort)\n'
                 '- `write_csv` (node sink2_write_csv)'),
     )
-    def s9_write_csv(s8_strings, **context):
+    def s1_strings(**context):
         return run_stage(
-            's9',
-            reads={'strings': 'table'},
+            's1',
+            reads={},
             writes={},
-            upstream=[s8_strings],
+            upstream=[],
             context=context,
         )
 
@@ -208,63 +128,21 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/numbers.csv'),
-            Asset('file:///srv/pipec-project/out/logic.csv'),
-            Asset('file:///srv/pipec-project/out/dates.csv'),
-            Asset('file:///srv/pipec-project/out/strings.csv'),
+            Asset(asset_uri('out/numbers.csv')),
+            Asset(asset_uri('out/logic.csv')),
+            Asset(asset_uri('out/dates.csv')),
+            Asset(asset_uri('out/strings.csv')),
         ],
     )
-    def commit_outputs(
-        s1_trips,
-        s2_dates,
-        s3_logic,
-        s4_numbers,
-        s5_write_csv,
-        s6_write_csv,
-        s7_write_csv,
-        s8_strings,
-        s9_write_csv,
-        **context,
-    ):
-        return support().commit_outputs(
-            [
-                s1_trips,
-                s2_dates,
-                s3_logic,
-                s4_numbers,
-                s5_write_csv,
-                s6_write_csv,
-                s7_write_csv,
-                s8_strings,
-                s9_write_csv,
-            ],
-            context,
-        )
+    def commit_outputs(s1_strings, **context):
+        return support().commit_outputs([s1_strings], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_trips_out = s1_trips()
-    s2_dates_out = s2_dates(s1_trips_out)
-    s3_logic_out = s3_logic(s1_trips_out)
-    s4_numbers_out = s4_numbers(s1_trips_out)
-    s5_write_csv_out = s5_write_csv(s4_numbers_out)
-    s6_write_csv_out = s6_write_csv(s3_logic_out)
-    s7_write_csv_out = s7_write_csv(s2_dates_out)
-    s8_strings_out = s8_strings(s1_trips_out)
-    s9_write_csv_out = s9_write_csv(s8_strings_out)
-    commit_outputs(
-        s1_trips_out,
-        s2_dates_out,
-        s3_logic_out,
-        s4_numbers_out,
-        s5_write_csv_out,
-        s6_write_csv_out,
-        s7_write_csv_out,
-        s8_strings_out,
-        s9_write_csv_out,
-    ) >> clean_up()
+    s1_strings_out = s1_strings()
+    commit_outputs(s1_strings_out) >> clean_up()
 
 
 dag_object = pipeline()

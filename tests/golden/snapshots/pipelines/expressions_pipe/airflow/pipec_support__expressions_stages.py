@@ -6,20 +6,13 @@ import pipec_local_runtime as rt
 PIPELINE = "expressions"
 PARAMS = {"data": "data", "offset": 3}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["trips"], "nodes": ["trips"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["trips"], "outputs": ["dates"], "nodes": ["dates"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["trips"], "outputs": ["logic"], "nodes": ["logic"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["trips"], "outputs": ["numbers"], "nodes": ["numbers"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["numbers"], "outputs": [], "nodes": ["sink1__0_sort", "sink1_write_csv"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["logic"], "outputs": [], "nodes": ["sink3__0_sort", "sink3_write_csv"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["dates"], "outputs": [], "nodes": ["sink4__0_sort", "sink4_write_csv"]},
-    {"id": "s8", "fn": "stage_s8", "inputs": ["trips"], "outputs": ["strings"], "nodes": ["strings"]},
-    {"id": "s9", "fn": "stage_s9", "inputs": ["strings"], "outputs": [], "nodes": ["sink2__0_sort", "sink2_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": [], "nodes": ["trips", "dates", "logic", "numbers", "sink1__0_sort", "sink1_write_csv", "sink3__0_sort", "sink3_write_csv", "sink4__0_sort", "sink4_write_csv", "strings", "sink2__0_sort", "sink2_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: trips. Ends here because: `trips` (read_csv trips, line 7) is cached."""
+    """Stage s1: trips, dates, logic, numbers, strings. Ends here because: it writes out/numbers.csv; it writes out/logic.csv; it writes out/dates.csv; it writes out/strings.csv."""
+    params = ctx.params
     # trips: trips = read_csv("${data}/trips.csv")
     trips = rt.read_csv(
         ctx,
@@ -39,12 +32,6 @@ def stage_s1(ctx, inputs):
         ],
     )
     trips = ctx.materialise("trips", trips).lazy()
-    return {"trips": trips}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: dates. Ends here because: sort sink4__0_sort (line 38) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
     # dates: dates = ... | select(id, y = year(day), m = month(day), d = day(day), wd = weekday(day)...
     dates = trips.select(
         pl.col("id"),
@@ -60,12 +47,6 @@ def stage_s2(ctx, inputs):
         rt.cast(pl.lit("2024-02-29", dtype=pl.String), "str", "date").alias("as_date"),
         rt.cast(pl.col("started_at"), "timestamp", "str").alias("ts_str"),
     )
-    return {"dates": dates}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: logic. Ends here because: sort sink3__0_sort (line 32) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
     # logic: logic = ... | select(id, both = returned and minutes > 30, either = returned or minutes...
     logic = trips.select(
         pl.col("id"),
@@ -84,13 +65,6 @@ def stage_s3(ctx, inputs):
         (pl.col("started_at") >= rt.cast(pl.lit("2024-06-01T00:00:00Z", dtype=pl.String), "str", "timestamp")).alias("tcmp"),
         (pl.col("day") < rt.cast(pl.lit("2024-03-01", dtype=pl.String), "str", "date")).alias("dcmp"),
     )
-    return {"logic": logic}
-
-
-def stage_s4(ctx, inputs):
-    """Stage s4: numbers. Ends here because: sort sink1__0_sort (line 16) needs a shuffle on airflow."""
-    params = ctx.params
-    trips = inputs["trips"].lazy()
     # numbers: numbers = ... | select(id, add = minutes + $offset, sub = minutes - 2, mul = minutes * ...
     numbers = trips.select(
         pl.col("id"),
@@ -117,42 +91,18 @@ def stage_s4(ctx, inputs):
         rt.round_half_away((rt.cast(pl.col("id"), "int", "float") + 0.5), 0, "float").alias("half"),
     )
     numbers = rt.fence(numbers)
-    return {"numbers": numbers}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: sink1__0_sort, sink1_write_csv. Ends here because: it writes out/numbers.csv."""
-    numbers = inputs["numbers"].lazy()
     # sink1__0_sort: sort(id)
     sink1__0_sort = numbers.sort(["id"], descending=[False], nulls_last=True, maintain_order=True)
     # sink1_write_csv: write_csv("out/numbers.csv")
     rt.write_csv(ctx, "sink1_write_csv", sink1__0_sort, "out/numbers.csv")
-    return {}
-
-
-def stage_s6(ctx, inputs):
-    """Stage s6: sink3__0_sort, sink3_write_csv. Ends here because: it writes out/logic.csv."""
-    logic = inputs["logic"].lazy()
     # sink3__0_sort: sort(id)
     sink3__0_sort = logic.sort(["id"], descending=[False], nulls_last=True, maintain_order=True)
     # sink3_write_csv: write_csv("out/logic.csv")
     rt.write_csv(ctx, "sink3_write_csv", sink3__0_sort, "out/logic.csv")
-    return {}
-
-
-def stage_s7(ctx, inputs):
-    """Stage s7: sink4__0_sort, sink4_write_csv. Ends here because: it writes out/dates.csv."""
-    dates = inputs["dates"].lazy()
     # sink4__0_sort: sort(id)
     sink4__0_sort = dates.sort(["id"], descending=[False], nulls_last=True, maintain_order=True)
     # sink4_write_csv: write_csv("out/dates.csv")
     rt.write_csv(ctx, "sink4_write_csv", sink4__0_sort, "out/dates.csv")
-    return {}
-
-
-def stage_s8(ctx, inputs):
-    """Stage s8: strings. Ends here because: sort sink2__0_sort (line 24) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
     # strings: strings = ... | select(id, lo = lower(rider), up = upper(rider), len = length(rider), t...
     strings = trips.select(
         pl.col("id"),
@@ -173,12 +123,6 @@ def stage_s8(ctx, inputs):
         rt.cast(pl.col("rider"), "str", "int").alias("bad"),
         rt.cast(pl.col("returned"), "bool", "int").alias("b_int"),
     )
-    return {"strings": strings}
-
-
-def stage_s9(ctx, inputs):
-    """Stage s9: sink2__0_sort, sink2_write_csv. Ends here because: it writes out/strings.csv."""
-    strings = inputs["strings"].lazy()
     # sink2__0_sort: sort(id)
     sink2__0_sort = strings.sort(["id"], descending=[False], nulls_last=True, maintain_order=True)
     # sink2_write_csv: write_csv("out/strings.csv")

@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -49,12 +69,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
     params={
         'data': Param('data', type='string'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -65,86 +85,53 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_from_parquet',
-        doc_md=('Stage `s1` (ends here: `both` (sort both, line 8) needs a shuffle on '
-                'airflow)\n'
+        task_id='s1_both',
+        doc_md=('Stage `s1` (ends here: it writes out/readers.csv)\n'
                 '- `from_json` = `read_json` (node from_json)\n'
                 '- `from_parquet` = `read_parquet` (node from_parquet)\n'
-                '- `union` (node both__0_union)'),
-    )
-    def s1_from_parquet(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'both__0_union': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_both',
-        doc_md=('Stage `s2` (ends here: it writes out/readers.csv)\n'
+                '- `union` (node both__0_union)\n'
                 '- `both` = `sort` (node both)\n'
                 '- `write_csv` (node sink1_write_csv)'),
     )
-    def s2_both(s1_from_parquet, **context):
+    def s1_both(**context):
         return run_stage(
-            's2',
-            reads={'both__0_union': 'table'},
-            writes={},
-            upstream=[s1_from_parquet],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_trips',
-        doc_md=('Stage `s3` (ends here: `trips` (read_csv trips, line 11) is cached)\n'
-                '- `trips` = `read_csv` (node trips)'),
-    )
-    def s3_trips(**context):
-        return run_stage(
-            's3',
+            's1',
             reads={},
-            writes={'trips': 'table'},
+            writes={},
             upstream=[],
             context=context,
         )
 
     @task(
-        task_id='s4_fares',
-        doc_md=('Stage `s4` (ends here: it writes out/python.parquet)\n'
+        task_id='s2_population',
+        doc_md=('Stage `s2` (ends here: it writes out/population.csv; it writes '
+                'out/sample.csv; it writes out/python.parquet)\n'
+                '- `trips` = `read_csv` (node trips)\n'
                 '- `select` (node fares__0_select)\n'
                 '- `fares` = `python` (node fares)\n'
-                '- `write_parquet` (node sink4_write_parquet)'),
-    )
-    def s4_fares(s3_trips, **context):
-        return run_stage(
-            's4',
-            reads={'trips': 'table'},
-            writes={},
-            upstream=[s3_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_population',
-        doc_md=('Stage `s5` (ends here: it writes out/population.csv; it writes '
-                'out/sample.csv)\n'
                 '- `population` = `select` (node population)\n'
                 '- `write_csv` (node sink2_write_csv)\n'
                 '- `sample` (node sink3__0_sample)\n'
-                '- `write_csv` (node sink3_write_csv)'),
+                '- `write_csv` (node sink3_write_csv)\n'
+                '- `write_parquet` (node sink4_write_parquet)'),
     )
-    def s5_population(s3_trips, **context):
+    def s2_population(**context):
         return run_stage(
-            's5',
-            reads={'trips': 'table'},
+            's2',
+            reads={},
             writes={},
-            upstream=[s3_trips],
+            upstream=[],
             context=context,
         )
 
@@ -153,34 +140,22 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/readers.csv'),
-            Asset('file:///srv/pipec-project/out/python.parquet'),
-            Asset('file:///srv/pipec-project/out/population.csv'),
-            Asset('file:///srv/pipec-project/out/sample.csv'),
+            Asset(asset_uri('out/readers.csv')),
+            Asset(asset_uri('out/population.csv')),
+            Asset(asset_uri('out/sample.csv')),
+            Asset(asset_uri('out/python.parquet')),
         ],
     )
-    def commit_outputs(s1_from_parquet, s2_both, s3_trips, s4_fares, s5_population, **context):
-        return support().commit_outputs(
-            [s1_from_parquet, s2_both, s3_trips, s4_fares, s5_population],
-            context,
-        )
+    def commit_outputs(s1_both, s2_population, **context):
+        return support().commit_outputs([s1_both, s2_population], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_from_parquet_out = s1_from_parquet()
-    s2_both_out = s2_both(s1_from_parquet_out)
-    s3_trips_out = s3_trips()
-    s4_fares_out = s4_fares(s3_trips_out)
-    s5_population_out = s5_population(s3_trips_out)
-    commit_outputs(
-        s1_from_parquet_out,
-        s2_both_out,
-        s3_trips_out,
-        s4_fares_out,
-        s5_population_out,
-    ) >> clean_up()
+    s1_both_out = s1_both()
+    s2_population_out = s2_population()
+    commit_outputs(s1_both_out, s2_population_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -6,16 +6,13 @@ import pipec_local_runtime as rt
 PIPELINE = "io"
 PARAMS = {"data": "data"}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["both__0_union"], "nodes": ["from_json", "from_parquet", "both__0_union"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["both__0_union"], "outputs": [], "nodes": ["both", "sink1_write_csv"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": [], "outputs": ["trips"], "nodes": ["trips"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["trips"], "outputs": [], "nodes": ["fares__0_select", "fares", "sink4_write_parquet"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["trips"], "outputs": [], "nodes": ["population", "sink2_write_csv", "sink3__0_sample", "sink3_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": [], "nodes": ["from_json", "from_parquet", "both__0_union", "both", "sink1_write_csv"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": [], "outputs": [], "nodes": ["trips", "fares__0_select", "fares", "population", "sink2_write_csv", "sink3__0_sample", "sink3_write_csv", "sink4_write_parquet"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: from_json, from_parquet. Ends here because: `both` (sort both, line 8) needs a shuffle on airflow."""
+    """Stage s1: from_json, from_parquet, both. Ends here because: it writes out/readers.csv."""
     # from_json: from_json = read_json("${data}/stations.jsonl")
     from_json = rt.read_json(
         ctx,
@@ -42,12 +39,6 @@ def stage_s1(ctx, inputs):
     )
     # both__0_union: union()
     both__0_union = pl.concat([from_parquet, from_json.select(from_parquet.collect_schema().names())], how="vertical_relaxed")
-    return {"both__0_union": both__0_union}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: both. Ends here because: it writes out/readers.csv."""
-    both__0_union = inputs["both__0_union"].lazy()
     # both: both = ... | sort(code, zone)
     both = both__0_union.sort(
         ["code", "zone"],
@@ -60,8 +51,8 @@ def stage_s2(ctx, inputs):
     return {}
 
 
-def stage_s3(ctx, inputs):
-    """Stage s3: trips. Ends here because: `trips` (read_csv trips, line 11) is cached."""
+def stage_s2(ctx, inputs):
+    """Stage s2: trips, fares, population. Ends here because: it writes out/population.csv; it writes out/sample.csv; it writes out/python.parquet."""
     # trips: trips = read_csv("${data}/trips.csv")
     trips = rt.read_csv(
         ctx,
@@ -82,12 +73,6 @@ def stage_s3(ctx, inputs):
         columns=["id", "start", "fare"],
     )
     trips = ctx.materialise("trips", trips).lazy()
-    return {"trips": trips}
-
-
-def stage_s4(ctx, inputs):
-    """Stage s4: fares. Ends here because: it writes out/python.parquet."""
-    trips = inputs["trips"].lazy()
     # fares__0_select: select(id, fare)
     fares__0_select = trips.select(pl.col("id"), pl.col("fare"))
     # fares: fares = ... | python("conformance_udf:add_tax")
@@ -102,14 +87,6 @@ def stage_s4(ctx, inputs):
         ],
         options={"rate": 0.2},
     )
-    # sink4_write_parquet: write_parquet("out/python.parquet")
-    rt.write_parquet(ctx, "sink4_write_parquet", fares, "out/python.parquet")
-    return {}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: population. Ends here because: it writes out/population.csv; it writes out/sample.csv."""
-    trips = inputs["trips"].lazy()
     # population: population = ... | select(id, start, fare)
     population = trips.select(pl.col("id"), pl.col("start"), pl.col("fare"))
     # sink2_write_csv: write_csv("out/population.csv")
@@ -118,4 +95,6 @@ def stage_s5(ctx, inputs):
     sink3__0_sample = population.filter(rt.split_draw(None, 9) < 0.5)
     # sink3_write_csv: write_csv("out/sample.csv")
     rt.write_csv(ctx, "sink3_write_csv", sink3__0_sample, "out/sample.csv")
+    # sink4_write_parquet: write_parquet("out/python.parquet")
+    rt.write_parquet(ctx, "sink4_write_parquet", fares, "out/python.parquet")
     return {}

@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -49,12 +69,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
     params={
         'data': Param('data', type='string'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -65,51 +85,45 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_rows',
-        doc_md=('Stage `s1` (ends here: `rows` (read_csv rows, line 37) is cached)\n'
-                '- `rows` = `read_csv` (node rows)'),
+        task_id='s1_model',
+        doc_md=('Stage `s1` (ends here: `rows` (read_csv rows, line 37) is also read by stage '
+                's2; `model` (fit model, line 38) trains a model, which later steps use)\n'
+                '- `rows` = `read_csv` (node rows)\n'
+                '- `model` = `fit` (node model)'),
     )
-    def s1_rows(**context):
+    def s1_model(**context):
         return run_stage(
             's1',
             reads={},
-            writes={'rows': 'table'},
+            writes={'rows': 'table', 'model': 'model'},
             upstream=[],
             context=context,
         )
 
     @task(
-        task_id='s2_model',
-        doc_md=('Stage `s2` (ends here: `model` (fit model, line 38) trains a model, which '
-                'later steps use)\n'
-                '- `model` = `fit` (node model)'),
-    )
-    def s2_model(s1_rows, **context):
-        return run_stage(
-            's2',
-            reads={'rows': 'table'},
-            writes={'model': 'model'},
-            upstream=[s1_rows],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_write_csv',
-        doc_md=('Stage `s3` (ends here: it writes out/clusters.csv)\n'
+        task_id='s2_write_csv',
+        doc_md=('Stage `s2` (ends here: it writes out/clusters.csv)\n'
                 '- `predict` (node sink1__0_predict)\n'
                 '- `select` (node sink1__1_select)\n'
                 '- `write_csv` (node sink1_write_csv)'),
     )
-    def s3_write_csv(s1_rows, s2_model, **context):
+    def s2_write_csv(s1_model, **context):
         return run_stage(
-            's3',
+            's2',
             reads={'rows': 'table', 'model': 'model'},
             writes={},
-            upstream=[s1_rows, s2_model],
+            upstream=[s1_model],
             context=context,
         )
 
@@ -117,19 +131,18 @@ def pipeline():
         task_id='commit_outputs',
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
-        outlets=[Asset('file:///srv/pipec-project/out/clusters.csv')],
+        outlets=[Asset(asset_uri('out/clusters.csv'))],
     )
-    def commit_outputs(s1_rows, s2_model, s3_write_csv, **context):
-        return support().commit_outputs([s1_rows, s2_model, s3_write_csv], context)
+    def commit_outputs(s1_model, s2_write_csv, **context):
+        return support().commit_outputs([s1_model, s2_write_csv], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_rows_out = s1_rows()
-    s2_model_out = s2_model(s1_rows_out)
-    s3_write_csv_out = s3_write_csv(s1_rows_out, s2_model_out)
-    commit_outputs(s1_rows_out, s2_model_out, s3_write_csv_out) >> clean_up()
+    s1_model_out = s1_model()
+    s2_write_csv_out = s2_write_csv(s1_model_out)
+    commit_outputs(s1_model_out, s2_write_csv_out) >> clean_up()
 
 
 dag_object = pipeline()

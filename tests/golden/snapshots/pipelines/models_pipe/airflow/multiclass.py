@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -49,12 +69,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
     params={
         'data': Param('data', type='string'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -65,159 +85,90 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_read_csv',
-        doc_md=('Stage `s1` (ends here: read_csv rows__0_read_csv (line 44) is cached)\n'
-                '- `read_csv` (node rows__0_read_csv)'),
+        task_id='s1_logistic',
+        doc_md=('Stage `s1` (ends here: `test` (split test, line 47) is also read by stage s2; '
+                '`test` (split test, line 47) is also read by stage s3; `test` (split test, '
+                'line 47) is also read by stage s4; `bands` (fit bands, line 60) trains a '
+                'model, which later steps use; `forest` (fit forest, line 51) trains a model, '
+                'which later steps use; `logistic` (fit logistic, line 50) trains a model, '
+                'which later steps use)\n'
+                '- `read_csv` (node rows__0_read_csv)\n'
+                '- `rows` = `derive` (node rows)\n'
+                '- `test` = `split` (node test)\n'
+                '- `train` = `split` (node train)\n'
+                '- `bands` = `fit` (node bands): A regressor of an int label predicts floats.\n'
+                '- `forest` = `fit` (node forest)\n'
+                '- `logistic` = `fit` (node logistic): Three classes: roc_auc is one-vs-rest '
+                "macro and log_loss runs over every class's probability."),
     )
-    def s1_read_csv(**context):
+    def s1_logistic(**context):
         return run_stage(
             's1',
             reads={},
-            writes={'rows__0_read_csv': 'table'},
+            writes={'test': 'table', 'bands': 'model', 'forest': 'model', 'logistic': 'model'},
             upstream=[],
             context=context,
         )
 
     @task(
-        task_id='s2_train',
-        doc_md=('Stage `s2` (ends here: `test` (split test, line 47) is cached; `train` (split '
-                'train, line 47) is cached)\n'
-                '- `rows` = `derive` (node rows)\n'
-                '- `test` = `split` (node test)\n'
-                '- `train` = `split` (node train)'),
-    )
-    def s2_train(s1_read_csv, **context):
-        return run_stage(
-            's2',
-            reads={'rows__0_read_csv': 'table'},
-            writes={'test': 'table', 'train': 'table'},
-            upstream=[s1_read_csv],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_bands',
-        doc_md=('Stage `s3` (ends here: `bands` (fit bands, line 60) trains a model, which '
-                'later steps use)\n'
-                '- `bands` = `fit` (node bands): A regressor of an int label predicts floats.'),
-    )
-    def s3_bands(s2_train, **context):
-        return run_stage(
-            's3',
-            reads={'train': 'table'},
-            writes={'bands': 'model'},
-            upstream=[s2_train],
-            context=context,
-        )
-
-    @task(
-        task_id='s4_forest',
-        doc_md=('Stage `s4` (ends here: `forest` (fit forest, line 51) trains a model, which '
-                'later steps use)\n'
-                '- `forest` = `fit` (node forest)'),
-    )
-    def s4_forest(s2_train, **context):
-        return run_stage(
-            's4',
-            reads={'train': 'table'},
-            writes={'forest': 'model'},
-            upstream=[s2_train],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_logistic',
-        doc_md=('Stage `s5` (ends here: `logistic` (fit logistic, line 50) trains a model, '
-                'which later steps use)\n'
-                '- `logistic` = `fit` (node logistic): Three classes: roc_auc is one-vs-rest '
-                "macro and log_loss runs over every class's probability."),
-    )
-    def s5_logistic(s2_train, **context):
-        return run_stage(
-            's5',
-            reads={'train': 'table'},
-            writes={'logistic': 'model'},
-            upstream=[s2_train],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_scored',
-        doc_md=('Stage `s6` (ends here: `scored` (predict scored, line 52) is cached)\n'
-                '- `scored` = `predict` (node scored)'),
-    )
-    def s6_scored(s2_train, s5_logistic, **context):
-        return run_stage(
-            's6',
-            reads={'test': 'table', 'logistic': 'model'},
-            writes={'scored': 'table'},
-            upstream=[s2_train, s5_logistic],
-            context=context,
-        )
-
-    @task(
-        task_id='s7_write_csv',
-        doc_md=('Stage `s7` (ends here: it writes out/multiclass_scored.csv)\n'
+        task_id='s2_scored',
+        doc_md=('Stage `s2` (ends here: it writes out/multiclass_scored.csv; it writes '
+                'out/multiclass_logistic_metrics.json)\n'
+                '- `scored` = `predict` (node scored)\n'
                 '- `select` (node sink1__0_select)\n'
-                '- `write_csv` (node sink1_write_csv)'),
-    )
-    def s7_write_csv(s6_scored, **context):
-        return run_stage(
-            's7',
-            reads={'scored': 'table'},
-            writes={},
-            upstream=[s6_scored],
-            context=context,
-        )
-
-    @task(
-        task_id='s8_write_json',
-        doc_md=('Stage `s8` (ends here: it writes out/multiclass_logistic_metrics.json)\n'
+                '- `write_csv` (node sink1_write_csv)\n'
                 '- `evaluate` (node sink2__0_evaluate)\n'
                 '- `write_json` (node sink2_write_json)'),
     )
-    def s8_write_json(s6_scored, s5_logistic, **context):
+    def s2_scored(s1_logistic, **context):
         return run_stage(
-            's8',
-            reads={'scored': 'table', 'logistic': 'model'},
+            's2',
+            reads={'test': 'table', 'logistic': 'model'},
             writes={'sink2__0_evaluate': 'metrics'},
-            upstream=[s6_scored, s5_logistic],
+            upstream=[s1_logistic],
             context=context,
         )
 
     @task(
-        task_id='s9_write_json',
-        doc_md=('Stage `s9` (ends here: it writes out/multiclass_forest_metrics.json)\n'
+        task_id='s3_write_json',
+        doc_md=('Stage `s3` (ends here: it writes out/multiclass_forest_metrics.json)\n'
                 '- `predict` (node sink3__0_predict)\n'
                 '- `evaluate` (node sink3__1_evaluate)\n'
                 '- `write_json` (node sink3_write_json)'),
     )
-    def s9_write_json(s2_train, s4_forest, **context):
+    def s3_write_json(s1_logistic, **context):
         return run_stage(
-            's9',
+            's3',
             reads={'test': 'table', 'forest': 'model'},
             writes={'sink3__1_evaluate': 'metrics'},
-            upstream=[s2_train, s4_forest],
+            upstream=[s1_logistic],
             context=context,
         )
 
     @task(
-        task_id='s10_write_csv',
-        doc_md=('Stage `s10` (ends here: it writes out/band_scored.csv)\n'
+        task_id='s4_write_csv',
+        doc_md=('Stage `s4` (ends here: it writes out/band_scored.csv)\n'
                 '- `predict` (node sink4__0_predict)\n'
                 '- `select` (node sink4__1_select)\n'
                 '- `write_csv` (node sink4_write_csv)'),
     )
-    def s10_write_csv(s2_train, s3_bands, **context):
+    def s4_write_csv(s1_logistic, **context):
         return run_stage(
-            's10',
+            's4',
             reads={'test': 'table', 'bands': 'model'},
             writes={},
-            upstream=[s2_train, s3_bands],
+            upstream=[s1_logistic],
             context=context,
         )
 
@@ -226,38 +177,15 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/multiclass_scored.csv'),
-            Asset('file:///srv/pipec-project/out/multiclass_logistic_metrics.json'),
-            Asset('file:///srv/pipec-project/out/multiclass_forest_metrics.json'),
-            Asset('file:///srv/pipec-project/out/band_scored.csv'),
+            Asset(asset_uri('out/multiclass_scored.csv')),
+            Asset(asset_uri('out/multiclass_logistic_metrics.json')),
+            Asset(asset_uri('out/multiclass_forest_metrics.json')),
+            Asset(asset_uri('out/band_scored.csv')),
         ],
     )
-    def commit_outputs(
-        s1_read_csv,
-        s2_train,
-        s3_bands,
-        s4_forest,
-        s5_logistic,
-        s6_scored,
-        s7_write_csv,
-        s8_write_json,
-        s9_write_json,
-        s10_write_csv,
-        **context,
-    ):
+    def commit_outputs(s1_logistic, s2_scored, s3_write_json, s4_write_csv, **context):
         return support().commit_outputs(
-            [
-                s1_read_csv,
-                s2_train,
-                s3_bands,
-                s4_forest,
-                s5_logistic,
-                s6_scored,
-                s7_write_csv,
-                s8_write_json,
-                s9_write_json,
-                s10_write_csv,
-            ],
+            [s1_logistic, s2_scored, s3_write_json, s4_write_csv],
             context,
         )
 
@@ -265,28 +193,11 @@ def pipeline():
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_read_csv_out = s1_read_csv()
-    s2_train_out = s2_train(s1_read_csv_out)
-    s3_bands_out = s3_bands(s2_train_out)
-    s4_forest_out = s4_forest(s2_train_out)
-    s5_logistic_out = s5_logistic(s2_train_out)
-    s6_scored_out = s6_scored(s2_train_out, s5_logistic_out)
-    s7_write_csv_out = s7_write_csv(s6_scored_out)
-    s8_write_json_out = s8_write_json(s6_scored_out, s5_logistic_out)
-    s9_write_json_out = s9_write_json(s2_train_out, s4_forest_out)
-    s10_write_csv_out = s10_write_csv(s2_train_out, s3_bands_out)
-    commit_outputs(
-        s1_read_csv_out,
-        s2_train_out,
-        s3_bands_out,
-        s4_forest_out,
-        s5_logistic_out,
-        s6_scored_out,
-        s7_write_csv_out,
-        s8_write_json_out,
-        s9_write_json_out,
-        s10_write_csv_out,
-    ) >> clean_up()
+    s1_logistic_out = s1_logistic()
+    s2_scored_out = s2_scored(s1_logistic_out)
+    s3_write_json_out = s3_write_json(s1_logistic_out)
+    s4_write_csv_out = s4_write_csv(s1_logistic_out)
+    commit_outputs(s1_logistic_out, s2_scored_out, s3_write_json_out, s4_write_csv_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -6,19 +6,16 @@ import pipec_local_runtime as rt
 PIPELINE = "classifiers"
 PARAMS = {"data": "data"}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["rows"], "nodes": ["rows"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["rows"], "outputs": ["test"], "nodes": ["test"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["rows"], "outputs": ["boosted", "forest", "logistic"], "nodes": ["train", "boosted", "forest", "logistic"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["test", "logistic"], "outputs": ["scored"], "nodes": ["scored"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["scored"], "outputs": [], "nodes": ["sink1__0_select", "sink1_write_csv"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["scored", "logistic"], "outputs": ["sink2__0_evaluate"], "nodes": ["sink2__0_evaluate", "sink2__1_expect", "sink2_write_json"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["test", "forest"], "outputs": ["sink3__1_evaluate"], "nodes": ["sink3__0_predict", "sink3__1_evaluate", "sink3_write_json"]},
-    {"id": "s8", "fn": "stage_s8", "inputs": ["test", "boosted"], "outputs": ["sink4__1_evaluate"], "nodes": ["sink4__0_predict", "sink4__1_evaluate", "sink4_write_json"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "boosted", "forest", "logistic"], "nodes": ["rows", "test", "train", "boosted", "forest", "logistic"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "logistic"], "outputs": ["sink2__0_evaluate"], "nodes": ["scored", "sink1__0_select", "sink1_write_csv", "sink2__0_evaluate", "sink2__1_expect", "sink2_write_json"]},
+    {"id": "s3", "fn": "stage_s3", "inputs": ["test", "forest"], "outputs": ["sink3__1_evaluate"], "nodes": ["sink3__0_predict", "sink3__1_evaluate", "sink3_write_json"]},
+    {"id": "s4", "fn": "stage_s4", "inputs": ["test", "boosted"], "outputs": ["sink4__1_evaluate"], "nodes": ["sink4__0_predict", "sink4__1_evaluate", "sink4_write_json"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: rows. Ends here because: `rows` (read_csv rows, line 6) is cached."""
+    """Stage s1: rows, test, train, boosted, forest, logistic. Ends here because: `test` (split test, line 7) is also read by stage s2; `test` (split test, line 7) is also read by stage s3; `test` (split test, line 7) is also read by stage s4; `boosted` (fit boosted, line 11) trains a model, which later steps use; `forest` (fit forest, line 10) trains a model, which later steps use; `logistic` (fit logistic, line 9) trains a model, which later steps use."""
+    params = ctx.params
     # rows: rows = read_csv("${data}/labelled.csv")
     rows = rt.read_csv(
         ctx,
@@ -38,22 +35,9 @@ def stage_s1(ctx, inputs):
         columns=["id", "x1", "x2", "group", "flag", "label"],
     )
     rows = ctx.materialise("rows", rows).lazy()
-    return {"rows": rows}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: test. Ends here because: `test` (split test, line 7) is cached."""
-    rows = inputs["rows"].lazy()
     # test: test = ... | split(part 1 of fraction=0.75, seed=5, by=id)
     test = rows.filter(rt.split_draw("id", 5) >= 0.75)
     test = ctx.materialise("test", test).lazy()
-    return {"test": test}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: train, boosted, forest, logistic. Ends here because: `boosted` (fit boosted, line 11) trains a model, which later steps use; `forest` (fit forest, line 10) trains a model, which later steps use; `logistic` (fit logistic, line 9) trains a model, which later steps use."""
-    params = ctx.params
-    rows = inputs["rows"].lazy()
     # train: train = ... | split(part 0 of fraction=0.75, seed=5, by=id)
     train = rows.filter(rt.split_draw("id", 5) < 0.75)
     # boosted: boosted = ... | fit(gradient_boosted_classifier, features=[x1, x2], label=label)
@@ -89,33 +73,20 @@ def stage_s3(ctx, inputs):
         features=[("x1", "float"), ("x2", "float"), ("group", "str"), ("flag", "bool")],
         label=("label", "bool"),
     )
-    return {"boosted": boosted, "forest": forest, "logistic": logistic}
+    return {"test": test, "boosted": boosted, "forest": forest, "logistic": logistic}
 
 
-def stage_s4(ctx, inputs):
-    """Stage s4: scored. Ends here because: `scored` (predict scored, line 13) is cached."""
+def stage_s2(ctx, inputs):
+    """Stage s2: scored. Ends here because: it writes out/logistic_scored.csv; it writes out/logistic_metrics.json."""
     test = inputs["test"].lazy()
     logistic = inputs["logistic"]
     # scored: scored = ... | predict()
     scored = rt.predict(ctx, "scored", test, logistic)
     scored = ctx.materialise("scored", scored).lazy()
-    return {"scored": scored}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: sink1__0_select, sink1_write_csv. Ends here because: it writes out/logistic_scored.csv."""
-    scored = inputs["scored"].lazy()
     # sink1__0_select: select(id, prediction, probability)
     sink1__0_select = scored.select(pl.col("id"), pl.col("prediction"), pl.col("probability"))
     # sink1_write_csv: write_csv("out/logistic_scored.csv")
     rt.write_csv(ctx, "sink1_write_csv", sink1__0_select, "out/logistic_scored.csv")
-    return {}
-
-
-def stage_s6(ctx, inputs):
-    """Stage s6: sink2__0_evaluate, sink2__1_expect, sink2_write_json. Ends here because: it writes out/logistic_metrics.json."""
-    scored = inputs["scored"].lazy()
-    logistic = inputs["logistic"]
     # sink2__0_evaluate: evaluate(label=label, metrics=["accuracy", "precision", "recall", "f1", "roc_auc", "log...
     sink2__0_evaluate = rt.evaluate(
         ctx,
@@ -142,8 +113,8 @@ def stage_s6(ctx, inputs):
     return {"sink2__0_evaluate": sink2__0_evaluate}
 
 
-def stage_s7(ctx, inputs):
-    """Stage s7: sink3__0_predict, sink3__1_evaluate, sink3_write_json. Ends here because: it writes out/forest_metrics.json."""
+def stage_s3(ctx, inputs):
+    """Stage s3: sink3__0_predict, sink3__1_evaluate, sink3_write_json. Ends here because: it writes out/forest_metrics.json."""
     test = inputs["test"].lazy()
     forest = inputs["forest"]
     # sink3__0_predict: predict()
@@ -164,8 +135,8 @@ def stage_s7(ctx, inputs):
     return {"sink3__1_evaluate": sink3__1_evaluate}
 
 
-def stage_s8(ctx, inputs):
-    """Stage s8: sink4__0_predict, sink4__1_evaluate, sink4_write_json. Ends here because: it writes out/boosted_metrics.json."""
+def stage_s4(ctx, inputs):
+    """Stage s4: sink4__0_predict, sink4__1_evaluate, sink4_write_json. Ends here because: it writes out/boosted_metrics.json."""
     test = inputs["test"].lazy()
     boosted = inputs["boosted"]
     # sink4__0_predict: predict()

@@ -6,14 +6,14 @@ import pipec_local_runtime as rt
 PIPELINE = "clusters"
 PARAMS = {"data": "data"}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["rows"], "nodes": ["rows"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["rows"], "outputs": ["model"], "nodes": ["model"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["rows", "model"], "outputs": [], "nodes": ["sink1__0_predict", "sink1__1_select", "sink1_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["rows", "model"], "nodes": ["rows", "model"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["rows", "model"], "outputs": [], "nodes": ["sink1__0_predict", "sink1__1_select", "sink1_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: rows. Ends here because: `rows` (read_csv rows, line 37) is cached."""
+    """Stage s1: rows, model. Ends here because: `rows` (read_csv rows, line 37) is also read by stage s2; `model` (fit model, line 38) trains a model, which later steps use."""
+    params = ctx.params
     # rows: rows = read_csv("${data}/labelled.csv")
     rows = rt.read_csv(
         ctx,
@@ -33,13 +33,6 @@ def stage_s1(ctx, inputs):
         columns=["id", "cluster_x", "cluster_y"],
     )
     rows = ctx.materialise("rows", rows).lazy()
-    return {"rows": rows}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: model. Ends here because: `model` (fit model, line 38) trains a model, which later steps use."""
-    params = ctx.params
-    rows = inputs["rows"].lazy()
     # model: model = ... | fit(kmeans, features=[cluster_x, cluster_y])
     model = rt.fit(
         ctx,
@@ -51,11 +44,11 @@ def stage_s2(ctx, inputs):
         features=[("cluster_x", "float"), ("cluster_y", "float")],
         label=None,
     )
-    return {"model": model}
+    return {"rows": rows, "model": model}
 
 
-def stage_s3(ctx, inputs):
-    """Stage s3: sink1__0_predict, sink1__1_select, sink1_write_csv. Ends here because: it writes out/clusters.csv."""
+def stage_s2(ctx, inputs):
+    """Stage s2: sink1__0_predict, sink1__1_select, sink1_write_csv. Ends here because: it writes out/clusters.csv."""
     rows = inputs["rows"].lazy()
     model = inputs["model"]
     # sink1__0_predict: predict()

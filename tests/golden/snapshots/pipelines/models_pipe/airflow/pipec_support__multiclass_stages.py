@@ -6,21 +6,16 @@ import pipec_local_runtime as rt
 PIPELINE = "multiclass"
 PARAMS = {"data": "data"}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["rows__0_read_csv"], "nodes": ["rows__0_read_csv"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["rows__0_read_csv"], "outputs": ["test", "train"], "nodes": ["rows", "test", "train"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["train"], "outputs": ["bands"], "nodes": ["bands"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["train"], "outputs": ["forest"], "nodes": ["forest"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["train"], "outputs": ["logistic"], "nodes": ["logistic"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["test", "logistic"], "outputs": ["scored"], "nodes": ["scored"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["scored"], "outputs": [], "nodes": ["sink1__0_select", "sink1_write_csv"]},
-    {"id": "s8", "fn": "stage_s8", "inputs": ["scored", "logistic"], "outputs": ["sink2__0_evaluate"], "nodes": ["sink2__0_evaluate", "sink2_write_json"]},
-    {"id": "s9", "fn": "stage_s9", "inputs": ["test", "forest"], "outputs": ["sink3__1_evaluate"], "nodes": ["sink3__0_predict", "sink3__1_evaluate", "sink3_write_json"]},
-    {"id": "s10", "fn": "stage_s10", "inputs": ["test", "bands"], "outputs": [], "nodes": ["sink4__0_predict", "sink4__1_select", "sink4_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "bands", "forest", "logistic"], "nodes": ["rows__0_read_csv", "rows", "test", "train", "bands", "forest", "logistic"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "logistic"], "outputs": ["sink2__0_evaluate"], "nodes": ["scored", "sink1__0_select", "sink1_write_csv", "sink2__0_evaluate", "sink2_write_json"]},
+    {"id": "s3", "fn": "stage_s3", "inputs": ["test", "forest"], "outputs": ["sink3__1_evaluate"], "nodes": ["sink3__0_predict", "sink3__1_evaluate", "sink3_write_json"]},
+    {"id": "s4", "fn": "stage_s4", "inputs": ["test", "bands"], "outputs": [], "nodes": ["sink4__0_predict", "sink4__1_select", "sink4_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: rows__0_read_csv. Ends here because: read_csv rows__0_read_csv (line 44) is cached."""
+    """Stage s1: rows, test, train, bands, forest, logistic. Ends here because: `test` (split test, line 47) is also read by stage s2; `test` (split test, line 47) is also read by stage s3; `test` (split test, line 47) is also read by stage s4; `bands` (fit bands, line 60) trains a model, which later steps use; `forest` (fit forest, line 51) trains a model, which later steps use; `logistic` (fit logistic, line 50) trains a model, which later steps use."""
+    params = ctx.params
     # rows__0_read_csv: read_csv("${data}/labelled.csv")
     rows__0_read_csv = rt.read_csv(
         ctx,
@@ -40,12 +35,6 @@ def stage_s1(ctx, inputs):
         columns=["id", "x1", "x2", "group", "target"],
     )
     rows__0_read_csv = ctx.materialise("rows__0_read_csv", rows__0_read_csv).lazy()
-    return {"rows__0_read_csv": rows__0_read_csv}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: rows, test, train. Ends here because: `test` (split test, line 47) is cached; `train` (split train, line 47) is cached."""
-    rows__0_read_csv = inputs["rows__0_read_csv"].lazy()
     # rows: rows = ... | derive(level = if(target > 30.0, "high", if(target > -15.0, "mid", "low"))...
     rows = rows__0_read_csv.with_columns(
         pl.when((pl.col("target") > 30.0)).then(pl.lit("high", dtype=pl.String)).otherwise(pl.when((pl.col("target") > -15.0)).then(pl.lit("mid", dtype=pl.String)).otherwise(pl.lit("low", dtype=pl.String))).alias("level"),
@@ -57,13 +46,6 @@ def stage_s2(ctx, inputs):
     # train: train = ... | split(part 0 of fraction=0.75, seed=5, by=id)
     train = rows.filter(rt.split_draw("id", 5) < 0.75)
     train = ctx.materialise("train", train).lazy()
-    return {"test": test, "train": train}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: bands. Ends here because: `bands` (fit bands, line 60) trains a model, which later steps use."""
-    params = ctx.params
-    train = inputs["train"].lazy()
     # bands: bands = ... | fit(linear_regression, features=[x1, x2], label=band)
     bands = rt.fit(
         ctx,
@@ -75,13 +57,6 @@ def stage_s3(ctx, inputs):
         features=[("x1", "float"), ("x2", "float")],
         label=("band", "int"),
     )
-    return {"bands": bands}
-
-
-def stage_s4(ctx, inputs):
-    """Stage s4: forest. Ends here because: `forest` (fit forest, line 51) trains a model, which later steps use."""
-    params = ctx.params
-    train = inputs["train"].lazy()
     # forest: forest = ... | fit(random_forest_classifier, features=[x1, x2], label=level)
     forest = rt.fit(
         ctx,
@@ -93,13 +68,6 @@ def stage_s4(ctx, inputs):
         features=[("x1", "float"), ("x2", "float")],
         label=("level", "str"),
     )
-    return {"forest": forest}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: logistic. Ends here because: `logistic` (fit logistic, line 50) trains a model, which later steps use."""
-    params = ctx.params
-    train = inputs["train"].lazy()
     # logistic: logistic = ... | fit(logistic_regression, features=[x1, x2, group], label=level)
     logistic = rt.fit(
         ctx,
@@ -111,33 +79,20 @@ def stage_s5(ctx, inputs):
         features=[("x1", "float"), ("x2", "float"), ("group", "str")],
         label=("level", "str"),
     )
-    return {"logistic": logistic}
+    return {"test": test, "bands": bands, "forest": forest, "logistic": logistic}
 
 
-def stage_s6(ctx, inputs):
-    """Stage s6: scored. Ends here because: `scored` (predict scored, line 52) is cached."""
+def stage_s2(ctx, inputs):
+    """Stage s2: scored. Ends here because: it writes out/multiclass_scored.csv; it writes out/multiclass_logistic_metrics.json."""
     test = inputs["test"].lazy()
     logistic = inputs["logistic"]
     # scored: scored = ... | predict()
     scored = rt.predict(ctx, "scored", test, logistic)
     scored = ctx.materialise("scored", scored).lazy()
-    return {"scored": scored}
-
-
-def stage_s7(ctx, inputs):
-    """Stage s7: sink1__0_select, sink1_write_csv. Ends here because: it writes out/multiclass_scored.csv."""
-    scored = inputs["scored"].lazy()
     # sink1__0_select: select(id, prediction, probability)
     sink1__0_select = scored.select(pl.col("id"), pl.col("prediction"), pl.col("probability"))
     # sink1_write_csv: write_csv("out/multiclass_scored.csv")
     rt.write_csv(ctx, "sink1_write_csv", sink1__0_select, "out/multiclass_scored.csv")
-    return {}
-
-
-def stage_s8(ctx, inputs):
-    """Stage s8: sink2__0_evaluate, sink2_write_json. Ends here because: it writes out/multiclass_logistic_metrics.json."""
-    scored = inputs["scored"].lazy()
-    logistic = inputs["logistic"]
     # sink2__0_evaluate: evaluate(label=level, metrics=["accuracy", "precision", "recall", "f1", "roc_auc", "log...
     sink2__0_evaluate = rt.evaluate(
         ctx,
@@ -159,8 +114,8 @@ def stage_s8(ctx, inputs):
     return {"sink2__0_evaluate": sink2__0_evaluate}
 
 
-def stage_s9(ctx, inputs):
-    """Stage s9: sink3__0_predict, sink3__1_evaluate, sink3_write_json. Ends here because: it writes out/multiclass_forest_metrics.json."""
+def stage_s3(ctx, inputs):
+    """Stage s3: sink3__0_predict, sink3__1_evaluate, sink3_write_json. Ends here because: it writes out/multiclass_forest_metrics.json."""
     test = inputs["test"].lazy()
     forest = inputs["forest"]
     # sink3__0_predict: predict()
@@ -186,8 +141,8 @@ def stage_s9(ctx, inputs):
     return {"sink3__1_evaluate": sink3__1_evaluate}
 
 
-def stage_s10(ctx, inputs):
-    """Stage s10: sink4__0_predict, sink4__1_select, sink4_write_csv. Ends here because: it writes out/band_scored.csv."""
+def stage_s4(ctx, inputs):
+    """Stage s4: sink4__0_predict, sink4__1_select, sink4_write_csv. Ends here because: it writes out/band_scored.csv."""
     test = inputs["test"].lazy()
     bands = inputs["bands"]
     # sink4__0_predict: predict()

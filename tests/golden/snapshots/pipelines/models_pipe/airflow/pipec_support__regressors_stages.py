@@ -6,18 +6,15 @@ import pipec_local_runtime as rt
 PIPELINE = "regressors"
 PARAMS = {"data": "data"}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["rows"], "nodes": ["rows"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["rows"], "outputs": ["test"], "nodes": ["test"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["rows"], "outputs": ["forest", "linear"], "nodes": ["train", "forest", "linear", "sink4_save_model"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["test", "linear"], "outputs": ["scored"], "nodes": ["scored"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["scored"], "outputs": [], "nodes": ["sink1__0_select", "sink1_write_csv"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["scored", "linear"], "outputs": ["sink2__0_evaluate"], "nodes": ["sink2__0_evaluate", "sink2_write_json"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["test", "forest"], "outputs": ["sink3__1_evaluate"], "nodes": ["sink3__0_predict", "sink3__1_evaluate", "sink3_write_json"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "forest", "linear"], "nodes": ["rows", "test", "train", "forest", "linear", "sink4_save_model"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "linear"], "outputs": ["sink2__0_evaluate"], "nodes": ["scored", "sink1__0_select", "sink1_write_csv", "sink2__0_evaluate", "sink2_write_json"]},
+    {"id": "s3", "fn": "stage_s3", "inputs": ["test", "forest"], "outputs": ["sink3__1_evaluate"], "nodes": ["sink3__0_predict", "sink3__1_evaluate", "sink3_write_json"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: rows. Ends here because: `rows` (read_csv rows, line 24) is cached."""
+    """Stage s1: rows, test, train, forest, linear. Ends here because: `test` (split test, line 25) is also read by stage s2; `test` (split test, line 25) is also read by stage s3; `forest` (fit forest, line 27) trains a model, which later steps use; `linear` (fit linear, line 26) trains a model, which later steps use; it writes out/linear_model."""
+    params = ctx.params
     # rows: rows = read_csv("${data}/labelled.csv")
     rows = rt.read_csv(
         ctx,
@@ -37,22 +34,9 @@ def stage_s1(ctx, inputs):
         columns=["id", "x1", "x2", "group", "target"],
     )
     rows = ctx.materialise("rows", rows).lazy()
-    return {"rows": rows}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: test. Ends here because: `test` (split test, line 25) is cached."""
-    rows = inputs["rows"].lazy()
     # test: test = ... | split(part 1 of fraction=0.75, seed=5, by=id)
     test = rows.filter(rt.split_draw("id", 5) >= 0.75)
     test = ctx.materialise("test", test).lazy()
-    return {"test": test}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: train, forest, linear. Ends here because: `forest` (fit forest, line 27) trains a model, which later steps use; `linear` (fit linear, line 26) trains a model, which later steps use; it writes out/linear_model."""
-    params = ctx.params
-    rows = inputs["rows"].lazy()
     # train: train = ... | split(part 0 of fraction=0.75, seed=5, by=id)
     train = rows.filter(rt.split_draw("id", 5) < 0.75)
     # forest: forest = ... | fit(random_forest_regressor, features=[x1, x2], label=target)
@@ -79,33 +63,20 @@ def stage_s3(ctx, inputs):
     )
     # sink4_save_model: save_model("out/linear_model")
     rt.save_model(ctx, "sink4_save_model", linear, "out/linear_model")
-    return {"forest": forest, "linear": linear}
+    return {"test": test, "forest": forest, "linear": linear}
 
 
-def stage_s4(ctx, inputs):
-    """Stage s4: scored. Ends here because: `scored` (predict scored, line 28) is cached."""
+def stage_s2(ctx, inputs):
+    """Stage s2: scored. Ends here because: it writes out/linear_scored.csv; it writes out/linear_metrics.json."""
     test = inputs["test"].lazy()
     linear = inputs["linear"]
     # scored: scored = ... | predict()
     scored = rt.predict(ctx, "scored", test, linear)
     scored = ctx.materialise("scored", scored).lazy()
-    return {"scored": scored}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: sink1__0_select, sink1_write_csv. Ends here because: it writes out/linear_scored.csv."""
-    scored = inputs["scored"].lazy()
     # sink1__0_select: select(id, prediction)
     sink1__0_select = scored.select(pl.col("id"), pl.col("prediction"))
     # sink1_write_csv: write_csv("out/linear_scored.csv")
     rt.write_csv(ctx, "sink1_write_csv", sink1__0_select, "out/linear_scored.csv")
-    return {}
-
-
-def stage_s6(ctx, inputs):
-    """Stage s6: sink2__0_evaluate, sink2_write_json. Ends here because: it writes out/linear_metrics.json."""
-    scored = inputs["scored"].lazy()
-    linear = inputs["linear"]
     # sink2__0_evaluate: evaluate(label=target, metrics=["rmse", "mae", "r2"])
     sink2__0_evaluate = rt.evaluate(
         ctx,
@@ -122,8 +93,8 @@ def stage_s6(ctx, inputs):
     return {"sink2__0_evaluate": sink2__0_evaluate}
 
 
-def stage_s7(ctx, inputs):
-    """Stage s7: sink3__0_predict, sink3__1_evaluate, sink3_write_json. Ends here because: it writes out/forest_regressor_metrics.json."""
+def stage_s3(ctx, inputs):
+    """Stage s3: sink3__0_predict, sink3__1_evaluate, sink3_write_json. Ends here because: it writes out/forest_regressor_metrics.json."""
     test = inputs["test"].lazy()
     forest = inputs["forest"]
     # sink3__0_predict: predict()

@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -49,12 +69,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
     params={
         'data': Param('data', type='string'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -65,113 +85,70 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_rows',
-        doc_md=('Stage `s1` (ends here: `rows` (read_csv rows, line 24) is cached)\n'
-                '- `rows` = `read_csv` (node rows)'),
-    )
-    def s1_rows(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'rows': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_test',
-        doc_md=('Stage `s2` (ends here: `test` (split test, line 25) is cached)\n'
-                '- `test` = `split` (node test)'),
-    )
-    def s2_test(s1_rows, **context):
-        return run_stage(
-            's2',
-            reads={'rows': 'table'},
-            writes={'test': 'table'},
-            upstream=[s1_rows],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_linear',
-        doc_md=('Stage `s3` (ends here: `forest` (fit forest, line 27) trains a model, which '
-                'later steps use; `linear` (fit linear, line 26) trains a model, which later '
-                'steps use; it writes out/linear_model)\n'
+        task_id='s1_linear',
+        doc_md=('Stage `s1` (ends here: `test` (split test, line 25) is also read by stage s2; '
+                '`test` (split test, line 25) is also read by stage s3; `forest` (fit forest, '
+                'line 27) trains a model, which later steps use; `linear` (fit linear, line '
+                '26) trains a model, which later steps use; it writes out/linear_model)\n'
+                '- `rows` = `read_csv` (node rows)\n'
+                '- `test` = `split` (node test)\n'
                 '- `train` = `split` (node train)\n'
                 '- `forest` = `fit` (node forest)\n'
                 '- `linear` = `fit` (node linear)\n'
                 '- `save_model` (node sink4_save_model)'),
     )
-    def s3_linear(s1_rows, **context):
+    def s1_linear(**context):
         return run_stage(
-            's3',
-            reads={'rows': 'table'},
-            writes={'forest': 'model', 'linear': 'model'},
-            upstream=[s1_rows],
+            's1',
+            reads={},
+            writes={'test': 'table', 'forest': 'model', 'linear': 'model'},
+            upstream=[],
             context=context,
         )
 
     @task(
-        task_id='s4_scored',
-        doc_md=('Stage `s4` (ends here: `scored` (predict scored, line 28) is cached)\n'
-                '- `scored` = `predict` (node scored)'),
-    )
-    def s4_scored(s2_test, s3_linear, **context):
-        return run_stage(
-            's4',
-            reads={'test': 'table', 'linear': 'model'},
-            writes={'scored': 'table'},
-            upstream=[s2_test, s3_linear],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_write_csv',
-        doc_md=('Stage `s5` (ends here: it writes out/linear_scored.csv)\n'
+        task_id='s2_scored',
+        doc_md=('Stage `s2` (ends here: it writes out/linear_scored.csv; it writes '
+                'out/linear_metrics.json)\n'
+                '- `scored` = `predict` (node scored)\n'
                 '- `select` (node sink1__0_select)\n'
-                '- `write_csv` (node sink1_write_csv)'),
-    )
-    def s5_write_csv(s4_scored, **context):
-        return run_stage(
-            's5',
-            reads={'scored': 'table'},
-            writes={},
-            upstream=[s4_scored],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_write_json',
-        doc_md=('Stage `s6` (ends here: it writes out/linear_metrics.json)\n'
+                '- `write_csv` (node sink1_write_csv)\n'
                 '- `evaluate` (node sink2__0_evaluate)\n'
                 '- `write_json` (node sink2_write_json)'),
     )
-    def s6_write_json(s4_scored, s3_linear, **context):
+    def s2_scored(s1_linear, **context):
         return run_stage(
-            's6',
-            reads={'scored': 'table', 'linear': 'model'},
+            's2',
+            reads={'test': 'table', 'linear': 'model'},
             writes={'sink2__0_evaluate': 'metrics'},
-            upstream=[s4_scored, s3_linear],
+            upstream=[s1_linear],
             context=context,
         )
 
     @task(
-        task_id='s7_write_json',
-        doc_md=('Stage `s7` (ends here: it writes out/forest_regressor_metrics.json)\n'
+        task_id='s3_write_json',
+        doc_md=('Stage `s3` (ends here: it writes out/forest_regressor_metrics.json)\n'
                 '- `predict` (node sink3__0_predict)\n'
                 '- `evaluate` (node sink3__1_evaluate)\n'
                 '- `write_json` (node sink3_write_json)'),
     )
-    def s7_write_json(s2_test, s3_linear, **context):
+    def s3_write_json(s1_linear, **context):
         return run_stage(
-            's7',
+            's3',
             reads={'test': 'table', 'forest': 'model'},
             writes={'sink3__1_evaluate': 'metrics'},
-            upstream=[s2_test, s3_linear],
+            upstream=[s1_linear],
             context=context,
         )
 
@@ -180,47 +157,23 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/linear_model'),
-            Asset('file:///srv/pipec-project/out/linear_scored.csv'),
-            Asset('file:///srv/pipec-project/out/linear_metrics.json'),
-            Asset('file:///srv/pipec-project/out/forest_regressor_metrics.json'),
+            Asset(asset_uri('out/linear_model')),
+            Asset(asset_uri('out/linear_scored.csv')),
+            Asset(asset_uri('out/linear_metrics.json')),
+            Asset(asset_uri('out/forest_regressor_metrics.json')),
         ],
     )
-    def commit_outputs(
-        s1_rows,
-        s2_test,
-        s3_linear,
-        s4_scored,
-        s5_write_csv,
-        s6_write_json,
-        s7_write_json,
-        **context,
-    ):
-        return support().commit_outputs(
-            [s1_rows, s2_test, s3_linear, s4_scored, s5_write_csv, s6_write_json, s7_write_json],
-            context,
-        )
+    def commit_outputs(s1_linear, s2_scored, s3_write_json, **context):
+        return support().commit_outputs([s1_linear, s2_scored, s3_write_json], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_rows_out = s1_rows()
-    s2_test_out = s2_test(s1_rows_out)
-    s3_linear_out = s3_linear(s1_rows_out)
-    s4_scored_out = s4_scored(s2_test_out, s3_linear_out)
-    s5_write_csv_out = s5_write_csv(s4_scored_out)
-    s6_write_json_out = s6_write_json(s4_scored_out, s3_linear_out)
-    s7_write_json_out = s7_write_json(s2_test_out, s3_linear_out)
-    commit_outputs(
-        s1_rows_out,
-        s2_test_out,
-        s3_linear_out,
-        s4_scored_out,
-        s5_write_csv_out,
-        s6_write_json_out,
-        s7_write_json_out,
-    ) >> clean_up()
+    s1_linear_out = s1_linear()
+    s2_scored_out = s2_scored(s1_linear_out)
+    s3_write_json_out = s3_write_json(s1_linear_out)
+    commit_outputs(s1_linear_out, s2_scored_out, s3_write_json_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -6,12 +6,13 @@ import pipec.backends.local.runtime as rt
 PIPELINE = "clusters"
 PARAMS = {"data": "data"}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": [], "nodes": ["rows", "model", "sink1__0_predict", "sink1__1_select", "sink1_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["rows", "model"], "nodes": ["rows", "model"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["rows", "model"], "outputs": [], "nodes": ["sink1__0_predict", "sink1__1_select", "sink1_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: rows, model. Ends here because: it writes out/clusters.csv."""
+    """Stage s1: rows, model. Ends here because: `rows` (read_csv rows, line 37) is also read by stage s2; `model` (fit model, line 38) trains a model, which later steps use."""
     params = ctx.params
     # rows: rows = read_csv("${data}/labelled.csv")
     rows = rt.read_csv(
@@ -42,6 +43,13 @@ def stage_s1(ctx, inputs):
         features=[("cluster_x", "float"), ("cluster_y", "float")],
         label=None,
     )
+    return {"rows": rows, "model": model}
+
+
+def stage_s2(ctx, inputs):
+    """Stage s2: sink1__0_predict, sink1__1_select, sink1_write_csv. Ends here because: it writes out/clusters.csv."""
+    rows = inputs["rows"].lazy()
+    model = inputs["model"]
     # sink1__0_predict: predict()
     sink1__0_predict = rt.predict(ctx, "sink1__0_predict", rows, model)
     # sink1__1_select: select(id, prediction)

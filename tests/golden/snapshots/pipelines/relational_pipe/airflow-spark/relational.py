@@ -10,10 +10,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -40,7 +60,7 @@ def run_spark_job(context):
         'data': Param('data', type='string'),
         'min_fare': Param(2.0, type='number'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
@@ -52,23 +72,23 @@ def pipeline():
         doc_md=('Runs `relational_spark_job.py` with spark-submit (or local Spark through '
                 'pyspark).'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/union.csv'),
-            Asset('file:///srv/pipec-project/out/by_start.parquet'),
-            Asset('file:///srv/pipec-project/out/split_first.csv'),
-            Asset('file:///srv/pipec-project/out/join_anti.csv'),
-            Asset('file:///srv/pipec-project/out/join_full.csv'),
-            Asset('file:///srv/pipec-project/out/join_inner.csv'),
-            Asset('file:///srv/pipec-project/out/join_left.csv'),
-            Asset('file:///srv/pipec-project/out/join_right.csv'),
-            Asset('file:///srv/pipec-project/out/join_semi.csv'),
-            Asset('file:///srv/pipec-project/out/no_nulls.csv'),
-            Asset('file:///srv/pipec-project/out/overall.json'),
-            Asset('file:///srv/pipec-project/out/pairs.csv'),
-            Asset('file:///srv/pipec-project/out/split_second.csv'),
-            Asset('file:///srv/pipec-project/out/checked.json'),
-            Asset('file:///srv/pipec-project/out/cleaned.csv'),
-            Asset('file:///srv/pipec-project/out/top.csv'),
-            Asset('file:///srv/pipec-project/out/distinct_rows.csv'),
+            Asset(asset_uri('out/union.csv')),
+            Asset(asset_uri('out/by_start.parquet')),
+            Asset(asset_uri('out/split_first.csv')),
+            Asset(asset_uri('out/join_anti.csv')),
+            Asset(asset_uri('out/join_full.csv')),
+            Asset(asset_uri('out/join_inner.csv')),
+            Asset(asset_uri('out/join_left.csv')),
+            Asset(asset_uri('out/join_right.csv')),
+            Asset(asset_uri('out/join_semi.csv')),
+            Asset(asset_uri('out/no_nulls.csv')),
+            Asset(asset_uri('out/overall.json')),
+            Asset(asset_uri('out/pairs.csv')),
+            Asset(asset_uri('out/split_second.csv')),
+            Asset(asset_uri('out/checked.json')),
+            Asset(asset_uri('out/cleaned.csv')),
+            Asset(asset_uri('out/top.csv')),
+            Asset(asset_uri('out/distinct_rows.csv')),
         ],
     )
     def spark_job(**context):

@@ -6,40 +6,14 @@ import pipec_local_runtime as rt
 PIPELINE = "relational"
 PARAMS = {"data": "data", "min_fare": 2.0}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["stations"], "nodes": ["stations"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["stations"], "outputs": ["stacked__0_union"], "nodes": ["stacked__0_union"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["stacked__0_union"], "outputs": [], "nodes": ["stacked", "sink14_write_csv"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": [], "outputs": ["trips"], "nodes": ["trips"]},
-    {"id": "s5", "fn": "stage_s5", "inputs": ["trips"], "outputs": ["by_start__0_aggregate"], "nodes": ["by_start__0_aggregate"]},
-    {"id": "s6", "fn": "stage_s6", "inputs": ["by_start__0_aggregate"], "outputs": [], "nodes": ["by_start", "sink8_write_parquet"]},
-    {"id": "s7", "fn": "stage_s7", "inputs": ["trips"], "outputs": ["checked"], "nodes": ["checked"]},
-    {"id": "s8", "fn": "stage_s8", "inputs": ["trips"], "outputs": ["cleaned"], "nodes": ["cleaned__0_filter", "cleaned__1_fill_null", "cleaned__2_derive", "cleaned__3_drop", "cleaned"]},
-    {"id": "s9", "fn": "stage_s9", "inputs": ["trips"], "outputs": [], "nodes": ["first", "sink15__0_select", "sink15_write_csv"]},
-    {"id": "s10", "fn": "stage_s10", "inputs": ["stations", "trips"], "outputs": [], "nodes": ["joined_anti", "sink7_write_csv"]},
-    {"id": "s11", "fn": "stage_s11", "inputs": ["trips"], "outputs": ["joined_full__0_select"], "nodes": ["joined_full__0_select"]},
-    {"id": "s12", "fn": "stage_s12", "inputs": ["joined_full__0_select", "stations"], "outputs": [], "nodes": ["joined_full", "sink5_write_csv"]},
-    {"id": "s13", "fn": "stage_s13", "inputs": ["trips"], "outputs": ["joined_inner__0_select"], "nodes": ["joined_inner__0_select"]},
-    {"id": "s14", "fn": "stage_s14", "inputs": ["joined_inner__0_select", "stations"], "outputs": [], "nodes": ["joined_inner", "sink2_write_csv"]},
-    {"id": "s15", "fn": "stage_s15", "inputs": ["joined_full__0_select", "stations"], "outputs": [], "nodes": ["joined_left", "sink3_write_csv"]},
-    {"id": "s16", "fn": "stage_s16", "inputs": ["joined_full__0_select", "stations"], "outputs": [], "nodes": ["joined_right", "sink4_write_csv"]},
-    {"id": "s17", "fn": "stage_s17", "inputs": ["stations", "trips"], "outputs": [], "nodes": ["joined_semi", "sink6_write_csv"]},
-    {"id": "s18", "fn": "stage_s18", "inputs": ["trips"], "outputs": [], "nodes": ["no_nulls__0_drop_nulls", "no_nulls", "sink11_write_csv"]},
-    {"id": "s19", "fn": "stage_s19", "inputs": ["trips"], "outputs": [], "nodes": ["overall", "sink9_write_json"]},
-    {"id": "s20", "fn": "stage_s20", "inputs": ["trips"], "outputs": ["pairs__0_distinct"], "nodes": ["pairs__0_distinct"]},
-    {"id": "s21", "fn": "stage_s21", "inputs": ["pairs__0_distinct"], "outputs": [], "nodes": ["pairs", "sink12_write_csv"]},
-    {"id": "s22", "fn": "stage_s22", "inputs": ["trips"], "outputs": [], "nodes": ["second", "sink16__0_select", "sink16_write_csv"]},
-    {"id": "s23", "fn": "stage_s23", "inputs": ["checked"], "outputs": [], "nodes": ["sink17__0_aggregate", "sink17_write_json"]},
-    {"id": "s24", "fn": "stage_s24", "inputs": ["cleaned"], "outputs": [], "nodes": ["sink1__0_sort", "sink1_write_csv"]},
-    {"id": "s25", "fn": "stage_s25", "inputs": ["trips"], "outputs": ["top__0_drop_nulls"], "nodes": ["top__0_drop_nulls"]},
-    {"id": "s26", "fn": "stage_s26", "inputs": ["top__0_drop_nulls"], "outputs": [], "nodes": ["top__1_sort", "top", "sink10_write_csv"]},
-    {"id": "s27", "fn": "stage_s27", "inputs": ["stations"], "outputs": ["whole__0_union"], "nodes": ["whole__0_union"]},
-    {"id": "s28", "fn": "stage_s28", "inputs": ["whole__0_union"], "outputs": ["whole__1_distinct"], "nodes": ["whole__1_distinct"]},
-    {"id": "s29", "fn": "stage_s29", "inputs": ["whole__1_distinct"], "outputs": [], "nodes": ["whole", "sink13_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["checked"], "nodes": ["stations", "stacked__0_union", "stacked", "sink14_write_csv", "trips", "by_start__0_aggregate", "by_start", "checked", "cleaned__0_filter", "cleaned__1_fill_null", "cleaned__2_derive", "cleaned__3_drop", "cleaned", "first", "joined_anti", "joined_full__0_select", "joined_full", "joined_inner__0_select", "joined_inner", "joined_left", "joined_right", "joined_semi", "no_nulls__0_drop_nulls", "no_nulls", "overall", "pairs__0_distinct", "pairs", "second", "sink11_write_csv", "sink12_write_csv", "sink15__0_select", "sink15_write_csv", "sink16__0_select", "sink16_write_csv", "sink1__0_sort", "sink1_write_csv", "sink2_write_csv", "sink3_write_csv", "sink4_write_csv", "sink5_write_csv", "sink6_write_csv", "sink7_write_csv", "sink8_write_parquet", "sink9_write_json", "top__0_drop_nulls", "top__1_sort", "top", "sink10_write_csv", "whole__0_union", "whole__1_distinct", "whole", "sink13_write_csv"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["checked"], "outputs": [], "nodes": ["sink17__0_aggregate", "sink17_write_json"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: stations. Ends here because: `stations` (read_csv stations, line 8) is cached."""
+    """Stage s1: stations, stacked, trips, by_start, checked, cleaned, first, joined_anti, joined_full, joined_inner, joined_left, joined_right, joined_semi, no_nulls, overall, pairs, second, top, whole. Ends here because: it writes out/union.csv; `checked` (expect checked, line 55) is a quality gate, retried on its own on airflow; it writes out/no_nulls.csv; it writes out/pairs.csv; it writes out/split_first.csv; it writes out/split_second.csv; it writes out/cleaned.csv; it writes out/join_inner.csv; it writes out/join_left.csv; it writes out/join_right.csv; it writes out/join_full.csv; it writes out/join_semi.csv; it writes out/join_anti.csv; it writes out/by_start.parquet; it writes out/overall.json; it writes out/top.csv; it writes out/distinct_rows.csv."""
+    params = ctx.params
     # stations: stations = read_csv("${data}/stations.csv")
     stations = rt.read_csv(
         ctx,
@@ -53,20 +27,8 @@ def stage_s1(ctx, inputs):
         ],
     )
     stations = ctx.materialise("stations", stations).lazy()
-    return {"stations": stations}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: stacked__0_union. Ends here because: `stacked` (aggregate stacked, line 49) needs a shuffle on airflow."""
-    stations = inputs["stations"].lazy()
     # stacked__0_union: union()
     stacked__0_union = pl.concat([stations, stations.select(stations.collect_schema().names()), stations.select(stations.collect_schema().names())], how="vertical_relaxed")
-    return {"stacked__0_union": stacked__0_union}
-
-
-def stage_s3(ctx, inputs):
-    """Stage s3: stacked. Ends here because: it writes out/union.csv."""
-    stacked__0_union = inputs["stacked__0_union"].lazy()
     # stacked: stacked = ... | aggregate(by=[code], copies = count())
     stacked = stacked__0_union.group_by(["code"], maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("__pipec_aggregate_0"),
@@ -74,11 +36,6 @@ def stage_s3(ctx, inputs):
     stacked = stacked.select("code", pl.col("__pipec_aggregate_0").alias("copies"))
     # sink14_write_csv: write_csv("out/union.csv")
     rt.write_csv(ctx, "sink14_write_csv", stacked, "out/union.csv")
-    return {}
-
-
-def stage_s4(ctx, inputs):
-    """Stage s4: trips. Ends here because: `trips` (read_csv trips, line 7) is cached."""
     # trips: trips = read_csv("${data}/trips.csv")
     trips = rt.read_csv(
         ctx,
@@ -98,12 +55,6 @@ def stage_s4(ctx, inputs):
         ],
     )
     trips = ctx.materialise("trips", trips).lazy()
-    return {"trips": trips}
-
-
-def stage_s5(ctx, inputs):
-    """Stage s5: by_start__0_aggregate. Ends here because: `by_start` (sort by_start, line 35) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
     # by_start__0_aggregate: aggregate(by=[start, returned], n = count(), n_minutes = count(minutes), riders = count...
     by_start__0_aggregate = trips.group_by(["start", "returned"], maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("__pipec_aggregate_0"),
@@ -137,12 +88,6 @@ def stage_s5(ctx, inputs):
         pl.col("__pipec_aggregate_9").alias("med"),
     )
     by_start__0_aggregate = rt.fence(by_start__0_aggregate)
-    return {"by_start__0_aggregate": by_start__0_aggregate}
-
-
-def stage_s6(ctx, inputs):
-    """Stage s6: by_start. Ends here because: it writes out/by_start.parquet."""
-    by_start__0_aggregate = inputs["by_start__0_aggregate"].lazy()
     # by_start: by_start = ... | sort(start, -returned)
     by_start = by_start__0_aggregate.sort(
         ["start", "returned"],
@@ -150,14 +95,6 @@ def stage_s6(ctx, inputs):
         nulls_last=True,
         maintain_order=True,
     )
-    # sink8_write_parquet: write_parquet("out/by_start.parquet")
-    rt.write_parquet(ctx, "sink8_write_parquet", by_start, "out/by_start.parquet")
-    return {}
-
-
-def stage_s7(ctx, inputs):
-    """Stage s7: checked. Ends here because: aggregate sink17__0_aggregate (line 56) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
     # checked: checked = ... | expect(row_count() == 240, max(fare) < 100, count_distinct(start) == 6)
     checked = rt.expect(
         ctx,
@@ -170,13 +107,6 @@ def stage_s7(ctx, inputs):
             ("count_distinct(start) == 6", (pl.col("start").drop_nulls().n_unique().cast(pl.Int64) == 6), [("count_distinct(start)", pl.col("start").drop_nulls().n_unique().cast(pl.Int64))]),
         ],
     )
-    return {"checked": checked}
-
-
-def stage_s8(ctx, inputs):
-    """Stage s8: cleaned. Ends here because: sort sink1__0_sort (line 16) needs a shuffle on airflow."""
-    params = ctx.params
-    trips = inputs["trips"].lazy()
     # cleaned__0_filter: filter(fare >= $min_fare and start != "DDD")
     cleaned__0_filter = trips.filter(
         ((pl.col("fare") >= params["min_fare"]) & (pl.col("start") != "DDD")),
@@ -194,25 +124,8 @@ def stage_s8(ctx, inputs):
     cleaned__3_drop = cleaned__2_derive.drop(["rider"])
     # cleaned: cleaned = ... | rename()
     cleaned = cleaned__3_drop.rename({"start": "origin"})
-    return {"cleaned": cleaned}
-
-
-def stage_s9(ctx, inputs):
-    """Stage s9: first. Ends here because: it writes out/split_first.csv."""
-    trips = inputs["trips"].lazy()
     # first: first = ... | split(part 0 of fraction=0.7, seed=11, by=id)
     first = trips.filter(rt.split_draw("id", 11) < 0.7)
-    # sink15__0_select: select(id)
-    sink15__0_select = first.select(pl.col("id"))
-    # sink15_write_csv: write_csv("out/split_first.csv")
-    rt.write_csv(ctx, "sink15_write_csv", sink15__0_select, "out/split_first.csv")
-    return {}
-
-
-def stage_s10(ctx, inputs):
-    """Stage s10: joined_anti. Ends here because: it writes out/join_anti.csv."""
-    stations = inputs["stations"].lazy()
-    trips = inputs["trips"].lazy()
     # joined_anti: joined_anti = ... | join(trips, on=[code == start], how="anti")
     joined_anti = stations.join(
         trips,
@@ -222,24 +135,9 @@ def stage_s10(ctx, inputs):
         coalesce=True,
         maintain_order="left_right",
     )
-    # sink7_write_csv: write_csv("out/join_anti.csv")
-    rt.write_csv(ctx, "sink7_write_csv", joined_anti, "out/join_anti.csv")
-    return {}
-
-
-def stage_s11(ctx, inputs):
-    """Stage s11: joined_full__0_select. Ends here because: select joined_full__0_select (line 21) is cached."""
-    trips = inputs["trips"].lazy()
     # joined_full__0_select: select(id, start)
     joined_full__0_select = trips.select(pl.col("id"), pl.col("start"))
     joined_full__0_select = ctx.materialise("joined_full__0_select", joined_full__0_select).lazy()
-    return {"joined_full__0_select": joined_full__0_select}
-
-
-def stage_s12(ctx, inputs):
-    """Stage s12: joined_full. Ends here because: it writes out/join_full.csv."""
-    joined_full__0_select = inputs["joined_full__0_select"].lazy()
-    stations = inputs["stations"].lazy()
     # joined_full: joined_full = ... | join(stations, on=[start == code], how="full")
     joined_full = joined_full__0_select.join(
         stations,
@@ -249,23 +147,8 @@ def stage_s12(ctx, inputs):
         coalesce=True,
         maintain_order="left_right",
     )
-    # sink5_write_csv: write_csv("out/join_full.csv")
-    rt.write_csv(ctx, "sink5_write_csv", joined_full, "out/join_full.csv")
-    return {}
-
-
-def stage_s13(ctx, inputs):
-    """Stage s13: joined_inner__0_select. Ends here because: `joined_inner` (join joined_inner, line 18) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
     # joined_inner__0_select: select(id, start, fare)
     joined_inner__0_select = trips.select(pl.col("id"), pl.col("start"), pl.col("fare"))
-    return {"joined_inner__0_select": joined_inner__0_select}
-
-
-def stage_s14(ctx, inputs):
-    """Stage s14: joined_inner. Ends here because: it writes out/join_inner.csv."""
-    joined_inner__0_select = inputs["joined_inner__0_select"].lazy()
-    stations = inputs["stations"].lazy()
     # joined_inner: joined_inner = ... | join(stations, on=[start == code], how="inner")
     joined_inner = joined_inner__0_select.join(
         stations,
@@ -275,15 +158,6 @@ def stage_s14(ctx, inputs):
         coalesce=True,
         maintain_order="left_right",
     )
-    # sink2_write_csv: write_csv("out/join_inner.csv")
-    rt.write_csv(ctx, "sink2_write_csv", joined_inner, "out/join_inner.csv")
-    return {}
-
-
-def stage_s15(ctx, inputs):
-    """Stage s15: joined_left. Ends here because: it writes out/join_left.csv."""
-    joined_full__0_select = inputs["joined_full__0_select"].lazy()
-    stations = inputs["stations"].lazy()
     # joined_left: joined_left = ... | join(stations, on=[start == code], how="left")
     joined_left = joined_full__0_select.join(
         stations,
@@ -293,15 +167,6 @@ def stage_s15(ctx, inputs):
         coalesce=True,
         maintain_order="left_right",
     )
-    # sink3_write_csv: write_csv("out/join_left.csv")
-    rt.write_csv(ctx, "sink3_write_csv", joined_left, "out/join_left.csv")
-    return {}
-
-
-def stage_s16(ctx, inputs):
-    """Stage s16: joined_right. Ends here because: it writes out/join_right.csv."""
-    joined_full__0_select = inputs["joined_full__0_select"].lazy()
-    stations = inputs["stations"].lazy()
     # joined_right: joined_right = ... | join(stations, on=[start == code], how="right")
     joined_right = joined_full__0_select.join(
         stations,
@@ -313,15 +178,6 @@ def stage_s16(ctx, inputs):
     )
     joined_right = joined_right.rename({"code": "start"})
     joined_right = joined_right.select(*joined_full__0_select.collect_schema().names(), *[c for c in stations.collect_schema().names() if c not in ["code"]])
-    # sink4_write_csv: write_csv("out/join_right.csv")
-    rt.write_csv(ctx, "sink4_write_csv", joined_right, "out/join_right.csv")
-    return {}
-
-
-def stage_s17(ctx, inputs):
-    """Stage s17: joined_semi. Ends here because: it writes out/join_semi.csv."""
-    stations = inputs["stations"].lazy()
-    trips = inputs["trips"].lazy()
     # joined_semi: joined_semi = ... | join(trips, on=[code == start], how="semi")
     joined_semi = stations.join(
         trips,
@@ -331,48 +187,18 @@ def stage_s17(ctx, inputs):
         coalesce=True,
         maintain_order="left_right",
     )
-    # sink6_write_csv: write_csv("out/join_semi.csv")
-    rt.write_csv(ctx, "sink6_write_csv", joined_semi, "out/join_semi.csv")
-    return {}
-
-
-def stage_s18(ctx, inputs):
-    """Stage s18: no_nulls. Ends here because: it writes out/no_nulls.csv."""
-    trips = inputs["trips"].lazy()
     # no_nulls__0_drop_nulls: drop_nulls()
     no_nulls__0_drop_nulls = trips.drop_nulls()
     # no_nulls: no_nulls = ... | select(id)
     no_nulls = no_nulls__0_drop_nulls.select(pl.col("id"))
-    # sink11_write_csv: write_csv("out/no_nulls.csv")
-    rt.write_csv(ctx, "sink11_write_csv", no_nulls, "out/no_nulls.csv")
-    return {}
-
-
-def stage_s19(ctx, inputs):
-    """Stage s19: overall. Ends here because: it writes out/overall.json."""
-    trips = inputs["trips"].lazy()
     # overall: overall = ... | aggregate(n = count(), fares = sum(fare), med = median(minutes))
     overall = trips.select(
         pl.len().cast(pl.Int64).alias("n"),
         rt.float_sum(pl.col("fare")).alias("fares"),
         pl.col("minutes").cast(pl.Float64).median().alias("med"),
     )
-    # sink9_write_json: write_json("out/overall.json")
-    rt.write_json(ctx, "sink9_write_json", overall, "out/overall.json")
-    return {}
-
-
-def stage_s20(ctx, inputs):
-    """Stage s20: pairs__0_distinct. Ends here because: `pairs` (sort pairs, line 45) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
     # pairs__0_distinct: distinct(start, end)
     pairs__0_distinct = trips.select(["start", "end"]).unique(keep="first", maintain_order=True)
-    return {"pairs__0_distinct": pairs__0_distinct}
-
-
-def stage_s21(ctx, inputs):
-    """Stage s21: pairs. Ends here because: it writes out/pairs.csv."""
-    pairs__0_distinct = inputs["pairs__0_distinct"].lazy()
     # pairs: pairs = ... | sort(start, end)
     pairs = pairs__0_distinct.sort(
         ["start", "end"],
@@ -380,54 +206,42 @@ def stage_s21(ctx, inputs):
         nulls_last=True,
         maintain_order=True,
     )
-    # sink12_write_csv: write_csv("out/pairs.csv")
-    rt.write_csv(ctx, "sink12_write_csv", pairs, "out/pairs.csv")
-    return {}
-
-
-def stage_s22(ctx, inputs):
-    """Stage s22: second. Ends here because: it writes out/split_second.csv."""
-    trips = inputs["trips"].lazy()
     # second: second = ... | split(part 1 of fraction=0.7, seed=11, by=id)
     second = trips.filter(rt.split_draw("id", 11) >= 0.7)
+    # sink11_write_csv: write_csv("out/no_nulls.csv")
+    rt.write_csv(ctx, "sink11_write_csv", no_nulls, "out/no_nulls.csv")
+    # sink12_write_csv: write_csv("out/pairs.csv")
+    rt.write_csv(ctx, "sink12_write_csv", pairs, "out/pairs.csv")
+    # sink15__0_select: select(id)
+    sink15__0_select = first.select(pl.col("id"))
+    # sink15_write_csv: write_csv("out/split_first.csv")
+    rt.write_csv(ctx, "sink15_write_csv", sink15__0_select, "out/split_first.csv")
     # sink16__0_select: select(id)
     sink16__0_select = second.select(pl.col("id"))
     # sink16_write_csv: write_csv("out/split_second.csv")
     rt.write_csv(ctx, "sink16_write_csv", sink16__0_select, "out/split_second.csv")
-    return {}
-
-
-def stage_s23(ctx, inputs):
-    """Stage s23: sink17__0_aggregate, sink17_write_json. Ends here because: it writes out/checked.json."""
-    checked = inputs["checked"].lazy()
-    # sink17__0_aggregate: aggregate(n = count())
-    sink17__0_aggregate = checked.select(pl.len().cast(pl.Int64).alias("n"))
-    # sink17_write_json: write_json("out/checked.json")
-    rt.write_json(ctx, "sink17_write_json", sink17__0_aggregate, "out/checked.json")
-    return {}
-
-
-def stage_s24(ctx, inputs):
-    """Stage s24: sink1__0_sort, sink1_write_csv. Ends here because: it writes out/cleaned.csv."""
-    cleaned = inputs["cleaned"].lazy()
     # sink1__0_sort: sort(id)
     sink1__0_sort = cleaned.sort(["id"], descending=[False], nulls_last=True, maintain_order=True)
     # sink1_write_csv: write_csv("out/cleaned.csv")
     rt.write_csv(ctx, "sink1_write_csv", sink1__0_sort, "out/cleaned.csv")
-    return {}
-
-
-def stage_s25(ctx, inputs):
-    """Stage s25: top__0_drop_nulls. Ends here because: sort top__1_sort (line 41) needs a shuffle on airflow."""
-    trips = inputs["trips"].lazy()
+    # sink2_write_csv: write_csv("out/join_inner.csv")
+    rt.write_csv(ctx, "sink2_write_csv", joined_inner, "out/join_inner.csv")
+    # sink3_write_csv: write_csv("out/join_left.csv")
+    rt.write_csv(ctx, "sink3_write_csv", joined_left, "out/join_left.csv")
+    # sink4_write_csv: write_csv("out/join_right.csv")
+    rt.write_csv(ctx, "sink4_write_csv", joined_right, "out/join_right.csv")
+    # sink5_write_csv: write_csv("out/join_full.csv")
+    rt.write_csv(ctx, "sink5_write_csv", joined_full, "out/join_full.csv")
+    # sink6_write_csv: write_csv("out/join_semi.csv")
+    rt.write_csv(ctx, "sink6_write_csv", joined_semi, "out/join_semi.csv")
+    # sink7_write_csv: write_csv("out/join_anti.csv")
+    rt.write_csv(ctx, "sink7_write_csv", joined_anti, "out/join_anti.csv")
+    # sink8_write_parquet: write_parquet("out/by_start.parquet")
+    rt.write_parquet(ctx, "sink8_write_parquet", by_start, "out/by_start.parquet")
+    # sink9_write_json: write_json("out/overall.json")
+    rt.write_json(ctx, "sink9_write_json", overall, "out/overall.json")
     # top__0_drop_nulls: drop_nulls(minutes, distance)
     top__0_drop_nulls = trips.drop_nulls(["minutes", "distance"])
-    return {"top__0_drop_nulls": top__0_drop_nulls}
-
-
-def stage_s26(ctx, inputs):
-    """Stage s26: top. Ends here because: it writes out/top.csv."""
-    top__0_drop_nulls = inputs["top__0_drop_nulls"].lazy()
     # top__1_sort: sort(-fare, id)
     top__1_sort = top__0_drop_nulls.sort(
         ["fare", "id"],
@@ -439,28 +253,10 @@ def stage_s26(ctx, inputs):
     top = top__1_sort.head(7)
     # sink10_write_csv: write_csv("out/top.csv")
     rt.write_csv(ctx, "sink10_write_csv", top, "out/top.csv")
-    return {}
-
-
-def stage_s27(ctx, inputs):
-    """Stage s27: whole__0_union. Ends here because: distinct whole__1_distinct (line 47) needs a shuffle on airflow."""
-    stations = inputs["stations"].lazy()
     # whole__0_union: union()
     whole__0_union = pl.concat([stations, stations.select(stations.collect_schema().names())], how="vertical_relaxed")
-    return {"whole__0_union": whole__0_union}
-
-
-def stage_s28(ctx, inputs):
-    """Stage s28: whole__1_distinct. Ends here because: `whole` (sort whole, line 47) needs a shuffle on airflow."""
-    whole__0_union = inputs["whole__0_union"].lazy()
     # whole__1_distinct: distinct()
     whole__1_distinct = whole__0_union.unique(keep="first", maintain_order=True)
-    return {"whole__1_distinct": whole__1_distinct}
-
-
-def stage_s29(ctx, inputs):
-    """Stage s29: whole. Ends here because: it writes out/distinct_rows.csv."""
-    whole__1_distinct = inputs["whole__1_distinct"].lazy()
     # whole: whole = ... | sort(code)
     whole = whole__1_distinct.sort(
         ["code"],
@@ -470,4 +266,14 @@ def stage_s29(ctx, inputs):
     )
     # sink13_write_csv: write_csv("out/distinct_rows.csv")
     rt.write_csv(ctx, "sink13_write_csv", whole, "out/distinct_rows.csv")
+    return {"checked": checked}
+
+
+def stage_s2(ctx, inputs):
+    """Stage s2: sink17__0_aggregate, sink17_write_json. Ends here because: it writes out/checked.json."""
+    checked = inputs["checked"].lazy()
+    # sink17__0_aggregate: aggregate(n = count())
+    sink17__0_aggregate = checked.select(pl.len().cast(pl.Int64).alias("n"))
+    # sink17_write_json: write_json("out/checked.json")
+    rt.write_json(ctx, "sink17_write_json", sink17__0_aggregate, "out/checked.json")
     return {}

@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -50,12 +70,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'data': Param('data', type='string'),
         'min_fare': Param(2.0, type='number'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -66,446 +86,100 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_stations',
-        doc_md=('Stage `s1` (ends here: `stations` (read_csv stations, line 8) is cached)\n'
-                '- `stations` = `read_csv` (node stations)'),
-    )
-    def s1_stations(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'stations': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_union',
-        doc_md=('Stage `s2` (ends here: `stacked` (aggregate stacked, line 49) needs a shuffle '
-                'on airflow)\n'
-                '- `union` (node stacked__0_union)'),
-    )
-    def s2_union(s1_stations, **context):
-        return run_stage(
-            's2',
-            reads={'stations': 'table'},
-            writes={'stacked__0_union': 'table'},
-            upstream=[s1_stations],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_stacked',
-        doc_md=('Stage `s3` (ends here: it writes out/union.csv)\n'
+        task_id='s1_whole',
+        doc_md=('Stage `s1` (ends here: it writes out/union.csv; `checked` (expect checked, '
+                'line 55) is a quality gate, retried on its own on airflow; it writes '
+                'out/no_nulls.csv; it writes out/pairs.csv; it writes out/split_first.csv; it '
+                'writes out/split_second.csv; it writes out/cleaned.csv; it writes '
+                'out/join_inner.csv; it writes out/join_left.csv; it writes '
+                'out/join_right.csv; it writes out/join_full.csv; it writes out/join_semi.csv; '
+                'it writes out/join_anti.csv; it writes out/by_start.parquet; it writes '
+                'out/overall.json; it writes out/top.csv; it writes out/distinct_rows.csv)\n'
+                '- `stations` = `read_csv` (node stations)\n'
+                '- `union` (node stacked__0_union)\n'
                 '- `stacked` = `aggregate` (node stacked)\n'
-                '- `write_csv` (node sink14_write_csv)'),
-    )
-    def s3_stacked(s2_union, **context):
-        return run_stage(
-            's3',
-            reads={'stacked__0_union': 'table'},
-            writes={},
-            upstream=[s2_union],
-            context=context,
-        )
-
-    @task(
-        task_id='s4_trips',
-        doc_md=('Stage `s4` (ends here: `trips` (read_csv trips, line 7) is cached)\n'
-                '- `trips` = `read_csv` (node trips)'),
-    )
-    def s4_trips(**context):
-        return run_stage(
-            's4',
-            reads={},
-            writes={'trips': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s5_aggregate',
-        doc_md=('Stage `s5` (ends here: `by_start` (sort by_start, line 35) needs a shuffle on '
-                'airflow)\n'
-                '- `aggregate` (node by_start__0_aggregate)'),
-    )
-    def s5_aggregate(s4_trips, **context):
-        return run_stage(
-            's5',
-            reads={'trips': 'table'},
-            writes={'by_start__0_aggregate': 'table'},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s6_by_start',
-        doc_md=('Stage `s6` (ends here: it writes out/by_start.parquet)\n'
+                '- `write_csv` (node sink14_write_csv)\n'
+                '- `trips` = `read_csv` (node trips)\n'
+                '- `aggregate` (node by_start__0_aggregate)\n'
                 '- `by_start` = `sort` (node by_start)\n'
-                '- `write_parquet` (node sink8_write_parquet)'),
-    )
-    def s6_by_start(s5_aggregate, **context):
-        return run_stage(
-            's6',
-            reads={'by_start__0_aggregate': 'table'},
-            writes={},
-            upstream=[s5_aggregate],
-            context=context,
-        )
-
-    @task(
-        task_id='s7_checked',
-        doc_md=('Stage `s7` (ends here: aggregate sink17__0_aggregate (line 56) needs a '
-                'shuffle on airflow)\n'
-                '- `checked` = `expect` (node checked)'),
-    )
-    def s7_checked(s4_trips, **context):
-        return run_stage(
-            's7',
-            reads={'trips': 'table'},
-            writes={'checked': 'table'},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s8_cleaned',
-        doc_md=('Stage `s8` (ends here: sort sink1__0_sort (line 16) needs a shuffle on '
-                'airflow)\n'
+                '- `checked` = `expect` (node checked)\n'
                 '- `filter` (node cleaned__0_filter)\n'
                 '- `fill_null` (node cleaned__1_fill_null)\n'
                 '- `derive` (node cleaned__2_derive)\n'
                 '- `drop` (node cleaned__3_drop)\n'
-                '- `cleaned` = `rename` (node cleaned)'),
-    )
-    def s8_cleaned(s4_trips, **context):
-        return run_stage(
-            's8',
-            reads={'trips': 'table'},
-            writes={'cleaned': 'table'},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s9_first',
-        doc_md=('Stage `s9` (ends here: it writes out/split_first.csv)\n'
+                '- `cleaned` = `rename` (node cleaned)\n'
                 '- `first` = `split` (node first)\n'
-                '- `select` (node sink15__0_select)\n'
-                '- `write_csv` (node sink15_write_csv)'),
-    )
-    def s9_first(s4_trips, **context):
-        return run_stage(
-            's9',
-            reads={'trips': 'table'},
-            writes={},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s10_joined_anti',
-        doc_md=('Stage `s10` (ends here: it writes out/join_anti.csv)\n'
                 '- `joined_anti` = `join` (node joined_anti)\n'
-                '- `write_csv` (node sink7_write_csv)'),
-    )
-    def s10_joined_anti(s1_stations, s4_trips, **context):
-        return run_stage(
-            's10',
-            reads={'stations': 'table', 'trips': 'table'},
-            writes={},
-            upstream=[s1_stations, s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s11_select',
-        doc_md=('Stage `s11` (ends here: select joined_full__0_select (line 21) is cached)\n'
-                '- `select` (node joined_full__0_select)'),
-    )
-    def s11_select(s4_trips, **context):
-        return run_stage(
-            's11',
-            reads={'trips': 'table'},
-            writes={'joined_full__0_select': 'table'},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s12_joined_full',
-        doc_md=('Stage `s12` (ends here: it writes out/join_full.csv)\n'
+                '- `select` (node joined_full__0_select)\n'
                 '- `joined_full` = `join` (node joined_full)\n'
-                '- `write_csv` (node sink5_write_csv)'),
-    )
-    def s12_joined_full(s11_select, s1_stations, **context):
-        return run_stage(
-            's12',
-            reads={'joined_full__0_select': 'table', 'stations': 'table'},
-            writes={},
-            upstream=[s11_select, s1_stations],
-            context=context,
-        )
-
-    @task(
-        task_id='s13_select',
-        doc_md=('Stage `s13` (ends here: `joined_inner` (join joined_inner, line 18) needs a '
-                'shuffle on airflow)\n'
-                '- `select` (node joined_inner__0_select)'),
-    )
-    def s13_select(s4_trips, **context):
-        return run_stage(
-            's13',
-            reads={'trips': 'table'},
-            writes={'joined_inner__0_select': 'table'},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s14_joined_inner',
-        doc_md=('Stage `s14` (ends here: it writes out/join_inner.csv)\n'
+                '- `select` (node joined_inner__0_select)\n'
                 '- `joined_inner` = `join` (node joined_inner)\n'
-                '- `write_csv` (node sink2_write_csv)'),
-    )
-    def s14_joined_inner(s13_select, s1_stations, **context):
-        return run_stage(
-            's14',
-            reads={'joined_inner__0_select': 'table', 'stations': 'table'},
-            writes={},
-            upstream=[s13_select, s1_stations],
-            context=context,
-        )
-
-    @task(
-        task_id='s15_joined_left',
-        doc_md=('Stage `s15` (ends here: it writes out/join_left.csv)\n'
                 '- `joined_left` = `join` (node joined_left)\n'
-                '- `write_csv` (node sink3_write_csv)'),
-    )
-    def s15_joined_left(s11_select, s1_stations, **context):
-        return run_stage(
-            's15',
-            reads={'joined_full__0_select': 'table', 'stations': 'table'},
-            writes={},
-            upstream=[s11_select, s1_stations],
-            context=context,
-        )
-
-    @task(
-        task_id='s16_joined_right',
-        doc_md=('Stage `s16` (ends here: it writes out/join_right.csv)\n'
                 '- `joined_right` = `join` (node joined_right)\n'
-                '- `write_csv` (node sink4_write_csv)'),
-    )
-    def s16_joined_right(s11_select, s1_stations, **context):
-        return run_stage(
-            's16',
-            reads={'joined_full__0_select': 'table', 'stations': 'table'},
-            writes={},
-            upstream=[s11_select, s1_stations],
-            context=context,
-        )
-
-    @task(
-        task_id='s17_joined_semi',
-        doc_md=('Stage `s17` (ends here: it writes out/join_semi.csv)\n'
                 '- `joined_semi` = `join` (node joined_semi)\n'
-                '- `write_csv` (node sink6_write_csv)'),
-    )
-    def s17_joined_semi(s1_stations, s4_trips, **context):
-        return run_stage(
-            's17',
-            reads={'stations': 'table', 'trips': 'table'},
-            writes={},
-            upstream=[s1_stations, s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s18_no_nulls',
-        doc_md=('Stage `s18` (ends here: it writes out/no_nulls.csv)\n'
                 '- `drop_nulls` (node no_nulls__0_drop_nulls)\n'
                 '- `no_nulls` = `select` (node no_nulls)\n'
-                '- `write_csv` (node sink11_write_csv)'),
-    )
-    def s18_no_nulls(s4_trips, **context):
-        return run_stage(
-            's18',
-            reads={'trips': 'table'},
-            writes={},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s19_overall',
-        doc_md=('Stage `s19` (ends here: it writes out/overall.json)\n'
                 '- `overall` = `aggregate` (node overall)\n'
-                '- `write_json` (node sink9_write_json)'),
-    )
-    def s19_overall(s4_trips, **context):
-        return run_stage(
-            's19',
-            reads={'trips': 'table'},
-            writes={},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s20_distinct',
-        doc_md=('Stage `s20` (ends here: `pairs` (sort pairs, line 45) needs a shuffle on '
-                'airflow)\n'
-                '- `distinct` (node pairs__0_distinct)'),
-    )
-    def s20_distinct(s4_trips, **context):
-        return run_stage(
-            's20',
-            reads={'trips': 'table'},
-            writes={'pairs__0_distinct': 'table'},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s21_pairs',
-        doc_md=('Stage `s21` (ends here: it writes out/pairs.csv)\n'
+                '- `distinct` (node pairs__0_distinct)\n'
                 '- `pairs` = `sort` (node pairs)\n'
-                '- `write_csv` (node sink12_write_csv)'),
-    )
-    def s21_pairs(s20_distinct, **context):
-        return run_stage(
-            's21',
-            reads={'pairs__0_distinct': 'table'},
-            writes={},
-            upstream=[s20_distinct],
-            context=context,
-        )
-
-    @task(
-        task_id='s22_second',
-        doc_md=('Stage `s22` (ends here: it writes out/split_second.csv)\n'
                 '- `second` = `split` (node second)\n'
+                '- `write_csv` (node sink11_write_csv)\n'
+                '- `write_csv` (node sink12_write_csv)\n'
+                '- `select` (node sink15__0_select)\n'
+                '- `write_csv` (node sink15_write_csv)\n'
                 '- `select` (node sink16__0_select)\n'
-                '- `write_csv` (node sink16_write_csv)'),
-    )
-    def s22_second(s4_trips, **context):
-        return run_stage(
-            's22',
-            reads={'trips': 'table'},
-            writes={},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s23_write_json',
-        doc_md=('Stage `s23` (ends here: it writes out/checked.json)\n'
-                '- `aggregate` (node sink17__0_aggregate)\n'
-                '- `write_json` (node sink17_write_json)'),
-    )
-    def s23_write_json(s7_checked, **context):
-        return run_stage(
-            's23',
-            reads={'checked': 'table'},
-            writes={},
-            upstream=[s7_checked],
-            context=context,
-        )
-
-    @task(
-        task_id='s24_write_csv',
-        doc_md=('Stage `s24` (ends here: it writes out/cleaned.csv)\n'
+                '- `write_csv` (node sink16_write_csv)\n'
                 '- `sort` (node sink1__0_sort)\n'
-                '- `write_csv` (node sink1_write_csv)'),
-    )
-    def s24_write_csv(s8_cleaned, **context):
-        return run_stage(
-            's24',
-            reads={'cleaned': 'table'},
-            writes={},
-            upstream=[s8_cleaned],
-            context=context,
-        )
-
-    @task(
-        task_id='s25_drop_nulls',
-        doc_md=('Stage `s25` (ends here: sort top__1_sort (line 41) needs a shuffle on '
-                'airflow)\n'
-                '- `drop_nulls` (node top__0_drop_nulls)'),
-    )
-    def s25_drop_nulls(s4_trips, **context):
-        return run_stage(
-            's25',
-            reads={'trips': 'table'},
-            writes={'top__0_drop_nulls': 'table'},
-            upstream=[s4_trips],
-            context=context,
-        )
-
-    @task(
-        task_id='s26_top',
-        doc_md=('Stage `s26` (ends here: it writes out/top.csv)\n'
+                '- `write_csv` (node sink1_write_csv)\n'
+                '- `write_csv` (node sink2_write_csv)\n'
+                '- `write_csv` (node sink3_write_csv)\n'
+                '- `write_csv` (node sink4_write_csv)\n'
+                '- `write_csv` (node sink5_write_csv)\n'
+                '- `write_csv` (node sink6_write_csv)\n'
+                '- `write_csv` (node sink7_write_csv)\n'
+                '- `write_parquet` (node sink8_write_parquet)\n'
+                '- `write_json` (node sink9_write_json)\n'
+                '- `drop_nulls` (node top__0_drop_nulls)\n'
                 '- `sort` (node top__1_sort)\n'
                 '- `top` = `limit` (node top)\n'
-                '- `write_csv` (node sink10_write_csv)'),
-    )
-    def s26_top(s25_drop_nulls, **context):
-        return run_stage(
-            's26',
-            reads={'top__0_drop_nulls': 'table'},
-            writes={},
-            upstream=[s25_drop_nulls],
-            context=context,
-        )
-
-    @task(
-        task_id='s27_union',
-        doc_md=('Stage `s27` (ends here: distinct whole__1_distinct (line 47) needs a shuffle '
-                'on airflow)\n'
-                '- `union` (node whole__0_union)'),
-    )
-    def s27_union(s1_stations, **context):
-        return run_stage(
-            's27',
-            reads={'stations': 'table'},
-            writes={'whole__0_union': 'table'},
-            upstream=[s1_stations],
-            context=context,
-        )
-
-    @task(
-        task_id='s28_distinct',
-        doc_md=('Stage `s28` (ends here: `whole` (sort whole, line 47) needs a shuffle on '
-                'airflow)\n'
-                '- `distinct` (node whole__1_distinct)'),
-    )
-    def s28_distinct(s27_union, **context):
-        return run_stage(
-            's28',
-            reads={'whole__0_union': 'table'},
-            writes={'whole__1_distinct': 'table'},
-            upstream=[s27_union],
-            context=context,
-        )
-
-    @task(
-        task_id='s29_whole',
-        doc_md=('Stage `s29` (ends here: it writes out/distinct_rows.csv)\n'
+                '- `write_csv` (node sink10_write_csv)\n'
+                '- `union` (node whole__0_union)\n'
+                '- `distinct` (node whole__1_distinct)\n'
                 '- `whole` = `sort` (node whole)\n'
                 '- `write_csv` (node sink13_write_csv)'),
     )
-    def s29_whole(s28_distinct, **context):
+    def s1_whole(**context):
         return run_stage(
-            's29',
-            reads={'whole__1_distinct': 'table'},
+            's1',
+            reads={},
+            writes={'checked': 'table'},
+            upstream=[],
+            context=context,
+        )
+
+    @task(
+        task_id='s2_write_json',
+        doc_md=('Stage `s2` (ends here: it writes out/checked.json)\n'
+                '- `aggregate` (node sink17__0_aggregate)\n'
+                '- `write_json` (node sink17_write_json)'),
+    )
+    def s2_write_json(s1_whole, **context):
+        return run_stage(
+            's2',
+            reads={'checked': 'table'},
             writes={},
-            upstream=[s28_distinct],
+            upstream=[s1_whole],
             context=context,
         )
 
@@ -514,156 +188,35 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/union.csv'),
-            Asset('file:///srv/pipec-project/out/by_start.parquet'),
-            Asset('file:///srv/pipec-project/out/split_first.csv'),
-            Asset('file:///srv/pipec-project/out/join_anti.csv'),
-            Asset('file:///srv/pipec-project/out/join_full.csv'),
-            Asset('file:///srv/pipec-project/out/join_inner.csv'),
-            Asset('file:///srv/pipec-project/out/join_left.csv'),
-            Asset('file:///srv/pipec-project/out/join_right.csv'),
-            Asset('file:///srv/pipec-project/out/join_semi.csv'),
-            Asset('file:///srv/pipec-project/out/no_nulls.csv'),
-            Asset('file:///srv/pipec-project/out/overall.json'),
-            Asset('file:///srv/pipec-project/out/pairs.csv'),
-            Asset('file:///srv/pipec-project/out/split_second.csv'),
-            Asset('file:///srv/pipec-project/out/checked.json'),
-            Asset('file:///srv/pipec-project/out/cleaned.csv'),
-            Asset('file:///srv/pipec-project/out/top.csv'),
-            Asset('file:///srv/pipec-project/out/distinct_rows.csv'),
+            Asset(asset_uri('out/union.csv')),
+            Asset(asset_uri('out/no_nulls.csv')),
+            Asset(asset_uri('out/pairs.csv')),
+            Asset(asset_uri('out/split_first.csv')),
+            Asset(asset_uri('out/split_second.csv')),
+            Asset(asset_uri('out/cleaned.csv')),
+            Asset(asset_uri('out/join_inner.csv')),
+            Asset(asset_uri('out/join_left.csv')),
+            Asset(asset_uri('out/join_right.csv')),
+            Asset(asset_uri('out/join_full.csv')),
+            Asset(asset_uri('out/join_semi.csv')),
+            Asset(asset_uri('out/join_anti.csv')),
+            Asset(asset_uri('out/by_start.parquet')),
+            Asset(asset_uri('out/overall.json')),
+            Asset(asset_uri('out/top.csv')),
+            Asset(asset_uri('out/distinct_rows.csv')),
+            Asset(asset_uri('out/checked.json')),
         ],
     )
-    def commit_outputs(
-        s1_stations,
-        s2_union,
-        s3_stacked,
-        s4_trips,
-        s5_aggregate,
-        s6_by_start,
-        s7_checked,
-        s8_cleaned,
-        s9_first,
-        s10_joined_anti,
-        s11_select,
-        s12_joined_full,
-        s13_select,
-        s14_joined_inner,
-        s15_joined_left,
-        s16_joined_right,
-        s17_joined_semi,
-        s18_no_nulls,
-        s19_overall,
-        s20_distinct,
-        s21_pairs,
-        s22_second,
-        s23_write_json,
-        s24_write_csv,
-        s25_drop_nulls,
-        s26_top,
-        s27_union,
-        s28_distinct,
-        s29_whole,
-        **context,
-    ):
-        return support().commit_outputs(
-            [
-                s1_stations,
-                s2_union,
-                s3_stacked,
-                s4_trips,
-                s5_aggregate,
-                s6_by_start,
-                s7_checked,
-                s8_cleaned,
-                s9_first,
-                s10_joined_anti,
-                s11_select,
-                s12_joined_full,
-                s13_select,
-                s14_joined_inner,
-                s15_joined_left,
-                s16_joined_right,
-                s17_joined_semi,
-                s18_no_nulls,
-                s19_overall,
-                s20_distinct,
-                s21_pairs,
-                s22_second,
-                s23_write_json,
-                s24_write_csv,
-                s25_drop_nulls,
-                s26_top,
-                s27_union,
-                s28_distinct,
-                s29_whole,
-            ],
-            context,
-        )
+    def commit_outputs(s1_whole, s2_write_json, **context):
+        return support().commit_outputs([s1_whole, s2_write_json], context)
 
     @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_stations_out = s1_stations()
-    s2_union_out = s2_union(s1_stations_out)
-    s3_stacked_out = s3_stacked(s2_union_out)
-    s4_trips_out = s4_trips()
-    s5_aggregate_out = s5_aggregate(s4_trips_out)
-    s6_by_start_out = s6_by_start(s5_aggregate_out)
-    s7_checked_out = s7_checked(s4_trips_out)
-    s8_cleaned_out = s8_cleaned(s4_trips_out)
-    s9_first_out = s9_first(s4_trips_out)
-    s10_joined_anti_out = s10_joined_anti(s1_stations_out, s4_trips_out)
-    s11_select_out = s11_select(s4_trips_out)
-    s12_joined_full_out = s12_joined_full(s11_select_out, s1_stations_out)
-    s13_select_out = s13_select(s4_trips_out)
-    s14_joined_inner_out = s14_joined_inner(s13_select_out, s1_stations_out)
-    s15_joined_left_out = s15_joined_left(s11_select_out, s1_stations_out)
-    s16_joined_right_out = s16_joined_right(s11_select_out, s1_stations_out)
-    s17_joined_semi_out = s17_joined_semi(s1_stations_out, s4_trips_out)
-    s18_no_nulls_out = s18_no_nulls(s4_trips_out)
-    s19_overall_out = s19_overall(s4_trips_out)
-    s20_distinct_out = s20_distinct(s4_trips_out)
-    s21_pairs_out = s21_pairs(s20_distinct_out)
-    s22_second_out = s22_second(s4_trips_out)
-    s23_write_json_out = s23_write_json(s7_checked_out)
-    s24_write_csv_out = s24_write_csv(s8_cleaned_out)
-    s25_drop_nulls_out = s25_drop_nulls(s4_trips_out)
-    s26_top_out = s26_top(s25_drop_nulls_out)
-    s27_union_out = s27_union(s1_stations_out)
-    s28_distinct_out = s28_distinct(s27_union_out)
-    s29_whole_out = s29_whole(s28_distinct_out)
-    commit_outputs(
-        s1_stations_out,
-        s2_union_out,
-        s3_stacked_out,
-        s4_trips_out,
-        s5_aggregate_out,
-        s6_by_start_out,
-        s7_checked_out,
-        s8_cleaned_out,
-        s9_first_out,
-        s10_joined_anti_out,
-        s11_select_out,
-        s12_joined_full_out,
-        s13_select_out,
-        s14_joined_inner_out,
-        s15_joined_left_out,
-        s16_joined_right_out,
-        s17_joined_semi_out,
-        s18_no_nulls_out,
-        s19_overall_out,
-        s20_distinct_out,
-        s21_pairs_out,
-        s22_second_out,
-        s23_write_json_out,
-        s24_write_csv_out,
-        s25_drop_nulls_out,
-        s26_top_out,
-        s27_union_out,
-        s28_distinct_out,
-        s29_whole_out,
-    ) >> clean_up()
+    s1_whole_out = s1_whole()
+    s2_write_json_out = s2_write_json(s1_whole_out)
+    commit_outputs(s1_whole_out, s2_write_json_out) >> clean_up()
 
 
 dag_object = pipeline()
