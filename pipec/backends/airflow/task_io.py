@@ -142,7 +142,7 @@ def run_values(context: dict[str, Any]) -> dict[str, str]:
     triggered without one: the time it was queued for) and its data interval, as the scheduler or
     a backfill set them (the DAG's timetable starts a run's interval at its logical date).
 
-    A manual run (`dag.test()`, a trigger with a logical date) gets from Airflow the period that
+    A manual run (`dag.test()`, a trigger with a logical date) is given the period that
     ends at its logical date; pipec gives it the period of that length that starts there, as the
     scheduled run and `pipec run --run-date` for that date have. An empty interval (an
     unscheduled DAG) is the logical date's day, as in a local run."""
