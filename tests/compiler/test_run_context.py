@@ -4,6 +4,7 @@ the IR carries them (and says so) without changing the IR of pipelines that do n
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,11 @@ def test_a_pipeline_without_run_values_does_not_use_the_run_context():
 """).pipelines["p"]
     assert not ir.uses_run_context()
     assert '"run"' not in ir.dumps().replace('"name": "run"', "")
+
+
+def test_the_example_of_the_language_reference_checks():
+    text = (Path(__file__).parents[2] / "docs" / "language.md").read_text()
+    example = text.split("### The run context", 1)[1].split("```\n", 2)[1]
+    program = check("schema Flight { carrier: str, time_hour: timestamp }\n" + example)
+    assert program.ok, [d.message for d in program.diagnostics]
+    assert program.pipelines["daily_flights"].uses_run_context()
