@@ -165,8 +165,9 @@ def cmd_run(args) -> int:
     _terminate_like_interrupt()
     for name, ir in selected.items():
         params = {s.name: s.default for s in ir.params}
+        recorded = {**params, **run} if ir.uses_run_context() else params  # run dates that matter
         try:
-            with _recorded(args, program, ir, {**params, **run}, workdir) as record:
+            with _recorded(args, program, ir, recorded, workdir) as record:
                 if args.target == "local":
                     status = _run_local(args, ir, {**params, **run}, workdir, record)
                 elif args.target == "spark":

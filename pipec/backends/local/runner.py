@@ -27,6 +27,7 @@ from pipec.backends.local import runtime as rt
 from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module
 from pipec.backends.local.measure import StageTiming, node_observations
 from pipec.compiler.plan import Plan
+from pipec.runtime_contract import run_context
 from pipec.stdlib.steps import STEPS
 
 Event = dict[str, Any]
@@ -98,6 +99,8 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
 
     Raises `runtime.PipelineRunError` (message complete on its own) for bad data, failed
     expectations and failing user code; a failed or interrupted run leaves no partial output.
+    `params` may hold the run context (`runtime_contract.run_context`); without it the run is
+    for now, as `pipec run` without `--run-date` is.
     """
     started = time.perf_counter()
     ir = plan.ir
@@ -105,7 +108,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     source = generate_module(plan, DEFAULT_RUNTIME)
     namespace: dict[str, Any] = {"__name__": f"pipec_generated_{ir.pipeline}"}
     exec(compile(source, f"<pipec: {ir.pipeline}>", "exec"), namespace)
-    ctx = _ScheduledContext({**namespace["PARAMS"], **params}, workdir, on_event)
+    ctx = _ScheduledContext({**namespace["PARAMS"], **run_context(), **params}, workdir, on_event)
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:

@@ -68,3 +68,14 @@ def test_a_bad_run_date_is_a_usage_error(workdir, capsys, argv, words):
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
     assert not (workdir / "out").exists()
+
+
+def test_the_library_api_takes_the_run_date_and_a_run_without_one_is_for_now(workdir):
+    import pipec
+
+    pipec.run(workdir / "daily.pipe", workdir=workdir, run_date="2013-01-03")
+    assert ids(workdir / "out" / "events_2013-01-03.csv") == [8]
+    pipec.run(workdir / "daily.pipe", workdir=workdir, interval=("2013-01-01T12:00:00Z", "2013-01-02"))
+    assert ids(workdir / "out" / "events_2013-01-01.csv") == [3]
+    with pytest.raises(pipec.RunError, match="part.csv"):  # today's partition is not there
+        pipec.run(workdir / "daily.pipe", workdir=workdir)
