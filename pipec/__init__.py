@@ -102,19 +102,25 @@ def compile(source: str | Path, target: str = "ir", out_dir: str | Path | None =
 
 
 def run(source: str | Path, params: dict[str, str] | None = None, workdir: str | Path = ".",
-        pipeline: str | None = None, level: int = 1):
+        pipeline: str | None = None, level: int = 1, run_date: str | None = None,
+        interval: tuple[str, str] | None = None):
     """Run pipelines in-process on the local backend; returns {pipeline: RunResult}. A failure
-    of the data, user code or environment raises RunError (its `error` is the runtime's own)."""
+    of the data, user code or environment raises RunError (its `error` is the runtime's own).
+    `run_date` and `interval` (START, END) set the run context as `pipec run --run-date` and
+    `--interval` do (ISO dates or timestamps; a bad one is a ValueError)."""
     from pipec.backends.local.runner import run_plan
     from pipec.backends.local.runtime import PipelineRunError
+    from pipec.runtime_contract import run_context
 
+    start, end = interval or (None, None)
+    context = run_context(run_date or start, start, end)
     program = load(source, params)
     selected = _select(program, pipeline)
     results = {}
     for name, ir in selected.items():
         p = plan(ir, level=level, workdir=workdir)
         try:
-            results[name] = run_plan(p, {s.name: s.default for s in ir.params}, Path(workdir))
+            results[name] = run_plan(p, {**context, **{s.name: s.default for s in ir.params}}, Path(workdir))
         except PipelineRunError as exc:
             raise RunError(exc) from exc
     return results

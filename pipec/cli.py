@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipec.backends import BACKENDS
-from pipec.runtime_contract import PipelineRunError
+from pipec.runtime_contract import PipelineRunError, parse_interval, run_context, run_key
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
@@ -170,20 +170,23 @@ def cmd_run(args) -> int:
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
+    run = _run_values(args)
     finished: list[str] = []
     _terminate_like_interrupt()
     for name, ir in selected.items():
         params = {s.name: s.default for s in ir.params}
+        recorded = {**params, **run} if ir.uses_run_context() else params  # run dates that matter
         try:
-            with _recorded(args, program, ir, params, workdir) as record:
+            with _recorded(args, program, ir, recorded, workdir) as record:
                 if args.target == "local":
-                    status = _run_local(args, ir, params, workdir, record)
+                    status = _run_local(args, ir, {**params, **run}, workdir, record)
                 elif args.target == "spark":
-                    status = _run_spark(args, ir, params, workdir, record.run_id)
+                    status = _run_spark(args, ir, params, workdir, record.run_id, run)
                 else:
                     from pipec.backends.airflow.backend import run_dag
 
-                    status = run_dag(_plan(args, ir, "airflow"), params, workdir)
+                    status = run_dag(_plan(args, ir, "airflow"), params, workdir,
+                                     logical_date=run[run_key("logical_date")])
                 record.exit_code = status
         except KeyboardInterrupt as exc:
             if finished:
@@ -193,6 +196,16 @@ def cmd_run(args) -> int:
             return status
         finished.append(name)
     return EXIT_OK
+
+
+def _run_values(args) -> dict[str, str]:
+    """The run context (`run.*`) of this run: `--run-date` (default: now, UTC) and `--interval`
+    (default: the run date's day; with `--interval` alone, the run date is its start)."""
+    try:
+        start, end = parse_interval(args.interval) if args.interval else (None, None)
+        return run_context(args.run_date or start, start, end)
+    except ValueError as exc:
+        raise UsageError(f"--run-date/--interval: {exc}") from None
 
 
 def _recorded(args, program, ir, params: dict, workdir: Path):
@@ -244,7 +257,7 @@ def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
     return EXIT_OK
 
 
-def _run_spark(args, ir, params: dict, workdir: Path, run_id: str) -> int:
+def _run_spark(args, ir, params: dict, workdir: Path, run_id: str, run: dict[str, str]) -> int:
     """Compile the job into a scratch folder and run it as `python job.py --param ...` in `workdir`;
     the job prints its own progress and errors (it exits 1 on bad data, as `pipec run` does)."""
     from pipec.backends.scratch import scratch_folder
@@ -256,7 +269,7 @@ def _run_spark(args, ir, params: dict, workdir: Path, run_id: str) -> int:
     with scratch_folder("spark") as scratch, run_events(plan, params, workdir, run_id, "spark") as events:
         job = compile_job(plan, scratch.path)
         print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
-        done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd])
+        done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd], run=run)
         if done.returncode == 0:
             events.completed()
         else:
@@ -462,6 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--workdir", metavar="DIR", help="where relative paths resolve (default: .)")
     p.add_argument("--pipeline", metavar="NAME", help="run only this pipeline of the file")
+    p.add_argument("--run-date", metavar="DATE", help="the run's logical date, `run.date` (an ISO date "
+                   "or timestamp, UTC; default: now)")
+    p.add_argument("--interval", metavar="START/END", help="the run's data interval, `run.interval_start`/"
+                   "`run.interval_end` (ISO dates or timestamps; default: the run date's day)")
     p.add_argument("--runs-db", metavar="URL", help="record the run in this store (sqlite:///PATH or "
                    "postgresql://...; default: $PIPEC_RUNS_DB, else .pipec/runs.db in the working directory)")
     p.add_argument("--no-cache", action="store_true", help="compute every node again, reusing nothing "

@@ -141,6 +141,8 @@ def param_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return ",".join(param_text(v) for v in value)
+    if isinstance(value, dt.datetime):  # a run time in a Spark job
+        return run_time_text(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
@@ -154,14 +156,90 @@ def param_argument(value: Any) -> str:
     return param_text(value)
 
 
+# ---------------------------------------------------------------- the run context
+# `run.<field>` (docs/language.md, "The run context"): the run's logical date and data interval,
+# known only when a run starts. Runtimes keep the values as ISO text in the params dict, under
+# `run_key(field)`, so that `${run.date}` and `run.date` read them as `${p}` and `$p` read params.
+RUN_FIELDS = {"date": "date", "logical_date": "timestamp", "interval_start": "timestamp",
+              "interval_end": "timestamp"}
+RUN_PREFIX = "run."
+ONE_DAY = dt.timedelta(days=1)
+
+
+def run_key(field: str) -> str:
+    return RUN_PREFIX + field
+
+
+def parse_run_time(value: Any) -> dt.datetime:
+    """A run date or time (ISO `2013-01-02`, `2013-01-02T06:00:00Z`, a `date`/`datetime`) as an
+    aware UTC datetime; a date is its midnight, a time without an offset is UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        try:
+            moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise ValueError(f"`{value}` is not a date or a timestamp such as 2013-01-02 or "
+                             "2013-01-02T06:00:00Z") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def run_time_text(moment: dt.datetime) -> str:
+    """A run time as ISO 8601 UTC text: `2013-01-02T00:00:00Z`, microseconds only when not zero."""
+    moment = moment.astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "") + "Z"
+
+
+def run_context(logical: Any = None, start: Any = None, end: Any = None) -> dict[str, str]:
+    """The run's `run.*` values, keyed by `run_key`, as every runtime computes them: the logical
+    date (default: now), its UTC calendar date, and the data interval [start, end), which, when
+    not given or empty, is the logical date's day. Raises ValueError for an unreadable value or
+    an interval that ends before it starts."""
+    moment = parse_run_time(logical) if logical is not None else dt.datetime.now(dt.timezone.utc)
+    if (start is None) != (end is None):
+        raise ValueError("an interval needs both its start and its end")
+    if start is not None:
+        start, end = parse_run_time(start), parse_run_time(end)
+        if end < start:
+            raise ValueError(f"the interval ends ({run_time_text(end)}) before it starts ({run_time_text(start)})")
+    if start is None or start == end:
+        start = dt.datetime.combine(moment.date(), dt.time(), dt.timezone.utc)
+        end = start + ONE_DAY
+    values = {"date": moment.date().isoformat(), "logical_date": run_time_text(moment),
+              "interval_start": run_time_text(start), "interval_end": run_time_text(end)}
+    return {run_key(field): values[field] for field in RUN_FIELDS}
+
+
+def run_arguments(run: dict[str, str]) -> list[str]:
+    """A run context as a Spark job's arguments, which its `run_context` reads back the same."""
+    return ["--run-date", run[run_key("logical_date")], "--interval-start", run[run_key("interval_start")],
+            "--interval-end", run[run_key("interval_end")]]
+
+
+def parse_interval(text: str) -> tuple[dt.datetime, dt.datetime]:
+    """`START/END` (ISO dates or timestamps) as two UTC datetimes."""
+    start, sep, end = str(text).partition("/")
+    if not sep:
+        raise ValueError(f"`{text}` is not an interval START/END such as 2013-01-01/2013-01-02")
+    return parse_run_time(start), parse_run_time(end)
+
+
 # ---------------------------------------------------------------- ${name} in strings
-PARAM_IN_STRING = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PARAM_IN_STRING = re.compile(r"\$\{((?:run\.)?[A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def substitute(template: str, params: dict[str, Any]) -> str:
-    """Replace every `${name}` in a string by the param's value (`param_text`)."""
+    """Replace every `${name}` in a string by the param's value (`param_text`). A `${run.field}`
+    whose value is not known yet (the checker, cost estimates) stays as written."""
     def value(match: re.Match) -> str:
         name = match.group(1)
+        if name.startswith(RUN_PREFIX) and name not in params:
+            return match.group(0)
         if name not in params:
             raise PipelineRunError(f"`${{{name}}}` in {template!r} names no param "
                                    f"(params: {', '.join(sorted(params)) or 'none'})")

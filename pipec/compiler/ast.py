@@ -71,6 +71,14 @@ class ParamRef(ExprBase):
     name: str
 
 
+class RunRef(ExprBase):
+    """`run.field`: a value of the run context (its logical date, its data interval), fixed for
+    one run like a param but given by whoever starts the run (docs/language.md)."""
+
+    kind: Literal["run"] = "run"
+    field: str
+
+
 class Unary(ExprBase):
     kind: Literal["unary"] = "unary"
     op: Literal["-", "not"]
@@ -146,7 +154,7 @@ class SchemaLiteral(ExprBase):
 
 
 Expr = Annotated[
-    Union[Literal_, ListExpr, ColumnRef, ParamRef, Unary, Binary, IsNull, InList, Call, SchemaLiteral],
+    Union[Literal_, ListExpr, ColumnRef, ParamRef, RunRef, Unary, Binary, IsNull, InList, Call, SchemaLiteral],
     Field(discriminator="kind"),
 ]
 

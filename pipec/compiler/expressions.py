@@ -13,6 +13,7 @@ from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostics
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import BASE_TYPES, ColumnType, ParamType, Schema, col, unify_numeric
+from pipec.runtime_contract import RUN_FIELDS
 from pipec.stdlib.functions import FUNCTIONS, KNOWN_FUNCTION_NAMES
 
 
@@ -118,6 +119,20 @@ def _param(e: ast.ParamRef, ctx: ExprContext) -> ColumnType | None:
         ctx.diags.error("E0203", f"parameter `${e.name}` is a {t} and cannot be used as a value here",
                         e.span, help="list parameters can only be used where a list is expected")
     return ct
+
+
+def _run(e: ast.RunRef, ctx: ExprContext) -> ColumnType | None:
+    base = RUN_FIELDS.get(e.field)
+    if base is None:
+        unknown_run_field(ctx.diags, e.field, e.span)
+        return None
+    return col(base)
+
+
+def unknown_run_field(diags: Diagnostics, name: str, span) -> None:
+    names = [f"run.{field}" for field in RUN_FIELDS]
+    diags.error("E0125", f"unknown run value `run.{name}`", span, label="not a field of the run context",
+                help=did_you_mean(f"run.{name}", names), notes=[f"run values: {listing(names)}"])
 
 
 def _unary(e: ast.Unary, ctx: ExprContext) -> ColumnType | None:
@@ -382,7 +397,7 @@ def _cast(e: ast.Call, ctx: ExprContext) -> ColumnType | None:
 
 
 _CHECKERS = {
-    "literal": _literal, "column": _column, "param": _param, "unary": _unary, "binary": _binary,
+    "literal": _literal, "column": _column, "param": _param, "run": _run, "unary": _unary, "binary": _binary,
     "is_null": _is_null, "in": _in_list, "list": _list, "schema": _schema, "call": _call,
 }
 

@@ -135,6 +135,15 @@ class Options(BaseModel):
     tasks: str | None = None  # an orchestrator's task granularity: one of TASK_GRANULARITIES
 
 
+def _mentions_run(value: Any) -> bool:
+    """Whether a dumped argument model holds a `run.*` expression or a `${run.*}` in a string."""
+    if isinstance(value, dict):
+        return value.get("kind") == "run" or any(_mentions_run(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_mentions_run(v) for v in value)
+    return isinstance(value, str) and "${run." in value
+
+
 class IRCycleError(ValueError):
     """The graph has a cycle, so it has no topological order (a bug in whatever built it)."""
 
@@ -295,6 +304,11 @@ class IR:
 
     def param(self, name: str) -> ParamSpec:
         return next(p for p in self.params if p.name == name)
+
+    def uses_run_context(self) -> bool:
+        """Whether a step reads a `run.*` value (in an expression, or `${run.date}` in a path):
+        then the run's dates matter, and an orchestrator must give the run a data interval."""
+        return any(_mentions_run(node.args.model_dump()) for node in self._nodes.values())
 
     def copy(self) -> "IR":
         """An IR with its own graph over the same (never mutated) nodes."""

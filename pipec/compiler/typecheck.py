@@ -107,6 +107,9 @@ class PipelineChecker:
         ok, value = _literal_value(v, want.rstrip("?"))
         if want.endswith("?") and isinstance(v, ast.Literal_) and v.literal_type == "null":
             return None
+        if isinstance(v, ast.RunRef):
+            self._run_value_too_late(v, f"option `{opt.name}`", "options are fixed when the pipeline is compiled")
+            return _BAD
         if isinstance(v, ast.ParamRef):
             self.diags.error("E0111", f"option `{opt.name}` must be a literal: parameters are set per run, "
                              "options when the pipeline is compiled", v.span, help=_example(opt.name))
@@ -144,6 +147,10 @@ class PipelineChecker:
             if t is None:
                 continue
             ok, default = _literal_value(decl.default, str(t))
+            if isinstance(decl.default, ast.RunRef):
+                self._run_value_too_late(decl.default, f"the default of `{decl.name}`",
+                                         "a default is fixed when the pipeline is compiled")
+                continue
             if not ok:
                 self.diags.error("E0122", f"the default of `{decl.name}` must be {_describe(str(t))}",
                                  decl.default.span, label=f"`{decl.name}` is declared as {t}")
@@ -166,6 +173,11 @@ class PipelineChecker:
             spec.default = value
             self.overridden.add(name)
         return specs
+
+    def _run_value_too_late(self, v: ast.RunRef, what: str, why: str) -> None:
+        self.diags.error("E0125", f"{what} cannot be `run.{v.field}`: run values are known only when a run "
+                         f"starts, and {why}", v.span, label="known only when a run starts",
+                         help="use `run.<field>` inside the steps, e.g. `filter(day == run.date)`")
 
     def param_value(self, name: str) -> tuple[Any, str, Label | None]:
         """The value `$name` has in this check (its `-p` override, else its default), where that

@@ -166,6 +166,9 @@ class AstBuilder:
     def param(self, meta, children):
         return ast.ParamRef(span=self.spans.of(children[0]), name=children[0][1:])
 
+    def run_field(self, meta, children):
+        return ast.RunRef(span=self.spans.of(children[0]), field=children[0][len("run."):])
+
     def int(self, meta, children):
         return self._literal(children[0], int(children[0]), "int")
 

@@ -60,6 +60,8 @@ def _render(e: ast.Expr) -> tuple[str, int]:
         return _name(e.name, e.quoted), ATOM
     if isinstance(e, ast.ParamRef):
         return f"${e.name}", ATOM
+    if isinstance(e, ast.RunRef):
+        return f"run.{e.field}", ATOM
     return _literal(e)
 
 

@@ -12,11 +12,12 @@ from lark import Token
 
 TOKEN_WORDS = {
     "NAME": "a name", "QUOTED_NAME": "a `quoted name`", "PARAM": "a parameter such as `$name`",
+    "RUN_FIELD": "a run value such as `run.date`",
     "INT": "a number", "FLOAT": "a number", "DURATION": "a duration such as `5m`",
     "STRING": "a string", "DOCSTRING": "a docstring", "_NL": "a new line",
     "$END": "the end of the file", "PARAM_KW": "`param`",
 }
-EXPRESSION_STARTS = {"NAME", "QUOTED_NAME", "PARAM", "INT", "FLOAT", "STRING", "DURATION", "TRUE",
+EXPRESSION_STARTS = {"NAME", "QUOTED_NAME", "PARAM", "RUN_FIELD", "INT", "FLOAT", "STRING", "DURATION", "TRUE",
                      "FALSE", "NULL", "LPAR", "LSQB", "MINUS", "NOT"}
 OPERATORS = {"OR", "AND", "EQ", "NE", "LT", "LE", "GT", "GE", "PLUS", "MINUS", "STAR", "SLASH",
              "DSLASH", "PERCENT", "IN", "IS"}

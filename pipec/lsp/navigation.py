@@ -20,7 +20,7 @@ from pipec.grammar import parse_source
 from pipec.grammar.format import IDENTIFIER, KEYWORDS
 from pipec.lsp.analysis import Analysis, chain_calls, contains, walk
 from pipec.lsp.diagnostics import location
-from pipec.runtime_contract import PARAM_IN_STRING
+from pipec.runtime_contract import PARAM_IN_STRING, RUN_PREFIX
 from pipec.stdlib.steps import STEPS, Step
 
 
@@ -68,6 +68,8 @@ def _in_pipeline(analysis: Analysis, p: ast.Pipeline) -> list[Occurrence]:
             elif isinstance(node, ast.Literal_) and node.literal_type == "str":
                 source = analysis.text[node.span.start:node.span.end]
                 for m in PARAM_IN_STRING.finditer(source):
+                    if m.group(1).startswith(RUN_PREFIX):  # `${run.date}`: a run value, not a param
+                        continue
                     span = _sub_span(analysis, node.span, node.span.start + m.start(1), node.span.start + m.end(1))
                     found.append(Occurrence(Symbol("param", m.group(1), p.name), span, False))
 

@@ -4,6 +4,7 @@ runtime, generated Spark jobs and generated DAGs all share."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,62 @@ def test_the_local_runtime_checks_hyperparameters_that_arrive_at_run_time():
     with pytest.raises(contract.ParamError, match="`k` of `kmeans` must be at least 1, but it is 0"):
         local_runtime._estimator("kmeans", {"k": 0, "seed": 1}, rows=10)
     assert local_runtime._estimator("kmeans", {"k": 2, "seed": 1}, rows=10).n_clusters == 2
+
+
+# ---------------------------------------------------------------- the run context
+def test_a_run_date_gives_its_day_as_the_interval():
+    assert contract.run_context("2013-01-02") == {
+        "run.date": "2013-01-02", "run.logical_date": "2013-01-02T00:00:00Z",
+        "run.interval_start": "2013-01-02T00:00:00Z", "run.interval_end": "2013-01-03T00:00:00Z"}
+
+
+def test_run_times_are_read_as_utc_and_written_as_iso_text():
+    values = contract.run_context("2013-01-02T23:30:00-02:00", "2013-01-03T00:00:00.5Z", "2013-01-04")
+    assert values == {"run.date": "2013-01-03", "run.logical_date": "2013-01-03T01:30:00Z",
+                      "run.interval_start": "2013-01-03T00:00:00.500000Z",
+                      "run.interval_end": "2013-01-04T00:00:00Z"}
+    empty = contract.run_context(dt.datetime(2013, 1, 2, 6, tzinfo=dt.timezone.utc), "2013-01-02T06:00:00Z",
+                                 "2013-01-02T06:00:00Z")
+    assert (empty["run.interval_start"], empty["run.interval_end"]) == ("2013-01-02T00:00:00Z", "2013-01-03T00:00:00Z")
+
+
+def test_the_default_run_is_now_in_utc():
+    before = dt.datetime.now(dt.timezone.utc).date()
+    values = contract.run_context()
+    assert values["run.date"] in {before.isoformat(), dt.datetime.now(dt.timezone.utc).date().isoformat()}
+
+
+@pytest.mark.parametrize("logical, start, end, words", [
+    ("yesterday", None, None, "is not a date or a timestamp"),
+    ("2013-01-02", "2013-01-02", None, "needs both its start and its end"),
+    ("2013-01-02", "2013-01-03", "2013-01-02", "ends (2013-01-02T00:00:00Z) before it starts"),
+])
+def test_bad_run_values_say_what_is_wrong(logical, start, end, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        contract.run_context(logical, start, end)
+
+
+def test_run_values_substitute_in_strings_and_stay_as_written_until_known():
+    values = contract.run_context("2013-01-02")
+    assert contract.substitute("d=${run.date}/${run.interval_end}", values) == "d=2013-01-02/2013-01-03T00:00:00Z"
+    assert contract.substitute("d=${run.date}/${x}", {"x": 1}) == "d=${run.date}/1"
+    with pytest.raises(contract.PipelineRunError, match="names no param"):
+        contract.substitute("${runs}", {})
+
+
+def test_a_spark_job_reads_the_run_arguments_back_as_the_same_values():
+    from pipec.backends.spark.runtime import parse_params
+
+    values = contract.run_context("2013-01-02T06:00:00Z", "2013-01-01", "2013-01-02")
+    parsed = parse_params({}, contract.run_arguments(values), "p")
+    assert parsed["run.date"] == dt.date(2013, 1, 2)
+    assert {key: contract.param_text(value) for key, value in parsed.items()} == values
+
+
+def test_a_spark_job_refuses_a_bad_run_date_before_spark_starts(capsys):
+    from pipec.backends.spark.runtime import parse_params
+
+    with pytest.raises(SystemExit) as stopped:
+        parse_params({}, ["--run-date", "2013-13-01"], "p")
+    assert stopped.value.code == 2
+    assert "run context: `2013-13-01` is not a date or a timestamp" in capsys.readouterr().err

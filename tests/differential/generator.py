@@ -32,6 +32,10 @@ KEY_BASES = ("int", "str", "bool", "date")  # join and group keys
 STRINGS = ("a", "b", "c", "ab", "B")
 FLOATS = (-1.5, -0.25, 0.0, 0.5, 1.0, 2.75, 3.5)  # exact in binary: sums do not depend on order
 DAY0 = dt.date(2024, 2, 27)
+# The run context (`run.*`) the local differential runs get: a day inside the generated dates, so
+# that filters on run values keep some rows and drop others. Only local runs use them.
+RUN_DATE = "2024-02-28"
+RUN_VALUES = {"date": ["run.date"], "timestamp": ["run.interval_start", "run.interval_end", "run.logical_date"]}
 POLARS = {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.String,
           "date": pl.Date, "timestamp": pl.Datetime("us", "UTC")}
 HOWS = ("inner", "left", "right", "full", "semi", "anti")
@@ -175,6 +179,8 @@ class Expressions:
         options = self.columns(base)
         if base in ("int", "float", "bool", "str") and (not options or rng.random() < 0.25):
             options.append(self.literal(base))
+        if base in RUN_VALUES and not self.cross_backend and rng.random() < 0.5:
+            options.append(rng.choice(RUN_VALUES[base]))  # the harness runs for RUN_DATE
         compounds = [(needs, build) for needs, build in self._compounds(base) if needs <= self.available]
         if compounds and (depth > 0 or not options):  # a date may only come from a timestamp
             options += [rng.choice(compounds)[1](max(depth - 1, 0)) for _ in range(2)]
@@ -229,6 +235,10 @@ class Expressions:
 
     def predicate(self) -> str:
         """A filter condition that reads at least one column."""
+        times = self.columns("timestamp")
+        if times and not self.cross_backend and self.rng.random() < 0.4:  # the run's data interval
+            t = self.rng.choice(times)
+            return f"({t} >= run.interval_start and {t} < run.interval_end)"
         for _ in range(10):
             text = self.of("bool", 2)
             if any(c.name in text for c in self.schema):

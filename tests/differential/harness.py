@@ -18,7 +18,9 @@ from pipec.backends.local.runner import run_plan
 from pipec.backends.local.runtime import PipelineRunError
 from pipec.compiler.check import check_source
 from pipec.compiler.passes import PASS_NAMES, optimize
+from pipec.runtime_contract import run_context
 
+from generator import RUN_DATE
 from sink_schema import check_written_table
 from known_issues import KNOWN_ISSUES
 
@@ -70,7 +72,7 @@ def run_setting(ir, setting: Setting, data: Path, workdir: Path) -> Outcome:
     """Run `ir` compiled with `setting` in a fresh `workdir`."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    params = {"data": str(data), "out": "out"}
+    params = {"data": str(data), "out": "out", **run_context(RUN_DATE)}
     try:
         runs = 2 if setting.recorded_statistics else 1
         for _ in range(runs):  # the first run records statistics, the second compiles with them

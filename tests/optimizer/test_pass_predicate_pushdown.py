@@ -170,3 +170,17 @@ def test_a_conjunct_that_can_overflow_neither_moves_nor_merges():
         "r = filter(r__1_sort) [a * 1000 > 5]",
         "sink1_write_csv = write_csv(r)",
     ]
+
+
+def test_a_filter_on_run_values_moves_like_a_param_filter():
+    assert pushed("""
+      t = read_csv("t_${run.date}.csv", schema={a: int, d: date, ts: timestamp})
+      r = t | derive(y = a > 2) | sort(a) | filter(ts >= run.interval_start and d == run.date)
+      r | write_csv("o.csv")
+    """) == [
+        "t = read_csv()",
+        "r = filter(t) [ts >= run.interval_start and d == run.date]",
+        "r__0_derive = derive(r)",
+        "r__1_sort = sort(r__0_derive)",
+        "sink1_write_csv = write_csv(r__1_sort)",
+    ]

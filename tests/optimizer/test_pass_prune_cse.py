@@ -93,3 +93,19 @@ def test_structural_hashes_tell_apart_steps_with_different_columns_but_not_a_sou
     narrowed = projection_pushdown(ir)
     assert narrowed.node("t").args.columns != ir.node("t").args.columns
     assert structural_hashes(narrowed) == hashes
+
+
+def test_cse_merges_equal_run_values_and_keeps_different_ones_apart():
+    ir = checked("""
+      t = read_csv("t_${run.date}.csv", schema={a: int, d: date, ts: timestamp})
+      u = read_csv("t_${run.date}.csv", schema={a: int, d: date, ts: timestamp})
+      v = read_csv("t_${run.logical_date}.csv", schema={a: int, d: date, ts: timestamp})
+      t | filter(ts >= run.interval_start) | write_csv("s.csv")
+      u | filter(ts >= run.interval_start) | write_csv("e.csv")
+      t | filter(ts >= run.interval_end) | write_csv("f.csv")
+      v | write_csv("v.csv")
+    """, schemas="")
+    out = cse(ir)
+    assert "u" not in out and "v" in out
+    filters = [n for n in out.nodes() if n.step == "filter"]
+    assert sorted(n.args.predicate.right.field for n in filters) == ["interval_end", "interval_start"]

@@ -170,7 +170,7 @@ def test_a_spark_run_is_recorded_as_a_whole_with_the_metrics_it_wrote(capsys, pr
     files and the metrics files it wrote (the job itself is replaced here by one that writes them)."""
     import pipec.cli
 
-    def job(args, ir, params, workdir, run_id):
+    def job(args, ir, params, workdir, run_id, run):
         (workdir / "out").mkdir()
         (workdir / "out/metrics.json").write_text('{"accuracy": 0.5, "roc_auc": 0.625}')
         (workdir / "out/kept.csv").write_text("id,x,late\n")

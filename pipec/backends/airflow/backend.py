@@ -154,7 +154,7 @@ BACKEND = AirflowBackend()
 
 
 def run_dag(plan: Plan, params: dict[str, Any], workdir: str | os.PathLike,
-            backend: AirflowBackend | None = None) -> int:
+            backend: AirflowBackend | None = None, logical_date: str | None = None) -> int:
     """`pipec run --target airflow`: compile to a temporary folder, run the DAG once with
     `dag.test()` against a throwaway metadata DB, print the outcome; returns the exit status."""
     workdir = Path(workdir).resolve()
@@ -164,7 +164,8 @@ def run_dag(plan: Plan, params: dict[str, Any], workdir: str | os.PathLike,
         dag_file = backend.compile(plan, dags.path)[0]
         print(f"running {plan.ir.pipeline} on Airflow ({len(plan.stages)} tasks)", file=sys.stderr)
         try:
-            result = run_dag_file(dag_file, params, workdir, scratch_locks=[dags.lock_fd])
+            result = run_dag_file(dag_file, params, workdir, scratch_locks=[dags.lock_fd],
+                                  logical_date=logical_date)
         except KeyboardInterrupt as exc:
             from pipec.backends.local.runner import RunInterrupted
 

@@ -1,7 +1,7 @@
 """The child process of `run_dag_file`: import a DAG file, run it once with `dag.test()`, and
 print a one-line JSON summary (after Airflow's own log) for the parent to read.
 
-Usage: python -m pipec.backends.airflow.dag_test_child DAG_FILE CONF_JSON
+Usage: python -m pipec.backends.airflow.dag_test_child DAG_FILE CONF_JSON [LOGICAL_DATE]
 """
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from pipec.backends.airflow.run import RESULT_MARK
+from pipec.runtime_contract import parse_run_time
 
 
-def run_once(dag_file: Path, conf: dict[str, Any]) -> None:
-    """Import the DAG file, run it once, print the summary line.
+def run_once(dag_file: Path, conf: dict[str, Any], logical_date: str | None = None) -> None:
+    """Import the DAG file, run it once (for `logical_date`, ISO text, when given: else now, as
+    `dag.test()` does), print the summary line.
 
     Retries are turned off: `dag.test()` would wait out every retry delay, and a run from the
     command line should report the first failure at once.
@@ -28,10 +30,10 @@ def run_once(dag_file: Path, conf: dict[str, Any]) -> None:
     dag = module.dag_object
     for task in dag.tasks:
         task.retries = 0
-    dag_run = dag.test(run_conf=conf)
+    dag_run = dag.test(run_conf=conf, **({"logical_date": parse_run_time(logical_date)} if logical_date else {}))
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     print(RESULT_MARK + json.dumps({"state": str(dag_run.state), "task_states": states}), flush=True)
 
 
 if __name__ == "__main__":
-    run_once(Path(sys.argv[1]), json.loads(sys.argv[2]))
+    run_once(Path(sys.argv[1]), json.loads(sys.argv[2]), *sys.argv[3:4])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import jinja2
 
-from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
-                                           param_call, py_literal)
+from pipec.backends.airflow.params import (INTERVAL_TIMETABLE, builtin_param_calls, call_source,
+                                           dag_arguments, param_call, py_literal)
 from pipec.backends.airflow.task_io import KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
 
 # the environment variables that set, where a DAG is deployed, its base and storage root
@@ -116,6 +116,7 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         del builtins[STORAGE_ROOT_PARAM], builtins[KEEP_PARAM], builtins[RETENTION_PARAM]
     params.update({py_literal(name): call for name, call in builtins.items()})
     template = {"polars": "dag.py.j2", "spark": "dag_spark.py.j2"}[engine]
+    arguments = dag_arguments(ir.options, data_intervals=ir.uses_run_context())
     return _ENVIRONMENT.get_template(template).render(
         dag_id_literal=py_literal(ir.pipeline),
         **engine_fields,
@@ -128,7 +129,8 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         task_io_module_literal=py_literal(TASK_IO_MODULE),
         stages_module_literal=py_literal(stages_module_name(ir.pipeline)),
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
-        dag_arguments=dag_arguments(ir.options),
+        dag_arguments=arguments,
+        interval_timetable=arguments["schedule"].startswith(INTERVAL_TIMETABLE),
         duration_params_literal=py_literal(tuple(p.name for p in ir.params if p.type.name == "duration")),
         confine_outputs=ir.options.confine_outputs,
         params=params,

@@ -101,9 +101,21 @@ def timedelta_source(seconds: int) -> str:
     return f"datetime.timedelta(seconds={int(seconds)})"
 
 
-def dag_arguments(options: Options) -> dict[str, str]:
-    """`@dag(...)` keyword arguments (besides dag_id, doc_md and params) as source text."""
+# Schedules that are not a cron expression or preset, and so have no data interval to give.
+_NOT_CRON = (None, "@once", "@continuous")
+INTERVAL_TIMETABLE = "CronDataIntervalTimetable"
+
+
+def dag_arguments(options: Options, data_intervals: bool = False) -> dict[str, str]:
+    """`@dag(...)` keyword arguments (besides dag_id, doc_md and params) as source text.
+
+    With `data_intervals` (the pipeline reads `run.*`), a cron schedule becomes a timetable of data
+    intervals: a run's logical date is the start of the interval it covers (`@daily` for
+    2013-01-02: [2013-01-02, 2013-01-03)), as `pipec run --run-date` means, where Airflow's default
+    timetable would give every run an empty interval."""
     arguments = {"schedule": py_literal(options.schedule)}
+    if data_intervals and options.schedule not in _NOT_CRON:
+        arguments["schedule"] = f"{INTERVAL_TIMETABLE}({py_literal(options.schedule)}, timezone='UTC')"
     if options.start is not None:
         arguments["start_date"] = start_date_source(options.start)
     arguments["catchup"] = py_literal(options.catchup)

@@ -56,14 +56,16 @@ def migrate_metadata_db(airflow_home: Path) -> None:
 
 def run_dag_file(dag_file: str | os.PathLike, params: dict[str, Any] | None = None,
             workdir: str | os.PathLike | None = None, *, airflow_home: Path | None = None,
-            timeout: float | None = None, scratch_locks: Sequence[int] = ()) -> DagRunResult:
+            timeout: float | None = None, scratch_locks: Sequence[int] = (),
+            logical_date: str | None = None) -> DagRunResult:
     """Run the DAG in `dag_file` once with `dag.test(run_conf=...)`.
 
     `params` override the DAG's params; `workdir`, when given, is where relative source and sink
-    paths resolve (the `base_dir` param). Without `airflow_home` a temporary one is created and
-    migrated for this run alone. `scratch_locks` are the locks of other scratch folders the child
-    works in (pipec.backends.scratch): it holds them, so that they outlive this process if it is
-    killed while the child runs on.
+    paths resolve (the `base_dir` param); `logical_date` (ISO text) is the run's logical date, which
+    with the DAG's timetable sets its `run.*` values (default: now). Without `airflow_home` a
+    temporary one is created and migrated for this run alone. `scratch_locks` are the locks of
+    other scratch folders the child works in (pipec.backends.scratch): it holds them, so that they
+    outlive this process if it is killed while the child runs on.
     """
     dag_file = Path(dag_file).resolve()
     conf = dict(params or {})
@@ -74,7 +76,8 @@ def run_dag_file(dag_file: str | os.PathLike, params: dict[str, Any] | None = No
             airflow_home = scratch.path
             migrate_metadata_db(airflow_home)
         output = _run_child(
-            [sys.executable, "-m", "pipec.backends.airflow.dag_test_child", str(dag_file), json.dumps(conf)],
+            [sys.executable, "-m", "pipec.backends.airflow.dag_test_child", str(dag_file), json.dumps(conf),
+             *([logical_date] if logical_date else [])],
             airflow_environment(airflow_home, dag_file.parent), timeout, (scratch.lock_fd, *scratch_locks))
     return _result(_ANSI.sub("", output))
 

@@ -151,6 +151,26 @@ def _write_atomically(path: str, write) -> None:
             fs.rm(temporary)
 
 
+def run_values(context: dict[str, Any]) -> dict[str, str]:
+    """The `run.*` values of this DAG run (runtime_contract.run_context): its logical date (a run
+    triggered without one: the time it was queued for) and its data interval, as the scheduler or
+    a backfill set them (the DAG's timetable starts a run's interval at its logical date).
+
+    A manual run (`dag.test()`, a trigger with a logical date) is given the period that
+    ends at its logical date; pipec gives it the period of that length that starts there, as the
+    scheduled run and `pipec run --run-date` for that date have. An empty interval (an
+    unscheduled DAG) is the logical date's day, as in a local run."""
+    dag_run = context.get("dag_run")
+    logical = context.get("logical_date") or getattr(dag_run, "run_after", None)
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if logical is not None and start is not None and end is not None and start not in (end, logical):
+        start, end = logical, logical + (end - start)
+    try:
+        return contract.run_context(logical, start, end)
+    except ValueError as exc:
+        raise contract.ParamError(f"the run's dates: {exc}") from None
+
+
 def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], writes: dict[str, str],
               upstream: list[dict[str, dict[str, Any]]], context: dict[str, Any],
               duration_params: tuple[str, ...] = (), confine_outputs: bool = False) -> dict[str, dict[str, Any]]:
@@ -170,6 +190,7 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     try:
         for name in duration_params:
             params[name] = duration_seconds(name, params[name])
+        params.update(run_values(context))
     except contract.ParamError as exc:
         log.error("%s stage %s failed: %s", FAILURE_MARK, stage_id, exc)
         raise
@@ -303,6 +324,7 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
     command = [spark_submit if use_spark_submit else sys.executable, job]
     for name, value in params.items():
         command += ["--param", f"{name}={contract.param_argument(value)}"]
+    command += contract.run_arguments(run_values(context))
     done = subprocess.run(command, cwd=base_dir, capture_output=True, text=True)
     for line in (done.stdout + done.stderr).splitlines():
         log.info("%s", line)

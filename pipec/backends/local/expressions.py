@@ -14,6 +14,7 @@ from __future__ import annotations
 from pipec.compiler import ast
 from pipec.compiler.expressions import children
 from pipec.grammar.format import format_expr as to_text  # `.pipe` syntax for comments and messages
+from pipec.runtime_contract import run_key
 
 POLARS_DTYPES = {"int": "pl.Int64", "float": "pl.Float64", "bool": "pl.Boolean", "str": "pl.String",
                  "date": "pl.Date", "timestamp": 'pl.Datetime("us", "UTC")'}
@@ -112,6 +113,10 @@ class _Translator:
         if base in ("date", "timestamp"):
             return f"rt.lit({value}, {py(base)})"
         return f"pl.lit({value}, dtype={POLARS_DTYPES[base]})"
+
+    def _run(self, e: ast.RunRef) -> str:
+        """A run value: ISO text in `params` (runtime_contract.run_context), typed here."""
+        return f"rt.lit(params[{py(run_key(e.field))}], {py(e.type.base)})"
 
     def _scalar(self, e: ast.Expr) -> str | None:
         """Bare Python source for a simple literal or param, which polars accepts beside an expression."""

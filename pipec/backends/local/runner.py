@@ -28,6 +28,7 @@ from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_m
 from pipec.backends.local.measure import StageTiming, node_observations
 from pipec.backends.local.reuse import Reuse
 from pipec.compiler.plan import Plan, Stage
+from pipec.runtime_contract import run_context
 from pipec.stdlib.steps import STEPS
 
 Event = dict[str, Any]
@@ -103,11 +104,13 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
 
     Raises `runtime.PipelineRunError` (message complete on its own) for bad data, failed
     expectations and failing user code; a failed or interrupted run leaves no partial output.
+    `params` may hold the run context (`runtime_contract.run_context`); without it the run is
+    for now, as `pipec run` without `--run-date` is.
     """
     started = time.perf_counter()
     ir = plan.ir
     stages = [stage_metadata(plan, stage) for stage in plan.ordered_stages]
-    ctx = _ScheduledContext({**{p.name: p.default for p in ir.params}, **params}, workdir, on_event)
+    ctx = _ScheduledContext({**{p.name: p.default for p in ir.params}, **run_context(), **params}, workdir, on_event)
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:

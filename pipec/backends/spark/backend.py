@@ -14,7 +14,7 @@ from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan, unoptimized_plan
-from pipec.runtime_contract import param_argument
+from pipec.runtime_contract import param_argument, run_arguments
 
 
 class SparkBackend:
@@ -50,7 +50,8 @@ BACKEND = SparkBackend()
 
 
 def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
-            capture: bool = True, scratch_locks: Sequence[int] = ()) -> subprocess.CompletedProcess:
+            capture: bool = True, scratch_locks: Sequence[int] = (),
+            run: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a compiled job as `python -P JOB --param name=value ...` in `workdir` (used by
     `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params.
     On Ctrl-C the job gets SIGINT and is waited for, then `JobInterrupted` is raised.
@@ -61,6 +62,8 @@ def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
     command = [sys.executable, "-P", str(Path(path).resolve())]
     for name, value in params.items():
         command += ["--param", f"{name}={value if isinstance(value, str) else param_argument(value)}"]
+    if run is not None:  # the run context (runtime_contract.run_context); else the job's default
+        command += run_arguments(run)
     pipe = subprocess.PIPE if capture else None
     with subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=dict(os.environ),
                           pass_fds=scratch_locks) as job:

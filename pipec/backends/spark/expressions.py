@@ -20,8 +20,9 @@ import re
 from typing import Iterator
 
 from pipec.compiler.ast import (Binary, Call, ColumnRef, Expr, InList, IsNull, ListExpr, Literal_,
-                                ParamRef, Unary)
+                                ParamRef, RunRef, Unary)
 from pipec.grammar.format import format_expr as describe  # `.pipe` syntax for messages
+from pipec.runtime_contract import run_key
 
 SPARK_TYPE_NAMES = {"int": "bigint", "float": "double", "bool": "boolean", "str": "string",
                     "date": "date", "timestamp": "timestamp"}
@@ -119,6 +120,8 @@ def column(expr: Expr) -> str:
         return f"F.lit({py_literal(expr.value)})"
     if isinstance(expr, ParamRef):
         return f"F.lit(params[{py_literal(expr.name)}])"
+    if isinstance(expr, RunRef):  # the job holds run values as a date / an aware UTC datetime
+        return f"F.lit(params[{py_literal(run_key(expr.field))}])"
     if isinstance(expr, Unary):
         inner = _operand(expr.operand, bare_literals=False)
         if expr.op == "not":

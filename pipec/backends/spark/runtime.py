@@ -46,7 +46,8 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
     remove_recorded, remove_stale, signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, confined_sink, draw_numerator,
-    metrics_json_text, parse_param, substitute, write_table_csv, write_table_json)
+    RUN_FIELDS, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
+    write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -70,6 +71,15 @@ def job_param(type_name: str, value: Any) -> Any:
     return parsed
 
 
+def job_run_values(context: dict[str, str]) -> dict[str, Any]:
+    """The run context as the job uses it: `run.date` a `datetime.date`, the times aware UTC datetimes."""
+    values: dict[str, Any] = {}
+    for field, base in RUN_FIELDS.items():
+        text = context[run_key(field)]
+        values[run_key(field)] = dt.date.fromisoformat(text) if base == "date" else parse_run_time(text)
+    return values
+
+
 def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) -> dict[str, Any]:
     """Parse `--param name=value` options against the declared params; exits with code 2 on error."""
     parser = argparse.ArgumentParser(prog=prog, description=f"Run the {prog} pipeline on Spark.")
@@ -77,8 +87,18 @@ def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) 
                         help="override a pipeline parameter: " + (", ".join(
                             f"{name}: {type_name} = {default!r}"
                             for name, (type_name, default) in specs.items()) or "(none)"))
+    parser.add_argument("--run-date", metavar="DATE", help="the run's logical date, `run.date` "
+                        "(ISO date or timestamp; default: now, in UTC)")
+    parser.add_argument("--interval-start", metavar="TIME", help="the start of the run's data interval, "
+                        "`run.interval_start` (default: the run date's midnight, UTC)")
+    parser.add_argument("--interval-end", metavar="TIME", help="the end of the run's data interval, "
+                        "`run.interval_end` (default: a day after its start)")
     args = parser.parse_args(argv)
     params = {name: job_param(type_name, default) for name, (type_name, default) in specs.items()}
+    try:
+        params.update(job_run_values(run_context(args.run_date, args.interval_start, args.interval_end)))
+    except ValueError as exc:
+        parser.error(f"run context: {exc}")
     for item in args.param:
         name, sep, text = item.partition("=")
         if not sep:

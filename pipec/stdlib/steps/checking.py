@@ -8,10 +8,11 @@ from typing import Callable
 from pipec.compiler import ast
 from pipec.compiler.arguments import lit
 from pipec.compiler.diagnostics import Diagnostics
-from pipec.compiler.expressions import NULL, Mode, check_expr, unknown_column
+from pipec.compiler.expressions import NULL, Mode, check_expr, unknown_column, unknown_run_field
 from pipec.compiler.schemas import schema_from_fields
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ColumnType, ParamType, Schema, TableType
+from pipec.runtime_contract import RUN_FIELDS, RUN_PREFIX
 from pipec.stdlib.steps.spec import StepContext
 
 
@@ -32,7 +33,11 @@ def check_interpolation(e: ast.Literal_, params: dict[str, ParamType], diags: Di
     ok = True
     for m in _INTERP.finditer(e.value):
         name = m.group(1)
-        if name not in params:
+        if name.startswith(RUN_PREFIX):
+            if name[len(RUN_PREFIX):] not in RUN_FIELDS:
+                unknown_run_field(diags, name[len(RUN_PREFIX):], e.span)
+                ok = False
+        elif name not in params:
             diags.error("E0123", f"unknown parameter `${{{name}}}` in a string", e.span,
                         help=did_you_mean(name, params) or "declare it: `param name: type = default`")
             ok = False

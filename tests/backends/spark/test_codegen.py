@@ -52,7 +52,7 @@ def test_example_jobs_are_standalone_python(path):
         compile(source, f"{ir.pipeline}.py", "exec")
         assert imported_modules(source) <= {"__future__", "argparse", "contextlib", "csv", "dataclasses",
                                             "datetime", "errno", "fcntl", "importlib", "io", "json", "math", "os",
-                                            "re", "shutil", "signal", "sys", "threading", "time", "typing",
+                                            "posixpath", "re", "shutil", "signal", "sys", "threading", "time", "typing",
                                             "urllib", "uuid", "pyspark", "polars"}
         assert "pipec" not in imported_modules(source)
         assert max(len(line) for line in source.splitlines()) <= 120

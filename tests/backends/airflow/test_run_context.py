@@ -1,0 +1,79 @@
+"""The run context on Airflow: the DAG of a pipeline that reads `run.*` gives its runs data
+intervals that start at their logical date, the tasks take the values from the DAG run, and a
+`dag.test()` run for a logical date writes what `pipec run --run-date` writes for it."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import types
+
+import pytest
+from run_context_case import PIPELINE, outputs, write_partitions
+
+from pipec import plan
+from pipec.backends.airflow.run import run_dag_file
+from pipec.backends.airflow.task_io import run_values
+from pipec.backends.local.runner import run_plan
+from pipec.compiler.check import check_source
+from pipec.runtime_contract import ParamError, run_context
+
+UTC = dt.timezone.utc
+
+
+def moment(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def context(logical: str | None, start: str | None, end: str | None, run_after: str = "2013-01-05T00:00:00"):
+    return {"logical_date": logical and moment(logical), "data_interval_start": start and moment(start),
+            "data_interval_end": end and moment(end), "dag_run": types.SimpleNamespace(run_after=moment(run_after))}
+
+
+def test_a_scheduled_run_or_a_backfill_keeps_its_interval():
+    values = run_values(context("2013-01-02T00:00:00", "2013-01-02T00:00:00", "2013-01-03T00:00:00"))
+    assert values == run_context("2013-01-02")
+
+
+def test_a_manual_run_covers_the_period_that_starts_at_its_logical_date():
+    """Airflow infers the period that ends there; a run for a date means the same everywhere."""
+    values = run_values(context("2013-01-02T00:00:00", "2013-01-01T00:00:00", "2013-01-02T00:00:00"))
+    assert values == run_context("2013-01-02")
+
+
+def test_an_unscheduled_run_covers_its_logical_dates_day_and_a_run_without_one_its_run_after():
+    assert run_values(context("2013-01-02T06:00:00", "2013-01-02T06:00:00", "2013-01-02T06:00:00")) == \
+        run_context("2013-01-02T06:00:00Z", "2013-01-02", "2013-01-03")
+    assert run_values(context(None, None, None))["run.date"] == "2013-01-05"
+
+
+def test_an_interval_that_ends_before_it_starts_fails_the_task_as_a_param_error():
+    with pytest.raises(ParamError, match="the run's dates"):
+        run_values(context("2013-01-02T00:00:00", "2013-01-02T00:00:00", "2013-01-01T00:00:00"))
+
+
+def test_only_a_pipeline_that_reads_run_values_gets_a_data_interval_timetable(compile_pipe):
+    (dag_file,) = compile_pipe(PIPELINE).values()
+    text = dag_file.read_text()
+    assert "from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task" in text
+    assert "schedule=CronDataIntervalTimetable('@daily', timezone='UTC')," in text
+    (plain,) = compile_pipe(PIPELINE.replace("daily_events", "plain").replace("${run.date}", "2013-01-01")
+                            .replace("run.interval_start", '"2013-01-01"').replace("run.interval_end", '"2013-01-02"')
+                            .replace("run.logical_date", "time_hour").replace("run.date", "day")).values()
+    assert "CronDataIntervalTimetable" not in plain.read_text()
+    assert "schedule='@daily'," in plain.read_text()
+
+
+def test_a_dag_run_for_a_logical_date_writes_what_the_local_run_for_that_date_writes(
+        compile_pipe, airflow_home, tmp_path):
+    work = tmp_path / "work"
+    write_partitions(work)
+    program = check_source(PIPELINE, str(work / "daily.pipe"))
+    run_plan(plan(program.pipelines["daily_events"], backend="local", workdir=work), run_context("2013-01-02"), work)
+    local = outputs(work)
+    shutil.rmtree(work / "out")
+
+    (dag_file,) = compile_pipe(PIPELINE).values()
+    result = run_dag_file(dag_file, airflow_home=airflow_home, logical_date="2013-01-02")
+    assert result.ok, result.error
+    assert outputs(work) == local
+    assert b"2013-01-02T06:00:00Z" in local["events_2013-01-02.csv"]
