@@ -9,8 +9,9 @@ from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr, lit
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import Field, ModelType, Schema
+from pipec.runtime_contract import hyperparameter_bound
 from pipec.stdlib.estimators import ESTIMATORS
-from pipec.stdlib.steps.checking import bounded_arg, column_names, list_items
+from pipec.stdlib.steps.checking import bounded_arg, column_names, list_items, value_arg
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
@@ -45,9 +46,10 @@ def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
             return None
     for pname, hyper in est.params.items():
         if pname in given:
-            minimum = hyper.minimum
-            v = bounded_arg(ctx, given[pname].value, hyper.type, f"`{pname}` of `{est.name}`",
-                            lambda x: minimum is None or x >= minimum, f"at least {minimum}")
+            bound = hyperparameter_bound(pname)
+            what = f"`{pname}` of `{est.name}`"
+            v = (value_arg(ctx, given[pname].value, hyper.type, what) if bound is None
+                 else bounded_arg(ctx, given[pname].value, hyper.type, what, bound))
             if v is None:
                 return None
         elif hyper.default is None:
@@ -127,4 +129,5 @@ STEPS = [Step(
     eager=True, fits_model=True, reads=_reads, needs=lambda args, inputs, index, wanted: _reads(args),
     rows_out=lambda args, rows_in, value: 1.0, seconds_per_row=2e-6,
     argument_values={"estimator": "estimator", "features": "column", "label": "column"},
+    bounds=lambda args: [(p.expr, bound) for p in args.params if (bound := hyperparameter_bound(p.name))],
 )]
