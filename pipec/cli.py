@@ -15,7 +15,6 @@ from pipec.backends import BACKENDS
 from pipec.runtime_contract import PipelineRunError
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
-INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 TARGETS = ("ir", *BACKENDS)
 
 
@@ -157,6 +156,7 @@ def _bytes(text: str | None) -> int | None:
 def cmd_run(args) -> int:
     program = _load(args.file, _params(args.param), "run")
     from pipec import _select
+    from pipec.backends.base import get_backend
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
@@ -166,14 +166,7 @@ def cmd_run(args) -> int:
         params = {s.name: s.default for s in ir.params}
         try:
             with _recorded(args, program, ir, params, workdir) as record:
-                if args.target == "local":
-                    status = _run_local(args, ir, params, workdir, record)
-                elif args.target == "spark":
-                    status = _run_spark(args, ir, params, workdir)
-                else:
-                    from pipec.backends.airflow.backend import run_dag
-
-                    status = run_dag(_plan(args, ir, "airflow"), params, workdir)
+                status = get_backend(args.target).run(_plan(args, ir, args.target), params, workdir, record)
                 record.exit_code = status
         except KeyboardInterrupt as exc:
             if finished:
@@ -207,38 +200,6 @@ def _terminate_like_interrupt() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-
-
-def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
-    from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
-    from pipec.progress import Progress, stage_names
-
-    plan = record.plan = _plan(args, ir, "local")
-    print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
-    progress = Progress(sys.stderr, stage_names(plan))
-    result = record.result = run_plan(plan, params, workdir, on_event=lambda e: (progress(e), record.on_event(e)))
-    try:
-        print(format_summary(result))
-    except KeyboardInterrupt as exc:
-        raise RunInterrupted(f"interrupted after commit: all {len(result.sinks)} outputs were written") from exc
-    return EXIT_OK
-
-
-def _run_spark(args, ir, params: dict, workdir: Path) -> int:
-    """Compile the job into a scratch folder and run it as `python job.py --param ...` in `workdir`;
-    the job prints its own progress and errors (it exits 1 on bad data, as `pipec run` does)."""
-    import tempfile
-
-    from pipec.backends.spark.backend import run_job
-    from pipec.backends.spark.codegen import compile as compile_job
-
-    with tempfile.TemporaryDirectory(prefix="pipec-spark-") as scratch:
-        job = compile_job(_plan(args, ir, "spark"), Path(scratch))
-        print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
-        done = run_job(job, params, workdir, capture=False)
-    if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
-        return done.returncode
-    return EXIT_USER
 
 
 def cmd_explain(args) -> int:

@@ -1,9 +1,11 @@
 """The local backend behind the Backend protocol: the module `pipec run` executes, written out."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
-from pipec.backends.base import unsupported_steps
+from pipec.backends.base import EXIT_OK, RunObserver, unsupported_steps
 from pipec.backends.local import CAPABILITIES
 from pipec.backends.local.codegen import EMITTERS, generate_module
 from pipec.compiler.diagnostics import Diagnostic
@@ -29,6 +31,22 @@ class LocalBackend:
         target = out_dir / f"{plan.ir.pipeline}_local.py"
         target.write_text(generate_module(plan, "pipec.backends.local.runtime"))
         return [target]
+
+    def run(self, plan: Plan, params: dict[str, Any], workdir: Path, record: RunObserver) -> int:
+        """`pipec run`: run the stages in this process, showing their progress, and print what was
+        written; the record gets the plan, the result and every stage event."""
+        from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
+        from pipec.progress import Progress, stage_names
+
+        record.plan = plan
+        print(f"running {plan.ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
+        progress = Progress(sys.stderr, stage_names(plan))
+        result = record.result = run_plan(plan, params, workdir, on_event=lambda e: (progress(e), record.on_event(e)))
+        try:
+            print(format_summary(result))
+        except KeyboardInterrupt as exc:
+            raise RunInterrupted(f"interrupted after commit: all {len(result.sinks)} outputs were written") from exc
+        return EXIT_OK
 
     def stage_module(self, plan: Plan, runtime_module: str) -> str:
         """The source of the module with one function per stage, importing the runtime under the

@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipec.backends.base import unsupported_steps
+from pipec.backends.base import EXIT_FAILED, EXIT_OK, RunObserver, unsupported_steps
 from pipec.backends.spark import CAPABILITIES, codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan, unoptimized_plan
 from pipec.runtime_contract import param_argument
+
+INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 
 
 class SparkBackend:
@@ -40,6 +42,20 @@ class SparkBackend:
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         return [codegen.compile(plan, out_dir)]
+
+    def run(self, plan: Plan, params: dict[str, Any], workdir: Path, record: RunObserver) -> int:
+        """`pipec run`: compile the job into a scratch folder and run it as `python job.py --param ...`
+        in `workdir`; the job prints its own progress and errors (it exits 1 on bad data, as a
+        local run does)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="pipec-spark-") as scratch:
+            job = codegen.compile(plan, Path(scratch))
+            print(f"running {plan.ir.pipeline} as a local Spark job", file=sys.stderr)
+            done = run_job(job, params, workdir, capture=False)
+        if done.returncode in (EXIT_OK, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
+            return done.returncode
+        return EXIT_FAILED
 
     def job_source(self, plan: Plan) -> str:
         """The source of the standalone PySpark job for `plan` (what an Airflow task runs)."""
