@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from pipec.backends.airflow.params import (builtin_param_calls, call_source, dag_arguments,
-                                           param_call, py_literal)
+                                           param_call, param_ranges, py_literal)
 from pipec.backends.airflow.task_io import KEEP_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
@@ -101,7 +101,8 @@ def render_dag(plan: Plan, *, base_dir: str, storage_root: str, engine: str = "p
         engine_fields = {"spark_job_file": job, "spark_job_file_literal": py_literal(job),
                          "support_dir": SUPPORT_DIR,
                          "spark_task": spark_task.template_fields()}
-    params = {py_literal(p.name): param_call(p, indent=8) for p in ir.params}
+    ranges = param_ranges(ir)
+    params = {py_literal(p.name): param_call(p, indent=8, range_=ranges.get(p.name)) for p in ir.params}
     builtins = builtin_param_calls(base_dir, storage_root, indent=8)
     if engine == "spark":  # one task: nothing to hand over between tasks
         del builtins[STORAGE_ROOT_PARAM], builtins[KEEP_PARAM]
