@@ -15,7 +15,6 @@ from pipec.backends import BACKENDS
 from pipec.runtime_contract import PipelineRunError, parse_interval, run_context, run_key
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
-INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 TARGETS = ("ir", *BACKENDS)
 
 
@@ -167,6 +166,7 @@ def _bytes(text: str | None) -> int | None:
 def cmd_run(args) -> int:
     program = _load(args.file, _params(args.param), "run")
     from pipec import _select
+    from pipec.backends.base import RunOptions, get_backend
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
@@ -178,15 +178,10 @@ def cmd_run(args) -> int:
         recorded = {**params, **run} if ir.uses_run_context() else params  # run dates that matter
         try:
             with _recorded(args, program, ir, recorded, workdir) as record:
-                if args.target == "local":
-                    status = _run_local(args, ir, {**params, **run}, workdir, record)
-                elif args.target == "spark":
-                    status = _run_spark(args, ir, params, workdir, record.run_id, run)
-                else:
-                    from pipec.backends.airflow.backend import run_dag
-
-                    status = run_dag(_plan(args, ir, "airflow"), params, workdir,
-                                     logical_date=run[run_key("logical_date")])
+                plan = _plan(args, ir, args.target)
+                _check_rerun(args.rerun, plan)
+                options = RunOptions(run=run, use_cache=not args.no_cache, rerun=frozenset(args.rerun))
+                status = get_backend(args.target).run(plan, params, workdir, record, options)
                 record.exit_code = status
         except KeyboardInterrupt as exc:
             if finished:
@@ -232,53 +227,14 @@ def _terminate_like_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _run_local(args, ir, params: dict, workdir: Path, record) -> int:
+def _check_rerun(names: list[str], plan) -> None:
+    """`--rerun` names nodes of the plan (an id or a binding)."""
     from pipec.backends.local.reuse import known_nodes
-    from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
-    from pipec.lineage.openlineage import run_events
-    from pipec.progress import Progress, stage_names
 
-    plan = record.plan = _plan(args, ir, "local")
-    unknown = sorted(set(args.rerun) - known_nodes(plan))
+    unknown = sorted(set(names) - known_nodes(plan))
     if unknown:
-        raise UsageError(f"--rerun: no node {', '.join(unknown)} in pipeline {ir.pipeline} "
-                         f"(its names: {', '.join(sorted(n.binding for n in ir.nodes() if n.binding))})")
-    print(f"running {ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
-    progress = Progress(sys.stderr, stage_names(plan))
-    with run_events(plan, params, workdir, record.run_id, "polars") as events:
-        result = record.result = run_plan(plan, params, workdir,
-                                          on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)),
-                                          use_cache=not args.no_cache, rerun=frozenset(args.rerun))
-        events.completed(result)
-    try:
-        print(format_summary(result))
-    except KeyboardInterrupt as exc:
-        raise RunInterrupted(f"interrupted after commit: all {len(result.sinks)} outputs were written") from exc
-    return EXIT_OK
-
-
-def _run_spark(args, ir, params: dict, workdir: Path, run_id: str, run: dict[str, str]) -> int:
-    """Compile the job into a scratch folder and run it as `python job.py --param ...` in `workdir`;
-    the job prints its own progress and errors (it exits 1 on bad data, as `pipec run` does)."""
-    from pipec.backends.scratch import scratch_folder
-    from pipec.backends.spark.backend import run_job
-    from pipec.backends.spark.codegen import compile as compile_job
-    from pipec.lineage.openlineage import run_events
-
-    plan = _plan(args, ir, "spark")
-    with scratch_folder("spark") as scratch, run_events(plan, params, workdir, run_id, "spark") as events:
-        job = compile_job(plan, scratch.path)
-        print(f"running {ir.pipeline} as a local Spark job", file=sys.stderr)
-        done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd], run=run)
-        if done.returncode == 0:
-            events.completed()
-        else:
-            interrupted = done.returncode in (INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM)
-            events.failed(f"the Spark job exited with status {done.returncode}",
-                          state="ABORT" if interrupted else "FAIL")
-    if done.returncode in (0, INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM):  # the job said why it stopped
-        return done.returncode
-    return EXIT_USER
+        raise UsageError(f"--rerun: no node {', '.join(unknown)} in pipeline {plan.ir.pipeline} (its names: "
+                         f"{', '.join(sorted(n.binding for n in plan.ir.nodes() if n.binding))})")
 
 
 def cmd_status(args) -> int:

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import posixpath
 import re
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 
 # ---------------------------------------------------------------- error kinds
@@ -334,34 +334,69 @@ def _timestamps_as_text(df: Any) -> Any:
 
 # ---------------------------------------------------------------- argument bounds
 # The values a param-valued step argument may take (docs/language.md §3); the checker checks a
-# value known when it runs, the runtimes a value given only at run time.
-BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
-    "split_fraction": (lambda v: 0 < v < 1, "between 0 and 1"),
-    "sample_fraction": (lambda v: 0 < v <= 1, "above 0 and at most 1"),
-    "limit": (lambda v: v >= 0, "at least 0"),
+# value known when it runs, the runtimes a value given only at run time, and a DAG's trigger form
+# before a run starts.
+class Bound(NamedTuple):
+    """A range of numbers, said in words for messages and as JSON-schema keywords for forms."""
+
+    requirement: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+
+    def accepts(self, value: float) -> bool:
+        """Whether `value` lies in the range (NaN never does)."""
+        low = self.minimum is None or (value > self.minimum if self.exclusive_minimum else value >= self.minimum)
+        high = self.maximum is None or (value < self.maximum if self.exclusive_maximum else value <= self.maximum)
+        return bool(low and high)
+
+    def json_schema(self) -> dict[str, float]:
+        """The range as JSON-schema keywords (`minimum`, `exclusiveMaximum`, ...)."""
+        schema = {}
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
+        return schema
+
+
+# By what the argument is: a count of rows, a fraction of the rows that leaves some on each side
+# (`split`), a fraction that keeps some rows (`sample`).
+BOUNDS: dict[str, Bound] = {
+    "row_count": Bound("at least 0", minimum=0),
+    "proper_fraction": Bound("between 0 and 1", minimum=0, maximum=1, exclusive_minimum=True,
+                             exclusive_maximum=True),
+    "nonzero_fraction": Bound("above 0 and at most 1", minimum=0, maximum=1, exclusive_minimum=True),
 }
-# The smallest value that makes sense for an estimator's hyper-parameter (as pipec/stdlib/estimators.py)
+# The smallest value that makes sense for an estimator's hyper-parameter (pipec/stdlib/estimators.py
+# has no other), by the hyper-parameter's name.
 HYPERPARAMETER_MINIMUMS = {"max_iter": 1, "n_trees": 1, "max_depth": 1, "n_iter": 1, "k": 1, "reg": 0}
+
+
+def hyperparameter_bound(name: str) -> Bound | None:
+    """The range of the hyper-parameter `name`, None when any value goes."""
+    minimum = HYPERPARAMETER_MINIMUMS.get(name)
+    return None if minimum is None else Bound(f"at least {minimum}", minimum=minimum)
 
 
 def check_bound(bound: str, value: Any, what: str) -> Any:
     """`value` if `BOUNDS[bound]` accepts it, else a ParamError naming `what` (e.g. "`fraction`
     of `split`") and the requirement."""
-    accept, requirement = BOUNDS[bound]
-    return _checked(value, accept, requirement, what)
+    return _checked(value, BOUNDS[bound], what)
 
 
 def check_hyperparameters(estimator: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """`arguments` of an estimator, each checked against its minimum."""
     for name, value in arguments.items():
-        minimum = HYPERPARAMETER_MINIMUMS.get(name)
-        if minimum is not None:
-            _checked(value, lambda v: v >= minimum, f"at least {minimum}", f"`{name}` of `{estimator}`")
+        bound = hyperparameter_bound(name)
+        if bound is not None:
+            _checked(value, bound, f"`{name}` of `{estimator}`")
     return arguments
 
 
-def _checked(value: Any, accept: Callable[[float], bool], requirement: str, what: str) -> Any:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and not accept(value):
-        raise ParamError(f"{what} must be {requirement}, but it is {value!r} (a param value given at run time)",
+def _checked(value: Any, bound: Bound, what: str) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not bound.accepts(value):
+        raise ParamError(f"{what} must be {bound.requirement}, but it is {value!r} (a param value given at run time)",
                          value=value)
     return value

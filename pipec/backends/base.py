@@ -9,8 +9,9 @@ that folder plus its line in `BACKENDS` (pipec/backends/__init__.py).
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from pipec.backends import BACKENDS  # name -> the backend's package; imported only when asked for
 from pipec.backends.capabilities import Capabilities
@@ -18,6 +19,29 @@ from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
 
+EXIT_OK, EXIT_FAILED = 0, 1  # what `Backend.run` returns: success, a problem in the pipeline or its data
+
+
+class RunObserver(Protocol):
+    """What `pipec run` records of a run (`pipec.runs.record.RunRecorder`). A backend that runs
+    stages in this process gives it the plan, the result and each stage event; others leave it."""
+
+    plan: Any
+    result: Any
+    run_id: str
+
+    def on_event(self, event: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `pipec run` asks of a run besides its plan and params: the run context's values
+    (`runtime_contract.run_context`), and whether stored results may be reused (backends that
+    keep none ignore it)."""
+
+    run: dict[str, str]
+    use_cache: bool = True
+    rerun: frozenset[str] = frozenset()
 
 
 @runtime_checkable
@@ -32,6 +56,13 @@ class Backend(Protocol):
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         """Write the backend's program for `plan` under `out_dir`; returns the files written."""
+        ...
+
+    def run(self, plan: Plan, params: dict[str, Any], workdir: Path, record: RunObserver,
+            options: RunOptions) -> int:
+        """`pipec run`: run `plan` with `params` (relative paths resolving in `workdir`), printing
+        its progress and outcome; returns the exit code (a run error may also be raised as a
+        `PipelineRunError`, which the command reports). Ctrl-C arrives as KeyboardInterrupt."""
         ...
 
 

@@ -13,8 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pipec.compiler.ir import (IR, AggregateArgs, DeriveArgs, IRNode, PredictArgs, PythonArgs, RenameArgs,
-                               SelectArgs, lexicographical_topological_order)
+from pipec.compiler.ir import IR, lexicographical_topological_order
 from pipec.compiler.types import TableType
 from pipec.stdlib.steps import STEPS
 
@@ -111,7 +110,7 @@ class Plan(BaseModel):
                 read = node.args.columns if node.args.columns is not None else node.args.schema_.names
                 unread[node.id] = frozenset(node.args.schema_.names) - set(read)
                 continue
-            created = created_columns(node)
+            created = node.spec.creates(node.args, self.ir.input_types(node))
             inherited = set().union(*[unread[i] for i in node.inputs if i in unread])
             unread[node.id] = frozenset() if created is None else frozenset(
                 (inherited - created) & set(node.schema_.names))
@@ -123,17 +122,3 @@ def unoptimized_plan(ir: IR) -> Plan:
     return Plan(ir=ir, stages=[Stage(id=f"s{i}", nodes=[n.id], boundary="optimisation off")
                                for i, n in enumerate(ir.nodes(), 1)])
 
-
-def created_columns(node: IRNode) -> frozenset[str] | None:
-    """The columns `node` computes (so carries whatever its input's sources read); None when it
-    computes every column of its output. To become a hook of the step modules."""
-    a = node.args
-    if isinstance(a, (SelectArgs, AggregateArgs, PythonArgs)):
-        return None
-    if isinstance(a, DeriveArgs):
-        return frozenset(c.name for c in a.columns)
-    if isinstance(a, RenameArgs):
-        return frozenset(new for new, _ in a.mapping)
-    if isinstance(a, PredictArgs):
-        return frozenset({"prediction", "probability"})
-    return frozenset()

@@ -188,6 +188,6 @@ def _function(name: str) -> str:
         hypers = ", ".join(f"{h}={p.default}" for h, p in e.params.items())
         return f"```\n{name}({hypers})\n```\nestimator: a {e.kind}"
     signature = FUNCTIONS[name].signature if name in FUNCTIONS else f"{name}(...)"
-    kind = "aggregate" if name in FUNCTIONS and FUNCTIONS[name].aggregate else "function"
-    return f"```\n{signature}\n```\n{kind}: {FUNCTION_DOCS.get(name, '')}"
+    label = "aggregate: " if name in FUNCTIONS and FUNCTIONS[name].aggregate else "function: "
+    return f"```\n{signature}\n```\n{label}{FUNCTION_DOCS.get(name, '')}"
 

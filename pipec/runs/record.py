@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 from pipec.cache.digests import StatCache, path_size
 from pipec.compiler.ir import IR
+from pipec.compiler.types import MetricsType
 
 LIBRARIES = ("polars", "scikit-learn", "pyspark", "pyarrow", "apache-airflow")
 INTERRUPTED_WAIT_SECONDS = 2.0
@@ -38,7 +39,7 @@ def library_versions() -> dict[str, str]:
     """The installed versions of the libraries that compute results (those present)."""
     from pipec import __version__
 
-    found = {"python": sys.version.split()[0], "pipec": __version__}
+    found = dict(python=sys.version.split()[0], pipec=__version__)
     for name in LIBRARIES:
         try:
             found[name] = importlib_metadata.version(name)
@@ -168,7 +169,7 @@ class RunRecorder:
 
         out = {}
         for node in self.ir.nodes():
-            if node.step == "python":
+            if node.spec.user_code:
                 for path in project_modules(node.args.function, self.workdir):
                     shown = os.path.relpath(path, self.workdir.resolve())
                     out[shown] = {"role": "module", "path": shown, "node": node.id,
@@ -252,11 +253,13 @@ class RunRecorder:
         if result is not None:
             found = result.metrics
         elif status == "succeeded":
-            for sink in self.ir.nodes():
-                producer = self.ir.node(sink.inputs[0]) if sink.step == "write_json" else None
-                while producer is not None and producer.step == "expect":  # hands its input on
+            for sink in self.ir.sinks():
+                producer = self.ir.node(sink.inputs[0])
+                if not isinstance(producer.output, MetricsType):
+                    continue
+                while producer.spec.gate:  # hands its input on
                     producer = self.ir.node(producer.inputs[0])
-                if producer is not None and producer.step == "evaluate":
+                if producer.spec.makes_metrics:
                     try:
                         found[producer.id] = json.loads(resolved_path(sink.args.path, self.params,
                                                                       self.workdir).read_text())
@@ -279,7 +282,7 @@ def expectation_outcomes(plan, stages: dict[str, dict[str, Any]], error: str | N
     stage_of = {n: s.id for s in plan.stages for n in s.nodes}
     out = []
     for node in plan.ir.nodes():
-        if node.step != "expect":
+        if not node.spec.gate:
             continue
         state = stages.get(stage_of.get(node.id), {})
         if state.get("finished"):

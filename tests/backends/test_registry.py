@@ -54,3 +54,34 @@ def test_planning_and_explaining_for_spark_or_airflow_load_neither_pyspark_nor_a
                           env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_pipec_run_dispatches_through_the_registry(tmp_path, monkeypatch, capsys):
+    """A backend added as a registry line is what `pipec run --target` runs, with no change to the
+    command line: it gets the plan made with its capabilities, the params and the working directory."""
+    import types
+
+    from pipec.backends.capabilities import Capabilities
+    from pipec.cli import main
+
+    ran = []
+
+    class EchoBackend:
+        name = "echo"
+        capabilities = Capabilities(name="echo")
+        supported_steps = get_backend("local").supported_steps
+
+        def run(self, plan, params, workdir, record, options):
+            ran.append((plan.ir.pipeline, params, Path(workdir), plan.stages[0].boundary))
+            print("echo ran")
+            return 1
+
+    package = types.ModuleType("echo_backend")
+    package.CAPABILITIES, package.BACKEND = EchoBackend.capabilities, EchoBackend()
+    monkeypatch.setitem(sys.modules, "echo_backend", package)
+    monkeypatch.setitem(BACKENDS, "echo", "echo_backend")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.pipe").write_text('pipeline p() {\n  param n: int = 2\n'
+                                     '  read_csv("in.csv", schema={a: int}) | limit($n) | write_csv("o.csv")\n}\n')
+    assert main(["run", "p.pipe", "--target", "echo", "-p", "n=3", "-O0"]) == 1
+    assert ran == [("p", {"n": 3}, Path("."), "optimisation off")] and "echo ran" in capsys.readouterr().out

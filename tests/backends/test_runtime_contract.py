@@ -15,6 +15,7 @@ import pytest
 from pipec import runtime_contract as contract
 from pipec.backends.local import runtime as local_runtime
 from pipec.cli import _guarded, build_parser
+from pipec.compiler import ast
 from pipec.compiler.check import check_source
 from pipec.stdlib.estimators import ESTIMATORS
 
@@ -91,29 +92,50 @@ def test_the_split_draw_is_the_documented_formula_divided_exactly():
     assert drawn == documented + [documented[0]]  # a null key counts as 0
 
 
-@pytest.mark.parametrize("bound, good, bad", [
-    ("split_fraction", [0.5, 1e-9], [0, 1, 1.5, -0.1, float("nan")]), ("sample_fraction", [1, 0.5], [0, 1.01]),
-    ("limit", [0, 10], [-1]),
+@pytest.mark.parametrize("bound, good, bad, schema", [
+    ("proper_fraction", [0.5, 1e-9], [0, 1, 1.5, -0.1, float("nan")], {"exclusiveMinimum": 0, "exclusiveMaximum": 1}),
+    ("nonzero_fraction", [1, 0.5], [0, 1.01], {"exclusiveMinimum": 0, "maximum": 1}),
+    ("row_count", [0, 10], [-1], {"minimum": 0}),
 ])
-def test_bounds(bound, good, bad):
+def test_bounds(bound, good, bad, schema):
     for value in good:
         assert contract.check_bound(bound, value, "x") == value
     for value in bad:
         with pytest.raises(contract.ParamError, match=f"x must be .*, but it is {value!r}"):
             contract.check_bound(bound, value, "x")
+    assert contract.BOUNDS[bound].json_schema() == schema
+
+
+def _fit_source(estimator: str, argument: str, value) -> str:
+    kind = ESTIMATORS[estimator].kind
+    given = [f"{argument}={value}"] + (["k=2"] if kind == "clusterer" and argument != "k" else [])
+    label = {"classifier": ", label=y", "regressor": ", label=r"}.get(kind, "")
+    return ('pipeline p() {\n  t = read_csv("in.csv", schema={a: int, y: bool, r: float})\n'
+            f'  t | fit({estimator}({", ".join(given)}), features=[a]{label}) | save_model("m")\n}}\n')
 
 
 def test_hyperparameter_minimums_are_the_checkers():
+    """The checker rejects a hyper-parameter below the contract's minimum, and accepts the minimum."""
+    used = set()
     for estimator in ESTIMATORS.values():
-        for name, hyper in estimator.params.items():
-            assert contract.HYPERPARAMETER_MINIMUMS.get(name) == hyper.minimum, (estimator.name, name)
+        for name in estimator.params:
+            bound = contract.hyperparameter_bound(name)
+            if bound is None:
+                continue
+            used.add(name)
+            assert not check_source(_fit_source(estimator.name, name, bound.minimum)).errors, (estimator.name, name)
+            checked = check_source(_fit_source(estimator.name, name, bound.minimum - 1))
+            assert [d.code for d in checked.errors] == ["E0304"], (estimator.name, name)
+            assert f"must be at least {bound.minimum}" in checked.errors[0].message
+    assert used == set(contract.HYPERPARAMETER_MINIMUMS)  # every minimum is some estimator's
     assert contract.check_hyperparameters("kmeans", {"k": 2, "seed": -5}) == {"k": 2, "seed": -5}
     with pytest.raises(contract.ParamError, match="`reg` of `linear_regression` must be at least 0, but it is -0.5"):
         contract.check_hyperparameters("linear_regression", {"reg": -0.5})
 
 
 def test_the_bounds_are_the_checkers(tmp_path):
-    """A value the checker rejects for `-p` is the value a runtime rejects when it arrives later."""
+    """A value the checker rejects for `-p` is the value a runtime rejects when it arrives later,
+    and each step declares (its `bounds` hook) the bound its typing rule checked."""
     source = '''pipeline p() {
   param f: float = 0.5
   param g: float = 0.5
@@ -125,17 +147,22 @@ def test_the_bounds_are_the_checkers(tmp_path):
   b | fit(random_forest_classifier(n_trees=$trees), features=[a], label=y) | save_model("m")
 }
 '''
-    cases = [("f", "1.0", "split_fraction"), ("g", "0", "sample_fraction"), ("n", "-1", "limit")]
+    cases = [("f", "1.0", "proper_fraction"), ("g", "0", "nonzero_fraction"), ("n", "-1", "row_count")]
     for name, text, bound in cases:
         checked = check_source(source, params={name: text})
         assert [d.code for d in checked.errors] == ["E0124"], (name, text)
-        assert contract.BOUNDS[bound][1] in checked.errors[0].message
+        assert contract.BOUNDS[bound].requirement in checked.errors[0].message
         with pytest.raises(contract.ParamError):
             contract.check_bound(bound, contract.parse_param("float", text), name)
     checked = check_source(source, params={"trees": "0"})
     assert [d.code for d in checked.errors] == ["E0124"] and "at least 1" in checked.errors[0].message
     with pytest.raises(contract.ParamError, match="at least 1"):
         contract.check_hyperparameters("random_forest_classifier", {"n_trees": 0})
+    ir = check_source(source).pipelines["p"]
+    declared = {(e.name, b) for node in ir.nodes() for e, b in node.spec.bounds(node.args)
+                if isinstance(e, ast.ParamRef)}
+    assert declared == {("f", contract.BOUNDS["proper_fraction"]), ("g", contract.BOUNDS["nonzero_fraction"]),
+                        ("n", contract.BOUNDS["row_count"]), ("trees", contract.hyperparameter_bound("n_trees"))}
 
 
 def test_error_kinds_choose_the_exit_code(capsys):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from optimizer_helpers import checked, shape
-from toy_step import DOUBLE, DoubleArgs
+from toy_step import DoubleArgs, registered
 
 from pipec.compiler.check import check_source
 from pipec.compiler.explain import explain_text
 from pipec.compiler.ir import IR
 from pipec.compiler.passes import optimize
-from pipec.stdlib.steps import STEPS, register, unregister
+from pipec.stdlib.steps import STEPS
 
 BODY = """
   t = read_csv("t.csv", schema=T)
@@ -21,11 +21,8 @@ BODY = """
 
 @pytest.fixture
 def double():
-    register(DOUBLE)
-    try:
-        yield DOUBLE
-    finally:
-        unregister(DOUBLE.name)
+    with registered() as step:
+        yield step
 
 
 def test_the_checker_types_it_and_the_ir_round_trips(double):

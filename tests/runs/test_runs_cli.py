@@ -168,34 +168,34 @@ def test_recording_can_be_turned_off(capsys, project, monkeypatch):
 def test_a_spark_run_is_recorded_as_a_whole_with_the_metrics_it_wrote(capsys, project, monkeypatch):
     """`--target spark|airflow` runs in a child process: the CLI records the run's status, params,
     files and the metrics files it wrote (the job itself is replaced here by one that writes them)."""
-    import pipec.cli
+    from pipec.backends.spark.backend import SparkBackend
 
-    def job(args, ir, params, workdir, run_id, run):
+    def job(backend, plan, params, workdir, record, options):
         (workdir / "out").mkdir()
         (workdir / "out/metrics.json").write_text('{"accuracy": 0.5, "roc_auc": 0.625}')
         (workdir / "out/kept.csv").write_text("id,x,late\n")
         return 0
 
-    monkeypatch.setattr(pipec.cli, "_run_spark", job)
+    monkeypatch.setattr(SparkBackend, "run", job)
     assert run(capsys, "run", "scored.pipe", "--target", "spark", "-p", "seed=9")[0] == 0
     record = show(capsys, "last")
     assert (record["target"], record["engine"], record["status"]) == ("spark", "spark", "succeeded")
     assert record["metrics"] == {"report": {"accuracy": 0.5, "roc_auc": 0.625}}
     assert record["nodes"] == [] and record["params"]["seed"] == {"value": 9, "origin": "-p"}
     assert {Path(f["path"]).name for f in record["outputs"]} == {"metrics.json", "kept.csv"}
-    monkeypatch.setattr(pipec.cli, "_run_spark", lambda *a: 1)
+    monkeypatch.setattr(SparkBackend, "run", lambda *a: 1)
     assert run(capsys, "run", "scored.pipe", "--target", "spark")[0] == 1
     failed = show(capsys, "last")
     assert failed["status"] == "failed" and failed["exit_code"] == 1 and failed["outputs"] == []
 
 
 def test_an_interrupted_run_is_recorded_as_interrupted(capsys, project, monkeypatch):
-    import pipec.cli
+    from pipec.backends.spark.backend import SparkBackend
 
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipec.cli, "_run_spark", interrupted)
+    monkeypatch.setattr(SparkBackend, "run", interrupted)
     assert run(capsys, "run", "scored.pipe", "--target", "spark")[0] == 130
     record = show(capsys, "last")
     assert record["status"] == "interrupted" and record["exit_code"] == 130

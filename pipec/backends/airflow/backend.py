@@ -23,14 +23,15 @@ from pipec.backends.airflow import CAPABILITIES, task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
 from pipec.backends.airflow.params import RESERVED_PARAMS
 from pipec.backends.airflow.run import run_dag_file
-from pipec.backends.base import capabilities_of, get_backend, unsupported_steps
+from pipec.backends.base import (EXIT_FAILED, EXIT_OK, RunObserver, RunOptions, capabilities_of, get_backend,
+                                 unsupported_steps)
 from pipec.backends.capabilities import Capabilities
 from pipec.backends.scratch import scratch_folder
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
+from pipec.runtime_contract import run_key
 
-EXIT_OK, EXIT_FAILED = 0, 1
 # How the runtime modules import pipec's stdlib-only modules, and how their copies beside a DAG
 # import the copies of those modules instead.
 _SUPPORT_IMPORTS = {
@@ -80,6 +81,14 @@ class AirflowBackend:
         if self.engine == "spark":  # Spark also rejects expressions it cannot translate
             return get_backend("spark").check_supported(ir) + own
         return unsupported_steps(self, ir) + own
+
+    def run(self, plan: Plan, params: dict[str, Any], workdir: Path, record: RunObserver,
+            options: RunOptions) -> int:
+        """`pipec run`: the DAG run once with `dag.test()` (`run_dag`) for the run's logical date,
+        its DAG resolving relative paths in `workdir`."""
+        return run_dag(plan, params, workdir, AirflowBackend(base_dir=Path(workdir).resolve(),
+                                                             storage_root=self.storage_root, engine=self.engine),
+                       logical_date=options.run[run_key("logical_date")])
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         support = Path(out_dir) / SUPPORT_DIR

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from pipec.backends.airflow.params import (INTERVAL_TIMETABLE, builtin_param_calls, call_source,
-                                           dag_arguments, param_call, py_literal)
+                                           dag_arguments, param_call, param_ranges, py_literal)
 from pipec.backends.airflow.task_io import KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
 
 # the environment variables that set, where a DAG is deployed, its base and storage root
@@ -110,7 +110,8 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         engine_fields = {"spark_job_file": job, "spark_job_file_literal": py_literal(job),
                          "support_dir": SUPPORT_DIR,
                          "spark_task": spark_task.template_fields()}
-    params = {py_literal(p.name): param_call(p, indent=8) for p in ir.params}
+    ranges = param_ranges(ir)
+    params = {py_literal(p.name): param_call(p, indent=8, range_=ranges.get(p.name)) for p in ir.params}
     builtins = builtin_param_calls(indent=8)
     if engine == "spark":  # one task: nothing to hand over between tasks
         del builtins[STORAGE_ROOT_PARAM], builtins[KEEP_PARAM], builtins[RETENTION_PARAM]

@@ -14,7 +14,8 @@ import pprint
 from typing import Any
 
 from pipec.backends.airflow.task_io import BASE_DIR_PARAM, KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM
-from pipec.compiler.ir import Options, ParamSpec
+from pipec.compiler import ast
+from pipec.compiler.ir import IR, Options, ParamSpec
 from pipec.compiler.types import ParamType
 
 # A pipeline param named like one the generated DAG adds itself would be shadowed.
@@ -55,9 +56,24 @@ def json_schema(param_type: ParamType) -> dict[str, Any]:
     return dict(_SCALAR_SCHEMAS[param_type.name])
 
 
-def param_call(spec: ParamSpec, indent: int = 0) -> str:
-    """`Param(default, type=..., description=...)` for one pipeline parameter."""
-    keywords = json_schema(spec.type)
+def param_ranges(ir: IR) -> dict[str, dict[str, Any]]:
+    """Param name -> the JSON-schema keywords of the range it must lie in, for each param that
+    is a step argument with a range in the runtime contract (`limit($n)`, `split(fraction=$f)`,
+    a hyper-parameter): the trigger form and Airflow's run-conf check reject a value outside it
+    before any task starts, as `-p` does."""
+    bounds: dict[str, list] = {}
+    for node in ir.nodes():
+        for argument, bound in node.spec.bounds(node.args):
+            if isinstance(argument, ast.ParamRef) and bound not in bounds.setdefault(argument.name, []):
+                bounds[argument.name].append(bound)
+    return {name: found[0].json_schema() if len(found) == 1 else {"allOf": [b.json_schema() for b in found]}
+            for name, found in bounds.items()}
+
+
+def param_call(spec: ParamSpec, indent: int = 0, range_: dict[str, Any] | None = None) -> str:
+    """`Param(default, type=..., description=...)` for one pipeline parameter; `range_`: the
+    JSON-schema keywords of its range (`param_ranges`)."""
+    keywords = {**json_schema(spec.type), **(range_ or {})}
     if spec.doc:
         keywords["description"] = spec.doc
     return _param_source(spec.default, keywords, indent)

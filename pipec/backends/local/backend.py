@@ -1,9 +1,11 @@
 """The local backend behind the Backend protocol: the module `pipec run` executes, written out."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
-from pipec.backends.base import unsupported_steps
+from pipec.backends.base import EXIT_OK, RunObserver, RunOptions, unsupported_steps
 from pipec.backends.local import CAPABILITIES
 from pipec.backends.local.codegen import EMITTERS, generate_module
 from pipec.compiler.diagnostics import Diagnostic
@@ -29,6 +31,30 @@ class LocalBackend:
         target = out_dir / f"{plan.ir.pipeline}_local.py"
         target.write_text(generate_module(plan, "pipec.backends.local.runtime"))
         return [target]
+
+    def run(self, plan: Plan, params: dict[str, Any], workdir: Path, record: RunObserver,
+            options: RunOptions) -> int:
+        """`pipec run`: run the stages in this process (reusing stored stage results unless told
+        not to), showing their progress, and print what was written; the record and the
+        OpenLineage events get the plan, the result and every stage event."""
+        from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
+        from pipec.lineage.openlineage import run_events
+        from pipec.progress import Progress, stage_names
+
+        record.plan = plan
+        params = {**params, **options.run}
+        print(f"running {plan.ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
+        progress = Progress(sys.stderr, stage_names(plan))
+        with run_events(plan, params, workdir, record.run_id, "polars") as events:
+            result = record.result = run_plan(
+                plan, params, workdir, on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)),
+                use_cache=options.use_cache, rerun=options.rerun)
+            events.completed(result)
+        try:
+            print(format_summary(result))
+        except KeyboardInterrupt as exc:
+            raise RunInterrupted(f"interrupted after commit: all {len(result.sinks)} outputs were written") from exc
+        return EXIT_OK
 
     def stage_module(self, plan: Plan, runtime_module: str) -> str:
         """The source of the module with one function per stage, importing the runtime under the

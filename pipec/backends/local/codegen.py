@@ -207,14 +207,25 @@ EMITTERS: dict[str, Emitter] = {}
 def emits(*steps: str, arguments: Callable[[IRNode], str] = lambda node: "",
           imports: Iterable[str] | Callable[[IRNode], tuple[str, ...]] = ()):
     """Register the decorated function as the code of `steps`."""
-    modules = imports if callable(imports) else (lambda node, fixed=tuple(imports): fixed)
-
     def register(code: Callable[[Site], str]) -> Callable[[Site], str]:
         for name in steps:
-            EMITTERS[name] = Emitter(code, arguments, modules)
+            register_emitter(name, code, arguments, imports)
         return code
 
     return register
+
+
+def register_emitter(step: str, code: Callable[[Site], str], arguments: Callable[[IRNode], str] = lambda node: "",
+                     imports: Iterable[str] | Callable[[IRNode], tuple[str, ...]] = ()) -> None:
+    """Make `code` the local backend's code of `step` (`@emits` without the decorator: for a step
+    defined outside pipec, registered with `pipec.stdlib.steps.register`)."""
+    modules = imports if callable(imports) else (lambda node, fixed=tuple(imports): fixed)
+    EMITTERS[step] = Emitter(code, arguments, modules)
+
+
+def unregister_emitter(step: str) -> None:
+    """Remove the code of a step that `register_emitter` added."""
+    del EMITTERS[step]
 
 
 def emitter_of(node: IRNode) -> Emitter:

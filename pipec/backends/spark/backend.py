@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipec.backends.base import unsupported_steps
+from pipec.backends.base import EXIT_FAILED, EXIT_OK, RunObserver, RunOptions, unsupported_steps
 from pipec.backends.spark import CAPABILITIES, codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan, unoptimized_plan
 from pipec.runtime_contract import param_argument, run_arguments
+
+INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 
 
 class SparkBackend:
@@ -40,6 +42,28 @@ class SparkBackend:
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         return [codegen.compile(plan, out_dir)]
+
+    def run(self, plan: Plan, params: dict[str, Any], workdir: Path, record: RunObserver,
+            options: RunOptions) -> int:
+        """`pipec run`: compile the job into a scratch folder and run it as `python job.py --param ...`
+        in `workdir`; the job prints its own progress and errors (it exits 1 on bad data, as a
+        local run does). It keeps no stored results, so `options` give only the run context."""
+        from pipec.backends.scratch import scratch_folder
+        from pipec.lineage.openlineage import run_events
+
+        with scratch_folder("spark") as scratch, run_events(plan, params, workdir, record.run_id, "spark") as events:
+            job = codegen.compile(plan, scratch.path)
+            print(f"running {plan.ir.pipeline} as a local Spark job", file=sys.stderr)
+            done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd], run=options.run)
+            interrupted = done.returncode in (INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM)
+            if done.returncode == EXIT_OK:
+                events.completed()
+            else:
+                events.failed(f"the Spark job exited with status {done.returncode}",
+                              state="ABORT" if interrupted else "FAIL")
+        if done.returncode == EXIT_OK or interrupted:  # the job said why it stopped
+            return done.returncode
+        return EXIT_FAILED
 
     def job_source(self, plan: Plan) -> str:
         """The source of the standalone PySpark job for `plan` (what an Airflow task runs)."""

@@ -326,10 +326,21 @@ def emits(*steps: str, shape: str, action: bool = False):
     """Register the decorated function as the emitter of `steps`."""
     def register(write: Callable[[JobWriter, IRNode], str]) -> Callable[[JobWriter, IRNode], str]:
         for name in steps:
-            EMITTERS[name] = Emitter(write, shape, action)
+            register_emitter(name, write, shape, action)
         return write
 
     return register
+
+
+def register_emitter(step: str, write: Callable[[JobWriter, IRNode], str], shape: str, action: bool = False) -> None:
+    """Make `write` the Spark job's text of `step` (`@emits` without the decorator: for a step
+    defined outside pipec, registered with `pipec.stdlib.steps.register`)."""
+    EMITTERS[step] = Emitter(write, shape, action)
+
+
+def unregister_emitter(step: str) -> None:
+    """Remove the emitter of a step that `register_emitter` added."""
+    del EMITTERS[step]
 
 
 def emitter_of(node: IRNode) -> Emitter:

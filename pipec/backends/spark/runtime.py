@@ -481,7 +481,7 @@ def sorted_rows(df: DataFrame, keys: list[Column]) -> DataFrame:
 
 
 def first_rows(df: DataFrame, n: int) -> DataFrame:
-    check_bound("limit", n, "the number of rows of `limit`")
+    check_bound("row_count", n, "the number of rows of `limit`")
     return df.orderBy(ORDER).limit(n)
 
 
@@ -1012,7 +1012,7 @@ def row_hash(df: DataFrame, seed: int) -> Column:
 
 def split_rows(df: DataFrame, fraction: float, seed: int, part: int, by: str | None = None) -> DataFrame:
     """One side of `split`: part 0 keeps the rows whose draw is below `fraction`, part 1 the rest."""
-    check_bound("split_fraction", fraction, "`fraction` of `split`")
+    check_bound("proper_fraction", fraction, "`fraction` of `split`")
     key = F.col(quote(by)) if by is not None else row_hash(df, seed)
     below = split_draw(key, seed) < F.lit(float(fraction))
     return df.filter(below if part == 0 else ~below)
@@ -1020,7 +1020,7 @@ def split_rows(df: DataFrame, fraction: float, seed: int, part: int, by: str | N
 
 def sample_rows(df: DataFrame, fraction: float, seed: int) -> DataFrame:
     """Keep each row with probability `fraction`, drawn from a hash of the row (not its position)."""
-    check_bound("sample_fraction", fraction, "the fraction of `sample`")
+    check_bound("nonzero_fraction", fraction, "the fraction of `sample`")
     return df.filter(split_draw(row_hash(df, seed), seed) < F.lit(float(fraction)))
 
 

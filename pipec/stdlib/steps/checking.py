@@ -12,7 +12,7 @@ from pipec.compiler.expressions import NULL, Mode, check_expr, unknown_column, u
 from pipec.compiler.schemas import schema_from_fields
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ColumnType, ParamType, Schema, TableType
-from pipec.runtime_contract import RUN_FIELDS, RUN_PREFIX
+from pipec.runtime_contract import RUN_FIELDS, RUN_PREFIX, Bound
 from pipec.stdlib.steps.spec import StepContext
 
 
@@ -60,9 +60,9 @@ def value_arg(ctx: StepContext, e: ast.Expr, want: str, what: str) -> ast.Expr |
     return None
 
 
-def bounded_arg(ctx: StepContext, e: ast.Expr, want: str, what: str, accept: Callable[[float], bool],
-                requirement: str, help: str | None = None) -> ast.Expr | None:
-    """`value_arg` whose value must also satisfy `accept`. A `$param` is checked with the value it
+def bounded_arg(ctx: StepContext, e: ast.Expr, want: str, what: str, bound: Bound,
+                help: str | None = None) -> ast.Expr | None:
+    """`value_arg` whose value must also lie in `bound` (the runtime contract's). A `$param` is checked with the value it
     has in this check (its `-p` override, else its default), so a value that reaches a backend
     never needs the backend's own check; a bad override is E0124 (a bad command line)."""
     v = value_arg(ctx, e, want, what)
@@ -70,16 +70,16 @@ def bounded_arg(ctx: StepContext, e: ast.Expr, want: str, what: str, accept: Cal
         return None
     if isinstance(v, ast.ParamRef):
         value, origin, label = ctx.resolver.param_value(v.name)
-        if isinstance(value, (int, float)) and not accept(value):
+        if isinstance(value, (int, float)) and not bound.accepts(value):
             ctx.diags.error("E0124" if label is None else "E0304",
-                            f"{what} must be {requirement}, but it is `${v.name}`, whose value is {value!r} "
+                            f"{what} must be {bound.requirement}, but it is `${v.name}`, whose value is {value!r} "
                             f"({origin})", v.span, labels=[label] if label else None,
-                            help=help or f"give `${v.name}` a value that is {requirement}")
+                            help=help or f"give `${v.name}` a value that is {bound.requirement}")
             return None
         return v
     value = literal_of(v)
-    if isinstance(value, (int, float)) and not accept(value):
-        ctx.error("E0304", f"{what} must be {requirement}, not {value}", v.span, help=help)
+    if isinstance(value, (int, float)) and not bound.accepts(value):
+        ctx.error("E0304", f"{what} must be {bound.requirement}, not {value}", v.span, help=help)
         return None
     return v
 

@@ -9,8 +9,9 @@ from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr, lit
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import Field, ModelType, Schema
+from pipec.runtime_contract import hyperparameter_bound
 from pipec.stdlib.estimators import ESTIMATORS
-from pipec.stdlib.steps.checking import bounded_arg, column_names, list_items
+from pipec.stdlib.steps.checking import bounded_arg, column_names, list_items, value_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
@@ -46,9 +47,10 @@ def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
             return None
     for pname, hyper in est.params.items():
         if pname in given:
-            minimum = hyper.minimum
-            v = bounded_arg(ctx, given[pname].value, hyper.type, f"`{pname}` of `{est.name}`",
-                            lambda x: minimum is None or x >= minimum, f"at least {minimum}")
+            bound = hyperparameter_bound(pname)
+            what = f"`{pname}` of `{est.name}`"
+            v = (value_arg(ctx, given[pname].value, hyper.type, what) if bound is None
+                 else bounded_arg(ctx, given[pname].value, hyper.type, what, bound))
             if v is None:
                 return None
         elif hyper.default is None:
@@ -137,4 +139,5 @@ STEPS = [Step(
     rows_out=lambda args, rows_in, value: 1.0, seconds_per_row=2e-6,
     argument_values={"estimator": "estimator", "features": "column", "label": "column"},
     lineage=_lineage,
+    bounds=lambda args: [(p.expr, bound) for p in args.params if (bound := hyperparameter_bound(p.name))],
 )]

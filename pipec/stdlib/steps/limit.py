@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from pipec.compiler import ast
+from pipec.runtime_contract import BOUNDS
 from pipec.stdlib.steps.checking import bounded_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, needs_what_it_reads
@@ -17,8 +18,7 @@ class LimitArgs(BaseModel):
 
 
 def _limit(ctx: StepContext, b: BoundArgs) -> Result | None:
-    n = bounded_arg(ctx, b.get("n"), "int", "the number of rows of `limit`", lambda v: v >= 0,
-                    "at least 0")
+    n = bounded_arg(ctx, b.get("n"), "int", "the number of rows of `limit`", BOUNDS["row_count"])
     return (LimitArgs(n=n), ctx.input) if n is not None else None
 
 
@@ -32,4 +32,5 @@ STEPS = [Step(
     doc="Keep the first n rows.", schema_preserving=True, creates=lambda args, inputs: set(),
     needs=needs_what_it_reads(lambda args: set()), rows_out=_rows_out, seconds_per_row=1e-9,
     lineage=flow.passes_rows(),
+    bounds=lambda args: [(args.n, BOUNDS["row_count"])],
 )]

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from pipec.compiler import ast
 from pipec.compiler.arguments import lit
+from pipec.runtime_contract import BOUNDS
 from pipec.stdlib.steps.checking import bounded_arg, known_fraction, seed_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
@@ -22,7 +23,7 @@ def _sample(ctx: StepContext, b: BoundArgs) -> Result | None:
     e = b.get("fraction")
     # A sample may keep every row (1.0).
     fraction = lit(1.0) if e is None else bounded_arg(
-        ctx, e, "float", "`fraction`", lambda v: 0 < v <= 1, "above 0 and at most 1",
+        ctx, e, "float", "`fraction`", BOUNDS["nonzero_fraction"],
         help="a fraction of the rows, e.g. 0.1")
     seed = seed_arg(ctx, b.get("seed"))
     if fraction is None or seed is None:
@@ -42,4 +43,5 @@ STEPS = [Step(
     rows_out=lambda args, rows_in, value: rows_in[0] * known_fraction(args.fraction, value),
     seconds_per_row=2e-8,
     lineage=flow.passes_rows(_drawn_by),
+    bounds=lambda args: [(args.fraction, BOUNDS["nonzero_fraction"])],
 )]

@@ -18,6 +18,7 @@ from pipec.compiler.diagnostics import Diagnostics, Label
 from pipec.compiler.expressions import ExprContext, Mode
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import MetricsType, ModelType, ParamType, Schema, TableType, ValueType
+from pipec.runtime_contract import Bound
 
 if TYPE_CHECKING:
     from pipec.stdlib.steps.column_flow import ColumnFlow
@@ -167,7 +168,10 @@ class Step:
     seconds_per_byte: float = 0.0     # sources and sinks: per byte read or written
     disk_row_bytes: Callable[[Schema, Callable[..., int]], float] | None = None
     """Sources: the bytes of one row in the file, given the cost model's `row_width(schema, text=False)`."""
-    # -- hooks: the checker and the editor
+    # -- hooks: the checker, the runtimes and the editor
+    bounds: Callable[[BaseModel], list[tuple[ast.Expr, Bound]]] = lambda args: []
+    """Its arguments that must lie in a range of the runtime contract, with that range (the
+    checker checks them; a DAG's trigger form checks a param that feeds one)."""
     other_output: Callable[[BaseModel], BaseModel] | None = None
     """For `outputs == 2`: the arguments of the second value, from the first's."""
     argument_values: Mapping[str, Any] = field(default_factory=dict, hash=False)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from pipec.compiler import ast
 from pipec.compiler.arguments import lit
+from pipec.runtime_contract import BOUNDS
 from pipec.stdlib.steps.checking import bounded_arg, column_names, known_fraction, seed_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, every_column
@@ -27,7 +28,7 @@ def _split(ctx: StepContext, b: BoundArgs) -> Result | None:
     e = b.get("fraction")
     # Each side must get some rows and leave some.
     fraction = lit(0.8) if e is None else bounded_arg(
-        ctx, e, "float", "`fraction`", lambda v: 0 < v < 1, "between 0 and 1",
+        ctx, e, "float", "`fraction`", BOUNDS["proper_fraction"],
         help="a fraction of the rows, e.g. 0.8")
     seed = seed_arg(ctx, b.get("seed"))
     by = None
@@ -68,4 +69,5 @@ STEPS = [Step(
     reads=lambda args: {args.by} if args.by else set(), creates=lambda args, inputs: set(), needs=_needs,
     rows_out=_rows_out, seconds_per_row=2e-8, argument_values={"by": "column"},
     lineage=flow.passes_rows(_drawn_by),
+    bounds=lambda args: [(args.fraction, BOUNDS["proper_fraction"])],
 )]

@@ -113,6 +113,35 @@ def test_a_bad_run_conf_value_fails_the_run_clearly_and_writes_nothing(compile_p
     assert leftovers(work, tmp_path / "storage") == []
 
 
+BOUNDED = SCHEMAS + """
+pipeline bounded() {
+  param n: int = 5
+  param f: float = 0.5
+  sales = read_csv("data/sales.csv", schema=Sale)
+  sales | sample($f, seed=1) | limit($n) | write_csv("out/first.csv")
+}
+"""
+
+
+@pytest.mark.parametrize("conf, words", [
+    ({"n": -1}, "Invalid input for param n: -1 is less than the minimum of 0"),
+    ({"f": 1.5}, "Invalid input for param f: 1.5 is greater than the maximum of 1"),
+])
+def test_an_out_of_range_run_conf_value_fails_before_any_task(compile_pipe, airflow_home, tmp_path, conf, words):
+    """The generated polars code would take `limit(-1)` or `sample(1.5)` as given; the DAG's
+    params carry the runtime contract's ranges, so Airflow rejects the conf before a task runs."""
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales_frame(rows=20))
+    dag_file = compile_pipe(BOUNDED)["bounded"]
+
+    result = run_dag_file(dag_file, conf, airflow_home=airflow_home)
+
+    assert not result.ok
+    assert words in result.error and "Traceback" not in result.error
+    assert "success" not in result.task_states.values()
+    assert not (work / "out").exists()
+
+
 def test_spark_engine_runs_the_compiled_spark_job(compile_pipe, airflow_home, tmp_path):
     sales = sales_frame()
     work = tmp_path / "work"

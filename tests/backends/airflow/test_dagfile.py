@@ -47,6 +47,29 @@ def test_params_have_json_schema_types_and_defaults(sales_dag):
     assert schemas["regions_wanted"] == {"type": "array", "items": {"type": "string"}}
 
 
+def test_params_feeding_bounded_arguments_carry_the_contracts_range(compile_pipe):
+    """A param feeding two ranges must satisfy both; a hyper-parameter's minimum is the contract's."""
+    dag_file = compile_pipe(SCHEMAS + """pipeline ranged() {
+  param f: float = 0.5
+  param trees: int = 10
+  sales = read_csv("data/sales.csv", schema=Sale)
+  a, b = sales | split(fraction=$f, seed=1)
+  a | sample($f) | write_csv("out/a.csv")
+  b | fit(random_forest_classifier(n_trees=$trees), features=[units], label=returned) | save_model("out/m")
+}
+""")["ranged"]
+    params = dagbag(dag_file.parent).dags["ranged"].params
+    assert params.get_param("f").schema == {"type": "number", "allOf": [
+        runtime_contract.BOUNDS["proper_fraction"].json_schema(), runtime_contract.BOUNDS["nonzero_fraction"].json_schema()]}
+    assert params.get_param("trees").schema == {"type": "integer", "minimum": runtime_contract.HYPERPARAMETER_MINIMUMS["n_trees"]}
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    for name, value in [("f", 1.0), ("trees", 0)]:
+        with pytest.raises(ParamValidationError):
+            params.get_param(name).resolve(value)
+    assert params.get_param("f").resolve(0.25) == 0.25
+
+
 def test_options_become_dag_arguments(sales_dag):
     dag, _ = sales_dag
     assert dag.schedule == "@weekly"

@@ -73,7 +73,7 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'data_dir': Param('data/nycflights13', type='string'),
         'out_dir': Param('out/carrier_report', type='string'),
         'min_flights': Param(1000, type='integer'),
-        'top_routes': Param(25, type='integer'),
+        'top_routes': Param(25, type='integer', minimum=0),
         'base_dir': Param(
             BASE_DIR,
             type='string',
