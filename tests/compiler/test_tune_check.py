@@ -32,7 +32,7 @@ CASES = [
      'max_depth=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], seed=[1, 2, 3])', 'metric="roc_auc"', "E0408",
      "random_forest_classifier(", f"more than {MAX_CANDIDATES} candidates"),
     ("mixed_kinds", 'logistic_regression(), random_forest_regressor()', 'metric="roc_auc"', "E0409", "[logistic",
-     "classifier and regressor"),
+     "classifiers and regressors"),
     ("unknown_estimator", 'logistic_regresion()', 'metric="roc_auc"', "E0404", "logistic_regresion",
      "unknown estimator"),
     ("folds_and_holdout", 'logistic_regression()', 'folds=3, holdout=0.2', "E0304", "0.2", "not both"),

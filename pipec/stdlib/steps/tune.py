@@ -53,8 +53,8 @@ def _tune(ctx: StepContext, b: BoundArgs) -> Result | None:
         return None
     kinds = {ESTIMATORS[c.estimator].kind for c in candidates}
     if kinds != {"classifier"} and kinds != {"regressor"}:
-        ctx.error("E0409", "`tune` compares classifiers or regressors, all of one kind, but these candidates are "
-                  + " and ".join(sorted(kinds)) + ("s" if len(kinds) == 1 else ""), b.get("candidates").span,
+        ctx.error("E0409", "`tune` compares classifiers or regressors, all of one kind, but the candidates are "
+                  + " and ".join(sorted(f"{k}s" for k in kinds)), b.get("candidates").span,
                   help="tune classifiers and regressors in two `tune` steps; a clusterer has no label to score")
         return None
     kind = kinds.pop()
