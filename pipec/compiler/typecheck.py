@@ -328,7 +328,7 @@ class PipelineChecker:
         first = self.ir.node(targets[0])
         second = {"id": targets[1], "binding": targets[1], "args": step.other_output(first.args)}
         if step.other_type is not None:
-            second.update(output=step.other_type(second["args"]), inputs=[first.id])
+            second.update(output=step.other_type(second["args"]), inputs=[first.inputs[0], first.id])
         self.ir.add(first.model_copy(update=second))
         self.ids.update(targets)
         return [(targets[0], output), (targets[1], second.get("output", output))]

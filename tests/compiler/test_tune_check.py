@@ -64,7 +64,7 @@ def test_tune_gives_a_model_and_a_typed_trials_table(program):
     best, trials = ir.node("best"), ir.node("trials")
     assert isinstance(best.output, ModelType) and best.output.model_kind == "classifier"
     assert best.output.features.names == ["distance", "carrier"] and best.output.label.name == "late"
-    assert trials.inputs == ["best"]  # the trials come with the model: tuning runs once
+    assert trials.inputs == [best.inputs[0], "best"]  # the trials come with the model: tuning runs once
     assert isinstance(trials.output, TableType)
     assert [(f.name, str(f.type)) for f in trials.output.schema_.fields] == [
         ("candidate", "int"), ("estimator", "str"), ("max_iter", "int?"), ("reg", "float?"), ("n_trees", "int?"),

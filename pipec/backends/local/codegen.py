@@ -484,7 +484,7 @@ def _tune(site: Site) -> str:
     """The trials (part 1) come with the model that part 0 chose."""
     a = site.args
     if a.part == 1:
-        return f"{site.out} = rt.tune_trials({site.ins[0]})"
+        return f"{site.out} = rt.tune_trials({site.ins[1]})"
     model = site.node.output
     assert isinstance(model, ModelType)
     candidates = "[\n" + "".join(

@@ -514,7 +514,7 @@ def _tune(job: JobWriter, node: IRNode) -> str:
     """The trials (part 1) come with the model that part 0 chose."""
     a = node.args
     if a.part == 1:
-        return call("tune_trials", [job.input_var(node.inputs[0])])
+        return call("tune_trials", [job.input_var(node.inputs[1])])
     model: ModelType = node.output
     candidates = list_text([f"({lit(c.estimator)}, {dict_text([(lit(p.name), ex.value(p.expr)) for p in c.params], '')})"
                             for c in a.candidates], INDENT)

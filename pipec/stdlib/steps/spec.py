@@ -166,7 +166,7 @@ class Step:
     """For `outputs == 2`: the arguments of the second value, from the first's."""
     other_type: Callable[[BaseModel], ValueType] | None = None
     """For `outputs == 2` when the second value is of another type (`tune`'s trials): its type,
-    from its arguments. It is then computed from the first value (its one input), not again."""
+    from its arguments. It is then computed from the first value (its second input), not again."""
     argument_values: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """What values the editor offers, by argument name ("*": further positional items, "...":
     any argument not listed): "binding", "column", "estimator", "metric", or `Choices`."""

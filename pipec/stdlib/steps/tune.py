@@ -4,8 +4,8 @@ every estimator is scored on the same seeded folds (or hold-out rows), the best 
 first in candidate order) is refitted on all the input, and the trials are a typed table.
 
 Like `split` it gives two values, each its own IR node: the model (part 0) and the trials table
-(part 1), which is computed from the model node (the run that chose it keeps its trials), so
-binding both never tunes twice."""
+(part 1), which is computed from the model node, its second input (the run that chose the model
+keeps its trials), so binding both never tunes twice."""
 from __future__ import annotations
 
 import itertools
@@ -34,7 +34,7 @@ class Candidate(BaseModel):
 
 
 class TuneArgs(BaseModel):
-    """`part` 0 is the chosen model, part 1 the trials table (whose input is the part-0 node)."""
+    """`part` 0 is the chosen model, part 1 the trials table (whose second input is the part-0 node)."""
 
     step: Literal["tune"] = "tune"
     candidates: list[Candidate]
