@@ -286,6 +286,27 @@ def draw_numerator(key: Any, seed: int) -> Any:
     return (key * _KEY_FACTOR + (seed % SPLIT_PRIME) * _SEED_FACTOR + 1) % SPLIT_PRIME
 
 
+# ---------------------------------------------------------------- tune's validation rows
+def validation_rounds(rows: int, folds: int | None, holdout: float | None, seed: int) -> list[tuple[Any, Any]]:
+    """The (training, validation) row positions of each round of `tune` (docs/semantics.md): the
+    rows in input order are permuted by `numpy.random.default_rng(seed).permutation(rows)`; with k
+    folds the row at permuted position j belongs to fold j mod k, with a hold-out fraction f the
+    rows at the first round(f * rows) positions validate. Positions come back ascending, so each
+    part keeps the input's order."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(rows)
+    part = np.empty(rows, dtype=np.int64)
+    if folds is not None:
+        part[order] = np.arange(rows) % folds
+        rounds = folds
+    else:
+        part[order] = (np.arange(rows) >= round(holdout * rows)).astype(np.int64)
+        rounds = 1
+    everything = np.arange(rows)
+    return [(everything[part != k], everything[part == k]) for k in range(rounds)]
+
+
 # ---------------------------------------------------------------- sink files
 # The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
 # functions (a Spark job converts its ordered result to a polars DataFrame first), so CSV and JSON

@@ -343,10 +343,12 @@ class PipelineChecker:
         """`a, b = t | split(...)` becomes two IR nodes, one per side (`other_output` gives the second's args)."""
         _, output = self._apply(step, call, current, targets[0], doc, binding=targets[0])
         first = self.ir.node(targets[0])
-        self.ir.add(first.model_copy(update={"id": targets[1], "binding": targets[1],
-                                             "args": step.other_output(first.args)}))
+        second = {"id": targets[1], "binding": targets[1], "args": step.other_output(first.args)}
+        if step.other_type is not None:
+            second.update(output=step.other_type(second["args"]), inputs=[first.inputs[0], first.id])
+        self.ir.add(first.model_copy(update=second))
         self.ids.update(targets)
-        return [(t, output) for t in targets]
+        return [(targets[0], output), (targets[1], second.get("output", output))]
 
     def _apply(self, step, call: ast.Call, current, node_id: str, doc: str | None, binding: str | None):
         value = current[1] if current else None
@@ -395,7 +397,10 @@ class PipelineChecker:
                              head.span)
 
     def _split_misuse(self, step, call: ast.Call, targets: list[str], chain: ast.Chain) -> None:
-        if step.outputs == 2:
+        if step.outputs == 2 and step.other_type is not None:
+            self.diags.error("E0133", f"`{step.name}` gives two values: bind both, as the last step of the chain",
+                             call.span, help=f"write `best, trials = table | {step.name}(...)`")
+        elif step.outputs == 2:
             self.diags.error("E0133", "`split` gives two tables: bind both, as the last step of the chain",
                              call.span, help="write `train, test = table | split(fraction=0.8)`")
         else:

@@ -35,3 +35,4 @@ ESTIMATORS: dict[str, Estimator] = {e.name: e for e in [
 
 CLASSIFIER_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSOR_METRICS = ("rmse", "mae", "r2")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})  # `tune` keeps the candidate with the least

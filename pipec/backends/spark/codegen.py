@@ -28,7 +28,9 @@ from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
 from pipec.compiler.plan import Plan
 from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
+from pipec.stdlib.estimators import LOWER_IS_BETTER
 from pipec.stdlib.steps import STEPS
+from pipec.stdlib.steps.tune import trials_type
 
 LINE_LIMIT = 100
 INDENT = "    "
@@ -516,6 +518,27 @@ def _fit(job: JobWriter, node: IRNode) -> str:
     if model.label is not None:
         args.append(f"label=({lit(model.label.name)}, {lit(model.label.type.base)})")
     return call("fit_model", args)
+
+
+@emits("tune", shape=VALUE, action=True)
+def _tune(job: JobWriter, node: IRNode) -> str:
+    """The trials (part 1) come with the model that part 0 chose."""
+    a = node.args
+    if a.part == 1:
+        return call("tune_trials", [job.input_var(node.inputs[1])])
+    model: ModelType = node.output
+    candidates = list_text([f"({lit(c.estimator)}, {dict_text([(lit(p.name), ex.value(p.expr)) for p in c.params], '')})"
+                            for c in a.candidates], INDENT)
+    features = list_text([f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
+                          for f in model.features.fields], INDENT)
+    trials = list_text([f"({lit(f.name)}, {lit(f.type.base)}, {lit(f.type.nullable)})"
+                        for f in trials_type(a).schema_.fields], INDENT)
+    return call("tune_model", [
+        job.input_var(node.inputs[0]), candidates, f"kind={lit(model.model_kind)}", f"features={features}",
+        f"label=({lit(model.label.name)}, {lit(model.label.type.base)})", f"metric={lit(a.metric)}",
+        f"lower_is_better={a.metric in LOWER_IS_BETTER}", f"folds={lit(a.folds)}",
+        f"holdout={ex.value(a.holdout) if a.holdout is not None else None}", f"seed={ex.value(a.seed)}",
+        f"trials={trials}"])
 
 
 @emits("predict", shape=VALUE)

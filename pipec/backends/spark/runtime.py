@@ -47,7 +47,7 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, confined_sink, draw_numerator,
     RUN_FIELDS, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
-    write_table_csv, write_table_json)
+    validation_rounds, write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -1120,6 +1120,7 @@ class FittedModel:
     features: SchemaSpec
     label: tuple[str, str] | None  # (name, pipec type)
     classes: list[Any]  # sorted class labels of a classifier; index i is MLlib label i
+    trials: DataFrame | None = None  # a tuned model's trials table, which `tune_trials` gives
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "estimator": self.estimator,
@@ -1180,6 +1181,70 @@ def predict(df: DataFrame, model: FittedModel) -> DataFrame:
         return scored.select(*kept, prediction.alias("prediction"), probability.alias("probability"))
     target = "bigint" if model.kind == "clusterer" else "double"
     return scored.select(*kept, F.col(_PREDICTION).cast(target).alias("prediction"))
+
+
+def tune_model(df: DataFrame, candidates: list[tuple[str, dict[str, Any]]], kind: str, features: SchemaSpec,
+               label: tuple[str, str], metric: str, lower_is_better: bool, folds: int | None,
+               holdout: float | None, seed: int, trials: SchemaSpec) -> FittedModel:
+    """`tune` as the local runtime runs it: the same validation rounds (`validation_rounds`, over
+    the rows in their defined order), each candidate fitted with `fit_model` and scored with
+    `evaluate` per round, on a thread pool (Spark runs the jobs of several threads at once); the
+    best mean wins (ties: the earliest candidate) and is refitted on all rows."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from pyspark.sql.window import Window
+
+    if holdout is not None:
+        check_bound("split_fraction", holdout, "`holdout` of `tune`")
+    spark = df.sparkSession
+    rows = df.count()
+    rounds = validation_rounds(rows, folds, holdout, seed)
+    if any(len(valid) == 0 or len(train) == 0 for train, valid in rounds):
+        raise PipelineRunError(f"tune: {rows} rows are too few for "
+                               + (f"{folds} folds" if folds else f"a hold-out fraction of {holdout}"))
+    part = np.empty(rows, dtype=np.int64)
+    for k, (_, valid) in enumerate(rounds):
+        part[valid] = k
+    parts = spark.createDataFrame([(i, int(p)) for i, p in enumerate(part)], "__position long, __part long")
+    positioned = df.withColumn("__position", F.row_number().over(Window.orderBy(ORDER)) - 1)
+    marked = positioned.join(F.broadcast(parts), "__position").persist(StorageLevel.MEMORY_AND_DISK)
+    task = "classification" if kind == "classifier" else "regression"
+
+    def score(candidate_round: tuple[int, int]) -> tuple[float, float]:
+        (estimator, arguments), k = candidates[candidate_round[0]], candidate_round[1]
+        started = time.perf_counter()
+        train = marked.filter(F.col("__part") != k).drop("__position", "__part")
+        valid = marked.filter(F.col("__part") == k).drop("__position", "__part")
+        model = fit_model(in_order(train), estimator, arguments, kind, features, label)
+        value = evaluate(predict(valid, model), model, label[0], task, [metric])[metric]
+        return value, time.perf_counter() - started
+
+    tasks = [(c, r) for c in range(len(candidates)) for r in range(len(rounds))]
+    try:
+        with ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1)) as pool:
+            results = list(pool.map(score, tasks))
+    finally:
+        marked.unpersist()
+    means, seconds, best = [], [], 0
+    for c in range(len(candidates)):
+        values = [results[c * len(rounds) + r] for r in range(len(rounds))]
+        means.append(sum(v for v, _ in values) / len(values))  # sequential, as docs/semantics.md
+        seconds.append(sum(s for _, s in values))
+        if means[c] < means[best] if lower_is_better else means[c] > means[best]:
+            best = c
+    estimator, arguments = candidates[best]
+    model = fit_model(in_order(df), estimator, arguments, kind, features, label)
+    hyper = [name for name, _, _ in trials[2:-2]]
+    table = [(c + 1, e, *[p.get(h) for h in hyper], means[c], seconds[c]) for c, (e, p) in enumerate(candidates)]
+    model.trials = numbered(spark.createDataFrame(table, struct_type(trials)).coalesce(1))
+    return model
+
+
+def tune_trials(model: FittedModel) -> DataFrame:
+    """The trials table of the `tune` step that chose `model`."""
+    return model.trials
 
 
 LOG_LOSS_EPS = 2.220446049250313e-16  # float64 machine epsilon, as scikit-learn clips

@@ -123,8 +123,8 @@ def recompute_seconds(ir: IR, kept: set[str], estimates: dict[str, NodeEstimate]
 
 def reads_per_run(consumer: IRNode, ir: IR, rules: Capabilities) -> float:
     """How many times `consumer` reads its input each time it runs."""
-    if not STEPS[consumer.step].fits_model or rules.fit_passes is None:
-        return 1.0
+    if not STEPS[consumer.step].fits_model or rules.fit_passes is None or not hasattr(consumer.args, "estimator"):
+        return 1.0  # `tune` reads its input about once and keeps the rows it scores
     passes = rules.fit_passes.get(consumer.args.estimator, 1)
     if isinstance(passes, int):
         return float(passes)

@@ -8,9 +8,9 @@ from pydantic import BaseModel
 from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr, lit
 from pipec.compiler.suggest import did_you_mean
-from pipec.compiler.types import Field, ModelType, Schema
+from pipec.compiler.types import ColumnType, Field, ModelType, Schema
 from pipec.runtime_contract import hyperparameter_bound
-from pipec.stdlib.estimators import ESTIMATORS
+from pipec.stdlib.estimators import ESTIMATORS, Estimator
 from pipec.stdlib.steps.checking import bounded_arg, column_names, list_items, value_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
@@ -24,33 +24,26 @@ class FitArgs(BaseModel):
     label: str | None = None
 
 
+def hyperparameter_value(ctx: StepContext, e: ast.Expr, name: str, type_: str, estimator: str) -> ast.Expr | None:
+    """A hyper-parameter's value: of its type, and at least the runtime contract's minimum for it
+    when there is one (the bound every backend checks again at run time)."""
+    bound = hyperparameter_bound(name)
+    what = f"`{name}` of `{estimator}`"
+    return value_arg(ctx, e, type_, what) if bound is None else bounded_arg(ctx, e, type_, what, bound)
+
+
 def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
     est_e = b.get("estimator")
+    est = estimator_call(ctx, est_e, "fit")
+    if est is None:
+        return None
     if isinstance(est_e, ast.ColumnRef):
         est_e = ast.Call(span=est_e.span, name=est_e.name, name_span=est_e.span, args=[])
-    if not isinstance(est_e, ast.Call) or est_e.name not in ESTIMATORS:
-        name = getattr(est_e, "name", None)
-        ctx.error("E0404", f"unknown estimator `{name}`" if name else "`fit` needs an estimator",
-                  getattr(est_e, "name_span", est_e.span),
-                  help=(did_you_mean(name, ESTIMATORS) if name else None)
-                  or f"estimators: {', '.join(ESTIMATORS)}")
-        return None
-    est = ESTIMATORS[est_e.name]
     params: list[NamedExpr] = []
     given = {a.name: a for a in est_e.args}
-    for a in est_e.args:
-        if a.name is None or a.name not in est.params:
-            ctx.error("E0302", f"`{est.name}` has no {'positional arguments' if a.name is None else f'argument `{a.name}`'}",
-                      a.name_span or a.span,
-                      help=(did_you_mean(a.name, est.params) if a.name else None)
-                      or f"its arguments: {', '.join(est.params)}")
-            return None
     for pname, hyper in est.params.items():
         if pname in given:
-            bound = hyperparameter_bound(pname)
-            what = f"`{pname}` of `{est.name}`"
-            v = (value_arg(ctx, given[pname].value, hyper.type, what) if bound is None
-                 else bounded_arg(ctx, given[pname].value, hyper.type, what, bound))
+            v = hyperparameter_value(ctx, given[pname].value, pname, hyper.type, est.name)
             if v is None:
                 return None
         elif hyper.default is None:
@@ -67,26 +60,9 @@ def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
                       help="remove `label=`")
             return None
     else:
-        e = b.get("label")
-        if e is None:
-            ctx.error("E0303", f"`fit` with the {est.kind} `{est.name}` needs `label=`", ctx.call.span)
-            return None
-        names = column_names(ctx, [e], "`label`")
-        if names is None:
-            return None
-        label, label_t = names[0], ctx.schema.get(names[0])
-        allowed = ("bool", "int", "str") if est.kind == "classifier" else ("int", "float")
-        if label_t.base not in allowed:
-            ctx.error("E0403", f"a {est.kind} needs a {' / '.join(allowed)} label, but `{label}` is {label_t}",
-                      e.span, help="use a classifier for categories and a regressor for numbers"
-                      if est.kind == "regressor" else "cast it, or use a regressor for continuous values")
-            return None
-        if label_t.nullable:
-            ctx.error("E0402", f"the label `{label}` is nullable ({label_t})", e.span,
-                      help=f"drop rows without a label first: `| filter({label} is not null)`")
-            return None
-        if label in (features or []):
-            ctx.error("E0403", f"`{label}` is both a feature and the label", e.span)
+        label, label_t = label_arg(ctx, b.get("label"), est.kind, features,
+                                   f"`fit` with the {est.kind} `{est.name}` needs `label=`")
+        if label is None:
             return None
     if features is None:
         return None
@@ -94,6 +70,56 @@ def _fit(ctx: StepContext, b: BoundArgs) -> Result | None:
                       features=Schema.of([(f, ctx.schema.get(f)) for f in features]),
                       label=Field(name=label, type=label_t) if label else None)
     return FitArgs(estimator=est.name, params=params, features=features, label=label), model
+
+
+def estimator_call(ctx: StepContext, e: ast.Expr, step: str) -> Estimator | None:
+    """The estimator an `estimator(name=value, ...)` call names, when it exists and takes those
+    arguments (a bare name is a call without arguments)."""
+    if isinstance(e, ast.ColumnRef):
+        e = ast.Call(span=e.span, name=e.name, name_span=e.span, args=[])
+    if not isinstance(e, ast.Call) or e.name not in ESTIMATORS:
+        name = getattr(e, "name", None)
+        ctx.error("E0404", f"unknown estimator `{name}`" if name else f"`{step}` needs an estimator",
+                  getattr(e, "name_span", e.span),
+                  help=(did_you_mean(name, ESTIMATORS) if name else None)
+                  or f"estimators: {', '.join(ESTIMATORS)}")
+        return None
+    est = ESTIMATORS[e.name]
+    for a in e.args:
+        if a.name is None or a.name not in est.params:
+            ctx.error("E0302", f"`{est.name}` has no {'positional arguments' if a.name is None else f'argument `{a.name}`'}",
+                      a.name_span or a.span,
+                      help=(did_you_mean(a.name, est.params) if a.name else None)
+                      or f"its arguments: {', '.join(est.params)}")
+            return None
+    return est
+
+
+def label_arg(ctx: StepContext, e: ast.Expr | None, kind: str, features: list[str] | None,
+              missing: str) -> tuple[str | None, ColumnType | None]:
+    """The label column of a classifier or regressor: present, of a type that suits the kind,
+    not nullable and not a feature."""
+    if e is None:
+        ctx.error("E0303", missing, ctx.call.span)
+        return None, None
+    names = column_names(ctx, [e], "`label`")
+    if names is None:
+        return None, None
+    label, label_t = names[0], ctx.schema.get(names[0])
+    allowed = ("bool", "int", "str") if kind == "classifier" else ("int", "float")
+    if label_t.base not in allowed:
+        ctx.error("E0403", f"a {kind} needs a {' / '.join(allowed)} label, but `{label}` is {label_t}",
+                  e.span, help="use a classifier for categories and a regressor for numbers"
+                  if kind == "regressor" else "cast it, or use a regressor for continuous values")
+        return None, None
+    if label_t.nullable:
+        ctx.error("E0402", f"the label `{label}` is nullable ({label_t})", e.span,
+                  help=f"drop rows without a label first: `| filter({label} is not null)`")
+        return None, None
+    if label in (features or []):
+        ctx.error("E0403", f"`{label}` is both a feature and the label", e.span)
+        return None, None
+    return label, label_t
 
 
 def _features(ctx: StepContext, e: ast.Expr | None) -> list[str] | None:

@@ -174,6 +174,9 @@ class Step:
     checker checks them; a DAG's trigger form checks a param that feeds one)."""
     other_output: Callable[[BaseModel], BaseModel] | None = None
     """For `outputs == 2`: the arguments of the second value, from the first's."""
+    other_type: Callable[[BaseModel], ValueType] | None = None
+    """For `outputs == 2` when the second value is of another type (`tune`'s trials): its type,
+    from its arguments. It is then computed from the first value (its second input), not again."""
     argument_values: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """What values the editor offers, by argument name ("*": further positional items, "...":
     any argument not listed): "binding", "column", "estimator", "metric", or `Choices`."""
