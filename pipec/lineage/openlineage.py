@@ -268,7 +268,7 @@ class RunEvents:
             job=parent_run.Job(namespace=namespace(), name=self.plan.ir.pipeline))}
         if kind == "stage_failed":
             facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
-                message=str(event.get("error", "")), programmingLanguage="python")
+                message=str(event.get("error", "")), programmingLanguage="Python")
         state = {"stage_started": "START", "stage_finished": "COMPLETE", "stage_failed": "FAIL"}[kind]
         self._event(state, Run(runId=self.stage_runs[stage], facets=facets),
                     self.datasets.job(f"{self.plan.ir.pipeline}.{stage}", job_type="TASK"))
@@ -307,7 +307,7 @@ class RunEvents:
 
         self.ended = True
         facets = {**self._run_facets(), "errorMessage": error_message_run.ErrorMessageRunFacet(
-            message=error, programmingLanguage="python")}
+            message=error, programmingLanguage="Python")}
         self._event(state, Run(runId=self.run_id, facets=facets), self.datasets.job(),
                     inputs=self.datasets.inputs(assertions=self._assertions(error)))
 

@@ -70,7 +70,7 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
         }
         parts["inputs"] = input_digests(nodes, params, workdir, digests)
         for node in nodes:
-            if node.step == "python":
+            if node.spec.user_code:
                 parts["modules"].update(_module_digests(node, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
             why_not.append("an input file cannot be read")

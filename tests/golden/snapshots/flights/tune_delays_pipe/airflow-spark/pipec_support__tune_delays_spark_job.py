@@ -75,9 +75,9 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     features = features.persist(StorageLevel.MEMORY_AND_DISK)
 
-    # --- stage s2: split train, tune best, save_model, tune trials (`best` (tune best, line 20)
-    #     trains a model, which later steps use; it writes ${out_dir}/model; `trials` (tune trials,
-    #     line 20) trains a model, which later steps use)
+    # --- stage s2: split train, tune best, save_model (`train` (split train, line 16) is also read
+    #     by stage s4; `best` (tune best, line 20) trains a model, which later steps use; it writes
+    #     ${out_dir}/model)
     train = split_rows(features, 0.8, params["seed"], part=0, by="flight_key")
     best = tune_model(
         train,
@@ -115,7 +115,6 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
             ],
     )
     outputs.save_model(best, resolve_path("${out_dir}/model", params))
-    trials = tune_trials(best)
 
     # --- stage s3: split test, predict, evaluate, write_json (it writes ${out_dir}/metrics.json)
     test = split_rows(features, 0.8, params["seed"], part=1, by="flight_key")
@@ -129,7 +128,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     outputs.write_metrics(sink1__1_evaluate, "json", resolve_path("${out_dir}/metrics.json", params))
 
-    # --- stage s4: drop, write_csv (it writes ${out_dir}/trials.csv)
+    # --- stage s4: tune trials (`trials` (tune trials, line 20) trains a model, which later steps
+    #     use)
+    trials = tune_trials(best)
+
+    # --- stage s5: drop, write_csv (it writes ${out_dir}/trials.csv)
     sink2__0_drop = trials.drop("seconds")
     outputs.write_table(
         sink2__0_drop,

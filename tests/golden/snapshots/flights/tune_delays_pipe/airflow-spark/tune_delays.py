@@ -10,10 +10,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -44,7 +64,7 @@ def run_spark_job(context):
         'out_dir': Param('out/tune_delays', type='string'),
         'seed': Param(42, type='integer'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
@@ -56,9 +76,9 @@ def pipeline():
         doc_md=('Runs `tune_delays_spark_job.py` with spark-submit (or local Spark through '
                 'pyspark).'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/tune_delays/model'),
-            Asset('file:///srv/pipec-project/out/tune_delays/metrics.json'),
-            Asset('file:///srv/pipec-project/out/tune_delays/trials.csv'),
+            Asset(asset_uri('out/tune_delays/model')),
+            Asset(asset_uri('out/tune_delays/metrics.json')),
+            Asset(asset_uri('out/tune_delays/trials.csv')),
         ],
     )
     def spark_job(**context):

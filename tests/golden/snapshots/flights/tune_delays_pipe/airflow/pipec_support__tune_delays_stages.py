@@ -6,15 +6,16 @@ import pipec_local_runtime as rt
 PIPELINE = "tune_delays"
 PARAMS = {"data_dir": "data/nycflights13", "out_dir": "out/tune_delays", "seed": 42}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["features"], "nodes": ["features__0_read_csv", "features__1_filter", "features__2_derive", "features"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["features"], "outputs": ["best", "trials"], "nodes": ["train", "best", "sink3_save_model", "trials"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["features", "best"], "outputs": ["sink1__1_evaluate"], "nodes": ["test", "sink1__0_predict", "sink1__1_evaluate", "sink1_write_json"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "train", "best"], "nodes": ["features__0_read_csv", "features__1_filter", "features__2_derive", "features", "test", "train", "best", "sink3_save_model"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "best"], "outputs": ["sink1__1_evaluate"], "nodes": ["sink1__0_predict", "sink1__1_evaluate", "sink1_write_json"]},
+    {"id": "s3", "fn": "stage_s3", "inputs": ["train", "best"], "outputs": ["trials"], "nodes": ["trials"]},
     {"id": "s4", "fn": "stage_s4", "inputs": ["trials"], "outputs": [], "nodes": ["sink2__0_drop", "sink2_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: features. Ends here because: `features` (select features, line 14) is cached."""
+    """Stage s1: features, test, train, best. Ends here because: `test` (split test, line 16) is also read by stage s2; `train` (split train, line 16) is also read by stage s3; `best` (tune best, line 20) trains a model, which later steps use; it writes ${out_dir}/model."""
+    params = ctx.params
     # features__0_read_csv: read_csv("${data_dir}/flights.csv")
     features__0_read_csv = rt.read_csv(
         ctx,
@@ -66,13 +67,8 @@ def stage_s1(ctx, inputs):
         pl.col("late"),
     )
     features = ctx.materialise("features", features).lazy()
-    return {"features": features}
-
-
-def stage_s2(ctx, inputs):
-    """Stage s2: train, best, trials. Ends here because: `best` (tune best, line 20) trains a model, which later steps use; it writes ${out_dir}/model; `trials` (tune trials, line 20) trains a model, which later steps use."""
-    params = ctx.params
-    features = inputs["features"].lazy()
+    # test: test = ... | split(part 1 of fraction=0.8, seed=$seed, by=flight_key)
+    test = features.filter(rt.split_draw("flight_key", params["seed"]) >= 0.8)
     # train: train = ... | split(part 0 of fraction=0.8, seed=$seed, by=flight_key)
     train = features.filter(rt.split_draw("flight_key", params["seed"]) < 0.8)
     # best: best = ... | tune(6 candidates, features=[carrier, origin, log_distance, dep_hour], lab...
@@ -110,18 +106,13 @@ def stage_s2(ctx, inputs):
     )
     # sink3_save_model: save_model("${out_dir}/model")
     rt.save_model(ctx, "sink3_save_model", best, "${out_dir}/model")
-    # trials: trials = ... | tune(trials)
-    trials = rt.tune_trials(best)
-    return {"best": best, "trials": trials}
+    return {"test": test, "train": train, "best": best}
 
 
-def stage_s3(ctx, inputs):
-    """Stage s3: test. Ends here because: it writes ${out_dir}/metrics.json."""
-    params = ctx.params
-    features = inputs["features"].lazy()
+def stage_s2(ctx, inputs):
+    """Stage s2: sink1__0_predict, sink1__1_evaluate, sink1_write_json. Ends here because: it writes ${out_dir}/metrics.json."""
+    test = inputs["test"].lazy()
     best = inputs["best"]
-    # test: test = ... | split(part 1 of fraction=0.8, seed=$seed, by=flight_key)
-    test = features.filter(rt.split_draw("flight_key", params["seed"]) >= 0.8)
     # sink1__0_predict: predict()
     sink1__0_predict = rt.predict(ctx, "sink1__0_predict", test, best)
     # sink1__1_evaluate: evaluate(label=late, metrics=["accuracy", "roc_auc"])
@@ -138,6 +129,15 @@ def stage_s3(ctx, inputs):
     # sink1_write_json: write_json("${out_dir}/metrics.json")
     rt.write_json(ctx, "sink1_write_json", sink1__1_evaluate, "${out_dir}/metrics.json")
     return {"sink1__1_evaluate": sink1__1_evaluate}
+
+
+def stage_s3(ctx, inputs):
+    """Stage s3: trials. Ends here because: `trials` (tune trials, line 20) trains a model, which later steps use."""
+    train = inputs["train"].lazy()
+    best = inputs["best"]
+    # trials: trials = ... | tune(trials)
+    trials = rt.tune_trials(best)
+    return {"trials": trials}
 
 
 def stage_s4(ctx, inputs):

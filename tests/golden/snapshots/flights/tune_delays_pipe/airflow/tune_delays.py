@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 
 from airflow.sdk import Asset, Param, dag, task
 
-SUPPORT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipec_support')
+DAG_FOLDER = os.path.dirname(os.path.abspath(__file__))
+SUPPORT_DIR = os.path.join(DAG_FOLDER, 'pipec_support')
+
+
+def deploy_path(variable, compiled, default):
+    """A location set where the DAG is deployed: the environment variable, else the one given at
+    compile time, else `default`; a relative path is relative to this file's folder."""
+    value = os.environ.get(variable) or compiled or default
+    return value if "://" in value else os.path.normpath(os.path.join(DAG_FOLDER, value))
+
+
+# where relative sources and sinks resolve, and where tasks hand data to each other
+BASE_DIR = deploy_path('PIPEC_BASE_DIR', '/srv/pipec-project', ".")
+STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airflow',
+                           os.path.join(BASE_DIR, ".pipec", "airflow"))
+
+
+def asset_uri(path):
+    """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
+    return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
 
 
 def support():
@@ -54,12 +74,12 @@ def run_stage(stage_id, reads, writes, upstream, context):
         'out_dir': Param('out/tune_delays', type='string'),
         'seed': Param(42, type='integer'),
         'base_dir': Param(
-            '/srv/pipec-project',
+            BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
         ),
         'storage_root': Param(
-            '/srv/pipec-project/.pipec/airflow',
+            STORAGE_ROOT,
             type='string',
             description=('Where tasks hand data to each other (a local path or any fsspec '
                          'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
@@ -70,65 +90,73 @@ def run_stage(stage_id, reads, writes, upstream, context):
             description=("Keep the run's folder under storage_root after the run succeeded (a "
                          'failed run always keeps it, so that a cleared task can resume).'),
         ),
+        'failed_run_retention': Param(
+            '7d',
+            type=['integer', 'string'],
+            description=('How long the folder of a run that did not finish is kept under '
+                         "storage_root (a duration such as 7d, or seconds); a successful run's "
+                         'clean_up removes older ones.'),
+        ),
     },
 )
 def pipeline():
     @task(
-        task_id='s1_features',
-        doc_md=('Stage `s1` (ends here: `features` (select features, line 14) is cached)\n'
+        task_id='s1_best',
+        doc_md=('Stage `s1` (ends here: `test` (split test, line 16) is also read by stage s2; '
+                '`train` (split train, line 16) is also read by stage s3; `best` (tune best, '
+                'line 20) trains a model, which later steps use; it writes ${out_dir}/model)\n'
                 '- `read_csv` (node features__0_read_csv)\n'
                 '- `filter` (node features__1_filter)\n'
                 '- `derive` (node features__2_derive)\n'
-                '- `features` = `select` (node features)'),
-    )
-    def s1_features(**context):
-        return run_stage(
-            's1',
-            reads={},
-            writes={'features': 'table'},
-            upstream=[],
-            context=context,
-        )
-
-    @task(
-        task_id='s2_trials',
-        doc_md=('Stage `s2` (ends here: `best` (tune best, line 20) trains a model, which '
-                'later steps use; it writes ${out_dir}/model; `trials` (tune trials, line 20) '
-                'trains a model, which later steps use)\n'
+                '- `features` = `select` (node features)\n'
+                '- `test` = `split` (node test)\n'
                 '- `train` = `split` (node train)\n'
                 '- `best` = `tune` (node best): The best of 2 logistic regressions and 4 '
                 'random forests on 5 folds of the training rows,\n'
                 "refitted on all of them; `trials` holds every candidate's mean validation "
                 'roc_auc.\n'
-                '- `save_model` (node sink3_save_model)\n'
+                '- `save_model` (node sink3_save_model)'),
+    )
+    def s1_best(**context):
+        return run_stage(
+            's1',
+            reads={},
+            writes={'test': 'table', 'train': 'table', 'best': 'model'},
+            upstream=[],
+            context=context,
+        )
+
+    @task(
+        task_id='s2_write_json',
+        doc_md=('Stage `s2` (ends here: it writes ${out_dir}/metrics.json)\n'
+                '- `predict` (node sink1__0_predict)\n'
+                '- `evaluate` (node sink1__1_evaluate)\n'
+                '- `write_json` (node sink1_write_json)'),
+    )
+    def s2_write_json(s1_best, **context):
+        return run_stage(
+            's2',
+            reads={'test': 'table', 'best': 'model'},
+            writes={'sink1__1_evaluate': 'metrics'},
+            upstream=[s1_best],
+            context=context,
+        )
+
+    @task(
+        task_id='s3_trials',
+        doc_md=('Stage `s3` (ends here: `trials` (tune trials, line 20) trains a model, which '
+                'later steps use)\n'
                 '- `trials` = `tune` (node trials): The best of 2 logistic regressions and 4 '
                 'random forests on 5 folds of the training rows,\n'
                 "refitted on all of them; `trials` holds every candidate's mean validation "
                 'roc_auc.'),
     )
-    def s2_trials(s1_features, **context):
-        return run_stage(
-            's2',
-            reads={'features': 'table'},
-            writes={'best': 'model', 'trials': 'table'},
-            upstream=[s1_features],
-            context=context,
-        )
-
-    @task(
-        task_id='s3_test',
-        doc_md=('Stage `s3` (ends here: it writes ${out_dir}/metrics.json)\n'
-                '- `test` = `split` (node test)\n'
-                '- `predict` (node sink1__0_predict)\n'
-                '- `evaluate` (node sink1__1_evaluate)\n'
-                '- `write_json` (node sink1_write_json)'),
-    )
-    def s3_test(s1_features, s2_trials, **context):
+    def s3_trials(s1_best, **context):
         return run_stage(
             's3',
-            reads={'features': 'table', 'best': 'model'},
-            writes={'sink1__1_evaluate': 'metrics'},
-            upstream=[s1_features, s2_trials],
+            reads={'train': 'table', 'best': 'model'},
+            writes={'trials': 'table'},
+            upstream=[s1_best],
             context=context,
         )
 
@@ -138,12 +166,12 @@ def pipeline():
                 '- `drop` (node sink2__0_drop)\n'
                 '- `write_csv` (node sink2_write_csv)'),
     )
-    def s4_write_csv(s2_trials, **context):
+    def s4_write_csv(s3_trials, **context):
         return run_stage(
             's4',
             reads={'trials': 'table'},
             writes={},
-            upstream=[s2_trials],
+            upstream=[s3_trials],
             context=context,
         )
 
@@ -152,14 +180,14 @@ def pipeline():
         doc_md=('Moves every sink the stages computed into place, all or nothing, once every '
                 'task has succeeded.'),
         outlets=[
-            Asset('file:///srv/pipec-project/out/tune_delays/model'),
-            Asset('file:///srv/pipec-project/out/tune_delays/metrics.json'),
-            Asset('file:///srv/pipec-project/out/tune_delays/trials.csv'),
+            Asset(asset_uri('out/tune_delays/model')),
+            Asset(asset_uri('out/tune_delays/metrics.json')),
+            Asset(asset_uri('out/tune_delays/trials.csv')),
         ],
     )
-    def commit_outputs(s1_features, s2_trials, s3_test, s4_write_csv, **context):
+    def commit_outputs(s1_best, s2_write_json, s3_trials, s4_write_csv, **context):
         return support().commit_outputs(
-            [s1_features, s2_trials, s3_test, s4_write_csv],
+            [s1_best, s2_write_json, s3_trials, s4_write_csv],
             context,
         )
 
@@ -167,11 +195,11 @@ def pipeline():
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_features_out = s1_features()
-    s2_trials_out = s2_trials(s1_features_out)
-    s3_test_out = s3_test(s1_features_out, s2_trials_out)
-    s4_write_csv_out = s4_write_csv(s2_trials_out)
-    commit_outputs(s1_features_out, s2_trials_out, s3_test_out, s4_write_csv_out) >> clean_up()
+    s1_best_out = s1_best()
+    s2_write_json_out = s2_write_json(s1_best_out)
+    s3_trials_out = s3_trials(s1_best_out)
+    s4_write_csv_out = s4_write_csv(s3_trials_out)
+    commit_outputs(s1_best_out, s2_write_json_out, s3_trials_out, s4_write_csv_out) >> clean_up()
 
 
 dag_object = pipeline()

@@ -7,9 +7,10 @@ PIPELINE = "tune_delays"
 PARAMS = {"data_dir": "data/nycflights13", "out_dir": "out/tune_delays", "seed": 42}
 STAGES = [
     {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["features"], "nodes": ["features__0_read_csv", "features__1_filter", "features__2_derive", "features"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["features"], "outputs": ["best", "trials"], "nodes": ["train", "best", "sink3_save_model", "trials"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["features"], "outputs": ["train", "best"], "nodes": ["train", "best", "sink3_save_model"]},
     {"id": "s3", "fn": "stage_s3", "inputs": ["features", "best"], "outputs": ["sink1__1_evaluate"], "nodes": ["test", "sink1__0_predict", "sink1__1_evaluate", "sink1_write_json"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["trials"], "outputs": [], "nodes": ["sink2__0_drop", "sink2_write_csv"]},
+    {"id": "s4", "fn": "stage_s4", "inputs": ["train", "best"], "outputs": ["trials"], "nodes": ["trials"]},
+    {"id": "s5", "fn": "stage_s5", "inputs": ["trials"], "outputs": [], "nodes": ["sink2__0_drop", "sink2_write_csv"]},
 ]
 
 
@@ -70,7 +71,7 @@ def stage_s1(ctx, inputs):
 
 
 def stage_s2(ctx, inputs):
-    """Stage s2: train, best, trials. Ends here because: `best` (tune best, line 20) trains a model, which later steps use; it writes ${out_dir}/model; `trials` (tune trials, line 20) trains a model, which later steps use."""
+    """Stage s2: train, best. Ends here because: `train` (split train, line 16) is also read by stage s4; `best` (tune best, line 20) trains a model, which later steps use; it writes ${out_dir}/model."""
     params = ctx.params
     features = inputs["features"].lazy()
     # train: train = ... | split(part 0 of fraction=0.8, seed=$seed, by=flight_key)
@@ -110,9 +111,7 @@ def stage_s2(ctx, inputs):
     )
     # sink3_save_model: save_model("${out_dir}/model")
     rt.save_model(ctx, "sink3_save_model", best, "${out_dir}/model")
-    # trials: trials = ... | tune(trials)
-    trials = rt.tune_trials(best)
-    return {"best": best, "trials": trials}
+    return {"train": train, "best": best}
 
 
 def stage_s3(ctx, inputs):
@@ -141,7 +140,16 @@ def stage_s3(ctx, inputs):
 
 
 def stage_s4(ctx, inputs):
-    """Stage s4: sink2__0_drop, sink2_write_csv. Ends here because: it writes ${out_dir}/trials.csv."""
+    """Stage s4: trials. Ends here because: `trials` (tune trials, line 20) trains a model, which later steps use."""
+    train = inputs["train"].lazy()
+    best = inputs["best"]
+    # trials: trials = ... | tune(trials)
+    trials = rt.tune_trials(best)
+    return {"trials": trials}
+
+
+def stage_s5(ctx, inputs):
+    """Stage s5: sink2__0_drop, sink2_write_csv. Ends here because: it writes ${out_dir}/trials.csv."""
     trials = inputs["trials"].lazy()
     # sink2__0_drop: drop(seconds)
     sink2__0_drop = trials.drop(["seconds"])
