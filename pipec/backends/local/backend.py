@@ -42,12 +42,12 @@ class LocalBackend:
         from pipec.progress import Progress, stage_names
 
         record.plan = plan
-        params = {**params, **options.run}
+        shown = {**params, **options.run} if plan.ir.uses_run_context() else params  # run dates that matter
         print(f"running {plan.ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
         progress = Progress(sys.stderr, stage_names(plan))
-        with run_events(plan, params, workdir, record.run_id, "polars") as events:
+        with run_events(plan, shown, workdir, record.run_id, "polars") as events:
             result = record.result = run_plan(
-                plan, params, workdir, on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)),
+                plan, {**params, **options.run}, workdir, on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)),
                 use_cache=options.use_cache, rerun=options.rerun)
             events.completed(result)
         try:
