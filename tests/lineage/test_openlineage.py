@@ -186,7 +186,7 @@ def test_a_spark_run_sends_start_and_complete_with_versions(capsys, file_transpo
 
     import pipec.backends.spark.backend as spark
 
-    def job(path, params, workdir, capture=False):
+    def job(path, params, workdir, capture=False, **options):
         (workdir / "out").mkdir(exist_ok=True)
         (workdir / "out/kept.csv").write_text("id,x,late\n1,2.0,true\n")
         (workdir / "out/summary.csv").write_text("late,n,mean_x\ntrue,1,2.0\n")
