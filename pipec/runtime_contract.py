@@ -307,6 +307,21 @@ def validation_rounds(rows: int, folds: int | None, holdout: float | None, seed:
     return [(everything[part != k], everything[part == k]) for k in range(rounds)]
 
 
+def best_candidate(results: list[tuple[float, float]], candidates: int, rounds: int,
+                   lower_is_better: bool) -> tuple[list[float], list[float], int]:
+    """`tune`'s choice from its (metric, seconds) results in (candidate, round) order: each
+    candidate's mean metric (a sequential sum, docs/semantics.md) and seconds, and the index of the
+    best mean (ties: the earliest candidate)."""
+    means, seconds, best = [], [], 0
+    for c in range(candidates):
+        values = results[c * rounds:(c + 1) * rounds]
+        means.append(sum(v for v, _ in values) / len(values))
+        seconds.append(sum(s for _, s in values))
+        if means[c] < means[best] if lower_is_better else means[c] > means[best]:
+            best = c
+    return means, seconds, best
+
+
 # ---------------------------------------------------------------- sink files
 # The byte formats of docs/semantics.md ("Files"). Every backend writes its final table with these
 # functions (a Spark job converts its ordered result to a polars DataFrame first), so CSV and JSON

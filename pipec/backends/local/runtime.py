@@ -32,9 +32,9 @@ from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
-    SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, check_bound, check_hyperparameters,
-    confined_sink, draw_numerator, in_utc, metrics_json_text, substitute, validation_rounds, write_table_csv,
-    write_table_json)
+    SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, best_candidate, check_bound,
+    check_hyperparameters, confined_sink, draw_numerator, in_utc, metrics_json_text, substitute, validation_rounds,
+    write_table_csv, write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -1117,7 +1117,7 @@ def tune(ctx: RunContext, node_id: str, frame, *, kind: str, candidates: list[tu
     pl = _pl()
     df = frame.collect() if hasattr(frame, "collect") else frame
     if holdout is not None:
-        check_bound("split_fraction", holdout, "`holdout` of `tune`")
+        check_bound("proper_fraction", holdout, "`holdout` of `tune`")
     rounds = validation_rounds(df.height, folds, holdout, seed)
     if any(len(valid) == 0 or len(train) == 0 for train, valid in rounds):
         raise PipelineRunError(f"tune ({node_id}): {df.height} rows are too few for "
@@ -1137,13 +1137,7 @@ def tune(ctx: RunContext, node_id: str, frame, *, kind: str, candidates: list[tu
     tasks = [(c, r) for c in range(len(candidates)) for r in range(len(rounds))]
     with ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1)) as pool:
         results = list(pool.map(score, tasks))
-    means, seconds, best = [], [], 0
-    for c in range(len(candidates)):
-        values = [results[c * len(rounds) + r] for r in range(len(rounds))]
-        means.append(sum(v for v, _ in values) / len(values))  # sequential, as docs/semantics.md
-        seconds.append(sum(s for _, s in values))
-        if means[c] < means[best] if lower_is_better else means[c] > means[best]:
-            best = c
+    means, seconds, best = best_candidate(results, len(candidates), len(rounds), lower_is_better)
     estimator, params = candidates[best]
     model = fit(ctx, node_id, df, estimator=estimator, kind=kind, params=params, features=features, label=label)
     model.meta["selection"] = {"metric": metric, "candidate": best + 1, "score": means[best],

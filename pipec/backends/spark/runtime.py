@@ -45,8 +45,8 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
     CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, record_temporary, recover,
     remove_recorded, remove_stale, signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
-    SPLIT_PRIME, PipelineRunError, check_bound, check_hyperparameters, confined_sink, draw_numerator,
-    RUN_FIELDS, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
+    RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound, check_hyperparameters, confined_sink,
+    draw_numerator, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
     validation_rounds, write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
@@ -1197,7 +1197,7 @@ def tune_model(df: DataFrame, candidates: list[tuple[str, dict[str, Any]]], kind
     from pyspark.sql.window import Window
 
     if holdout is not None:
-        check_bound("split_fraction", holdout, "`holdout` of `tune`")
+        check_bound("proper_fraction", holdout, "`holdout` of `tune`")
     spark = df.sparkSession
     rows = df.count()
     rounds = validation_rounds(rows, folds, holdout, seed)
@@ -1227,13 +1227,7 @@ def tune_model(df: DataFrame, candidates: list[tuple[str, dict[str, Any]]], kind
             results = list(pool.map(score, tasks))
     finally:
         marked.unpersist()
-    means, seconds, best = [], [], 0
-    for c in range(len(candidates)):
-        values = [results[c * len(rounds) + r] for r in range(len(rounds))]
-        means.append(sum(v for v, _ in values) / len(values))  # sequential, as docs/semantics.md
-        seconds.append(sum(s for _, s in values))
-        if means[c] < means[best] if lower_is_better else means[c] > means[best]:
-            best = c
+    means, seconds, best = best_candidate(results, len(candidates), len(rounds), lower_is_better)
     estimator, arguments = candidates[best]
     model = fit_model(in_order(df), estimator, arguments, kind, features, label)
     hyper = [name for name, _, _ in trials[2:-2]]
