@@ -71,7 +71,7 @@ class StatCache:
         path = Path(path)
         if path.is_dir():
             return tree_digest(path, self.digest)
-        key = str(path.resolve())
+        key = os.path.realpath(path)  # (a symlink loop: the stat below fails with ELOOP)
         st = os.stat(key)
         entry = self.entries.get(key)
         if entry is not None and entry["stat"] == _stat_key(st) and not self._racy(entry, st):

@@ -13,7 +13,7 @@ HEAD = 'pipeline p {\n  param n: int = 1\n  a = read_csv("a.csv", schema={x: int
     ("", ["import", "schema", "pipeline"]),
     ("schema S {\n  a: ", ["int", "float", "bool", "str", "date", "timestamp"]),
     ("pipeline p {\n  param x: ", ["int", "float", "bool", "str", "date", "duration", "list[str]", "list[int]"]),
-    ("pipeline p(owner=\"me\", ", ["schedule=", "start=", "catchup=", "retries=", "retry_delay=", "timeout=", "tags=", "confine_outputs="]),
+    ("pipeline p(owner=\"me\", ", ["schedule=", "start=", "catchup=", "retries=", "retry_delay=", "timeout=", "tags=", "confine_outputs=", "tasks="]),
     (HEAD + "  b = ", ["read_csv", "read_parquet", "read_json", "a"]),
     (HEAD + "  ", ["a", "param"]),
     (HEAD + "  b = a | join(", ["on=", "how=", "a"]),

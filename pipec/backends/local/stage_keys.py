@@ -184,7 +184,7 @@ def _shown(path: Path | None, workdir: Path) -> str:
     if path is None:
         return "(unresolved)"
     try:
-        return os.path.relpath(path.resolve(), workdir.resolve())
+        return os.path.relpath(os.path.realpath(path), workdir.resolve())
     except ValueError:
         return str(path)
 

@@ -72,6 +72,11 @@ def test_split_by_assigns_the_documented_rows(runs):
     assert sorted(map(int, second)) == [i for i in range(240) if draw(i, 11) >= 0.7]
 
 
+# Steps compared across backends by their own tests until a conformance pipeline covers them
+# (each entry is debt: say where it is compared today).
+NOT_YET_CROSS_BACKEND = {"tune"}  # local vs Spark: tests/backends/spark/test_tune.py; Airflow not yet
+
+
 def test_every_step_function_and_estimator_is_covered():
     """The suite is only a conformance suite if it exercises the whole language."""
     from pipec.compiler.expressions import children
@@ -95,7 +100,7 @@ def test_every_step_function_and_estimator_is_covered():
                 estimators.add(node.args.estimator)
             for expr in _expressions(node.args):
                 walk(expr)
-    missing_steps = set(STEPS) - steps
+    missing_steps = set(STEPS) - steps - NOT_YET_CROSS_BACKEND
     assert not missing_steps, f"steps not covered: {sorted(missing_steps)}"
     assert not set(KNOWN_FUNCTION_NAMES) - functions, \
         sorted(set(KNOWN_FUNCTION_NAMES) - functions)
