@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from pipec.backends.emitters import EmitterRegistry
 from pipec.backends.local.expressions import (aggregate_calls, gathered_float_aggregate, observed_terms, py,
                                               python_value, string_value, to_polars, to_text)
 from pipec.compiler import ast
@@ -203,7 +204,7 @@ class Emitter:
     imports: Callable[[IRNode], tuple[str, ...]]
 
 
-EMITTERS: dict[str, Emitter] = {}
+EMITTERS: EmitterRegistry[Emitter] = EmitterRegistry("local")
 
 
 def emits(*steps: str, arguments: Callable[[IRNode], str] = lambda node: "",
@@ -225,16 +226,8 @@ def register_emitter(step: str, code: Callable[[Site], str], arguments: Callable
     EMITTERS[step] = Emitter(code, arguments, modules)
 
 
-def unregister_emitter(step: str) -> None:
-    """Remove the code of a step that `register_emitter` added."""
-    del EMITTERS[step]
-
-
-def emitter_of(node: IRNode) -> Emitter:
-    emitter = EMITTERS.get(node.step)
-    if emitter is None:  # `check_supported` reports it first (E0601)
-        raise ValueError(f"the local backend has no code for step `{node.step}`")
-    return emitter
+unregister_emitter = EMITTERS.unregister
+emitter_of = EMITTERS.of
 
 
 def _path(node: IRNode) -> str:

@@ -23,6 +23,7 @@ from typing import Callable
 
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
+from pipec.backends.emitters import EmitterRegistry
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
@@ -321,7 +322,7 @@ class Emitter:
     action: bool
 
 
-EMITTERS: dict[str, Emitter] = {}
+EMITTERS: EmitterRegistry[Emitter] = EmitterRegistry("spark")
 
 
 def emits(*steps: str, shape: str, action: bool = False):
@@ -340,16 +341,8 @@ def register_emitter(step: str, write: Callable[[JobWriter, IRNode], str], shape
     EMITTERS[step] = Emitter(write, shape, action)
 
 
-def unregister_emitter(step: str) -> None:
-    """Remove the emitter of a step that `register_emitter` added."""
-    del EMITTERS[step]
-
-
-def emitter_of(node: IRNode) -> Emitter:
-    emitter = EMITTERS.get(node.step)
-    if emitter is None:  # `check_supported` reports it first (E0601)
-        raise ValueError(f"the spark backend has no code for step `{node.step}`")
-    return emitter
+unregister_emitter = EMITTERS.unregister
+emitter_of = EMITTERS.of
 
 
 # -- sources
