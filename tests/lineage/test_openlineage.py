@@ -1,7 +1,7 @@
 """OpenLineage events: off unless configured as the openlineage-python client is; a job event per
 pipeline at compile time, and START/COMPLETE/FAIL for runs with stage child runs, dataset versions
-(content digests), row counts and the column-lineage facet; file and HTTP transports. The client
-ships no JSON schema, so `check_event` checks what the OpenLineage 2-0-2 schema requires."""
+(content digests), row counts and the column-lineage facet; file and HTTP transports. Every event
+is validated against the vendored OpenLineage JSON schema."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from openlineage_schema import validate_event
 
 from pipec.cli import main
 from pipec.lineage import openlineage
@@ -26,24 +27,14 @@ pipeline scored() {
   kept | aggregate(by=[late], n = count(), mean_x = mean(x)) | sort(late) | write_csv("out/summary.csv")
 }
 '''
-RUN_STATES = {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
 
 
 def check_event(event: dict) -> None:
-    """The fields the OpenLineage spec requires of a run or job event and of its facets."""
-    assert event["eventTime"] and "T" in event["eventTime"]
-    assert event["producer"].startswith("https://") and event["schemaURL"].startswith("https://openlineage.io/spec/")
-    assert event["job"]["namespace"] and event["job"]["name"]
-    if "run" in event:
-        uuid.UUID(event["run"]["runId"])
-        assert event["eventType"] in RUN_STATES
-    facet_groups = [event["job"].get("facets", {}), event.get("run", {}).get("facets", {})]
+    """Valid against the OpenLineage JSON schema (tests/support/openlineage_schema.py), with
+    files named as OpenLineage names them: namespace `file`, the absolute path."""
+    validate_event(event)
     for dataset in event.get("inputs", []) + event.get("outputs", []):
         assert dataset["namespace"] == "file" and Path(dataset["name"]).is_absolute()
-        facet_groups += [dataset.get("facets", {}), dataset.get("inputFacets", {}), dataset.get("outputFacets", {})]
-    for facets in facet_groups:
-        for facet in facets.values():
-            assert facet["_producer"] and facet["_schemaURL"].startswith("https://openlineage.io/spec/")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -201,3 +192,22 @@ def test_a_spark_run_sends_start_and_complete_with_versions(capsys, file_transpo
     outputs = {Path(o["name"]).name: o["facets"]["version"]["datasetVersion"] for o in events[1]["outputs"]}
     assert outputs == {Path(f["path"]).name: f["digest"] for f in record["outputs"]}
     assert events[1]["run"]["facets"]["processing_engine"]["name"] == "pipec (spark)"
+
+
+def test_the_schema_check_rejects_a_bad_facet_and_a_bad_event(capsys, file_transport):
+    """The validation is real: a transformation whose `masking` is not a boolean, or
+    an event without its run id, is rejected by the vendored schema."""
+    import copy
+
+    from jsonschema import ValidationError
+
+    assert run(capsys, "compile", "p.pipe")[0] == 0
+    (event,) = events_in(file_transport)
+    bad_facet = copy.deepcopy(event)
+    summary = next(o for o in bad_facet["outputs"] if o["name"].endswith("summary.csv"))
+    summary["facets"]["columnLineage"]["fields"]["mean_x"]["inputFields"][0]["transformations"][0]["masking"] = "no"
+    with pytest.raises(ValidationError):
+        validate_event(bad_facet)
+    bad_event = {**copy.deepcopy(event), "eventType": "COMPLETE", "run": {"facets": {}}}
+    with pytest.raises(ValidationError):
+        validate_event(bad_event)
