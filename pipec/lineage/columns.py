@@ -3,7 +3,8 @@ along the IR, from the sources' columns to every sink's columns.
 
 The walk is generic: it asks each step, never tests a step's name. A step without an answer
 (`python()`: user code) makes its output's lineage unknown, and every column computed from it
-says so; the walk never guesses a dependency. Composition along a path: a DIRECT edge after a
+says so; the walk never guesses a dependency. A `python()` step whose user declared the lineage
+of some columns answers for those only (and not for its rows). Composition along a path: a DIRECT edge after a
 DIRECT one stays DIRECT (IDENTITY only if both are; AGGREGATION if either is; else
 TRANSFORMATION); any INDIRECT edge on the path makes it INDIRECT, with the subtype of the
 INDIRECT edge nearest the source.
@@ -101,10 +102,10 @@ def lineage_of(ir: IR) -> PipelineLineage:
 
 def _step_lineage(ir: IR, node: IRNode, inputs: list[ValueLineage]) -> ValueLineage:
     flow = node.spec.lineage(node.args, ir.input_types(node))
+    lost = Lineage(unknown=frozenset({node.id}))
     if flow is None:
-        lost = Lineage(unknown=frozenset({node.id}))
         return ValueLineage({c: lost for c in column_names(node.output)}, lost)
-    dataset = NOTHING
+    dataset = NOTHING if flow.rows_known else lost
     for i in flow.rows_from:
         dataset |= inputs[i].dataset
     for edge in flow.dataset:
@@ -118,4 +119,5 @@ def _step_lineage(ir: IR, node: IRNode, inputs: list[ValueLineage]) -> ValueLine
             if edge.input not in flow.rows_from:  # e.g. a model: what chose its rows goes with this column
                 lineage |= source.dataset.through(edge)
         columns[name] = lineage
+    columns.update((name, lost) for name in flow.unknown)
     return ValueLineage(columns, dataset)

@@ -10,6 +10,7 @@ from pipec.compiler.check import check_file
 from pipec.lineage.columns import lineage_of
 from pipec.lineage.render import sink_json
 from pipec.stdlib.steps import STEPS
+from pipec.stdlib.steps.spec import Step
 
 PIPELINE = '''schema A { id: int, x: float?, g: str, y: int }
 schema B { id: int, w: float }
@@ -141,11 +142,54 @@ def test_lineage_through_user_code_is_unknown_never_guessed(sinks):
     assert unknown["function"] == "mymod:fn" and unknown["at"].endswith("p.pipe:35:12")
 
 
-def test_every_step_but_user_code_answers_for_its_lineage():
-    """A new step must say how its columns flow (or be user code, whose lineage is unknown)."""
-    silent = {name for name, step in STEPS.items()
-              if not step.is_source and not step.sink and step.lineage is STEPS["python"].lineage}
-    assert silent == {name for name, step in STEPS.items() if step.user_code} == {"python"}
+def test_every_step_answers_for_its_lineage():
+    """A new step must say how its columns flow (user code: what its user declared, else unknown)."""
+    default = Step.__dataclass_fields__["lineage"].default
+    silent = {name for name, step in STEPS.items() if not step.is_source and not step.sink and step.lineage is default}
+    assert silent == set()
+
+
+DECLARED = '''schema Sale { id: int, price: float, qty: int }
+pipeline d() {
+  sales = read_csv("sales.csv", schema=Sale)
+  priced = sales | filter(qty > 0)
+    | python("shop:add_total", schema={id: int, total: float, note: str}, rate=0.2,
+             lineage=columns(total = [price, qty], id = id))
+  priced | sort(total) | write_csv("priced.csv")
+}
+'''
+
+
+def test_python_lineage_is_what_the_user_declared_and_the_rest_unknown(tmp_path):
+    """Declared columns are DIRECT TRANSFORMATION of the inputs named (the code is not seen, so
+    never IDENTITY); an undeclared column and the rows (the function may drop some) stay unknown."""
+    (tmp_path / "d.pipe").write_text(DECLARED)
+    program = check_file(str(tmp_path / "d.pipe"), {})
+    assert program.ok, program.diagnostics
+    node = next(n for n in program.pipelines["d"].nodes() if n.step == "python")
+    assert node.args.lineage == {"total": ["price", "qty"], "id": ["id"]}
+    assert [o.name for o in node.args.options] == ["rate"]  # the function does not get `lineage`
+    lineage = lineage_of(program.pipelines["d"])
+    (sink,) = [sink_json(lineage, s) for s in lineage.sinks]
+    assert columns(sink) == {"id": {"sales.id": {TR}}, "total": {"sales.price": {TR}, "sales.qty": {TR}},
+                             "note": {"?": {"python"}}}
+    assert flat(sink["rows"]) == {"sales.qty": {"INDIRECT FILTER", "INDIRECT SORT"}, "sales.price": {"INDIRECT SORT"},
+                                  "?": {"python"}}
+
+
+@pytest.mark.parametrize("declaration, code, at", [
+    ("columns(totl = [price])", "E0170", "totl"),
+    ("columns(total = [prise])", "E0171", "prise"),
+    ("columns(total = [price * 2])", "E0172", "price * 2"),
+    ("[price]", "E0172", "[price]"),
+    ("columns(total = [price], total = [qty])", "E0172", "total = [qty]"),
+])
+def test_a_bad_lineage_declaration_is_a_located_error(tmp_path, declaration, code, at):
+    text = DECLARED.replace("columns(total = [price, qty], id = id)", declaration)
+    (tmp_path / "d.pipe").write_text(text)
+    program = check_file(str(tmp_path / "d.pipe"), {})
+    (error,) = [d for d in program.diagnostics if d.severity == "error"]
+    assert error.code == code and text[error.span.start:].startswith(at), error
 
 
 def test_semi_join_split_without_by_and_expect_on_metrics(tmp_path):

@@ -43,11 +43,14 @@ class ColumnFlow:
     that concern every output row; `rows_from` lists the inputs whose rows become the output's
     rows (their own row-level lineage carries over to every output column). An edge into an input
     not in `rows_from` (the model of `predict`) brings that input's row-level lineage to the
-    column it feeds only."""
+    column it feeds only. A partial answer (user code with declared lineage) lists the output
+    columns it cannot answer for in `unknown`, and says whether it knows what chose its rows."""
 
     columns: dict[str, tuple[Edge, ...]]
     dataset: tuple[Edge, ...] = ()
     rows_from: tuple[int, ...] = (0,)
+    unknown: tuple[str, ...] = ()
+    rows_known: bool = True
 
 
 def column_names(value) -> list[str]:
