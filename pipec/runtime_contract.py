@@ -221,6 +221,11 @@ def run_arguments(run: dict[str, str]) -> list[str]:
             "--interval-end", run[run_key("interval_end")]]
 
 
+# The file a Spark job appends its stage and output events to (JSON lines), for `pipec run`'s
+# OpenLineage stage runs; unset (a job submitted to a cluster), the job reports nothing.
+JOB_EVENTS_VARIABLE = "PIPEC_JOB_EVENTS"
+
+
 def parse_interval(text: str) -> tuple[dt.datetime, dt.datetime]:
     """`START/END` (ISO dates or timestamps) as two UTC datetimes."""
     start, sep, end = str(text).partition("/")

@@ -198,6 +198,8 @@ def emit_job_events(irs, params_of, workdir: Path) -> None:
 class _Silent:
     """What a run talks to when events are off."""
 
+    wanted = False
+
     def on_event(self, event: dict[str, Any]) -> None:
         pass
 
@@ -210,7 +212,10 @@ class _Silent:
 
 class RunEvents:
     """The events of one `pipec run`: the pipeline's run (its id is the run store's run id) and,
-    fed with the local runner's stage events, one child run per stage."""
+    fed with the runner's stage events (the local runner's, or those a Spark job reported), one
+    child run per stage."""
+
+    wanted = True
 
     def __init__(self, client, plan, params: dict[str, Any], workdir: Path, run_id: str, engine: str):
         self.client = client
@@ -235,10 +240,10 @@ class RunEvents:
                     execution_parameters_run.ExecutionParameter(key=name, value=param_argument(value))
                     for name, value in self.params.items()])}
 
-    def _event(self, state: str, run, job, **datasets) -> None:
+    def _event(self, state: str, run, job, time: str | None = None, **datasets) -> None:
         from openlineage.client.event_v2 import RunEvent, RunState
 
-        _emit(self.client, RunEvent(eventType=getattr(RunState, state), eventTime=_now(), run=run, job=job,
+        _emit(self.client, RunEvent(eventType=getattr(RunState, state), eventTime=time or _now(), run=run, job=job,
                                     **datasets))
 
     def start(self) -> None:
@@ -271,12 +276,12 @@ class RunEvents:
                 message=str(event.get("error", "")), programmingLanguage="Python")
         state = {"stage_started": "START", "stage_finished": "COMPLETE", "stage_failed": "FAIL"}[kind]
         self._event(state, Run(runId=self.stage_runs[stage], facets=facets),
-                    self.datasets.job(f"{self.plan.ir.pipeline}.{stage}", job_type="TASK"))
+                    self.datasets.job(f"{self.plan.ir.pipeline}.{stage}", job_type="TASK"), time=event.get("time"))
 
     # -- the end of the run
-    def completed(self, result=None) -> None:
-        """COMPLETE, with the files' digests as dataset versions and, from the local runner's
-        result, the rows each output got."""
+    def completed(self, result=None, rows: dict[str, int] | None = None) -> None:
+        """COMPLETE, with the files' digests as dataset versions and the rows each output got
+        (from the local runner's result, or `rows` by absolute path, as a Spark job reported)."""
         from openlineage.client.event_v2 import Run
 
         from pipec.cache.digests import StatCache, path_size
@@ -292,10 +297,13 @@ class RunEvents:
                         statistics[str(path)] = {"size": path_size(path)}
                 except OSError:
                     continue
+        rows = dict(rows or {})
         for sink in getattr(result, "sinks", []):
-            path = str(self.datasets.path(self.plan.ir.node(sink.node)))
-            if sink.rows is not None and path in statistics:
-                statistics[path]["rowCount"] = int(sink.rows)
+            if sink.rows is not None:
+                rows[str(self.datasets.path(self.plan.ir.node(sink.node)))] = sink.rows
+        for path, count in rows.items():
+            if path in statistics:
+                statistics[path]["rowCount"] = int(count)
         self.ended = True
         self._event("COMPLETE", Run(runId=self.run_id, facets=self._run_facets()), self.datasets.job(),
                     inputs=self.datasets.inputs(versions, self._assertions(None)),
@@ -319,14 +327,33 @@ class RunEvents:
         from pipec.runs.record import expectation_outcomes
 
         ir = self.plan.ir
+        outcomes = {o["node"]: bool(o["passed"]) for o in expectation_outcomes(self.plan, self.stages, error)}
+        outcomes.update((node, False) for node in self._failed_in_stage_errors(outcomes))
         out: dict[str, list] = {}
-        for outcome in expectation_outcomes(self.plan, self.stages, error):
-            node = ir.node(outcome["node"])
+        for node_id, passed in outcomes.items():
+            node = ir.node(node_id)
             assertion = dq.Assertion(assertion="; ".join(format_expr(c) for c in node.args.conditions),
-                                     success=bool(outcome["passed"]), name=node.binding or node.id)
+                                     success=passed, name=node.binding or node.id)
             for source in _sources_upstream(ir, node.id):
                 out.setdefault(source, []).append(assertion)
         return out
+
+    def _failed_in_stage_errors(self, known: dict[str, bool]) -> list[str]:
+        """The `expect` steps a failed stage's error names by a condition (a Spark job's message
+        names the failed conditions, not the node)."""
+        from pipec.grammar.format import format_expr
+
+        failed = []
+        for stage in self.plan.stages:
+            error = self.stages.get(stage.id, {}).get("error") or ""
+            if not error.startswith("expectation failed"):
+                continue
+            for node_id in stage.nodes:
+                node = self.plan.ir.node(node_id)
+                if node.spec.gate and node_id not in known and \
+                        any(f"`{format_expr(c)}`" in error for c in node.args.conditions):
+                    failed.append(node_id)
+        return failed
 
 
 def _sources_upstream(ir, node_id: str) -> list[str]:

@@ -211,3 +211,35 @@ def test_the_schema_check_rejects_a_bad_facet_and_a_bad_event(capsys, file_trans
     bad_event = {**copy.deepcopy(event), "eventType": "COMPLETE", "run": {"facets": {}}}
     with pytest.raises(ValidationError):
         validate_event(bad_event)
+
+
+def test_a_spark_job_s_reported_stages_become_child_runs_and_its_failed_expectation_an_assertion(
+        capsys, file_transport, monkeypatch):
+    """What a Spark job reports in $PIPEC_JOB_EVENTS (runtime.JobEvents; written by a real job
+    in tests/lineage/test_openlineage_backends.py) is replayed as stage runs, with the job's
+    times, and its expectation message marks the `expect` that failed."""
+    import subprocess
+
+    import pipec.backends.spark.backend as spark
+    from pipec.runtime_contract import JOB_EVENTS_VARIABLE
+
+    def job(path, params, workdir, capture=False, events=None, **options):
+        assert events is not None
+        lines = [{"event": "stage_started", "stage": "s1", "time": "2026-01-02T03:04:05.000001+00:00"},
+                 {"event": "stage_failed", "stage": "s1", "time": "2026-01-02T03:04:06.000001+00:00",
+                  "error": "expectation failed: `row_count() > 0` (observed: row_count() = 0)"}]
+        events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return subprocess.CompletedProcess([], 1)
+
+    monkeypatch.setattr(spark, "run_job", job)
+    assert run(capsys, "run", "p.pipe", "--target", "spark")[0] == 1
+    events = events_in(file_transport)
+    assert [(e["eventType"], e["job"]["name"]) for e in events] == [
+        ("START", "scored"), ("START", "scored.s1"), ("FAIL", "scored.s1"), ("FAIL", "scored")]
+    assert events[1]["eventTime"] == "2026-01-02T03:04:05.000001+00:00"
+    assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in events[1:3]} == {events[0]["run"]["runId"]}
+    assert "observed: row_count() = 0" in events[2]["run"]["facets"]["errorMessage"]["message"]
+    (source,) = events[3]["inputs"]
+    assert source["inputFacets"]["dataQualityAssertions"]["assertions"] == [
+        {"assertion": "row_count() > 0", "success": False, "name": "kept", "params": {}}]
+    assert JOB_EVENTS_VARIABLE not in os.environ

@@ -1,10 +1,12 @@
 """The Spark backend behind the Backend protocol: compile a plan to a PySpark job, and run one."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,7 +16,7 @@ from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan, unoptimized_plan
-from pipec.runtime_contract import param_argument, run_arguments
+from pipec.runtime_contract import JOB_EVENTS_VARIABLE, param_argument, run_arguments
 
 INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 
@@ -54,10 +56,13 @@ class SparkBackend:
         with scratch_folder("spark") as scratch, run_events(plan, params, workdir, record.run_id, "spark") as events:
             job = codegen.compile(plan, scratch.path)
             print(f"running {plan.ir.pipeline} as a local Spark job", file=sys.stderr)
-            done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd], run=options.run)
+            reported = scratch.path / "job-events.jsonl" if events.wanted else None
+            done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd], run=options.run,
+                           events=reported)
             interrupted = done.returncode in (INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM)
+            rows = replay_job_events(reported, events)
             if done.returncode == EXIT_OK:
-                events.completed()
+                events.completed(rows=rows)
             else:
                 events.failed(f"the Spark job exited with status {done.returncode}",
                               state="ABORT" if interrupted else "FAIL")
@@ -73,23 +78,44 @@ class SparkBackend:
 BACKEND = SparkBackend()
 
 
+def replay_job_events(path: Path | None, events) -> dict[str, int]:
+    """Give `events` (pipec/lineage/openlineage.py) the stage events the job reported in `path`
+    (runtime.JobEvents), and return the rows of each output by its absolute local path."""
+    if path is None or not path.exists():
+        return {}
+    rows: dict[str, int] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event["event"] == "output_rows":
+            target = urllib.parse.urlparse(event["path"])
+            if target.scheme in ("", "file"):
+                rows[urllib.parse.unquote(target.path)] = event["rows"]
+        else:
+            events.on_event(event)
+    return rows
+
+
 def run_job(path: Path | str, params: dict[str, Any], workdir: Path | str,
             capture: bool = True, scratch_locks: Sequence[int] = (),
-            run: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+            run: dict[str, str] | None = None, events: Path | None = None) -> subprocess.CompletedProcess:
     """Run a compiled job as `python -P JOB --param name=value ...` in `workdir` (used by
     `pipec run --target spark`). Exit code 0: success, 1: data or check failure, 2: bad params.
     On Ctrl-C the job gets SIGINT and is waited for, then `JobInterrupted` is raised.
 
     `-P` keeps the job's folder off `sys.path`: a job is named after its pipeline, and a pipeline
     named `json` or `copy` would otherwise be imported in place of that module. The job holds
-    `scratch_locks`, the locks of the scratch folder it is in (pipec.backends.scratch)."""
+    `scratch_locks`, the locks of the scratch folder it is in (pipec.backends.scratch), and
+    reports its stages and output rows in `events` (runtime_contract.JOB_EVENTS_VARIABLE) if given."""
     command = [sys.executable, "-P", str(Path(path).resolve())]
     for name, value in params.items():
         command += ["--param", f"{name}={value if isinstance(value, str) else param_argument(value)}"]
     if run is not None:  # the run context (runtime_contract.run_context); else the job's default
         command += run_arguments(run)
     pipe = subprocess.PIPE if capture else None
-    with subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=dict(os.environ),
+    environment = dict(os.environ)
+    if events is not None:
+        environment[JOB_EVENTS_VARIABLE] = str(events)
+    with subprocess.Popen(command, cwd=workdir, stdout=pipe, stderr=pipe, text=True, env=environment,
                           pass_fds=scratch_locks) as job:
         try:
             stdout, stderr = job.communicate()

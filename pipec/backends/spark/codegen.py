@@ -239,6 +239,7 @@ class JobWriter:
                 for n in stage.nodes) + (f" ({stage.boundary})" if stage.boundary else "")
             lines = ["# " + line for line in textwrap.wrap(title, LINE_LIMIT - len(INDENT) - 2,
                                                            subsequent_indent="    ")]
+            lines.append(f"outputs.events.stage({lit(stage.id)})")
             for node_id in stage.nodes:
                 with ex.in_step(self.ir.node(node_id).step):
                     lines += self.node_lines(self.ir.node(node_id), stage.nodes)

@@ -45,7 +45,7 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
     CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, record_temporary, recover,
     remove_recorded, remove_stale, signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
-    RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound, check_hyperparameters, confined_sink,
+    JOB_EVENTS_VARIABLE, RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound, check_hyperparameters, confined_sink,
     draw_numerator, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
     validation_rounds, write_table_csv, write_table_json)
 
@@ -204,15 +204,19 @@ def _run_pipeline(app_name: str, params: dict[str, Any],
     try:
         outputs.recover()
         pipeline(spark, params, outputs)
+        outputs.events.finish()
         outputs.commit()
     except JobInterrupted as stop:
+        outputs.events.failed("interrupted")
         return _interrupted(app_name, outputs, stop)
     except Exception as exc:  # noqa: BLE001 - we re-raise what is not a data/user error
         stop = _interruption(exc)
         if stop is not None:  # pyspark's cleanup raised over it (e.g. "job cancelled" in toArrow)
+            outputs.events.failed("interrupted")
             return _interrupted(app_name, outputs, stop)
         outputs.discard()
         message = job_error_message(exc, spark)
+        outputs.events.failed(message or f"{type(exc).__name__}: {exc}")
         if message is None:
             raise
         print(f"{app_name}: error: {message}", file=sys.stderr)
@@ -870,6 +874,46 @@ class HadoopFiles:
             LocalFiles().sync_folder(local)
 
 
+class JobEvents:
+    """What the job tells `pipec run` as it goes, for its OpenLineage stage runs: each stage's
+    start and end (a stage ends when its block of `pipeline()` has run: Spark computes lazily, so
+    work may fall in the stage whose action needs it) and each output's rows, as JSON lines
+    appended to the file `pipec run` names in $PIPEC_JOB_EVENTS. Without it, nothing is written."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.current: str | None = None
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.path)
+
+    def _send(self, **event: Any) -> None:
+        if self.path:
+            event["time"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+            with open(self.path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(event) + "\n")
+
+    def stage(self, stage_id: str) -> None:
+        """The block of stage `stage_id` begins (and the one before it has ended)."""
+        self.finish()
+        self.current = stage_id
+        self._send(event="stage_started", stage=stage_id)
+
+    def finish(self) -> None:
+        if self.current is not None:
+            self._send(event="stage_finished", stage=self.current)
+            self.current = None
+
+    def failed(self, error: str) -> None:
+        if self.current is not None:
+            self._send(event="stage_failed", stage=self.current, error=error)
+            self.current = None
+
+    def rows(self, target: str, rows: int) -> None:
+        self._send(event="output_rows", path=target, rows=int(rows))
+
+
 class Outputs:
     """Sinks write into a temporary folder beside their target during the run; `commit` moves
     every result into place, all or nothing, once the whole run has succeeded (the protocol of
@@ -887,6 +931,7 @@ class Outputs:
         self.staged: list[tuple[str, str]] = []  # (staged file or folder, target), qualified URIs
         self.committed = False
         self._run_lock: RunLock | None = None
+        self.events = JobEvents(os.environ.get(JOB_EVENTS_VARIABLE))
 
     def recover(self) -> list[str]:
         """Finish a commit an earlier run in this working directory left interrupted."""
@@ -919,9 +964,13 @@ class Outputs:
             fs, hdir = _hadoop_path(self.spark, temp)
             part = next(s.getPath() for s in fs.listStatus(hdir) if s.getPath().getName().startswith("part-"))
             self.staged.append((part.toString(), self.files.qualify(path)))
+            if self.events.wanted:  # from the file's footer
+                self.events.rows(self.files.qualify(path), self.spark.read.parquet(part.toString()).count())
         else:
+            table = rows.toArrow()
             self.staged.append((write_bytes(self.spark, f"{temp}/part-00000.{fmt}",
-                                            table_file_bytes(rows.toArrow(), fmt)), self.files.qualify(path)))
+                                            table_file_bytes(table, fmt)), self.files.qualify(path)))
+            self.events.rows(self.files.qualify(path), table.num_rows)
 
     def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
         """Metrics are one JSON object, written as the local runtime writes it."""

@@ -76,6 +76,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     """The steps of `carrier_report`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv, rename airlines (join by_carrier__3_join (line 31) needs a shuffle on
     #     spark)
+    outputs.events.stage("s1")
     airlines = (
         numbered(
             read_table(
@@ -91,6 +92,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s2: read_csv, select airports (`airports` (select airports, line 16) is cached)
+    outputs.events.stage("s2")
     airports = (
         numbered(
             read_table(
@@ -108,9 +110,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     airports = airports.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s3: rename destinations (join routes__3_join (line 46) needs a shuffle on spark)
+    outputs.events.stage("s3")
     destinations = airports.withColumnsRenamed({"name": "dest_name"})
 
     # --- stage s4: read_csv flights (`flights` (read_csv flights, line 12) is cached)
+    outputs.events.stage("s4")
     flights = numbered(
         read_table(
             spark,
@@ -125,6 +129,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     flights = flights.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s5: derive (aggregate by_carrier__1_aggregate (line 23) needs a shuffle on spark)
+    outputs.events.stage("s5")
     by_carrier__0_derive = (
         flights
         .withColumns({
@@ -134,6 +139,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s6: aggregate, filter (join by_carrier__3_join (line 31) needs a shuffle on spark)
+    outputs.events.stage("s6")
     by_carrier__2_filter = (
         by_carrier__0_derive
         .groupBy("carrier")
@@ -153,6 +159,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s7: join, select (sort by_carrier__5_sort (line 34) needs a shuffle on spark)
+    outputs.events.stage("s7")
     by_carrier__4_select = (
         by_carrier__2_filter
         .join(with_right_order(airlines), on=["carrier"], how="left")
@@ -171,6 +178,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s8: sort, expect by_carrier, write_csv (it writes ${out_dir}/carriers.csv)
+    outputs.events.stage("s8")
     by_carrier = (
         by_carrier__4_select
         .transform(sorted_rows, [F.col("on_time_rate").desc_nulls_last(), F.col("carrier").asc_nulls_last()])
@@ -190,12 +198,15 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s9: rename origins (join routes__2_join (line 45) needs a shuffle on spark)
+    outputs.events.stage("s9")
     origins = airports.withColumnsRenamed({"name": "origin_name"})
 
     # --- stage s10: filter (aggregate routes__1_aggregate (line 40) needs a shuffle on spark)
+    outputs.events.stage("s10")
     routes__0_filter = flights.filter(F.col("arr_delay").isNotNull())
 
     # --- stage s11: aggregate (join routes__2_join (line 45) needs a shuffle on spark)
+    outputs.events.stage("s11")
     routes__1_aggregate = (
         routes__0_filter
         .groupBy("origin", "dest")
@@ -209,6 +220,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s12: join (join routes__3_join (line 46) needs a shuffle on spark)
+    outputs.events.stage("s12")
     routes__2_join = (
         routes__1_aggregate
         .join(with_right_order(origins).withColumnsRenamed({"faa": "origin"}), on=["origin"], how="left")
@@ -216,6 +228,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s13: join, derive, select (sort routes__6_sort (line 49) needs a shuffle on spark)
+    outputs.events.stage("s13")
     routes__5_select = (
         routes__2_join
         .join(with_right_order(destinations).withColumnsRenamed({"faa": "dest"}), on=["dest"], how="left")
@@ -245,6 +258,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s14: sort, limit routes, write_csv (it writes ${out_dir}/top_routes.csv)
+    outputs.events.stage("s14")
     routes = (
         routes__5_select
         .transform(sorted_rows, [F.col("n_flights").desc_nulls_last(), F.col("route").asc_nulls_last()])

@@ -73,6 +73,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     """The steps of `flight_delays`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv flights, filter (join features__1_join (line 20) needs a shuffle on
     #     spark)
+    outputs.events.stage("s1")
     features__0_filter = (
         numbered(
             read_table(
@@ -90,6 +91,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s2: read_csv, select weather (join features__1_join (line 20) needs a shuffle on
     #     spark)
+    outputs.events.stage("s2")
     weather = (
         numbered(
             read_table(
@@ -107,6 +109,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s3: join, fill_null, derive, select features (`features` (select features, line 23)
     #     is cached)
+    outputs.events.stage("s3")
     features = (
         features__0_filter
         .join(with_right_order(weather), on=["origin", "time_hour"], how="left")
@@ -122,10 +125,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     features = features.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s4: split train (`train` (split train, line 25) is cached)
+    outputs.events.stage("s4")
     train = split_rows(features, 0.8, params["seed"], part=0)
 
     # --- stage s5: fit model, save_model (`model` (fit model, line 26) trains a model, which later
     #     steps use; it writes ${out_dir}/model)
+    outputs.events.stage("s5")
     model = fit_model(
         in_order(train),
         "logistic_regression",
@@ -142,6 +147,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s6: split test, predict scored, write_parquet (`scored` (predict scored, line 28) is
     #     cached; it writes ${out_dir}/scored.parquet)
+    outputs.events.stage("s6")
     test = split_rows(features, 0.8, params["seed"], part=1)
     scored = predict(test, model)
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
@@ -154,6 +160,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     features.unpersist()  # its last consumer has run
 
     # --- stage s7: aggregate (`by_carrier` (sort by_carrier, line 33) needs a shuffle on spark)
+    outputs.events.stage("s7")
     by_carrier__0_aggregate = (
         scored
         .groupBy("carrier")
@@ -165,6 +172,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s8: sort by_carrier, write_csv (it writes ${out_dir}/by_carrier.csv)
+    outputs.events.stage("s8")
     by_carrier = (
         by_carrier__0_aggregate
         .transform(sorted_rows, [F.col("late_rate").desc_nulls_last()])
@@ -177,6 +185,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s9: evaluate report, write_json (it writes ${out_dir}/metrics.json)
+    outputs.events.stage("s9")
     report = evaluate(scored, model, label="late", task="classification", metrics=["accuracy", "roc_auc"])
     outputs.write_metrics(report, "json", resolve_path("${out_dir}/metrics.json", params))
     scored.unpersist()  # its last consumer has run

@@ -46,6 +46,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     """The steps of `tune_delays`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv, filter, derive, select features (`features` (select features, line 14)
     #     is cached)
+    outputs.events.stage("s1")
     features = (
         numbered(
             read_table(
@@ -78,6 +79,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     # --- stage s2: split train, tune best, save_model (`train` (split train, line 16) is also read
     #     by stage s4; `best` (tune best, line 20) trains a model, which later steps use; it writes
     #     ${out_dir}/model)
+    outputs.events.stage("s2")
     train = split_rows(features, 0.8, params["seed"], part=0, by="flight_key")
     best = tune_model(
         train,
@@ -117,6 +119,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.save_model(best, resolve_path("${out_dir}/model", params))
 
     # --- stage s3: split test, predict, evaluate, write_json (it writes ${out_dir}/metrics.json)
+    outputs.events.stage("s3")
     test = split_rows(features, 0.8, params["seed"], part=1, by="flight_key")
     sink1__0_predict = predict(test, best)
     sink1__1_evaluate = evaluate(
@@ -130,9 +133,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s4: tune trials (`trials` (tune trials, line 20) trains a model, which later steps
     #     use)
+    outputs.events.stage("s4")
     trials = tune_trials(best)
 
     # --- stage s5: drop, write_csv (it writes ${out_dir}/trials.csv)
+    outputs.events.stage("s5")
     sink2__0_drop = trials.drop("seconds")
     outputs.write_table(
         sink2__0_drop,

@@ -79,6 +79,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     """The steps of `weather_delays`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv flights, filter (join departures__1_join (line 19) needs a shuffle on
     #     spark)
+    outputs.events.stage("s1")
     departures__0_filter = (
         numbered(
             read_table(
@@ -96,6 +97,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s2: read_csv, select weather (join departures__1_join (line 19) needs a shuffle on
     #     spark)
+    outputs.events.stage("s2")
     weather = (
         numbered(
             read_table(
@@ -113,6 +115,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s3: join, derive, derive, expect departures (`departures` (expect departures, line
     #     26) is cached)
+    outputs.events.stage("s3")
     departures = (
         departures__0_filter
         .join(with_right_order(weather), on=["origin", "time_hour"], how="inner")
@@ -144,6 +147,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s4: aggregate, filter (`by_condition` (sort by_condition, line 46) needs a shuffle
     #     on spark)
+    outputs.events.stage("s4")
     by_condition__1_filter = (
         departures
         .groupBy("origin", "freezing", "windy", "wet", "low_visibility")
@@ -158,6 +162,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s5: sort by_condition, write_csv (it writes ${out_dir}/by_condition.csv)
+    outputs.events.stage("s5")
     by_condition = (
         by_condition__1_filter
         .transform(sorted_rows, [F.col("origin").asc_nulls_last(), F.col("delayed_rate").desc_nulls_last()])
@@ -170,6 +175,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s6: aggregate (sort monthly__1_sort (line 36) needs a shuffle on spark)
+    outputs.events.stage("s6")
     monthly__0_aggregate = (
         departures
         .groupBy("origin", "month")
@@ -185,6 +191,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s7: sort, expect monthly, write_csv (it writes ${out_dir}/monthly.csv)
+    outputs.events.stage("s7")
     monthly = (
         monthly__0_aggregate
         .transform(sorted_rows, [F.col("origin").asc_nulls_last(), F.col("month").asc_nulls_last()])

@@ -44,6 +44,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     """The steps of `penguin_species`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv penguins, drop_nulls (drop_nulls measured__0_drop_nulls (line 15) is
     #     cached)
+    outputs.events.stage("s1")
     measured__0_drop_nulls = (
         numbered(
             read_table(
@@ -61,6 +62,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s2: derive measured, split test, split train (`test` (split test, line 18) is also
     #     read by stage s4; `train` (split train, line 18) is cached)
+    outputs.events.stage("s2")
     measured = (
         measured__0_drop_nulls
         .withColumns({"bill_ratio": ieee_divide(F.col("bill_length_mm"), F.col("bill_depth_mm"))})
@@ -70,6 +72,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s3: fit model, save_model (`model` (fit model, line 20) trains a model, which later
     #     steps use; it writes ${out_dir}/model)
+    outputs.events.stage("s3")
     model = fit_model(
         in_order(train),
         "random_forest_classifier",
@@ -89,10 +92,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.save_model(model, resolve_path("${out_dir}/model", params))
 
     # --- stage s4: predict scored (`scored` (predict scored, line 24) is cached)
+    outputs.events.stage("s4")
     scored = predict(test, model)
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s5: aggregate (`confusion` (sort confusion, line 32) needs a shuffle on spark)
+    outputs.events.stage("s5")
     confusion__0_aggregate = (
         scored
         .groupBy("species", "prediction")
@@ -100,6 +105,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s6: sort confusion, write_csv (it writes ${out_dir}/confusion.csv)
+    outputs.events.stage("s6")
     confusion = (
         confusion__0_aggregate
         .transform(sorted_rows, [F.col("species").asc_nulls_last(), F.col("prediction").asc_nulls_last()])
@@ -113,6 +119,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     measured__0_drop_nulls.unpersist()  # its last consumer has run
 
     # --- stage s7: evaluate, expect report, write_json (it writes ${out_dir}/metrics.json)
+    outputs.events.stage("s7")
     report = evaluate(
         scored,
         model,
@@ -139,6 +146,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_metrics(report, "json", resolve_path("${out_dir}/metrics.json", params))
 
     # --- stage s8: select, write_csv (it writes ${out_dir}/predictions.csv)
+    outputs.events.stage("s8")
     sink1__0_select = (
         scored
         .select(

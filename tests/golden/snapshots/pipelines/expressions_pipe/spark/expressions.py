@@ -105,10 +105,12 @@ SINK2__0_SORT_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `expressions`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv trips (`trips` (read_csv trips, line 7) is cached)
+    outputs.events.stage("s1")
     trips = numbered(read_table(spark, "trips", "csv", resolve_path("${data}/trips.csv", params), TRIPS_SCHEMA))
     trips = trips.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s2: select dates (sort sink4__0_sort (line 38) needs a shuffle on spark)
+    outputs.events.stage("s2")
     dates = (
         trips
         .select(
@@ -129,6 +131,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s3: select logic (sort sink3__0_sort (line 32) needs a shuffle on spark)
+    outputs.events.stage("s3")
     logic = (
         trips
         .select(
@@ -152,6 +155,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s4: select numbers (sort sink1__0_sort (line 16) needs a shuffle on spark)
+    outputs.events.stage("s4")
     numbers = (
         trips
         .select(
@@ -194,6 +198,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s5: sort, write_csv (it writes out/numbers.csv)
+    outputs.events.stage("s5")
     sink1__0_sort = numbers.transform(sorted_rows, [F.col("id").asc_nulls_last()])
     outputs.write_table(
         sink1__0_sort,
@@ -203,6 +208,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s6: sort, write_csv (it writes out/logic.csv)
+    outputs.events.stage("s6")
     sink3__0_sort = logic.transform(sorted_rows, [F.col("id").asc_nulls_last()])
     outputs.write_table(
         sink3__0_sort,
@@ -212,6 +218,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s7: sort, write_csv (it writes out/dates.csv)
+    outputs.events.stage("s7")
     sink4__0_sort = dates.transform(sorted_rows, [F.col("id").asc_nulls_last()])
     outputs.write_table(
         sink4__0_sort,
@@ -221,6 +228,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s8: select strings (sort sink2__0_sort (line 24) needs a shuffle on spark)
+    outputs.events.stage("s8")
     strings = (
         trips
         .select(
@@ -246,6 +254,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s9: sort, write_csv (it writes out/strings.csv)
+    outputs.events.stage("s9")
     sink2__0_sort = strings.transform(sorted_rows, [F.col("id").asc_nulls_last()])
     outputs.write_table(
         sink2__0_sort,

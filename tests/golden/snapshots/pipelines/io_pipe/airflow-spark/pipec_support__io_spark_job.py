@@ -68,6 +68,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     """The steps of `io`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_json from_json, read_parquet from_parquet, union (`both` (sort both, line
     #     8) needs a shuffle on spark)
+    outputs.events.stage("s1")
     from_json = numbered(
         read_table(
             spark,
@@ -92,6 +93,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s2: sort both, write_csv (it writes out/readers.csv)
+    outputs.events.stage("s2")
     both = (
         both__0_union
         .transform(sorted_rows, [F.col("code").asc_nulls_last(), F.col("zone").asc_nulls_last()])
@@ -99,6 +101,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_table(both, "csv", resolve_path("out/readers.csv", params), BOTH_SCHEMA)
 
     # --- stage s3: read_csv trips (`trips` (read_csv trips, line 11) is cached)
+    outputs.events.stage("s3")
     trips = numbered(
         read_table(
             spark,
@@ -112,14 +115,17 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     trips = trips.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s4: select (`fares` (python fares, line 16) runs as pandas code on spark)
+    outputs.events.stage("s4")
     fares__0_select = trips.select("id", "fare", ORDER)
 
     # --- stage s5: python fares, write_parquet (it writes out/python.parquet)
+    outputs.events.stage("s5")
     fares = apply_python(fares__0_select, "conformance_udf:add_tax", FARES_SCHEMA, {"rate": 0.2})
     outputs.write_table(fares, "parquet", resolve_path("out/python.parquet", params), FARES_SCHEMA)
 
     # --- stage s6: select population, write_csv, sample, write_csv (it writes out/population.csv;
     #     it writes out/sample.csv)
+    outputs.events.stage("s6")
     population = trips.select("id", "start", "fare", ORDER)
     outputs.write_table(
         population,

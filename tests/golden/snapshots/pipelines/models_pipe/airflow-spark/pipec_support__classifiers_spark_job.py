@@ -28,6 +28,7 @@ SINK1__0_SELECT_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `classifiers`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv rows (`rows` (read_csv rows, line 6) is cached)
+    outputs.events.stage("s1")
     rows = numbered(
         read_table(
             spark,
@@ -41,14 +42,17 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s2: split test (`test` (split test, line 7) is cached)
+    outputs.events.stage("s2")
     test = split_rows(rows, 0.75, 5, part=1, by="id")
     test = test.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s3: split train (`train` (split train, line 7) is cached)
+    outputs.events.stage("s3")
     train = split_rows(rows, 0.75, 5, part=0, by="id")
 
     # --- stage s4: fit boosted (`boosted` (fit boosted, line 11) trains a model, which later steps
     #     use)
+    outputs.events.stage("s4")
     boosted = fit_model(
         in_order(train),
         "gradient_boosted_classifier",
@@ -60,6 +64,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s5: fit forest (`forest` (fit forest, line 10) trains a model, which later steps
     #     use)
+    outputs.events.stage("s5")
     forest = fit_model(
         in_order(train),
         "random_forest_classifier",
@@ -71,6 +76,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s6: fit logistic (`logistic` (fit logistic, line 9) trains a model, which later
     #     steps use)
+    outputs.events.stage("s6")
     logistic = fit_model(
         in_order(train),
         "logistic_regression",
@@ -86,10 +92,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s7: predict scored (`scored` (predict scored, line 13) is cached)
+    outputs.events.stage("s7")
     scored = predict(test, logistic)
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s8: select, write_csv (it writes out/logistic_scored.csv)
+    outputs.events.stage("s8")
     sink1__0_select = scored.select("id", "prediction", "probability", ORDER)
     outputs.write_table(
         sink1__0_select,
@@ -100,6 +108,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     rows.unpersist()  # its last consumer has run
 
     # --- stage s9: evaluate, expect, write_json (it writes out/logistic_metrics.json)
+    outputs.events.stage("s9")
     sink2__1_expect = evaluate(
         scored,
         logistic,
@@ -118,6 +127,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     scored.unpersist()  # its last consumer has run
 
     # --- stage s10: predict, evaluate, write_json (it writes out/forest_metrics.json)
+    outputs.events.stage("s10")
     sink3__0_predict = predict(test, forest)
     sink3__1_evaluate = evaluate(
         sink3__0_predict,
@@ -129,6 +139,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_metrics(sink3__1_evaluate, "json", resolve_path("out/forest_metrics.json", params))
 
     # --- stage s11: predict, evaluate, write_json (it writes out/boosted_metrics.json)
+    outputs.events.stage("s11")
     sink4__0_predict = predict(test, boosted)
     sink4__1_evaluate = evaluate(
         sink4__0_predict,

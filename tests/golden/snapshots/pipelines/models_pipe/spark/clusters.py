@@ -27,6 +27,7 @@ SINK1__1_SELECT_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `clusters`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv rows (`rows` (read_csv rows, line 37) is cached)
+    outputs.events.stage("s1")
     rows = numbered(
         read_table(
             spark,
@@ -40,6 +41,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s2: fit model (`model` (fit model, line 38) trains a model, which later steps use)
+    outputs.events.stage("s2")
     model = fit_model(
         in_order(rows),
         "kmeans",
@@ -49,6 +51,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s3: predict, select, write_csv (it writes out/clusters.csv)
+    outputs.events.stage("s3")
     sink1__1_select = predict(rows, model).select("id", "prediction", ORDER)
     outputs.write_table(
         sink1__1_select,

@@ -34,6 +34,7 @@ SINK4__1_SELECT_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `multiclass`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv (read_csv rows__0_read_csv (line 44) is cached)
+    outputs.events.stage("s1")
     rows__0_read_csv = numbered(
         read_table(
             spark,
@@ -48,6 +49,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s2: derive rows, split test, split train (`test` (split test, line 47) is cached;
     #     `train` (split train, line 47) is cached)
+    outputs.events.stage("s2")
     rows = (
         rows__0_read_csv
         .withColumns({
@@ -60,6 +62,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     train = split_rows(rows, 0.75, 5, part=0, by="id")
 
     # --- stage s3: fit bands (`bands` (fit bands, line 60) trains a model, which later steps use)
+    outputs.events.stage("s3")
     bands = fit_model(
         in_order(train),
         "linear_regression",
@@ -71,6 +74,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s4: fit forest (`forest` (fit forest, line 51) trains a model, which later steps
     #     use)
+    outputs.events.stage("s4")
     forest = fit_model(
         in_order(train),
         "random_forest_classifier",
@@ -82,6 +86,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s5: fit logistic (`logistic` (fit logistic, line 50) trains a model, which later
     #     steps use)
+    outputs.events.stage("s5")
     logistic = fit_model(
         in_order(train),
         "logistic_regression",
@@ -92,10 +97,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s6: predict scored (`scored` (predict scored, line 52) is cached)
+    outputs.events.stage("s6")
     scored = predict(test, logistic)
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s7: select, write_csv (it writes out/multiclass_scored.csv)
+    outputs.events.stage("s7")
     sink1__0_select = scored.select("id", "prediction", "probability", ORDER)
     outputs.write_table(
         sink1__0_select,
@@ -106,6 +113,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     rows__0_read_csv.unpersist()  # its last consumer has run
 
     # --- stage s8: evaluate, write_json (it writes out/multiclass_logistic_metrics.json)
+    outputs.events.stage("s8")
     sink2__0_evaluate = evaluate(
         scored,
         logistic,
@@ -121,6 +129,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     scored.unpersist()  # its last consumer has run
 
     # --- stage s9: predict, evaluate, write_json (it writes out/multiclass_forest_metrics.json)
+    outputs.events.stage("s9")
     sink3__0_predict = predict(test, forest)
     sink3__1_evaluate = evaluate(
         sink3__0_predict,
@@ -136,6 +145,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s10: predict, select, write_csv (it writes out/band_scored.csv)
+    outputs.events.stage("s10")
     sink4__1_select = predict(test, bands).select("id", "prediction", ORDER)
     outputs.write_table(
         sink4__1_select,

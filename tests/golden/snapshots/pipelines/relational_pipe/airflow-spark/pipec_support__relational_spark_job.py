@@ -176,12 +176,14 @@ WHOLE_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `relational`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv stations (`stations` (read_csv stations, line 8) is cached)
+    outputs.events.stage("s1")
     stations = numbered(
         read_table(spark, "stations", "csv", resolve_path("${data}/stations.csv", params), STATIONS_SCHEMA),
     )
     stations = stations.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s2: union (`stacked` (aggregate stacked, line 49) needs a shuffle on spark)
+    outputs.events.stage("s2")
     stacked__0_union = (
         stations
         .transform(union_part, 0)
@@ -190,6 +192,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s3: aggregate stacked, write_csv (it writes out/union.csv)
+    outputs.events.stage("s3")
     stacked = (
         stacked__0_union
         .groupBy("code")
@@ -198,10 +201,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_table(stacked, "csv", resolve_path("out/union.csv", params), STACKED_SCHEMA)
 
     # --- stage s4: read_csv trips (`trips` (read_csv trips, line 7) is cached)
+    outputs.events.stage("s4")
     trips = numbered(read_table(spark, "trips", "csv", resolve_path("${data}/trips.csv", params), TRIPS_SCHEMA))
     trips = trips.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s5: aggregate (`by_start` (sort by_start, line 35) needs a shuffle on spark)
+    outputs.events.stage("s5")
     by_start__0_aggregate = (
         trips
         .groupBy("start", "returned")
@@ -224,6 +229,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s6: sort by_start, write_parquet (it writes out/by_start.parquet)
+    outputs.events.stage("s6")
     by_start = (
         by_start__0_aggregate
         .transform(sorted_rows, [F.col("start").asc_nulls_last(), F.col("returned").desc_nulls_last()])
@@ -237,6 +243,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s7: expect checked (aggregate sink17__0_aggregate (line 56) needs a shuffle on
     #     spark)
+    outputs.events.stage("s7")
     checked = trips
     check_expectations(
         checked,
@@ -262,6 +269,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s8: filter, fill_null, derive, drop, rename cleaned (sort sink1__0_sort (line 16)
     #     needs a shuffle on spark)
+    outputs.events.stage("s8")
     cleaned = (
         trips
         .filter((F.col("fare") >= F.lit(params["min_fare"])) & (F.col("start") != "DDD"))
@@ -275,6 +283,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s9: split first, select, write_csv (it writes out/split_first.csv)
+    outputs.events.stage("s9")
     sink15__0_select = split_rows(trips, 0.7, 11, part=0, by="id").select("id", ORDER)
     outputs.write_table(
         sink15__0_select,
@@ -284,6 +293,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s10: join joined_anti, write_csv (it writes out/join_anti.csv)
+    outputs.events.stage("s10")
     joined_anti = (
         stations
         .join(trips.withColumnsRenamed({"start": "code"}), on=["code"], how="left_anti")
@@ -296,10 +306,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s11: select (select joined_full__0_select (line 21) is cached)
+    outputs.events.stage("s11")
     joined_full__0_select = trips.select("id", "start", ORDER)
     joined_full__0_select = joined_full__0_select.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s12: join joined_full, write_csv (it writes out/join_full.csv)
+    outputs.events.stage("s12")
     joined_full = (
         joined_full__0_select
         .join(with_right_order(stations).withColumnsRenamed({"code": "start"}), on=["start"], how="full")
@@ -314,9 +326,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s13: select (`joined_inner` (join joined_inner, line 18) needs a shuffle on spark)
+    outputs.events.stage("s13")
     joined_inner__0_select = trips.select("id", "start", "fare", ORDER)
 
     # --- stage s14: join joined_inner, write_csv (it writes out/join_inner.csv)
+    outputs.events.stage("s14")
     joined_inner = (
         joined_inner__0_select
         .join(with_right_order(stations).withColumnsRenamed({"code": "start"}), on=["start"], how="inner")
@@ -331,6 +345,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s15: join joined_left, write_csv (it writes out/join_left.csv)
+    outputs.events.stage("s15")
     joined_left = (
         joined_full__0_select
         .join(with_right_order(stations).withColumnsRenamed({"code": "start"}), on=["start"], how="left")
@@ -345,6 +360,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s16: join joined_right, write_csv (it writes out/join_right.csv)
+    outputs.events.stage("s16")
     joined_right = (
         joined_full__0_select
         .join(with_right_order(stations).withColumnsRenamed({"code": "start"}), on=["start"], how="right")
@@ -360,6 +376,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     joined_full__0_select.unpersist()  # its last consumer has run
 
     # --- stage s17: join joined_semi, write_csv (it writes out/join_semi.csv)
+    outputs.events.stage("s17")
     joined_semi = (
         stations
         .join(trips.withColumnsRenamed({"start": "code"}), on=["code"], how="left_semi")
@@ -372,10 +389,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s18: drop_nulls, select no_nulls, write_csv (it writes out/no_nulls.csv)
+    outputs.events.stage("s18")
     no_nulls = trips.dropna().select("id", ORDER)
     outputs.write_table(no_nulls, "csv", resolve_path("out/no_nulls.csv", params), NO_NULLS_SCHEMA)
 
     # --- stage s19: aggregate overall, write_json (it writes out/overall.json)
+    outputs.events.stage("s19")
     overall = (
         trips
         .agg(
@@ -388,6 +407,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_table(overall, "json", resolve_path("out/overall.json", params), OVERALL_SCHEMA)
 
     # --- stage s20: distinct (`pairs` (sort pairs, line 45) needs a shuffle on spark)
+    outputs.events.stage("s20")
     pairs__0_distinct = (
         trips
         .groupBy("start", "end")
@@ -395,6 +415,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s21: sort pairs, write_csv (it writes out/pairs.csv)
+    outputs.events.stage("s21")
     pairs = (
         pairs__0_distinct
         .transform(sorted_rows, [F.col("start").asc_nulls_last(), F.col("end").asc_nulls_last()])
@@ -402,6 +423,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_table(pairs, "csv", resolve_path("out/pairs.csv", params), PAIRS_SCHEMA)
 
     # --- stage s22: split second, select, write_csv (it writes out/split_second.csv)
+    outputs.events.stage("s22")
     sink16__0_select = split_rows(trips, 0.7, 11, part=1, by="id").select("id", ORDER)
     outputs.write_table(
         sink16__0_select,
@@ -411,6 +433,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s23: aggregate, write_json (it writes out/checked.json)
+    outputs.events.stage("s23")
     sink17__0_aggregate = checked.agg(F.count(F.lit(1)).alias("n"), first_order())
     outputs.write_table(
         sink17__0_aggregate,
@@ -420,6 +443,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s24: sort, write_csv (it writes out/cleaned.csv)
+    outputs.events.stage("s24")
     sink1__0_sort = cleaned.transform(sorted_rows, [F.col("id").asc_nulls_last()])
     outputs.write_table(
         sink1__0_sort,
@@ -429,9 +453,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s25: drop_nulls (sort top__1_sort (line 41) needs a shuffle on spark)
+    outputs.events.stage("s25")
     top__0_drop_nulls = trips.dropna(subset=["minutes", "distance"])
 
     # --- stage s26: sort, limit top, write_csv (it writes out/top.csv)
+    outputs.events.stage("s26")
     top = (
         top__0_drop_nulls
         .transform(sorted_rows, [F.col("fare").desc_nulls_last(), F.col("id").asc_nulls_last()])
@@ -441,6 +467,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     trips.unpersist()  # its last consumer has run
 
     # --- stage s27: union (distinct whole__1_distinct (line 47) needs a shuffle on spark)
+    outputs.events.stage("s27")
     whole__0_union = (
         stations
         .transform(union_part, 0)
@@ -448,6 +475,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s28: distinct (`whole` (sort whole, line 47) needs a shuffle on spark)
+    outputs.events.stage("s28")
     whole__1_distinct = (
         whole__0_union
         .groupBy("code", "name", "zone", "elevation")
@@ -455,6 +483,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s29: sort whole, write_csv (it writes out/distinct_rows.csv)
+    outputs.events.stage("s29")
     whole = whole__1_distinct.transform(sorted_rows, [F.col("code").asc_nulls_last()])
     outputs.write_table(whole, "csv", resolve_path("out/distinct_rows.csv", params), WHOLE_SCHEMA)
     stations.unpersist()  # its last consumer has run
