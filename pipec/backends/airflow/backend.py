@@ -20,7 +20,8 @@ from typing import Any
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
 from pipec.backends.airflow import CAPABILITIES, task_io
-from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
+from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stage_tasks, stages_module_name
+from pipec.backends.airflow.lineage import lineage_file, lineage_json
 from pipec.backends.airflow.params import RESERVED_PARAMS
 from pipec.backends.airflow.run import run_dag_file
 from pipec.backends.base import (EXIT_FAILED, EXIT_OK, RunObserver, RunOptions, capabilities_of, get_backend,
@@ -97,10 +98,19 @@ class AirflowBackend:
         dag_file = _write(Path(out_dir) / f"{plan.ir.pipeline}.py",
                           render_dag(plan, base_dir=base_dir, storage_root=self.storage_root, engine=self.engine))
         engine_files = _spark_files(plan, support) if self.engine == "spark" else _polars_files(plan, support)
+        lineage = _lineage_file(plan, support, self.engine)
         task_io_copy = _write(support / f"{task_io.TASK_IO_MODULE}.py", support_copy(Path(task_io.__file__)))
         contract_copy = _copy(Path(runtime_contract.__file__), support / f"{task_io.CONTRACT_MODULE}.py")
         _ignore_support_dir(Path(out_dir) / IGNORE_FILE)
-        return [dag_file, *engine_files, task_io_copy, contract_copy]
+        return [dag_file, *engine_files, task_io_copy, contract_copy, *lineage]
+
+
+def _lineage_file(plan: Plan, support: Path, engine: str) -> list[Path]:
+    """The OpenLineage datasets the tasks declare (pipec/backends/airflow/lineage.py)."""
+    tasks = {"spark_job": [n.id for n in plan.ir.nodes() if n.is_source]} if engine == "spark" else \
+        {task.task_id: task.stage.nodes for task in stage_tasks(plan)}
+    text = lineage_json(plan, tasks)
+    return [] if text is None else [_write(support / lineage_file(plan.ir.pipeline), text)]
 
 
 def _polars_files(plan: Plan, support: Path) -> list[Path]:

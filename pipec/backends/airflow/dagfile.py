@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from pipec.backends.airflow.lineage import DIRECTIONS, declares, lineage_file
 from pipec.backends.airflow.params import (INTERVAL_TIMETABLE, builtin_param_calls, call_source,
                                            dag_arguments, param_call, param_ranges, py_literal)
 from pipec.backends.airflow.task_io import KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM, TASK_IO_MODULE
@@ -30,7 +31,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "pathlib", "run_stage",
                           "DAG_FOLDER", "BASE_DIR", "STORAGE_ROOT", "deploy_path", "asset_uri",
                           "run_spark_job", "pipeline", "dag_object", "SUPPORT_DIR", "context",
-                          "commit_outputs", "clean_up", "support"})
+                          "commit_outputs", "clean_up", "support", "openlineage_datasets",
+                          "importlib", "json"})
 
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -50,6 +52,7 @@ class StageTask:
     sink_uris: list[str] = field(default_factory=list)  # the sinks the stage computes (`sink_path`s)
     doc_md: str = ""
     has_downstream: bool = False
+    declares: list[str] = field(default_factory=list)  # "inlets"/"outlets": it declares OpenLineage datasets
 
     @property
     def variable(self) -> str:
@@ -70,6 +73,8 @@ class StageTask:
 
     def _task_arguments(self) -> list[str]:
         arguments = [f"task_id={py_literal(self.task_id)}", f"doc_md={py_literal(self.doc_md, 15)}"]
+        arguments += [f"{direction}=openlineage_datasets({py_literal(self.task_id)}, {py_literal(direction)})"
+                      for direction in self.declares]
         if self.asset_uris:
             assets = [f"Asset(asset_uri({py_literal(uri, 12)}))" for uri in self.asset_uris]
             one_line = f"outlets=[{', '.join(assets)}]"
@@ -106,7 +111,8 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         spark_task = StageTask(
             stage=Stage(id="spark", nodes=[n.id for n in ir.nodes()]), task_id="spark_job", reads={},
             writes={}, asset_uris=[uri for t in tasks for uri in t.sink_uris],
-            doc_md=f"Runs `{job}` with spark-submit (or local Spark through pyspark).")
+            doc_md=f"Runs `{job}` with spark-submit (or local Spark through pyspark).",
+            declares=["inlets"] if any(n.is_source for n in ir.nodes()) else [])
         engine_fields = {"spark_job_file": job, "spark_job_file_literal": py_literal(job),
                          "support_dir": SUPPORT_DIR,
                          "spark_task": spark_task.template_fields()}
@@ -128,6 +134,7 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         storage_root_variable_literal=py_literal(STORAGE_ROOT_VARIABLE),
         storage_root_literal=py_literal(storage_root),
         task_io_module_literal=py_literal(TASK_IO_MODULE),
+        lineage_file_literal=py_literal(lineage_file(ir.pipeline)),
         stages_module_literal=py_literal(stages_module_name(ir.pipeline)),
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
         dag_arguments=arguments,
@@ -176,7 +183,7 @@ def stage_tasks(plan: Plan) -> list[StageTask]:
         by_stage[stage.id] = StageTask(
             stage=stage, task_id=_task_id(stage, nodes, index), reads=reads, writes=writes,
             sink_uris=[sink_path(n.args.path, ir.params) for n in nodes if n.is_sink],
-            doc_md=_task_doc(stage, nodes))
+            doc_md=_task_doc(stage, nodes), declares=[d for d in DIRECTIONS if any(declares(n, d) for n in nodes)])
     for task in by_stage.values():
         for producer in dict.fromkeys(plan.stage_of(node_id).id for node_id in task.reads):
             task.upstream.append(by_stage[producer])
