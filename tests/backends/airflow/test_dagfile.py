@@ -112,7 +112,9 @@ def test_unoptimised_plan_gives_one_task_per_node(compile_pipe):
 
 def test_sinks_are_asset_outlets_of_the_commit_task_which_runs_after_every_other(sales_dag):
     dag, tmp_path = sales_dag
-    outlets = {asset.uri: task.task_id for task in dag.tasks for asset in task.outlets}
+    from airflow.sdk import Asset
+
+    outlets = {asset.uri: task.task_id for task in dag.tasks for asset in task.outlets if isinstance(asset, Asset)}
     work = tmp_path / "work" / "out"
     assert outlets == {(work / name).as_uri(): "commit_outputs" for name in
                        ("by_region.csv", "scored.parquet", "metrics.json", "model")}
@@ -120,6 +122,34 @@ def test_sinks_are_asset_outlets_of_the_commit_task_which_runs_after_every_other
     stages = {t.task_id for t in dag.tasks} - {"commit_outputs", "clean_up"}
     assert commit.upstream_task_ids == stages
     assert dag.get_task("clean_up").upstream_task_ids == {"commit_outputs"}
+
+
+def test_tasks_declare_openlineage_datasets_with_the_pipelines_column_lineage(sales_dag):
+    """Each stage task declares the files it reads (inlets) and the sinks it computes (outlets)
+    as OpenLineage datasets, named and faceted as `pipec compile`'s job event names them
+    (Datasets of pipec/lineage/openlineage.py), resolved against the DAG's base_dir."""
+    from openlineage.client.event_v2 import Dataset
+    from openlineage.client.serde import Serde
+
+    from pipec import plan
+    from pipec.compiler.check import check_source
+    from pipec.lineage.openlineage import Datasets
+
+    dag, tmp_path = sales_dag
+    declared = {direction: {d.name: (task.task_id, Serde.to_dict(d)) for task in dag.tasks
+                            for d in getattr(task, direction) if isinstance(d, Dataset)}
+                for direction in ("inlets", "outlets")}
+    ir = check_source(SALES, str(tmp_path / "work" / "test.pipe")).pipelines["sales"]
+    expected = Datasets(plan(ir, level=1, backend="airflow").ir, {p.name: p.default for p in ir.params},
+                        tmp_path / "work")
+    assert {name: task for name, (task, _) in declared["inlets"].items()} == {
+        str(tmp_path / "work/data/sales.csv"): "s1_model", str(tmp_path / "work/data/regions.csv"): "s1_model"}
+    def dataset(d) -> dict:
+        return {key: Serde.to_dict(d)[key] for key in ("namespace", "name", "facets")}
+
+    assert {name: d for name, (_, d) in declared["inlets"].items()} == {d.name: dataset(d) for d in expected.inputs()}
+    assert {name: d for name, (_, d) in declared["outlets"].items()} == {d.name: dataset(d) for d in expected.outputs()}
+    assert "commit_outputs" not in {task for task, _ in declared["outlets"].values()}
 
 
 def test_every_pipeline_gets_its_own_dag_file(compile_pipe):
