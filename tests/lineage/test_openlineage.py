@@ -136,7 +136,9 @@ def test_a_failed_run_sends_fail_with_the_error_and_the_failed_expectation(capsy
     assert source["inputFacets"]["dataQualityAssertions"]["assertions"][0]["success"] is False
 
 
-def test_events_go_over_http_to_openlineage_url(capsys, project, monkeypatch):
+@pytest.fixture
+def receiver():
+    """A local OpenLineage HTTP receiver: its URL, and the requests it got ({"path", "body"})."""
     received: list[dict] = []
 
     class Receiver(BaseHTTPRequestHandler):
@@ -151,10 +153,15 @@ def test_events_go_over_http_to_openlineage_url(capsys, project, monkeypatch):
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{server.server_port}")
-        assert run(capsys, "compile", "p.pipe")[0] == 0
+        yield f"http://127.0.0.1:{server.server_port}", received
     finally:
         server.shutdown()
+
+
+def test_events_go_over_http_to_openlineage_url(capsys, project, monkeypatch, receiver):
+    url, received = receiver
+    monkeypatch.setenv("OPENLINEAGE_URL", url)
+    assert run(capsys, "compile", "p.pipe")[0] == 0
     (request,) = received
     assert request["path"] == "/api/v1/lineage"
     check_event(request["body"])
@@ -243,3 +250,100 @@ def test_a_spark_job_s_reported_stages_become_child_runs_and_its_failed_expectat
     assert source["inputFacets"]["dataQualityAssertions"]["assertions"] == [
         {"assertion": "row_count() > 0", "success": False, "name": "kept", "params": {}}]
     assert JOB_EVENTS_VARIABLE not in os.environ
+
+
+def static_lineage(capsys) -> dict[str, dict[str, set]]:
+    """`pipec lineage --format json` as {sink file: {column: {(source file, column, type, subtype)}}}."""
+    code, out, _ = run(capsys, "lineage", "p.pipe", "--format", "json")
+    assert code == 0
+    (pipeline,) = json.loads(out)
+    return {Path(sink["path"]).name: {c["name"]: {(Path(i["source"]).name, i["column"], t["type"], t["subtype"])
+                                                  for i in c["inputs"] for t in i["transformations"]}
+                                      for c in sink["columns"]}
+            for sink in pipeline["sinks"]}
+
+
+def facet_lineage(output: dict) -> dict[str, set]:
+    """An output dataset's columnLineage facet in the form of `static_lineage`."""
+    return {column: {(Path(f["name"]).name, f["field"], t["type"], t["subtype"])
+                     for f in entry["inputFields"] for t in f["transformations"]}
+            for column, entry in output["facets"]["columnLineage"]["fields"].items()}
+
+
+def airflow_task_events(events: list[dict]) -> tuple[dict, list[dict]]:
+    """The DAG run's event and its tasks' events, each task a child run of the DAG run."""
+    (dag_run,) = [e for e in events if e["job"]["name"] == "scored"]
+    tasks = [e for e in events if e["job"]["name"].startswith("scored.")]
+    assert tasks and {e["run"]["facets"]["parent"]["run"]["runId"] for e in tasks} == {dag_run["run"]["runId"]}
+    return dag_run, tasks
+
+
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_airflow_tasks_send_their_declared_lineage_through_the_openlineage_provider(capsys, project, monkeypatch,
+                                                                                     receiver):
+    """A real `dag.test()` run (`pipec run --target airflow`): apache-airflow-providers-openlineage
+    sends each stage task's declared inlets and outlets, with the schema and column-lineage
+    facets that `pipec lineage` shows, to a local HTTP receiver."""
+    url, received = receiver
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps({"type": "http", "url": url}))
+    assert run(capsys, "run", "p.pipe", "--target", "airflow")[0] == 0
+    events = [r["body"] for r in received]
+    for event in events:
+        check_event(event)
+    _, tasks = airflow_task_events(events)
+    complete = {e["job"]["name"]: e for e in tasks if e["eventType"] == "COMPLETE"}
+    (source,) = complete["scored.s1_kept"]["inputs"]
+    assert source["name"] == str(project / "obs.csv")
+    assert [f["name"] for f in source["facets"]["schema"]["fields"]] == ["id", "x", "late"]
+    outputs = {Path(o["name"]).name: o for e in complete.values() for o in e["outputs"] if "columnLineage" in o["facets"]}
+    assert {n: facet_lineage(o) for n, o in outputs.items()} == static_lineage(capsys)
+    assert [f["name"] for f in outputs["summary.csv"]["facets"]["schema"]["fields"]] == ["late", "n", "mean_x"]
+    # the commit task publishes the sinks: its Asset outlets, which the provider names the same way
+    assert {o["name"] for o in complete["scored.commit_outputs"]["outputs"]} == \
+        {str(project / "out/kept.csv"), str(project / "out/summary.csv")}
+
+
+@pytest.mark.spark
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_one_run_on_each_backend_gives_consistent_schema_valid_events(capsys, project, monkeypatch):
+    """The same pipeline run locally, on Spark and on Airflow, each with the client's file
+    transport: every event is schema-valid, every stage or task is a child run of its
+    pipeline's run, and the datasets and their schema and column-lineage facets are the same
+    on every backend (and the files' versions the same locally and on Spark: the same bytes)."""
+    by_backend = {}
+    for target in ("local", "spark", "airflow"):
+        log = project / f"{target}.jsonl"
+        monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+        monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(log))
+        monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+        assert run(capsys, "run", "p.pipe", "--target", target)[0] == 0, target
+        by_backend[target] = events_in(log)
+
+    def datasets(events: list[dict], direction: str) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for event in events:
+            for d in event.get(direction, []):
+                if d["facets"].get("schema"):
+                    found[d["name"]] = {k: d["facets"][k] for k in ("schema", "columnLineage") if k in d["facets"]}
+        return found
+
+    completed = {}
+    for target in ("local", "spark"):
+        events = by_backend[target]
+        pipeline = [e for e in events if e["job"]["name"] == "scored"]
+        stages = [e for e in events if e["job"]["name"] != "scored"]
+        assert [e["eventType"] for e in pipeline] == ["START", "COMPLETE"], target
+        assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in stages} == {pipeline[0]["run"]["runId"]}
+        assert {e["eventType"] for e in stages} == {"START", "COMPLETE"}
+        completed[target] = pipeline[1]
+    _, tasks = airflow_task_events(by_backend["airflow"])
+    assert {e["eventType"] for e in tasks} == {"START", "COMPLETE"}
+    for direction in ("inputs", "outputs"):
+        local = datasets(by_backend["local"], direction)
+        assert local and datasets(by_backend["spark"], direction) == local == datasets(tasks, direction), direction
+    versions = {target: {o["name"]: (o["facets"]["version"]["datasetVersion"],
+                                     o["outputFacets"]["outputStatistics"]["rowCount"])
+                         for o in event["outputs"]} for target, event in completed.items()}
+    assert versions["spark"] == versions["local"]
