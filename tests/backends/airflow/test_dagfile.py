@@ -190,7 +190,7 @@ pipeline evil(owner="{hostile}", tags=["{hostile}"]) {{
     assert dag.tasks[0].owner == HOSTILE
     assert dag.tags == {HOSTILE} or list(dag.tags) == [HOSTILE]
     assert "__import__('os')" in dag.doc_md
-    (asset,) = [a for t in dag.tasks for a in t.outlets]
+    (asset,) = dag.get_task("commit_outputs").outlets
     assert asset.uri.startswith((tmp_path / "work" / "out").as_uri())
 
 
@@ -243,7 +243,7 @@ def test_paths_are_set_where_the_dag_is_deployed(tmp_path, monkeypatch):
     def parsed():
         dag = dagbag(deployed).dags["sales"]
         return (dag.params["base_dir"], dag.params["storage_root"],
-                sorted(asset.uri for task in dag.tasks for asset in task.outlets))
+                sorted(asset.uri for asset in dag.get_task("commit_outputs").outlets))
 
     base, storage, uris = parsed()
     assert (base, storage) == (str(deployed), str(deployed / ".pipec" / "airflow"))
@@ -254,3 +254,9 @@ def test_paths_are_set_where_the_dag_is_deployed(tmp_path, monkeypatch):
     base, storage, uris = parsed()
     assert (base, storage) == ("/srv/sales", "s3://bucket/pipec")
     assert uris[0] == "file:///srv/sales/out/by_region.csv"
+    # the OpenLineage datasets the tasks declare resolve there too, their column lineage included
+    declared = [d for task in dagbag(deployed).dags["sales"].tasks for d in task.outlets if not hasattr(d, "uri")]
+    assert sorted(d.name for d in declared) == [f"/srv/sales/out/{name}" for name in
+                                                ("by_region.csv", "metrics.json", "model", "scored.parquet")]
+    assert {f["name"] for d in declared for f in d.facets["columnLineage"]["dataset"]} == \
+        {"/srv/sales/data/sales.csv", "/srv/sales/data/regions.csv"}
