@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipec.backends.base import EXIT_FAILED, EXIT_OK, RunObserver, RunOptions, unsupported_steps
+from pipec.backends.base import EXIT_FAILED, EXIT_OK, RunObserver, RunOptions, stated_params, unsupported_steps
 from pipec.backends.spark import CAPABILITIES, codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic
@@ -51,7 +51,8 @@ class SparkBackend:
         from pipec.backends.scratch import scratch_folder
         from pipec.lineage.openlineage import run_events
 
-        with scratch_folder("spark") as scratch, run_events(plan, params, workdir, record.run_id, "spark") as events:
+        with scratch_folder("spark") as scratch, run_events(
+                plan, stated_params(plan.ir, params, options.run), workdir, record.run_id, self.capabilities.engine) as events:
             job = codegen.compile(plan, scratch.path)
             print(f"running {plan.ir.pipeline} as a local Spark job", file=sys.stderr)
             done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd], run=options.run)
