@@ -13,7 +13,8 @@ everything that determines its outputs (docs/runs.md, "Incremental reruns"):
 
 The parts are kept beside the key, so that a later run (or `pipec status`) can say in words what
 changed. A stage whose input files cannot be read gets a fresh key: it runs (and reports the
-problem) rather than trusting a record.
+problem) rather than trusting a record. So does a stage with a step that is never reused
+(`python(..., cache=false)`), and every stage that reads what such a stage computed.
 """
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
                 parts["modules"].update(_module_digests(node, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
             why_not.append("an input file cannot be read")
+        why_not += [f"{_name(n)} is never reused (cache=false)" for n in nodes if not n.spec.reusable(n.args)]
+        why_not += [f"input {_name(plan.ir.node(i))} is computed again on every run"
+                    for i in plan.stage_inputs(stage) if not keys[producer[i]].reusable]
         key = _sha(json.dumps(parts, sort_keys=True, default=str)) if not why_not else uuid.uuid4().hex * 2
         keys[stage.id] = StageKey(stage.id, key, parts, reusable=not why_not, why_not=why_not)
     return keys
