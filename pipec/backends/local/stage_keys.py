@@ -49,14 +49,17 @@ class StageKey:
         return _sha(f"{self.key}\0{node_id}")
 
 
-def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests) -> dict[str, StageKey]:
-    """Every stage's key, in dependency order; `digests` is a `StatCache`."""
+def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests,
+               engine: str | None = None) -> dict[str, StageKey]:
+    """Every stage's key, in dependency order; `digests` is a `StatCache`. `engine` is the
+    version of the implementation that runs the stages (default: the local runtime's): another
+    engine (Spark) keys the same stage code with its own."""
     from pipec.backends.local.codegen import stage_source
 
     workdir = Path(workdir)
     keys: dict[str, StageKey] = {}
     producer = {n: s.id for s in plan.stages for n in s.nodes}
-    engine = implementation_version()
+    engine = engine or implementation_version()
     for stage in plan.ordered_stages:
         source = stage_source(plan, stage)
         nodes = [plan.ir.node(n) for n in stage.nodes]
@@ -136,19 +139,24 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-@lru_cache(maxsize=1)
 def implementation_version() -> str:
     """pipec's version, the local runtime's source and the engine libraries' versions."""
+    return runtime_version("pipec.backends.local.runtime", ENGINE_LIBRARIES)
+
+
+@lru_cache(maxsize=4)
+def runtime_version(runtime: str, libraries: tuple[str, ...]) -> str:
+    """pipec's version, the source of the `runtime` module (and of the runtime contract) and the
+    versions of `libraries`: what a stage's outputs depend on besides its code and inputs."""
+    import importlib.util
     from importlib import metadata
 
     from pipec import __version__
-    from pipec import runtime_contract
-    from pipec.backends.local import runtime
 
     h = hashlib.sha256(__version__.encode())
-    for module in (runtime, runtime_contract):
-        h.update(Path(module.__file__).read_bytes())
-    for name in ENGINE_LIBRARIES:
+    for module in (runtime, "pipec.runtime_contract"):
+        h.update(Path(importlib.util.find_spec(module).origin).read_bytes())
+    for name in libraries:
         try:
             h.update(f"\0{name}={metadata.version(name)}".encode())
         except metadata.PackageNotFoundError:

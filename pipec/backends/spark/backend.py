@@ -47,17 +47,26 @@ class SparkBackend:
             options: RunOptions) -> int:
         """`pipec run`: compile the job into a scratch folder and run it as `python job.py --param ...`
         in `workdir`; the job prints its own progress and errors (it exits 1 on bad data, as a
-        local run does). It keeps no stored results, so `options` give only the run context."""
+        local run does). A job whose outputs are all up to date is not started (spark/reuse.py)."""
         from pipec.backends.scratch import scratch_folder
+        from pipec.backends.spark.reuse import job_reuse, remember_job, report_reused, up_to_date
         from pipec.lineage.openlineage import run_events
 
+        record.plan = plan
+        reuse = job_reuse(plan, {**params, **options.run}, workdir, options)
         with scratch_folder("spark") as scratch, run_events(
                 plan, stated_params(plan.ir, params, options.run), workdir, record.run_id, self.capabilities.engine) as events:
+            if up_to_date(reuse):
+                print(f"{plan.ir.pipeline}: every output is up to date; the Spark job was not started", file=sys.stderr)
+                report_reused(reuse, record)
+                events.completed()
+                return EXIT_OK
             job = codegen.compile(plan, scratch.path)
             print(f"running {plan.ir.pipeline} as a local Spark job", file=sys.stderr)
             done = run_job(job, params, workdir, capture=False, scratch_locks=[scratch.lock_fd], run=options.run)
             interrupted = done.returncode in (INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM)
             if done.returncode == EXIT_OK:
+                remember_job(reuse, record)
                 events.completed()
             else:
                 events.failed(f"the Spark job exited with status {done.returncode}",
