@@ -163,8 +163,10 @@ class Reuse:
         its sinks as they are on disk after the commit (its other values stay in the engine)."""
         from types import SimpleNamespace
 
-        sinks = [{"node": n, "tmp": target, "path": str(target), "rows": None}
-                 for n in stage.nodes if self.plan.ir.node(n).is_sink and (target := self._target(n)).exists()]
+        targets = {n: self._target(n) for n in stage.nodes if self.plan.ir.node(n).is_sink}
+        if not all(target.exists() for target in targets.values()):
+            return  # an output pipec cannot see here (an object store): the stage is never a hit
+        sinks = [{"node": n, "tmp": target, "path": str(target), "rows": None} for n, target in targets.items()]
         self.store_stage({"id": stage.id, "nodes": stage.nodes}, {}, SimpleNamespace(sinks=sinks), run_id)
 
     def _put_value(self, key: str, value: Any, scratch: Path, run_id: str | None) -> str:
