@@ -30,6 +30,7 @@ from typing import Any
 
 from pipec.compiler.ir import IRNode
 from pipec.compiler.plan import Plan, Stage
+from pipec.runtime_contract import stage_key, value_key
 
 ENGINE_LIBRARIES = ("polars", "scikit-learn", "numpy", "pandas", "pyarrow", "joblib")
 _PARAM_READ = re.compile(r"""params\[("(?:[^"\\]|\\.)*")\]""")
@@ -46,7 +47,7 @@ class StageKey:
 
     def value_key(self, node_id: str) -> str:
         """The key of one value the stage computes (an output, a sink, a metrics record)."""
-        return _sha(f"{self.key}\0{node_id}")
+        return value_key(self.key, node_id)
 
 
 def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests,
@@ -54,20 +55,18 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests,
     """Every stage's key, in dependency order; `digests` is a `StatCache`. `engine` is the
     version of the implementation that runs the stages (default: the local runtime's): another
     engine (Spark) keys the same stage code with its own."""
-    from pipec.backends.local.codegen import stage_source
-
     workdir = Path(workdir)
     keys: dict[str, StageKey] = {}
     producer = {n: s.id for s in plan.stages for n in s.nodes}
     engine = engine or implementation_version()
     for stage in plan.ordered_stages:
-        source = stage_source(plan, stage)
+        recipe = stage_recipe(plan, stage)
         nodes = [plan.ir.node(n) for n in stage.nodes]
         why_not: list[str] = []
         parts: dict[str, Any] = {
-            "code": _sha(source),
+            "code": recipe["code"],
             "engine": engine,
-            "params": {name: params.get(name) for name in sorted(_params_read(source))},
+            "params": {name: params.get(name) for name in recipe["params"]},
             "inputs": {},
             "modules": {},
             "upstream": {i: keys[producer[i]].value_key(i) for i in plan.stage_inputs(stage)},
@@ -78,12 +77,25 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests,
                 parts["modules"].update(_module_digests(node, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
             why_not.append("an input file cannot be read")
-        why_not += [f"{_name(n)} is never reused (cache=false)" for n in nodes if not n.spec.reusable(n.args)]
+        why_not += recipe["never_reused"]
         why_not += [f"input {_name(plan.ir.node(i))} is computed again on every run"
                     for i in plan.stage_inputs(stage) if not keys[producer[i]].reusable]
-        key = _sha(json.dumps(parts, sort_keys=True, default=str)) if not why_not else uuid.uuid4().hex * 2
+        key = stage_key(parts) if not why_not else uuid.uuid4().hex * 2
         keys[stage.id] = StageKey(stage.id, key, parts, reusable=not why_not, why_not=why_not)
     return keys
+
+
+def stage_recipe(plan: Plan, stage: Stage) -> dict[str, Any]:
+    """What a stage's key is made of that is known before the run: the digest of its code, the
+    params it reads, the paths (templates) its sources read, and why it is never reused, if it is
+    not. An orchestrator's task completes it with the run's values (pipec_task_io)."""
+    from pipec.backends.local.codegen import stage_source
+
+    source = stage_source(plan, stage)
+    nodes = [plan.ir.node(n) for n in stage.nodes]
+    return {"code": _sha(source), "params": sorted(_params_read(source)),
+            "sources": [n.args.path for n in nodes if n.is_source],
+            "never_reused": [f"{_name(n)} is never reused (cache=false)" for n in nodes if not n.spec.reusable(n.args)]}
 
 
 def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
