@@ -214,7 +214,8 @@ def _recorded(args, program, ir, params: dict, workdir: Path):
         raise UsageError(f"--runs-db: {exc}") from None
     return recording(url, workdir=workdir, file=args.file, sources=program.sources, ir=ir, target=args.target,
                      engine=capabilities_of(args.target).engine, opt_level=args.opt_level,
-                     params=params, overridden=set(_params(args.param)), argv=args.argv)
+                     params=params, overridden=set(_params(args.param)), argv=args.argv,
+                     given_by=capabilities_of(args.target).param_origin)
 
 
 def _terminate_like_interrupt() -> None:
