@@ -218,7 +218,8 @@ def test_a_dag_folder_moved_to_another_path_runs_unchanged(airflow_home, tmp_pat
     pd.testing.assert_frame_equal(pd.read_parquet(deployed / "out" / "scored.parquet"),
                                   pd.read_parquet(local / "out" / "scored.parquet"))
     assert not (tmp_path / "ci").exists()
-    assert list((deployed / ".pipec" / "airflow").rglob("*.p*")) == []  # no parquet, no pickle left
+    left = [p for p in (deployed / ".pipec" / "airflow").rglob("*.p*") if "cache" not in p.parts]
+    assert left == []  # no parquet, no pickle left (but in the stage cache)
 
 
 @pytest.mark.parametrize("tasks", ["fine", "coarse"])
