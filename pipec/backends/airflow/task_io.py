@@ -279,7 +279,8 @@ def stage_cache_key(stages_module: str, stage_id: str, params: dict[str, Any], b
             engine.update(f"\0{library}=-".encode())
     return contract.stage_key({
         "code": recipe["code"], "engine": engine.hexdigest(), "inputs": inputs, "modules": {},
-        "params": {name: params.get(name) for name in recipe["params"]},
+        # base_dir too: sinks resolve against it, and a storage root may serve several deployments
+        "params": {**{name: params.get(name) for name in recipe["params"]}, BASE_DIR_PARAM: os.path.realpath(base_dir)},
         "upstream": {node_id: available[node_id]["key"] for node_id in reads}})
 
 
