@@ -210,12 +210,13 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     available: dict[str, dict[str, Any]] = {}
     for records in upstream:
         available.update(records or {})
-    key = stage_cache_key(stages_module, stage_id, params, base_dir, reads, available)
+    key, digests = stage_cache_key(stages_module, stage_id, params, base_dir, reads, available)
     cached = f"{storage_root}/{CACHE_FOLDER}/{key}" if key else None
     if cached is not None:
         restored = _restore(cached, folder)
         if restored is not None:
             log.info("stage %s reused: its outputs are unchanged (cache key %s)", stage_id, key)
+            digests.save()
             return restored
     runtime = importlib.import_module(RUNTIME_MODULE)
     stage = getattr(importlib.import_module(stages_module), f"stage_{stage_id}")
@@ -238,12 +239,14 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         for node_id, record in saved.items():
             record["key"] = contract.value_key(key, node_id)
         _store(cached, folder, saved)
+        digests.save()  # (only once the task succeeded: a failed one leaves nothing in base_dir)
     return saved
 
 
 def stage_cache_key(stages_module: str, stage_id: str, params: dict[str, Any], base_dir: str,
-                    reads: dict[str, str], available: dict[str, dict[str, Any]]) -> str | None:
-    """The stage's cache key for this run, or None when it is never reused: its recipe says so,
+                    reads: dict[str, str], available: dict[str, dict[str, Any]]) -> tuple[str | None, Any]:
+    """The stage's cache key for this run and the stat cache that digested its inputs (to be
+    saved when the task succeeds); the key is None when it is never reused: its recipe says so,
     an upstream value has no key (it is computed again on every run), or a source is not a file
     here. The parts are those of a local run's key (pipec/backends/local/stage_keys.py); the
     engine is the runtime beside this file and the libraries installed where the task runs."""
@@ -254,20 +257,19 @@ def stage_cache_key(stages_module: str, stage_id: str, params: dict[str, Any], b
             recipes = json.load(handle)
         recipe, libraries = recipes["stages"][stage_id], recipes["libraries"]
     except (OSError, KeyError, ValueError):  # compiled without keys
-        return None
+        return None, None
     if recipe["never_reused"] or any("key" not in available[node_id] for node_id in reads):
-        return None
+        return None, None
     digests = importlib.import_module(DIGESTS_MODULE).StatCache(os.path.join(base_dir, ".pipec", "digests.json"))
     inputs = {}
     for template in recipe["sources"]:
         path = os.path.join(base_dir, os.path.expanduser(contract.substitute(template, params)))
         if "://" in path:
-            return None
+            return None, None
         try:
             inputs[os.path.relpath(os.path.realpath(path), os.path.realpath(base_dir))] = digests.digest(path)
         except OSError:  # the stage reports it
-            return None
-    digests.save()
+            return None, None
     engine = hashlib.sha256()
     for module in (RUNTIME_MODULE, CONTRACT_MODULE):
         with open(util.find_spec(module).origin, "rb") as handle:
@@ -277,11 +279,12 @@ def stage_cache_key(stages_module: str, stage_id: str, params: dict[str, Any], b
             engine.update(f"\0{library}={metadata.version(library)}".encode())
         except metadata.PackageNotFoundError:
             engine.update(f"\0{library}=-".encode())
-    return contract.stage_key({
+    key = contract.stage_key({
         "code": recipe["code"], "engine": engine.hexdigest(), "inputs": inputs, "modules": {},
         # base_dir too: sinks resolve against it, and a storage root may serve several deployments
         "params": {**{name: params.get(name) for name in recipe["params"]}, BASE_DIR_PARAM: os.path.realpath(base_dir)},
         "upstream": {node_id: available[node_id]["key"] for node_id in reads}})
+    return key, digests
 
 
 def _files_of(fs, path: str) -> list[str]:
