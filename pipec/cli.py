@@ -166,7 +166,7 @@ def _bytes(text: str | None) -> int | None:
 def cmd_run(args) -> int:
     program = _load(args.file, _params(args.param), "run")
     from pipec import _select
-    from pipec.backends.base import RunOptions, get_backend
+    from pipec.backends.base import RunOptions, get_backend, stated_params
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
@@ -175,9 +175,8 @@ def cmd_run(args) -> int:
     _terminate_like_interrupt()
     for name, ir in selected.items():
         params = {s.name: s.default for s in ir.params}
-        recorded = {**params, **run} if ir.uses_run_context() else params  # run dates that matter
         try:
-            with _recorded(args, program, ir, recorded, workdir) as record:
+            with _recorded(args, program, ir, stated_params(ir, params, run), workdir) as record:
                 plan = _plan(args, ir, args.target)
                 _check_rerun(args.rerun, plan)
                 options = RunOptions(run=run, use_cache=not args.no_cache, rerun=frozenset(args.rerun))
@@ -205,6 +204,7 @@ def _run_values(args) -> dict[str, str]:
 
 def _recorded(args, program, ir, params: dict, workdir: Path):
     """The run's record in the run store (docs/runs.md), opened now and closed when the run ends."""
+    from pipec.backends.base import capabilities_of
     from pipec.runs.record import recording
     from pipec.runs.store import RunStoreError, store_url
 
@@ -213,8 +213,9 @@ def _recorded(args, program, ir, params: dict, workdir: Path):
     except RunStoreError as exc:
         raise UsageError(f"--runs-db: {exc}") from None
     return recording(url, workdir=workdir, file=args.file, sources=program.sources, ir=ir, target=args.target,
-                     engine="spark" if args.target == "spark" else "polars", opt_level=args.opt_level,
-                     params=params, overridden=set(_params(args.param)), argv=args.argv)
+                     engine=capabilities_of(args.target).engine, opt_level=args.opt_level,
+                     params=params, overridden=set(_params(args.param)), argv=args.argv,
+                     given_by=capabilities_of(args.target).param_origin)
 
 
 def _terminate_like_interrupt() -> None:

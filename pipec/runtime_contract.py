@@ -12,6 +12,7 @@ therefore changes all runtimes at once, which is the point.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import posixpath
 import re
@@ -250,6 +251,19 @@ def substitute(template: str, params: dict[str, Any]) -> str:
                                    f"(params: {', '.join(sorted(params)) or 'none'})")
         return param_text(params[name])
     return PARAM_IN_STRING.sub(value, template)
+
+
+# ---------------------------------------------------------------- cache keys
+def stage_key(parts: dict[str, Any]) -> str:
+    """A stage's cache key from its key parts (code, engine, params, inputs, modules, upstream:
+    pipec/backends/local/stage_keys.py), hashed alike wherever the key is computed (a local run,
+    an orchestrator's task)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def value_key(stage: str, node_id: str) -> str:
+    """The key of one value a stage with key `stage` computes (an output, a sink, a metrics record)."""
+    return hashlib.sha256(f"{stage}\0{node_id}".encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- confine_outputs

@@ -44,6 +44,12 @@ class RunOptions:
     rerun: frozenset[str] = frozenset()
 
 
+def stated_params(ir: IR, params: dict[str, Any], run: dict[str, str]) -> dict[str, Any]:
+    """The params a run states (its record, its OpenLineage events): the pipeline's params, and
+    the run's dates only when a step reads them (otherwise every run would look different)."""
+    return {**params, **run} if ir.uses_run_context() else dict(params)
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str

@@ -17,6 +17,10 @@ from pipec.compiler.cost import MATERIALISE_SECONDS_PER_BYTE
 class Capabilities:
     # how stage comments and `explain` name the engine the plan runs on
     name: str
+    # the library that computes the results (run records and OpenLineage events name it)
+    engine: str = "polars"
+    # how the params given to `pipec run` reach the run (their origin in the run record)
+    param_origin: str = "-p"
     # a step that needs all rows at once (a `shuffle` step: join, aggregate, sort, distinct)
     # starts a new stage, because the engine exchanges data between workers there
     shuffle_ends_stage: bool = False

@@ -136,12 +136,23 @@ class Options(BaseModel):
 
 
 def _mentions_run(value: Any) -> bool:
-    """Whether a dumped argument model holds a `run.*` expression or a `${run.*}` in a string."""
-    if isinstance(value, dict):
-        return value.get("kind") == "run" or any(_mentions_run(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_mentions_run(v) for v in value)
-    return isinstance(value, str) and "${run." in value
+    """Whether an argument model holds a `run.*` expression or a `${run.*}` in a string.
+
+    A direct walk over the models' fields in plain loops: `model_dump()` calls Span's serializer,
+    and pydantic loses a KeyboardInterrupt raised inside it (as Python loses one raised while a
+    generator is closed), so a Ctrl-C landing there was swallowed and the run went on."""
+    if isinstance(value, BaseModel):
+        if getattr(value, "kind", None) == "run":
+            return True
+        value = [getattr(value, name) for name in type(value).model_fields]
+    elif isinstance(value, dict):
+        value = list(value.values())
+    elif isinstance(value, Span) or not isinstance(value, (list, tuple)):
+        return isinstance(value, str) and "${run." in value
+    for item in value:
+        if _mentions_run(item):
+            return True
+    return False
 
 
 class IRCycleError(ValueError):
@@ -308,7 +319,7 @@ class IR:
     def uses_run_context(self) -> bool:
         """Whether a step reads a `run.*` value (in an expression, or `${run.date}` in a path):
         then the run's dates matter, and an orchestrator must give the run a data interval."""
-        return any(_mentions_run(node.args.model_dump()) for node in self._nodes.values())
+        return _mentions_run([node.args for node in self._nodes.values()])
 
     def copy(self) -> "IR":
         """An IR with its own graph over the same (never mutated) nodes."""

@@ -110,7 +110,8 @@ class RunRecorder:
     """One run's record. `on_event` takes the local runner's events; `close` ends the record."""
 
     def __init__(self, url: str | None, *, workdir: Path, file: str, sources: dict[str, str], ir: IR, target: str,
-                 engine: str, opt_level: int, params: dict[str, Any], overridden: set[str], argv: list[str]):
+                 engine: str, opt_level: int, params: dict[str, Any], overridden: set[str], argv: list[str],
+                 given_by: str = "-p"):
         self.url = url
         self.workdir = Path(workdir)
         self.ir = ir
@@ -131,7 +132,7 @@ class RunRecorder:
             "workdir": str(self.workdir.resolve()), "host": socket.gethostname(), "pid": os.getpid(),
             "argv": json.dumps(argv), "pipec_version": "", "versions": "",
         }
-        self._params = {name: (value, "-p" if name in overridden else "default") for name, value in params.items()}
+        self._params = {name: (value, given_by if name in overridden else "default") for name, value in params.items()}
         self._opening = threading.Thread(target=self._open, name="pipec-run-record", daemon=True)
         if url is not None:  # None: recording is off
             self._opening.start()

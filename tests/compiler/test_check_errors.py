@@ -95,6 +95,8 @@ CASES = [
      "E0121", 1, "integer"),
     ("null_derive", F + 'x = flights | derive(y = null)\nx | write_csv("o.csv")', "E0203", 2, "null"),
     ("filter_null", F + 'x = flights | filter(null)\nx | write_csv("o.csv")', "E0208", 2, "always null"),
+    ("python_cache_not_a_bool", F + 'x = flights | python("m:f", schema={carrier: str}, cache="no")\n'
+     'x | write_csv("o.csv")', "E0304", 2, "`cache` takes `true` or `false`"),
     ("sample_fraction_above_one", F + 'x = flights | sample(1.5)\nx | write_csv("o.csv")', "E0304", 2, "1.5"),
     ("kmeans_zero_clusters", F + 'm = flights | fit(kmeans(k=0), features=[distance])\nm | save_model("m")',
      "E0304", 2, "at least 1"),

@@ -219,3 +219,15 @@ def test_two_runs_at_once_leave_a_cache_the_next_run_reuses_intact(capsys, proje
     os.chdir(elsewhere)
     pipec_run(capsys, "--no-cache")
     assert outputs(elsewhere) == cold
+
+
+def test_a_python_step_with_cache_false_and_its_downstream_run_every_time(capsys, project):
+    (project / "delays.pipe").write_text(PIPELINE.replace('xs: float})', 'xs: float}, cache=false)'))
+    pipec_run(capsys)
+    record = pipec_run(capsys)
+    ran = {name for name, outcome in outcomes(record).items() if outcome == "ran"}
+    assert {"scaled", "train", "model", "scored", "report", "by_station"} <= ran
+    assert "scaled is never reused (cache=false)" in reasons(record, "scaled")
+    assert "input scaled is computed again on every run" in reasons(record, "model")
+    step = next(n for n in status(capsys)["nodes"] if n["binding"] == "scaled")
+    assert step["outcome"] == "rerun" and step["reasons"] == ["scaled is never reused (cache=false)"]

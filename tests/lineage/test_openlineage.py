@@ -347,3 +347,39 @@ def test_one_run_on_each_backend_gives_consistent_schema_valid_events(capsys, pr
                                      o["outputFacets"]["outputStatistics"]["rowCount"])
                          for o in event["outputs"]} for target, event in completed.items()}
     assert versions["spark"] == versions["local"]
+@pytest.mark.parametrize("target", ["local", "spark"])
+def test_every_target_states_the_run_dates_a_pipeline_reads_as_its_record_does(capsys, file_transport, monkeypatch,
+                                                                             target):
+    """Local and Spark runs state the same params: the run's dates join them only when a step
+    reads them (one rule, `stated_params`, for the record and the events of every target)."""
+    import subprocess
+
+    import pipec.backends.spark.backend as spark
+
+    def job(path, params, workdir, capture=False, **options):
+        (workdir / "out").mkdir(exist_ok=True)
+        (workdir / "out/kept_2013-01-02.csv").write_text("id,x,late\n1,2.0,true\n")
+        return subprocess.CompletedProcess([], 0)
+
+    monkeypatch.setattr(spark, "run_job", job)
+    file_transport.with_name("p.pipe").write_text(PIPELINE.replace('"out/kept.csv"', '"out/kept_${run.date}.csv"'))
+    assert run(capsys, "run", "p.pipe", "--target", target, "--run-date", "2013-01-02")[0] == 0
+    record = json.loads(run(capsys, "runs", "show", "last", "--format", "json")[1])
+    complete = [e for e in events_in(file_transport) if e["job"]["name"] == "scored"][-1]
+    stated = {p["key"]: p["value"] for p in complete["run"]["facets"]["executionParameters"]["parameters"]}
+    assert stated["run.date"] == "2013-01-02" and stated.keys() == record["params"].keys()
+
+
+def test_a_run_records_and_states_the_engine_its_backend_declares(capsys, file_transport, monkeypatch):
+    """The engine comes from the backend's capabilities, not from comparing target names."""
+    from dataclasses import replace
+
+    import pipec.backends.local as local
+
+    monkeypatch.setattr(local, "CAPABILITIES", replace(local.CAPABILITIES, engine="polars-stand-in"))
+    monkeypatch.setattr(local.BACKEND, "capabilities", local.CAPABILITIES)
+    assert run(capsys, "run", "p.pipe")[0] == 0
+    record = json.loads(run(capsys, "runs", "show", "last", "--format", "json")[1])
+    complete = [e for e in events_in(file_transport) if e["job"]["name"] == "scored"][-1]
+    assert record["engine"] == "polars-stand-in"
+    assert complete["run"]["facets"]["processing_engine"]["name"] == "pipec (polars-stand-in)"

@@ -189,6 +189,17 @@ def test_a_spark_run_is_recorded_as_a_whole_with_the_metrics_it_wrote(capsys, pr
     assert failed["status"] == "failed" and failed["exit_code"] == 1 and failed["outputs"] == []
 
 
+def test_params_given_to_an_airflow_run_are_recorded_as_airflow_conf(capsys, project, monkeypatch):
+    """`pipec run --target airflow -p ...` hands the values to the DAG run as its conf."""
+    from pipec.backends.airflow.backend import AirflowBackend
+
+    monkeypatch.setattr(AirflowBackend, "run", lambda *args: 0)
+    assert run(capsys, "run", "scored.pipe", "--target", "airflow", "-p", "seed=9")[0] == 0
+    record = show(capsys, "last")
+    assert record["params"]["seed"] == {"value": 9, "origin": "airflow conf"}
+    assert {p["origin"] for name, p in record["params"].items() if name != "seed"} == {"default"}
+
+
 def test_an_interrupted_run_is_recorded_as_interrupted(capsys, project, monkeypatch):
     from pipec.backends.spark.backend import SparkBackend
 

@@ -13,7 +13,7 @@ from pipec.backends.base import backend_on_demand
 from pipec.backends.capabilities import Capabilities
 
 CAPABILITIES = Capabilities(
-    name="airflow", cache_ends_stage=False, gate_ends_stage=True,
+    name="airflow", cache_ends_stage=False, gate_ends_stage=True, param_origin="airflow conf",
     granularity={"fine": {"shuffle_ends_stage": True, "cache_ends_stage": True},
                  "coarse": {"gate_ends_stage": False, "model_ends_stage": False}})
 

@@ -9,6 +9,7 @@ therefore runs on a worker that has polars and scikit-learn (or pyspark) but not
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -114,12 +115,30 @@ def _lineage_file(plan: Plan, support: Path, engine: str) -> list[Path]:
 
 
 def _polars_files(plan: Plan, support: Path) -> list[Path]:
-    """The local engine's stage module, the runtime it imports and the commit protocol."""
+    """The local engine's stage module with its stages' key recipes, the runtime it imports, the
+    commit protocol and the stat cache of file digests."""
+    from pipec.backends.local.stage_keys import ENGINE_LIBRARIES
+    from pipec.cache import digests
+
     local = get_backend(ENGINES["polars"])
-    return [_write(support / f"{stages_module_name(plan.ir.pipeline)}.py",
-                   local.stage_module(plan, task_io.RUNTIME_MODULE)),
+    module = stages_module_name(plan.ir.pipeline)
+    recipes = {"libraries": list(ENGINE_LIBRARIES), "stages": {s.id: _recipe(plan, s) for s in plan.stages}}
+    return [_write(support / f"{module}.py", local.stage_module(plan, task_io.RUNTIME_MODULE)),
+            _write(support / f"{module}{task_io.RECIPES_SUFFIX}", json.dumps(recipes, indent=1, sort_keys=True) + "\n"),
             _write(support / f"{task_io.RUNTIME_MODULE}.py", runtime_for_support()),
-            _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py")]
+            _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py"),
+            _copy(Path(digests.__file__), support / f"{task_io.DIGESTS_MODULE}.py")]
+
+
+def _recipe(plan: Plan, stage) -> dict[str, Any]:
+    """A stage's key recipe for its task. A task cannot tell which project modules a `python()`
+    step imports (that needs pipec), so such a stage is never reused on Airflow."""
+    from pipec.backends.local.stage_keys import stage_recipe
+
+    recipe = stage_recipe(plan, stage)
+    recipe["never_reused"] += [f"{node.binding or node.id} runs project code, whose modules a task does not track"
+                               for node in map(plan.ir.node, stage.nodes) if node.spec.user_code]
+    return recipe
 
 
 def runtime_for_support() -> str:

@@ -21,6 +21,14 @@ unless the run's `keep_intermediates` param is true; a failed run keeps it, so t
 failed task resumes the run, until a later successful run's `clean_up` finds it untouched for
 longer than `failed_run_retention`. A model handed between tasks is a pickle whose sha256 travels in its
 XCom record and is checked before it is unpickled.
+
+Incremental runs: each task completes its stage's cache key at start (`stage_cache_key`: the
+recipe compiled beside the stage module, the run's param values, the digests of the files its
+sources read through the stat cache in base_dir, and its upstream values' keys from their XCom
+records). When {storage_root}/cache/{key}/ holds what the stage stored before, intact, the task
+copies it into the run folder instead of running the stage: it reads no source and imports no
+engine library, and ends as success, so the commit task still publishes (and emits the Asset
+events of) every sink.
 """
 from __future__ import annotations
 
@@ -46,6 +54,10 @@ RUNTIME_MODULE = "pipec_local_runtime"  # the names of the support files beside 
 TASK_IO_MODULE = "pipec_task_io"
 COMMIT_MODULE = "pipec_commit"
 CONTRACT_MODULE = "pipec_contract"
+DIGESTS_MODULE = "pipec_digests"
+RECIPES_SUFFIX = "_keys.json"  # beside the stage module: what each stage's key is made of
+CACHE_FOLDER = "cache"
+MANIFEST = "manifest.json"
 # Params every generated DAG adds to the pipeline's own: where relative paths and stage outputs
 # live, and whether a successful run keeps its stage outputs.
 BASE_DIR_PARAM = "base_dir"
@@ -186,7 +198,8 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     base_dir = params.pop(BASE_DIR_PARAM)
     params.pop(KEEP_PARAM, None)
     params.pop(RETENTION_PARAM, None)
-    folder = run_folder(params.pop(STORAGE_ROOT_PARAM), context["dag"].dag_id, context["run_id"])
+    storage_root = params.pop(STORAGE_ROOT_PARAM)
+    folder = run_folder(storage_root, context["dag"].dag_id, context["run_id"])
     try:
         for name in duration_params:
             params[name] = duration_seconds(name, params[name])
@@ -197,6 +210,14 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     available: dict[str, dict[str, Any]] = {}
     for records in upstream:
         available.update(records or {})
+    key, digests = stage_cache_key(stages_module, stage_id, params, base_dir, reads, available)
+    cached = f"{storage_root}/{CACHE_FOLDER}/{key}" if key else None
+    if cached is not None:
+        restored = _restore(cached, folder)
+        if restored is not None:
+            log.info("stage %s reused: its outputs are unchanged (cache key %s)", stage_id, key)
+            digests.save()
+            return restored
     runtime = importlib.import_module(RUNTIME_MODULE)
     stage = getattr(importlib.import_module(stages_module), f"stage_{stage_id}")
     ctx = runtime.RunContext(params, workdir=base_dir, confine_outputs=confine_outputs)
@@ -214,7 +235,108 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         ctx.abort()  # removes what is still staged beside the targets: parked sinks are not
     for node_id, record in saved.items():
         log.info("stage %s stored %s at %s", stage_id, node_id, record["path"])
+    if cached is not None:
+        for node_id, record in saved.items():
+            record["key"] = contract.value_key(key, node_id)
+        _store(cached, folder, saved)
+        digests.save()  # (only once the task succeeded: a failed one leaves nothing in base_dir)
     return saved
+
+
+def stage_cache_key(stages_module: str, stage_id: str, params: dict[str, Any], base_dir: str,
+                    reads: dict[str, str], available: dict[str, dict[str, Any]]) -> tuple[str | None, Any]:
+    """The stage's cache key for this run and the stat cache that digested its inputs (to be
+    saved when the task succeeds); the key is None when it is never reused: its recipe says so,
+    an upstream value has no key (it is computed again on every run), or a source is not a file
+    here. The parts are those of a local run's key (pipec/backends/local/stage_keys.py); the
+    engine is the runtime beside this file and the libraries installed where the task runs."""
+    from importlib import metadata, util
+
+    try:
+        with open(util.find_spec(stages_module).origin[:-len(".py")] + RECIPES_SUFFIX, encoding="utf-8") as handle:
+            recipes = json.load(handle)
+        recipe, libraries = recipes["stages"][stage_id], recipes["libraries"]
+    except (OSError, KeyError, ValueError):  # compiled without keys
+        return None, None
+    if recipe["never_reused"] or any("key" not in available[node_id] for node_id in reads):
+        return None, None
+    digests = importlib.import_module(DIGESTS_MODULE).StatCache(os.path.join(base_dir, ".pipec", "digests.json"))
+    inputs = {}
+    for template in recipe["sources"]:
+        path = os.path.join(base_dir, os.path.expanduser(contract.substitute(template, params)))
+        if "://" in path:
+            return None, None
+        try:
+            inputs[os.path.relpath(os.path.realpath(path), os.path.realpath(base_dir))] = digests.digest(path)
+        except OSError:  # the stage reports it
+            return None, None
+    engine = hashlib.sha256()
+    for module in (RUNTIME_MODULE, CONTRACT_MODULE):
+        with open(util.find_spec(module).origin, "rb") as handle:
+            engine.update(handle.read())
+    for library in libraries:
+        try:
+            engine.update(f"\0{library}={metadata.version(library)}".encode())
+        except metadata.PackageNotFoundError:
+            engine.update(f"\0{library}=-".encode())
+    key = contract.stage_key({
+        "code": recipe["code"], "engine": engine.hexdigest(), "inputs": inputs, "modules": {},
+        # base_dir too: sinks resolve against it, and a storage root may serve several deployments
+        "params": {**{name: params.get(name) for name in recipe["params"]}, BASE_DIR_PARAM: os.path.realpath(base_dir)},
+        "upstream": {node_id: available[node_id]["key"] for node_id in reads}})
+    return key, digests
+
+
+def _files_of(fs, path: str) -> list[str]:
+    return sorted(fs.find(path)) if fs.isdir(path) else [path]
+
+
+def _store(cached: str, folder: str, saved: dict[str, dict[str, Any]]) -> None:
+    """Copy what a stage stored in the run folder into the cache under its key, with a manifest
+    of every file's sha256; the entry appears at once, by a rename, or not at all. A failure
+    only costs a later rerun."""
+    from fsspec.core import url_to_fs
+
+    fs, target = url_to_fs(cached)
+    temporary = f"{target}.{uuid.uuid4().hex}.tmp"
+    try:
+        files: dict[str, str] = {}
+        for record in saved.values():
+            source_fs, source = url_to_fs(record["path"])
+            for name in _files_of(source_fs, source):
+                relative = record["path"][len(folder) + 1:] + name[len(source):]
+                data = source_fs.cat_file(name)
+                files[relative] = hashlib.sha256(data).hexdigest()
+                fs.makedirs(f"{temporary}/{relative}".rsplit("/", 1)[0], exist_ok=True)
+                fs.pipe_file(f"{temporary}/{relative}", data)
+        records = {node_id: {**record, "path": record["path"][len(folder) + 1:]} for node_id, record in saved.items()}
+        fs.pipe_file(f"{temporary}/{MANIFEST}", json.dumps({"records": records, "files": files}).encode())
+        if not fs.exists(target):
+            fs.mv(temporary, target, recursive=True)
+    except OSError as exc:
+        log.warning("could not store the stage's outputs in the cache: %s", exc)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary, recursive=True)
+
+
+def _restore(cached: str, folder: str) -> dict[str, dict[str, Any]] | None:
+    """The stage's records with its stored outputs copied into the run folder, or None when
+    the cache has no intact entry (a missing or changed file is a miss, never trusted)."""
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(cached)
+    try:
+        manifest = json.loads(fs.cat_file(f"{root}/{MANIFEST}"))
+        for relative, digest in manifest["files"].items():
+            data = fs.cat_file(f"{root}/{relative}")
+            if hashlib.sha256(data).hexdigest() != digest:
+                log.warning("the cached %s/%s is damaged: the stage runs", cached, relative)
+                return None
+            _write_atomically(f"{folder}/{relative}", lambda f, data=data: f.write(data))
+    except (OSError, ValueError, KeyError):
+        return None
+    return {node_id: {**record, "path": f"{folder}/{record['path']}"} for node_id, record in manifest["records"].items()}
 
 
 def _park(sink: dict[str, Any], parked: str) -> dict[str, Any]:

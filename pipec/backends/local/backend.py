@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipec.backends.base import EXIT_OK, RunObserver, RunOptions, unsupported_steps
+from pipec.backends.base import EXIT_OK, RunObserver, RunOptions, stated_params, unsupported_steps
 from pipec.backends.local import CAPABILITIES
 from pipec.backends.local.codegen import EMITTERS, generate_module
 from pipec.compiler.diagnostics import Diagnostic
@@ -42,10 +42,10 @@ class LocalBackend:
         from pipec.progress import Progress, stage_names
 
         record.plan = plan
-        shown = {**params, **options.run} if plan.ir.uses_run_context() else params  # run dates that matter
         print(f"running {plan.ir.pipeline} ({len(plan.stages)} stages)", file=sys.stderr)
         progress = Progress(sys.stderr, stage_names(plan))
-        with run_events(plan, shown, workdir, record.run_id, "polars") as events:
+        with run_events(plan, stated_params(plan.ir, params, options.run), workdir, record.run_id,
+                        self.capabilities.engine) as events:
             result = record.result = run_plan(
                 plan, {**params, **options.run}, workdir, on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)),
                 use_cache=options.use_cache, rerun=options.rerun)

@@ -49,14 +49,14 @@ class Reuse:
     """The reuse decisions of one run and the object store behind them."""
 
     def __init__(self, plan: Plan, params: dict[str, Any], workdir: Path | str, *, use_cache: bool = True,
-                 rerun: frozenset[str] = frozenset()):
+                 rerun: frozenset[str] = frozenset(), engine: str | None = None, state: str = ""):
         self.plan = plan
         self.workdir = Path(workdir)
         self.params = params
         self.store = ObjectStore.in_workdir(self.workdir)
         self.digests = StatCache.in_workdir(self.workdir)
-        self.keys = stage_keys(plan, params, self.workdir, self.digests)
-        self.state_file = self.store.root / STATE_DIR / f"{plan.ir.pipeline}.json"
+        self.keys = stage_keys(plan, params, self.workdir, self.digests, engine)
+        self.state_file = self.store.root / STATE_DIR / f"{plan.ir.pipeline}{state}.json"
         self.before = _read_json(self.state_file) or {}
         forced = forced_stages(plan, rerun)
         self.decisions = {s.id: self._decide(s, use_cache, forced) for s in plan.ordered_stages}
@@ -157,6 +157,17 @@ class Reuse:
                               if os.path.isabs(s["path"]) else s["path"], "rows": s["rows"]}
                           for n, s in sinks.items()}}, sort_keys=True))
             self.store.put(key.key, manifest, run_id=run_id)
+
+    def store_written(self, stage: Stage, run_id: str | None = None) -> None:
+        """Store what an engine that runs the whole plan at once (a Spark job) wrote for `stage`:
+        its sinks as they are on disk after the commit (its other values stay in the engine)."""
+        from types import SimpleNamespace
+
+        targets = {n: self._target(n) for n in stage.nodes if self.plan.ir.node(n).is_sink}
+        if not all(target.exists() for target in targets.values()):
+            return  # an output pipec cannot see here (an object store): the stage is never a hit
+        sinks = [{"node": n, "tmp": target, "path": str(target), "rows": None} for n, target in targets.items()]
+        self.store_stage({"id": stage.id, "nodes": stage.nodes}, {}, SimpleNamespace(sinks=sinks), run_id)
 
     def _put_value(self, key: str, value: Any, scratch: Path, run_id: str | None) -> str:
         from pipec.backends.local import runtime as rt

@@ -13,7 +13,8 @@ everything that determines its outputs (docs/runs.md, "Incremental reruns"):
 
 The parts are kept beside the key, so that a later run (or `pipec status`) can say in words what
 changed. A stage whose input files cannot be read gets a fresh key: it runs (and reports the
-problem) rather than trusting a record.
+problem) rather than trusting a record. So does a stage with a step that is never reused
+(`python(..., cache=false)`), and every stage that reads what such a stage computed.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from typing import Any
 
 from pipec.compiler.ir import IRNode
 from pipec.compiler.plan import Plan, Stage
+from pipec.runtime_contract import stage_key, value_key
 
 ENGINE_LIBRARIES = ("polars", "scikit-learn", "numpy", "pandas", "pyarrow", "joblib")
 _PARAM_READ = re.compile(r"""params\[("(?:[^"\\]|\\.)*")\]""")
@@ -45,25 +47,26 @@ class StageKey:
 
     def value_key(self, node_id: str) -> str:
         """The key of one value the stage computes (an output, a sink, a metrics record)."""
-        return _sha(f"{self.key}\0{node_id}")
+        return value_key(self.key, node_id)
 
 
-def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests) -> dict[str, StageKey]:
-    """Every stage's key, in dependency order; `digests` is a `StatCache`."""
-    from pipec.backends.local.codegen import stage_source
-
+def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests,
+               engine: str | None = None) -> dict[str, StageKey]:
+    """Every stage's key, in dependency order; `digests` is a `StatCache`. `engine` is the
+    version of the implementation that runs the stages (default: the local runtime's): another
+    engine (Spark) keys the same stage code with its own."""
     workdir = Path(workdir)
     keys: dict[str, StageKey] = {}
     producer = {n: s.id for s in plan.stages for n in s.nodes}
-    engine = implementation_version()
+    engine = engine or implementation_version()
     for stage in plan.ordered_stages:
-        source = stage_source(plan, stage)
+        recipe = stage_recipe(plan, stage)
         nodes = [plan.ir.node(n) for n in stage.nodes]
         why_not: list[str] = []
         parts: dict[str, Any] = {
-            "code": _sha(source),
+            "code": recipe["code"],
             "engine": engine,
-            "params": {name: params.get(name) for name in sorted(_params_read(source))},
+            "params": {name: params.get(name) for name in recipe["params"]},
             "inputs": {},
             "modules": {},
             "upstream": {i: keys[producer[i]].value_key(i) for i in plan.stage_inputs(stage)},
@@ -74,9 +77,25 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
                 parts["modules"].update(_module_digests(node, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
             why_not.append("an input file cannot be read")
-        key = _sha(json.dumps(parts, sort_keys=True, default=str)) if not why_not else uuid.uuid4().hex * 2
+        why_not += recipe["never_reused"]
+        why_not += [f"input {_name(plan.ir.node(i))} is computed again on every run"
+                    for i in plan.stage_inputs(stage) if not keys[producer[i]].reusable]
+        key = stage_key(parts) if not why_not else uuid.uuid4().hex * 2
         keys[stage.id] = StageKey(stage.id, key, parts, reusable=not why_not, why_not=why_not)
     return keys
+
+
+def stage_recipe(plan: Plan, stage: Stage) -> dict[str, Any]:
+    """What a stage's key is made of that is known before the run: the digest of its code, the
+    params it reads, the paths (templates) its sources read, and why it is never reused, if it is
+    not. An orchestrator's task completes it with the run's values (pipec_task_io)."""
+    from pipec.backends.local.codegen import stage_source
+
+    source = stage_source(plan, stage)
+    nodes = [plan.ir.node(n) for n in stage.nodes]
+    return {"code": _sha(source), "params": sorted(_params_read(source)),
+            "sources": [n.args.path for n in nodes if n.is_source],
+            "never_reused": [f"{_name(n)} is never reused (cache=false)" for n in nodes if not n.spec.reusable(n.args)]}
 
 
 def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
@@ -132,19 +151,24 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-@lru_cache(maxsize=1)
 def implementation_version() -> str:
     """pipec's version, the local runtime's source and the engine libraries' versions."""
+    return runtime_version("pipec.backends.local.runtime", ENGINE_LIBRARIES)
+
+
+@lru_cache(maxsize=4)
+def runtime_version(runtime: str, libraries: tuple[str, ...]) -> str:
+    """pipec's version, the source of the `runtime` module (and of the runtime contract) and the
+    versions of `libraries`: what a stage's outputs depend on besides its code and inputs."""
+    import importlib.util
     from importlib import metadata
 
     from pipec import __version__
-    from pipec import runtime_contract
-    from pipec.backends.local import runtime
 
     h = hashlib.sha256(__version__.encode())
-    for module in (runtime, runtime_contract):
-        h.update(Path(module.__file__).read_bytes())
-    for name in ENGINE_LIBRARIES:
+    for module in (runtime, "pipec.runtime_contract"):
+        h.update(Path(importlib.util.find_spec(module).origin).read_bytes())
+    for name in libraries:
         try:
             h.update(f"\0{name}={metadata.version(name)}".encode())
         except metadata.PackageNotFoundError:

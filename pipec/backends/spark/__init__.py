@@ -8,6 +8,7 @@ from pipec.backends.capabilities import Capabilities
 
 CAPABILITIES = Capabilities(
     name="spark",
+    engine="spark",
     shuffle_ends_stage=True,
     user_code_runs_apart="runs as pandas code",
     fit_passes={

@@ -10,7 +10,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipec.backends.base import EXIT_FAILED, EXIT_OK, RunObserver, RunOptions, unsupported_steps
+from pipec.backends.base import EXIT_FAILED, EXIT_OK, RunObserver, RunOptions, stated_params, unsupported_steps
 from pipec.backends.spark import CAPABILITIES, codegen
 from pipec.backends.spark.expressions import UnsupportedExpression
 from pipec.compiler.diagnostics import Diagnostic
@@ -49,11 +49,20 @@ class SparkBackend:
             options: RunOptions) -> int:
         """`pipec run`: compile the job into a scratch folder and run it as `python job.py --param ...`
         in `workdir`; the job prints its own progress and errors (it exits 1 on bad data, as a
-        local run does). It keeps no stored results, so `options` give only the run context."""
+        local run does). A job whose outputs are all up to date is not started (spark/reuse.py)."""
         from pipec.backends.scratch import scratch_folder
+        from pipec.backends.spark.reuse import job_reuse, remember_job, report_reused, up_to_date
         from pipec.lineage.openlineage import run_events
 
-        with scratch_folder("spark") as scratch, run_events(plan, params, workdir, record.run_id, "spark") as events:
+        record.plan = plan
+        reuse = job_reuse(plan, {**params, **options.run}, workdir, options)
+        with scratch_folder("spark") as scratch, run_events(
+                plan, stated_params(plan.ir, params, options.run), workdir, record.run_id, self.capabilities.engine) as events:
+            if up_to_date(reuse):
+                print(f"{plan.ir.pipeline}: every output is up to date; the Spark job was not started", file=sys.stderr)
+                report_reused(reuse, record)
+                events.completed()
+                return EXIT_OK
             job = codegen.compile(plan, scratch.path)
             print(f"running {plan.ir.pipeline} as a local Spark job", file=sys.stderr)
             reported = scratch.path / "job-events.jsonl" if events.wanted else None
@@ -62,6 +71,7 @@ class SparkBackend:
             interrupted = done.returncode in (INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM)
             rows = replay_job_events(reported, events)
             if done.returncode == EXIT_OK:
+                remember_job(reuse, record)
                 events.completed(rows=rows)
             else:
                 events.failed(f"the Spark job exited with status {done.returncode}",

@@ -1,7 +1,8 @@
 """`python("module:function", schema=S, option=value)`: the table transformed by a function of
 the user's project, which declares its output schema and, optionally, the lineage of its output
 columns (`lineage=columns(out = [in, ...], ...)`): pipec cannot see through user code, so a
-column's lineage is what the user declares, or unknown."""
+column's lineage is what the user declares, or unknown. `cache=false` (a function with side effects
+or a result that is not a function of its input) is never reused by incremental runs."""
 from __future__ import annotations
 
 import re
@@ -25,6 +26,7 @@ class PythonArgs(BaseModel):
     schema_: Schema
     options: list[NamedExpr] = []
     lineage: dict[str, list[str]] | None = None  # declared: output column -> the input columns it is computed from
+    cache: bool | None = None  # False: never reused; None, the default: reused (absent from the IR JSON)
 
 
 LINEAGE_OPTION = "lineage"  # not passed to the function: it declares the lineage of its output
@@ -41,6 +43,7 @@ def _python(ctx: StepContext, b: BoundArgs) -> Result | None:
     schema = schema_arg(ctx, b.get("schema"))
     options: list[NamedExpr] = []
     lineage: dict[str, list[str]] | None = None
+    cache: bool | None = None
     for a in b.items:
         if a.name is None:
             ctx.error("E0302", "`python` takes its options as `name = value`", a.span)
@@ -49,6 +52,13 @@ def _python(ctx: StepContext, b: BoundArgs) -> Result | None:
             lineage = _declared_lineage(ctx, a.value, schema)
             if lineage is None:
                 return None
+            continue
+        if a.name == "cache":
+            if not (isinstance(a.value, ast.Literal_) and a.value.literal_type == "bool"):
+                ctx.error("E0304", "`cache` takes `true` or `false`", a.value.span,
+                          help="`cache=false` runs the function on every run, never reusing a stored result")
+                return None
+            cache = a.value.value
             continue
         if isinstance(a.value, ast.ListExpr):
             ctx.error("E0304", "`python` options are single values", a.value.span)
@@ -59,7 +69,7 @@ def _python(ctx: StepContext, b: BoundArgs) -> Result | None:
         options.append(NamedExpr(name=a.name, expr=a.value))
     if fn is None or schema is None:
         return None
-    return PythonArgs(function=fn, schema_=schema, options=options, lineage=lineage), TableType(schema_=schema)
+    return PythonArgs(function=fn, schema_=schema, options=options, lineage=lineage, cache=cache), TableType(schema_=schema)
 
 
 def _declared_lineage(ctx: StepContext, value: ast.Expr, output: Schema | None) -> dict[str, list[str]] | None:
@@ -117,5 +127,5 @@ STEPS = [Step(
     args=PythonArgs, signature='python("module:function", schema=S, option=value)',
     doc="Transform the table with a Python function that declares its output schema.",
     eager=True, user_code=True, deterministic=False, seconds_per_row=1e-6,
-    argument_values={"schema": "schema"}, lineage=_lineage,
+    argument_values={"schema": "schema"}, lineage=_lineage, reusable=lambda args: args.cache is not False,
 )]

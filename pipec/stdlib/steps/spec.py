@@ -177,6 +177,9 @@ class Step:
     other_type: Callable[[BaseModel], ValueType] | None = None
     """For `outputs == 2` when the second value is of another type (`tune`'s trials): its type,
     from its arguments. It is then computed from the first value (its second input), not again."""
+    reusable: Callable[[BaseModel], bool] = lambda args: True
+    """Whether a stored output of an earlier run may stand in for running it (incremental reruns);
+    False also keeps everything downstream of it from being reused."""
     argument_values: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """What values the editor offers, by argument name ("*": further positional items, "...":
     any argument not listed): "binding", "column", "estimator", "metric", or `Choices`."""
