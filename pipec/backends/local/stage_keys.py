@@ -74,6 +74,8 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
                 parts["modules"].update(_module_digests(node, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
             why_not.append("an input file cannot be read")
+        if any(node.spec.external for node in nodes):
+            why_not.append("it reads or writes a database table")
         key = _sha(json.dumps(parts, sort_keys=True, default=str)) if not why_not else uuid.uuid4().hex * 2
         keys[stage.id] = StageKey(stage.id, key, parts, reusable=not why_not, why_not=why_not)
     return keys
@@ -83,7 +85,7 @@ def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, di
     """The content digest of the file each source among `nodes` reads (None: unreadable)."""
     found = {}
     for node in nodes:
-        if node.is_source:
+        if node.is_source and not node.spec.external:
             path = _resolved(node.args.path, params, workdir)
             found[_shown(path, workdir)] = _digest(digests, path)
     return found
