@@ -1188,7 +1188,7 @@ def _resolved_item(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
     return {**item, "query": substitute(item["query"], ctx.params)} if "query" in item else item
 
 
-def check_databases(ctx: RunContext, items: list[dict[str, Any]]) -> None:
+def check_databases(ctx: RunContext, items: list[dict[str, Any]], drop_stale: bool = True) -> None:
     """Before any work: compare every database step's schema with the live database (all the
     problems at once, each naming the step's place), and drop tables staged by dead runs."""
     problems: list[str] = []
@@ -1196,7 +1196,7 @@ def check_databases(ctx: RunContext, items: list[dict[str, Any]]) -> None:
         url = ctx.connection_url(item["connection"])
         try:
             problems += database.check(_resolved_item(ctx, item), url)
-            if "mode" in item:
+            if drop_stale and "mode" in item:
                 conn = database.connect(item["connection"], url, item["where"])
                 try:
                     for table in database.drop_stale_stages(
