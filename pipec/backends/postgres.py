@@ -2,7 +2,7 @@
 the ordered read, and the atomic write (stage, then commit with the other sinks).
 
 - A connection is a NAME. `environment_url` resolves it from `PIPEC_CONN_<NAME>` (a
-  `postgresql://` URL); an Airflow task resolves it from the Airflow Connection of that id. A URL
+  `postgresql://` URL); an orchestrator's task resolves it from its Connection of that id. A URL
   is never written anywhere: every message goes through `redact`, and errors name the connection.
 - `check` compares a declared schema with `information_schema` (a table) or with the columns the
   server reports for a query, before any work.
@@ -13,7 +13,7 @@ the ordered read, and the atomic write (stage, then commit with the other sinks)
   of dead runs are dropped by `drop_stale_stages`.
 
 Only the standard library is imported at module level (psycopg, ADBC and pyarrow inside the
-functions): this module is copied beside generated DAGs (as `pipec_postgres`) and embedded into
+functions): this module is copied beside generated workflow files (as `pipec_postgres`) and embedded into
 generated Spark jobs, and it imports nothing from pipec; its errors are `DatabaseError`s.
 """
 from __future__ import annotations
@@ -83,25 +83,13 @@ def environment_variable(name: str) -> str:
 
 
 def environment_url(name: str) -> str:
-    """The URL of connection `name` for a run outside Airflow: the environment variable
+    """The URL of connection `name` for a local run: the environment variable
     PIPEC_CONN_<NAME>."""
     url = os.environ.get(environment_variable(name))
     if not url:
         raise DatabaseError(f"connection `{name}` is not configured: set the environment variable "
                             f"{environment_variable(name)} to its URL (postgresql://user:password@host:port/database)")
     return url
-
-
-def airflow_url(name: str) -> str:
-    """The URL of connection `name` inside an Airflow task: the Airflow Connection of that id."""
-    from airflow.sdk import BaseHook
-
-    try:
-        connection = BaseHook.get_connection(name)
-    except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found types
-        raise DatabaseError(f"connection `{name}`: no Airflow Connection with that id "
-                            f"({type(exc).__name__})") from None
-    return connection.get_uri()
 
 
 # ------------------------------------------------------------------ names and connections

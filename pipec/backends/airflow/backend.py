@@ -19,6 +19,7 @@ from typing import Any
 
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
+from pipec.backends import postgres as database
 from pipec.backends.airflow import CAPABILITIES, task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stages_module_name
 from pipec.backends.airflow.params import RESERVED_PARAMS
@@ -36,6 +37,7 @@ from pipec.runtime_contract import run_key
 # import the copies of those modules instead.
 _SUPPORT_IMPORTS = {
     "from pipec.backends import commit as commit_protocol": f"import {task_io.COMMIT_MODULE} as commit_protocol",
+    "from pipec.backends import postgres as database": f"import {task_io.DATABASE_MODULE} as database",
     "from pipec.runtime_contract import (": f"from {task_io.CONTRACT_MODULE} import (",
     "from pipec import runtime_contract as contract": f"import {task_io.CONTRACT_MODULE} as contract",
 }
@@ -104,12 +106,14 @@ class AirflowBackend:
 
 
 def _polars_files(plan: Plan, support: Path) -> list[Path]:
-    """The local engine's stage module, the runtime it imports and the commit protocol."""
+    """The local engine's stage module, the runtime it imports, the commit protocol and the
+    PostgreSQL support."""
     local = get_backend(ENGINES["polars"])
     return [_write(support / f"{stages_module_name(plan.ir.pipeline)}.py",
                    local.stage_module(plan, task_io.RUNTIME_MODULE)),
             _write(support / f"{task_io.RUNTIME_MODULE}.py", runtime_for_support()),
-            _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py")]
+            _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py"),
+            _copy(Path(database.__file__), support / f"{task_io.DATABASE_MODULE}.py")]
 
 
 def runtime_for_support() -> str:

@@ -27,7 +27,7 @@ from pipec.compiler.ir import IR, IRNode, NamedExpr
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
-from pipec.stdlib.steps.database import run_item
+from pipec.stdlib.steps.database import run_item, run_items
 from pipec.stdlib.steps.tune import trials_type
 
 DEFAULT_RUNTIME = "pipec.backends.local.runtime"
@@ -51,6 +51,8 @@ def generate_module(plan: Plan, runtime_module: str = DEFAULT_RUNTIME) -> str:
         *[f"    {py(stage_metadata(plan, s))}," for s in stages],
         "]",
     ]
+    if tables := run_items(ir):  # what every task checks against the live databases first
+        parts += ["DATABASE = [", *[f"    {py(item)}," for item in tables], "]"]
     for stage in stages:
         parts += ["", "", *_stage_function(plan, stage)]
     return "\n".join(parts) + "\n"

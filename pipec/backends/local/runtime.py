@@ -155,6 +155,12 @@ class RunContext:
         except database.DatabaseError as exc:
             raise PipelineRunError(str(exc)) from None
 
+    def hand_over_tables(self) -> list[dict[str, Any]]:
+        """The staged tables, which another process (an Airflow commit task) will commit: this
+        context no longer drops them when it aborts."""
+        tables, self.tables = self.tables, []
+        return tables
+
     def take_run_lock(self) -> None:
         """Hold this run's lock (before its first temporary file or staged table exists)."""
         with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
