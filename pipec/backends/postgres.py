@@ -4,7 +4,7 @@ the ordered read, and the atomic write (stage, then commit with the other sinks)
 - A connection is a NAME. `environment_url` resolves it from `PIPEC_CONN_<NAME>` (a
   `postgresql://` URL); an orchestrator's task resolves it from its Connection of that id. A URL
   is never written anywhere: every message goes through `redact`, and errors name the connection.
-- `check` compares a declared schema with `information_schema` (a table) or with the columns the
+- `check_item` compares a declared schema with `information_schema` (a table) or with the columns the
   server reports for a query, before any work.
 - A table read is ordered by its `key`, then every other declared column (docs/semantics.md).
 - A write stages its rows in a table `pipec_stage_<run id>_<n>` beside the target (binary COPY
@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 ENV_PREFIX = "PIPEC_CONN_"
 ADDRESS_SCHEME = "postgresql+pipec"  # how plans, records and lineage name a table: connection NAME and table
 STAGE_PREFIX = "pipec_stage_"
-PAUSE_VARIABLE = "PIPEC_TEST_TABLE_COMMIT_PAUSE"  # tests: seconds inside the commit transaction
+TABLE_COMMIT_PAUSE_VARIABLE = "PIPEC_TEST_TABLE_COMMIT_PAUSE"  # tests: seconds inside the commit transaction
 CONNECT_TIMEOUT = 10  # seconds: an unreachable server is an error, not a hang
 
 # The PostgreSQL types (information_schema `data_type`) each language type reads from, and writes to.
@@ -93,7 +93,7 @@ def environment_url(name: str) -> str:
 
 
 # ------------------------------------------------------------------ names and connections
-def quote(name: str) -> str:
+def quote_name(name: str) -> str:
     """A (possibly schema-qualified) identifier, quoted: names are taken as written."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
 
@@ -174,7 +174,7 @@ def key_constraint(conn, table: str, key: list[str]) -> bool:
     return any(sorted(row[0]) == sorted(key) for row in rows)
 
 
-def check(item: dict[str, Any], url: str) -> list[str]:
+def check_item(item: dict[str, Any], url: str) -> list[str]:
     """The problems of one database step (a `tables` item of the plan, see `plan_items`)
     against the live database; raises DatabaseError when it cannot even look."""
     where = item["where"]
@@ -213,10 +213,49 @@ def select_sql(item: dict[str, Any], columns: list[str] | None) -> str:
     if item["step"] == "read_query":
         return item["query"]
     declared = [name for name, _, _ in item["schema"]]
-    order = [*item["key"], *[name for name in declared if name not in item["key"]]]
     wanted = columns if columns is not None else declared
-    return (f"SELECT {', '.join(quote(c) for c in wanted)} FROM {quote(item['table'])} "
-            f"ORDER BY {', '.join(quote(c) + ' ASC NULLS LAST' for c in order)}")
+    return (f"SELECT {', '.join(quote_name(c) for c in wanted)} FROM {quote_name(item['table'])} "
+            f"ORDER BY {', '.join(order_terms(item))}")
+
+
+def order_terms(item: dict[str, Any]) -> list[str]:
+    """A table read's ORDER BY: its key, then every other declared column, ascending, nulls
+    last; text by code point (COLLATE "C", as Spark and polars compare strings), not by the
+    database's locale."""
+    types = {name: base for name, base, _ in item["schema"]}
+    return [quote_name(c) + (' COLLATE "C"' if types[c] == "str" else "") + " ASC NULLS LAST"
+            for c in order_columns(item)]
+
+
+def order_columns(item: dict[str, Any]) -> list[str]:
+    """The columns of `order_terms`, in order (for engines that sort after reading)."""
+    return [*item["key"], *[name for name, _, _ in item["schema"] if name not in item["key"]]]
+
+
+def jdbc_connection(url: str) -> tuple[str, dict[str, str]]:
+    """A `postgresql://` URL as a JDBC URL (no credentials in it) and the properties holding them."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    jdbc = f"jdbc:postgresql://{host}{f':{parts.port}' if parts.port else ''}{parts.path or '/'}"
+    properties = {"driver": "org.postgresql.Driver", **dict(parse_qsl(parts.query))}
+    if parts.username:
+        properties["user"] = unquote(parts.username)
+    if parts.password:
+        properties["password"] = unquote(parts.password)
+    return jdbc, properties
+
+
+def column_bounds(name: str, url: str, item: dict[str, Any], column: str) -> tuple[Any, Any]:
+    """(min, max) of a table's column: the range a partitioned read splits."""
+    conn = connect(name, url, item["where"])
+    try:
+        with conn:
+            return conn.execute(f"SELECT min({quote_name(column)}), max({quote_name(column)}) "
+                                f"FROM {quote_name(item['table'])}").fetchone()
+    finally:
+        conn.close()
 
 
 def read_arrow(name: str, url: str, sql: str, where: str):
@@ -237,13 +276,13 @@ def stage_name(run_id: str, number: int) -> str:
 
 
 def create_sql(table: str, schema: Schema, key: list[str]) -> str:
-    columns = [f"{quote(name)} {WRITE_TYPES[base]}{'' if nullable else ' NOT NULL'}" for name, base, nullable in schema]
+    columns = [f"{quote_name(name)} {WRITE_TYPES[base]}{'' if nullable else ' NOT NULL'}" for name, base, nullable in schema]
     if key:
-        columns.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key)})")
-    return f"CREATE TABLE {quote(table)} ({', '.join(columns)})"
+        columns.append(f"PRIMARY KEY ({', '.join(quote_name(k) for k in key)})")
+    return f"CREATE TABLE {quote_name(table)} ({', '.join(columns)})"
 
 
-def stage(item: dict[str, Any], url: str, data, staged_table: str) -> None:
+def stage_rows(item: dict[str, Any], url: str, data, staged_table: str) -> None:
     """Write `data` (a pyarrow Table with the step's columns) into the new table `staged_table`
     beside the target, committed: the commit phase moves it into the target."""
     import adbc_driver_postgresql.dbapi as adbc
@@ -273,18 +312,18 @@ def _apply_sql(item: dict[str, Any], staged_table: str, exists: bool) -> list[st
     """The statements that move a staged table into its target, in the commit transaction."""
     table, key = item["table"], item["key"]
     schema_name, _ = split_table(table)
-    staged = quote(f"{schema_name}.{staged_table}")
-    columns = ", ".join(quote(name) for name, _, _ in item["schema"])
+    staged = quote_name(f"{schema_name}.{staged_table}")
+    columns = ", ".join(quote_name(name) for name, _, _ in item["schema"])
     if item["mode"] == "replace" or not exists:
-        statements = [f"DROP TABLE IF EXISTS {quote(table)}"] * exists + [create_sql(table, item["schema"], key)]
+        statements = [f"DROP TABLE IF EXISTS {quote_name(table)}"] * exists + [create_sql(table, item["schema"], key)]
     else:
         statements = []
-    insert = f"INSERT INTO {quote(table)} ({columns}) SELECT {columns} FROM {staged}"
+    insert = f"INSERT INTO {quote_name(table)} ({columns}) SELECT {columns} FROM {staged}"
     if item["mode"] == "upsert" and exists:
         others = [name for name, _, _ in item["schema"] if name not in key]
-        action = (f"DO UPDATE SET {', '.join(f'{quote(n)} = EXCLUDED.{quote(n)}' for n in others)}"
+        action = (f"DO UPDATE SET {', '.join(f'{quote_name(n)} = EXCLUDED.{quote_name(n)}' for n in others)}"
                   if others else "DO NOTHING")
-        insert += f" ON CONFLICT ({', '.join(quote(k) for k in key)}) {action}"
+        insert += f" ON CONFLICT ({', '.join(quote_name(k) for k in key)}) {action}"
     return [*statements, insert, f"DROP TABLE {staged}"]
 
 
@@ -310,7 +349,7 @@ def commit_tables(entries: list[dict[str, Any]], resolve: Callable[[str], str]) 
                 except Exception as exc:  # noqa: BLE001 - e.g. a duplicate key of an upsert
                     raise DatabaseError(f"{item['where']}: writing table `{item['table']}` failed, nothing was "
                                         f"changed: {_first_line(exc, url)}") from None
-        time.sleep(float(os.environ.get(PAUSE_VARIABLE) or 0))
+        time.sleep(float(os.environ.get(TABLE_COMMIT_PAUSE_VARIABLE) or 0))
         for conn in open_connections:
             conn.commit()
     finally:
@@ -326,11 +365,11 @@ def drop_stages(entries: list[dict[str, Any]], resolve: Callable[[str], str]) ->
         schema_name, _ = split_table(item["table"])
         try:
             conn = connect(item["connection"], resolve(item["connection"]), item["where"])
-        except DatabaseError:
+        except Exception:  # noqa: BLE001 - no connection (or no URL for it): nothing to drop
             continue
         try:
             with conn:
-                conn.execute(f"DROP TABLE IF EXISTS {quote(schema_name + '.' + entry['staged'])}")
+                conn.execute(f"DROP TABLE IF EXISTS {quote_name(schema_name + '.' + entry['staged'])}")
         except Exception:  # noqa: BLE001 - best effort
             pass
         finally:
@@ -347,7 +386,7 @@ def drop_stale_stages(conn, schemas: Iterable[str], run_is_alive: Callable[[str]
         for (table,) in rows:
             match = pattern.match(table)
             if match and not run_is_alive(match.group("run")):
-                conn.execute(f"DROP TABLE IF EXISTS {quote(schema_name + '.' + table)}")
+                conn.execute(f"DROP TABLE IF EXISTS {quote_name(schema_name + '.' + table)}")
                 dropped.append(f"{schema_name}.{table}")
     conn.commit()
     return dropped

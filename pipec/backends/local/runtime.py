@@ -1201,7 +1201,7 @@ def check_databases(ctx: RunContext, items: list[dict[str, Any]], drop_stale: bo
     for item in items:
         url = ctx.connection_url(item["connection"])
         try:
-            problems += database.check(_resolved_item(ctx, item), url)
+            problems += database.check_item(_resolved_item(ctx, item), url)
             if drop_stale and "mode" in item:
                 conn = database.connect(item["connection"], url, item["where"])
                 try:
@@ -1252,7 +1252,7 @@ def write_database(ctx: RunContext, node_id: str, frame, item: dict[str, Any]) -
              "path": database.address(item["connection"], item["table"])}
     ctx.tables.append(entry)
     try:
-        database.stage(item, url, df.to_arrow(compat_level=pl.CompatLevel.oldest()), staged)
+        database.stage_rows(item, url, df.to_arrow(compat_level=pl.CompatLevel.oldest()), staged)
     except database.DatabaseError as exc:
         raise PipelineRunError(str(exc)) from None
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pg_case import PASSWORD, SCHEMAS, expected_report, no_secret_in, rows
 
-from pipec.backends.postgres import PAUSE_VARIABLE, redact
+from pipec.backends.postgres import TABLE_COMMIT_PAUSE_VARIABLE, redact
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -136,7 +136,7 @@ def test_killed_commit_leaves_the_previous_table(warehouse, project):
 
     with psycopg.connect(warehouse, autocommit=True) as conn:
         conn.execute("UPDATE flights SET carrier = 'XX'")  # the next run would replace every row
-    env = {**os.environ, "PYTHONPATH": str(ROOT), PAUSE_VARIABLE: "60"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), TABLE_COMMIT_PAUSE_VARIABLE: "60"}
     process = subprocess.Popen([sys.executable, "-m", "pipec.cli", "run", "report.pipe"], cwd=project, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
