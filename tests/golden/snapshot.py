@@ -27,7 +27,8 @@ PIPELINES = sorted(
 BASE = "/srv/pipec-project"  # fixed `--base-dir`, so DAGs do not name this machine's paths
 FIXED = ["--memory-budget", "4G"]
 SPARK_PIPELINE_MARK = "# ============================================================ pipeline "
-RUNTIME_COPIES = {"pipec_local_runtime.py", "pipec_commit.py", "pipec_task_io.py", "pipec_contract.py"}
+RUNTIME_COPIES = {"pipec_local_runtime.py", "pipec_commit.py", "pipec_task_io.py", "pipec_contract.py",
+                  "pipec_postgres.py"}
 
 
 def _pipec(argv: list[str]) -> str:
