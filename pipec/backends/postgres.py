@@ -181,7 +181,7 @@ def check_item(item: dict[str, Any], url: str) -> list[str]:
     conn = connect(item["connection"], url, where)
     try:
         with conn:
-            if item["step"] == "read_query":
+            if "query" in item:
                 try:
                     found = query_columns(conn, item["query"])
                 except Exception as exc:  # noqa: BLE001 - the server rejected the query
@@ -189,7 +189,7 @@ def check_item(item: dict[str, Any], url: str) -> list[str]:
                 return schema_problems(item["schema"], found, f"{where}: the query")
             table = item["table"]
             found = table_columns(conn, table)
-            if item["step"] == "read_table":
+            if "mode" not in item:  # a table read
                 if found is None:
                     return [f"{where}: table `{table}` does not exist in connection `{item['connection']}`"]
                 return schema_problems(item["schema"], found, f"{where}: table `{table}`")
@@ -210,7 +210,7 @@ def check_item(item: dict[str, Any], url: str) -> list[str]:
 def select_sql(item: dict[str, Any], columns: list[str] | None) -> str:
     """The SQL of a read. A table is ordered by its key, then every other declared column (the
     order does not depend on which columns are read); a query keeps its own ORDER BY."""
-    if item["step"] == "read_query":
+    if "query" in item:
         return item["query"]
     declared = [name for name, _, _ in item["schema"]]
     wanted = columns if columns is not None else declared

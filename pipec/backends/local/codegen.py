@@ -272,7 +272,7 @@ def _read_file(site: Site) -> str:
 
 def _database_arguments(node: IRNode) -> str:
     a = node.args
-    what = a.query if node.step == "read_query" else a.table
+    what = a.query if hasattr(a, "query") else a.table
     mode = f", mode={py(a.mode)}" if node.is_sink else ""
     return f"{py(' '.join(what.split()))}, connection={py(a.connection)}{mode}"
 

@@ -383,7 +383,7 @@ def _read_database(job: JobWriter, node: IRNode) -> str:
     args = ["spark", f"DATABASE[{[t['node'] for t in job.tables].index(node.id)}]", "params"]
     if a.columns is not None:
         args.append(f"columns={lit(a.columns)}")
-    if node.step == "read_table" and a.partition_column:
+    if getattr(a, "partition_column", None):
         args += [f"partition_column={lit(a.partition_column)}", f"partitions={a.partitions}"]
     return call("read_database", args)
 
