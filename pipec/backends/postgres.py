@@ -8,8 +8,8 @@ the ordered read, and the atomic write (stage, then commit with the other sinks)
   server reports for a query, before any work.
 - A table read is ordered by its `key`, then every other declared column (docs/semantics.md).
 - A write stages its rows in a table `pipec_stage_<run id>_<n>` beside the target (binary COPY
-  through ADBC); `commit_tables` then replaces, appends or upserts from it in ONE transaction per
-  connection, so a killed run leaves the old table, and the staged table is dropped. Staged tables
+  through ADBC); `commit_tables` then swaps it in (replace: drop and rename), or appends or
+  upserts from it, in ONE transaction per connection, so a killed run leaves the old table. Staged tables
   of dead runs are dropped by `drop_stale_stages`.
 
 Only the standard library is imported at module level (psycopg, ADBC and pyarrow inside the
@@ -282,6 +282,13 @@ def create_sql(table: str, schema: Schema, key: list[str]) -> str:
     return f"CREATE TABLE {quote_name(table)} ({', '.join(columns)})"
 
 
+def stage_sql(item: dict[str, Any], staged_table: str) -> str:
+    """The staged table of a write: for `replace`, already the target's definition (its key the
+    primary key), so that the commit swaps it in by renaming it; otherwise just the columns."""
+    schema_name, _ = split_table(item["table"])
+    return create_sql(f"{schema_name}.{staged_table}", item["schema"], item["key"] if item["mode"] == "replace" else [])
+
+
 def stage_rows(item: dict[str, Any], url: str, data, staged_table: str) -> None:
     """Write `data` (a pyarrow Table with the step's columns) into the new table `staged_table`
     beside the target, committed: the commit phase moves it into the target."""
@@ -292,7 +299,7 @@ def stage_rows(item: dict[str, Any], url: str, data, staged_table: str) -> None:
     conn = connect(item["connection"], url, where)
     try:
         with conn:
-            conn.execute(create_sql(f"{schema_name}.{staged_table}", item["schema"], []))
+            conn.execute(stage_sql(item, staged_table))
     except DatabaseError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -314,10 +321,14 @@ def _apply_sql(item: dict[str, Any], staged_table: str, exists: bool) -> list[st
     schema_name, _ = split_table(table)
     staged = quote_name(f"{schema_name}.{staged_table}")
     columns = ", ".join(quote_name(name) for name, _, _ in item["schema"])
-    if item["mode"] == "replace" or not exists:
-        statements = [f"DROP TABLE IF EXISTS {quote_name(table)}"] * exists + [create_sql(table, item["schema"], key)]
-    else:
-        statements = []
+    if item["mode"] == "replace":  # a swap: metadata only, however many rows
+        name = split_table(table)[1]
+        swap = [f"DROP TABLE IF EXISTS {quote_name(table)}", f"ALTER TABLE {staged} RENAME TO {quote_name(name)}"]
+        if key:
+            swap.append(f"ALTER TABLE {quote_name(table)} RENAME CONSTRAINT {quote_name(staged_table + '_pkey')} "
+                        f"TO {quote_name(name + '_pkey')}")
+        return swap
+    statements = [] if exists else [create_sql(table, item["schema"], key)]
     insert = f"INSERT INTO {quote_name(table)} ({columns}) SELECT {columns} FROM {staged}"
     if item["mode"] == "upsert" and exists:
         others = [name for name, _, _ in item["schema"] if name not in key]

@@ -46,8 +46,8 @@ from pipec.backends.commit import (  # the generated job holds this module's sou
     CommitError, LocalFiles, RunLock, STATE_DIR, check_targets, commit, commit_lock, new_run_id, record_temporary,
     recover, remove_recorded, remove_stale, run_is_alive, signals_deferred, staged_path)
 from pipec.backends.postgres import (  # the generated job holds this module's source here
-    DatabaseError, check_item, column_bounds, commit_tables, connect, create_sql, drop_stages, drop_stale_stages,
-    environment_url, jdbc_connection, order_columns, split_table, stage_name)
+    DatabaseError, check_item, column_bounds, commit_tables, connect, drop_stages, drop_stale_stages,
+    environment_url, jdbc_connection, order_columns, split_table, stage_name, stage_sql)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound, check_hyperparameters, confined_sink,
     draw_numerator, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
@@ -1036,7 +1036,7 @@ class Outputs:
             conn = connect(item["connection"], url, item["where"])
             try:
                 with conn:
-                    conn.execute(create_sql(f"{schema_name}.{staged}", item["schema"], []))
+                    conn.execute(stage_sql(item, staged))
             finally:
                 conn.close()
         except DatabaseError as exc:

@@ -141,10 +141,10 @@ def test_killed_commit_leaves_the_previous_table(warehouse, project):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        # inside the commit transaction (its last statement drops the staged table): the old table
-        # is dropped and the new one filled, uncommitted
+        # inside the commit transaction (its last statements rename the staged table): the old
+        # table is dropped and the new one in its place, uncommitted
         while rows(warehouse, "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
-                              "AND datname = current_database() AND query LIKE 'DROP TABLE %pipec_stage_%'") == [(0,)]:
+                              "AND datname = current_database() AND query LIKE 'ALTER TABLE %pipec_stage_%'") == [(0,)]:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.1)
