@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pipec.backends import BACKENDS
 from pipec.runtime_contract import PipelineRunError, parse_interval, run_context, run_key
@@ -89,9 +89,32 @@ def cmd_check(args) -> int:
                 print(f"ok: {path} ({names})")
         if not program.ok:
             worst = max(worst, _status(program))
+        elif args.connect and not _databases_match(program, _params(args.param)):
+            worst = max(worst, EXIT_USER)
     if args.format == "json":
         _print_diagnostics(everything, "", "check", "json")
     return worst
+
+
+def _databases_match(program, params: dict[str, Any]) -> bool:
+    """`check --connect`: compare every database step's schema with its live database, as a run
+    starts by doing (connections resolved from PIPEC_CONN_<NAME>); prints each mismatch."""
+    from pipec.backends.local import runtime as rt
+    from pipec.stdlib.steps.database import run_items
+
+    ok = True
+    for name, ir in program.pipelines.items():
+        items = run_items(ir)
+        if not items:
+            continue
+        try:
+            rt.check_databases(rt.RunContext({**{p.name: p.default for p in ir.params}, **params}), items,
+                               drop_stale=False)
+            print(f"ok: {name}: {len(items)} database step(s) match their databases")
+        except rt.PipelineRunError as exc:
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            ok = False
+    return ok
 
 
 def cmd_compile(args) -> int:
@@ -410,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="type-check files and report every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--connect", action="store_true",
+                   help="also compare the schemas of database steps with the live databases (PIPEC_CONN_<NAME>)")
     _common(p)
     p.set_defaults(func=cmd_check)
 

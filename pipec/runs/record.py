@@ -156,6 +156,9 @@ class RunRecorder:
     def _files(self, nodes, role: str) -> list[dict[str, Any]]:
         out = []
         for node in nodes:
+            if node.spec.external:  # a database table: its address (connection NAME, table), no digest
+                out.append({"role": role, "path": node.args.path, "node": node.id, "digest": None, "size": None})
+                continue
             try:
                 path = resolved_path(node.args.path, self.params, self.workdir)
                 digest, size = self._digests.digest(path), path_size(path)

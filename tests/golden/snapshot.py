@@ -28,7 +28,7 @@ BASE = "/srv/pipec-project"  # fixed `--base-dir`, so DAGs do not name this mach
 FIXED = ["--memory-budget", "4G"]
 SPARK_PIPELINE_MARK = "# ============================================================ pipeline "
 RUNTIME_COPIES = {"pipec_local_runtime.py", "pipec_commit.py", "pipec_task_io.py", "pipec_contract.py",
-                  "pipec_digests.py"}
+                  "pipec_digests.py", "pipec_postgres.py"}
 
 
 def _pipec(argv: list[str]) -> str:

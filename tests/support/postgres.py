@@ -81,6 +81,18 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def require_password(self, role: str, password: str) -> None:
+        """Create the login role `role`, which (unlike the trusted superuser) must give
+        `password` over TCP: what a test of bad credentials needs."""
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE \"{role}\" LOGIN SUPERUSER PASSWORD '{password}'")
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"host all {role} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        self._server_command(["pg_ctl", "-D", str(self.data), "reload"])
+
     # -- helpers
     def _as_server(self, command: list[str]) -> list[str]:
         return ["runuser", "-u", SERVER_USER, "--", *command] if self._as_root else command

@@ -20,6 +20,7 @@ from typing import Any
 
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
+from pipec.backends import postgres as database
 from pipec.backends.airflow import CAPABILITIES, task_io
 from pipec.backends.airflow.dagfile import SUPPORT_DIR, render_dag, spark_job_file, stage_tasks, stages_module_name
 from pipec.backends.airflow.lineage import lineage_file, lineage_json
@@ -38,6 +39,7 @@ from pipec.runtime_contract import run_key
 # import the copies of those modules instead.
 _SUPPORT_IMPORTS = {
     "from pipec.backends import commit as commit_protocol": f"import {task_io.COMMIT_MODULE} as commit_protocol",
+    "from pipec.backends import postgres as database": f"import {task_io.DATABASE_MODULE} as database",
     "from pipec.runtime_contract import (": f"from {task_io.CONTRACT_MODULE} import (",
     "from pipec import runtime_contract as contract": f"import {task_io.CONTRACT_MODULE} as contract",
 }
@@ -116,7 +118,7 @@ def _lineage_file(plan: Plan, support: Path, engine: str) -> list[Path]:
 
 def _polars_files(plan: Plan, support: Path) -> list[Path]:
     """The local engine's stage module with its stages' key recipes, the runtime it imports, the
-    commit protocol and the stat cache of file digests."""
+    commit protocol, the stat cache of file digests and the PostgreSQL support."""
     from pipec.backends.local.stage_keys import ENGINE_LIBRARIES
     from pipec.cache import digests
 
@@ -127,7 +129,8 @@ def _polars_files(plan: Plan, support: Path) -> list[Path]:
             _write(support / f"{module}{task_io.RECIPES_SUFFIX}", json.dumps(recipes, indent=1, sort_keys=True) + "\n"),
             _write(support / f"{task_io.RUNTIME_MODULE}.py", runtime_for_support()),
             _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py"),
-            _copy(Path(digests.__file__), support / f"{task_io.DIGESTS_MODULE}.py")]
+            _copy(Path(digests.__file__), support / f"{task_io.DIGESTS_MODULE}.py"),
+            _copy(Path(database.__file__), support / f"{task_io.DATABASE_MODULE}.py")]
 
 
 def _recipe(plan: Plan, stage) -> dict[str, Any]:

@@ -53,11 +53,13 @@ log = logging.getLogger("pipec.task")
 RUNTIME_MODULE = "pipec_local_runtime"  # the names of the support files beside a DAG
 TASK_IO_MODULE = "pipec_task_io"
 COMMIT_MODULE = "pipec_commit"
+DATABASE_MODULE = "pipec_postgres"
 CONTRACT_MODULE = "pipec_contract"
 DIGESTS_MODULE = "pipec_digests"
 RECIPES_SUFFIX = "_keys.json"  # beside the stage module: what each stage's key is made of
 CACHE_FOLDER = "cache"
 MANIFEST = "manifest.json"
+STAGED_TABLE = "staged_table"  # the XCom record of a database sink staged by its stage's task
 # Params every generated DAG adds to the pipeline's own: where relative paths and stage outputs
 # live, and whether a successful run keeps its stage outputs.
 BASE_DIR_PARAM = "base_dir"
@@ -221,13 +223,19 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     runtime = importlib.import_module(RUNTIME_MODULE)
     stage = getattr(importlib.import_module(stages_module), f"stage_{stage_id}")
     ctx = runtime.RunContext(params, workdir=base_dir, confine_outputs=confine_outputs)
+    ctx.resolve_connection = connection_resolver(context)
     try:
+        tables = getattr(importlib.import_module(stages_module), "DATABASE", [])
+        if tables:  # before any work, in every task: the database may have changed since the last task
+            runtime.check_databases(ctx, tables, drop_stale=False)
         inputs = {node_id: load_value(available[node_id]) for node_id in reads}
         outputs = stage(ctx, inputs)
         saved = {node_id: save_value(outputs[node_id], value_path(folder, node_id, kind), kind)
                  for node_id, kind in writes.items()}
         for sink in ctx.sinks:
             saved[sink["node"]] = _park(sink, f"{folder}/sinks/{sink['node']}")
+        for table in ctx.hand_over_tables():  # staged in the database: the commit task moves them in
+            saved[table["node"]] = {**table, "kind": STAGED_TABLE}
     except BaseException as exc:
         log.error("%s stage %s failed: %s", FAILURE_MARK, stage_id, exc)
         raise
@@ -337,6 +345,18 @@ def _restore(cached: str, folder: str) -> dict[str, dict[str, Any]] | None:
     except (OSError, ValueError, KeyError):
         return None
     return {node_id: {**record, "path": f"{folder}/{record['path']}"} for node_id, record in manifest["records"].items()}
+def connection_resolver(context: dict[str, Any]):
+    """Connection NAME -> URL inside a task: the Connection of that id, read when the task runs
+    (the DAG file holds only the id)."""
+    database = importlib.import_module(DATABASE_MODULE)
+
+    def resolve(name: str) -> str:
+        connection = context["conn"].get(name)
+        if connection is None:
+            raise database.DatabaseError(f"connection `{name}`: no Connection with that id is configured")
+        return connection.get_uri()
+
+    return resolve
 
 
 def _park(sink: dict[str, Any], parked: str) -> dict[str, Any]:
@@ -365,6 +385,7 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
     files = commit.LocalFiles()
     state_dir = os.path.join(context["params"][BASE_DIR_PARAM], commit.STATE_DIR)
     sinks = [r for records in stored for r in (records or {}).values() if r["kind"] == "sink"]
+    tables = [r for records in stored for r in (records or {}).values() if r["kind"] == STAGED_TABLE]
     run_id = commit.new_run_id()
     lock = commit.RunLock(state_dir, run_id)
     staged = []
@@ -379,6 +400,9 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
             fs, path = url_to_fs(sink["path"])
             fs.get(path, staged[-1][0], recursive=fs.isdir(path))
         with commit.commit_lock(state_dir):
+            if tables:  # the database first, once every file target is known replaceable (as a local run)
+                commit.check_targets(files, [target for _, target in staged], state_dir)
+                importlib.import_module(DATABASE_MODULE).commit_tables(tables, connection_resolver(context))
             commit.commit(files, state_dir, run_id, staged)
     except BaseException as exc:
         log.error("%s commit of the outputs failed: %s", FAILURE_MARK, exc)
@@ -389,7 +413,9 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
         lock.release()
     for sink in sinks:
         log.info("wrote %s", sink["target"])
-    return [sink["target"] for sink in sinks]
+    for table in tables:
+        log.info("wrote %s (%s rows)", table["path"], table["rows"])
+    return [sink["target"] for sink in sinks] + [table["path"] for table in tables]
 
 
 def clean_up(context: dict[str, Any], now: float | None = None) -> None:

@@ -27,6 +27,7 @@ from pipec.compiler.ir import IR, IRNode, NamedExpr
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
+from pipec.stdlib.steps.database import run_item, run_items
 from pipec.stdlib.steps.tune import trials_type
 
 DEFAULT_RUNTIME = "pipec.backends.local.runtime"
@@ -50,6 +51,8 @@ def generate_module(plan: Plan, runtime_module: str = DEFAULT_RUNTIME) -> str:
         *[f"    {py(stage_metadata(plan, s))}," for s in stages],
         "]",
     ]
+    if tables := run_items(ir):  # what every task checks against the live databases first
+        parts += ["DATABASE = [", *[f"    {py(item)}," for item in tables], "]"]
     for stage in stages:
         parts += ["", "", *_stage_function(plan, stage)]
     return "\n".join(parts) + "\n"
@@ -265,6 +268,23 @@ def _read_csv(site: Site) -> str:
 @emits("read_parquet", "read_json", arguments=_path)
 def _read_file(site: Site) -> str:
     return _read(site, [])
+
+
+def _database_arguments(node: IRNode) -> str:
+    a = node.args
+    what = a.query if hasattr(a, "query") else a.table
+    mode = f", mode={py(a.mode)}" if node.is_sink else ""
+    return f"{py(' '.join(what.split()))}, connection={py(a.connection)}{mode}"
+
+
+def _database_item(site: Site) -> str:
+    return py(run_item(site.ir, site.node))
+
+
+@emits("read_table", "read_query", arguments=_database_arguments)
+def _read_database(site: Site) -> str:
+    columns = [f"columns={py(site.args.columns)}"] if site.args.columns is not None else []
+    return _call(site.out, "rt.read_database", ["ctx", site.nid, _database_item(site), *columns])
 
 
 # -- table steps
@@ -529,3 +549,8 @@ def _evaluate(site: Site) -> str:
 @emits("save_model", arguments=_path, imports=("joblib",))
 def _sink(site: Site) -> str:
     return _call("_", f"rt.{site.step}", ["ctx", site.nid, site.ins[0], py(site.args.path)]).removeprefix("_ = ")
+
+
+@emits("write_table", arguments=_database_arguments)
+def _write_database(site: Site) -> str:
+    return _call("_", "rt.write_database", ["ctx", site.nid, site.ins[0], _database_item(site)]).removeprefix("_ = ")

@@ -30,6 +30,7 @@ from pipec.backends.local.reuse import Reuse
 from pipec.compiler.plan import Plan, Stage
 from pipec.runtime_contract import run_context
 from pipec.stdlib.steps import STEPS
+from pipec.stdlib.steps.database import run_items
 
 Event = dict[str, Any]
 
@@ -114,7 +115,9 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:
-        ctx.recover([node.args.path for node in ir.sinks()])
+        ctx.recover([node.args.path for node in ir.sinks() if not node.spec.external])
+        if tables := run_items(ir):
+            rt.check_databases(ctx, tables)
         reuse = Reuse(plan, ctx.params, workdir, use_cache=use_cache, rerun=rerun)
         to_run = [stage for stage in plan.ordered_stages if not reuse.decisions[stage.id].reuse]
         imports = prefetch_imports(plan, to_run)
@@ -138,7 +141,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     return RunResult(
         pipeline=ir.pipeline,
         sinks=[SinkResult(node=s["node"], step=ir.node(s["node"]).step, path=s["path"], rows=s["rows"])
-               for s in ctx.sinks],
+               for s in [*ctx.sinks, *ctx.tables]],
         metrics={n.id: values[n.id] for n in ir.nodes() if STEPS[n.step].makes_metrics},
         stage_seconds={s["id"]: timings[s["id"]].ended - timings[s["id"]].started if s["id"] in timings else 0.0
                        for s in stages},

@@ -13,7 +13,8 @@ The generated code calls:
 - expression helpers (`divide`, `floor_divide`, `modulo`, `cast`, `substr`, ...) that build polars
   expressions with the exact semantics of docs/semantics.md;
 - steps that are not plain polars: `split_draw`, `call_python`, `fit`, `predict`, `evaluate`, `expect`;
-- sinks `write_csv` / `write_parquet` / `write_json` / `save_model`.
+- sinks `write_csv` / `write_parquet` / `write_json` / `save_model`;
+- PostgreSQL: `check_databases` at run start, `read_database`, `write_database` (pipec/backends/postgres.py).
 
 A schema is passed as a list of `(name, type, nullable)` tuples, with the type names of the language.
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
+from pipec.backends import postgres as database  # beside a DAG: its copy, pipec_postgres
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
     SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, best_candidate, check_bound,
     check_hyperparameters, confined_sink, draw_numerator, in_utc, metrics_json_text, substitute, validation_rounds,
@@ -76,6 +78,8 @@ class RunContext:
         self.warnings: list[str] = []
         self.node_stats: dict[str, dict[str, int]] = {}
         self.sinks: list[dict[str, Any]] = []  # {"node", "path", "rows", "tmp"} in write order
+        self.tables: list[dict[str, Any]] = []  # {"node", "item", "staged", "rows"}: staged database tables
+        self.resolve_connection: Callable[[str], str] = database.environment_url  # an Airflow task's: its Connections
         self.run_id = commit_protocol.new_run_id()
         self.state_dir = str(self.workdir.resolve() / commit_protocol.STATE_DIR)
         self.committed = False  # set once every sink is in place
@@ -133,9 +137,7 @@ class RunContext:
         target = self.path(template)
         confined_sink(str(target), os.path.relpath(target, self.workdir), self.confine_outputs)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
-            if self._run_lock is None:  # taken before the first temporary file exists
-                self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
+        self.take_run_lock()
         tmp = Path(commit_protocol.staged_path(self._files, str(target), self.run_id))
         self.sinks.append({"node": node_id, "path": str(target), "rows": rows, "tmp": str(tmp)})
         try:
@@ -146,21 +148,48 @@ class RunContext:
                 raise
             raise PipelineRunError(f"cannot write {target}: {exc}", file=str(target)) from exc
 
+    def connection_url(self, name: str) -> str:
+        """The URL of connection `name`, resolved where the run runs (never stored)."""
+        try:
+            return self.resolve_connection(name)
+        except database.DatabaseError as exc:
+            raise PipelineRunError(str(exc)) from None
+
+    def hand_over_tables(self) -> list[dict[str, Any]]:
+        """The staged tables, which another process (an Airflow commit task) will commit: this
+        context no longer drops them when it aborts."""
+        tables, self.tables = self.tables, []
+        return tables
+
+    def take_run_lock(self) -> None:
+        """Hold this run's lock (before its first temporary file or staged table exists)."""
+        with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
+            if self._run_lock is None:
+                self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
+
     def commit(self) -> None:
         """Move every staged sink into place, all or nothing. SIGINT and SIGTERM wait until the
-        commit is over; then they raise KeyboardInterrupt with `committed` set."""
+        commit is over; then they raise KeyboardInterrupt with `committed` set.
+
+        Staged database tables go first, once every file target is known to be replaceable: their
+        transactions commit, then the files are renamed (docs/semantics.md, "Database sinks")."""
         with commit_protocol.signals_deferred() as arrived:
             try:
                 with commit_protocol.commit_lock(self.state_dir):
-                    commit_protocol.commit(self._files, self.state_dir, self.run_id,
-                                           [(s["tmp"], s["path"]) for s in self.sinks])
+                    outputs = [(s["tmp"], s["path"]) for s in self.sinks]
+                    if self.tables:
+                        commit_protocol.check_targets(self._files, [target for _, target in outputs], self.state_dir)
+                        database.commit_tables(self.tables, self.connection_url)
+                    commit_protocol.commit(self._files, self.state_dir, self.run_id, outputs)
             except commit_protocol.CommitError as exc:
                 raise PipelineRunError(str(exc)) from exc
+            except database.DatabaseError as exc:
+                raise PipelineRunError(str(exc)) from None
             except OSError as exc:
                 raise PipelineRunError(f"cannot commit the outputs: {exc}") from exc
             self.committed = True
             self._release()
-        for sink in self.sinks:
+        for sink in [*self.sinks, *self.tables]:
             self.emit("sink_written", node=sink["node"], path=sink["path"], rows=sink["rows"])
         if arrived:
             raise KeyboardInterrupt
@@ -170,6 +199,7 @@ class RunContext:
         if not self.committed:
             for sink in self.sinks:
                 _remove(Path(sink["tmp"]))
+            database.drop_stages(self.tables, self.connection_url)
         self._release()
 
     def _release(self) -> None:
@@ -1156,6 +1186,75 @@ _TASKS = {"classifier": "classification", "regressor": "regression"}
 def tune_trials(model: Model):
     """The trials table of the `tune` step that chose `model`."""
     return model.trials.lazy()
+
+
+# ------------------------------------------------------------------ PostgreSQL
+def _resolved_item(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+    """A database step's item with `${param}` substituted in its query."""
+    return {**item, "query": substitute(item["query"], ctx.params)} if "query" in item else item
+
+
+def check_databases(ctx: RunContext, items: list[dict[str, Any]], drop_stale: bool = True) -> None:
+    """Before any work: compare every database step's schema with the live database (all the
+    problems at once, each naming the step's place), and drop tables staged by dead runs."""
+    problems: list[str] = []
+    for item in items:
+        url = ctx.connection_url(item["connection"])
+        try:
+            problems += database.check_item(_resolved_item(ctx, item), url)
+            if drop_stale and "mode" in item:
+                conn = database.connect(item["connection"], url, item["where"])
+                try:
+                    for table in database.drop_stale_stages(
+                            conn, [database.split_table(item["table"])[0]],
+                            lambda run: commit_protocol.run_is_alive(ctx.state_dir, run)):
+                        ctx.warn(f"dropped {table}, staged by a run that did not finish")
+                finally:
+                    conn.close()
+        except database.DatabaseError as exc:
+            raise PipelineRunError(str(exc)) from None
+    if problems:
+        raise PipelineRunError("the database does not match the pipeline:\n  " + "\n  ".join(problems))
+
+
+def read_database(ctx: RunContext, node_id: str, item: dict[str, Any], columns: list[str] | None = None):
+    """A table or query as a LazyFrame of its declared columns and types (database.select_sql
+    gives its row order)."""
+    pl = _pl()
+    item = _resolved_item(ctx, item)
+    url = ctx.connection_url(item["connection"])
+    fields = [f for f in item["schema"] if columns is None or f[0] in columns]
+    try:
+        data = database.read_arrow(item["connection"], url, database.select_sql(item, columns), item["where"])
+    except database.DatabaseError as exc:
+        raise PipelineRunError(str(exc)) from None
+    df = pl.from_arrow(data)
+    missing = [name for name, _, _ in fields if name not in df.columns]
+    if missing:
+        raise PipelineRunError(f"{item['where']}: the result has no column {', '.join(f'`{m}`' for m in missing)}")
+    return _conformed(ctx, node_id, df.select([name for name, _, _ in fields]), fields, item["where"])
+
+
+def write_database(ctx: RunContext, node_id: str, frame, item: dict[str, Any]) -> None:
+    """Stage the table's rows in a new table beside the target; `commit` moves them in."""
+    pl = _pl()
+    df = ctx.materialise(node_id, frame)
+    if item["key"]:
+        duplicated = df.select(item["key"]).is_duplicated()
+        if duplicated.any():
+            row = df.select(item["key"]).row(int(duplicated.arg_true()[0]), named=True)
+            raise PipelineRunError(f"{item['where']}: key {row} appears more than once in the rows written to "
+                                   f"`{item['table']}`; a key names one row")
+    url = ctx.connection_url(item["connection"])
+    ctx.take_run_lock()
+    staged = database.stage_name(ctx.run_id, len(ctx.tables))
+    entry = {"node": node_id, "item": item, "staged": staged, "rows": df.height,
+             "path": database.address(item["connection"], item["table"])}
+    ctx.tables.append(entry)
+    try:
+        database.stage_rows(item, url, df.to_arrow(compat_level=pl.CompatLevel.oldest()), staged)
+    except database.DatabaseError as exc:
+        raise PipelineRunError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ sinks

@@ -94,15 +94,16 @@ def stage_recipe(plan: Plan, stage: Stage) -> dict[str, Any]:
     source = stage_source(plan, stage)
     nodes = [plan.ir.node(n) for n in stage.nodes]
     return {"code": _sha(source), "params": sorted(_params_read(source)),
-            "sources": [n.args.path for n in nodes if n.is_source],
-            "never_reused": [f"{_name(n)} is never reused (cache=false)" for n in nodes if not n.spec.reusable(n.args)]}
+            "sources": [n.args.path for n in nodes if n.is_source and not n.spec.external],
+            "never_reused": [f"{_name(n)} is never reused (cache=false)" for n in nodes if not n.spec.reusable(n.args)]
+            + (["it reads or writes a database table"] if any(n.spec.external for n in nodes) else [])}
 
 
 def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
     """The content digest of the file each source among `nodes` reads (None: unreadable)."""
     found = {}
     for node in nodes:
-        if node.is_source:
+        if node.is_source and not node.spec.external:
             path = _resolved(node.args.path, params, workdir)
             found[_shown(path, workdir)] = _digest(digests, path)
     return found

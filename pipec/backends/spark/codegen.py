@@ -19,10 +19,11 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
+from pipec.backends import postgres as database
 from pipec.backends.emitters import EmitterRegistry
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark.expressions import py_literal as lit
@@ -31,6 +32,7 @@ from pipec.compiler.plan import Plan
 from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
 from pipec.stdlib.steps import STEPS
+from pipec.stdlib.steps.database import run_items
 from pipec.stdlib.steps.tune import trials_type
 
 LINE_LIMIT = 100
@@ -39,7 +41,8 @@ STORAGE_LEVEL = "StorageLevel.MEMORY_AND_DISK"  # spill rather than recompute wh
 # The runtime is embedded as text, never imported here: it imports pyspark.
 RUNTIME_FILE = Path(__file__).with_name("runtime.py")
 EMBEDDED = {module.__name__: (Path(module.__file__), title)  # the pipec modules it imports, by name
-            for module, title in ((commit_protocol, "commit protocol"), (runtime_contract, "runtime contract"))}
+            for module, title in ((commit_protocol, "commit protocol"), (database, "PostgreSQL support"),
+                                  (runtime_contract, "runtime contract"))}
 
 
 def runtime_source() -> str:
@@ -207,10 +210,14 @@ class JobWriter:
             + "# Params: name -> (type, default). Override with --param name=value.\n"
             + ("PARAMS = {\n" + params + "}\n" if params else "PARAMS: dict[str, tuple[str, Any]] = {}\n"),
             *[f"{name} = {schema_text(schema)}\n" for name, schema in self.schemas],
+            *(["# The database steps, checked against their live databases before any work.\n"
+               "DATABASE = [\n" + "".join(f"{INDENT}{lit(t)},\n" for t in self.tables) + "]\n"]
+              if self.tables else []),
             body,
             "def main(argv: list[str] | None = None) -> int:\n"
             f"{INDENT}return run_job({lit(self.ir.pipeline)}, PARAMS, pipeline, argv"
-            f"{', confine_outputs=True' if self.ir.options.confine_outputs else ''})\n",
+            f"{', confine_outputs=True' if self.ir.options.confine_outputs else ''}"
+            f"{', jdbc=True' if self.tables else ''})\n",
             'if __name__ == "__main__":\n' f"{INDENT}sys.exit(main())\n",
         ]
         return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
@@ -247,9 +254,15 @@ class JobWriter:
                 if stage_id == stage.id:
                     lines.append(f"{self.var(cached)}.unpersist()  # its last consumer has run")
             blocks.append("\n".join(INDENT + line.replace("\n", "\n" + INDENT) if line else "" for line in lines))
+        if self.tables:
+            blocks.insert(0, f"{INDENT}check_databases(DATABASE, params, outputs)")
         signature = "def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:\n"
         doc = f'{INDENT}"""The steps of `{self.ir.pipeline}`, in dependency order; sinks are staged in `outputs`."""\n'
         return signature + doc + "\n\n".join(blocks) + "\n"
+
+    @property
+    def tables(self) -> list[dict[str, Any]]:
+        return run_items(self.ir)
 
     def _last_actions(self, emitted: list[str]) -> dict[str, str]:
         """For each cached node, the stage of the last action that still reads it (then it can go)."""
@@ -363,6 +376,17 @@ def _read(job: JobWriter, node: IRNode) -> str:
     if a.columns is not None:
         args.append(f"columns={lit(a.columns)}")
     return call("numbered", [call("read_table", args)])
+
+
+@emits("read_table", "read_query", shape=VALUE)
+def _read_database(job: JobWriter, node: IRNode) -> str:
+    a = node.args
+    args = ["spark", f"DATABASE[{[t['node'] for t in job.tables].index(node.id)}]", "params"]
+    if a.columns is not None:
+        args.append(f"columns={lit(a.columns)}")
+    if getattr(a, "partition_column", None):
+        args += [f"partition_column={lit(a.partition_column)}", f"partitions={a.partitions}"]
+    return call("read_database", args)
 
 
 # -- DataFrame methods
@@ -558,6 +582,12 @@ def _write(job: JobWriter, node: IRNode) -> str:
         return call("outputs.write_metrics", [source, lit(fmt), path])
     schema = job.schema_constant(source_node.id, source_node.schema_)
     return call("outputs.write_table", [source, lit(fmt), path, schema])
+
+
+@emits("write_table", shape=SINK, action=True)
+def _write_database(job: JobWriter, node: IRNode) -> str:
+    item = f"DATABASE[{[t['node'] for t in job.tables].index(node.id)}]"
+    return call("outputs.write_database", [job.input_var(node.inputs[0]), item])
 
 
 @emits("save_model", shape=SINK, action=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import importlib
 import io
 import json
@@ -42,8 +43,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipec.backends.commit import (  # the generated job holds this module's source here
-    CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, record_temporary, recover,
-    remove_recorded, remove_stale, signals_deferred, staged_path)
+    CommitError, LocalFiles, RunLock, STATE_DIR, check_targets, commit, commit_lock, new_run_id, record_temporary,
+    recover, remove_recorded, remove_stale, run_is_alive, signals_deferred, staged_path)
+from pipec.backends.postgres import (  # the generated job holds this module's source here
+    DatabaseError, check_item, column_bounds, commit_tables, connect, drop_stages, drop_stale_stages,
+    environment_url, jdbc_connection, order_columns, split_table, stage_name, stage_sql)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     JOB_EVENTS_VARIABLE, RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound, check_hyperparameters, confined_sink,
     draw_numerator, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
@@ -122,8 +126,27 @@ def resolve_path(path: str, params: dict[str, Any]) -> str:
 
 
 # ================================================================ the job entry point
-def build_session(app_name: str) -> SparkSession:
-    """The job's SparkSession; `local[*]` unless a master is configured (spark-submit, defaults)."""
+# The PostgreSQL JDBC driver a job with database steps puts on its class path: PIPEC_JDBC_JARS
+# (comma-separated jars), else the driver of the machine's local Maven repository. Nothing is downloaded.
+JDBC_JARS_VARIABLE = "PIPEC_JDBC_JARS"
+DEFAULT_JDBC_JAR = "~/.m2/repository/org/postgresql/postgresql/42.7.13/postgresql-42.7.13.jar"
+
+
+def jdbc_jars() -> str:
+    jars = os.environ.get(JDBC_JARS_VARIABLE) or os.path.expanduser(DEFAULT_JDBC_JAR)
+    missing = [jar for jar in jars.split(",") if not os.path.exists(jar)]
+    if missing:
+        raise PipelineRunError(f"the PostgreSQL JDBC driver {missing[0]} does not exist: set {JDBC_JARS_VARIABLE} "
+                               f"to the path of postgresql-<version>.jar")
+    return jars
+
+
+def build_session(app_name: str, jdbc: bool = False) -> SparkSession:
+    """The job's SparkSession; `local[*]` unless a master is configured (spark-submit, defaults).
+    `jdbc`: the job reads or writes PostgreSQL, so its JVM gets the JDBC driver (`jdbc_jars`)."""
+    jars = jdbc_jars() if jdbc else None  # before the JVM starts: the class path is fixed then
+    if jars:  # read by the JVM pyspark launches (under spark-submit, give it --jars instead)
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--jars {jars} " + os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell")
     SparkContext._ensure_initialized()  # attaches to spark-submit's JVM, or starts a local one
     builder = (
         SparkSession.builder.appName(app_name)
@@ -154,7 +177,7 @@ def _quiet_task_failures(spark: SparkSession) -> None:
 
 def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
             pipeline: Callable[[SparkSession, dict[str, Any], "Outputs"], None],
-            argv: list[str] | None = None, confine_outputs: bool = False) -> int:
+            argv: list[str] | None = None, confine_outputs: bool = False, jdbc: bool = False) -> int:
     """Parse params, run `pipeline`, and publish its outputs only if every step succeeded.
 
     Returns the process exit code: 0 on success, 1 when the data or a check fails (one message on
@@ -165,7 +188,7 @@ def run_job(app_name: str, param_specs: dict[str, tuple[str, Any]],
     params = parse_params(param_specs, sys.argv[1:] if argv is None else argv, app_name)
     try:
         stop_on_signals(None)
-        spark = build_session(app_name)
+        spark = build_session(app_name, jdbc)
         stop_on_signals(spark)  # replaces the SIGINT handler the SparkContext installed
     except JobInterrupted as stop:
         print(f"{app_name}: interrupted before commit: no output was changed", file=sys.stderr)
@@ -571,6 +594,74 @@ def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema:
     return raw.select(checked)
 
 
+def read_database(spark: SparkSession, item: dict[str, Any], params: dict[str, Any],
+                  columns: list[str] | None = None, partition_column: str | None = None,
+                  partitions: int = 1) -> DataFrame:
+    """A PostgreSQL table or query through JDBC, numbered in the order of docs/semantics.md: a
+    table sorted by `postgres.order_columns` (after a read split into `partitions` ranges of
+    `partition_column`, bounds from min/max), a query in the order its one partition returns."""
+    url = connection_url(item["connection"])
+    jdbc, properties = jdbc_connection(url)
+    fields = [f for f in item["schema"] if columns is None or f[0] in columns]
+    reader = spark.read.format("jdbc").option("url", jdbc).options(**properties).option("fetchsize", "10000")
+    try:
+        if "query" in item:
+            df = numbered(reader.option("query", substitute(item["query"], params)).load())
+        else:
+            reader = reader.option("dbtable", '"' + '"."'.join(split_table(item["table"])) + '"')
+            if partition_column and partitions > 1:
+                low, high = column_bounds(item["connection"], url, item, partition_column)
+                if low is not None and low != high:
+                    reader = (reader.option("partitionColumn", partition_column).option("numPartitions", partitions)
+                              .option("lowerBound", str(low)).option("upperBound", str(high)))
+            df = reader.load()
+            df = numbered(df.orderBy(*[F.col(quote(c)).asc_nulls_last() for c in order_columns(item)]))
+    except DatabaseError as exc:
+        raise PipelineRunError(str(exc)) from None
+    missing = [name for name, _, _ in fields if name not in df.columns]
+    if missing:
+        raise PipelineRunError(f"{item['where']}: the result has no column {', '.join(f'`{m}`' for m in missing)}")
+    required = [name for name, _, nullable in fields if not nullable]
+    if required:
+        bad = df.where(functools.reduce(lambda a, b: a | b, [F.col(quote(n)).isNull() for n in required])) \
+            .orderBy(ORDER).select(*[quote(n) for n in required]).first()
+        if bad is not None:
+            name = next(n for n in required if bad[n] is None)
+            raise PipelineRunError(f"{item['where']}: column `{name}`: null in a column declared not nullable; "
+                                   f"declare it `?` or clean the data")
+    return df.select(*[F.col(quote(n)).cast(SPARK_TYPES[k]).alias(n) for n, k, _ in fields], ORDER)
+
+
+def connection_url(name: str) -> str:
+    """Connection `name`'s URL, from PIPEC_CONN_<NAME> where the job runs (never in the job file)."""
+    try:
+        return environment_url(name)
+    except DatabaseError as exc:
+        raise PipelineRunError(str(exc)) from None
+
+
+def check_databases(items: list[dict[str, Any]], params: dict[str, Any], outputs: "Outputs") -> None:
+    """Before any work: every database step's schema against its live database; drops the tables
+    staged by dead runs (see the local runtime's `check_databases`)."""
+    problems: list[str] = []
+    for item in items:
+        url = connection_url(item["connection"])
+        item = {**item, "query": substitute(item["query"], params)} if "query" in item else item
+        try:
+            problems += check_item(item, url)
+            if "mode" in item:
+                conn = connect(item["connection"], url, item["where"])
+                try:
+                    drop_stale_stages(conn, [split_table(item["table"])[0]],
+                                      lambda run: run_is_alive(outputs.state_dir, run))
+                finally:
+                    conn.close()
+        except DatabaseError as exc:
+            raise PipelineRunError(str(exc)) from None
+    if problems:
+        raise PipelineRunError("the database does not match the pipeline:\n  " + "\n  ".join(problems))
+
+
 def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     """The file as read before any type check: strings for CSV and JSON, native types for Parquet."""
     if not _exists(spark, path):
@@ -932,6 +1023,7 @@ class Outputs:
         self.committed = False
         self._run_lock: RunLock | None = None
         self.events = JobEvents(os.environ.get(JOB_EVENTS_VARIABLE))
+        self.tables: list[dict[str, Any]] = []  # {"item", "staged", "rows"}: staged database tables
 
     def recover(self) -> list[str]:
         """Finish a commit an earlier run in this working directory left interrupted."""
@@ -972,6 +1064,37 @@ class Outputs:
                                             table_file_bytes(table, fmt)), self.files.qualify(path)))
             self.events.rows(self.files.qualify(path), table.num_rows)
 
+    def write_database(self, df: DataFrame, item: dict[str, Any]) -> None:
+        """Stage the rows in a new table beside the target (JDBC batch inserts); `commit` moves
+        them in with the other outputs (pipec/backends/postgres.py)."""
+        url = connection_url(item["connection"])
+        rows = conform(df, item["schema"])
+        if item["key"]:
+            duplicate = rows.groupBy(*[quote(k) for k in item["key"]]).count().where("count > 1").first()
+            if duplicate is not None:
+                key = {k: duplicate[k] for k in item["key"]}
+                raise PipelineRunError(f"{item['where']}: key {key} appears more than once in the rows written to "
+                                       f"`{item['table']}`; a key names one row")
+        if self._run_lock is None:
+            self._run_lock = RunLock(self.state_dir, self.run_id)
+        staged = stage_name(self.run_id, len(self.tables))
+        schema_name, _ = split_table(item["table"])
+        entry = {"item": item, "staged": staged, "rows": None}
+        self.tables.append(entry)
+        try:
+            conn = connect(item["connection"], url, item["where"])
+            try:
+                with conn:
+                    conn.execute(stage_sql(item, staged))
+            finally:
+                conn.close()
+        except DatabaseError as exc:
+            raise PipelineRunError(str(exc)) from None
+        jdbc, properties = jdbc_connection(url)
+        rows.write.format("jdbc").option("url", jdbc + ("&" if "?" in jdbc else "?") + "reWriteBatchedInserts=true") \
+            .options(**properties).option("dbtable", f'"{schema_name}"."{staged}"').option("batchsize", "10000") \
+            .mode("append").save()
+
     def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
         """Metrics are one JSON object, written as the local runtime writes it."""
         temp = self._temp_dir(path)
@@ -995,9 +1118,14 @@ class Outputs:
             with commit_lock(self.state_dir):
                 remove_stale(self.files, self.state_dir, [target for _, target in self.staged])
                 try:
+                    if self.tables:  # the database first, once every file target is known replaceable
+                        check_targets(self.files, [target for _, target in self.staged], self.state_dir)
+                        commit_tables(self.tables, connection_url)
                     commit(self.files, self.state_dir, self.run_id, self.staged, scratch)
                 except CommitError as exc:
                     raise PipelineRunError(str(exc)) from exc
+                except DatabaseError as exc:
+                    raise PipelineRunError(str(exc)) from None
             self.committed = True
             self.temp_dirs.clear()
             self._release()
@@ -1009,6 +1137,8 @@ class Outputs:
         if not self.committed:
             for temp in self.temp_dirs:
                 self.files.remove(temp)
+            drop_stages(self.tables, connection_url)
+        self.tables.clear()
         self.temp_dirs.clear()
         self.staged.clear()
         self._release()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipec.stdlib.steps import (aggregate, columns, derive, evaluate, expect, fill_null, filter, fit, join, limit,
+from pipec.stdlib.steps import (aggregate, columns, database, derive, evaluate, expect, fill_null, filter, fit, join, limit,
                                 predict, python, rename, sample, select, sinks, sort, sources, split, tune, union)
 from pipec.stdlib.steps.spec import BoundArgs, Choices, Step, StepContext, bind, input_matches
 
@@ -21,10 +21,10 @@ __all__ = ["SIGNATURES", "SINKS", "STEPS", "BoundArgs", "Choices", "Step", "Step
 # In the order of LANGUAGE.md, which completion lists and the support matrix follow (and the IR's
 # argument union, whose order its JSON schema shows).
 STEPS: dict[str, Step] = {step.name: step for step in [
-    *sources.STEPS, *filter.STEPS, *select.STEPS, *derive.STEPS, columns.DROP, *rename.STEPS, *fill_null.STEPS,
+    *sources.STEPS, *database.READS, *filter.STEPS, *select.STEPS, *derive.STEPS, columns.DROP, *rename.STEPS, *fill_null.STEPS,
     columns.DROP_NULLS, columns.DISTINCT, *sort.STEPS, *limit.STEPS, *sample.STEPS, *union.STEPS, *join.STEPS,
     *aggregate.STEPS, *split.STEPS, *python.STEPS, *fit.STEPS, *tune.STEPS, *predict.STEPS, *evaluate.STEPS, *expect.STEPS,
-    *sinks.STEPS,
+    *sinks.STEPS, *database.WRITES,
 ]}
 
 SINKS = frozenset(name for name, step in STEPS.items() if step.sink)

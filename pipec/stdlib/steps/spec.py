@@ -131,6 +131,7 @@ class Step:
     schema_preserving: bool = False   # its output has its input's columns (checking goes on past a mistake)
     deterministic: bool = True        # the same input gives the same output (user code may not)
     sink: bool = False                # writes a pipeline output (a file or a model folder)
+    external: bool = False            # reads or writes a database: its stage is never reused from the cache
     fits_model: bool = False          # its output is a trained model
     eager: bool = False               # runs on materialised rows (pandas / scikit-learn / user code)
     user_code: bool = False           # calls a function of the user's project

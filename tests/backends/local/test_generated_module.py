@@ -9,9 +9,9 @@ from pathlib import Path
 
 from local_irkit import plan_for
 from pipec import runtime_contract
-from pipec.backends import commit
+from pipec.backends import commit, postgres
 from pipec.backends.airflow.backend import runtime_for_support
-from pipec.backends.airflow.task_io import COMMIT_MODULE, CONTRACT_MODULE
+from pipec.backends.airflow.task_io import COMMIT_MODULE, CONTRACT_MODULE, DATABASE_MODULE
 from pipec.backends.local.codegen import generate_module
 
 SOURCE = """
@@ -59,9 +59,10 @@ def test_importing_the_runtime_imports_no_heavy_library(tmp_path):
 
 def _runtime_copy(folder: Path) -> Path:
     """The runtime as it is copied beside generated code: with its own copies of the commit
-    protocol and the runtime contract."""
+    protocol, the runtime contract and the PostgreSQL support."""
     copy = folder / "pipec_local_runtime.py"
     copy.write_text(runtime_for_support())
     shutil.copy(commit.__file__, folder / f"{COMMIT_MODULE}.py")
     shutil.copy(runtime_contract.__file__, folder / f"{CONTRACT_MODULE}.py")
+    shutil.copy(postgres.__file__, folder / f"{DATABASE_MODULE}.py")
     return copy
