@@ -62,22 +62,23 @@ class AirflowCluster:
             AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
             AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+            # on a loaded 2-core machine the API server may take a while to answer a task
+            AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="60",
         )
         self.home.mkdir(parents=True, exist_ok=True)
 
     # -- life cycle
-    def start(self, timeout: float = 120) -> "AirflowCluster":
-        """Migrate the metadata database, start the three processes, wait for the API server."""
+    def start(self, timeout: float = 180) -> "AirflowCluster":
+        """Migrate the metadata database, start the API server and, once it answers, the DAG
+        processor and the scheduler (a task the scheduler starts before the API server is up
+        fails at once, retries and all)."""
         done = subprocess.run(self._airflow("db", "migrate"), env=self.env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"`airflow db migrate` failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
-        for name in PROCESSES:
-            log = open(self.log_path(name), "wb")
-            self.processes[name] = subprocess.Popen(
-                self._airflow(name), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
-                start_new_session=True)
-            log.close()
-        self._wait(lambda: self._health(), timeout, "the API server to answer")
+        self._start("api-server")
+        self._start("dag-processor")
+        self.wait(lambda: self._health(), timeout, "the API server to answer")
+        self._start("scheduler")
         return self
 
     def stop(self, grace: float = 10) -> None:
@@ -108,13 +109,13 @@ class AirflowCluster:
         return "\n".join(parts)
 
     # -- the REST API (authentication is off: every caller is an admin)
-    def api(self, method: str, path: str, body: Any = None) -> Any:
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
         request = urllib.request.Request(
             f"{self.base_url}/api/v2/{path.lstrip('/')}", method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{method} {path} -> {exc.code}: {exc.read().decode(errors='replace')}") from None
@@ -127,7 +128,7 @@ class AirflowCluster:
                 raise AssertionError("import errors: " + json.dumps(errors, indent=1))
             known = {d["dag_id"] for d in self.api("GET", "dags?limit=100")["dags"]}
             return set(dag_ids) <= known
-        self._wait(parsed, timeout, f"the DAG processor to parse {dag_ids}")
+        self.wait(parsed, timeout, f"the DAG processor to parse {dag_ids}")
 
     def trigger(self, dag_id: str, *, logical_date: str | None, conf: dict[str, Any] | None = None,
                 run_id: str | None = None) -> str:
@@ -139,18 +140,24 @@ class AirflowCluster:
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"dags/{dag_id}/dagRuns?limit=100&order_by=logical_date")["dag_runs"]
 
-    def wait_for_runs(self, dag_id: str, count: int, timeout: float = 180) -> list[dict[str, Any]]:
-        """Until `dag_id` has at least `count` runs and all of them finished; returns the runs."""
-        def finished() -> list[dict[str, Any]] | None:
-            runs = self.runs(dag_id)
-            return runs if len(runs) >= count and all(r["state"] in FINISHED for r in runs) else None
-        return self._wait(finished, timeout, f"{count} finished runs of {dag_id}")
+    def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float = 180) -> dict[str, dict[str, Any]]:
+        """Until every run in `run_ids` has finished; returns them by run id."""
+        def finished() -> dict[str, dict[str, Any]] | None:
+            runs = {r["dag_run_id"]: r for r in self.runs(dag_id) if r["dag_run_id"] in run_ids}
+            return runs if len(runs) == len(set(run_ids)) and all(r["state"] in FINISHED for r in runs.values()) else None
+        return self.wait(finished, timeout, f"the runs {run_ids} of {dag_id} to finish")
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         found = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
         return {ti["task_id"]: ti for ti in found}
 
     # -- helpers
+    def _start(self, name: str) -> None:
+        with open(self.log_path(name), "wb") as log:
+            self.processes[name] = subprocess.Popen(
+                self._airflow(name), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
+                start_new_session=True)
+
     def _airflow(self, *arguments: str) -> list[str]:
         airflow = Path(sys.executable).with_name("airflow")
         return [str(airflow) if airflow.exists() else sys.executable, *([] if airflow.exists() else ["-m", "airflow"]),
@@ -166,13 +173,14 @@ class AirflowCluster:
         except OSError:
             return False
 
-    def _wait(self, ready, timeout: float, what: str):
+    def wait(self, ready, timeout: float, what: str):
+        """Until `ready()` returns something true (which is returned); TimeoutError after `timeout` s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = ready()
             if value:
                 return value
-            time.sleep(0.5)
+            time.sleep(1)
         raise TimeoutError(f"waited {timeout:.0f}s for {what}")
 
 
