@@ -49,7 +49,7 @@ pipeline scheduled_events(schedule="@daily", start="2013-01-01", retries=2, retr
 # without a marker does.
 PAUSE_ONCE = '''
 import os
-import re
+import time
 
 
 def pause_once(frame, marker):
@@ -183,6 +183,10 @@ def test_concurrent_runs_with_different_params_and_dates_each_write_their_own_ou
         local = local_outputs(work, tmp_path, day, conf)
         assert dated_outputs(work, day) == dated_outputs(local, day)
         last_counts.append((local / "out" / "last_count.csv").read_bytes())
+    for run in cluster.runs(DAG_ID):  # the scheduler's own run writes the fixed-path sink too
+        if run["run_type"] == "scheduled":
+            local = local_outputs(work, tmp_path, run["logical_date"][:10], {})
+            last_counts.append((local / "out" / "last_count.csv").read_bytes())
     # The fixed-path sink holds the complete output of one of the runs (the last to commit).
     assert (work / "out" / "last_count.csv").read_bytes() in last_counts
     assert not any(run_folder(root, run_id).exists() for run_id in ids.values())
@@ -243,6 +247,10 @@ def test_a_dag_scheduled_on_the_pipelines_asset_starts_after_the_run_that_publis
     (consumer,) = cluster.wait_for_runs(CONSUMER_ID, [consumer["dag_run_id"]]).values()
     assert consumer["state"] == "success" and consumer["run_type"] == "asset_triggered"
     assert moment(consumer["start_date"]) > moment(committed)
+    # a sink whose path holds `${run.date}` has an Asset per run: the file this run wrote
+    events = cluster.api("GET", f"assets/events?source_dag_id={DAG_ID}&source_run_id={run_id}")["asset_events"]
+    assert sorted(e["uri"] for e in events) == sorted(
+        (work / "out" / name).as_uri() for name in ("events_2013-01-09.csv", "totals_2013-01-09.csv", "last_count.csv"))
 
 
 def test_every_run_the_scheduler_started_itself_succeeded_and_left_no_intermediates(cluster, tmp_path):
