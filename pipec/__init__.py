@@ -118,7 +118,7 @@ def run(source: str | Path, params: dict[str, str] | None = None, workdir: str |
     selected = _select(program, pipeline)
     results = {}
     for name, ir in selected.items():
-        context = run_context(run_date or start, start, end, ir.options.schedule)
+        context = run_context(run_date or start, start, end, ir.options.schedule if ir.uses_run_context() else None)
         p = plan(ir, level=level, workdir=workdir)
         try:
             results[name] = run_plan(p, {**context, **{s.name: s.default for s in ir.params}}, Path(workdir))

@@ -170,7 +170,8 @@ def cmd_run(args) -> int:
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
-    runs = {name: _run_values(args, ir.options.schedule) for name, ir in selected.items()}
+    runs = {name: _run_values(args, ir.options.schedule if ir.uses_run_context() else None)
+            for name, ir in selected.items()}
     finished: list[str] = []
     _terminate_like_interrupt()
     for name, ir in selected.items():

@@ -40,6 +40,14 @@ def test_a_manual_run_covers_the_period_that_starts_at_its_logical_date():
     assert values == run_context("2013-01-02")
 
 
+def test_a_manual_run_of_a_monthly_dag_covers_its_month_not_the_previous_months_length():
+    """Airflow gives the manual run for February [January 1, February 1): 31 days, which shifted
+    to start at February 1 ran into March."""
+    monthly = {**context("2013-02-01T00:00:00", "2013-01-01T00:00:00", "2013-02-01T00:00:00"),
+               "dag": types.SimpleNamespace(timetable=types.SimpleNamespace(expression="0 0 1 * *"))}
+    assert run_values(monthly) == run_context("2013-02-01", "2013-02-01", "2013-03-01")
+
+
 def test_an_unscheduled_run_covers_its_logical_dates_day_and_a_run_without_one_its_run_after():
     assert run_values(context("2013-01-02T06:00:00", "2013-01-02T06:00:00", "2013-01-02T06:00:00")) == \
         run_context("2013-01-02T06:00:00Z", "2013-01-02", "2013-01-03")
