@@ -81,7 +81,7 @@ class AirflowCluster:
         self._start("scheduler")
         return self
 
-    def stop(self, grace: float = 10) -> None:
+    def stop(self, grace: float = 5) -> None:
         """SIGTERM to each process group, SIGKILL to what is left after `grace` seconds."""
         for process in self.processes.values():
             _signal_group(process, signal.SIGTERM)

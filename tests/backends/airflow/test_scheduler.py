@@ -259,3 +259,6 @@ def test_every_run_the_scheduler_started_itself_succeeded_and_left_no_intermedia
     finished = cluster.wait_for_runs(DAG_ID, [r["dag_run_id"] for r in scheduled])
     assert {r["state"] for r in finished.values()} <= {"success"}, finished
     assert list((root / "storage").glob(f"{DAG_ID}/*")) == []
+    # no staged file, backup or journal of any run (the killed attempt's included) is left behind
+    assert sorted(p.name for p in (work / "out").iterdir() if p.name.startswith(".")) == []
+    assert list((work / ".pipec" / "commits").glob("*.json")) == []
