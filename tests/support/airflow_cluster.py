@@ -1,6 +1,7 @@
-"""A real Airflow 3 deployment for the tests: `airflow db migrate`, then the API server, the DAG
-processor and the scheduler (LocalExecutor) as separate processes, sharing a PostgreSQL metadata
-database (tests/support/postgres.py) and a temporary AIRFLOW_HOME, driven through the REST API.
+"""A real Airflow 3 deployment for the tests: `airflow db migrate`, then the API server and the DAG
+processor and, once the API server answers, the scheduler (LocalExecutor), as separate processes
+sharing a PostgreSQL metadata database (tests/support/postgres.py) and a temporary AIRFLOW_HOME;
+the tests drive it through the REST API (authentication off).
 
 Each process runs in a session of its own, so `stop()` ends it and every process it started
 (executor workers, task supervisors, tasks) with one `killpg`. `report()` is the text to print
@@ -9,7 +10,7 @@ when a test fails: the tail of each process's log and of every task log.
     cluster = AirflowCluster(tmp_path / "airflow", dags_folder, metadata_db_url).start()
     try:
         run_id = cluster.trigger("my_dag", logical_date="2013-01-02T00:00:00Z", conf={"n": 3})
-        assert cluster.wait_for_runs("my_dag", [run_id]) == {run_id: "success"}
+        assert cluster.wait_for_runs("my_dag", [run_id])[run_id]["state"] == "success"
     finally:
         cluster.stop()
 """
@@ -54,12 +55,14 @@ class AirflowCluster:
             AIRFLOW__API__PORT=str(self.port),
             AIRFLOW__API__WORKERS="1",
             AIRFLOW__API_AUTH__JWT_SECRET=JWT_SECRET,
+            # the scheduler serves task logs on this port (8793 by default: two deployments would clash)
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlalchemy_url(database_url),
             # Airflow derives its async URL as postgresql+asyncpg, which is not installed
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=sqlalchemy_url(database_url),
-            # find new DAG files and re-parse changed ones within seconds, not minutes
+            # find new DAG files within seconds, not minutes, and re-parse them rarely (CPU is scarce)
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="3",
-            AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
+            AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="60",
             AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
             # on a loaded 2-core machine the API server may take a while to answer a task

@@ -79,6 +79,9 @@ def test_a_sink_whose_path_holds_a_run_value_is_an_asset_alias_each_run_adds_its
     assert "AssetAlias(asset_uri('out/events_${run.date}.csv'))," in text
     assert "Asset(asset_uri('out/totals.csv'))," in text
     assert "publish_run_assets(context)" in text
+    (spark_dag,) = compile_pipe(PIPELINE, engine="spark").values()  # its one task publishes them
+    assert "AssetAlias(asset_uri('out/events_${run.date}.csv'))" in spark_dag.read_text()
+    assert "        run_spark_job(context)\n        publish_run_assets(context)\n" in spark_dag.read_text()
     assert run_paths(["out/events_${run.date}.csv"], context("2013-01-02T00:00:00", "2013-01-02T00:00:00",
                                                              "2013-01-03T00:00:00")) == \
         [("out/events_${run.date}.csv", "out/events_2013-01-02.csv")]
