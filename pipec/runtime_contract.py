@@ -221,10 +221,10 @@ def run_context(logical: Any = None, start: Any = None, end: Any = None,
 
 # ---------------------------------------------------------------- cron schedules
 # A run for logical date D of a pipeline with a cron schedule covers [D, the schedule's next time
-# after D): for a time the schedule fires at, the interval Airflow's scheduled run for D has
-# (an @monthly run for 2013-02-01 covers February). Presets as Airflow reads them; the rest is
-# five-field cron (minute hour day-of-month month day-of-week, `*`, `a-b`, `/n`, lists, names),
-# day-of-month and day-of-week matched either-or when both are restricted, as cron does.
+# after D): for a time the schedule fires at, the interval the orchestrator's scheduled run for
+# D has (an @monthly run for 2013-02-01 covers February). Presets as the orchestrator reads them;
+# the rest is five-field cron (minute hour day-of-month month day-of-week, `*`, `a-b`, `/n`,
+# lists, names), day-of-month and day-of-week matched either-or when both are restricted.
 CRON_PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
                 "@monthly": "0 0 1 * *", "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *",
                 "@annually": "0 0 1 1 *", "@midnight": "0 0 * * *"}
