@@ -107,17 +107,18 @@ def run(source: str | Path, params: dict[str, str] | None = None, workdir: str |
     """Run pipelines in-process on the local backend; returns {pipeline: RunResult}. A failure
     of the data, user code or environment raises RunError (its `error` is the runtime's own).
     `run_date` and `interval` (START, END) set the run context as `pipec run --run-date` and
-    `--interval` do (ISO dates or timestamps; a bad one is a ValueError)."""
+    `--interval` do (ISO dates or timestamps; a bad one is a ValueError; without `interval`, the
+    period of the pipeline's schedule that starts at `run_date`)."""
     from pipec.backends.local.runner import run_plan
     from pipec.backends.local.runtime import PipelineRunError
     from pipec.runtime_contract import run_context
 
     start, end = interval or (None, None)
-    context = run_context(run_date or start, start, end)
     program = load(source, params)
     selected = _select(program, pipeline)
     results = {}
     for name, ir in selected.items():
+        context = run_context(run_date or start, start, end, ir.options.schedule if ir.uses_run_context() else None)
         p = plan(ir, level=level, workdir=workdir)
         try:
             results[name] = run_plan(p, {**context, **{s.name: s.default for s in ir.params}}, Path(workdir))

@@ -193,10 +193,12 @@ def cmd_run(args) -> int:
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
-    run = _run_values(args)
+    runs = {name: _run_values(args, ir.options.schedule if ir.uses_run_context() else None)
+            for name, ir in selected.items()}
     finished: list[str] = []
     _terminate_like_interrupt()
     for name, ir in selected.items():
+        run = runs[name]
         params = {s.name: s.default for s in ir.params}
         try:
             with _recorded(args, program, ir, stated_params(ir, params, run), workdir) as record:
@@ -215,12 +217,13 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
-def _run_values(args) -> dict[str, str]:
-    """The run context (`run.*`) of this run: `--run-date` (default: now, UTC) and `--interval`
-    (default: the run date's day; with `--interval` alone, the run date is its start)."""
+def _run_values(args, schedule: str | None) -> dict[str, str]:
+    """The run context (`run.*`) of a pipeline's run: `--run-date` (default: now, UTC) and
+    `--interval` (default: the period of the pipeline's cron `schedule` that starts at the run
+    date, else the run date's day; with `--interval` alone, the run date is its start)."""
     try:
         start, end = parse_interval(args.interval) if args.interval else (None, None)
-        return run_context(args.run_date or start, start, end)
+        return run_context(args.run_date or start, start, end, schedule)
     except ValueError as exc:
         raise UsageError(f"--run-date/--interval: {exc}") from None
 

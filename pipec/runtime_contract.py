@@ -196,11 +196,13 @@ def run_time_text(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "") + "Z"
 
 
-def run_context(logical: Any = None, start: Any = None, end: Any = None) -> dict[str, str]:
+def run_context(logical: Any = None, start: Any = None, end: Any = None,
+                schedule: str | None = None) -> dict[str, str]:
     """The run's `run.*` values, keyed by `run_key`, as every runtime computes them: the logical
     date (default: now), its UTC calendar date, and the data interval [start, end), which, when
-    not given or empty, is the logical date's day. Raises ValueError for an unreadable value or
-    an interval that ends before it starts."""
+    not given, is the period of the pipeline's cron `schedule` that starts at the logical date
+    (`schedule_period`), and without a schedule, or when empty, the logical date's day. Raises
+    ValueError for an unreadable value or an interval that ends before it starts."""
     moment = parse_run_time(logical) if logical is not None else dt.datetime.now(dt.timezone.utc)
     if (start is None) != (end is None):
         raise ValueError("an interval needs both its start and its end")
@@ -208,12 +210,86 @@ def run_context(logical: Any = None, start: Any = None, end: Any = None) -> dict
         start, end = parse_run_time(start), parse_run_time(end)
         if end < start:
             raise ValueError(f"the interval ends ({run_time_text(end)}) before it starts ({run_time_text(start)})")
+    elif cron_expression(schedule) is not None:
+        start, end = schedule_period(schedule, moment)
     if start is None or start == end:
         start = dt.datetime.combine(moment.date(), dt.time(), dt.timezone.utc)
         end = start + ONE_DAY
     values = {"date": moment.date().isoformat(), "logical_date": run_time_text(moment),
               "interval_start": run_time_text(start), "interval_end": run_time_text(end)}
     return {run_key(field): values[field] for field in RUN_FIELDS}
+
+
+# ---------------------------------------------------------------- cron schedules
+# A run for logical date D of a pipeline with a cron schedule covers [D, the schedule's next time
+# after D): for a time the schedule fires at, the interval the orchestrator's scheduled run for
+# D has (an @monthly run for 2013-02-01 covers February). Presets as the orchestrator reads them;
+# the rest is five-field cron (minute hour day-of-month month day-of-week, `*`, `a-b`, `/n`,
+# lists, names), day-of-month and day-of-week matched either-or when both are restricted.
+CRON_PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
+                "@monthly": "0 0 1 * *", "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *",
+                "@annually": "0 0 1 1 *", "@midnight": "0 0 * * *"}
+_NOT_CRON = (None, "@once", "@continuous")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_NAMES = {3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+               4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]}
+_CRON_SEARCH_DAYS = 366 * 8  # far enough for 29 February
+
+
+def cron_expression(schedule: str | None) -> str | None:
+    """The five-field cron expression of a schedule; None for no schedule, `@once`, `@continuous`."""
+    return None if schedule in _NOT_CRON else CRON_PRESETS.get(str(schedule).strip().lower(), schedule)
+
+
+def schedule_period(schedule: str, logical: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """[logical, the schedule's next time after logical): the data interval of a run of a cron
+    schedule (UTC). Raises ValueError for an expression it cannot read or that never fires."""
+    expression = cron_expression(schedule)
+    fields = str(expression).split()
+    if len(fields) != 5:
+        raise ValueError(f"schedule `{schedule}` is not a preset such as @daily or a five-field cron expression")
+    minutes, hours, days, months, weekdays = (_cron_field(text, i, schedule) for i, text in enumerate(fields))
+    either_day = "*" not in (fields[2][:1], fields[4][:1])
+    moment = logical.astimezone(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    for _ in range(_CRON_SEARCH_DAYS):
+        day = moment.date()
+        by_month_day, by_weekday = day.day in days, day.isoweekday() % 7 in weekdays
+        if day.month in months and ((by_month_day or by_weekday) if either_day else (by_month_day and by_weekday)):
+            for hour in sorted(h for h in hours if h >= moment.hour):
+                first = moment.minute if hour == moment.hour else 0
+                minute = min((m for m in minutes if m >= first), default=None)
+                if minute is not None:
+                    return logical, dt.datetime.combine(day, dt.time(hour, minute), dt.timezone.utc)
+        moment = dt.datetime.combine(day + ONE_DAY, dt.time(), dt.timezone.utc)
+    raise ValueError(f"schedule `{schedule}` never fires")
+
+
+def _cron_field(text: str, index: int, schedule: str) -> frozenset[int]:
+    low, high = _CRON_RANGES[index]
+    names = _CRON_NAMES.get(index, [])
+    base = 1 if index == 3 else 0
+
+    def number(part: str) -> int:
+        part = part.strip().lower()
+        value = names.index(part) + base if part in names else int(part) if part.isdigit() else None
+        if value is None or not low <= value <= high:
+            raise ValueError(f"schedule `{schedule}`: `{text}` is not a cron field")
+        return value
+
+    values: set[int] = set()
+    for part in text.split(","):
+        body, slash, step = part.partition("/")
+        if body == "*":
+            first, last = low, high
+        elif "-" in body:
+            first, last = (number(x) for x in body.split("-", 1))
+        else:
+            first = number(body)
+            last = high if slash else first
+        if slash and not step.isdigit() or slash and int(step) == 0 or first > last:
+            raise ValueError(f"schedule `{schedule}`: `{text}` is not a cron field")
+        values.update(range(first, last + 1, int(step) if slash else 1))
+    return frozenset(v % 7 for v in values) if index == 4 else frozenset(values)
 
 
 def run_arguments(run: dict[str, str]) -> list[str]:

@@ -227,6 +227,35 @@ def test_run_times_are_read_as_utc_and_written_as_iso_text():
     assert (empty["run.interval_start"], empty["run.interval_end"]) == ("2013-01-02T00:00:00Z", "2013-01-03T00:00:00Z")
 
 
+@pytest.mark.parametrize("schedule, logical, end", [
+    ("@hourly", "2013-01-02T05:00:00Z", "2013-01-02T06:00:00Z"),
+    ("@daily", "2013-01-02", "2013-01-03T00:00:00Z"),
+    ("@weekly", "2013-01-06", "2013-01-13T00:00:00Z"),  # Sundays
+    ("@monthly", "2013-02-01", "2013-03-01T00:00:00Z"),  # February, not 31 days
+    ("@yearly", "2012-01-01", "2013-01-01T00:00:00Z"),
+    ("*/15 * * * *", "2013-01-02T05:07:00Z", "2013-01-02T05:15:00Z"),
+    ("0 6 * * mon-fri", "2013-01-04T06:00:00Z", "2013-01-07T06:00:00Z"),  # Friday to Monday
+    ("0 0 13 * 5", "2013-01-04", "2013-01-11T00:00:00Z"),  # the 13th or a Friday, as cron reads both
+    ("0 0 29 2 *", "2013-01-01", "2016-02-29T00:00:00Z"),
+])
+def test_without_an_interval_a_scheduled_run_covers_its_schedules_period_from_the_run_date(schedule, logical, end):
+    values = contract.run_context(logical, schedule=schedule)
+    assert (values["run.interval_start"], values["run.interval_end"]) == (values["run.logical_date"], end)
+
+
+def test_an_interval_given_or_no_cron_schedule_keeps_the_interval_or_the_day():
+    assert contract.run_context("2013-01-02", "2013-01-02T05:00:00Z", "2013-01-02T06:00:00Z", "@daily") == \
+        contract.run_context("2013-01-02", "2013-01-02T05:00:00Z", "2013-01-02T06:00:00Z")
+    for schedule in (None, "@once", "@continuous"):
+        assert contract.run_context("2013-01-02T05:00:00Z", schedule=schedule)["run.interval_end"] == "2013-01-03T00:00:00Z"
+
+
+@pytest.mark.parametrize("schedule", ["0 0 * *", "61 * * * *", "0 0 31 2 *", "*/0 * * * *", "@fortnightly"])
+def test_a_schedule_that_is_not_cron_or_never_fires_is_a_value_error(schedule):
+    with pytest.raises(ValueError, match=f"schedule `{re.escape(schedule)}`"):
+        contract.run_context("2013-01-02", schedule=schedule)
+
+
 def test_the_default_run_is_now_in_utc():
     before = dt.datetime.now(dt.timezone.utc).date()
     values = contract.run_context()

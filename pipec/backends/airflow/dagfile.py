@@ -22,13 +22,14 @@ BASE_DIR_VARIABLE = "PIPEC_BASE_DIR"
 STORAGE_ROOT_VARIABLE = "PIPEC_STORAGE_ROOT"
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
-from pipec.runtime_contract import substitute
+from pipec.runtime_contract import RUN_PREFIX, substitute
 
 SUPPORT_DIR = "pipec_support"
+RUN_VALUE_IN_PATH = "${" + RUN_PREFIX
 TEMPLATES = Path(__file__).parent / "templates"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Module-level names of the DAG file that a task function must not shadow.
-_TAKEN_NAMES = frozenset({"Asset", "Param", "dag", "task", "datetime", "os", "pathlib", "run_stage",
+_TAKEN_NAMES = frozenset({"Asset", "AssetAlias", "publish_run_assets", "Param", "dag", "task", "datetime", "os", "pathlib", "run_stage",
                           "DAG_FOLDER", "BASE_DIR", "STORAGE_ROOT", "deploy_path", "asset_uri",
                           "run_spark_job", "pipeline", "dag_object", "SUPPORT_DIR", "context",
                           "commit_outputs", "clean_up", "support", "openlineage_datasets",
@@ -76,7 +77,7 @@ class StageTask:
         arguments += [f"{direction}=openlineage_datasets({py_literal(self.task_id)}, {py_literal(direction)})"
                       for direction in self.declares]
         if self.asset_uris:
-            assets = [f"Asset(asset_uri({py_literal(uri, 12)}))" for uri in self.asset_uris]
+            assets = [f"{_outlet_class(uri)}(asset_uri({py_literal(uri, 12)}))" for uri in self.asset_uris]
             one_line = f"outlets=[{', '.join(assets)}]"
             arguments.append(one_line if len(one_line) <= 88 else
                              "outlets=[\n" + "".join(f"{' ' * 12}{a},\n" for a in assets) + " " * 8 + "]")
@@ -124,6 +125,11 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
     params.update({py_literal(name): call for name, call in builtins.items()})
     template = {"polars": "dag.py.j2", "spark": "dag_spark.py.j2"}[engine]
     arguments = dag_arguments(ir.options, data_intervals=ir.uses_run_context())
+    interval_timetable = arguments["schedule"].startswith(INTERVAL_TIMETABLE)
+    run_assets = [uri for uri in commit_task.asset_uris if _outlet_class(uri) == "AssetAlias"]
+    sdk_names = ["Asset", *(["AssetAlias"] if run_assets else []),
+                 *([INTERVAL_TIMETABLE] if interval_timetable else []), "Param", "dag", "task"]
+    commit_arguments = [_list_source([t.task_id for t in commit_task.upstream], indent=12), "context"]
     return _ENVIRONMENT.get_template(template).render(
         dag_id_literal=py_literal(ir.pipeline),
         **engine_fields,
@@ -138,7 +144,8 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         stages_module_literal=py_literal(stages_module_name(ir.pipeline)),
         doc_md_literal=py_literal(ir.doc or f"Pipeline `{ir.pipeline}`.", indent=4),
         dag_arguments=arguments,
-        interval_timetable=arguments["schedule"].startswith(INTERVAL_TIMETABLE),
+        sdk_imports=", ".join(sdk_names),
+        run_assets_literal=py_literal(run_assets, 8) if run_assets else "",
         duration_params_literal=py_literal(tuple(p.name for p in ir.params if p.type.name == "duration")),
         confine_outputs=ir.options.confine_outputs,
         params=params,
@@ -146,11 +153,17 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         commit_task=commit_task.template_fields(),
         commit_signature=call_source(f"def {commit_task.task_id}",
                                      [t.task_id for t in commit_task.upstream] + ["**context"], indent=4),
-        commit_body=call_source("return support().commit_outputs",
-                                [_list_source([t.task_id for t in commit_task.upstream], indent=12), "context"],
-                                indent=8),
+        commit_body=call_source("published = support().commit_outputs" if run_assets
+                                else "return support().commit_outputs", commit_arguments, indent=8),
         commit_call=call_source(commit_task.task_id, [t.variable for t in commit_task.upstream], indent=4),
     )
+
+
+def _outlet_class(uri: str) -> str:
+    """A sink whose path holds a run value (`${run.date}`) writes another file each run: its outlet
+    is an AssetAlias named by the path, to which each run adds the Asset of the file it wrote
+    (`publish_run_assets` in the DAG); any other sink is an Asset."""
+    return "AssetAlias" if RUN_VALUE_IN_PATH in uri else "Asset"
 
 
 def _list_source(names: list[str], indent: int) -> str:

@@ -171,18 +171,27 @@ def run_values(context: dict[str, Any]) -> dict[str, str]:
     a backfill set them (the DAG's timetable starts a run's interval at its logical date).
 
     A manual run (`dag.test()`, a trigger with a logical date) is given the period that
-    ends at its logical date; pipec gives it the period of that length that starts there, as the
-    scheduled run and `pipec run --run-date` for that date have. An empty interval (an
+    ends at its logical date; pipec gives it the period of the DAG's cron schedule that starts
+    there (`contract.schedule_period`), as the scheduled run and `pipec run --run-date` for that
+    date have (an @monthly run for February covers February, not 31 days). An empty interval (an
     unscheduled DAG) is the logical date's day, as in a local run."""
     dag_run = context.get("dag_run")
     logical = context.get("logical_date") or getattr(dag_run, "run_after", None)
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    schedule = getattr(getattr(context.get("dag"), "timetable", None), "expression", None)
     if logical is not None and start is not None and end is not None and start not in (end, logical):
-        start, end = logical, logical + (end - start)
+        start, end = contract.schedule_period(schedule, logical) if schedule else (logical, logical + (end - start))
     try:
         return contract.run_context(logical, start, end)
     except ValueError as exc:
         raise contract.ParamError(f"the run's dates: {exc}") from None
+
+
+def run_paths(paths: list[str], context: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each sink path that holds run values (`out/events_${run.date}.csv`), with the path that
+    this DAG run's values give it (`out/events_2013-01-02.csv`)."""
+    run = run_values(context)
+    return [(path, contract.substitute(path, run)) for path in paths]
 
 
 def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], writes: dict[str, str],

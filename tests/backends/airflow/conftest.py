@@ -25,3 +25,12 @@ def compile_pipe(tmp_path):
 
     (tmp_path / "work").mkdir()
     return compile_
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (`item.rep_call`), so that a fixture can tell
+    in its teardown whether the test failed (test_scheduler.py prints Airflow's logs then)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -217,3 +217,13 @@ def test_a_run_conf_cannot_move_a_confined_sink_out_of_base_dir(compile_pipe, tm
     finally:
         for name in ("pipec_task_io", "pipec_local_runtime", "pipec_commit", "pipec_contract", "confined_stages"):
             sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize("module", ["pipec.backends.airflow.task_io", "pipec.runtime_contract"])
+def test_the_task_support_and_the_contract_never_name_the_orchestrator(module):
+    """Its DAG processor parses every file that names it and `dag` as a possible DAG file; the
+    copies beside a DAG are listed in .airflowignore, but must not depend on it."""
+    import importlib
+
+    text = Path(importlib.import_module(module).__file__).read_text()
+    assert "airflow" not in text.lower()

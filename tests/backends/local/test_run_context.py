@@ -79,3 +79,23 @@ def test_the_library_api_takes_the_run_date_and_a_run_without_one_is_for_now(wor
     assert ids(workdir / "out" / "events_2013-01-01.csv") == [3]
     with pytest.raises(pipec.RunError, match="part.csv"):  # today's partition is not there
         pipec.run(workdir / "daily.pipe", workdir=workdir)
+
+
+def test_without_an_interval_an_hourly_pipeline_covers_the_hour_of_its_run_date(workdir):
+    """The default interval is the schedule's period from the run date, as Airflow's scheduled run
+    for that date has; it was the day whatever the schedule."""
+    (workdir / "daily.pipe").write_text(PIPELINE.replace('schedule="@daily"', 'schedule="@hourly"'))
+    assert run("--run-date", "2013-01-02T06:00:00Z") == 0
+    written = pl.read_csv(workdir / "out" / "events_2013-01-02.csv")
+    assert written["id"].to_list() == [5]  # 06:00; the 07:00 row is the next hour's
+    assert set(written["starts"]) == {"2013-01-02T06:00:00Z"}
+    import pipec
+
+    pipec.run(workdir / "daily.pipe", workdir=workdir, run_date="2013-01-02T07:00:00Z")
+    assert ids(workdir / "out" / "events_2013-01-02.csv") == [6]
+
+
+def test_a_schedule_that_is_not_cron_is_a_usage_error_when_the_pipeline_reads_the_run(workdir, capsys):
+    (workdir / "daily.pipe").write_text(PIPELINE.replace('schedule="@daily"', 'schedule="every day"'))
+    assert run("--run-date", "2013-01-02") == 2
+    assert "schedule `every day` is not a preset" in capsys.readouterr().err
