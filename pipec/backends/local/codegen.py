@@ -27,6 +27,7 @@ from pipec.compiler.ir import IR, IRNode, NamedExpr
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
+from pipec.stdlib.steps.load_model import expected_signature
 from pipec.stdlib.steps.tune import trials_type
 
 DEFAULT_RUNTIME = "pipec.backends.local.runtime"
@@ -522,6 +523,25 @@ def _evaluate(site: Site) -> str:
     return _call(site.out, "rt.evaluate", ["ctx", site.nid, site.ins[0], site.ins[1], f"label={py(a.label)}",
                                            f"label_type={py(label_type.base)}", f"task={py(a.task)}",
                                            f"metrics={py(a.metrics)}"])
+
+
+def _where(node: IRNode) -> str:
+    """`step at file:line:col`, how run-time errors name the step."""
+    return f"{node.step} at {node.span.file}:{node.span.line}:{node.span.column}"
+
+
+@emits("load_model", arguments=_path, imports=("joblib",))
+def _load_model(site: Site) -> str:
+    expected = expected_signature(site.node.output)
+    return _call(site.out, "rt.load_saved_model", ["ctx", site.nid, py(site.args.path), f"expected={py(expected)}",
+                                                   f"where={py(_where(site.node))}"])
+
+
+@emits("drift", arguments=lambda node: f"{node.inputs[1]}, columns=[{', '.join(c.name for c in node.args.columns)}]")
+def _drift(site: Site) -> str:
+    columns = py([(c.name, c.numeric) for c in site.args.columns])
+    return _call(site.out, "rt.drift", ["ctx", site.nid, site.ins[0], site.ins[1], f"columns={columns}",
+                                        f"where={py(_where(site.node))}"])
 
 
 # -- sinks
