@@ -31,6 +31,7 @@ from pipec.compiler.plan import Plan
 from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
 from pipec.stdlib.steps import STEPS
+from pipec.stdlib.steps.load_model import expected_signature
 from pipec.stdlib.steps.tune import trials_type
 
 LINE_LIMIT = 100
@@ -544,6 +545,23 @@ def _evaluate(job: JobWriter, node: IRNode) -> str:
     a = node.args
     return call("evaluate", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1]), f"label={lit(a.label)}",
                              f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
+
+
+def _where(node: IRNode) -> str:
+    """`step at file:line:col`, how run-time errors name the step."""
+    return f"{node.step} at {node.span.file}:{node.span.line}:{node.span.column}"
+
+
+@emits("load_model", shape=VALUE)
+def _load_model(job: JobWriter, node: IRNode) -> str:
+    return call("load_saved_model", [f"resolve_path({lit(node.args.path)}, params)",
+                                     lit(expected_signature(node.output)), lit(_where(node))])
+
+
+@emits("drift", shape=VALUE, action=True)
+def _drift(job: JobWriter, node: IRNode) -> str:
+    columns = list_text([f"({lit(c.name)}, {lit(c.numeric)})" for c in node.args.columns], INDENT)
+    return call("drift", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1]), columns, lit(_where(node))])
 
 
 # -- sinks
