@@ -8,23 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from drift_reference import numpy_psi
 from pipec.runtime_contract import PipelineRunError, drift_metrics
-
-
-def numpy_psi(values, reference, numeric: bool) -> float:
-    """PSI with the binning docs/semantics.md states, computed with numpy."""
-    values, reference = np.asarray(values), np.asarray(reference)
-    if numeric:
-        cuts = np.unique(np.quantile(reference, np.arange(1, 10) / 10, method="lower"))
-        e = np.bincount(np.searchsorted(cuts, reference, side="left"), minlength=len(cuts) + 1)
-        a = np.bincount(np.searchsorted(cuts, values, side="left"), minlength=len(cuts) + 1)
-    else:
-        categories = np.unique(np.concatenate([values, reference]))
-        e = np.array([(reference == c).sum() for c in categories])
-        a = np.array([(values == c).sum() for c in categories])
-    e, a = e / e.sum(), a / a.sum()
-    e, a = np.where(e == 0, 1e-4, e), np.where(a == 0, 1e-4, a)
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def test_hand_made_numeric_column():

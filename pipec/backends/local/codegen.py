@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from pipec.backends.emitters import EmitterRegistry
+from pipec.backends.emitters import EmitterRegistry, step_location
 from pipec.backends.local.expressions import (aggregate_calls, gathered_float_aggregate, observed_terms, py,
                                               python_value, string_value, to_polars, to_text)
 from pipec.compiler import ast
@@ -525,23 +525,18 @@ def _evaluate(site: Site) -> str:
                                            f"metrics={py(a.metrics)}"])
 
 
-def _where(node: IRNode) -> str:
-    """`step at file:line:col`, how run-time errors name the step."""
-    return f"{node.step} at {node.span.file}:{node.span.line}:{node.span.column}"
-
-
 @emits("load_model", arguments=_path, imports=("joblib",))
 def _load_model(site: Site) -> str:
     expected = expected_signature(site.node.output)
     return _call(site.out, "rt.load_saved_model", ["ctx", site.nid, py(site.args.path), f"expected={py(expected)}",
-                                                   f"where={py(_where(site.node))}"])
+                                                   f"where={py(step_location(site.node))}"])
 
 
 @emits("drift", arguments=lambda node: f"{node.inputs[1]}, columns=[{', '.join(c.name for c in node.args.columns)}]")
 def _drift(site: Site) -> str:
     columns = py([(c.name, c.numeric) for c in site.args.columns])
     return _call(site.out, "rt.drift", ["ctx", site.nid, site.ins[0], site.ins[1], f"columns={columns}",
-                                        f"where={py(_where(site.node))}"])
+                                        f"where={py(step_location(site.node))}"])
 
 
 # -- sinks

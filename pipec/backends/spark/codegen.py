@@ -23,7 +23,7 @@ from typing import Callable
 
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
-from pipec.backends.emitters import EmitterRegistry
+from pipec.backends.emitters import EmitterRegistry, step_location
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
@@ -547,21 +547,17 @@ def _evaluate(job: JobWriter, node: IRNode) -> str:
                              f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
 
 
-def _where(node: IRNode) -> str:
-    """`step at file:line:col`, how run-time errors name the step."""
-    return f"{node.step} at {node.span.file}:{node.span.line}:{node.span.column}"
-
-
 @emits("load_model", shape=VALUE)
 def _load_model(job: JobWriter, node: IRNode) -> str:
     return call("load_saved_model", [f"resolve_path({lit(node.args.path)}, params)",
-                                     lit(expected_signature(node.output)), lit(_where(node))])
+                                     lit(expected_signature(node.output)), lit(step_location(node))])
 
 
 @emits("drift", shape=VALUE, action=True)
 def _drift(job: JobWriter, node: IRNode) -> str:
     columns = list_text([f"({lit(c.name)}, {lit(c.numeric)})" for c in node.args.columns], INDENT)
-    return call("drift", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1]), columns, lit(_where(node))])
+    return call("drift", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1]), columns,
+                          lit(step_location(node))])
 
 
 # -- sinks
