@@ -549,8 +549,12 @@ def _evaluate(job: JobWriter, node: IRNode) -> str:
 
 @emits("load_model", shape=VALUE)
 def _load_model(job: JobWriter, node: IRNode) -> str:
-    return call("load_saved_model", [f"resolve_path({lit(node.args.path)}, params)",
-                                     lit(expected_signature(node.output)), lit(step_location(node))])
+    expected = expected_signature(node.output)
+    features = list_text([lit(feature) for feature in expected["features"]], INDENT)
+    signature = dict_text([(lit("kind"), lit(expected["kind"])), (lit("features"), features),
+                           (lit("label"), lit(expected["label"]))], "")
+    return call("load_saved_model", [f"resolve_path({lit(node.args.path)}, params)", signature,
+                                     lit(step_location(node))])
 
 
 @emits("drift", shape=VALUE, action=True)

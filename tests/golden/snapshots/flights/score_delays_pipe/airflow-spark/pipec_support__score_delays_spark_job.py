@@ -71,7 +71,16 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
     model = load_saved_model(
         resolve_path("${model_dir}", params),
-        {"kind": "classifier", "features": [["carrier", "str"], ["dep_hour", "int"], ["log_distance", "float"], ["origin", "str"]], "label": ["late", "bool"]},
+        {
+            "kind": "classifier",
+            "features": [
+                ["carrier", "str"],
+                ["dep_hour", "int"],
+                ["log_distance", "float"],
+                ["origin", "str"],
+            ],
+            "label": ["late", "bool"],
+        },
         "load_model at examples/flights/score_delays.pipe:26:11",
     )
     scheduled = (
