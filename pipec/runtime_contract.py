@@ -11,9 +11,12 @@ therefore changes all runtimes at once, which is the point.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
+import math
+import os
 import posixpath
 import re
 from typing import Any, Callable, NamedTuple
@@ -531,3 +534,161 @@ def _checked(value: Any, bound: Bound, what: str) -> Any:
         raise ParamError(f"{what} must be {bound.requirement}, but it is {value!r} (a param value given at run time)",
                          value=value)
     return value
+
+
+# ---------------------------------------------------------------- saved models (`load_model`)
+# A model folder written by `save_model` holds the engine's files and a JSON sidecar describing
+# them; the sidecar's name says which engine wrote it (docs/semantics.md, "Saved models").
+MODEL_SIDECAR_ENGINES = {"model.json": "scikit-learn", "pipec-model.json": "spark"}
+
+
+def model_folder_digest(folder: str) -> str:
+    """`sha256:<hex>` of a model folder's files but its sidecar: of each file's relative path and
+    bytes, in path order. `save_model` records it in the sidecar; `load_model` compares it before
+    it loads anything (unpickling a scikit-learn model runs code)."""
+    h = hashlib.sha256()
+    names = []
+    for root, _, files in os.walk(folder):
+        names += [os.path.relpath(os.path.join(root, name), folder) for name in files]
+    for name in sorted(n.replace(os.sep, "/") for n in names):
+        if name in MODEL_SIDECAR_ENGINES:
+            continue
+        with open(os.path.join(folder, name), "rb") as f:
+            h.update(f"{name}\0{hashlib.sha256(f.read()).hexdigest()}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def read_model_sidecar(folder: str) -> tuple[str, dict[str, Any]]:
+    """The engine and the sidecar of the model folder `folder` (ValueError saying why it is no
+    saved pipec model)."""
+    if not os.path.isdir(folder):
+        raise ValueError("there is no model folder there" if not os.path.exists(folder) else "it is not a folder")
+    for name, engine in MODEL_SIDECAR_ENGINES.items():
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    sidecar = json.load(f)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"its {name} cannot be read: {exc}") from None
+            if not isinstance(sidecar, dict) or sidecar.get("kind") not in ("classifier", "regressor", "clusterer") \
+                    or not isinstance(sidecar.get("features"), list):
+                raise ValueError(f"its {name} does not describe a model")
+            return engine, sidecar
+    raise ValueError("it has no model.json or pipec-model.json written by `save_model`")
+
+
+def model_signature(sidecar: dict[str, Any]) -> dict[str, Any]:
+    """What a model's users rely on: its kind, its features (name and type) and its label."""
+    label = sidecar.get("label")
+    return {"kind": sidecar["kind"], "features": sorted([f["name"], f["type"]] for f in sidecar["features"]),
+            "label": [label["name"], label["type"]] if label else None}
+
+
+def checked_saved_model(folder: str, expected: dict[str, Any], engine: str, where: str) -> dict[str, Any]:
+    """The sidecar of the model folder `load_model` at `where` reads, after checking that it is a
+    saved pipec model of `engine`, that its files have the digest the sidecar records, and that
+    it has the `model_signature` the pipeline was checked against (`expected`); a PipelineRunError
+    naming `where` otherwise, raised before the model's files are loaded."""
+    try:
+        found, sidecar = read_model_sidecar(folder)
+    except ValueError as exc:
+        raise PipelineRunError(f"{where}: {folder} is not a saved pipec model: {exc}", file=folder) from None
+    if found != engine:
+        raise PipelineRunError(f"{where}: the model at {folder} was saved by the {found} engine, but this run "
+                               f"uses {engine}; a model loads only on the engine that saved it "
+                               "(docs/semantics.md, \"Saved models\")", file=folder)
+    if sidecar.get("sha256") != model_folder_digest(folder):
+        raise PipelineRunError(f"{where}: the files of the model at {folder} do not have the digest its sidecar "
+                               "records: they were changed after `save_model` wrote them, so they are not loaded",
+                               file=folder)
+    signature = model_signature(sidecar)
+    if signature != expected:
+        differences = [f"{part} {signature[part]!r} (expected {expected[part]!r})"
+                       for part in ("kind", "features", "label") if signature[part] != expected[part]]
+        raise PipelineRunError(f"{where}: the model at {folder} is not the one the pipeline was checked "
+                               f"against: its {'; its '.join(differences)}", file=folder)
+    return sidecar
+
+
+# ---------------------------------------------------------------- `drift`
+# docs/semantics.md, "Drift": per column, the population stability index (PSI) of the table
+# against the reference and, for numeric columns, the two-sample Kolmogorov-Smirnov statistic.
+DRIFT_BINS = 10
+DRIFT_EPSILON = 1e-4  # the share given to a bin that holds no value on one side
+
+
+def drift_cut_points(reference: list[Any]) -> list[Any]:
+    """The numeric bins' cut points: the distinct values `numpy.quantile(reference, k / 10,
+    method="lower")` for k = 1..9 of the sorted non-null reference values."""
+    values = sorted(reference)
+    last = len(values) - 1
+    return sorted({values[int(math.floor((k / DRIFT_BINS) * last))] for k in range(1, DRIFT_BINS)})
+
+
+def population_stability_index(expected: list[int], actual: list[int]) -> float:
+    """PSI = sum over bins of (a - e) * ln(a / e), a and e the bin's shares of the table's and the
+    reference's values (a share of 0 counts as DRIFT_EPSILON), summed in bin order."""
+    n_expected, n_actual = sum(expected), sum(actual)
+    total = 0.0
+    for e_count, a_count in zip(expected, actual):
+        e = e_count / n_expected or DRIFT_EPSILON
+        a = a_count / n_actual or DRIFT_EPSILON
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def ks_statistic(reference: list[Any], values: list[Any]) -> float:
+    """The two-sample Kolmogorov-Smirnov statistic: the largest difference between the two
+    empirical distribution functions, found exactly in integers (max |i * m - j * n| over the
+    values) and divided once, as scipy.stats.ks_2samp's exact mode gives it."""
+    ref, cur = sorted(reference), sorted(values)
+    n, m = len(ref), len(cur)
+    i = j = 0
+    largest = 0
+    for x in sorted(set(ref) | set(cur)):
+        while i < n and ref[i] <= x:
+            i += 1
+        while j < m and cur[j] <= x:
+            j += 1
+        largest = max(largest, abs(i * m - j * n))
+    common = math.gcd(n, m)
+    return (largest // common) / (n * m // common)
+
+
+def drift_metrics(columns: list[tuple[str, bool, list[Any], list[Any]]], where: str) -> dict[str, float]:
+    """The `drift` metrics of (name, numeric, non-null table values, non-null reference values)
+    per column: `psi_<name>` (and `ks_<name>` for a numeric column), in column order, then
+    `max_psi` (and `max_ks` when a column is numeric). Numeric values are cut at
+    `drift_cut_points` into right-closed bins (-inf, c1], (c1, c2], ..., (c_last, +inf);
+    categorical ones (str, bool) count one bin per value either side has, in sorted order."""
+    metrics: dict[str, float] = {}
+    for name, numeric, values, reference in columns:
+        for side, held in (("the table", values), ("the reference", reference)):
+            if not held:
+                raise PipelineRunError(f"{where}: column `{name}` has no non-null value in {side}, so its drift "
+                                       "is not defined", column=name)
+        if numeric:
+            cuts = drift_cut_points(reference)
+            expected, actual = [0] * (len(cuts) + 1), [0] * (len(cuts) + 1)
+            for v in reference:
+                expected[bisect.bisect_left(cuts, v)] += 1
+            for v in values:
+                actual[bisect.bisect_left(cuts, v)] += 1
+        else:
+            categories = sorted(set(reference) | set(values))
+            expected, actual = _category_counts(reference, categories), _category_counts(values, categories)
+        metrics[f"psi_{name}"] = population_stability_index(expected, actual)
+        if numeric:
+            metrics[f"ks_{name}"] = ks_statistic(reference, values)
+    metrics["max_psi"] = max(v for k, v in metrics.items() if k.startswith("psi_"))
+    if any(numeric for _, numeric, _, _ in columns):
+        metrics["max_ks"] = max(v for k, v in metrics.items() if k.startswith("ks_"))
+    return metrics
+
+
+def _category_counts(values: list[Any], categories: list[Any]) -> list[int]:
+    counts = dict.fromkeys(categories, 0)
+    for v in values:
+        counts[v] += 1
+    return [counts[c] for c in categories]

@@ -27,3 +27,8 @@ class EmitterRegistry(dict[str, E]):
     def unregister(self, step: str) -> None:
         """Remove a step's emitter (one registered for a step defined outside pipec)."""
         del self[step]
+
+
+def step_location(node: IRNode) -> str:
+    """`step at file:line:col`: how generated code names a step in the errors it raises at run time."""
+    return f"{node.step} at {node.span.file}:{node.span.line}:{node.span.column}"

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pipec.compiler.ast import Expr, Literal_, ParamRef
 from pipec.compiler.ir import IR, IRNode
 from pipec.compiler.stats import Statistics
-from pipec.compiler.types import Schema, TableType
+from pipec.compiler.types import ModelType, Schema, TableType
 from pipec.runtime_contract import substitute
 
 DEFAULT_SOURCE_ROWS = 100_000  # a source whose file is not there yet
@@ -93,7 +93,7 @@ def _either(measured: float | None, guessed: float) -> float:
 
 def _guess(node: IRNode, inputs: list[NodeEstimate], ir: IR, params: Mapping[str, Any] | None,
            workdir: str | Path) -> NodeEstimate:
-    if node.is_source:
+    if node.is_source and isinstance(node.output, TableType):
         return _guess_source(node, ir, params, workdir)
     step = node.spec
     rows_in = sum(i.rows for i in inputs)
@@ -104,7 +104,7 @@ def _guess(node: IRNode, inputs: list[NodeEstimate], ir: IR, params: Mapping[str
     if isinstance(node.output, TableType):
         size = rows * row_width(node.output.schema_)
     else:
-        size = MODEL_BYTES if step.fits_model else METRICS_BYTES
+        size = MODEL_BYTES if isinstance(node.output, ModelType) else METRICS_BYTES
     seconds = step.seconds_per_row * rows_in * step.row_work(rows_in)
     return NodeEstimate(rows=rows, bytes=size, seconds=seconds)
 

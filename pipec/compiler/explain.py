@@ -10,6 +10,7 @@ from pipec.compiler.ir import IRNode
 from pipec.compiler.passes.exprs import expr_text
 from pipec.compiler.passes.naming import describe, human_bytes, line_of
 from pipec.compiler.plan import Plan
+from pipec.compiler.types import TableType
 
 _ESTIMATES = {
     "guessed": "estimates guessed from source sizes and per-step rates (no recorded statistics)",
@@ -27,7 +28,7 @@ def _sources_json(plan: Plan) -> list[dict[str, Any]]:
     ir = plan.ir
     sources = []
     for node in ir.nodes():
-        if node.is_source:
+        if node.is_source and isinstance(node.output, TableType):
             scanned = [c.spec.scan_predicate(c.args) for c in ir.consumers(node.id)]
             filters = [expr_text(predicate) for predicate in scanned if predicate is not None]
             sources.append({"node": node.id, "binding": node.binding, "line": line_of(node),

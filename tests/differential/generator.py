@@ -7,7 +7,8 @@ program the checker rejects is a bug in the generator or the checker: `Generator
 
 Every table step is drawn (filter, select, derive, drop, rename, fill_null, drop_nulls, distinct,
 sort, limit, sample, union, join with every `how` and `a == b` keys, aggregate with every
-aggregate, split with and without `by`, expect) and the ML steps (fit, predict, evaluate), with
+aggregate, split with and without `by`, expect), `drift` of a filtered part against its table, and the ML steps (fit,
+predict, evaluate), with
 extra weight on the shapes optimizers get wrong: twin branches from one value with the same
 step and different arguments, filters right after joins, derives and renames, wide sources of
 which few columns are used, projections after derives that replace a column, and now and then an
@@ -371,6 +372,8 @@ def generate(seed: int, data: Path, *, steps: int | None = None, ml: bool | None
         _grow(program, draw, spark_safe)
     if (ml if ml is not None else rng.random() < 0.15) and not spark_safe:
         _add_models(program, data)
+    if not spark_safe and rng.random() < 0.25:  # (drawn after the rest: earlier seeds keep their programs)
+        _add_drift(program)
     sinks = []
     for name, kind in program.kinds.items():
         if name in program.consumed or (sinks and rng.random() < 0.1):  # now and then an unused value
@@ -471,6 +474,21 @@ def _join(program: Program, left: str, name: str) -> str | None:
 
 def _draw_some(rng: random.Random, schema: list[Column]) -> list[Column]:
     return rng.sample(schema, rng.randint(0, min(3, len(schema))))
+
+
+def _add_drift(program: Program) -> None:
+    """`drift` of a filtered part of a table against the table (an empty side is a run error,
+    the same at every setting), on some of its numeric, string and boolean columns."""
+    rng = program.rng
+    value = rng.choice(_tables(program))
+    comparable = [c.name for c in program.schemas[value] if c.base in ("int", "float", "str", "bool")]
+    if not comparable:
+        return
+    part, metrics = program.fresh("v"), program.fresh("metrics")
+    predicate = Expressions(rng, program.schemas[value]).predicate()
+    program.add([part], f"{part} = {value} | filter({predicate})", [value])
+    columns = ", ".join(rng.sample(comparable, rng.randint(1, min(3, len(comparable)))))
+    program.add([metrics], f"{metrics} = {part} | drift({value}, columns=[{columns}])", [part, value])
 
 
 def _add_models(program: Program, data: Path) -> None:

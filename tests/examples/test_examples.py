@@ -15,6 +15,7 @@ import pytest
 
 from pipec.compiler.check import check_file
 from pipec.compiler.render import render_terminal
+from pipec.compiler.types import ModelType
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_FILES = sorted([*EXAMPLES.rglob("*.pipe"), *EXAMPLES.rglob("*.pipe.yaml")])
@@ -27,6 +28,7 @@ PIPELINES = {
     "flights/carrier_report.pipe": {"carrier_report"},
     "flights/weather_delays.pipe": {"weather_delays"},
     "flights/tune_delays.pipe": {"tune_delays"},
+    "flights/score_delays.pipe": {"score_delays"},
     "penguins/schemas.pipe": set(),
     "penguins/species.pipe": {"penguin_species"},
 }
@@ -107,5 +109,7 @@ def test_outputs_go_under_out_and_data_comes_from_a_data_dir_param():
             assert {p.name for p in ir.params} >= {"data_dir", "out_dir"}, path
             assert ir.param("out_dir").default.startswith("out/"), path
             for node in ir.nodes():
-                if node.is_source or node.is_sink:
+                if isinstance(node.output, ModelType) and node.is_source:  # another pipeline's output
+                    assert node.args.path.startswith("${model_dir}"), (path, node.id)
+                elif node.is_source or node.is_sink:
                     assert node.args.path.startswith(("${data_dir}/", "${out_dir}/")), (path, node.id)

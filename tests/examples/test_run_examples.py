@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import pipec
+from drift_reference import expected_drift
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -96,7 +98,8 @@ def test_flight_delays(data_dir, tmp_path):
     assert by_carrier.late_rate.is_monotonic_decreasing
 
 
-def test_tune_delays(data_dir, tmp_path):
+def test_tune_delays_then_score_delays(data_dir, tmp_path):
+    """score_delays loads the model tune_delays keeps (one run of the slow tuning for both)."""
     run_example("flights/tune_delays.pipe", data_dir / "nycflights13", tmp_path)
 
     trials = pd.read_csv(tmp_path / "trials.csv")
@@ -107,3 +110,19 @@ def test_tune_delays(data_dir, tmp_path):
     assert sidecar["selection"]["candidate"] == int(trials.roc_auc.idxmax()) + 1
     assert sidecar["selection"]["score"] == pytest.approx(trials.roc_auc.max())
     assert set(json.loads((tmp_path / "metrics.json").read_text())) == {"accuracy", "roc_auc"}
+
+    scoring = tmp_path / "scoring"
+    pipec.run(EXAMPLES / "flights/score_delays.pipe", workdir=REPO,
+              params={"data_dir": str(data_dir / "nycflights13"), "out_dir": str(scoring),
+                      "model_dir": str(tmp_path / "model")})
+    flights = pd.read_csv(data_dir / "nycflights13" / "flights.csv")
+    scored = pd.read_csv(scoring / "scored.csv")
+    assert len(scored) == (flights.month == 2).sum() and set(scored.prediction) <= {True, False}
+    january = flights[(flights.month == 1) & flights.arr_delay.notna()]
+    february = flights[flights.month == 2]
+    features = {"carrier": (february.carrier, january.carrier, False),
+                "origin": (february.origin, january.origin, False),
+                "log_distance": (np.log(february.distance), np.log(january.distance), True),
+                "dep_hour": (february.hour, january.hour, True)}
+    expected = expected_drift({name: (a.tolist(), b.tolist(), numeric) for name, (a, b, numeric) in features.items()})
+    assert json.loads((scoring / "drift.json").read_text()) == pytest.approx(expected, rel=1e-12, abs=1e-15)

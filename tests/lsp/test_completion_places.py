@@ -14,7 +14,7 @@ HEAD = 'pipeline p {\n  param n: int = 1\n  a = read_csv("a.csv", schema={x: int
     ("schema S {\n  a: ", ["int", "float", "bool", "str", "date", "timestamp"]),
     ("pipeline p {\n  param x: ", ["int", "float", "bool", "str", "date", "duration", "list[str]", "list[int]"]),
     ("pipeline p(owner=\"me\", ", ["schedule=", "start=", "catchup=", "retries=", "retry_delay=", "timeout=", "tags=", "confine_outputs=", "tasks="]),
-    (HEAD + "  b = ", ["read_csv", "read_parquet", "read_json", "read_table", "read_query", "a"]),
+    (HEAD + "  b = ", ["read_csv", "read_parquet", "read_json", "read_table", "read_query", "load_model", "a"]),
     (HEAD + "  ", ["a", "param"]),
     (HEAD + "  b = a | join(", ["on=", "how=", "a"]),
     (HEAD + "  b = a | join(a, how=", ['"inner"', '"left"', '"right"', '"full"', '"semi"', '"anti"']),
@@ -36,4 +36,4 @@ def test_step_names_after_a_bar_leave_out_sources():
     text = HEAD + "  b = a\n    | "
     labels = [item.label for item in complete(analyse(text, "/virtual/t.pipe"), len(text))]
     assert labels[:3] == ["filter", "select", "derive"] and "write_csv" in labels
-    assert not {"read_csv", "read_parquet", "read_json", "read_table", "read_query"} & set(labels)
+    assert not {"read_csv", "read_parquet", "read_json", "read_table", "read_query", "load_model"} & set(labels)

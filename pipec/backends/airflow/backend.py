@@ -34,6 +34,7 @@ from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
 from pipec.runtime_contract import run_key
+from pipec.stdlib.steps.load_model import engine_mismatches
 
 # How the runtime modules import pipec's stdlib-only modules, and how their copies beside a DAG
 # import the copies of those modules instead.
@@ -84,7 +85,7 @@ class AirflowBackend:
         own = _reserved_param_errors(ir)
         if self.engine == "spark":  # Spark also rejects expressions it cannot translate
             return get_backend("spark").check_supported(ir) + own
-        return unsupported_steps(self, ir) + own
+        return unsupported_steps(self, ir) + engine_mismatches(ir, "scikit-learn") + own
 
     def run(self, plan: Plan, params: dict[str, Any], workdir: Path, record: RunObserver,
             options: RunOptions) -> int:

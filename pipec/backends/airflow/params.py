@@ -120,6 +120,8 @@ def timedelta_source(seconds: int) -> str:
 # Schedules that are not a cron expression or preset, and so have no data interval to give.
 _NOT_CRON = (None, "@once", "@continuous")
 INTERVAL_TIMETABLE = "CronDataIntervalTimetable"
+# `schedule="asset:out/train/model"`: run when the DAG writing that path publishes its Asset
+ASSET_SCHEDULE = "asset:"
 
 
 def dag_arguments(options: Options, data_intervals: bool = False) -> dict[str, str]:
@@ -130,7 +132,11 @@ def dag_arguments(options: Options, data_intervals: bool = False) -> dict[str, s
     2013-01-02: [2013-01-02, 2013-01-03)), as `pipec run --run-date` means, where Airflow's default
     timetable would give every run an empty interval."""
     arguments = {"schedule": py_literal(options.schedule)}
-    if data_intervals and options.schedule not in _NOT_CRON:
+    if options.schedule is not None and options.schedule.startswith(ASSET_SCHEDULE):
+        # another pipeline's sink (its default path): this DAG runs whenever that DAG publishes it
+        path = options.schedule.removeprefix(ASSET_SCHEDULE)
+        arguments["schedule"] = f"[Asset(asset_uri({py_literal(path)}))]"
+    elif data_intervals and options.schedule not in _NOT_CRON:
         arguments["schedule"] = f"{INTERVAL_TIMETABLE}({py_literal(options.schedule)}, timezone='UTC')"
     if options.start is not None:
         arguments["start_date"] = start_date_source(options.start)

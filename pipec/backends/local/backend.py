@@ -11,6 +11,7 @@ from pipec.backends.local.codegen import EMITTERS, generate_module
 from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan
+from pipec.stdlib.steps.load_model import engine_mismatches
 
 
 class LocalBackend:
@@ -23,7 +24,7 @@ class LocalBackend:
         return frozenset(EMITTERS)
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
-        return unsupported_steps(self, ir)
+        return unsupported_steps(self, ir) + engine_mismatches(ir, "scikit-learn")
 
     def compile(self, plan: Plan, out_dir: Path) -> list[Path]:
         """Write the generated module (what `pipec run` executes) for inspection."""

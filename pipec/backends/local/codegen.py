@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from pipec.backends.emitters import EmitterRegistry
+from pipec.backends.emitters import EmitterRegistry, step_location
 from pipec.backends.local.expressions import (aggregate_calls, gathered_float_aggregate, observed_terms, py,
                                               python_value, string_value, to_polars, to_text)
 from pipec.compiler import ast
@@ -28,6 +28,7 @@ from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
 from pipec.stdlib.steps.database import run_item, run_items
+from pipec.stdlib.steps.load_model import expected_signature
 from pipec.stdlib.steps.tune import trials_type
 
 DEFAULT_RUNTIME = "pipec.backends.local.runtime"
@@ -542,6 +543,20 @@ def _evaluate(site: Site) -> str:
     return _call(site.out, "rt.evaluate", ["ctx", site.nid, site.ins[0], site.ins[1], f"label={py(a.label)}",
                                            f"label_type={py(label_type.base)}", f"task={py(a.task)}",
                                            f"metrics={py(a.metrics)}"])
+
+
+@emits("load_model", arguments=_path, imports=("joblib",))
+def _load_model(site: Site) -> str:
+    expected = expected_signature(site.node.output)
+    return _call(site.out, "rt.load_saved_model", ["ctx", site.nid, py(site.args.path), f"expected={py(expected)}",
+                                                   f"where={py(step_location(site.node))}"])
+
+
+@emits("drift", arguments=lambda node: f"{node.inputs[1]}, columns=[{', '.join(c.name for c in node.args.columns)}]")
+def _drift(site: Site) -> str:
+    columns = py([(c.name, c.numeric) for c in site.args.columns])
+    return _call(site.out, "rt.drift", ["ctx", site.nid, site.ins[0], site.ins[1], f"columns={columns}",
+                                        f"where={py(step_location(site.node))}"])
 
 
 # -- sinks

@@ -23,14 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from pipec.backends.emitters import step_location
 from pipec.backends.local import runtime as rt
 from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module, stage_metadata
 from pipec.backends.local.measure import StageTiming, node_observations
 from pipec.backends.local.reuse import Reuse
 from pipec.compiler.plan import Plan, Stage
-from pipec.runtime_contract import run_context
+from pipec.runtime_contract import checked_saved_model, run_context
 from pipec.stdlib.steps import STEPS
 from pipec.stdlib.steps.database import run_items
+from pipec.stdlib.steps.load_model import LoadModelArgs, expected_signature
 
 Event = dict[str, Any]
 
@@ -118,6 +120,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         ctx.recover([node.args.path for node in ir.sinks() if not node.spec.external])
         if tables := run_items(ir):
             rt.check_databases(ctx, tables)
+        check_saved_models(plan, ctx)
         reuse = Reuse(plan, ctx.params, workdir, use_cache=use_cache, rerun=rerun)
         to_run = [stage for stage in plan.ordered_stages if not reuse.decisions[stage.id].reuse]
         imports = prefetch_imports(plan, to_run)
@@ -153,6 +156,15 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         kept=[SinkResult(node=n, step=ir.node(n).step, path=str(ctx.path(ir.node(n).args.path)), rows=sink["rows"])
               for d in reused for n, sink in d.manifest["sinks"].items() if n not in d.sinks_to_restore],
     )
+
+
+def check_saved_models(plan: Plan, ctx: rt.RunContext) -> None:
+    """Check every model `load_model` reads (engine, digest, type) before any stage starts, so that
+    a wrong model is a located error before any work (the step checks it again as it loads it)."""
+    for node in plan.ir.nodes():
+        if isinstance(node.args, LoadModelArgs):
+            checked_saved_model(str(ctx.path(node.args.path)), expected_signature(node.output), "scikit-learn",
+                                step_location(node))
 
 
 def _stage_functions(plan: Plan) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, 
 from pipec.backends import postgres as database  # beside a DAG: its copy, pipec_postgres
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
     SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, best_candidate, check_bound,
-    check_hyperparameters, confined_sink, draw_numerator, in_utc, metrics_json_text, substitute, validation_rounds,
-    write_table_csv, write_table_json)
+    check_hyperparameters, checked_saved_model, confined_sink, draw_numerator, drift_metrics, in_utc,
+    metrics_json_text, model_folder_digest, substitute, validation_rounds, write_table_csv, write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -1257,6 +1257,15 @@ def write_database(ctx: RunContext, node_id: str, frame, item: dict[str, Any]) -
         raise PipelineRunError(str(exc)) from None
 
 
+def drift(ctx: RunContext, node_id: str, frame, reference, *, columns: list[tuple[str, bool]],
+          where: str) -> dict[str, float]:
+    """`drift`: the runtime contract's `drift_metrics` of each (column, numeric) pair's non-null values."""
+    df = frame.collect() if hasattr(frame, "collect") else frame
+    ref = reference.collect() if hasattr(reference, "collect") else reference
+    return drift_metrics([(name, numeric, df.get_column(name).drop_nulls().to_list(),
+                           ref.get_column(name).drop_nulls().to_list()) for name, numeric in columns], where)
+
+
 # ------------------------------------------------------------------ sinks
 def write_csv(ctx: RunContext, node_id: str, frame, template: str) -> None:
     df = ctx.materialise(node_id, frame)
@@ -1289,7 +1298,8 @@ def write_model(model: Model, folder: Path) -> None:
 
     folder.mkdir()
     joblib.dump(model.pipeline, folder / "model.joblib")
-    (folder / "model.json").write_text(json.dumps(model.meta, indent=2, default=_json_default) + "\n")
+    sidecar = {**model.meta, "sha256": model_folder_digest(str(folder))}
+    (folder / "model.json").write_text(json.dumps(sidecar, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(value: Any) -> Any:
@@ -1310,4 +1320,15 @@ def load_model(path: str | os.PathLike) -> Model:
     if meta.get("format") != MODEL_FORMAT:
         raise PipelineRunError(f"{folder}: model format {meta.get('format')!r}, expected {MODEL_FORMAT}",
                                file=str(folder))
+    return Model(joblib.load(folder / "model.joblib"), meta)
+
+
+def load_saved_model(ctx: RunContext, node_id: str, template: str, *, expected: dict[str, Any], where: str) -> Model:
+    """`load_model`: the scikit-learn model a local (or Airflow) run saved at the path, loaded only
+    after the runtime contract's `checked_saved_model` passed (engine, digest, signature)."""
+    import joblib
+
+    folder = ctx.path(template)
+    meta = checked_saved_model(str(folder), expected, "scikit-learn", where)
+    meta.pop("sha256")
     return Model(joblib.load(folder / "model.joblib"), meta)

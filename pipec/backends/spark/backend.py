@@ -17,6 +17,7 @@ from pipec.compiler.diagnostics import Diagnostic
 from pipec.compiler.ir import IR
 from pipec.compiler.plan import Plan, unoptimized_plan
 from pipec.runtime_contract import JOB_EVENTS_VARIABLE, param_argument, run_arguments
+from pipec.stdlib.steps.load_model import engine_mismatches
 
 INTERRUPTED_BY_SIGINT, INTERRUPTED_BY_SIGTERM = 130, 143  # 128 + the signal's number, as shells report
 
@@ -32,7 +33,7 @@ class SparkBackend:
 
     def check_supported(self, ir: IR) -> list[Diagnostic]:
         """E0601 for steps Spark cannot run, and for expressions it cannot translate."""
-        problems = unsupported_steps(self, ir)
+        problems = unsupported_steps(self, ir) + engine_mismatches(ir, "spark")
         if problems:
             return problems
         try:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from pipec import runtime_contract
 from pipec.backends import commit as commit_protocol
 from pipec.backends import postgres as database
-from pipec.backends.emitters import EmitterRegistry
+from pipec.backends.emitters import EmitterRegistry, step_location
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
@@ -33,6 +33,7 @@ from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
 from pipec.stdlib.steps import STEPS
 from pipec.stdlib.steps.database import run_items
+from pipec.stdlib.steps.load_model import expected_signature
 from pipec.stdlib.steps.tune import trials_type
 
 LINE_LIMIT = 100
@@ -569,6 +570,23 @@ def _evaluate(job: JobWriter, node: IRNode) -> str:
     a = node.args
     return call("evaluate", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1]), f"label={lit(a.label)}",
                              f"task={lit(a.task)}", f"metrics={lit(a.metrics)}"])
+
+
+@emits("load_model", shape=VALUE)
+def _load_model(job: JobWriter, node: IRNode) -> str:
+    expected = expected_signature(node.output)
+    features = list_text([lit(feature) for feature in expected["features"]], INDENT)
+    signature = dict_text([(lit("kind"), lit(expected["kind"])), (lit("features"), features),
+                           (lit("label"), lit(expected["label"]))], "")
+    return call("load_saved_model", [f"resolve_path({lit(node.args.path)}, params)", signature,
+                                     lit(step_location(node))])
+
+
+@emits("drift", shape=VALUE, action=True)
+def _drift(job: JobWriter, node: IRNode) -> str:
+    columns = list_text([f"({lit(c.name)}, {lit(c.numeric)})" for c in node.args.columns], INDENT)
+    return call("drift", [job.input_var(node.inputs[0]), job.input_var(node.inputs[1]), columns,
+                          lit(step_location(node))])
 
 
 # -- sinks

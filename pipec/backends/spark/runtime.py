@@ -49,9 +49,10 @@ from pipec.backends.postgres import (  # the generated job holds this module's s
     DatabaseError, check_item, column_bounds, commit_tables, connect, drop_stages, drop_stale_stages,
     environment_url, jdbc_connection, order_columns, split_table, stage_name, stage_sql)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
-    JOB_EVENTS_VARIABLE, RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound, check_hyperparameters, confined_sink,
-    draw_numerator, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
-    validation_rounds, write_table_csv, write_table_json)
+    JOB_EVENTS_VARIABLE, RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound,
+    check_hyperparameters, checked_saved_model, confined_sink, draw_numerator, drift_metrics, metrics_json_text,
+    model_folder_digest, parse_param, parse_run_time, run_context, run_key, substitute, validation_rounds,
+    write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -1106,8 +1107,10 @@ class Outputs:
         temp = self._temp_dir(path)
         model.pipeline.write().overwrite().save(temp)
         fs, hdir = _hadoop_path(self.spark, temp)
+        local = self.files._local(temp)  # the digest `load_model` checks: of a folder on the local disk
+        sidecar = {**model.describe(), **({"sha256": model_folder_digest(local)} if local else {})}
         stream = fs.create(self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(hdir, "pipec-model.json"))
-        stream.write(bytearray(json.dumps(model.describe(), indent=2).encode()))
+        stream.write(bytearray(json.dumps(sidecar, indent=2).encode()))
         stream.close()
         self.staged.append((temp, self.files.qualify(path)))
 
@@ -1413,6 +1416,32 @@ def tune_model(df: DataFrame, candidates: list[tuple[str, dict[str, Any]]], kind
     table = [(c + 1, e, *[p.get(h) for h in hyper], means[c], seconds[c]) for c, (e, p) in enumerate(candidates)]
     model.trials = numbered(spark.createDataFrame(table, struct_type(trials)).coalesce(1))
     return model
+
+
+def load_saved_model(path: str, expected: dict[str, Any], where: str) -> FittedModel:
+    """`load_model`: the MLlib model a Spark run saved in a folder on the local disk, loaded only
+    after the runtime contract's `checked_saved_model` passed (engine, digest, signature)."""
+    if _URI.match(path) and not path.startswith("file:"):
+        raise PipelineRunError(f"{where}: on Spark, `load_model` reads a model folder on the local disk, not {path}",
+                               file=path)
+    sidecar = checked_saved_model(_local_path(path), expected, "spark", where)
+    label = sidecar["label"]
+    date_label = label is not None and label["type"] == "date"
+    return FittedModel(PipelineModel.load(path), sidecar["kind"], sidecar["estimator"],
+                       [(f["name"], f["type"], False) for f in sidecar["features"]],
+                       (label["name"], label["type"]) if label else None,
+                       [dt.date.fromisoformat(c) if date_label else c for c in sidecar["classes"] or []])
+
+
+def drift(df: DataFrame, reference: DataFrame, columns: list[tuple[str, bool]], where: str) -> dict[str, float]:
+    """`drift`: the compared columns' non-null values are collected to the driver, where the
+    runtime contract's `drift_metrics` computes what every backend computes."""
+    names = [name for name, _ in columns]
+    here = df.select(*[F.col(quote(n)) for n in names]).toArrow()
+    there = reference.select(*[F.col(quote(n)) for n in names]).toArrow()
+    return drift_metrics([(name, numeric, [v for v in here.column(name).to_pylist() if v is not None],
+                           [v for v in there.column(name).to_pylist() if v is not None])
+                          for name, numeric in columns], where)
 
 
 def tune_trials(model: FittedModel) -> DataFrame:

@@ -37,7 +37,7 @@ def projection_pushdown(ir: IR, records: list[PassRecord] | None = None) -> IR:
     for node in reversed(list(out.nodes())):
         for index, input_id in enumerate(node.inputs):
             needed[input_id] |= _needed_from_input(out, node, index, needed[node.id])
-    for source in [n for n in out.nodes() if n.is_source]:
+    for source in [n for n in out.nodes() if n.is_source and isinstance(n.output, TableType)]:
         names = source.args.schema_.names
         # Row counts matter even when no column does (`aggregate(n = count())`): keep one column.
         columns = [c for c in names if c in needed[source.id]] or names[:1]

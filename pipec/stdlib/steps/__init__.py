@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipec.stdlib.steps import (aggregate, columns, database, derive, evaluate, expect, fill_null, filter, fit, join, limit,
-                                predict, python, rename, sample, select, sinks, sort, sources, split, tune, union)
+from pipec.stdlib.steps import (aggregate, columns, database, derive, drift, evaluate, expect, fill_null, filter, fit,
+                                join, limit, load_model, predict, python, rename, sample, select, sinks, sort, sources,
+                                split, tune, union)
 from pipec.stdlib.steps.spec import BoundArgs, Choices, Step, StepContext, bind, input_matches
 
 __all__ = ["SIGNATURES", "SINKS", "STEPS", "BoundArgs", "Choices", "Step", "StepContext", "bind", "input_matches",
@@ -23,8 +24,8 @@ __all__ = ["SIGNATURES", "SINKS", "STEPS", "BoundArgs", "Choices", "Step", "Step
 STEPS: dict[str, Step] = {step.name: step for step in [
     *sources.STEPS, *database.READS, *filter.STEPS, *select.STEPS, *derive.STEPS, columns.DROP, *rename.STEPS, *fill_null.STEPS,
     columns.DROP_NULLS, columns.DISTINCT, *sort.STEPS, *limit.STEPS, *sample.STEPS, *union.STEPS, *join.STEPS,
-    *aggregate.STEPS, *split.STEPS, *python.STEPS, *fit.STEPS, *tune.STEPS, *predict.STEPS, *evaluate.STEPS, *expect.STEPS,
-    *sinks.STEPS, *database.WRITES,
+    *aggregate.STEPS, *split.STEPS, *python.STEPS, *fit.STEPS, *tune.STEPS, *load_model.STEPS, *predict.STEPS,
+    *evaluate.STEPS, *drift.STEPS, *expect.STEPS, *sinks.STEPS, *database.WRITES,
 ]}
 
 SINKS = frozenset(name for name, step in STEPS.items() if step.sink)

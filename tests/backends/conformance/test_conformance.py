@@ -42,6 +42,8 @@ def test_backend_matches_local(runs, backend, file, pipeline):
         name = got_path.name
         if sink.step == "save_model":
             assert (got_path / "model.json").exists() or any(got_path.iterdir()), f"{backend}: empty model {path}"
+        elif source.step == "drift":  # one computation (the runtime contract's) on every backend
+            assert got_path.read_bytes() == want_path.read_bytes(), f"{backend}: {path} differs from local's"
         elif isinstance(source.output, MetricsType):
             assert_metrics_close(name, read_metrics(got_path), read_metrics(want_path))
         elif name == "sample.csv":
@@ -74,7 +76,9 @@ def test_split_by_assigns_the_documented_rows(runs):
 
 # Steps compared across backends by their own tests until a conformance pipeline covers them
 # (each entry is debt: say where it is compared today).
-NOT_YET_CROSS_BACKEND = {"tune"}  # local vs Spark: tests/backends/spark/test_tune.py; Airflow not yet
+NOT_YET_CROSS_BACKEND = {"tune",  # local vs Spark: tests/backends/spark/test_tune.py; Airflow not yet
+                         # a model saved by the same backend first: tests/backends/*/test_scoring.py
+                         "load_model"}
 
 
 def test_every_step_function_and_estimator_is_covered():

@@ -50,8 +50,8 @@ def test_example_jobs_are_standalone_python(path):
     for ir in program.pipelines.values():
         source = generate_job(unoptimized_plan(ir))
         compile(source, f"{ir.pipeline}.py", "exec")
-        assert imported_modules(source) <= {"__future__", "argparse", "concurrent", "contextlib", "csv", "dataclasses",
-                                            "datetime", "errno", "fcntl", "importlib", "io", "json", "math", "os",
+        assert imported_modules(source) <= {"__future__", "argparse", "bisect", "concurrent", "contextlib", "csv", "dataclasses",
+                                            "datetime", "errno", "fcntl", "hashlib", "importlib", "io", "json", "math", "os",
                                             "posixpath", "re", "shutil", "signal", "sys", "threading", "time", "typing",
                                             "urllib", "uuid", "pyspark", "polars", "numpy"}
         assert "pipec" not in imported_modules(source)
