@@ -49,6 +49,7 @@ SINK2__1_DROP_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `score_delays`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv (read_csv flights__0_read_csv (line 14) is cached)
+    outputs.events.stage("s1")
     flights__0_read_csv = numbered(
         read_table(
             spark,
@@ -65,6 +66,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     # --- stage s2: derive flights, load_model model, filter, select scheduled, predict, drop,
     #     write_csv, filter, select training, drift drift_report, expect, write_json (it writes
     #     ${out_dir}/scored.csv; it writes ${out_dir}/drift.json)
+    outputs.events.stage("s2")
     flights = (
         flights__0_read_csv
         .withColumns({"log_distance": ieee_ln(F.col("distance")), "dep_hour": F.col("hour")})

@@ -35,12 +35,14 @@ TRIPS_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `monitoring`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv labelled (`labelled` (read_csv labelled, line 12) is cached)
+    outputs.events.stage("s1")
     labelled = numbered(
         read_table(spark, "labelled", "csv", resolve_path("${data}/labelled.csv", params), LABELLED_SCHEMA),
     )
     labelled = labelled.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s2: filter, drift, write_json (it writes out/labelled_drift.json)
+    outputs.events.stage("s2")
     sink2__0_filter = labelled.filter(F.col("x1") > 0.0)
     sink2__1_drift = drift(
         sink2__0_filter,
@@ -62,6 +64,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     labelled.unpersist()  # its last consumer has run
 
     # --- stage s3: read_csv trips (`trips` (read_csv trips, line 6) is cached)
+    outputs.events.stage("s3")
     trips = numbered(
         read_table(
             spark,
@@ -76,6 +79,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s4: split early, split late, drift, expect, write_json (it writes
     #     out/trip_drift.json)
+    outputs.events.stage("s4")
     early = split_rows(trips, 0.5, 3, part=0, by="id")
     late = split_rows(trips, 0.5, 3, part=1, by="id")
     sink1__1_expect = drift(
