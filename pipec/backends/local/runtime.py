@@ -33,8 +33,8 @@ from typing import Any, Callable
 from pipec.backends import commit as commit_protocol  # beside a DAG: its copy, pipec_commit
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
     SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, best_candidate, check_bound,
-    check_hyperparameters, confined_sink, draw_numerator, in_utc, metrics_json_text, substitute, validation_rounds,
-    write_table_csv, write_table_json)
+    check_hyperparameters, confined_sink, draw_numerator, in_utc, metrics_json_text, partition_files, partition_folder,
+    partition_folders, substitute, validation_rounds, write_table_csv, write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -120,6 +120,7 @@ class RunContext:
                 with commit_protocol.commit_lock(self.state_dir):
                     messages = commit_protocol.recover(self._files, self.state_dir)
                     commit_protocol.remove_stale(self._files, self.state_dir, targets)
+                    commit_protocol.remove_recorded(self._files, self.state_dir)
             except OSError as exc:  # e.g. a read-only working directory: no journal can be there
                 messages = [f"could not look for an interrupted commit in {self.state_dir}: {exc}"]
         for message in messages:
@@ -128,15 +129,18 @@ class RunContext:
             raise KeyboardInterrupt
         return messages
 
-    def stage_file(self, node_id: str, template: str, rows: int | None,
+    def stage_file(self, node_id: str, template: str | Path, rows: int | None,
                    write: Callable[[Path], None]) -> None:
-        target = self.path(template)
+        """Stage the output at `template` (or at a path: a partition of a partitioned sink)."""
+        target = template if isinstance(template, Path) else self.path(template)
         confined_sink(str(target), os.path.relpath(target, self.workdir), self.confine_outputs)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
             if self._run_lock is None:  # taken before the first temporary file exists
                 self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
         tmp = Path(commit_protocol.staged_path(self._files, str(target), self.run_id))
+        if isinstance(template, Path):  # a partition: not beside a sink's path, so noted for `recover`
+            commit_protocol.record_temporary(self.state_dir, self.run_id, str(tmp))
         self.sinks.append({"node": node_id, "path": str(target), "rows": rows, "tmp": str(tmp)})
         try:
             write(tmp)
@@ -186,9 +190,9 @@ def _remove(path: Path) -> None:
 
 
 # ------------------------------------------------------------------ reading with a schema
-def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, header: bool = True,
+def read_csv(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *, header: bool = True,
              delimiter: str = ",", null_values: list[str] | None = None,
-             columns: list[str] | None = None):
+             columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
     """Read the declared columns of a CSV file, each as its declared type.
 
     polars' reader parses the columns it parses exactly as `conform` would convert their text
@@ -199,9 +203,13 @@ def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, he
     polars pads a short row with nulls, so the file's last column is always read too: a short row
     leaves it null, and only when it holds a null is every row's length checked (`_check_row_lengths`).
     A file polars cannot parse at all goes to `_csv_problem`, which names the line.
+    With `partition_by`, `template` is a partitioned folder (`read_partitioned`).
     """
+    if partition_by:
+        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep, lambda path, fields: read_csv(
+            ctx, node_id, path, fields, header=header, delimiter=delimiter, null_values=null_values))
     pl = _pl()
-    path = _readable_file(ctx.path(template))
+    path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
     options = dict(separator=delimiter, has_header=header, infer_schema=False,
                    null_values=null_values or None, raise_if_empty=False, glob=False)
@@ -346,10 +354,13 @@ class MalformedFile(PipelineRunError):
         self.line = line
 
 
-def read_parquet(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
-                 columns: list[str] | None = None):
+def read_parquet(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *,
+                 columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
+    if partition_by:
+        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
+                                lambda path, fields: read_parquet(ctx, node_id, path, fields))
     pl = _pl()
-    path = _readable_file(ctx.path(template))
+    path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
     try:
         found = list(pl.scan_parquet(path, glob=False).collect_schema())
@@ -363,11 +374,14 @@ def read_parquet(ctx: RunContext, node_id: str, template: str, schema: Schema, *
     return _conformed(ctx, node_id, df, [f for f in schema if f[0] in wanted], path)
 
 
-def read_json(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
-              columns: list[str] | None = None):
+def read_json(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *,
+              columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
     """Read JSON lines (one object per line; empty lines are skipped, a key an object lacks is null)."""
+    if partition_by:
+        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
+                                lambda path, fields: read_json(ctx, node_id, path, fields))
     pl = _pl()
-    path = _readable_file(ctx.path(template))
+    path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
     wanted = [n for n in names if columns is None or n in columns]
     fields = [f for f in schema if f[0] in wanted]
@@ -382,6 +396,49 @@ def read_json(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
                                            file=str(path))) from exc
     _check_columns(ctx, path, df.columns, names)
     return _conformed(ctx, node_id, df.select(wanted), fields, path)
+
+
+def _source_path(ctx: RunContext, template: str | Path) -> Path:
+    """A source's path: a template from the pipeline, or one file of a partitioned folder."""
+    return template if isinstance(template, Path) else ctx.path(template)
+
+
+def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema: Schema,
+                     columns: list[str] | None, partition_by: list[str], keep,
+                     read_file: Callable[[Path, Schema], Any]):
+    """Read a Hive-style partitioned folder (docs/semantics.md): list its partitions, keep those
+    whose values satisfy `keep` (the filters that read only partition columns, evaluated on the
+    partition values exactly as on rows), and read only their files, each with `read_file`
+    (which checks it as a single source), adding the partition columns from the folder names.
+    Rows come partition by partition in value order, file by file in name order."""
+    pl = _pl()
+    types = {name: (base, nullable) for name, base, nullable in schema}
+    levels = [(name, types[name][0]) for name in partition_by]
+    root = str(_source_path(ctx, template))
+    found = partition_folders(ctx._files, root, levels)
+    for values, folder in found:
+        for (name, _), value in zip(levels, values):
+            if value is None and not types[name][1]:
+                raise PipelineRunError(f"{folder}: null partition value in `{name}`, declared "
+                                       f"`{types[name][0]}` (not nullable)", file=folder, column=name)
+    values = pl.DataFrame([[v[i] for v, _ in found] for i in range(len(levels))],
+                          schema={name: dtype(base) for name, base in levels}, orient="col")
+    kept = found if keep is None else [found[i] for i in values.with_row_index("_partition").filter(keep)
+                                                                .get_column("_partition").to_list()]
+    wanted = [name for name, _, _ in schema if columns is None or name in columns]
+    in_files = [f for f in schema if f[0] in wanted and f[0] not in partition_by]
+    frames, opened = [], 0
+    for values_of, folder in kept:
+        for file in partition_files(ctx._files, folder):
+            frame = read_file(Path(file), in_files).collect()
+            opened += 1
+            frames.append(frame.with_columns(pl.lit(v, dtype=dtype(base)).alias(name)
+                                             for (name, base), v in zip(levels, values_of)).select(wanted))
+    df = (pl.concat(frames, how="vertical") if frames
+          else pl.DataFrame(schema={name: dtype(base) for name, base, _ in schema if name in wanted}))
+    ctx.record(node_id, df)
+    ctx.node_stats[node_id].update(files=opened, partitions=len(kept), partitions_listed=len(found))
+    return df.lazy()
 
 
 def _json_lines_problem(path: Path) -> PipelineRunError | None:
@@ -1159,24 +1216,48 @@ def tune_trials(model: Model):
 
 
 # ------------------------------------------------------------------ sinks
-def write_csv(ctx: RunContext, node_id: str, frame, template: str) -> None:
+def write_csv(ctx: RunContext, node_id: str, frame, template: str, partition_by: Schema | None = None) -> None:
     df = ctx.materialise(node_id, frame)
-    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_csv(df, tmp))
+    _stage_table(ctx, node_id, df, template, partition_by, "csv", write_table_csv)
 
 
-def write_parquet(ctx: RunContext, node_id: str, frame, template: str) -> None:
+def write_parquet(ctx: RunContext, node_id: str, frame, template: str, partition_by: Schema | None = None) -> None:
     df = ctx.materialise(node_id, frame)
-    ctx.stage_file(node_id, template, df.height, lambda tmp: df.write_parquet(tmp))
+    _stage_table(ctx, node_id, df, template, partition_by, "parquet", lambda table, tmp: table.write_parquet(tmp))
 
 
-def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
+def write_json(ctx: RunContext, node_id: str, value, template: str, partition_by: Schema | None = None) -> None:
     """Tables as JSON lines; metrics as one JSON object."""
     if isinstance(value, dict):
         text = metrics_json_text(value)
         ctx.stage_file(node_id, template, None, lambda tmp: tmp.write_text(text))
         return
     df = ctx.materialise(node_id, value)
-    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_json(df, tmp))
+    _stage_table(ctx, node_id, df, template, partition_by, "json", write_table_json)
+
+
+def _stage_table(ctx: RunContext, node_id: str, df, template: str, partition_by: Schema | None, fmt: str,
+                 write: Callable[[Any, Path], None]) -> None:
+    """Stage one file, or with `partition_by` ((name, type, nullable) of the partition columns)
+    one folder per partition the table has: `name=value/.../part-0.<fmt>` holding the other
+    columns in the table's row order, and pipec's marker. Each partition folder is an output of
+    its own, so the commit replaces exactly the partitions this run produced; the others, and
+    any file beside them, stay as they are."""
+    if not partition_by:
+        ctx.stage_file(node_id, template, df.height, lambda tmp: write(df, tmp))
+        return
+    names = [name for name, _, _ in partition_by]
+    levels = [(name, base) for name, base, _ in partition_by]
+    root = ctx.path(template)
+    for values, part in df.partition_by(names, maintain_order=True, include_key=False, as_dict=True).items():
+        ctx.stage_file(node_id, root / partition_folder(values, levels), part.height,
+                       lambda tmp, part=part: _write_partition(part, tmp, fmt, write))
+
+
+def _write_partition(df, folder: Path, fmt: str, write: Callable[[Any, Path], None]) -> None:
+    folder.mkdir()
+    write(df, folder / f"part-0.{fmt}")
+    (folder / commit_protocol.MARKER).write_text("")
 
 
 def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:

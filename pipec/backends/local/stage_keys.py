@@ -80,13 +80,32 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
 
 
 def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
-    """The content digest of the file each source among `nodes` reads (None: unreadable)."""
+    """The content digest of the file each source among `nodes` reads (None: unreadable); of a
+    partitioned source, of every data file in its folder."""
     found = {}
     for node in nodes:
         if node.is_source:
             path = _resolved(node.args.path, params, workdir)
-            found[_shown(path, workdir)] = _digest(digests, path)
+            reads = _digest_of_folder if getattr(node.args, "partition_by", None) else _digest
+            found[_shown(path, workdir)] = reads(digests, path)
     return found
+
+
+def _digest_of_folder(digests, folder: Path | None) -> str | None:
+    """The digest of a partitioned folder: every data file's path below it and content digest
+    (all partitions, pruned or not: a file changing anywhere gives a new key, never a stale hit)."""
+    if folder is None or not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for directory, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith((".", "_")))
+        for name in sorted(f for f in files if not f.startswith((".", "_"))):
+            path = Path(directory) / name
+            digest = _digest(digests, path)
+            if digest is None:
+                return None
+            h.update(f"{path.relative_to(folder).as_posix()}\0{digest}\0".encode())
+    return "sha256:" + h.hexdigest()
 
 
 def stale_reasons(plan: Plan, stage: Stage, key: StageKey, before: dict[str, Any] | None) -> list[str]:
