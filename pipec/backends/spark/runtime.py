@@ -42,12 +42,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipec.backends.commit import (  # the generated job holds this module's source here
-    CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, record_temporary, recover,
+    MARKER, CommitError, LocalFiles, RunLock, STATE_DIR, commit, commit_lock, new_run_id, record_temporary, recover,
     remove_recorded, remove_stale, signals_deferred, staged_path)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound, check_hyperparameters, confined_sink,
-    draw_numerator, metrics_json_text, parse_param, parse_run_time, run_context, run_key, substitute,
-    validation_rounds, write_table_csv, write_table_json)
+    draw_numerator, metrics_json_text, parse_param, parse_run_time, partition_files, partition_folder,
+    partition_folders, run_context, run_key, substitute, validation_rounds, write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -567,6 +567,52 @@ def read_table(spark: SparkSession, source_id: str, fmt: str, path: str, schema:
     return raw.select(checked)
 
 
+_PARTITION = "__pipec_partition"
+
+
+def read_partitioned(spark: SparkSession, source_id: str, fmt: str, root: str, schema: SchemaSpec,
+                     partition_by: list[str], *, keep: Callable[[DataFrame], DataFrame] | None = None,
+                     columns: list[str] | None = None, **options: Any) -> DataFrame:
+    """A Hive-style partitioned folder, as the local runtime reads it (docs/semantics.md): the
+    partitions listed by the contract's `partition_folders` (Spark's own discovery neither
+    orders nor types them the same way), those `keep` drops never opened, each file read and
+    checked by `read_table` with the partition values as columns. The rows are numbered
+    (partition, file, row in file), which is the defined order; no `numbered` on top."""
+    files = HadoopFiles(spark)
+    types = {name: (kind, nullable) for name, kind, nullable in schema}
+    levels = [(name, types[name][0]) for name in partition_by]
+    found = partition_folders(files, files.qualify(root), levels)
+    for values, folder in found:
+        for (name, kind), value in zip(levels, values):
+            if value is None and not types[name][1]:
+                raise PipelineRunError(f"{files.local(folder)}: null partition value in `{name}`, declared "
+                                       f"`{kind}` (not nullable)")
+    if keep is not None and found:
+        listed = spark.createDataFrame(
+            [(index, *values) for index, (values, _) in enumerate(found)],
+            T.StructType([T.StructField(_PARTITION, T.LongType())]
+                         + [T.StructField(name, SPARK_TYPES[kind]) for name, kind in levels]))
+        found = [found[row[0]] for row in sorted(keep(listed).select(_PARTITION).collect())]
+    wanted = [name for name, _, _ in schema if columns is None or name in columns]
+    in_files = [f for f in schema if f[0] in wanted and f[0] not in partition_by]
+    frames = []
+    for number, (values, folder) in enumerate(found):
+        partition_values = {name: F.lit(value).cast(SPARK_TYPES[kind]).alias(name)
+                            for (name, kind), value in zip(levels, values)}
+        for index, file in enumerate(partition_files(files, folder)):
+            frame = read_table(spark, source_id, fmt, file, in_files, **options)
+            order = F.array(F.lit(number).cast("bigint"), F.lit(index).cast("bigint"), F.monotonically_increasing_id())
+            frames.append(frame.select(*[partition_values.get(name, F.col(quote(name))) for name in wanted],
+                                       order.alias(ORDER)))
+    if not frames:
+        empty = [(name, kind, True) for name, kind, _ in schema if name in wanted]
+        return spark.createDataFrame([], struct_type(empty)).withColumn(ORDER, F.array().cast("array<bigint>"))
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
 def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     """The file as read before any type check: strings for CSV and JSON, native types for Parquet."""
     if not _exists(spark, path):
@@ -923,6 +969,22 @@ class Outputs:
             self.staged.append((write_bytes(self.spark, f"{temp}/part-00000.{fmt}",
                                             table_file_bytes(rows.toArrow(), fmt)), self.files.qualify(path)))
 
+    def write_partitioned(self, df: DataFrame, fmt: str, path: str, schema: SchemaSpec,
+                          partition_by: SchemaSpec) -> None:
+        """One folder per partition of the ordered table, each staged as an output of its own
+        and written by the contract's writers exactly as the local runtime writes it."""
+        import polars as pl
+
+        table = pl.from_arrow(conform(in_order(df), schema).toArrow())
+        names = [name for name, _, _ in partition_by]
+        levels = [(name, kind) for name, kind, _ in partition_by]
+        for values, part in table.partition_by(names, maintain_order=True, include_key=False, as_dict=True).items():
+            target = f"{path.rstrip('/')}/{partition_folder(values, levels)}"
+            temp = self._temp_dir(target)
+            write_bytes(self.spark, f"{temp}/part-0.{fmt}", _table_bytes(part, fmt))
+            write_bytes(self.spark, f"{temp}/{MARKER}", b"")
+            self.staged.append((temp, self.files.qualify(target)))
+
     def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
         """Metrics are one JSON object, written as the local runtime writes it."""
         temp = self._temp_dir(path)
@@ -975,8 +1037,15 @@ def table_file_bytes(table: Any, fmt: str) -> bytes:
     runtime writes it (docs/semantics.md: one writer for every backend)."""
     import polars as pl
 
+    return _table_bytes(pl.from_arrow(table), fmt)
+
+
+def _table_bytes(df: Any, fmt: str) -> bytes:
+    """A polars table as the local runtime writes it: the contract's CSV / JSON-lines writer, or
+    polars' Parquet writer."""
     buffer = io.BytesIO()
-    (write_table_csv if fmt == "csv" else write_table_json)(pl.from_arrow(table), buffer)
+    {"csv": write_table_csv, "json": write_table_json}.get(fmt, lambda table, target: table.write_parquet(target))(
+        df, buffer)
     return buffer.getvalue()
 
 
