@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from pipec import runtime_contract as contract  # beside a DAG: its copy, pipec_contract
@@ -205,8 +206,8 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         outputs = stage(ctx, inputs)
         saved = {node_id: save_value(outputs[node_id], value_path(folder, node_id, kind), kind)
                  for node_id, kind in writes.items()}
-        for sink in ctx.sinks:
-            saved[sink["node"]] = _park(sink, f"{folder}/sinks/{sink['node']}")
+        for key, sink in _sink_keys(ctx.sinks):
+            saved[key] = _park(sink, f"{folder}/sinks/{key}")
     except BaseException as exc:
         log.error("%s stage %s failed: %s", FAILURE_MARK, stage_id, exc)
         raise
@@ -215,6 +216,14 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     for node_id, record in saved.items():
         log.info("stage %s stored %s at %s", stage_id, node_id, record["path"])
     return saved
+
+
+def _sink_keys(sinks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each staged sink with its record's key: its node id, numbered when the node staged
+    several outputs (a partitioned sink stages one folder per partition)."""
+    count = Counter(sink["node"] for sink in sinks)
+    return [(sink["node"] if count[sink["node"]] == 1 else f"{sink['node']}.{n}", sink)
+            for n, sink in enumerate(sinks)]
 
 
 def _park(sink: dict[str, Any], parked: str) -> dict[str, Any]:

@@ -74,6 +74,8 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests)
                 parts["modules"].update(_module_digests(node, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
             why_not.append("an input file cannot be read")
+        if any(node.spec.sink and getattr(node.args, "partition_by", None) for node in nodes):
+            why_not.append("it writes a partitioned dataset, whose partitions are not stored for reuse")
         key = _sha(json.dumps(parts, sort_keys=True, default=str)) if not why_not else uuid.uuid4().hex * 2
         keys[stage.id] = StageKey(stage.id, key, parts, reusable=not why_not, why_not=why_not)
     return keys

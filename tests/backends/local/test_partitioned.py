@@ -175,3 +175,14 @@ def test_a_changed_file_in_one_partition_changes_the_stage_key(tmp_path):
     assert list(first) == ["data"] and first["data"] is not None
     (tmp_path / "data/day=2013-01-02/n=9/b.csv").write_text("carrier,delay\nB29,99\n")
     assert digest() != first
+
+
+def test_a_stage_with_a_partitioned_sink_runs_again_and_rewrites_its_partitions(tmp_path):
+    """Its partitions are not stored for reuse: a rerun with nothing changed writes them again
+    (rather than restoring a single file at the dataset's path)."""
+    make_dataset(tmp_path / "data")
+    plan = plan_for(f"{SCHEMA}\npipeline p {{\n{READ} | write_csv(\"out\", partition_by=[n])\n}}", tmp_path,
+                    optimized=True)
+    for _ in range(2):
+        result = run_plan(plan, {}, tmp_path)
+        assert sorted(s.path.rsplit("/", 1)[1] for s in result.sinks) == ["n=10", "n=9"]
