@@ -19,6 +19,7 @@ A schema is passed as a list of `(name, type, nullable)` tuples, with the type n
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -79,7 +80,9 @@ class RunContext:
         self.run_id = commit_protocol.new_run_id()
         self.state_dir = str(self.workdir.resolve() / commit_protocol.STATE_DIR)
         self.committed = False  # set once every sink is in place
-        self._files = commit_protocol.LocalFiles()
+        self._files = commit_protocol.StoreFiles()
+        self.fetched: dict[str, str] = {}  # local copy -> the URL of a source read from an object store
+        self._scratch: str | None = None
         self._run_lock: commit_protocol.RunLock | None = None
         self._run_lock_taken = threading.Lock()  # stages stage their sinks from several threads
 
@@ -87,6 +90,31 @@ class RunContext:
         """A source or sink path with params substituted, relative to the working directory."""
         p = Path(substitute(template, self.params)).expanduser()
         return p if p.is_absolute() else self.workdir / p
+
+    def location(self, template: str) -> str | Path:
+        """`path`, or the URL itself when the path is an fsspec URL (`s3://bucket/key`)."""
+        text = substitute(template, self.params)
+        return text if commit_protocol.is_url(text) else self.path(template)
+
+    def scratch(self) -> Path:
+        """A private local folder of this run (copies of remote sources, sinks before upload)."""
+        if self._scratch is None:
+            import tempfile
+
+            self._scratch = tempfile.mkdtemp(prefix="pipec-run-")
+        return Path(self._scratch)
+
+    def fetch(self, url: str) -> Path:
+        """A local copy of the object at `url`, read like a local file; messages about the copy
+        name the URL (`names_remote_files`)."""
+        local = self.scratch() / f"source-{len(self.fetched)}" / url.rstrip("/").rsplit("/", 1)[-1]
+        local.parent.mkdir()
+        try:
+            self._files.download(url, str(local))
+        except Exception as exc:  # noqa: BLE001 - any failure of the store: a message naming the URL
+            raise PipelineRunError(f"{url}: cannot read: {store_problem(exc)}", file=url) from None
+        self.fetched[str(local)] = url
+        return local
 
     def emit(self, event: str, **fields: Any) -> None:
         if self.on_event is not None:
@@ -112,7 +140,7 @@ class RunContext:
         targets = []
         for template in sink_templates:
             try:
-                targets.append(str(self.path(template)))
+                targets.append(str(self.location(template)))
             except PipelineRunError:
                 continue  # a path naming an unknown param: the sink reports it when it runs
         with commit_protocol.signals_deferred() as arrived:
@@ -123,6 +151,8 @@ class RunContext:
                     commit_protocol.remove_recorded(self._files, self.state_dir)
             except OSError as exc:  # e.g. a read-only working directory: no journal can be there
                 messages = [f"could not look for an interrupted commit in {self.state_dir}: {exc}"]
+            except Exception as exc:  # noqa: BLE001 - an object store out of reach: its sinks say so when they run
+                messages = [f"could not finish or clean up an earlier run's outputs: {store_problem(exc)}"]
         for message in messages:
             self.warn(message)
         if arrived:
@@ -131,8 +161,12 @@ class RunContext:
 
     def stage_file(self, node_id: str, template: str | Path, rows: int | None,
                    write: Callable[[Path], None]) -> None:
-        """Stage the output at `template` (or at a path: a partition of a partitioned sink)."""
-        target = template if isinstance(template, Path) else self.path(template)
+        """Stage the output at `template` (or at a path: a partition of a partitioned sink). An
+        output at a URL is written to a local file, then uploaded beside its target."""
+        target = template if isinstance(template, (Path, StoreLocation)) else self.location(template)
+        if isinstance(target, str):
+            self._stage_remote(node_id, target, rows, write)
+            return
         confined_sink(str(target), os.path.relpath(target, self.workdir), self.confine_outputs)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
@@ -149,6 +183,26 @@ class RunContext:
             if isinstance(exc, (PipelineRunError, KeyboardInterrupt)):
                 raise
             raise PipelineRunError(f"cannot write {target}: {exc}", file=str(target)) from exc
+
+    def _stage_remote(self, node_id: str, target: str, rows: int | None, write: Callable[[Path], None]) -> None:
+        confined_sink(target, target, self.confine_outputs)
+        with self._run_lock_taken:
+            if self._run_lock is None:
+                self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
+        staged = commit_protocol.staged_path(self._files, target, self.run_id)
+        local = self.scratch() / f"sink-{len(self.sinks)}" / self._files.split(target)[1]
+        local.parent.mkdir()
+        commit_protocol.record_temporary(self.state_dir, self.run_id, staged)
+        self.sinks.append({"node": node_id, "path": target, "rows": rows, "tmp": staged})
+        try:
+            write(local)
+            self._files.upload(str(local), staged)
+        except BaseException as exc:
+            if isinstance(exc, (PipelineRunError, KeyboardInterrupt)):
+                raise
+            raise PipelineRunError(f"cannot write {target}: {store_problem(exc)}", file=target) from None
+        finally:
+            _remove(local.parent)
 
     def commit(self) -> None:
         """Move every staged sink into place, all or nothing. SIGINT and SIGTERM wait until the
@@ -173,13 +227,38 @@ class RunContext:
         """Remove every staged sink that was not committed."""
         if not self.committed:
             for sink in self.sinks:
-                _remove(Path(sink["tmp"]))
+                try:
+                    self._files.remove(sink["tmp"])
+                except Exception as exc:  # noqa: BLE001 - an unreachable store: the next run removes it
+                    self.warn(f"could not remove {sink['tmp']}: {store_problem(exc)}")
         self._release()
 
     def _release(self) -> None:
         if self._run_lock is not None:
             self._run_lock.release()
             self._run_lock = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+
+class StoreLocation(str):
+    """A resolved URL (a partition of a partitioned sink in an object store): no `${...}` in it."""
+
+
+def store_problem(exc: BaseException) -> str:
+    """What went wrong with an object store, in one line without the store's internals; a
+    missing bucket or key, refused credentials and an unreachable endpoint say so."""
+    name, text = type(exc).__name__, _first_line(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"not found ({text})"
+    if isinstance(exc, PermissionError) or "AccessDenied" in text or "InvalidAccessKeyId" in text:
+        return f"access denied: check the store's credentials ({text})"
+    if "EndpointConnectionError" in name or "Could not connect" in text:
+        return f"the store cannot be reached ({text}); check AWS_ENDPOINT_URL or the network"
+    if "NoCredentialsError" in name:
+        return "no credentials for the store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)"
+    return text
 
 
 def _remove(path: Path) -> None:
@@ -190,6 +269,22 @@ def _remove(path: Path) -> None:
 
 
 # ------------------------------------------------------------------ reading with a schema
+def names_remote_files(reader: Callable[..., Any]) -> Callable[..., Any]:
+    """A reader whose messages name the URL of a source read from an object store, not its local copy."""
+    @functools.wraps(reader)
+    def read(ctx: RunContext, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return reader(ctx, *args, **kwargs)
+        except PipelineRunError as exc:
+            for local, url in ctx.fetched.items():
+                exc.message = exc.message.replace(local, url)
+                exc.file = url if exc.file == local else exc.file
+            exc.args = (exc.message, *exc.args[1:])
+            raise
+    return read
+
+
+@names_remote_files
 def read_csv(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *, header: bool = True,
              delimiter: str = ",", null_values: list[str] | None = None,
              columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
@@ -354,6 +449,7 @@ class MalformedFile(PipelineRunError):
         self.line = line
 
 
+@names_remote_files
 def read_parquet(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *,
                  columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
     if partition_by:
@@ -374,6 +470,7 @@ def read_parquet(ctx: RunContext, node_id: str, template: str | Path, schema: Sc
     return _conformed(ctx, node_id, df, [f for f in schema if f[0] in wanted], path)
 
 
+@names_remote_files
 def read_json(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *,
               columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
     """Read JSON lines (one object per line; empty lines are skipped, a key an object lacks is null)."""
@@ -399,8 +496,14 @@ def read_json(ctx: RunContext, node_id: str, template: str | Path, schema: Schem
 
 
 def _source_path(ctx: RunContext, template: str | Path) -> Path:
-    """A source's path: a template from the pipeline, or one file of a partitioned folder."""
-    return template if isinstance(template, Path) else ctx.path(template)
+    """A source's path: a template from the pipeline, or one file of a partitioned folder; a
+    local copy of it when it is a URL."""
+    if isinstance(template, Path):
+        return template
+    location = ctx.location(template)
+    return ctx.fetch(location) if isinstance(location, str) else location
+
+
 
 
 def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema: Schema,
@@ -414,8 +517,13 @@ def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema
     pl = _pl()
     types = {name: (base, nullable) for name, base, nullable in schema}
     levels = [(name, types[name][0]) for name in partition_by]
-    root = str(_source_path(ctx, template))
-    found = partition_folders(ctx._files, root, levels)
+    root = str(template if isinstance(template, Path) else ctx.location(template))
+    try:
+        found = partition_folders(ctx._files, root, levels)
+    except PipelineRunError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an object store that fails: a message naming the dataset
+        raise PipelineRunError(f"{root}: cannot list: {store_problem(exc)}", file=root) from None
     for values, folder in found:
         for (name, _), value in zip(levels, values):
             if value is None and not types[name][1]:
@@ -430,7 +538,7 @@ def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema
     frames, opened = [], 0
     for values_of, folder in kept:
         for file in partition_files(ctx._files, folder):
-            frame = read_file(Path(file), in_files).collect()
+            frame = read_file(ctx.fetch(file) if commit_protocol.is_url(file) else Path(file), in_files).collect()
             opened += 1
             frames.append(frame.with_columns(pl.lit(v, dtype=dtype(base)).alias(name)
                                              for (name, base), v in zip(levels, values_of)).select(wanted))
@@ -1248,9 +1356,11 @@ def _stage_table(ctx: RunContext, node_id: str, df, template: str, partition_by:
         return
     names = [name for name, _, _ in partition_by]
     levels = [(name, base) for name, base, _ in partition_by]
-    root = ctx.path(template)
+    root = ctx.location(template)
     for values, part in df.partition_by(names, maintain_order=True, include_key=False, as_dict=True).items():
-        ctx.stage_file(node_id, root / partition_folder(values, levels), part.height,
+        folder = partition_folder(values, levels)
+        target = StoreLocation(f"{root.rstrip('/')}/{folder}") if isinstance(root, str) else root / folder
+        ctx.stage_file(node_id, target, part.height,
                        lambda tmp, part=part: _write_partition(part, tmp, fmt, write))
 
 
