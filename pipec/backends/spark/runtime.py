@@ -114,11 +114,25 @@ def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) 
 
 
 def resolve_path(path: str, params: dict[str, Any]) -> str:
-    """Substitute params, and make a relative local path absolute against the working directory."""
+    """Substitute params, and make a relative local path absolute against the working directory.
+    An S3 URL (`s3://`, as the local and Airflow backends read it) becomes `s3a://`, the scheme
+    of Hadoop's S3 connector (hadoop-aws), which the cluster must provide."""
     path = substitute(path, params)
     if _URI.match(path):
-        return path
+        return re.sub(r"^s3n?://", "s3a://", path)
     return os.path.abspath(path)
+
+
+def s3_settings(environment: dict[str, str]) -> dict[str, str]:
+    """The Spark settings of the S3 connector taken from the environment: the endpoint of an
+    S3-compatible store (AWS_ENDPOINT_URL, as boto reads it) with path-style addressing. The
+    credentials are never settings: the connector's default chain reads them from the
+    environment (AWS_ACCESS_KEY_ID, ...) or an instance profile on every executor."""
+    endpoint = environment.get("AWS_ENDPOINT_URL_S3") or environment.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return {}
+    return {"spark.hadoop.fs.s3a.endpoint": endpoint, "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https:")).lower()}
 
 
 # ================================================================ the job entry point
@@ -131,6 +145,8 @@ def build_session(app_name: str) -> SparkSession:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    for key, value in s3_settings(dict(os.environ)).items():
+        builder = builder.config(key, value)
     conf = SparkConf()
     if not conf.contains("spark.master"):
         builder = builder.master("local[*]")
@@ -802,7 +818,16 @@ def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
     """(FileSystem, Path) through the JVM, so that sinks work on HDFS/S3 as well as locally."""
     jvm = spark.sparkContext._jvm
     hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    try:
+        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    except Exception as exc:  # noqa: BLE001 - Py4J wraps the JVM's exception
+        if not re.search(r"No FileSystem for scheme|ClassNotFoundException: Class \S+FileSystem not found", str(exc)):
+            raise
+        scheme = path.split(":", 1)[0]
+        connector = (" (for s3a: hadoop-aws of this Spark's Hadoop version and its AWS SDK bundle, e.g. "
+                     "spark-submit --packages org.apache.hadoop:hadoop-aws:<version>)" if scheme == "s3a" else "")
+        raise PipelineRunError(f"{path}: this Spark has no file system for `{scheme}://`; put its connector "
+                               f"on the classpath{connector}") from None
     # the local checksum file system would move `.crc` files next to our outputs: use the raw one
     return (fs.getRaw() if fs.getScheme() == "file" else fs), hpath
 
