@@ -211,15 +211,19 @@ class StoreFiles(LocalFiles):
     def rename(self, source: str, target: str) -> None:
         if not is_url(source):
             return super().rename(source, target)
+        self.copy(source, target)
+        self.remove(source)
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy an object, or every object under a prefix, within one store (server-side)."""
         fs, key = self.fs(source)
         to = self.fs(target)[1]
         fs.invalidate_cache()
         if fs.isfile(key):
             fs.copy(key, to)
-        else:  # a "folder": every object under the prefix, key by key (fsspec's `mv` of a prefix nests it)
+        else:  # a "folder": key by key (fsspec's `copy` of a prefix nests it when the target exists)
             for path in fs.find(key):
                 fs.copy(path, to + path[len(key.rstrip("/")):])
-        fs.rm(key, recursive=True)
         fs.invalidate_cache()
 
     def remove(self, path: str) -> None:
@@ -242,7 +246,7 @@ class StoreFiles(LocalFiles):
 
     def download(self, source: str, local: str) -> None:
         fs, key = self.fs(source)
-        fs.get(key, local)
+        fs.get(key, local, recursive=fs.isdir(key))
 
     def sync(self, path: str) -> None:
         if not is_url(path):

@@ -235,7 +235,15 @@ def _park(sink: dict[str, Any], parked: str) -> dict[str, Any]:
     if fs.exists(path):
         fs.rm(path, recursive=True)  # a retry of the task parks again
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    if isinstance(fs, LocalFileSystem):
+    commit = importlib.import_module(COMMIT_MODULE)
+    if commit.is_url(sink["tmp"]):  # staged beside a target in an object store
+        store = commit.StoreFiles()
+        if commit.is_url(parked):
+            store.rename(sink["tmp"], parked)
+        else:
+            store.download(sink["tmp"], path)
+            store.remove(sink["tmp"])
+    elif isinstance(fs, LocalFileSystem):
         shutil.move(sink["tmp"], path)
     else:
         fs.put(sink["tmp"], path, recursive=os.path.isdir(sink["tmp"]))
@@ -249,7 +257,7 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
     from fsspec.core import url_to_fs
 
     commit = importlib.import_module(COMMIT_MODULE)
-    files = commit.LocalFiles()
+    files = commit.StoreFiles()
     state_dir = os.path.join(context["params"][BASE_DIR_PARAM], commit.STATE_DIR)
     sinks = [r for records in stored for r in (records or {}).values() if r["kind"] == "sink"]
     run_id = commit.new_run_id()
@@ -261,10 +269,15 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
                 log.warning("%s", message)
             commit.remove_stale(files, state_dir, [sink["target"] for sink in sinks])
         for sink in sinks:
-            os.makedirs(os.path.dirname(sink["target"]), exist_ok=True)
             staged.append((commit.staged_path(files, sink["target"], run_id), sink["target"]))
             fs, path = url_to_fs(sink["path"])
-            fs.get(path, staged[-1][0], recursive=fs.isdir(path))
+            if not commit.is_url(sink["target"]):
+                os.makedirs(os.path.dirname(sink["target"]), exist_ok=True)
+                fs.get(path, staged[-1][0], recursive=fs.isdir(path))
+            elif commit.is_url(sink["path"]):  # parked in a store: copied within it
+                files.copy(sink["path"], staged[-1][0])
+            else:
+                files.upload(path, staged[-1][0])
         with commit.commit_lock(state_dir):
             commit.commit(files, state_dir, run_id, staged)
     except BaseException as exc:
