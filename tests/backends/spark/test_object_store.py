@@ -1,7 +1,7 @@
 """Object stores on Spark. This machine has no hadoop-aws (no S3 connector, and nothing can be
 downloaded), so what is tested is what can be: the paths and settings the job gives Spark, and
 the one-line error of a Spark without the connector. A run against a store needs a cluster with
-hadoop-aws (docs/backends/spark.md)."""
+hadoop-aws (docs/semantics.md, "Object stores")."""
 from __future__ import annotations
 
 import pytest
