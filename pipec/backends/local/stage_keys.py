@@ -87,10 +87,46 @@ def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, di
     found = {}
     for node in nodes:
         if node.is_source:
+            url = _url(node.args.path, params)
+            if url is not None:
+                found[url] = _object_digest(url, bool(getattr(node.args, "partition_by", None)))
+                continue
             path = _resolved(node.args.path, params, workdir)
             reads = _digest_of_folder if getattr(node.args, "partition_by", None) else _digest
             found[_shown(path, workdir)] = reads(digests, path)
     return found
+
+
+def _url(template: str, params: dict[str, Any]) -> str | None:
+    from pipec.backends.commit import is_url
+    from pipec.runtime_contract import PipelineRunError, substitute
+
+    try:
+        text = substitute(template, params)
+    except PipelineRunError:
+        return None
+    return text if is_url(text) else None
+
+
+def _object_digest(url: str, prefix: bool) -> str | None:
+    """The digest of an object (or of every object under a partitioned dataset's prefix) from
+    what the store says of it: key, size, ETag and modification time (the store's content
+    hash, so a rewritten object gives a new key; never read). None when the store cannot say."""
+    from pipec.backends.commit import StoreFiles
+
+    try:
+        fs, key = StoreFiles.fs(url)
+        fs.invalidate_cache()
+        infos = fs.find(key, detail=True) if prefix else {key: fs.info(key)}
+    except Exception:  # noqa: BLE001 - a store that cannot be asked: the stage runs and reports it
+        return None
+    if not infos:
+        return None
+    h = hashlib.sha256()
+    for name, info in sorted(infos.items()):
+        h.update(json.dumps([name, info.get("size"), info.get("ETag") or info.get("etag") or info.get("md5Hash"),
+                             str(info.get("LastModified") or info.get("mtime") or info.get("updated"))]).encode())
+    return "store:" + h.hexdigest()
 
 
 def _digest_of_folder(digests, folder: Path | None) -> str | None:

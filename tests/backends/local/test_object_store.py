@@ -125,3 +125,30 @@ def test_an_unreachable_store_and_no_credential_in_what_pipec_writes_or_prints(t
     assert not [s for s in secrets if s in printed]
     written = [p for p in tmp_path.rglob("*") if p.is_file() and any(s.encode() in p.read_bytes() for s in secrets)]
     assert not written
+
+
+def test_a_rewritten_object_changes_the_stage_key_and_an_unchanged_store_is_reused(tmp_path, s3_bucket):
+    from pipec.backends.local.stage_keys import input_digests
+
+    write_dataset(tmp_path)
+    fs = fsspec.filesystem("s3")
+    fs.put(str(tmp_path / "data"), f"{s3_bucket}/data", recursive=True)
+    plan = plan_for(PIPELINE, tmp_path, optimized=True)
+    params = {"root": f"s3://{s3_bucket}/data", "out": "out"}
+
+    def digests():
+        return input_digests(list(plan.ir.nodes()), params, tmp_path, None)
+
+    first = digests()
+    assert sorted(first) == [f"s3://{s3_bucket}/data/events",
+                             f"s3://{s3_bucket}/data/events_json/day=2013-01-01/n=9/a.json"]
+    assert None not in first.values() and digests() == first
+    fs.pipe(f"{s3_bucket}/data/events/day=2013-01-03/n=10/b.csv", b"id,amount\n1,2.0\n")
+    second = digests()
+    assert second[f"s3://{s3_bucket}/data/events"] != first[f"s3://{s3_bucket}/data/events"]
+    assert second[f"s3://{s3_bucket}/data/events_json/day=2013-01-01/n=9/a.json"] == \
+        first[f"s3://{s3_bucket}/data/events_json/day=2013-01-01/n=9/a.json"]
+
+    run_plan(plan, {**run_context("2013-01-02"), **params}, tmp_path)
+    again = run_plan(plan, {**run_context("2013-01-02"), **params}, tmp_path)
+    assert [s.path for s in again.kept] == [str(tmp_path / "out/one.json")]
