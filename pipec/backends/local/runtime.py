@@ -301,8 +301,9 @@ def read_csv(ctx: RunContext, node_id: str, template: str | Path, schema: Schema
     With `partition_by`, `template` is a partitioned folder (`read_partitioned`).
     """
     if partition_by:
-        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep, lambda path, fields: read_csv(
-            ctx, node_id, path, fields, header=header, delimiter=delimiter, null_values=null_values))
+        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
+                                lambda path, fields: read_csv(ctx, node_id, path, fields, header=header,
+                                                              delimiter=delimiter, null_values=null_values))
     pl = _pl()
     path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]

@@ -28,7 +28,9 @@ def _sink(ctx: StepContext, b: BoundArgs) -> Result | None:
         partitions = partition_columns(ctx, e, ctx.schema)
         if partitions is None:
             return None
-    return (SinkArgs(step=ctx.call.name, path=path, partition_by=partitions or None), None) if path is not None else None
+    if path is None:
+        return None
+    return SinkArgs(step=ctx.call.name, path=path, partition_by=partitions or None), None
 
 
 _SINK = dict(rule=_sink, positional=("path",), required=("path",), sink=True, args=SinkArgs)

@@ -48,8 +48,9 @@ def _source(ctx: StepContext, b: BoundArgs) -> Result | None:
             return None
     if path is None or schema is None or delimiter is None or None in nulls:
         return None
-    return SourceArgs(step=ctx.call.name, path=path, schema_=schema, header=bool(header),
-                      delimiter=delimiter, null_values=nulls, partition_by=partitions or None), TableType(schema_=schema)
+    args = SourceArgs(step=ctx.call.name, path=path, schema_=schema, header=bool(header), delimiter=delimiter,
+                      null_values=nulls, partition_by=partitions or None)
+    return args, TableType(schema_=schema)
 
 
 # -- the bytes of one row in each file format, from the width of its values (cost.row_width)

@@ -12,7 +12,8 @@ from pipec.runtime_contract import PipelineRunError
 
 def test_s3_urls_become_s3a_and_local_paths_stay_local(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert runtime.resolve_path("s3://bucket/data/${day}.csv", {"day": "2013-01-02"}) == "s3a://bucket/data/2013-01-02.csv"
+    assert runtime.resolve_path("s3://bucket/data/${day}.csv", {"day": "2013-01-02"}) == \
+        "s3a://bucket/data/2013-01-02.csv"
     assert runtime.resolve_path("s3a://bucket/x", {}) == "s3a://bucket/x"
     assert runtime.resolve_path("gs://bucket/x", {}) == "gs://bucket/x"
     assert runtime.resolve_path("data/s3://x", {}) == str(tmp_path / "data/s3:/x")
