@@ -15,12 +15,12 @@ from pipec.stdlib.steps import STEPS
 # What the airflow backend runs is its engine's code (polars by default), so its expression and
 # estimator support is its engine's; only limits that a backend's translator enforces go here.
 NOTES: dict[tuple[str, str], str] = {
-    ("spark", "object stores (`s3://`)"): "as `s3a://`, with the cluster's hadoop-aws; untested here",
+    ("spark", "object stores (s3://)"): "as `s3a://`, with the cluster's hadoop-aws; untested here",
     ("spark", "object stores (other fsspec URLs)"): "through a Hadoop file system of that scheme",
 }
 # Where sources and sinks may be, for every file step (docs/semantics.md, "Partitioned datasets"
 # and "Object stores"); every backend lists and commits through the same protocol.
-STORAGE = ["local files", "partitioned datasets (`partition_by`)", "object stores (`s3://`)",
+STORAGE = ["local files", "partitioned datasets (partition_by)", "object stores (s3://)",
            "object stores (other fsspec URLs)"]
 
 
