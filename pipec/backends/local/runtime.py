@@ -302,8 +302,9 @@ def read_csv(ctx: RunContext, node_id: str, template: str | Path, schema: Schema
     """
     if partition_by:
         return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
-                                lambda path, fields: read_csv(ctx, node_id, path, fields, header=header,
-                                                              delimiter=delimiter, null_values=null_values))
+                                lambda path, fields, wanted: read_csv(ctx, node_id, path, fields, header=header,
+                                                                      delimiter=delimiter, null_values=null_values,
+                                                                      columns=wanted))
     pl = _pl()
     path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
@@ -455,7 +456,7 @@ def read_parquet(ctx: RunContext, node_id: str, template: str | Path, schema: Sc
                  columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
     if partition_by:
         return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
-                                lambda path, fields: read_parquet(ctx, node_id, path, fields))
+                                lambda path, fields, wanted: read_parquet(ctx, node_id, path, fields, columns=wanted))
     pl = _pl()
     path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
@@ -477,7 +478,7 @@ def read_json(ctx: RunContext, node_id: str, template: str | Path, schema: Schem
     """Read JSON lines (one object per line; empty lines are skipped, a key an object lacks is null)."""
     if partition_by:
         return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
-                                lambda path, fields: read_json(ctx, node_id, path, fields))
+                                lambda path, fields, wanted: read_json(ctx, node_id, path, fields, columns=wanted))
     pl = _pl()
     path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
@@ -509,11 +510,12 @@ def _source_path(ctx: RunContext, template: str | Path) -> Path:
 
 def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema: Schema,
                      columns: list[str] | None, partition_by: list[str], keep,
-                     read_file: Callable[[Path, Schema], Any]):
+                     read_file: Callable[[Path, Schema, list[str]], Any]):
     """Read a Hive-style partitioned folder (docs/semantics.md): list its partitions, keep those
     whose values satisfy `keep` (the filters that read only partition columns, evaluated on the
     partition values exactly as on rows), and read only their files, each with `read_file`
-    (which checks it as a single source), adding the partition columns from the folder names.
+    (which checks it as a single source of the other columns and reads the wanted ones), adding
+    the partition columns from the folder names.
     Rows come partition by partition in value order, file by file in name order."""
     pl = _pl()
     types = {name: (base, nullable) for name, base, nullable in schema}
@@ -535,11 +537,13 @@ def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema
     kept = found if keep is None else [found[i] for i in values.with_row_index("_partition").filter(keep)
                                                                 .get_column("_partition").to_list()]
     wanted = [name for name, _, _ in schema if columns is None or name in columns]
-    in_files = [f for f in schema if f[0] in wanted and f[0] not in partition_by]
+    in_files = [f for f in schema if f[0] not in partition_by]
+    read = [name for name, _, _ in in_files if name in wanted]
     frames, opened = [], 0
     for values_of, folder in kept:
         for file in partition_files(ctx._files, folder):
-            frame = read_file(ctx.fetch(file) if commit_protocol.is_url(file) else Path(file), in_files).collect()
+            local = ctx.fetch(file) if commit_protocol.is_url(file) else Path(file)
+            frame = read_file(local, in_files, read).collect()
             opened += 1
             frames.append(frame.with_columns(pl.lit(v, dtype=dtype(base)).alias(name)
                                              for (name, base), v in zip(levels, values_of)).select(wanted))

@@ -610,13 +610,14 @@ def read_partitioned(spark: SparkSession, source_id: str, fmt: str, root: str, s
                          + [T.StructField(name, SPARK_TYPES[kind]) for name, kind in levels]))
         found = [found[row[0]] for row in sorted(keep(listed).select(_PARTITION).collect())]
     wanted = [name for name, _, _ in schema if columns is None or name in columns]
-    in_files = [f for f in schema if f[0] in wanted and f[0] not in partition_by]
+    in_files = [f for f in schema if f[0] not in partition_by]
+    read = [name for name, _, _ in in_files if name in wanted]
     frames = []
     for number, (values, folder) in enumerate(found):
         partition_values = {name: F.lit(value).cast(SPARK_TYPES[kind]).alias(name)
                             for (name, kind), value in zip(levels, values)}
         for index, file in enumerate(partition_files(files, folder)):
-            frame = read_table(spark, source_id, fmt, file, in_files, **options)
+            frame = read_table(spark, source_id, fmt, file, in_files, columns=read, **options)
             order = F.array(F.lit(number).cast("bigint"), F.lit(index).cast("bigint"), F.monotonically_increasing_id())
             frames.append(frame.select(*[partition_values.get(name, F.col(quote(name))) for name in wanted],
                                        order.alias(ORDER)))

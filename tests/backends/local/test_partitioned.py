@@ -186,3 +186,18 @@ def test_a_stage_with_a_partitioned_sink_runs_again_and_rewrites_its_partitions(
     for _ in range(2):
         result = run_plan(plan, {}, tmp_path)
         assert sorted(s.path.rsplit("/", 1)[1] for s in result.sinks) == ["n=10", "n=9"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_only_the_used_columns_are_read_and_a_partition_column_alone_keeps_the_row_count(tmp_path, fmt):
+    make_dataset(tmp_path / "data")
+    if fmt == "json":
+        run(tmp_path, f'{READ} | write_json("copy", partition_by=[day, n])')
+    source = READ if fmt == "csv" else READ.replace('read_csv("data"', 'read_json("copy"')
+    result = run(tmp_path, f"""
+  flights = {source}
+  flights | select(day) | write_csv("days.csv")
+  flights | select(carrier) | write_csv("carriers.csv")""")
+    assert (tmp_path / "days.csv").read_text().count("2013-01-02") == 4
+    assert len(pl.read_csv(tmp_path / "carriers.csv")) == 12
+    assert not result.warnings
