@@ -72,7 +72,7 @@ def test_a_failed_run_leaves_the_objects_in_the_store_as_they_were(tmp_path, s3_
     out = f"s3://{s3_bucket}/out"
     run(tmp_path, out=out)
     before = store_files(out)
-    with pytest.raises(PipelineRunError, match="no such folder"):
+    with pytest.raises(PipelineRunError, match="no such (folder|file)"):  # whichever source reads first
         run(tmp_path, out=out, root=str(tmp_path / "missing"))
     write_dataset(tmp_path / "other")
     (tmp_path / "other/data/events_json/day=2013-01-01/n=9/a.json").write_text("not json\n")
