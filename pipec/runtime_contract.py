@@ -692,3 +692,84 @@ def _category_counts(values: list[Any], categories: list[Any]) -> list[int]:
     for v in values:
         counts[v] += 1
     return [counts[c] for c in categories]
+
+
+# ---------------------------------------------------------------- Hive-style partitioned datasets
+# A partitioned dataset is a folder of `name=value/` folders, one level per partition column in
+# the declared order, whose files hold the other columns. Every runtime lists it through the
+# commit protocol's file adapter (`list`, `kind`, `join`), so all read the same partitions and
+# files in the same order: partitions by their typed values ascending (a null value, Hive's
+# default partition, last), the files of one partition by name; names starting with `.` or `_`
+# (pipec's staged folders and marker, Spark's `_SUCCESS`) are not data.
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_HIVE_ESCAPED = frozenset('"#%\'*/:=?\\{}[]^\x7f') | frozenset(map(chr, range(32)))
+
+
+def partition_text(value: Any, base: str) -> str:
+    """The `value` part of a partition folder's name, escaped as Hive escapes it (`%XX`)."""
+    if value is None:
+        return HIVE_NULL
+    text = ("true" if value else "false") if base == "bool" else value.isoformat() if base == "date" else str(value)
+    return "".join(f"%{ord(c):02X}" if c in _HIVE_ESCAPED else c for c in text)
+
+
+def partition_value(text: str, base: str, folder: str) -> Any:
+    """The typed value a partition folder's name holds; a value of the wrong type names the folder."""
+    from urllib.parse import unquote
+
+    value = unquote(text)
+    if value == HIVE_NULL:
+        return None
+    try:
+        if base == "int":
+            return int(value)
+        if base == "bool" and value in ("true", "false"):
+            return value == "true"
+        if base == "date":
+            return dt.date.fromisoformat(value)
+        if base == "str":
+            return value
+    except ValueError:
+        pass
+    raise PipelineRunError(f"{folder}: the partition value {value!r} is not {_TYPE_WORDS[base]} "
+                           f"(the schema declares {base})", file=folder)
+
+
+def _data_entries(files: Any, folder: str) -> list[str]:
+    return [name for name in files.list(folder) if not name.startswith((".", "_"))]
+
+
+def partition_folders(files: Any, root: str, partition_by: list[tuple[str, str]]) -> list[tuple[tuple, str]]:
+    """(typed values, folder) of every partition under `root`, in the defined order. Anything but
+    a `name=value` folder at a partition level is an error naming it."""
+    if files.kind(root) != "dir":
+        what = "no such folder" if files.kind(root) == "missing" else "not a folder"
+        raise PipelineRunError(f"{files.local(root)}: {what} (a partitioned source is a folder of "
+                               f"`{partition_by[0][0]}=...` folders)", file=files.local(root))
+    found: list[tuple[tuple, str]] = [((), root)]
+    for name, base in partition_by:
+        deeper = []
+        for values, folder in found:
+            for entry in _data_entries(files, folder):
+                path = files.join(folder, entry)
+                key, equals, text = entry.partition("=")
+                if key != name or not equals or files.kind(path) != "dir":
+                    raise PipelineRunError(f"{files.local(path)}: expected only folders named `{name}=<value>` "
+                                           f"in {files.local(folder)}", file=files.local(path))
+                deeper.append(((*values, partition_value(text, base, files.local(path))), path))
+        found = deeper
+    return sorted(found, key=lambda partition: [(v is None, v if v is not None else 0) for v in partition[0]])
+
+
+def partition_files(files: Any, folder: str) -> list[str]:
+    """The data files of one partition, by name; a folder inside it is an error naming it."""
+    paths = [files.join(folder, name) for name in _data_entries(files, folder)]
+    for path in paths:
+        if files.kind(path) != "file":
+            raise PipelineRunError(f"{files.local(path)}: a partition holds files only", file=files.local(path))
+    return paths
+
+
+def partition_folder(values: tuple, partition_by: list[tuple[str, str]]) -> str:
+    """The relative folder of one partition (`a=1/b=x`), as every runtime writes it."""
+    return "/".join(f"{name}={partition_text(value, base)}" for (name, base), value in zip(partition_by, values))

@@ -58,3 +58,27 @@ def postgres_server():
 def postgres_url(postgres_server, request) -> str:
     """The URL of a new empty database on the session's PostgreSQL server, one per test."""
     return postgres_server.create_database(request.node.name)
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    """One S3-compatible server (moto) for the session (tests/support/object_store.py)."""
+    from object_store import ObjectStore
+
+    store = ObjectStore().start()
+    try:
+        yield store
+    finally:
+        store.stop()
+
+
+@pytest.fixture
+def s3_bucket(object_store, monkeypatch) -> str:
+    """A new empty bucket on the session's S3 server, with the credentials and endpoint in the
+    environment for this test (as a deployment gives them): its name."""
+    for name, value in object_store.environment.items():
+        monkeypatch.setenv(name, value)
+    from s3fs import S3FileSystem
+
+    S3FileSystem.clear_instance_cache()
+    return object_store.new_bucket()

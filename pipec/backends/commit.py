@@ -147,6 +147,116 @@ class LocalFiles:
             os.close(descriptor)
 
 
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, memory:// ... (file: is local)
+
+
+def is_url(path: str) -> bool:
+    """A location in an object store or other fsspec file system (not a local path)."""
+    return bool(URL.match(path)) and not path.startswith("file:")
+
+
+class StoreFiles(LocalFiles):
+    """`LocalFiles`, and the same operations on fsspec URLs (`s3://bucket/key`): one adapter for
+    a run whose sinks are local files or objects, so that its journal is finished by any local
+    run. An object store has no rename: `rename` is a server-side copy, then a delete, and a
+    "folder" is a key prefix. The store's credentials and endpoint come from the environment
+    (for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...), never from a path."""
+
+    @staticmethod
+    def fs(path: str) -> tuple[Any, str]:
+        from fsspec.core import url_to_fs
+
+        return url_to_fs(path)
+
+    @staticmethod
+    def local(path: str) -> str:
+        return path if is_url(path) else LocalFiles.local(path)
+
+    def split(self, path: str) -> tuple[str, str]:
+        if not is_url(path):
+            return super().split(path)
+        folder, _, name = path.rstrip("/").rpartition("/")
+        return folder, name
+
+    def join(self, folder: str, name: str) -> str:
+        return f"{folder.rstrip('/')}/{name}" if is_url(folder) else super().join(folder, name)
+
+    def kind(self, path: str) -> str:
+        if not is_url(path):
+            return super().kind(path)
+        fs, key = self.fs(path)
+        fs.invalidate_cache()
+        if fs.isfile(key):
+            return "file"
+        return "dir" if fs.isdir(key) else "missing"
+
+    def read_text(self, path: str) -> str | None:
+        if not is_url(path):
+            return super().read_text(path)
+        fs, key = self.fs(path)
+        try:
+            return fs.cat_file(key).decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def list(self, folder: str) -> list[str]:
+        if not is_url(folder):
+            return super().list(folder)
+        fs, key = self.fs(folder)
+        try:
+            return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(key, detail=False, refresh=True))
+        except FileNotFoundError:
+            return []
+
+    def rename(self, source: str, target: str) -> None:
+        if not is_url(source):
+            return super().rename(source, target)
+        self.copy(source, target)
+        self.remove(source)
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy an object, or every object under a prefix, within one store (server-side)."""
+        fs, key = self.fs(source)
+        to = self.fs(target)[1]
+        fs.invalidate_cache()
+        if fs.isfile(key):
+            fs.copy(key, to)
+        else:  # a "folder": key by key (fsspec's `copy` of a prefix nests it when the target exists)
+            for path in fs.find(key):
+                fs.copy(path, to + path[len(key.rstrip("/")):])
+        fs.invalidate_cache()
+
+    def remove(self, path: str) -> None:
+        if not is_url(path):
+            return super().remove(path)
+        fs, key = self.fs(path)
+        if fs.exists(key):
+            fs.rm(key, recursive=True)
+        fs.invalidate_cache()
+
+    def make_dirs(self, folder: str) -> None:
+        if not is_url(folder):
+            super().make_dirs(folder)  # an object store has no folders to make
+
+    def upload(self, local: str, target: str) -> None:
+        """Copy a local file or folder to `target` (a URL)."""
+        fs, key = self.fs(target)
+        fs.put(local, key, recursive=os.path.isdir(local))
+        fs.invalidate_cache()
+
+    def download(self, source: str, local: str) -> None:
+        fs, key = self.fs(source)
+        fs.get(key, local, recursive=fs.isdir(key))
+
+    def sync(self, path: str) -> None:
+        if not is_url(path):
+            super().sync(path)  # an object is durable once written
+
+    def sync_folder(self, folder: str) -> None:
+        if not is_url(folder):
+            super().sync_folder(folder)
+
+
 # ------------------------------------------------------------------ which targets may be replaced
 def made_by_pipec(files: Any, folder: str) -> bool:
     """A folder pipec wrote: it has the marker, or it is a model folder with pipec's sidecar."""

@@ -14,7 +14,14 @@ from pipec.stdlib.steps import STEPS
 
 # What the airflow backend runs is its engine's code (polars by default), so its expression and
 # estimator support is its engine's; only limits that a backend's translator enforces go here.
-NOTES: dict[tuple[str, str], str] = {}
+NOTES: dict[tuple[str, str], str] = {
+    ("spark", "object stores (s3://)"): "as `s3a://`, with the cluster's hadoop-aws; untested here",
+    ("spark", "object stores (other fsspec URLs)"): "through a Hadoop file system of that scheme",
+}
+# Where sources and sinks may be, for every file step (docs/semantics.md, "Partitioned datasets"
+# and "Object stores"); every backend lists and commits through the same protocol.
+STORAGE = ["local files", "partitioned datasets (partition_by)", "object stores (s3://)",
+           "object stores (other fsspec URLs)"]
 
 
 def _mark(backend: str, item: str, supported: bool) -> str:
@@ -42,6 +49,7 @@ def render() -> str:
     lines += _table("Expression functions", KNOWN_FUNCTION_NAMES, lambda b, f: True)
     fits = {b: any(STEPS[s].fits_model for s in steps[b]) for b in BACKENDS}
     lines += _table("Estimators", sorted(ESTIMATORS), lambda b, e: fits[b])
+    lines += _table("Where sources and sinks are", STORAGE, lambda b, place: True)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -44,6 +44,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from pipec import runtime_contract as contract  # beside a DAG: its copy, pipec_contract
@@ -241,8 +242,8 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         outputs = stage(ctx, inputs)
         saved = {node_id: save_value(outputs[node_id], value_path(folder, node_id, kind), kind)
                  for node_id, kind in writes.items()}
-        for sink in ctx.sinks:
-            saved[sink["node"]] = _park(sink, f"{folder}/sinks/{sink['node']}")
+        for key, sink in _sink_keys(ctx.sinks):
+            saved[key] = _park(sink, f"{folder}/sinks/{key}")
         for table in ctx.hand_over_tables():  # staged in the database: the commit task moves them in
             saved[table["node"]] = {**table, "kind": STAGED_TABLE}
     except BaseException as exc:
@@ -368,6 +369,14 @@ def connection_resolver(context: dict[str, Any]):
     return resolve
 
 
+def _sink_keys(sinks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each staged sink with its record's key: its node id, numbered when the node staged
+    several outputs (a partitioned sink stages one folder per partition)."""
+    count = Counter(sink["node"] for sink in sinks)
+    return [(sink["node"] if count[sink["node"]] == 1 else f"{sink['node']}.{n}", sink)
+            for n, sink in enumerate(sinks)]
+
+
 def _park(sink: dict[str, Any], parked: str) -> dict[str, Any]:
     """Move a staged sink (a file, or a model folder) from beside its target into storage."""
     from fsspec.core import url_to_fs
@@ -377,7 +386,15 @@ def _park(sink: dict[str, Any], parked: str) -> dict[str, Any]:
     if fs.exists(path):
         fs.rm(path, recursive=True)  # a retry of the task parks again
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    if isinstance(fs, LocalFileSystem):
+    commit = importlib.import_module(COMMIT_MODULE)
+    if commit.is_url(sink["tmp"]):  # staged beside a target in an object store
+        store = commit.StoreFiles()
+        if commit.is_url(parked):
+            store.rename(sink["tmp"], parked)
+        else:
+            store.download(sink["tmp"], path)
+            store.remove(sink["tmp"])
+    elif isinstance(fs, LocalFileSystem):
         shutil.move(sink["tmp"], path)
     else:
         fs.put(sink["tmp"], path, recursive=os.path.isdir(sink["tmp"]))
@@ -391,7 +408,7 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
     from fsspec.core import url_to_fs
 
     commit = importlib.import_module(COMMIT_MODULE)
-    files = commit.LocalFiles()
+    files = commit.StoreFiles()
     state_dir = os.path.join(context["params"][BASE_DIR_PARAM], commit.STATE_DIR)
     sinks = [r for records in stored for r in (records or {}).values() if r["kind"] == "sink"]
     tables = [r for records in stored for r in (records or {}).values() if r["kind"] == STAGED_TABLE]
@@ -404,10 +421,15 @@ def commit_outputs(stored: list[dict[str, dict[str, Any]]], context: dict[str, A
                 log.warning("%s", message)
             commit.remove_stale(files, state_dir, [sink["target"] for sink in sinks])
         for sink in sinks:
-            os.makedirs(os.path.dirname(sink["target"]), exist_ok=True)
             staged.append((commit.staged_path(files, sink["target"], run_id), sink["target"]))
             fs, path = url_to_fs(sink["path"])
-            fs.get(path, staged[-1][0], recursive=fs.isdir(path))
+            if not commit.is_url(sink["target"]):
+                os.makedirs(os.path.dirname(sink["target"]), exist_ok=True)
+                fs.get(path, staged[-1][0], recursive=fs.isdir(path))
+            elif commit.is_url(sink["path"]):  # parked in a store: copied within it
+                files.copy(sink["path"], staged[-1][0])
+            else:
+                files.upload(path, staged[-1][0])
         with commit.commit_lock(state_dir):
             if tables:  # the database first, once every file target is known replaceable (as a local run)
                 commit.check_targets(files, [target for _, target in staged], state_dir)

@@ -24,6 +24,7 @@ from pipec.backends.local.expressions import (aggregate_calls, gathered_float_ag
 from pipec.compiler import ast
 from pipec.compiler.expressions import columns_of
 from pipec.compiler.ir import IR, IRNode, NamedExpr
+from pipec.compiler.partitions import partition_filter
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
@@ -252,6 +253,11 @@ def _read(site: Site, options: list[str]) -> str:
     kwargs = [f"schema={_schema(a.schema_)}", *options]
     if a.columns is not None:
         kwargs.append(f"columns={py(a.columns)}")
+    if a.partition_by:
+        kwargs.append(f"partition_by={py(a.partition_by)}")
+        keep = partition_filter(site.ir, site.node.id)
+        if keep is not None:
+            kwargs.append(f"keep={_unwrap(to_polars(keep, site.step))}")
     return _call(site.out, f"rt.{site.step}", ["ctx", site.nid, py(a.path), *kwargs])
 
 
@@ -563,7 +569,11 @@ def _drift(site: Site) -> str:
 @emits("write_csv", "write_parquet", "write_json", arguments=_path)
 @emits("save_model", arguments=_path, imports=("joblib",))
 def _sink(site: Site) -> str:
-    return _call("_", f"rt.{site.step}", ["ctx", site.nid, site.ins[0], py(site.args.path)]).removeprefix("_ = ")
+    arguments = ["ctx", site.nid, site.ins[0], py(site.args.path)]
+    if getattr(site.args, "partition_by", None):
+        schema = site.ir.node(site.node.inputs[0]).output.schema_
+        arguments.append(f"partition_by={_schema(Schema.of([(n, schema.get(n)) for n in site.args.partition_by]))}")
+    return _call("_", f"rt.{site.step}", arguments).removeprefix("_ = ")
 
 
 @emits("write_table", arguments=_database_arguments)

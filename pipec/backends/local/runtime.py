@@ -20,6 +20,7 @@ A schema is passed as a list of `(name, type, nullable)` tuples, with the type n
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -36,7 +37,8 @@ from pipec.backends import postgres as database  # beside a DAG: its copy, pipec
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
     SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, best_candidate, check_bound,
     check_hyperparameters, checked_saved_model, confined_sink, draw_numerator, drift_metrics, in_utc,
-    metrics_json_text, model_folder_digest, substitute, validation_rounds, write_table_csv, write_table_json)
+    metrics_json_text, model_folder_digest, partition_files, partition_folder, partition_folders, substitute,
+    validation_rounds, write_table_csv, write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -83,7 +85,9 @@ class RunContext:
         self.run_id = commit_protocol.new_run_id()
         self.state_dir = str(self.workdir.resolve() / commit_protocol.STATE_DIR)
         self.committed = False  # set once every sink is in place
-        self._files = commit_protocol.LocalFiles()
+        self._files = commit_protocol.StoreFiles()
+        self.fetched: dict[str, str] = {}  # local copy -> the URL of a source read from an object store
+        self._scratch: str | None = None
         self._run_lock: commit_protocol.RunLock | None = None
         self._run_lock_taken = threading.Lock()  # stages stage their sinks from several threads
 
@@ -91,6 +95,31 @@ class RunContext:
         """A source or sink path with params substituted, relative to the working directory."""
         p = Path(substitute(template, self.params)).expanduser()
         return p if p.is_absolute() else self.workdir / p
+
+    def location(self, template: str) -> str | Path:
+        """`path`, or the URL itself when the path is an fsspec URL (`s3://bucket/key`)."""
+        text = substitute(template, self.params)
+        return text if commit_protocol.is_url(text) else self.path(template)
+
+    def scratch(self) -> Path:
+        """A private local folder of this run (copies of remote sources, sinks before upload)."""
+        if self._scratch is None:
+            import tempfile
+
+            self._scratch = tempfile.mkdtemp(prefix="pipec-run-")
+        return Path(self._scratch)
+
+    def fetch(self, url: str) -> Path:
+        """A local copy of the object at `url`, read like a local file; messages about the copy
+        name the URL (`names_remote_files`)."""
+        local = self.scratch() / f"source-{len(self.fetched)}" / url.rstrip("/").rsplit("/", 1)[-1]
+        local.parent.mkdir()
+        try:
+            self._files.download(url, str(local))
+        except Exception as exc:  # noqa: BLE001 - any failure of the store: a message naming the URL
+            raise PipelineRunError(f"{url}: cannot read: {store_problem(exc)}", file=url) from None
+        self.fetched[str(local)] = url
+        return local
 
     def emit(self, event: str, **fields: Any) -> None:
         if self.on_event is not None:
@@ -116,7 +145,7 @@ class RunContext:
         targets = []
         for template in sink_templates:
             try:
-                targets.append(str(self.path(template)))
+                targets.append(str(self.location(template)))
             except PipelineRunError:
                 continue  # a path naming an unknown param: the sink reports it when it runs
         with commit_protocol.signals_deferred() as arrived:
@@ -124,21 +153,31 @@ class RunContext:
                 with commit_protocol.commit_lock(self.state_dir):
                     messages = commit_protocol.recover(self._files, self.state_dir)
                     commit_protocol.remove_stale(self._files, self.state_dir, targets)
+                    commit_protocol.remove_recorded(self._files, self.state_dir)
             except OSError as exc:  # e.g. a read-only working directory: no journal can be there
                 messages = [f"could not look for an interrupted commit in {self.state_dir}: {exc}"]
+            except Exception as exc:  # noqa: BLE001 - an object store out of reach: its sinks say so when they run
+                messages = [f"could not finish or clean up an earlier run's outputs: {store_problem(exc)}"]
         for message in messages:
             self.warn(message)
         if arrived:
             raise KeyboardInterrupt
         return messages
 
-    def stage_file(self, node_id: str, template: str, rows: int | None,
+    def stage_file(self, node_id: str, template: str | Path, rows: int | None,
                    write: Callable[[Path], None]) -> None:
-        target = self.path(template)
+        """Stage the output at `template` (or at a path: a partition of a partitioned sink). An
+        output at a URL is written to a local file, then uploaded beside its target."""
+        target = template if isinstance(template, (Path, StoreLocation)) else self.location(template)
+        if isinstance(target, str):
+            self._stage_remote(node_id, target, rows, write)
+            return
         confined_sink(str(target), os.path.relpath(target, self.workdir), self.confine_outputs)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.take_run_lock()
         tmp = Path(commit_protocol.staged_path(self._files, str(target), self.run_id))
+        if isinstance(template, Path):  # a partition: not beside a sink's path, so noted for `recover`
+            commit_protocol.record_temporary(self.state_dir, self.run_id, str(tmp))
         self.sinks.append({"node": node_id, "path": str(target), "rows": rows, "tmp": str(tmp)})
         try:
             write(tmp)
@@ -166,6 +205,24 @@ class RunContext:
         with self._run_lock_taken:  # a second flock of the same file in this process would wait forever
             if self._run_lock is None:
                 self._run_lock = commit_protocol.RunLock(self.state_dir, self.run_id)
+
+    def _stage_remote(self, node_id: str, target: str, rows: int | None, write: Callable[[Path], None]) -> None:
+        confined_sink(target, target, self.confine_outputs)
+        self.take_run_lock()
+        staged = commit_protocol.staged_path(self._files, target, self.run_id)
+        local = self.scratch() / f"sink-{len(self.sinks)}" / self._files.split(target)[1]
+        local.parent.mkdir()
+        commit_protocol.record_temporary(self.state_dir, self.run_id, staged)
+        self.sinks.append({"node": node_id, "path": target, "rows": rows, "tmp": staged})
+        try:
+            write(local)
+            self._files.upload(str(local), staged)
+        except BaseException as exc:
+            if isinstance(exc, (PipelineRunError, KeyboardInterrupt)):
+                raise
+            raise PipelineRunError(f"cannot write {target}: {store_problem(exc)}", file=target) from None
+        finally:
+            _remove(local.parent)
 
     def commit(self) -> None:
         """Move every staged sink into place, all or nothing. SIGINT and SIGTERM wait until the
@@ -198,7 +255,10 @@ class RunContext:
         """Remove every staged sink that was not committed."""
         if not self.committed:
             for sink in self.sinks:
-                _remove(Path(sink["tmp"]))
+                try:
+                    self._files.remove(sink["tmp"])
+                except Exception as exc:  # noqa: BLE001 - an unreachable store: the next run removes it
+                    self.warn(f"could not remove {sink['tmp']}: {store_problem(exc)}")
             database.drop_stages(self.tables, self.connection_url)
         self._release()
 
@@ -206,6 +266,28 @@ class RunContext:
         if self._run_lock is not None:
             self._run_lock.release()
             self._run_lock = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+
+class StoreLocation(str):
+    """A resolved URL (a partition of a partitioned sink in an object store): no `${...}` in it."""
+
+
+def store_problem(exc: BaseException) -> str:
+    """What went wrong with an object store, in one line without the store's internals; a
+    missing bucket or key, refused credentials and an unreachable endpoint say so."""
+    name, text = type(exc).__name__, _first_line(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"not found ({text})"
+    if isinstance(exc, PermissionError) or "AccessDenied" in text or "InvalidAccessKeyId" in text:
+        return f"access denied: check the store's credentials ({text})"
+    if "EndpointConnectionError" in name or "Could not connect" in text:
+        return f"the store cannot be reached ({text}); check AWS_ENDPOINT_URL or the network"
+    if "NoCredentialsError" in name:
+        return "no credentials for the store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)"
+    return text
 
 
 def _remove(path: Path) -> None:
@@ -216,9 +298,25 @@ def _remove(path: Path) -> None:
 
 
 # ------------------------------------------------------------------ reading with a schema
-def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, header: bool = True,
+def names_remote_files(reader: Callable[..., Any]) -> Callable[..., Any]:
+    """A reader whose messages name the URL of a source read from an object store, not its local copy."""
+    @functools.wraps(reader)
+    def read(ctx: RunContext, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return reader(ctx, *args, **kwargs)
+        except PipelineRunError as exc:
+            for local, url in ctx.fetched.items():
+                exc.message = exc.message.replace(local, url)
+                exc.file = url if exc.file == local else exc.file
+            exc.args = (exc.message, *exc.args[1:])
+            raise
+    return read
+
+
+@names_remote_files
+def read_csv(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *, header: bool = True,
              delimiter: str = ",", null_values: list[str] | None = None,
-             columns: list[str] | None = None):
+             columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
     """Read the declared columns of a CSV file, each as its declared type.
 
     polars' reader parses the columns it parses exactly as `conform` would convert their text
@@ -229,9 +327,15 @@ def read_csv(ctx: RunContext, node_id: str, template: str, schema: Schema, *, he
     polars pads a short row with nulls, so the file's last column is always read too: a short row
     leaves it null, and only when it holds a null is every row's length checked (`_check_row_lengths`).
     A file polars cannot parse at all goes to `_csv_problem`, which names the line.
+    With `partition_by`, `template` is a partitioned folder (`read_partitioned`).
     """
+    if partition_by:
+        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
+                                lambda path, fields, wanted: read_csv(ctx, node_id, path, fields, header=header,
+                                                                      delimiter=delimiter, null_values=null_values,
+                                                                      columns=wanted))
     pl = _pl()
-    path = _readable_file(ctx.path(template))
+    path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
     options = dict(separator=delimiter, has_header=header, infer_schema=False,
                    null_values=null_values or None, raise_if_empty=False, glob=False)
@@ -376,10 +480,14 @@ class MalformedFile(PipelineRunError):
         self.line = line
 
 
-def read_parquet(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
-                 columns: list[str] | None = None):
+@names_remote_files
+def read_parquet(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *,
+                 columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
+    if partition_by:
+        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
+                                lambda path, fields, wanted: read_parquet(ctx, node_id, path, fields, columns=wanted))
     pl = _pl()
-    path = _readable_file(ctx.path(template))
+    path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
     try:
         found = list(pl.scan_parquet(path, glob=False).collect_schema())
@@ -393,11 +501,15 @@ def read_parquet(ctx: RunContext, node_id: str, template: str, schema: Schema, *
     return _conformed(ctx, node_id, df, [f for f in schema if f[0] in wanted], path)
 
 
-def read_json(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
-              columns: list[str] | None = None):
+@names_remote_files
+def read_json(ctx: RunContext, node_id: str, template: str | Path, schema: Schema, *,
+              columns: list[str] | None = None, partition_by: list[str] | None = None, keep=None):
     """Read JSON lines (one object per line; empty lines are skipped, a key an object lacks is null)."""
+    if partition_by:
+        return read_partitioned(ctx, node_id, template, schema, columns, partition_by, keep,
+                                lambda path, fields, wanted: read_json(ctx, node_id, path, fields, columns=wanted))
     pl = _pl()
-    path = _readable_file(ctx.path(template))
+    path = _readable_file(_source_path(ctx, template))
     names = [name for name, _, _ in schema]
     wanted = [n for n in names if columns is None or n in columns]
     fields = [f for f in schema if f[0] in wanted]
@@ -412,6 +524,63 @@ def read_json(ctx: RunContext, node_id: str, template: str, schema: Schema, *,
                                            file=str(path))) from exc
     _check_columns(ctx, path, df.columns, names)
     return _conformed(ctx, node_id, df.select(wanted), fields, path)
+
+
+def _source_path(ctx: RunContext, template: str | Path) -> Path:
+    """A source's path: a template from the pipeline, or one file of a partitioned folder; a
+    local copy of it when it is a URL."""
+    if isinstance(template, Path):
+        return template
+    location = ctx.location(template)
+    return ctx.fetch(location) if isinstance(location, str) else location
+
+
+
+
+def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema: Schema,
+                     columns: list[str] | None, partition_by: list[str], keep,
+                     read_file: Callable[[Path, Schema, list[str]], Any]):
+    """Read a Hive-style partitioned folder (docs/semantics.md): list its partitions, keep those
+    whose values satisfy `keep` (the filters that read only partition columns, evaluated on the
+    partition values exactly as on rows), and read only their files, each with `read_file`
+    (which checks it as a single source of the other columns and reads the wanted ones), adding
+    the partition columns from the folder names.
+    Rows come partition by partition in value order, file by file in name order."""
+    pl = _pl()
+    types = {name: (base, nullable) for name, base, nullable in schema}
+    levels = [(name, types[name][0]) for name in partition_by]
+    root = str(template if isinstance(template, Path) else ctx.location(template))
+    try:
+        found = partition_folders(ctx._files, root, levels)
+    except PipelineRunError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an object store that fails: a message naming the dataset
+        raise PipelineRunError(f"{root}: cannot list: {store_problem(exc)}", file=root) from None
+    for values, folder in found:
+        for (name, _), value in zip(levels, values):
+            if value is None and not types[name][1]:
+                raise PipelineRunError(f"{folder}: null partition value in `{name}`, declared "
+                                       f"`{types[name][0]}` (not nullable)", file=folder, column=name)
+    values = pl.DataFrame([[v[i] for v, _ in found] for i in range(len(levels))],
+                          schema={name: dtype(base) for name, base in levels}, orient="col")
+    kept = found if keep is None else [found[i] for i in values.with_row_index("_partition").filter(keep)
+                                                                .get_column("_partition").to_list()]
+    wanted = [name for name, _, _ in schema if columns is None or name in columns]
+    in_files = [f for f in schema if f[0] not in partition_by]
+    read = [name for name, _, _ in in_files if name in wanted]
+    frames, opened = [], 0
+    for values_of, folder in kept:
+        for file in partition_files(ctx._files, folder):
+            local = ctx.fetch(file) if commit_protocol.is_url(file) else Path(file)
+            frame = read_file(local, in_files, read).collect()
+            opened += 1
+            frames.append(frame.with_columns(pl.lit(v, dtype=dtype(base)).alias(name)
+                                             for (name, base), v in zip(levels, values_of)).select(wanted))
+    df = (pl.concat(frames, how="vertical") if frames
+          else pl.DataFrame(schema={name: dtype(base) for name, base, _ in schema if name in wanted}))
+    ctx.record(node_id, df)
+    ctx.node_stats[node_id].update(files=opened, partitions=len(kept), partitions_listed=len(found))
+    return df.lazy()
 
 
 def _json_lines_problem(path: Path) -> PipelineRunError | None:
@@ -1267,24 +1436,50 @@ def drift(ctx: RunContext, node_id: str, frame, reference, *, columns: list[tupl
 
 
 # ------------------------------------------------------------------ sinks
-def write_csv(ctx: RunContext, node_id: str, frame, template: str) -> None:
+def write_csv(ctx: RunContext, node_id: str, frame, template: str, partition_by: Schema | None = None) -> None:
     df = ctx.materialise(node_id, frame)
-    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_csv(df, tmp))
+    _stage_table(ctx, node_id, df, template, partition_by, "csv", write_table_csv)
 
 
-def write_parquet(ctx: RunContext, node_id: str, frame, template: str) -> None:
+def write_parquet(ctx: RunContext, node_id: str, frame, template: str, partition_by: Schema | None = None) -> None:
     df = ctx.materialise(node_id, frame)
-    ctx.stage_file(node_id, template, df.height, lambda tmp: df.write_parquet(tmp))
+    _stage_table(ctx, node_id, df, template, partition_by, "parquet", lambda table, tmp: table.write_parquet(tmp))
 
 
-def write_json(ctx: RunContext, node_id: str, value, template: str) -> None:
+def write_json(ctx: RunContext, node_id: str, value, template: str, partition_by: Schema | None = None) -> None:
     """Tables as JSON lines; metrics as one JSON object."""
     if isinstance(value, dict):
         text = metrics_json_text(value)
         ctx.stage_file(node_id, template, None, lambda tmp: tmp.write_text(text))
         return
     df = ctx.materialise(node_id, value)
-    ctx.stage_file(node_id, template, df.height, lambda tmp: write_table_json(df, tmp))
+    _stage_table(ctx, node_id, df, template, partition_by, "json", write_table_json)
+
+
+def _stage_table(ctx: RunContext, node_id: str, df, template: str, partition_by: Schema | None, fmt: str,
+                 write: Callable[[Any, Path], None]) -> None:
+    """Stage one file, or with `partition_by` ((name, type, nullable) of the partition columns)
+    one folder per partition the table has: `name=value/.../part-0.<fmt>` holding the other
+    columns in the table's row order, and pipec's marker. Each partition folder is an output of
+    its own, so the commit replaces exactly the partitions this run produced; the others, and
+    any file beside them, stay as they are."""
+    if not partition_by:
+        ctx.stage_file(node_id, template, df.height, lambda tmp: write(df, tmp))
+        return
+    names = [name for name, _, _ in partition_by]
+    levels = [(name, base) for name, base, _ in partition_by]
+    root = ctx.location(template)
+    for values, part in df.partition_by(names, maintain_order=True, include_key=False, as_dict=True).items():
+        folder = partition_folder(values, levels)
+        target = StoreLocation(f"{root.rstrip('/')}/{folder}") if isinstance(root, str) else root / folder
+        ctx.stage_file(node_id, target, part.height,
+                       lambda tmp, part=part: _write_partition(part, tmp, fmt, write))
+
+
+def _write_partition(df, folder: Path, fmt: str, write: Callable[[Any, Path], None]) -> None:
+    folder.mkdir()
+    write(df, folder / f"part-0.{fmt}")
+    (folder / commit_protocol.MARKER).write_text("")
 
 
 def save_model(ctx: RunContext, node_id: str, model: Model, template: str) -> None:

@@ -96,17 +96,74 @@ def stage_recipe(plan: Plan, stage: Stage) -> dict[str, Any]:
     return {"code": _sha(source), "params": sorted(_params_read(source)),
             "sources": [n.args.path for n in nodes if n.is_source and not n.spec.external],
             "never_reused": [f"{_name(n)} is never reused (cache=false)" for n in nodes if not n.spec.reusable(n.args)]
-            + (["it reads or writes a database table"] if any(n.spec.external for n in nodes) else [])}
+            + (["it reads or writes a database table"] if any(n.spec.external for n in nodes) else [])
+            + (["it writes a partitioned dataset, whose partitions are not stored for reuse"]
+               if any(n.spec.sink and getattr(n.args, "partition_by", None) for n in nodes) else [])}
 
 
 def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
-    """The content digest of the file each source among `nodes` reads (None: unreadable)."""
+    """The content digest of the file each source among `nodes` reads (None: unreadable); of a
+    partitioned source, of every data file in its folder."""
     found = {}
     for node in nodes:
         if node.is_source and not node.spec.external:
+            url = _url(node.args.path, params)
+            if url is not None:
+                found[url] = _object_digest(url, bool(getattr(node.args, "partition_by", None)))
+                continue
             path = _resolved(node.args.path, params, workdir)
-            found[_shown(path, workdir)] = _digest(digests, path)
+            reads = _digest_of_folder if getattr(node.args, "partition_by", None) else _digest
+            found[_shown(path, workdir)] = reads(digests, path)
     return found
+
+
+def _url(template: str, params: dict[str, Any]) -> str | None:
+    from pipec.backends.commit import is_url
+    from pipec.runtime_contract import PipelineRunError, substitute
+
+    try:
+        text = substitute(template, params)
+    except PipelineRunError:
+        return None
+    return text if is_url(text) else None
+
+
+def _object_digest(url: str, prefix: bool) -> str | None:
+    """The digest of an object (or of every object under a partitioned dataset's prefix) from
+    what the store says of it: key, size, ETag and modification time (the store's content
+    hash, so a rewritten object gives a new key; never read). None when the store cannot say."""
+    from pipec.backends.commit import StoreFiles
+
+    try:
+        fs, key = StoreFiles.fs(url)
+        fs.invalidate_cache()
+        infos = fs.find(key, detail=True) if prefix else {key: fs.info(key)}
+    except Exception:  # noqa: BLE001 - a store that cannot be asked: the stage runs and reports it
+        return None
+    if not infos:
+        return None
+    h = hashlib.sha256()
+    for name, info in sorted(infos.items()):
+        h.update(json.dumps([name, info.get("size"), info.get("ETag") or info.get("etag") or info.get("md5Hash"),
+                             str(info.get("LastModified") or info.get("mtime") or info.get("updated"))]).encode())
+    return "store:" + h.hexdigest()
+
+
+def _digest_of_folder(digests, folder: Path | None) -> str | None:
+    """The digest of a partitioned folder: every data file's path below it and content digest
+    (all partitions, pruned or not: a file changing anywhere gives a new key, never a stale hit)."""
+    if folder is None or not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for directory, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith((".", "_")))
+        for name in sorted(f for f in files if not f.startswith((".", "_"))):
+            path = Path(directory) / name
+            digest = _digest(digests, path)
+            if digest is None:
+                return None
+            h.update(f"{path.relative_to(folder).as_posix()}\0{digest}\0".encode())
+    return "sha256:" + h.hexdigest()
 
 
 def stale_reasons(plan: Plan, stage: Stage, key: StageKey, before: dict[str, Any] | None) -> list[str]:

@@ -28,6 +28,7 @@ from pipec.backends.emitters import EmitterRegistry, step_location
 from pipec.backends.spark import expressions as ex
 from pipec.backends.spark.expressions import py_literal as lit
 from pipec.compiler.ir import IRNode, NamedExpr
+from pipec.compiler.partitions import partition_filter
 from pipec.compiler.plan import Plan
 from pipec.compiler.types import MetricsType, ModelType, Schema, TableType
 from pipec.stdlib.estimators import LOWER_IS_BETTER
@@ -376,7 +377,13 @@ def _read(job: JobWriter, node: IRNode) -> str:
             args.append(f"null_values={lit(a.null_values)}")
     if a.columns is not None:
         args.append(f"columns={lit(a.columns)}")
-    return call("numbered", [call("read_table", args)])
+    if not a.partition_by:
+        return call("numbered", [call("read_table", args)])
+    args.insert(5, lit(a.partition_by))
+    keep = partition_filter(job.ir, node.id)
+    if keep is not None:
+        args.append(f"keep=lambda partitions: partitions.filter({ex.column(keep)})")
+    return call("read_partitioned", args)
 
 
 @emits("read_table", "read_query", shape=VALUE)
@@ -599,6 +606,10 @@ def _write(job: JobWriter, node: IRNode) -> str:
     if isinstance(source_node.output, MetricsType):
         return call("outputs.write_metrics", [source, lit(fmt), path])
     schema = job.schema_constant(source_node.id, source_node.schema_)
+    if node.args.partition_by:
+        partitions = Schema.of([(name, source_node.schema_.get(name)) for name in node.args.partition_by])
+        return call("outputs.write_partitioned", [source, lit(fmt), path, schema,
+                                                  job.schema_constant(node.id, partitions)])
     return call("outputs.write_table", [source, lit(fmt), path, schema])
 
 

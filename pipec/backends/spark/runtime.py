@@ -43,16 +43,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipec.backends.commit import (  # the generated job holds this module's source here
-    CommitError, LocalFiles, RunLock, STATE_DIR, check_targets, commit, commit_lock, new_run_id, record_temporary,
-    recover, remove_recorded, remove_stale, run_is_alive, signals_deferred, staged_path)
+    MARKER, CommitError, LocalFiles, RunLock, STATE_DIR, check_targets, commit, commit_lock, new_run_id,
+    record_temporary, recover, remove_recorded, remove_stale, run_is_alive, signals_deferred, staged_path)
 from pipec.backends.postgres import (  # the generated job holds this module's source here
     DatabaseError, check_item, column_bounds, commit_tables, connect, drop_stages, drop_stale_stages,
     environment_url, jdbc_connection, order_columns, split_table, stage_name, stage_sql)
 from pipec.runtime_contract import (  # the generated job holds this module's source here
     JOB_EVENTS_VARIABLE, RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound,
     check_hyperparameters, checked_saved_model, confined_sink, draw_numerator, drift_metrics, metrics_json_text,
-    model_folder_digest, parse_param, parse_run_time, run_context, run_key, substitute, validation_rounds,
-    write_table_csv, write_table_json)
+    model_folder_digest, parse_param, parse_run_time, partition_files, partition_folder, partition_folders,
+    run_context, run_key, substitute, validation_rounds, write_table_csv, write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -119,11 +119,25 @@ def parse_params(specs: dict[str, tuple[str, Any]], argv: list[str], prog: str) 
 
 
 def resolve_path(path: str, params: dict[str, Any]) -> str:
-    """Substitute params, and make a relative local path absolute against the working directory."""
+    """Substitute params, and make a relative local path absolute against the working directory.
+    An S3 URL (`s3://`, as the local and Airflow backends read it) becomes `s3a://`, the scheme
+    of Hadoop's S3 connector (hadoop-aws), which the cluster must provide."""
     path = substitute(path, params)
     if _URI.match(path):
-        return path
+        return re.sub(r"^s3n?://", "s3a://", path)
     return os.path.abspath(path)
+
+
+def s3_settings(environment: dict[str, str]) -> dict[str, str]:
+    """The Spark settings of the S3 connector taken from the environment: the endpoint of an
+    S3-compatible store (AWS_ENDPOINT_URL, as boto reads it) with path-style addressing. The
+    credentials are never settings: the connector's default chain reads them from the
+    environment (AWS_ACCESS_KEY_ID, ...) or an instance profile on every executor."""
+    endpoint = environment.get("AWS_ENDPOINT_URL_S3") or environment.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return {}
+    return {"spark.hadoop.fs.s3a.endpoint": endpoint, "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https:")).lower()}
 
 
 # ================================================================ the job entry point
@@ -155,6 +169,8 @@ def build_session(app_name: str, jdbc: bool = False) -> SparkSession:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    for key, value in s3_settings(dict(os.environ)).items():
+        builder = builder.config(key, value)
     conf = SparkConf()
     if not conf.contains("spark.master"):
         builder = builder.master("local[*]")
@@ -663,6 +679,53 @@ def check_databases(items: list[dict[str, Any]], params: dict[str, Any], outputs
         raise PipelineRunError("the database does not match the pipeline:\n  " + "\n  ".join(problems))
 
 
+_PARTITION = "__pipec_partition"
+
+
+def read_partitioned(spark: SparkSession, source_id: str, fmt: str, root: str, schema: SchemaSpec,
+                     partition_by: list[str], *, keep: Callable[[DataFrame], DataFrame] | None = None,
+                     columns: list[str] | None = None, **options: Any) -> DataFrame:
+    """A Hive-style partitioned folder, as the local runtime reads it (docs/semantics.md): the
+    partitions listed by the contract's `partition_folders` (Spark's own discovery neither
+    orders nor types them the same way), those `keep` drops never opened, each file read and
+    checked by `read_table` with the partition values as columns. The rows are numbered
+    (partition, file, row in file), which is the defined order; no `numbered` on top."""
+    files = HadoopFiles(spark)
+    types = {name: (kind, nullable) for name, kind, nullable in schema}
+    levels = [(name, types[name][0]) for name in partition_by]
+    found = partition_folders(files, files.qualify(root), levels)
+    for values, folder in found:
+        for (name, kind), value in zip(levels, values):
+            if value is None and not types[name][1]:
+                raise PipelineRunError(f"{files.local(folder)}: null partition value in `{name}`, declared "
+                                       f"`{kind}` (not nullable)")
+    if keep is not None and found:
+        listed = spark.createDataFrame(
+            [(index, *values) for index, (values, _) in enumerate(found)],
+            T.StructType([T.StructField(_PARTITION, T.LongType())]
+                         + [T.StructField(name, SPARK_TYPES[kind]) for name, kind in levels]))
+        found = [found[row[0]] for row in sorted(keep(listed).select(_PARTITION).collect())]
+    wanted = [name for name, _, _ in schema if columns is None or name in columns]
+    in_files = [f for f in schema if f[0] not in partition_by]
+    read = [name for name, _, _ in in_files if name in wanted]
+    frames = []
+    for number, (values, folder) in enumerate(found):
+        partition_values = {name: F.lit(value).cast(SPARK_TYPES[kind]).alias(name)
+                            for (name, kind), value in zip(levels, values)}
+        for index, file in enumerate(partition_files(files, folder)):
+            frame = read_table(spark, source_id, fmt, file, in_files, columns=read, **options)
+            order = F.array(F.lit(number).cast("bigint"), F.lit(index).cast("bigint"), F.monotonically_increasing_id())
+            frames.append(frame.select(*[partition_values.get(name, F.col(quote(name))) for name in wanted],
+                                       order.alias(ORDER)))
+    if not frames:
+        empty = [(name, kind, True) for name, kind, _ in schema if name in wanted]
+        return spark.createDataFrame([], struct_type(empty)).withColumn(ORDER, F.array().cast("array<bigint>"))
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
 def _raw_frame(spark: SparkSession, spec: SourceSpec, path: str) -> DataFrame:
     """The file as read before any type check: strings for CSV and JSON, native types for Parquet."""
     if not _exists(spark, path):
@@ -852,7 +915,16 @@ def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
     """(FileSystem, Path) through the JVM, so that sinks work on HDFS/S3 as well as locally."""
     jvm = spark.sparkContext._jvm
     hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    try:
+        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    except Exception as exc:  # noqa: BLE001 - Py4J wraps the JVM's exception
+        if not re.search(r"No FileSystem for scheme|ClassNotFoundException: Class \S+FileSystem not found", str(exc)):
+            raise
+        scheme = path.split(":", 1)[0]
+        connector = (" (for s3a: hadoop-aws of this Spark's Hadoop version and its AWS SDK bundle, e.g. "
+                     "spark-submit --packages org.apache.hadoop:hadoop-aws:<version>)" if scheme == "s3a" else "")
+        raise PipelineRunError(f"{path}: this Spark has no file system for `{scheme}://`; put its connector "
+                               f"on the classpath{connector}") from None
     # the local checksum file system would move `.crc` files next to our outputs: use the raw one
     return (fs.getRaw() if fs.getScheme() == "file" else fs), hpath
 
@@ -1096,6 +1168,22 @@ class Outputs:
             .options(**properties).option("dbtable", f'"{schema_name}"."{staged}"').option("batchsize", "10000") \
             .mode("append").save()
 
+    def write_partitioned(self, df: DataFrame, fmt: str, path: str, schema: SchemaSpec,
+                          partition_by: SchemaSpec) -> None:
+        """One folder per partition of the ordered table, each staged as an output of its own
+        and written by the contract's writers exactly as the local runtime writes it."""
+        import polars as pl
+
+        table = pl.from_arrow(conform(in_order(df), schema).toArrow())
+        names = [name for name, _, _ in partition_by]
+        levels = [(name, kind) for name, kind, _ in partition_by]
+        for values, part in table.partition_by(names, maintain_order=True, include_key=False, as_dict=True).items():
+            target = f"{path.rstrip('/')}/{partition_folder(values, levels)}"
+            temp = self._temp_dir(target)
+            write_bytes(self.spark, f"{temp}/part-0.{fmt}", _table_bytes(part, fmt))
+            write_bytes(self.spark, f"{temp}/{MARKER}", b"")
+            self.staged.append((temp, self.files.qualify(target)))
+
     def write_metrics(self, metrics: dict[str, float], fmt: str, path: str) -> None:
         """Metrics are one JSON object, written as the local runtime writes it."""
         temp = self._temp_dir(path)
@@ -1157,8 +1245,15 @@ def table_file_bytes(table: Any, fmt: str) -> bytes:
     runtime writes it (docs/semantics.md: one writer for every backend)."""
     import polars as pl
 
+    return _table_bytes(pl.from_arrow(table), fmt)
+
+
+def _table_bytes(df: Any, fmt: str) -> bytes:
+    """A polars table as the local runtime writes it: the contract's CSV / JSON-lines writer, or
+    polars' Parquet writer."""
     buffer = io.BytesIO()
-    (write_table_csv if fmt == "csv" else write_table_json)(pl.from_arrow(table), buffer)
+    {"csv": write_table_csv, "json": write_table_json}.get(fmt, lambda table, target: table.write_parquet(target))(
+        df, buffer)
     return buffer.getvalue()
 
 

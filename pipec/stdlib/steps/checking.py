@@ -108,6 +108,30 @@ def column_names(ctx: StepContext, exprs: list[ast.Expr], what: str, schema: Sch
     return names if ok else None
 
 
+PARTITION_TYPES = ("int", "str", "bool", "date")  # values a folder name holds exactly
+
+
+def partition_columns(ctx: StepContext, e: ast.Expr, schema: Schema) -> list[str] | None:
+    """The `partition_by` columns of a source or sink: columns of `schema` of a type a folder name
+    holds exactly, each once, and not all of them (a partition's files hold the others). An
+    empty list is no partitioning."""
+    names = column_names(ctx, list_items(e), "`partition_by`", schema)
+    if names is None:
+        return None
+    for item, name in zip(list_items(e), names):
+        base = schema.get(name).base
+        if base not in PARTITION_TYPES:
+            ctx.error("E0730", f"cannot partition by `{name}`: it is {base}, and a partition's folder name "
+                      f"holds only {', '.join(PARTITION_TYPES)} values exactly", item.span,
+                      help="derive a date or a string from it first, e.g. `day = date(time_hour)`")
+            return None
+    if len(set(names)) != len(names) or (names and len(names) == len(schema.fields)):
+        ctx.error("E0731", "`partition_by` must name each column once, and not every column "
+                  "(the files of a partition hold the others)", e.span)
+        return None
+    return names
+
+
 def list_items(e: ast.Expr) -> list[ast.Expr]:
     return list(e.items) if isinstance(e, ast.ListExpr) else [e]
 

@@ -64,7 +64,23 @@ def write_all(folder: Path) -> Path:
         w.writerows([(c, n, "" if z is None else z, e) for c, n, z, e in STATIONS])
     _write(folder / "labelled.csv", [_labelled(i) for i in range(400)])
     _write_other_formats(folder)
+    _write_partitioned(folder / "trips_by_start", [_trip(i) for i in range(240)])
     return folder
+
+
+def _write_partitioned(folder: Path, rows: list[dict[str, object]]) -> None:
+    """The trips as a Hive-style dataset partitioned by `start`, two files per partition."""
+    for row in rows:
+        partition = folder / f"start={row['start']}"
+        partition.mkdir(parents=True, exist_ok=True)
+        file = partition / ("b.csv" if row["id"] % 2 else "a.csv")
+        fields = {k: v for k, v in row.items() if k != "start"}
+        new = not file.exists()
+        with file.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(fields))
+            if new:
+                writer.writeheader()
+            writer.writerow(fields)
 
 
 def _write_other_formats(folder: Path) -> None:

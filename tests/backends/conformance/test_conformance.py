@@ -5,6 +5,7 @@ checked against independent computations in tests/backends/local and below."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from compare import (MODEL_OUTPUTS, assert_metrics_close, assert_predictions_close, assert_sample_of,
@@ -12,7 +13,7 @@ from compare import (MODEL_OUTPUTS, assert_metrics_close, assert_predictions_clo
 from conftest import CASES, PIPELINES, Runs
 from runners import load_ir, run_airflow, run_local, run_spark
 
-from pipec.compiler.types import MetricsType
+from pipec.compiler.types import MetricsType, Schema
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,10 @@ def test_backend_matches_local(runs, backend, file, pipeline):
         want_path, got_path = reference / path, candidate / path
         assert got_path.exists(), f"{backend} did not write {path}"
         name = got_path.name
-        if sink.step == "save_model":
+        if getattr(sink.args, "partition_by", None):
+            assert_partitions_equal(f"{backend} {path}", got_path, want_path, source.output.schema_,
+                                    sink.args.partition_by)
+        elif sink.step == "save_model":
             assert (got_path / "model.json").exists() or any(got_path.iterdir()), f"{backend}: empty model {path}"
         elif source.step == "drift":  # one computation (the runtime contract's) on every backend
             assert got_path.read_bytes() == want_path.read_bytes(), f"{backend}: {path} differs from local's"
@@ -57,6 +61,19 @@ def test_backend_matches_local(runs, backend, file, pipeline):
             assert_tables_equal(f"{backend} {path}", read_table(got_path, schema), read_table(want_path, schema),
                                 ordered=source.step == "sort")
         assert not list(got_path.parent.glob(f".{name}*")), f"{backend} left a temporary file beside {path}"
+
+
+def assert_partitions_equal(what: str, got: Path, want: Path, schema: Schema, partition_by: list[str]) -> None:
+    """The same partition folders and files, each file's rows equal and in the same order."""
+    def files(folder: Path) -> list[str]:
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+    assert files(got) == files(want), what
+    in_files = Schema(fields=tuple(f for f in schema.fields if f.name not in partition_by))
+    for name in files(want):
+        if not name.endswith("/.pipec-output"):
+            assert_tables_equal(f"{what}/{name}", read_table(got / name, in_files), read_table(want / name, in_files),
+                                ordered=True)
 
 
 def test_split_by_assigns_the_documented_rows(runs):
