@@ -49,6 +49,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     """The steps of `partitioned`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv, filter kept, write_csv (`kept` (filter kept, line 7) is cached; it
     #     writes out/pruned.csv)
+    outputs.events.stage("s1")
     kept = (
         read_partitioned(
             spark,
@@ -65,6 +66,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     outputs.write_table(kept, "csv", resolve_path("out/pruned.csv", params), KEPT_SCHEMA)
 
     # --- stage s2: select, write_parquet (it writes out/by_returned)
+    outputs.events.stage("s2")
     sink2__0_select = kept.select("id", "start", "returned", "fare", ORDER)
     outputs.write_partitioned(
         sink2__0_select,
