@@ -19,9 +19,6 @@ METRIC_TOLERANCE = {
     "boosted_metrics.json": 0.10,
     "multiclass_logistic_metrics.json": 0.02,
     "multiclass_forest_metrics.json": 0.10,
-    # `tune`'s trials: each candidate's mean validation metric, from each backend's own fits
-    "tune_trials.csv": 0.10,
-    "tune_holdout_trials.csv": 0.10,
 }
 RELATIVE_METRICS = ("rmse", "mae", "log_loss")
 
@@ -111,12 +108,19 @@ MODEL_OUTPUTS = frozenset({"logistic_scored.csv", "linear_scored.csv", "clusters
 TRIALS_OUTPUTS = {"tune_trials.csv": "rmse", "tune_holdout_trials.csv": "accuracy"}  # file -> its metric column
 
 
+# a trials row's metric, by estimator: those with one optimum agree closely; a tree ensemble's
+# is each backend's own algorithm's (Spark's forests subsample features and bin values), so for
+# those only the grid is compared
+TRIALS_TOLERANCE = {"linear_regression": 0.02, "logistic_regression": 0.02}
+
+
 def assert_trials_close(name: str, got: pl.DataFrame, want: pl.DataFrame) -> None:
-    """A trials table: the same candidates, row for row, and metrics within the file's tolerance."""
+    """A trials table: the same candidates, row for row, and metrics within TRIALS_TOLERANCE."""
     metric = TRIALS_OUTPUTS[name]
     assert_tables_equal(name, got.drop(metric), want.drop(metric), ordered=True)
-    for row, (x, y) in enumerate(zip(got[metric].to_list(), want[metric].to_list())):
-        assert_metrics_close(f"{name} row {row}", {metric: x}, {metric: y}, tolerance=METRIC_TOLERANCE[name])
+    for row, (estimator, x, y) in enumerate(zip(want["estimator"], got[metric], want[metric])):
+        if estimator in TRIALS_TOLERANCE:
+            assert_metrics_close(f"{name} row {row}", {metric: x}, {metric: y}, tolerance=TRIALS_TOLERANCE[estimator])
 
 
 def assert_sample_of(name: str, sample: pl.DataFrame, population: pl.DataFrame, fraction: float = 0.5) -> None:
