@@ -3,9 +3,10 @@
 Planning (polars tasks): a stage is a task, and a task boundary costs a process start, imports and a
 round trip through storage, so joins, aggregates and cached tables stay inside a task (the local
 engine runs them in memory); what ends a task is a model fit, a quality gate (each is retried on
-its own), the input of a `tune` (whose candidates are scored by one mapped task each), and the pipeline's independent branches (separate tasks, run in parallel). The option
+its own), the input of a `tune` (whose candidates are scored by one mapped task each), and the
+pipeline's independent branches (separate tasks, run in parallel). The option
 `tasks="fine"` also ends a task at every shuffle and cached table; `tasks="coarse"` only between
-independent branches.
+independent branches and before a `tune`.
 With `--engine spark` the DAG runs one Spark job, planned with Spark's capabilities
 (`AirflowBackend.capabilities`).
 """

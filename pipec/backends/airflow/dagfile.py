@@ -59,7 +59,8 @@ class MappedTask:
         arguments = [f"task_id={py_literal(self.task_id)}", f"doc_md={py_literal(doc, 15)}",
                      "map_index_template=\"{{ task.op_kwargs['label'] }}\""]
         partial = [f"{u.task_id}={u.variable}" for u in stage.upstream]
-        items = "".join(f"        {py_literal({'item': k, 'label': label}, 8)},\n" for k, label in enumerate(self.labels))
+        items = "".join(f"        {py_literal({'item': k, 'label': label}, 8)},\n"
+                        for k, label in enumerate(self.labels))
         return {
             "function": self.task_id,
             "node_literal": py_literal(self.node_id),

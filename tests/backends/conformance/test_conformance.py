@@ -78,7 +78,8 @@ def test_split_by_assigns_the_documented_rows(runs):
 def test_tune_chooses_the_same_candidate_on_every_backend(runs):
     """The choice is the same everywhere; on Airflow, whose mapped tasks fit what the local
     backend fits, the trials are the same bytes too (Spark's MLlib fits score within tolerance)."""
-    outputs = {backend: runs.workdir(backend, "models.pipe", "tuned") / "out" for backend in ("local", "spark", "airflow")}
+    outputs = {backend: runs.workdir(backend, "models.pipe", "tuned") / "out"
+               for backend in ("local", "spark", "airflow")}
     for name in ("tune_choice.csv", "tune_holdout_choice.csv"):
         assert len({(folder / name).read_bytes() for folder in outputs.values()}) == 1, name
     for name in TRIALS_OUTPUTS:
