@@ -1164,7 +1164,7 @@ class FannedOut(Exception):
 
 
 class TuneJob:
-    """What scoring one (candidate, round) needs; picklable, so each worker process gets it once."""
+    """What scoring one (candidate, round) needs; picklable, for joblib's worker processes."""
 
     def __init__(self, node_id: str, df, rounds, kind: str, candidates, features, label, metric: str):
         self.node_id, self.df, self.rounds, self.kind = node_id, df, rounds, kind
@@ -1187,31 +1187,16 @@ class TuneJob:
 
 def score_candidates(job: TuneJob, tasks: list[tuple[int, int]]) -> list[tuple[float, float]]:
     """`job.score` of every task, in the order of `tasks`. With more than one core and enough work,
-    in a pool of worker processes (the fits hold the GIL: threads would take turns), each of which
-    receives the job once when it starts; otherwise here, one after the other."""
+    in joblib's pool of worker processes, as scikit-learn's `GridSearchCV(n_jobs=...)` runs its
+    fits (the fits hold the GIL, so threads would take turns; joblib's workers are started once
+    per process and reused, and limit their BLAS and OpenMP threads so that the workers do not
+    oversubscribe the cores); otherwise here, one after the other."""
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers < 2 or job.df.height * len(tasks) < PROCESS_POOL_MIN_WORK:
         return [job.score(task) for task in tasks]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import joblib
 
-    # spawned, not forked: polars' and BLAS's threads do not survive a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_receive_job, initargs=(job,)) as pool:
-        return list(pool.map(_score_received, tasks))
-
-
-_received_job: TuneJob | None = None  # in a worker process: the job its pool was started with
-
-
-def _receive_job(job: TuneJob) -> None:
-    global _received_job
-    _received_job = job
-
-
-def _score_received(task: tuple[int, int]) -> tuple[float, float]:
-    assert _received_job is not None, "a tune worker scores only after receiving its job"
-    return _received_job.score(task)
+    return joblib.Parallel(n_jobs=workers)(joblib.delayed(job.score)(task) for task in tasks)
 
 
 def tune_trials(model: Model):

@@ -176,7 +176,7 @@ def run_uncached(source: str, workdir) -> None:
 
 
 def test_fits_in_worker_processes_give_the_bytes_of_fits_in_this_process(tmp_path, monkeypatch):
-    from concurrent import futures
+    import joblib
 
     from pipec.backends.local import runtime
 
@@ -185,12 +185,12 @@ def test_fits_in_worker_processes_give_the_bytes_of_fits_in_this_process(tmp_pat
     in_process = {name: (tmp_path / "out" / name).read_bytes() for name in ("trials.csv", "scored.csv")}
     pools = []
 
-    class CountedPool(futures.ProcessPoolExecutor):
+    class CountedPool(joblib.Parallel):
         def __init__(self, *args, **kwargs):
-            pools.append(kwargs["max_workers"])
+            pools.append(kwargs["n_jobs"])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(futures, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(joblib, "Parallel", CountedPool)
     monkeypatch.setattr(runtime, "PROCESS_POOL_MIN_WORK", 0)
     monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
     run_uncached(CLASSIFIER_SOURCE, tmp_path)
