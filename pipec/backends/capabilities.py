@@ -33,6 +33,9 @@ class Capabilities:
     # a quality gate (`expect`) ends its stage, so that its failure names, and its retry reruns,
     # only the work up to the gate
     gate_ends_stage: bool = False
+    # a step whose work is independent items (`Step.fan_out`) starts its stage: its input is
+    # stored, so that one task per item (a mapped task) can read it
+    fan_out_starts_stage: bool = False
     # why a step running user code gets stages of its own, in words ("" when it shares them)
     user_code_runs_apart: str = ""
     # every source is read into memory once, so a second read of it costs nothing

@@ -31,8 +31,16 @@ def run_once(dag_file: Path, conf: dict[str, Any], logical_date: str | None = No
     for task in dag.tasks:
         task.retries = 0
     dag_run = dag.test(run_conf=conf, **({"logical_date": parse_run_time(logical_date)} if logical_date else {}))
-    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-    print(RESULT_MARK + json.dumps({"state": str(dag_run.state), "task_states": states}), flush=True)
+    instances = sorted(dag_run.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index))
+    states: dict[str, str] = {}  # a mapped task: failed when one of its instances failed
+    mapped: dict[str, list[tuple[str, str]]] = {}
+    for ti in instances:
+        if states.get(ti.task_id) != "failed":
+            states[ti.task_id] = str(ti.state)
+        if ti.map_index >= 0:
+            mapped.setdefault(ti.task_id, []).append((ti.rendered_map_index or str(ti.map_index), str(ti.state)))
+    print(RESULT_MARK + json.dumps({"state": str(dag_run.state), "task_states": states, "mapped_states": mapped}),
+          flush=True)
 
 
 if __name__ == "__main__":

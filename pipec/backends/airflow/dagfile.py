@@ -23,6 +23,7 @@ STORAGE_ROOT_VARIABLE = "PIPEC_STORAGE_ROOT"
 from pipec.compiler.ir import IRNode, ParamSpec
 from pipec.compiler.plan import Plan, Stage
 from pipec.runtime_contract import RUN_PREFIX, substitute
+from pipec.stdlib.steps import STEPS
 
 SUPPORT_DIR = "pipec_support"
 RUN_VALUE_IN_PATH = "${" + RUN_PREFIX
@@ -41,6 +42,38 @@ _ENVIRONMENT = jinja2.Environment(
 
 
 @dataclass
+class MappedTask:
+    """The mapped task that computes the items of one fanned-out node of a stage (`Step.fan_out`),
+    one task instance per item, labelled in the grid view with the item's label; the stage's task
+    gathers their results."""
+
+    node_id: str
+    task_id: str
+    item: str
+    labels: tuple[str, ...]
+
+    @property
+    def variable(self) -> str:
+        return f"{self.task_id}_out"
+
+    def template_fields(self, stage: "StageTask") -> dict[str, object]:
+        doc = (f"Computes one {self.item} of `{self.node_id}` (stage `{stage.stage.id}`) per mapped "
+               f"task instance; `{stage.task_id}` gathers them.")
+        arguments = [f"task_id={py_literal(self.task_id)}", f"doc_md={py_literal(doc, 15)}",
+                     "map_index_template=\"{{ task.op_kwargs['label'] }}\""]
+        partial = [f"{u.task_id}={u.variable}" for u in stage.upstream]
+        items = "".join(f"        {py_literal({'item': k, 'label': label}, 8)},\n"
+                        for k, label in enumerate(self.labels))
+        return {
+            "function": self.task_id,
+            "node_literal": py_literal(self.node_id),
+            "decorator": call_source("task", arguments, indent=4),
+            "call": f"{self.variable} = " + call_source(f"{self.task_id}.partial", partial, indent=4)
+                    + f".expand_kwargs([\n{items}    ])",
+        }
+
+
+@dataclass
 class StageTask:
     """What the template needs to know about the task of one stage."""
 
@@ -54,6 +87,7 @@ class StageTask:
     doc_md: str = ""
     has_downstream: bool = False
     declares: list[str] = field(default_factory=list)  # "inlets"/"outlets": it declares OpenLineage datasets
+    mapped: list[MappedTask] = field(default_factory=list)  # its fanned-out nodes' item tasks
 
     @property
     def variable(self) -> str:
@@ -67,7 +101,9 @@ class StageTask:
             "reads_literal": py_literal(self.reads),
             "writes_literal": py_literal(self.writes),
             "upstream": [u.task_id for u in self.upstream],
-            "upstream_variables": [u.variable for u in self.upstream],
+            "upstream_variables": [u.variable for u in self.upstream] + [m.variable for m in self.mapped],
+            "mapped": [m.template_fields(self) for m in self.mapped],
+            "fanned_in": ", ".join(f"{py_literal(m.node_id)}: {m.task_id}" for m in self.mapped),
             "assignment": f"{self.variable} = " if self.has_downstream else "",
             "decorator": call_source("task", self._task_arguments(), indent=4),
         }
@@ -150,6 +186,7 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
         confine_outputs=ir.options.confine_outputs,
         params=params,
         tasks=[t.template_fields() for t in tasks],
+        fans_out=any(t.mapped for t in tasks),
         commit_task=commit_task.template_fields(),
         commit_signature=call_source(f"def {commit_task.task_id}",
                                      [t.task_id for t in commit_task.upstream] + ["**context"], indent=4),
@@ -197,11 +234,24 @@ def stage_tasks(plan: Plan) -> list[StageTask]:
             stage=stage, task_id=_task_id(stage, nodes, index), reads=reads, writes=writes,
             sink_uris=[sink_path(n.args.path, ir.params) for n in nodes if n.is_sink],
             doc_md=_task_doc(stage, nodes), declares=[d for d in DIRECTIONS if any(declares(n, d) for n in nodes)])
+        by_stage[stage.id].mapped = _mapped_tasks(by_stage[stage.id], nodes)
     for task in by_stage.values():
         for producer in dict.fromkeys(plan.stage_of(node_id).id for node_id in task.reads):
             task.upstream.append(by_stage[producer])
             by_stage[producer].has_downstream = True
     return [by_stage[stage.id] for stage in plan.ordered_stages]
+
+
+def _mapped_tasks(task: StageTask, nodes: list[IRNode]) -> list[MappedTask]:
+    """A mapped task for each node of the stage whose step fans out, named `<task>_<item>s`
+    (`s2_best_candidates`)."""
+    mapped = []
+    for node in nodes:
+        fan_out = STEPS[node.step].fan_out(node.args)
+        if fan_out is not None:
+            suffix = f"{node.binding or node.id}_{fan_out.item}s" if len(mapped) else f"{fan_out.item}s"
+            mapped.append(MappedTask(node.id, f"{task.task_id}_{suffix}", fan_out.item, fan_out.labels))
+    return mapped
 
 
 def sink_path(path: str, params: list[ParamSpec]) -> str:

@@ -32,6 +32,8 @@ class DagRunResult:
     ok: bool
     state: str
     task_states: dict[str, str] = field(default_factory=dict)
+    # a mapped task's instances: task id -> [(its label in the grid view, state)] in map index order
+    mapped_states: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     failed_tasks: list[str] = field(default_factory=list)
     error: str | None = None
     log: str = ""
@@ -120,6 +122,8 @@ def _result(log: str) -> DagRunResult:
     failed = [t for t, s in data["task_states"].items() if s == "failed"]
     ok = data["state"] == "success"
     return DagRunResult(ok=ok, state=data["state"], task_states=data["task_states"],
+                        mapped_states={t: [tuple(i) for i in instances]
+                                       for t, instances in data.get("mapped_states", {}).items()},
                         failed_tasks=failed, error=None if ok else _error_in(log), log=log)
 
 

@@ -197,7 +197,8 @@ def run_paths(paths: list[str], context: dict[str, Any]) -> list[tuple[str, str]
 
 def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], writes: dict[str, str],
               upstream: list[dict[str, dict[str, Any]]], context: dict[str, Any],
-              duration_params: tuple[str, ...] = (), confine_outputs: bool = False) -> dict[str, dict[str, Any]]:
+              duration_params: tuple[str, ...] = (), confine_outputs: bool = False,
+              fan_out_item: dict[str, Any] | None = None, fanned_in: dict[str, Any] | None = None) -> Any:
     """Run stage `stage_id` of the generated stage module inside one task.
 
     `upstream` holds the XCom records of the tasks this one depends on ({node_id: record}); the
@@ -205,6 +206,11 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     tasks, and the stage's sinks are parked for `commit_outputs` (a record of kind "sink" each).
     `duration_params` are read as the runtime contract reads durations; with `confine_outputs` (the
     pipeline option) a sink a run conf value moves out of base_dir fails the stage.
+
+    A step that fans out (`tune`) is computed by several tasks: each mapped task runs the stage
+    with `fan_out_item` ({"node", "item", "label"}), computes that one item of the node and returns
+    its result (XCom), storing and parking nothing; the stage's own task then gets every item's
+    result in `fanned_in` ({node: the mapped task's results, in item order}).
     """
     params = dict(context["params"])
     base_dir = params.pop(BASE_DIR_PARAM)
@@ -234,12 +240,21 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     stage = getattr(importlib.import_module(stages_module), f"stage_{stage_id}")
     ctx = runtime.RunContext(params, workdir=base_dir, confine_outputs=confine_outputs)
     ctx.resolve_connection = connection_resolver(context)
+    if fan_out_item is not None:
+        ctx.fan_out_item = (fan_out_item["node"], fan_out_item["item"])
+        log.info("stage %s: %s, %s", stage_id, fan_out_item["node"], fan_out_item["label"])
+    ctx.fanned_in = {node_id: list(results) for node_id, results in (fanned_in or {}).items()}
     try:
         tables = getattr(importlib.import_module(stages_module), "DATABASE", [])
         if tables:  # before any work, in every task: the database may have changed since the last task
             runtime.check_databases(ctx, tables, drop_stale=False)
         inputs = {node_id: load_value(available[node_id]) for node_id in reads}
-        outputs = stage(ctx, inputs)
+        try:
+            outputs = stage(ctx, inputs)
+        except runtime.FannedOut as done:
+            return done.results
+        if fan_out_item is not None:
+            raise StageFailed(f"stage {stage_id} finished without reaching {fan_out_item['node']}")
         saved = {node_id: save_value(outputs[node_id], value_path(folder, node_id, kind), kind)
                  for node_id, kind in writes.items()}
         for key, sink in _sink_keys(ctx.sinks):

@@ -90,6 +90,10 @@ class RunContext:
         self._scratch: str | None = None
         self._run_lock: commit_protocol.RunLock | None = None
         self._run_lock_taken = threading.Lock()  # stages stage their sinks from several threads
+        # a task of an orchestrator that fans a step out (`tune`): (node, item) when the task
+        # computes only that item, and each fanned-out node's item results when they are known
+        self.fan_out_item: tuple[str, int] | None = None
+        self.fanned_in: dict[str, list[Any]] = {}
 
     def path(self, template: str) -> Path:
         """A source or sink path with params substituted, relative to the working directory."""
@@ -1307,12 +1311,13 @@ def tune(ctx: RunContext, node_id: str, frame, *, kind: str, candidates: list[tu
          folds: int | None, holdout: float | None, seed: int, trials: Schema) -> Model:
     """Score every candidate on the same validation rounds (`validation_rounds`) with `fit`,
     `predict` and `evaluate`, keep the best mean (ties: the earliest candidate) and refit it on all
-    rows. The (candidate, round) fits run on a thread pool as wide as the machine; each fit depends
-    only on its rows and its seed, and the results are gathered in candidate order, so the choice
-    and the metrics do not depend on the schedule."""
-    import time
-    from concurrent.futures import ThreadPoolExecutor
+    rows. The (candidate, round) fits run in worker processes, up to the cores (`score_candidates`);
+    each fit depends only on its rows and its seed, and the results are gathered by candidate and
+    round, so the choice and the metrics do not depend on the schedule.
 
+    In a task that scores only one candidate (`ctx.fan_out_item`, an orchestrator's mapped task)
+    this raises `FannedOut` with that candidate's results; given every candidate's results
+    (`ctx.fanned_in`, from those tasks) it only chooses and refits."""
     pl = _pl()
     df = frame.collect() if hasattr(frame, "collect") else frame
     if holdout is not None:
@@ -1321,21 +1326,14 @@ def tune(ctx: RunContext, node_id: str, frame, *, kind: str, candidates: list[tu
     if any(len(valid) == 0 or len(train) == 0 for train, valid in rounds):
         raise PipelineRunError(f"tune ({node_id}): {df.height} rows are too few for "
                                + (f"{folds} folds" if folds else f"a hold-out fraction of {holdout}"))
-
-    def score(task: tuple[int, int]) -> tuple[float, float]:
-        (estimator, params), (train, valid) = candidates[task[0]], rounds[task[1]]
-        started = time.perf_counter()
-        where = f"{node_id}, candidate {task[0] + 1}"
-        model = fit(ctx, where, df[train], estimator=estimator, kind=kind, params=params, features=features,
-                    label=label)
-        scored = predict(ctx, where, df[valid], model)
-        value = evaluate(ctx, where, scored, model, label=label[0], label_type=label[1], task=_TASKS[kind],
-                         metrics=[metric])[metric]
-        return value, time.perf_counter() - started
-
-    tasks = [(c, r) for c in range(len(candidates)) for r in range(len(rounds))]
-    with ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(score, tasks))
+    job = TuneJob(node_id, df, rounds, kind, candidates, features, label, metric)
+    if ctx.fan_out_item is not None and ctx.fan_out_item[0] == node_id:
+        item = ctx.fan_out_item[1]
+        raise FannedOut(node_id, score_candidates(job, [(item, r) for r in range(len(rounds))]))
+    if node_id in ctx.fanned_in:
+        results = [tuple(result) for candidate in ctx.fanned_in[node_id] for result in candidate]
+    else:
+        results = score_candidates(job, [(c, r) for c in range(len(candidates)) for r in range(len(rounds))])
     means, seconds, best = best_candidate(results, len(candidates), len(rounds), lower_is_better)
     estimator, params = candidates[best]
     model = fit(ctx, node_id, df, estimator=estimator, kind=kind, params=params, features=features, label=label)
@@ -1350,6 +1348,54 @@ def tune(ctx: RunContext, node_id: str, frame, *, kind: str, candidates: list[tu
 
 
 _TASKS = {"classifier": "classification", "regressor": "regression"}
+# Below this many rows x fits, starting worker processes (a Python with polars and scikit-learn
+# each) costs more than the fits: they run one after the other in this process.
+PROCESS_POOL_MIN_WORK = 200_000
+
+
+class FannedOut(Exception):
+    """`tune` in a task that scores one candidate: `results` are its (metric, seconds) per round,
+    the task's result (see `tune`)."""
+
+    def __init__(self, node_id: str, results: list[tuple[float, float]]):
+        super().__init__(f"{node_id}: scored")
+        self.node_id, self.results = node_id, results
+
+
+class TuneJob:
+    """What scoring one (candidate, round) needs; picklable, for joblib's worker processes."""
+
+    def __init__(self, node_id: str, df, rounds, kind: str, candidates, features, label, metric: str):
+        self.node_id, self.df, self.rounds, self.kind = node_id, df, rounds, kind
+        self.candidates, self.features, self.label, self.metric = candidates, features, label, metric
+
+    def score(self, task: tuple[int, int]) -> tuple[float, float]:
+        """The candidate's metric on the round's validation rows, and the seconds it took."""
+        import time
+
+        (estimator, params), (train, valid) = self.candidates[task[0]], self.rounds[task[1]]
+        started = time.perf_counter()
+        where = f"{self.node_id}, candidate {task[0] + 1}"
+        model = fit(None, where, self.df[train], estimator=estimator, kind=self.kind, params=params,
+                    features=self.features, label=self.label)
+        scored = predict(None, where, self.df[valid], model)
+        value = evaluate(None, where, scored, model, label=self.label[0], label_type=self.label[1],
+                         task=_TASKS[self.kind], metrics=[self.metric])[self.metric]
+        return value, time.perf_counter() - started
+
+
+def score_candidates(job: TuneJob, tasks: list[tuple[int, int]]) -> list[tuple[float, float]]:
+    """`job.score` of every task, in the order of `tasks`. With more than one core and enough work,
+    in joblib's pool of worker processes, as scikit-learn's `GridSearchCV(n_jobs=...)` runs its
+    fits (the fits hold the GIL, so threads would take turns; joblib's workers are started once
+    per process and reused, and limit their BLAS and OpenMP threads so that the workers do not
+    oversubscribe the cores); otherwise here, one after the other."""
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers < 2 or job.df.height * len(tasks) < PROCESS_POOL_MIN_WORK:
+        return [job.score(task) for task in tasks]
+    import joblib
+
+    return joblib.Parallel(n_jobs=workers)(joblib.delayed(job.score)(task) for task in tasks)
 
 
 def tune_trials(model: Model):

@@ -9,6 +9,8 @@ A node joins the stage of an input unless the edge between them is a boundary:
   let a model be used in the stage that trains it;
 - the input is a quality gate (`expect`) and the capabilities say a gate ends a stage (Airflow:
   a gate's task fails, and is retried, on its own);
+- the node's work fans out into independent items (`tune`'s candidates) and the backend runs one
+  task per item (Airflow's mapped tasks), which read the node's input from storage;
 - the node is a shuffle (`join`, `aggregate`, `sort`, `distinct`) and the backend's capabilities
   say a shuffle ends a stage (Spark and Airflow; polars' lazy engine runs those inside one query);
 - either side runs user code (`python`) and the backend runs user code apart (Spark: as pandas
@@ -139,6 +141,9 @@ def _boundary(producer: IRNode, consumer: IRNode, rules: Capabilities,
         return f"{describe(producer)} trains a model, which later steps use"
     if STEPS[producer.step].gate and rules.gate_ends_stage:
         return f"{describe(producer)} is a quality gate, retried on its own on {rules.name}"
+    fan_out = STEPS[consumer.step].fan_out(consumer.args) if rules.fan_out_starts_stage else None
+    if fan_out is not None:
+        return f"{describe(consumer)} runs one task per {fan_out.item} on {rules.name}"
     if rules.shuffle_ends_stage and STEPS[consumer.step].shuffle:
         return f"{describe(consumer)} needs a shuffle on {rules.name}"
     if rules.user_code_runs_apart:

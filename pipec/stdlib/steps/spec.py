@@ -111,6 +111,15 @@ def as_many_rows(args: BaseModel, rows_in: list[float], value: Callable[[ast.Exp
 
 
 @dataclass(frozen=True)
+class FanOut:
+    """A step's independent items (see `Step.fan_out`): what they are, and a label for each, in
+    the order in which the step's runtime numbers them (from 0)."""
+
+    item: str  # what one item is, a noun: "candidate"
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Step:
     """One standard-library step: signature, typing rule, flags, and the hooks the passes ask."""
 
@@ -181,6 +190,9 @@ class Step:
     reusable: Callable[[BaseModel], bool] = lambda args: True
     """Whether a stored output of an earlier run may stand in for running it (incremental reruns);
     False also keeps everything downstream of it from being reused."""
+    fan_out: Callable[[BaseModel], "FanOut | None"] = lambda args: None
+    """Independent items of its work that an orchestrator may run as one task each (`tune`'s
+    candidates, Airflow's mapped tasks); None: it runs as one piece."""
     argument_values: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """What values the editor offers, by argument name ("*": further positional items, "...":
     any argument not listed): "binding", "column", "estimator", "metric", or `Choices`."""

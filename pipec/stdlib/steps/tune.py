@@ -17,13 +17,14 @@ from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr, lit
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import Field, ModelType, Schema, TableType, col
+from pipec.grammar.format import format_expr
 from pipec.runtime_contract import BOUNDS
 from pipec.stdlib.estimators import CLASSIFIER_METRICS, ESTIMATORS, REGRESSOR_METRICS
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.checking import bounded_arg, list_items, seed_arg, value_arg
 from pipec.stdlib.steps.fit import _features as features_arg
 from pipec.stdlib.steps.fit import estimator_call, hyperparameter_value, label_arg
-from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
+from pipec.stdlib.steps.spec import BoundArgs, FanOut, Result, Step, StepContext
 
 MAX_CANDIDATES = 256  # a grid larger than this is an error (E0408): say what you mean to try
 DEFAULT_FOLDS = 5
@@ -170,6 +171,15 @@ def trials_type(args: TuneArgs) -> TableType:
                                         (args.metric, col("float")), ("seconds", col("float"))]))
 
 
+def _fan_out(args: TuneArgs) -> FanOut | None:
+    """The chosen model's candidates, each scored on every round independently of the others."""
+    if args.part == 1:
+        return None
+    return FanOut("candidate", tuple(f"{k}: {c.estimator}(" + ", ".join(f"{p.name}={format_expr(p.expr)}"
+                                                                      for p in c.params) + ")"
+                                     for k, c in enumerate(args.candidates, 1)))
+
+
 def _reads(args: TuneArgs) -> set[str]:
     return set(args.features) | {args.label} if args.part == 0 else set()
 
@@ -196,5 +206,5 @@ STEPS = [Step(
     rows_out=lambda args, rows_in, value: 1.0 if args.part == 0 else float(len(args.candidates)),
     seconds_per_row=2e-5,
     argument_values={"candidates": "estimator", "features": "column", "label": "column", "metric": "metric"},
-    lineage=_lineage,
+    lineage=_lineage, fan_out=_fan_out,
 )]

@@ -66,9 +66,9 @@ def assert_tables_equal(name: str, got: pl.DataFrame, want: pl.DataFrame, ordere
             assert same, f"{name}: column {column}, row {row}: {x!r} != {y!r}"
 
 
-def assert_metrics_close(name: str, got: dict, want: dict) -> None:
+def assert_metrics_close(name: str, got: dict, want: dict, tolerance: float | None = None) -> None:
     assert set(got) == set(want), f"{name}: metrics {sorted(got)} != {sorted(want)}"
-    tolerance = METRIC_TOLERANCE.get(name, 1e-9)
+    tolerance = METRIC_TOLERANCE.get(name, 1e-9) if tolerance is None else tolerance
     for metric in want:
         if metric in RELATIVE_METRICS:
             assert math.isclose(got[metric], want[metric], rel_tol=max(tolerance, 0.02) * 2), \
@@ -104,7 +104,23 @@ def assert_predictions_close(name: str, got: pl.DataFrame, want: pl.DataFrame) -
 
 
 MODEL_OUTPUTS = frozenset({"logistic_scored.csv", "linear_scored.csv", "clusters.csv", "multiclass_scored.csv",
-                           "band_scored.csv"})
+                           "band_scored.csv", "tuned_scored.csv"})
+TRIALS_OUTPUTS = {"tune_trials.csv": "rmse", "tune_holdout_trials.csv": "accuracy"}  # file -> its metric column
+
+
+# a trials row's metric, by estimator: those with one optimum agree closely; a tree ensemble's
+# is each backend's own algorithm's (Spark's forests subsample features and bin values), so for
+# those only the grid is compared
+TRIALS_TOLERANCE = {"linear_regression": 0.02, "logistic_regression": 0.02}
+
+
+def assert_trials_close(name: str, got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """A trials table: the same candidates, row for row, and metrics within TRIALS_TOLERANCE."""
+    metric = TRIALS_OUTPUTS[name]
+    assert_tables_equal(name, got.drop(metric), want.drop(metric), ordered=True)
+    for row, (estimator, x, y) in enumerate(zip(want["estimator"], got[metric], want[metric])):
+        if estimator in TRIALS_TOLERANCE:
+            assert_metrics_close(f"{name} row {row}", {metric: x}, {metric: y}, tolerance=TRIALS_TOLERANCE[estimator])
 
 
 def assert_sample_of(name: str, sample: pl.DataFrame, population: pl.DataFrame, fraction: float = 0.5) -> None:

@@ -16,7 +16,8 @@ PIPELINES = HERE / "pipelines"
 # (file, pipeline) pairs that together use every step, expression function and estimator.
 CASES = [("relational.pipe", "relational"), ("expressions.pipe", "expressions"),
          ("io.pipe", "io"), ("models.pipe", "classifiers"), ("models.pipe", "regressors"), ("models.pipe", "clusters"),
-         ("models.pipe", "multiclass"), ("monitoring.pipe", "monitoring"), ("partitioned.pipe", "partitioned")]
+         ("models.pipe", "multiclass"), ("models.pipe", "tuned"), ("monitoring.pipe", "monitoring"),
+         ("partitioned.pipe", "partitioned")]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """`tune` on the local backend: the chosen candidate and its validation metric equal scikit-learn
 used directly on the same folds, the trials table has one typed row per candidate, and the run
-is deterministic (the fits run on threads, in whatever order)."""
+is deterministic (the fits run in worker processes, in whatever order)."""
 from __future__ import annotations
 
 import math
@@ -13,6 +13,8 @@ from sklearn import metrics as sk
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
+from local_irkit import plan_for
+from pipec.backends.local.runner import run_plan
 from pipec.backends.local.runtime import load_model
 from pipec.runtime_contract import PipelineRunError
 
@@ -166,3 +168,43 @@ def test_too_few_rows_for_the_folds_is_a_run_error(run_pipe):
     write_data(run_pipe.workdir, make_data(3))
     with pytest.raises(PipelineRunError, match="too few for 4 folds"):
         run_pipe(CLASSIFIER_SOURCE)
+
+
+
+def run_uncached(source: str, workdir) -> None:
+    run_plan(plan_for(source, workdir, optimized=True), {}, workdir, use_cache=False)
+
+
+def test_fits_in_worker_processes_give_the_bytes_of_fits_in_this_process(tmp_path, monkeypatch):
+    import joblib
+
+    from pipec.backends.local import runtime
+
+    write_data(tmp_path, make_data())
+    run_uncached(CLASSIFIER_SOURCE, tmp_path)
+    in_process = {name: (tmp_path / "out" / name).read_bytes() for name in ("trials.csv", "scored.csv")}
+    pools = []
+
+    class CountedPool(joblib.Parallel):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs["n_jobs"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(joblib, "Parallel", CountedPool)
+    monkeypatch.setattr(runtime, "PROCESS_POOL_MIN_WORK", 0)
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    run_uncached(CLASSIFIER_SOURCE, tmp_path)
+    assert pools == [2]
+    assert {name: (tmp_path / "out" / name).read_bytes() for name in in_process} == in_process
+
+
+def test_a_fit_that_fails_in_a_worker_process_is_a_run_error(tmp_path, monkeypatch):
+    from pipec.backends.local import runtime
+
+    df = make_data()
+    df["late"] = True  # no training fold has two classes
+    write_data(tmp_path, df)
+    monkeypatch.setattr(runtime, "PROCESS_POOL_MIN_WORK", 0)
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    with pytest.raises(PipelineRunError, match="has only the value True"):
+        run_uncached(CLASSIFIER_SOURCE, tmp_path)

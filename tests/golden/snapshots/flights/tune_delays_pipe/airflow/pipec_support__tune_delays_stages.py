@@ -6,15 +6,16 @@ import pipec_local_runtime as rt
 PIPELINE = "tune_delays"
 PARAMS = {"data_dir": "data/nycflights13", "out_dir": "out/tune_delays", "seed": 42}
 STAGES = [
-    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "train", "best"], "nodes": ["features__0_read_csv", "features__1_filter", "features__2_derive", "features", "test", "train", "best", "sink3_save_model"]},
-    {"id": "s2", "fn": "stage_s2", "inputs": ["test", "best"], "outputs": ["sink1__1_evaluate"], "nodes": ["sink1__0_predict", "sink1__1_evaluate", "sink1_write_json"]},
-    {"id": "s3", "fn": "stage_s3", "inputs": ["train", "best"], "outputs": ["trials"], "nodes": ["trials"]},
-    {"id": "s4", "fn": "stage_s4", "inputs": ["trials"], "outputs": [], "nodes": ["sink2__0_drop", "sink2_write_csv"]},
+    {"id": "s1", "fn": "stage_s1", "inputs": [], "outputs": ["test", "train"], "nodes": ["features__0_read_csv", "features__1_filter", "features__2_derive", "features", "test", "train"]},
+    {"id": "s2", "fn": "stage_s2", "inputs": ["train"], "outputs": ["best"], "nodes": ["best", "sink3_save_model"]},
+    {"id": "s3", "fn": "stage_s3", "inputs": ["test", "best"], "outputs": ["sink1__1_evaluate"], "nodes": ["sink1__0_predict", "sink1__1_evaluate", "sink1_write_json"]},
+    {"id": "s4", "fn": "stage_s4", "inputs": ["train", "best"], "outputs": ["trials"], "nodes": ["trials"]},
+    {"id": "s5", "fn": "stage_s5", "inputs": ["trials"], "outputs": [], "nodes": ["sink2__0_drop", "sink2_write_csv"]},
 ]
 
 
 def stage_s1(ctx, inputs):
-    """Stage s1: features, test, train, best. Ends here because: `test` (split test, line 16) is also read by stage s2; `train` (split train, line 16) is also read by stage s3; `best` (tune best, line 20) trains a model, which later steps use; it writes ${out_dir}/model."""
+    """Stage s1: features, test, train. Ends here because: `test` (split test, line 16) is also read by stage s3; `best` (tune best, line 20) runs one task per candidate on airflow; `train` (split train, line 16) is also read by stage s4."""
     params = ctx.params
     # features__0_read_csv: read_csv("${data_dir}/flights.csv")
     features__0_read_csv = rt.read_csv(
@@ -71,6 +72,13 @@ def stage_s1(ctx, inputs):
     test = features.filter(rt.split_draw("flight_key", params["seed"]) >= 0.8)
     # train: train = ... | split(part 0 of fraction=0.8, seed=$seed, by=flight_key)
     train = features.filter(rt.split_draw("flight_key", params["seed"]) < 0.8)
+    return {"test": test, "train": train}
+
+
+def stage_s2(ctx, inputs):
+    """Stage s2: best. Ends here because: `best` (tune best, line 20) trains a model, which later steps use; it writes ${out_dir}/model."""
+    params = ctx.params
+    train = inputs["train"].lazy()
     # best: best = ... | tune(6 candidates, features=[carrier, origin, log_distance, dep_hour], lab...
     best = rt.tune(
         ctx,
@@ -106,11 +114,11 @@ def stage_s1(ctx, inputs):
     )
     # sink3_save_model: save_model("${out_dir}/model")
     rt.save_model(ctx, "sink3_save_model", best, "${out_dir}/model")
-    return {"test": test, "train": train, "best": best}
+    return {"best": best}
 
 
-def stage_s2(ctx, inputs):
-    """Stage s2: sink1__0_predict, sink1__1_evaluate, sink1_write_json. Ends here because: it writes ${out_dir}/metrics.json."""
+def stage_s3(ctx, inputs):
+    """Stage s3: sink1__0_predict, sink1__1_evaluate, sink1_write_json. Ends here because: it writes ${out_dir}/metrics.json."""
     test = inputs["test"].lazy()
     best = inputs["best"]
     # sink1__0_predict: predict()
@@ -131,8 +139,8 @@ def stage_s2(ctx, inputs):
     return {"sink1__1_evaluate": sink1__1_evaluate}
 
 
-def stage_s3(ctx, inputs):
-    """Stage s3: trials. Ends here because: `trials` (tune trials, line 20) trains a model, which later steps use."""
+def stage_s4(ctx, inputs):
+    """Stage s4: trials. Ends here because: `trials` (tune trials, line 20) trains a model, which later steps use."""
     train = inputs["train"].lazy()
     best = inputs["best"]
     # trials: trials = ... | tune(trials)
@@ -140,8 +148,8 @@ def stage_s3(ctx, inputs):
     return {"trials": trials}
 
 
-def stage_s4(ctx, inputs):
-    """Stage s4: sink2__0_drop, sink2_write_csv. Ends here because: it writes ${out_dir}/trials.csv."""
+def stage_s5(ctx, inputs):
+    """Stage s5: sink2__0_drop, sink2_write_csv. Ends here because: it writes ${out_dir}/trials.csv."""
     trials = inputs["trials"].lazy()
     # sink2__0_drop: drop(seconds)
     sink2__0_drop = trials.drop(["seconds"])

@@ -73,8 +73,9 @@ def support():
     return importlib.import_module('pipec_task_io')
 
 
-def run_stage(stage_id, reads, writes, upstream, context):
-    """Run one stage in the worker: load its inputs, call its code, store its outputs."""
+def run_stage(stage_id, reads, writes, upstream, context, **fan_out):
+    """Run one stage in the worker: load its inputs, call its code, store its outputs (or, in
+    a mapped task, compute one item of a fanned-out node: `fan_out`)."""
     return support().run_stage(
         stages_module='tune_delays_stages',
         stage_id=stage_id,
@@ -83,6 +84,7 @@ def run_stage(stage_id, reads, writes, upstream, context):
         upstream=upstream,
         context=context,
         duration_params=(),
+        **fan_out,
     )
 
 
@@ -126,16 +128,46 @@ def run_stage(stage_id, reads, writes, upstream, context):
 )
 def pipeline():
     @task(
-        task_id='s1_best',
-        doc_md=('Stage `s1` (ends here: `test` (split test, line 16) is also read by stage s2; '
-                '`train` (split train, line 16) is also read by stage s3; `best` (tune best, '
-                'line 20) trains a model, which later steps use; it writes ${out_dir}/model)\n'
+        task_id='s1_train',
+        doc_md=('Stage `s1` (ends here: `test` (split test, line 16) is also read by stage s3; '
+                '`best` (tune best, line 20) runs one task per candidate on airflow; `train` '
+                '(split train, line 16) is also read by stage s4)\n'
                 '- `read_csv` (node features__0_read_csv)\n'
                 '- `filter` (node features__1_filter)\n'
                 '- `derive` (node features__2_derive)\n'
                 '- `features` = `select` (node features)\n'
                 '- `test` = `split` (node test)\n'
-                '- `train` = `split` (node train)\n'
+                '- `train` = `split` (node train)'),
+    )
+    def s1_train(**context):
+        return run_stage(
+            's1',
+            reads={},
+            writes={'test': 'table', 'train': 'table'},
+            upstream=[],
+            context=context,
+        )
+
+    @task(
+        task_id='s2_best_candidates',
+        doc_md=('Computes one candidate of `best` (stage `s2`) per mapped task instance; '
+                '`s2_best` gathers them.'),
+        map_index_template="{{ task.op_kwargs['label'] }}",
+    )
+    def s2_best_candidates(item, label, s1_train, **context):
+        return run_stage(
+            's2',
+            reads={'train': 'table'},
+            writes={},
+            upstream=[s1_train],
+            context=context,
+            fan_out_item={"node": 'best', "item": item, "label": label},
+        )
+
+    @task(
+        task_id='s2_best',
+        doc_md=('Stage `s2` (ends here: `best` (tune best, line 20) trains a model, which '
+                'later steps use; it writes ${out_dir}/model)\n'
                 '- `best` = `tune` (node best): The best of 2 logistic regressions and 4 '
                 'random forests on 5 folds of the training rows,\n'
                 "refitted on all of them; `trials` holds every candidate's mean validation "
@@ -144,63 +176,64 @@ def pipeline():
         inlets=openlineage_datasets('s1_best', 'inlets'),
         outlets=openlineage_datasets('s1_best', 'outlets'),
     )
-    def s1_best(**context):
+    def s2_best(s1_train, s2_best_candidates, **context):
         return run_stage(
-            's1',
-            reads={},
-            writes={'test': 'table', 'train': 'table', 'best': 'model'},
-            upstream=[],
+            's2',
+            reads={'train': 'table'},
+            writes={'best': 'model'},
+            upstream=[s1_train],
             context=context,
+            fanned_in={'best': s2_best_candidates},
         )
 
     @task(
-        task_id='s2_write_json',
-        doc_md=('Stage `s2` (ends here: it writes ${out_dir}/metrics.json)\n'
+        task_id='s3_write_json',
+        doc_md=('Stage `s3` (ends here: it writes ${out_dir}/metrics.json)\n'
                 '- `predict` (node sink1__0_predict)\n'
                 '- `evaluate` (node sink1__1_evaluate)\n'
                 '- `write_json` (node sink1_write_json)'),
         outlets=openlineage_datasets('s2_write_json', 'outlets'),
     )
-    def s2_write_json(s1_best, **context):
+    def s3_write_json(s1_train, s2_best, **context):
         return run_stage(
-            's2',
+            's3',
             reads={'test': 'table', 'best': 'model'},
             writes={'sink1__1_evaluate': 'metrics'},
-            upstream=[s1_best],
+            upstream=[s1_train, s2_best],
             context=context,
         )
 
     @task(
-        task_id='s3_trials',
-        doc_md=('Stage `s3` (ends here: `trials` (tune trials, line 20) trains a model, which '
+        task_id='s4_trials',
+        doc_md=('Stage `s4` (ends here: `trials` (tune trials, line 20) trains a model, which '
                 'later steps use)\n'
                 '- `trials` = `tune` (node trials): The best of 2 logistic regressions and 4 '
                 'random forests on 5 folds of the training rows,\n'
                 "refitted on all of them; `trials` holds every candidate's mean validation "
                 'roc_auc.'),
     )
-    def s3_trials(s1_best, **context):
+    def s4_trials(s1_train, s2_best, **context):
         return run_stage(
-            's3',
+            's4',
             reads={'train': 'table', 'best': 'model'},
             writes={'trials': 'table'},
-            upstream=[s1_best],
+            upstream=[s1_train, s2_best],
             context=context,
         )
 
     @task(
-        task_id='s4_write_csv',
-        doc_md=('Stage `s4` (ends here: it writes ${out_dir}/trials.csv)\n'
+        task_id='s5_write_csv',
+        doc_md=('Stage `s5` (ends here: it writes ${out_dir}/trials.csv)\n'
                 '- `drop` (node sink2__0_drop)\n'
                 '- `write_csv` (node sink2_write_csv)'),
         outlets=openlineage_datasets('s4_write_csv', 'outlets'),
     )
-    def s4_write_csv(s3_trials, **context):
+    def s5_write_csv(s4_trials, **context):
         return run_stage(
-            's4',
+            's5',
             reads={'trials': 'table'},
             writes={},
-            upstream=[s3_trials],
+            upstream=[s4_trials],
             context=context,
         )
 
@@ -214,9 +247,9 @@ def pipeline():
             Asset(asset_uri('out/tune_delays/trials.csv')),
         ],
     )
-    def commit_outputs(s1_best, s2_write_json, s3_trials, s4_write_csv, **context):
+    def commit_outputs(s1_train, s2_best, s3_write_json, s4_trials, s5_write_csv, **context):
         return support().commit_outputs(
-            [s1_best, s2_write_json, s3_trials, s4_write_csv],
+            [s1_train, s2_best, s3_write_json, s4_trials, s5_write_csv],
             context,
         )
 
@@ -224,11 +257,26 @@ def pipeline():
     def clean_up(**context):
         support().clean_up(context)
 
-    s1_best_out = s1_best()
-    s2_write_json_out = s2_write_json(s1_best_out)
-    s3_trials_out = s3_trials(s1_best_out)
-    s4_write_csv_out = s4_write_csv(s3_trials_out)
-    commit_outputs(s1_best_out, s2_write_json_out, s3_trials_out, s4_write_csv_out) >> clean_up()
+    s1_train_out = s1_train()
+    s2_best_candidates_out = s2_best_candidates.partial(s1_train=s1_train_out).expand_kwargs([
+        {'item': 0, 'label': '1: logistic_regression(max_iter=500, reg=0.0)'},
+        {'item': 1, 'label': '2: logistic_regression(max_iter=500, reg=0.001)'},
+        {'item': 2, 'label': '3: random_forest_classifier(n_trees=20, max_depth=4, seed=0)'},
+        {'item': 3, 'label': '4: random_forest_classifier(n_trees=20, max_depth=8, seed=0)'},
+        {'item': 4, 'label': '5: random_forest_classifier(n_trees=50, max_depth=4, seed=0)'},
+        {'item': 5, 'label': '6: random_forest_classifier(n_trees=50, max_depth=8, seed=0)'},
+    ])
+    s2_best_out = s2_best(s1_train_out, s2_best_candidates_out)
+    s3_write_json_out = s3_write_json(s1_train_out, s2_best_out)
+    s4_trials_out = s4_trials(s1_train_out, s2_best_out)
+    s5_write_csv_out = s5_write_csv(s4_trials_out)
+    commit_outputs(
+        s1_train_out,
+        s2_best_out,
+        s3_write_json_out,
+        s4_trials_out,
+        s5_write_csv_out,
+    ) >> clean_up()
 
 
 dag_object = pipeline()
