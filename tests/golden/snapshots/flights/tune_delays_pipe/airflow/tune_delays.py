@@ -138,6 +138,7 @@ def pipeline():
                 '- `features` = `select` (node features)\n'
                 '- `test` = `split` (node test)\n'
                 '- `train` = `split` (node train)'),
+        inlets=openlineage_datasets('s1_train', 'inlets'),
     )
     def s1_train(**context):
         return run_stage(
@@ -173,8 +174,7 @@ def pipeline():
                 "refitted on all of them; `trials` holds every candidate's mean validation "
                 'roc_auc.\n'
                 '- `save_model` (node sink3_save_model)'),
-        inlets=openlineage_datasets('s1_best', 'inlets'),
-        outlets=openlineage_datasets('s1_best', 'outlets'),
+        outlets=openlineage_datasets('s2_best', 'outlets'),
     )
     def s2_best(s1_train, s2_best_candidates, **context):
         return run_stage(
@@ -192,7 +192,7 @@ def pipeline():
                 '- `predict` (node sink1__0_predict)\n'
                 '- `evaluate` (node sink1__1_evaluate)\n'
                 '- `write_json` (node sink1_write_json)'),
-        outlets=openlineage_datasets('s2_write_json', 'outlets'),
+        outlets=openlineage_datasets('s3_write_json', 'outlets'),
     )
     def s3_write_json(s1_train, s2_best, **context):
         return run_stage(
@@ -226,7 +226,7 @@ def pipeline():
         doc_md=('Stage `s5` (ends here: it writes ${out_dir}/trials.csv)\n'
                 '- `drop` (node sink2__0_drop)\n'
                 '- `write_csv` (node sink2_write_csv)'),
-        outlets=openlineage_datasets('s4_write_csv', 'outlets'),
+        outlets=openlineage_datasets('s5_write_csv', 'outlets'),
     )
     def s5_write_csv(s4_trials, **context):
         return run_stage(

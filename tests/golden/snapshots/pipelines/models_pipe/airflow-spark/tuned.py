@@ -9,6 +9,8 @@ Generated code: edit the pipeline and recompile instead of editing this file.
 from __future__ import annotations
 
 import datetime
+import importlib.util
+import json
 import os
 import pathlib
 
@@ -34,6 +36,29 @@ STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airf
 def asset_uri(path):
     """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
     return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
+
+
+def openlineage_datasets(task_id, direction):
+    """The OpenLineage datasets a task declares as its `direction` ("inlets" or "outlets"), with
+    their schema and column-lineage facets, for apache-airflow-providers-openlineage: read from
+    the file pipec wrote beside this DAG (none without the provider or the file). Relative paths
+    resolve against BASE_DIR, as the Assets' do."""
+    path = os.path.join(SUPPORT_DIR, 'tuned_lineage.json')
+    if importlib.util.find_spec("airflow.providers.openlineage") is None or not os.path.isfile(path):
+        return []
+    from openlineage.client.event_v2 import Dataset
+
+    def deployed(name):
+        return name if "://" in name or os.path.isabs(name) else os.path.normpath(os.path.join(BASE_DIR, name))
+
+    with open(path, encoding="utf-8") as file:
+        declared = json.load(file)["tasks"].get(task_id, {}).get(direction, [])
+    for dataset in declared:
+        column_lineage = dataset["facets"].get("columnLineage", {})
+        for field in [f for c in column_lineage.get("fields", {}).values() for f in c["inputFields"]] + \
+                column_lineage.get("dataset", []):
+            field["name"] = deployed(field["name"])
+    return [Dataset(namespace=d["namespace"], name=deployed(d["name"]), facets=d["facets"]) for d in declared]
 
 
 def support():
@@ -69,6 +94,7 @@ def pipeline():
     @task(
         task_id='spark_job',
         doc_md='Runs `tuned_spark_job.py` with spark-submit (or local Spark through pyspark).',
+        inlets=openlineage_datasets('spark_job', 'inlets'),
         outlets=[
             Asset(asset_uri('out/tuned_scored.csv')),
             Asset(asset_uri('out/tune_holdout_trials.csv')),

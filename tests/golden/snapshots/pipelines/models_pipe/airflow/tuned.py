@@ -11,6 +11,8 @@ Generated code: edit the pipeline and recompile instead of editing this file.
 from __future__ import annotations
 
 import datetime
+import importlib.util
+import json
 import os
 import pathlib
 
@@ -36,6 +38,29 @@ STORAGE_ROOT = deploy_path('PIPEC_STORAGE_ROOT', '/srv/pipec-project/.pipec/airf
 def asset_uri(path):
     """The URI of the Asset a sink publishes: its path, resolved against BASE_DIR."""
     return path if "://" in path else pathlib.Path(os.path.normpath(os.path.join(BASE_DIR, path))).as_uri()
+
+
+def openlineage_datasets(task_id, direction):
+    """The OpenLineage datasets a task declares as its `direction` ("inlets" or "outlets"), with
+    their schema and column-lineage facets, for apache-airflow-providers-openlineage: read from
+    the file pipec wrote beside this DAG (none without the provider or the file). Relative paths
+    resolve against BASE_DIR, as the Assets' do."""
+    path = os.path.join(SUPPORT_DIR, 'tuned_lineage.json')
+    if importlib.util.find_spec("airflow.providers.openlineage") is None or not os.path.isfile(path):
+        return []
+    from openlineage.client.event_v2 import Dataset
+
+    def deployed(name):
+        return name if "://" in name or os.path.isabs(name) else os.path.normpath(os.path.join(BASE_DIR, name))
+
+    with open(path, encoding="utf-8") as file:
+        declared = json.load(file)["tasks"].get(task_id, {}).get(direction, [])
+    for dataset in declared:
+        column_lineage = dataset["facets"].get("columnLineage", {})
+        for field in [f for c in column_lineage.get("fields", {}).values() for f in c["inputFields"]] + \
+                column_lineage.get("dataset", []):
+            field["name"] = deployed(field["name"])
+    return [Dataset(namespace=d["namespace"], name=deployed(d["name"]), facets=d["facets"]) for d in declared]
 
 
 def support():
@@ -107,6 +132,7 @@ def pipeline():
                 '- `rows` = `read_csv` (node rows)\n'
                 '- `test` = `split` (node test)\n'
                 '- `train` = `split` (node train)'),
+        inlets=openlineage_datasets('s1_train', 'inlets'),
     )
     def s1_train(**context):
         return run_stage(
@@ -207,6 +233,7 @@ def pipeline():
                 '- `predict` (node sink3__0_predict)\n'
                 '- `select` (node sink3__1_select)\n'
                 '- `write_csv` (node sink3_write_csv)'),
+        outlets=openlineage_datasets('s5_write_csv', 'outlets'),
     )
     def s5_write_csv(s1_train, s2_best, **context):
         return run_stage(
@@ -222,6 +249,7 @@ def pipeline():
         doc_md=('Stage `s6` (ends here: it writes out/tune_holdout_trials.csv)\n'
                 '- `drop` (node sink4__0_drop)\n'
                 '- `write_csv` (node sink4_write_csv)'),
+        outlets=openlineage_datasets('s6_write_csv', 'outlets'),
     )
     def s6_write_csv(s4_attempts, **context):
         return run_stage(
@@ -239,6 +267,7 @@ def pipeline():
                 '- `limit` (node sink5__1_limit)\n'
                 '- `select` (node sink5__2_select)\n'
                 '- `write_csv` (node sink5_write_csv)'),
+        outlets=openlineage_datasets('s7_write_csv', 'outlets'),
     )
     def s7_write_csv(s4_attempts, **context):
         return run_stage(
@@ -272,6 +301,7 @@ def pipeline():
         doc_md=('Stage `s9` (ends here: it writes out/tune_trials.csv)\n'
                 '- `drop` (node sink1__0_drop)\n'
                 '- `write_csv` (node sink1_write_csv)'),
+        outlets=openlineage_datasets('s9_write_csv', 'outlets'),
     )
     def s9_write_csv(s8_trials, **context):
         return run_stage(
@@ -289,6 +319,7 @@ def pipeline():
                 '- `limit` (node sink2__1_limit)\n'
                 '- `select` (node sink2__2_select)\n'
                 '- `write_csv` (node sink2_write_csv)'),
+        outlets=openlineage_datasets('s10_write_csv', 'outlets'),
     )
     def s10_write_csv(s8_trials, **context):
         return run_stage(

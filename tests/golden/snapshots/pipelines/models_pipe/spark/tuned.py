@@ -61,6 +61,7 @@ SINK2__2_SELECT_SCHEMA = [
 def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> None:
     """The steps of `tuned`, in dependency order; sinks are staged in `outputs`."""
     # --- stage s1: read_csv rows (`rows` (read_csv rows, line 66) is cached)
+    outputs.events.stage("s1")
     rows = numbered(
         read_table(
             spark,
@@ -74,9 +75,11 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s2: split train (`train` (split train, line 67) is cached)
+    outputs.events.stage("s2")
     train = split_rows(rows, 0.75, 5, part=0, by="id")
 
     # --- stage s3: tune best (`best` (tune best, line 72) trains a model, which later steps use)
+    outputs.events.stage("s3")
     best = tune_model(
         train,
         [
@@ -105,6 +108,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s4: split test, predict, select, write_csv (it writes out/tuned_scored.csv)
+    outputs.events.stage("s4")
     test = split_rows(rows, 0.75, 5, part=1, by="id")
     sink3__1_select = predict(test, best).select("id", "prediction", ORDER)
     outputs.write_table(
@@ -116,6 +120,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
 
     # --- stage s5: tune chosen (`chosen` (tune chosen, line 80) trains a model, which later steps
     #     use)
+    outputs.events.stage("s5")
     chosen = tune_model(
         train,
         [
@@ -145,10 +150,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s6: tune attempts (`attempts` (tune attempts, line 80) is cached)
+    outputs.events.stage("s6")
     attempts = tune_trials(chosen)
     attempts = attempts.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s7: drop, write_csv (it writes out/tune_holdout_trials.csv)
+    outputs.events.stage("s7")
     sink4__0_drop = attempts.drop("seconds")
     outputs.write_table(
         sink4__0_drop,
@@ -158,6 +165,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     )
 
     # --- stage s8: sort, limit, select, write_csv (it writes out/tune_holdout_choice.csv)
+    outputs.events.stage("s8")
     sink5__2_select = (
         attempts
         .transform(sorted_rows, [F.col("accuracy").desc_nulls_last(), F.col("candidate").asc_nulls_last()])
@@ -173,10 +181,12 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     attempts.unpersist()  # its last consumer has run
 
     # --- stage s9: tune trials (`trials` (tune trials, line 72) is cached)
+    outputs.events.stage("s9")
     trials = tune_trials(best)
     trials = trials.persist(StorageLevel.MEMORY_AND_DISK)
 
     # --- stage s10: drop, write_csv (it writes out/tune_trials.csv)
+    outputs.events.stage("s10")
     sink1__0_drop = trials.drop("seconds")
     outputs.write_table(
         sink1__0_drop,
@@ -187,6 +197,7 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     rows.unpersist()  # its last consumer has run
 
     # --- stage s11: sort, limit, select, write_csv (it writes out/tune_choice.csv)
+    outputs.events.stage("s11")
     sink2__2_select = (
         trials
         .transform(sorted_rows, [F.col("rmse").asc_nulls_last(), F.col("candidate").asc_nulls_last()])
