@@ -84,6 +84,34 @@ def test_nothing_is_sent_unless_configured(project, monkeypatch):
     assert not openlineage.configured()
 
 
+def test_events_off_take_every_call_a_run_makes_with_events_on():
+    """A run talks to the same methods whether events are on or off; a signature that drifted
+    apart made every Spark run without OpenLineage an internal error."""
+    import inspect
+
+    for name in ("on_event", "completed", "failed"):
+        assert inspect.signature(getattr(openlineage._Silent, name)) == \
+            inspect.signature(getattr(openlineage.RunEvents, name)), name
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_a_spark_run_without_events_ends_with_the_job_s_status(capsys, project, monkeypatch, status):
+    """Events off (nothing configured): a finished and a failed Spark job give exit 0 and 1,
+    never an internal error."""
+    import subprocess
+
+    import pipec.backends.spark.backend as spark
+
+    def job(path, params, workdir, capture=False, events=None, **options):
+        assert events is None  # nobody listens: the job reports nothing
+        return subprocess.CompletedProcess([], status)
+
+    monkeypatch.setattr(spark, "run_job", job)
+    code, _, err = run(capsys, "run", "p.pipe", "--target", "spark", "--no-cache")
+    assert code == status, err
+    assert "internal error" not in err
+
+
 def test_compiling_sends_a_job_event_with_schemas_and_column_lineage(capsys, file_transport):
     assert run(capsys, "compile", "p.pipe")[0] == 0
     (event,) = events_in(file_transport)
