@@ -138,9 +138,8 @@ class Options(BaseModel):
 def _mentions_run(value: Any) -> bool:
     """Whether an argument model holds a `run.*` expression or a `${run.*}` in a string.
 
-    A direct walk over the models' fields in plain loops: `model_dump()` calls Span's serializer,
-    and pydantic loses a KeyboardInterrupt raised inside it (as Python loses one raised while a
-    generator is closed), so a Ctrl-C landing there was swallowed and the run went on."""
+    A direct walk over the models' fields in plain loops, without dumping every argument (see
+    Span for why its dumps once swallowed a Ctrl-C)."""
     if isinstance(value, BaseModel):
         if getattr(value, "kind", None) == "run":
             return True

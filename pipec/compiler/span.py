@@ -1,6 +1,7 @@
 """Source positions: every AST node and every diagnostic points back into the file the user wrote."""
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_right
 from typing import NamedTuple
 
@@ -13,6 +14,11 @@ class Span(NamedTuple):
     A named tuple, not a pydantic model: every AST node has one or more, and a model's dict made
     a span 490 bytes (a 1 MB source has 300,000 spans); as a tuple it is 200. To pydantic it is
     still a model with these fields: it validates from a dict and is written as one.
+
+    pydantic-core writes a span itself, as a dataclass (field by field, see `__dataclass_fields__`
+    below), never through a Python serializer function: pydantic loses a KeyboardInterrupt raised
+    inside such a function, or turns it into a PydanticSerializationError, so a Ctrl-C landing
+    there while the IR was written or fingerprinted was swallowed and the run went on.
     """
 
     file: str
@@ -32,13 +38,12 @@ class Span(NamedTuple):
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source, handler) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls._validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(cls._asdict),
-            json_schema_input_schema=core_schema.typed_dict_schema(
-                {name: core_schema.typed_dict_field(core_schema.str_schema() if name == "file" else
-                                                    core_schema.int_schema())
-                 for name in cls._fields}))
+        fields = [core_schema.dataclass_field(name, core_schema.str_schema() if name == "file" else
+                                              core_schema.int_schema())
+                  for name in cls._fields]
+        return core_schema.no_info_before_validator_function(
+            cls._validate, core_schema.dataclass_schema(
+                cls, core_schema.dataclass_args_schema(cls.__name__, fields), list(cls._fields)))
 
     @classmethod
     def _validate(cls, value) -> "Span":
@@ -48,6 +53,11 @@ class Span(NamedTuple):
             return cls(**value)
         raise ValueError(f"a span must be a dict with the fields {', '.join(cls._fields)}")
 
+
+# The field table of a dataclass with Span's fields: pydantic-core writes a value as a dataclass
+# only if it has one, and `dataclasses.fields(span)` / `dataclasses.asdict(span)` then work too.
+Span.__dataclass_fields__ = dataclasses.make_dataclass(
+    "Span", list(Span.__annotations__.items())).__dataclass_fields__
 
 UNKNOWN_SPAN = Span(file="<unknown>", start=0, end=0, line=1, column=1, end_line=1, end_column=1)
 

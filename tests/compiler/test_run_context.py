@@ -4,8 +4,6 @@ the IR carries them (and says so) without changing the IR of pipelines that do n
 from __future__ import annotations
 
 import json
-import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from pipec.compiler.check import check_source
 from pipec.compiler.ir import IR
 from pipec.grammar.format import format_module
 from pipec.grammar.parser import parse_pipe
+from tests.support.interrupts import calls_made_by, interrupted_at_call
 
 SOURCE = """pipeline p(schedule="@daily") {
   t = read_csv("data/date=${run.date}/part.csv", schema={time_hour: timestamp, day: date, run: int})
@@ -115,41 +114,6 @@ def test_the_example_of_the_language_reference_checks():
     assert program.pipelines["daily_flights"].uses_run_context()
 
 
-def _calls_made_by(call) -> int:
-    made = 0
-
-    def count(frame, event, arg):
-        nonlocal made
-        made += event == "call"
-
-    sys.settrace(count)
-    try:
-        call()
-    finally:
-        sys.settrace(None)
-    return made
-
-
-def _interrupted_at_call(call, number: int) -> bool:
-    """Whether a SIGINT arriving at the `number`th Python call made by `call` reaches its caller."""
-    made = 0
-
-    def interrupt(frame, event, arg):
-        nonlocal made
-        made += event == "call"
-        if event == "call" and made == number:
-            signal.raise_signal(signal.SIGINT)
-
-    sys.settrace(interrupt)
-    try:
-        call()
-    except KeyboardInterrupt:
-        return True
-    finally:
-        sys.settrace(None)
-    return False
-
-
 WITHOUT_RUN_VALUES = """pipeline p() {
   t = read_csv("runs/${x}.csv", schema={run: int, v: float}) | filter(run > 1) | derive(w = v * 2.0)
   t | aggregate(by=[run], total = sum(w)) | write_csv("o.csv")
@@ -164,6 +128,6 @@ def test_a_ctrl_c_while_looking_for_run_values_is_never_swallowed(source):
     it lands (it used to serialise every argument, and pydantic lost an interrupt raised inside
     Span's serializer), stops the run."""
     ir = check(source).pipelines["p"]
-    calls = _calls_made_by(ir.uses_run_context)
+    calls = calls_made_by(ir.uses_run_context)
     assert calls > 0
-    assert all(_interrupted_at_call(ir.uses_run_context, n) for n in range(1, calls + 1))
+    assert all(interrupted_at_call(ir.uses_run_context, n) for n in range(1, calls + 1))
