@@ -1,12 +1,13 @@
 """What every runtime of generated code agrees on, written once: error kinds, param values given
 as text (one parser for `-p`, a Spark job's `--param` and a scheduled run's conf), durations,
 `${name}` in strings, the split/sample draw, the value bounds of param-valued step arguments, the
-`confine_outputs` rule, and the bytes of CSV, JSON-lines and metrics files.
+`confine_outputs` rule, the frames of `python(...)` steps, and the bytes of CSV, JSON-lines and
+metrics files.
 
 Generated code imports nothing from pipec, so this module imports only the standard library (the
-file writers import polars when called, as they run where polars is). It is embedded into every
-generated Spark job (as `commit.py` is) and copied beside every generated workflow file (as
-`pipec_contract.py`); the checker and the command line import it from here. A change here
+file writers import polars, the python() frames pandas and pyarrow, when called, as they run where
+those are). It is embedded into every generated Spark job (as `commit.py` is) and copied beside
+every generated workflow file (as `pipec_contract.py`); the checker and the command line import it from here. A change here
 therefore changes all runtimes at once, which is the point.
 """
 from __future__ import annotations

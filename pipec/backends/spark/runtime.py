@@ -53,7 +53,8 @@ from pipec.runtime_contract import (  # the generated job holds this module's so
     JOB_EVENTS_VARIABLE, RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound,
     check_hyperparameters, checked_saved_model, confined_sink, draw_numerator, drift_metrics, metrics_json_text,
     model_folder_digest, parse_param, parse_run_time, partition_files, partition_folder, partition_folders,
-    python_input_frame, python_result_table, run_context, run_key, substitute, validation_rounds, write_table_csv, write_table_json)
+    python_input_frame, python_result_table, run_context, run_key, substitute, validation_rounds, write_table_csv,
+    write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
