@@ -1,12 +1,13 @@
 """What every runtime of generated code agrees on, written once: error kinds, param values given
 as text (one parser for `-p`, a Spark job's `--param` and a scheduled run's conf), durations,
 `${name}` in strings, the split/sample draw, the value bounds of param-valued step arguments, the
-`confine_outputs` rule, and the bytes of CSV, JSON-lines and metrics files.
+`confine_outputs` rule, the frames of `python(...)` steps, and the bytes of CSV, JSON-lines and
+metrics files.
 
 Generated code imports nothing from pipec, so this module imports only the standard library (the
-file writers import polars when called, as they run where polars is). It is embedded into every
-generated Spark job (as `commit.py` is) and copied beside every generated workflow file (as
-`pipec_contract.py`); the checker and the command line import it from here. A change here
+file writers import polars, the python() frames pandas and pyarrow, when called, as they run where
+those are). It is embedded into every generated Spark job (as `commit.py` is) and copied beside
+every generated workflow file (as `pipec_contract.py`); the checker and the command line import it from here. A change here
 therefore changes all runtimes at once, which is the point.
 """
 from __future__ import annotations
@@ -464,6 +465,79 @@ def _timestamps_as_text(df: Any) -> Any:
         return df
     return df.with_columns(in_utc(pl.col(name), df.schema[name]).dt.strftime(TIMESTAMP_TEXT)
                            for name in timestamps)
+
+
+# ---------------------------------------------------------------- python() frames
+# What a `python(...)` function gets and may return, the same on every backend (docs/semantics.md,
+# "python(...)"): every column as the pandas `ArrowDtype` of its type's one Arrow type, nulls as
+# `pd.NA`, so a date stays a date, an int with nulls an int and a NaN stays apart from null. They
+# take and give Arrow tables, so they run where pandas and pyarrow are.
+def python_arrow_type(kind: str) -> Any:
+    """The Arrow type of a language type in a python() frame."""
+    import pyarrow as pa
+
+    return {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.large_string(),
+            "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC")}[kind]
+
+
+def _kind_of_arrow(arrow_type: Any) -> str | None:
+    """The language type of an Arrow type, or None for one that has no counterpart."""
+    import pyarrow.types as t
+
+    checks = (("bool", t.is_boolean), ("int", t.is_integer), ("float", t.is_floating), ("date", t.is_date),
+              ("timestamp", t.is_timestamp), ("str", lambda a: t.is_string(a) or t.is_large_string(a)
+                                              or t.is_string_view(a)))
+    return next((kind for kind, check in checks if check(arrow_type)), None)
+
+
+def python_input_frame(table: Any) -> Any:
+    """The pandas DataFrame a python() function is called with: each column of `table` in the
+    Arrow type of its language type (timestamps in UTC), as a pandas `ArrowDtype`."""
+    import pandas as pd
+    import pyarrow as pa
+
+    schema = pa.schema([pa.field(f.name, python_arrow_type(_kind_of_arrow(f.type))) for f in table.schema])
+    return table.cast(schema).to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def python_result_table(result: Any, schema: list[tuple[str, str, bool]], where: str) -> Any:
+    """The declared columns of a python() function's result as an Arrow table of their declared
+    types, or an error naming `where` and the column: the result is not a DataFrame, a column is
+    missing, holds values of another type (an int may be a float; a naive timestamp is UTC; a
+    NaN of a NumPy float column is null, as in pandas) or a null where none is allowed."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(result, pd.DataFrame):
+        raise PipelineRunError(f"{where} returned {type(result).__name__}, not a pandas DataFrame")
+    missing = [name for name, _, _ in schema if name not in result.columns]
+    if missing:
+        raise PipelineRunError(f"{where} returned no column {', '.join(f'`{m}`' for m in missing)} "
+                               f"declared in its schema (it returned: {', '.join(map(str, result.columns))})",
+                               column=missing[0])
+    columns = []
+    for name, kind, nullable in schema:
+        try:
+            values = pa.Array.from_pandas(result[name])
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise PipelineRunError(f"{where}: column `{name}` holds values that are not {kind} ({exc})",
+                                   column=name) from None
+        found = _kind_of_arrow(values.type)
+        if values.null_count < len(values) and found != kind and (found, kind) != ("int", "float"):
+            hint = " (`.dt.date` makes dates of timestamps)" if (found, kind) == ("timestamp", "date") else ""
+            raise PipelineRunError(f"{where}: column `{name}` has type {found or values.type} "
+                                   f"but the schema says {kind}{hint}", column=name)
+        try:
+            values = values.cast(python_arrow_type(kind))
+        except pa.ArrowInvalid as exc:
+            raise PipelineRunError(f"{where}: column `{name}` holds a value that is not a valid {kind} ({exc})",
+                                   column=name) from None
+        if not nullable and values.null_count:
+            row = values.is_null().index(True).as_py() + 1
+            raise PipelineRunError(f"{where}: column `{name}`, row {row}: null in a column declared `{kind}` "
+                                   f"(not nullable); declare it `{kind}?`", column=name, row=row)
+        columns.append(values)
+    return pa.table(columns, names=[name for name, _, _ in schema])
 
 
 # ---------------------------------------------------------------- argument bounds

@@ -37,8 +37,8 @@ from pipec.backends import postgres as database  # beside a DAG: its copy, pipec
 from pipec.runtime_contract import (  # beside a DAG: its copy, pipec_contract
     SPLIT_PRIME, TIMESTAMP_TEXT, ExpectationFailed, PipelineRunError, best_candidate, check_bound,
     check_hyperparameters, checked_saved_model, confined_sink, draw_numerator, drift_metrics, in_utc,
-    metrics_json_text, model_folder_digest, partition_files, partition_folder, partition_folders, substitute,
-    validation_rounds, write_table_csv, write_table_json)
+    metrics_json_text, model_folder_digest, partition_files, partition_folder, partition_folders,
+    python_input_frame, python_result_table, substitute, validation_rounds, write_table_csv, write_table_json)
 
 Schema = list[tuple[str, str, bool]]
 
@@ -1026,41 +1026,24 @@ def _show(v: Any) -> str:
 
 # ------------------------------------------------------------------ python step
 def call_python(ctx: RunContext, frame, function: str, schema: Schema, options: dict[str, Any]):
-    """Call a user function on a pandas DataFrame and check its result against the declared schema."""
-    import pandas as pd
-
+    """Call a user function on the pandas frame the contract defines (`python_input_frame`) and
+    take its result's declared columns in their declared types (`python_result_table`)."""
     pl = _pl()
     fn = _import_function(ctx, function)
     df = frame.collect() if hasattr(frame, "collect") else frame
     where = f'python("{function}")'
     try:
-        result = fn(df.to_pandas(), **options)
+        result = fn(python_input_frame(df.to_arrow()), **options)
     except Exception as exc:
         user_frame = traceback.extract_tb(exc.__traceback__)[-1]
         raise PipelineRunError(f"{where} raised {type(exc).__name__}: {exc} "
                                f"(at {user_frame.filename}:{user_frame.lineno})") from exc
-    if not isinstance(result, pd.DataFrame):
-        raise PipelineRunError(f"{where} returned {type(result).__name__}, not a pandas DataFrame")
-    names = [name for name, _, _ in schema]
-    missing = [n for n in names if n not in result.columns]
-    if missing:
-        raise PipelineRunError(f"{where} returned no column {', '.join(f'`{m}`' for m in missing)} "
-                               f"declared in its schema (it returned: {', '.join(map(str, result.columns))})",
-                               column=missing[0])
-    extra = [str(c) for c in result.columns if c not in names]
+    names = {name for name, _, _ in schema}
+    extra = [str(c) for c in getattr(result, "columns", []) if c not in names]
+    table = python_result_table(result, schema, where)
     if extra:
         ctx.warn(f"{where}: column{'s' if len(extra) > 1 else ''} {', '.join(extra)} not in the schema, dropped")
-    out = pl.from_pandas(result[names].reset_index(drop=True))
-    for name, base, _ in schema:
-        found = _base_of(out.schema[name])
-        if out.get_column(name).null_count() < out.height and not _fits(found, base):
-            raise PipelineRunError(f"{where}: column `{name}` has type {found or out.schema[name]} "
-                                   f"but the schema says {base}", column=name)
-    return conform(out, schema, where)
-
-
-def _fits(found: str | None, declared: str) -> bool:
-    return found == declared or (found == "int" and declared == "float")
+    return pl.from_arrow(table)
 
 
 def _import_function(ctx: RunContext, function: str):

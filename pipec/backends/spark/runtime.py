@@ -41,6 +41,7 @@ from pyspark.ml.regression import LinearRegression, RandomForestRegressor
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from pipec.backends.commit import (  # the generated job holds this module's source here
     MARKER, CommitError, LocalFiles, RunLock, STATE_DIR, check_targets, commit, commit_lock, new_run_id,
@@ -52,7 +53,8 @@ from pipec.runtime_contract import (  # the generated job holds this module's so
     JOB_EVENTS_VARIABLE, RUN_FIELDS, SPLIT_PRIME, PipelineRunError, best_candidate, check_bound,
     check_hyperparameters, checked_saved_model, confined_sink, draw_numerator, drift_metrics, metrics_json_text,
     model_folder_digest, parse_param, parse_run_time, partition_files, partition_folder, partition_folders,
-    run_context, run_key, substitute, validation_rounds, write_table_csv, write_table_json)
+    python_input_frame, python_result_table, run_context, run_key, substitute, validation_rounds, write_table_csv,
+    write_table_json)
 
 # A schema as the generated code writes it: (column name, pipec type, nullable).
 SchemaSpec = list[tuple[str, str, bool]]
@@ -1303,19 +1305,26 @@ def sample_rows(df: DataFrame, fraction: float, seed: int) -> DataFrame:
 
 # ================================================================ python steps
 def apply_python(df: DataFrame, function: str, schema: SchemaSpec, options: dict[str, Any]) -> DataFrame:
-    """Run a user function per partition through `mapInPandas` and check its result against `schema`.
+    """Run a user function once on the whole table, in order, through `mapInArrow`, with the
+    frame and result rules of the local backend (`python_input_frame`, `python_result_table`).
     The function is imported from the job's working directory too, on the driver and the workers."""
     workdir = os.getcwd()
     _import_function(function, workdir)  # fail early, on the driver, with a clear message
-    names = [n for n, _, _ in schema]
+    rows = in_order(df).drop(ORDER)
+    input_schema = to_arrow_schema(rows.schema, timezone="UTC")
+    output_schema = to_arrow_schema(struct_type(schema), timezone="UTC")
+    where = f'{ERROR_MARK} python("{function}")'
 
-    def run_batches(batches: Iterable[Any]) -> Iterator[Any]:
+    def run_table(batches: Iterable[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+
         user_function = _import_function(function, workdir)
-        for batch in batches:
-            yield check_python_result(user_function(batch, **options), schema, function)[names]
+        table = pa.Table.from_batches(list(batches), schema=input_schema)
+        result = python_result_table(user_function(python_input_frame(table), **options), schema, where)
+        yield from result.cast(output_schema).to_batches()
 
-    # the function sees the rows in order, in one partition, and its result's order is kept
-    return numbered(in_order(df).drop(ORDER).coalesce(1).mapInPandas(run_batches, struct_type(schema)))
+    # one partition: the function sees all rows in order, and its result's order is kept
+    return numbered(rows.coalesce(1).mapInArrow(run_table, struct_type(schema)))
 
 
 def _import_function(function: str, workdir: str) -> Callable[..., Any]:
@@ -1326,29 +1335,6 @@ def _import_function(function: str, workdir: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise PipelineRunError(f"python step: cannot import {function!r} ({exc})") from None
-
-
-_PANDAS_KINDS = {"int": "iu", "float": "iuf", "bool": "b", "str": "OSU", "date": "OM", "timestamp": "M"}
-
-
-def check_python_result(result: Any, schema: SchemaSpec, function: str) -> Any:
-    """The declared-schema check of a user function's result (a pandas DataFrame)."""
-    if not hasattr(result, "columns") or not hasattr(result, "dtypes"):
-        raise PipelineRunError(f"{ERROR_MARK} python step {function}: returned {type(result).__name__}, "
-                               f"not a pandas DataFrame")
-    for name, kind, nullable in schema:
-        if name not in result.columns:
-            raise PipelineRunError(f"{ERROR_MARK} python step {function}: result has no column {name!r} "
-                                   f"(it has: {', '.join(map(str, result.columns))})")
-        column = result[name]
-        if not nullable and column.isna().any():
-            raise PipelineRunError(f"{ERROR_MARK} python step {function}: column {name!r} holds nulls "
-                                   f"but is declared {kind}")
-        dtype_kind = getattr(column.dtype, "kind", "O")
-        if dtype_kind not in _PANDAS_KINDS[kind] and not column.isna().all():
-            raise PipelineRunError(f"{ERROR_MARK} python step {function}: column {name!r} has dtype "
-                                   f"{column.dtype}, but is declared {kind}")
-    return result
 
 
 # ================================================================ machine learning

@@ -6,6 +6,8 @@ import sys
 import types
 from typing import Any
 
+from pyspark import cloudpickle
+
 from pipec.backends.spark import runtime
 from pipec.backends.spark.expressions import column
 from pipec.compiler.check import check_source
@@ -61,6 +63,8 @@ def run_generated(spark, source: str, params: dict[str, Any] | None = None, plan
     ir = check(source)
     module = types.ModuleType(f"generated_job_{ir.pipeline}")
     sys.modules[module.__name__] = module  # dataclasses look their module up while being defined
+    # workers cannot import it: its functions go to them by value, as a real job's (`__main__`) do
+    cloudpickle.register_pickle_by_value(module)
     namespace = module.__dict__
     exec(compile(generate_job(plan or unoptimized_plan(ir)), f"<job {ir.pipeline}>", "exec"), namespace)
     values = {name: namespace["job_param"](kind, default) for name, (kind, default) in namespace["PARAMS"].items()}

@@ -123,6 +123,39 @@ def test_spark_writes_the_local_bytes(spark, small_partitions, workdir, name):
         assert on_spark[file].decode() == local[file].decode(), file
 
 
+# python() on both backends: an identity and a function deriving from every type, nulls included.
+PYTHON_TYPES = '''
+import pandas as pd
+
+def same(df):
+    return df
+
+def derived(df):
+    return pd.DataFrame({
+        "id": df["id"], "next_day": (df["d"] + pd.Timedelta(days=1)).dt.date, "year": df["d"].dt.year,
+        "day_text": df["d"].dt.strftime("%d/%m/%Y"), "later": df["t"] + pd.Timedelta(hours=1),
+        "pm": df["t"].dt.hour >= 12, "g2": df["g"] * 2, "half": df["n"] / 2, "not_flag": ~df["flag"],
+        "upper": df["k"].str.upper(), "x_nan": df["nan"].isna(),
+    })
+'''
+
+
+def test_python_steps_write_the_local_bytes(spark, small_partitions, workdir):
+    (workdir / "python_types.py").write_text(PYTHON_TYPES)
+    local, on_spark = outputs_of_both_backends(spark, workdir, """
+  typed = e | derive(nan = x - x + (x - x) / 0.0)
+  typed | write_csv("out/direct.csv")
+  typed | python("python_types:same", schema={id: int, k: str?, g: int?, x: float?, n: int, flag: bool?,
+                                              t: timestamp?, d: date?, nan: float?})
+        | write_csv("out/same.csv")
+  typed | python("python_types:derived", schema={id: int, next_day: date?, year: int?, day_text: str?,
+                                                 later: timestamp?, pm: bool?, g2: int?, half: float,
+                                                 not_flag: bool?, upper: str?, x_nan: bool})
+        | write_json("out/derived.json")""")
+    assert local["same.csv"] == local["direct.csv"]
+    assert on_spark == local
+
+
 def events() -> list[dict]:
     """The events file as plain Python rows (an empty field is null)."""
     import csv

@@ -1,8 +1,7 @@
-"""`python` steps through mapInPandas: the declared schema is enforced on the user's result.
+"""`python` steps through mapInArrow: the declared schema is enforced on the user's result.
 `pandas:DataFrame` serves as an importable user function that returns its input unchanged."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from pipec.backends.spark import runtime as rt
@@ -29,9 +28,11 @@ def test_result_with_the_declared_schema_passes(spark, people):
 
 def test_missing_column_and_nulls_are_reported(spark, people):
     missing = rt.apply_python(people, "pandas:DataFrame", [("id", "int", False), ("age", "int", True)], {})
-    assert failure(spark, missing.collect) == "python step pandas:DataFrame: result has no column 'age' (it has: id, name)"
+    assert failure(spark, missing.collect) == ('python("pandas:DataFrame") returned no column `age` declared in its '
+                                               'schema (it returned: id, name)')
     nulls = rt.apply_python(people, "pandas:DataFrame", [("name", "str", False)], {})
-    assert failure(spark, nulls.collect) == "python step pandas:DataFrame: column 'name' holds nulls but is declared str"
+    assert failure(spark, nulls.collect) == ('python("pandas:DataFrame"): column `name`, row 2: null in a column '
+                                             'declared `str` (not nullable); declare it `str?`')
 
 
 def test_user_errors_and_bad_imports_are_clear(spark, people):
@@ -41,6 +42,6 @@ def test_user_errors_and_bad_imports_are_clear(spark, people):
         rt.apply_python(people, "no_such_module:f", [("id", "int", False)], {})
 
 
-def test_dtype_check_without_spark():
-    with pytest.raises(rt.PipelineRunError, match=r"column 'n' has dtype (object|str), but is declared int"):
-        rt.check_python_result(pd.DataFrame({"n": ["x"]}), [("n", "int", False)], "m:f")
+def test_wrong_dtype_is_reported(spark, people):
+    wrong = rt.apply_python(people, "pandas:DataFrame", [("name", "int", True)], {})
+    assert failure(spark, wrong.collect) == 'python("pandas:DataFrame"): column `name` has type str but the schema says int'
