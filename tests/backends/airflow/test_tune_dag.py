@@ -46,7 +46,8 @@ def test_the_dag_maps_one_task_per_candidate_and_stays_light_to_parse(compile_pi
     assert [item["item"] for item in items] == [0, 1, 2, 3]
     assert [item["label"] for item in items] == LABELS
     assert {n.names[0].name for n in ast.walk(tree) if isinstance(n, ast.Import)} <= {"datetime", "os", "pathlib",
-                                                                                    "importlib", "sys"}
+                                                                                    "importlib", "importlib.util",
+                                                                                    "json", "sys"}
 
 
 def test_a_dag_run_chooses_and_writes_what_a_local_run_does(compile_pipe, airflow_home, tmp_path):
