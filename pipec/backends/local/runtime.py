@@ -1088,8 +1088,8 @@ class Model:
 
 
 def _estimator(name: str, params: dict[str, Any], rows: int):
-    """The scikit-learn estimator for a pipec estimator; `reg` is scaled by the row count so that
-    it means what Spark's `regParam` means (a penalty on the mean loss, not the sum)."""
+    """The scikit-learn estimator for a pipec estimator; `reg` is scaled by the row count because
+    it penalises the mean loss, not the sum (the objectives are in docs/semantics.md)."""
     from sklearn import cluster, ensemble, linear_model
 
     check_hyperparameters(name, params)

@@ -1353,15 +1353,30 @@ ESTIMATORS: dict[str, tuple[type, dict[str, tuple[str, Any]], dict[str, Any]]] =
     "kmeans": (KMeans, {"k": ("k", 2), "seed": ("seed", 0)}, {}),
 }
 
+def penalty_scales_with_label_spread(name: str, arguments: dict[str, Any]) -> bool:
+    """Whether MLlib divides this estimator's `regParam` by the label's standard deviation.
+
+    MLlib's LinearRegression (normal-equation solver) standardizes the label internally even with
+    standardization=False, so it minimizes 1/(2n)·||y - Xw - b||² + (regParam/σ_y)/2·||w||² with
+    σ_y the population standard deviation of the label. pipec's `reg` is λ in
+    1/(2n)·||y - Xw - b||² + λ/2·||w||², so the job passes regParam = reg·σ_y.
+    (LogisticRegression's objective has no such factor: its regParam is `reg` as it is.)"""
+    return name == "linear_regression" and float(arguments.get("reg", 0.0)) > 0
+
+
 _FEATURES, _LABEL, _RAW, _PROBABILITY, _PREDICTION = (
     "__features", "__label", "__raw", "__probability", "__prediction")
 
 
-def make_estimator(name: str, arguments: dict[str, Any], supervised: bool) -> Any:
-    """The MLlib estimator for a pipec estimator call, with pipec's defaults."""
+def make_estimator(name: str, arguments: dict[str, Any], supervised: bool, label_spread: float = 1.0) -> Any:
+    """The MLlib estimator for a pipec estimator call, with pipec's defaults. `label_spread` is the
+    training label's population standard deviation, which `linear_regression` needs (see
+    `penalty_scales_with_label_spread`)."""
     cls, mapping, fixed = ESTIMATORS[name]
     check_hyperparameters(name, arguments)
     settings = {mllib: arguments.get(arg, default) for arg, (mllib, default) in mapping.items()}
+    if penalty_scales_with_label_spread(name, arguments):
+        settings["regParam"] = float(settings["regParam"]) * label_spread
     columns: dict[str, str] = {"featuresCol": _FEATURES, "predictionCol": _PREDICTION,
                                "probabilityCol": _PROBABILITY, "rawPredictionCol": _RAW}
     if supervised:
@@ -1408,7 +1423,6 @@ def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: st
         else:
             vector_inputs.append(name)
     stages.append(VectorAssembler(inputCols=vector_inputs, outputCol=_FEATURES))
-    stages.append(make_estimator(estimator, arguments, supervised=label is not None))
 
     classes: list[Any] = []
     training = df
@@ -1427,6 +1441,10 @@ def fit_model(df: DataFrame, estimator: str, arguments: dict[str, Any], kind: st
             training = training.withColumn(_LABEL, index.cast("double"))
         else:
             training = training.withColumn(_LABEL, F.col(label_name).cast("double"))
+    label_spread = 1.0
+    if penalty_scales_with_label_spread(estimator, arguments):
+        label_spread = training.agg(F.stddev_pop(_LABEL)).first()[0] or 0.0
+    stages.append(make_estimator(estimator, arguments, supervised=label is not None, label_spread=label_spread))
     return FittedModel(Pipeline(stages=stages).fit(training), kind, estimator, features, label, classes)
 
 

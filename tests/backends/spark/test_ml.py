@@ -164,3 +164,51 @@ def test_expectations_name_the_condition_and_observed_values(spark):
     with pytest.raises(rt.PipelineRunError, match=r"`accuracy >= 0.9` \(observed: accuracy = 0.5\)"):
         rt.check_expectations({"accuracy": 0.5}, [rt.Expectation(
             "accuracy >= 0.9", F.col("accuracy") >= 0.9, [("accuracy", F.col("accuracy"))])], spark)
+
+
+def spread_out_rows(n: int, seed: int) -> pd.DataFrame:
+    """Rows whose float label spreads far from 1 (σ ≈ 50) and a binary label, with a str feature."""
+    rng = np.random.default_rng(seed + 1000)  # not noisy_binary's draws
+    df = noisy_binary(n, seed)
+    df["y"] = 40 * df.x1 - 25 * df.x2 + 30 * (df.city == "a") + 7 + rng.normal(scale=15, size=n)
+    return df
+
+
+PENALISED_FEATURES = [("city", "str", False), ("x1", "float", False), ("x2", "float", False),
+                      ("flag", "bool", False)]  # str first: both backends then order the columns alike
+
+
+def assert_close_to_scale(got, want, tolerance: float) -> None:
+    """Every entry within `tolerance` times the largest |entry| of `want`."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    gap, scale = np.max(np.abs(got - want)), np.max(np.abs(want))
+    assert gap <= tolerance * scale, f"differ by {gap:.3g}, {gap / scale:.3g} of the scale {scale:.3g}"
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.5, 5.0])
+@pytest.mark.parametrize("estimator, kind, label, tolerance", [
+    ("linear_regression", "regressor", ("y", "float"), 1e-6),
+    # the same objective, but scikit-learn's lbfgs stops at tol=1e-4 (about 2e-4 of the largest
+    # coefficient from the optimum), MLlib's about 1e-6
+    ("logistic_regression", "classifier", ("late", "bool"), 1e-3),
+])
+def test_penalised_linear_models_are_the_local_backends(spark, reg, estimator, kind, label, tolerance):
+    """`reg` is λ of 1/n·Σ loss + λ/2·||w||² on both backends; MLlib's LinearRegression divides its
+    regParam by the label's standard deviation, which the Spark job undoes."""
+    import polars as pl
+
+    from pipec.backends.local import runtime as local
+
+    train, test = spread_out_rows(150, 11), spread_out_rows(40, 12)
+    arguments = {"reg": reg, "max_iter": 100} if estimator == "logistic_regression" else {"reg": reg}
+    features = [(name, kind_) for name, kind_, _ in PENALISED_FEATURES]
+    ours = local.fit(None, "fit", pl.from_pandas(train), estimator=estimator, kind=kind, params=arguments,
+                     features=features, label=label)
+    theirs = rt.fit_model(spark.createDataFrame(train), estimator, arguments, kind=kind,
+                          features=PENALISED_FEATURES, label=label)
+    if reg > 0:  # unpenalised, the one-hot columns and the intercept have many optima
+        assert_close_to_scale(theirs.pipeline.stages[-1].coefficients.toArray(),
+                              np.ravel(ours.pipeline.named_steps["model"].coef_), tolerance)
+    column = "probability" if kind == "classifier" else "prediction"
+    expected = local.predict(None, "predict", pl.from_pandas(test), ours).collect().get_column(column)
+    assert_close_to_scale(rt.predict(spark.createDataFrame(test), theirs).toPandas()[column], expected, tolerance)

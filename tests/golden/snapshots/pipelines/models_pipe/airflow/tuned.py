@@ -163,10 +163,9 @@ def pipeline():
         task_id='s2_best',
         doc_md=('Stage `s2` (ends here: `best` (tune best, line 72) trains a model, which '
                 'later steps use)\n'
-                '- `best` = `tune` (node best): A least-squares fit and two shallow forests on '
-                'three folds; the chosen one is refitted. (A\n'
-                'penalised linear_regression is left out: Spark scales its penalty by the '
-                "label's spread.)"),
+                '- `best` = `tune` (node best): Two ridge fits (`reg` means the same model on '
+                'every backend) and two shallow forests on three\n'
+                'folds; the chosen one is refitted.'),
     )
     def s2_best(s1_train, s2_best_candidates, **context):
         return run_stage(
@@ -282,10 +281,9 @@ def pipeline():
         task_id='s8_trials',
         doc_md=('Stage `s8` (ends here: `trials` (tune trials, line 72) trains a model, which '
                 'later steps use)\n'
-                '- `trials` = `tune` (node trials): A least-squares fit and two shallow '
-                'forests on three folds; the chosen one is refitted. (A\n'
-                'penalised linear_regression is left out: Spark scales its penalty by the '
-                "label's spread.)"),
+                '- `trials` = `tune` (node trials): Two ridge fits (`reg` means the same model '
+                'on every backend) and two shallow forests on three\n'
+                'folds; the chosen one is refitted.'),
     )
     def s8_trials(s1_train, s2_best, **context):
         return run_stage(
@@ -377,9 +375,10 @@ def pipeline():
 
     s1_train_out = s1_train()
     s2_best_candidates_out = s2_best_candidates.partial(s1_train=s1_train_out).expand_kwargs([
-        {'item': 0, 'label': '1: linear_regression(reg=0.0)'},
-        {'item': 1, 'label': '2: random_forest_regressor(n_trees=5, max_depth=1, seed=3)'},
-        {'item': 2, 'label': '3: random_forest_regressor(n_trees=5, max_depth=2, seed=3)'},
+        {'item': 0, 'label': '1: linear_regression(reg=0.05)'},
+        {'item': 1, 'label': '2: linear_regression(reg=0.5)'},
+        {'item': 2, 'label': '3: random_forest_regressor(n_trees=5, max_depth=1, seed=3)'},
+        {'item': 3, 'label': '4: random_forest_regressor(n_trees=5, max_depth=2, seed=3)'},
     ])
     s2_best_out = s2_best(s1_train_out, s2_best_candidates_out)
     s3_chosen_candidates_out = s3_chosen_candidates.partial(s1_train=s1_train_out).expand_kwargs([

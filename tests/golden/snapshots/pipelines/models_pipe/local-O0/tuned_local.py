@@ -72,14 +72,15 @@ def stage_s3(ctx, inputs):
 def stage_s4(ctx, inputs):
     """Stage s4: best. Ends here because: optimisation off."""
     train = inputs["train"].lazy()
-    # best: best = ... | tune(3 candidates, features=[x1, x2, group], label=target, metric="rmse", ...
+    # best: best = ... | tune(4 candidates, features=[x1, x2, group], label=target, metric="rmse", ...
     best = rt.tune(
         ctx,
         "best",
         train,
         kind="regressor",
         candidates=[
-            ("linear_regression", {"reg": 0.0}),
+            ("linear_regression", {"reg": 0.05}),
+            ("linear_regression", {"reg": 0.5}),
             ("random_forest_regressor", {"n_trees": 5, "max_depth": 1, "seed": 3}),
             ("random_forest_regressor", {"n_trees": 5, "max_depth": 2, "seed": 3}),
         ],

@@ -83,7 +83,8 @@ def pipeline(spark: SparkSession, params: dict[str, Any], outputs: Outputs) -> N
     best = tune_model(
         train,
         [
-                ("linear_regression", {"reg": 0.0}),
+                ("linear_regression", {"reg": 0.05}),
+                ("linear_regression", {"reg": 0.5}),
                 ("random_forest_regressor", {"n_trees": 5, "max_depth": 1, "seed": 3}),
                 ("random_forest_regressor", {"n_trees": 5, "max_depth": 2, "seed": 3}),
             ],
