@@ -105,15 +105,16 @@ def test_a_random_program_writes_the_same_tables_on_airflow(seed, airflow_home, 
 
 @pytest.mark.fuzz
 @pytest.mark.spark
-def test_fuzz_spark(spark, tmp_path):
+@pytest.mark.parametrize("features", [{}, {"partitioned": True}], ids=["files", "partitioned"])
+def test_fuzz_spark(features, spark, tmp_path):
     first = int(os.environ.get("PIPEC_FUZZ_SEED", "1000"))
     count = int(os.environ.get("PIPEC_FUZZ_SPARK_COUNT", "20"))
     failures = []
     for seed in range(first, first + count):
         root = tmp_path / f"seed{seed}"
         try:
-            _check_on_spark(seed, spark, root)
+            _check_on_spark(seed, spark, root, **features)
         except Exception as exc:  # noqa: BLE001 - collect every failing seed, then fail once
             failures.append(f"seed {seed}: {exc}\n{(root / 'program.pipe').read_text()}")
-    print(f"differential fuzz on Spark: {count} programs from seed {first}, {len(failures)} failed")
+    print(f"differential fuzz on Spark {features}: {count} programs from seed {first}, {len(failures)} failed")
     assert not failures, "\n\n".join(failures)
