@@ -40,14 +40,15 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 # The differential tester for longer than CI runs it: FUZZ_COUNT programs from seed FUZZ_SEED at
-# every optimizer setting; failures are minimised into out/fuzz/seed*/ (see tests/differential/).
+# every optimizer setting, as many over Hive-partitioned datasets, a tenth as many over PostgreSQL
+# tables (postgres_server); failures are minimised into out/fuzz/seed*/ (see tests/differential/).
 # FUZZ_SPARK_COUNT of them also run on Spark and are compared with the local backend.
 FUZZ_COUNT ?= 500
 FUZZ_SPARK_COUNT ?= 20
 FUZZ_SEED  ?= 1000
 fuzz: $(STAMP)
 	PIPEC_FUZZ_COUNT=$(FUZZ_COUNT) PIPEC_FUZZ_SPARK_COUNT=$(FUZZ_SPARK_COUNT) PIPEC_FUZZ_SEED=$(FUZZ_SEED) \
-		$(PY) -m pytest -q -m fuzz -s tests/differential/test_differential.py \
+		$(PY) -m pytest -q -m fuzz -s tests/differential/test_differential.py tests/differential/test_postgres_source.py \
 		tests/backends/conformance/test_differential_backends.py
 
 # Generated code, IR JSON and explain output are snapshot-tested (tests/golden/); after a

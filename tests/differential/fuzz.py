@@ -11,13 +11,14 @@ import polars as pl
 from generator import generate
 from harness import SETTINGS, compare_settings
 
-DATA_SUFFIXES = (".csv", ".jsonl", ".parquet")
+DATA_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")  # .json: a partition's file
 
 
-def trial(seed: int, workdir: Path, settings=SETTINGS) -> tuple[str, list[str]]:
-    """The program of `seed` (its data under `workdir/data`) and the problems it shows."""
+def trial(seed: int, workdir: Path, settings=SETTINGS, **features) -> tuple[str, list[str]]:
+    """The program of `seed` (its data under `workdir/data`) and the problems it shows;
+    `features` are generator options (`partitioned=True`)."""
     shutil.rmtree(workdir, ignore_errors=True)
-    text = generate(seed, workdir / "data")
+    text = generate(seed, workdir / "data", **features)
     return text, compare_settings(text, workdir / "data", workdir / "runs", settings)
 
 
@@ -43,7 +44,7 @@ def minimise(text: str, data: Path, workdir: Path, settings=SETTINGS) -> str:
             if _fails("\n".join(candidate), data, workdir, settings):
                 lines, changed = candidate, True
     text = "\n".join(lines)
-    for file in sorted(p for p in data.iterdir() if p.suffix in DATA_SUFFIXES):
+    for file in sorted(p for p in data.rglob("*") if p.suffix in DATA_SUFFIXES):  # partitions' files too
         _shrink_rows(file, lambda: _fails(text, data, workdir, settings))
     return text
 
@@ -65,7 +66,7 @@ def _shrink_rows(file: Path, still_fails) -> None:
 def _read(file: Path) -> pl.DataFrame:
     if file.suffix == ".parquet":
         return pl.read_parquet(file)
-    if file.suffix == ".jsonl":
+    if file.suffix in (".jsonl", ".json"):
         return pl.read_ndjson(file, infer_schema_length=None)
     return pl.read_csv(file, infer_schema=False)  # text stays text, byte for byte
 
@@ -73,7 +74,7 @@ def _read(file: Path) -> pl.DataFrame:
 def _write(file: Path, frame: pl.DataFrame) -> None:
     if file.suffix == ".parquet":
         frame.write_parquet(file)
-    elif file.suffix == ".jsonl":
+    elif file.suffix in (".jsonl", ".json"):
         frame.write_ndjson(file)
     else:
         frame.write_csv(file)

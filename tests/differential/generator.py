@@ -116,24 +116,35 @@ def _value(rng: random.Random, base: str):
     return dt.datetime(2024, 2, 28, tzinfo=dt.timezone.utc) + dt.timedelta(hours=rng.randint(-3, 30))
 
 
-def write_table(rng: random.Random, folder: Path, name: str, fmt: str, columns: list[Column], rows: int,
-                unique_id: bool = False) -> str:
-    """Write a random table (with `unique_id`, the first column numbers the rows); the file name."""
+def random_frame(rng: random.Random, columns: list[Column], rows: int, unique_id: bool = False) -> pl.DataFrame:
+    """A random table (with `unique_id`, the first column numbers the rows)."""
     data = {c.name: [None if c.nullable and rng.random() < 0.25 else _value(rng, c.base) for _ in range(rows)]
             for c in columns}
     if unique_id:  # spaced out: split's draw for `by` keys 0, 1, 2, ... climbs slowly (one side gets all)
         data[columns[0].name] = [61 * k for k in range(rows)]
-    frame = pl.DataFrame(data, schema={c.name: POLARS[c.base] for c in columns})
+    return pl.DataFrame(data, schema={c.name: POLARS[c.base] for c in columns})
+
+
+def write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> None:
+    """`frame` as a csv, parquet or json(-lines) file (timestamps in CSV as `...Z` text)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        frame.write_parquet(path)
+    elif fmt == "json":
+        frame.write_ndjson(path)
+    else:
+        text = frame.with_columns(pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                                  for name, dtype in frame.schema.items() if dtype == POLARS["timestamp"])
+        text.write_csv(path)
+
+
+def write_table(rng: random.Random, folder: Path, name: str, fmt: str, columns: list[Column], rows: int,
+                unique_id: bool = False) -> str:
+    """Write a random table (with `unique_id`, the first column numbers the rows); the file name."""
+    frame = random_frame(rng, columns, rows, unique_id)
     file = f"{name}.{'jsonl' if fmt == 'json' else fmt}"
     folder.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        frame.write_parquet(folder / file)
-    elif fmt == "json":
-        frame.write_ndjson(folder / file)
-    else:
-        text = frame.with_columns(pl.col(c.name).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-                                  for c in columns if c.base == "timestamp")
-        text.write_csv(folder / file)
+    write_frame(frame, folder / file, fmt)
     return file
 
 
@@ -351,11 +362,13 @@ class Steps:
 
 # ------------------------------------------------------------- the program
 def generate(seed: int, data: Path, *, steps: int | None = None, ml: bool | None = None,
-             spark_safe: bool = False) -> str:
+             spark_safe: bool = False, partitioned: bool = False) -> str:
     """The program of `seed`, with its tables written into `data`.
 
     `spark_safe` leaves out what backends may legitimately do differently (`sample`, `split`
-    without `by`, models), for comparing relational outputs across backends.
+    without `by`, models), for comparing relational outputs across backends. `partitioned` adds a
+    Hive-partitioned source with filters on it and makes some sinks partitioned; what it adds is
+    drawn from a random stream of its own, so the program of a seed without it stays the same.
     """
     rng = random.Random(seed)
     program = Program(rng)
@@ -367,6 +380,9 @@ def generate(seed: int, data: Path, *, steps: int | None = None, ml: bool | None
         file = write_table(rng, data, name, fmt, columns, rows)
         schema = ", ".join(f"{c.name}: {c.type_text}" for c in columns)
         program.add_source(name, f'{name} = read_{fmt}("${{data}}/{file}", schema={{{schema}}})', columns)
+    extra = random.Random(f"partitioned {seed}") if partitioned else None
+    if extra:
+        _add_partitioned_source(program, extra, data, spark_safe)
     draw = Steps(program, spark_safe)
     for _ in range(steps if steps is not None else rng.randint(3, 10)):
         _grow(program, draw, spark_safe)
@@ -385,7 +401,11 @@ def generate(seed: int, data: Path, *, steps: int | None = None, ml: bool | None
             if fmt == "csv" and spark_safe and "spark_csv_null_line" in KNOWN_ISSUES and \
                     len(program.schemas[name]) == 1 and program.schemas[name][0].nullable:
                 fmt = "parquet"
-            sinks.append(f'{name} | write_{fmt}("${{out}}/{name}.{fmt}")')
+            partitions = _sink_partitions(extra, program.schemas[name]) if extra and kind == "table" else []
+            if partitions:
+                sinks.append(f'{name} | write_{fmt}("${{out}}/{name}", partition_by=[{", ".join(partitions)}])')
+            else:
+                sinks.append(f'{name} | write_{fmt}("${{out}}/{name}.{fmt}")')
     return program.text(sinks)
 
 
@@ -474,6 +494,67 @@ def _join(program: Program, left: str, name: str) -> str | None:
 
 def _draw_some(rng: random.Random, schema: list[Column]) -> list[Column]:
     return rng.sample(schema, rng.randint(0, min(3, len(schema))))
+
+
+def _add_partitioned_source(program: Program, rng: random.Random, data: Path, spark_safe: bool) -> None:
+    """`pt`, a Hive-partitioned folder `${data}/pt/q1=.../q2=.../` with one or two typed partition
+    columns (nullable ones have a `__HIVE_DEFAULT_PARTITION__` folder) among the others, a
+    partition's rows now and then in two files, and filters on it that mix conjuncts on partition
+    columns (pruned while listing) with conjuncts on the others. Mostly the filters are its only
+    consumers, so pruning applies; otherwise the growing program may read it whole."""
+    fmt = rng.choice(["csv", "parquet", "json"])
+    columns = random_columns(rng, "p", rng.randint(2, 6))
+    parts = [Column(f"q{k}", rng.choice(KEY_BASES), rng.random() < 0.3) for k in range(1, rng.randint(2, 3))]
+    for column in parts:
+        columns.insert(rng.randint(0, len(columns)), column)
+    parts = rng.sample(parts, len(parts))  # the folder levels, in `partition_by` order
+    frame = random_frame(rng, columns, rng.randint(0, 14))
+    root = data / "pt"
+    root.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple, list[int]] = {}
+    for row, values in enumerate(frame.select(c.name for c in parts).rows()):
+        groups.setdefault(values, []).append(row)
+    for values, rows in groups.items():
+        folder = root.joinpath(*(f"{c.name}={_folder_text(v)}" for c, v in zip(parts, values)))
+        piece = frame[rows].drop(c.name for c in parts)
+        cut = rng.randint(1, len(rows) - 1) if len(rows) > 1 and rng.random() < 0.5 else len(rows)
+        write_frame(piece[:cut], folder / f"b.{fmt}", fmt)  # read back in file name order: a, then b
+        if cut < len(rows):
+            write_frame(piece[cut:], folder / f"a.{fmt}", fmt)
+    if rng.random() < 0.3:
+        (root / "_SUCCESS").write_text("")
+    schema = ", ".join(f"{c.name}: {c.type_text}" for c in columns)
+    program.add_source("pt", f'pt = read_{fmt}("${{data}}/pt", schema={{{schema}}}, '
+                             f'partition_by=[{", ".join(c.name for c in parts)}])', columns)
+    for _ in range(rng.randint(1, 3)):
+        conditions = [Expressions(rng, parts, cross_backend=spark_safe).predicate()]
+        dates = [c.name for c in parts if c.base == "date"]
+        if dates and rng.random() < 0.6:  # no date literal: the run's date, or the day of the month
+            op = rng.choice(["==", "<", "<=", ">", ">=", "!="])
+            conditions.append(f"{rng.choice(dates)} {op} run.date" if not spark_safe and rng.random() < 0.7
+                              else f"day({rng.choice(dates)}) {op} {rng.choice([1, 28, 29])}")
+        if rng.random() < 0.5:
+            conditions.append(Expressions(rng, columns, cross_backend=spark_safe).predicate())
+        rng.shuffle(conditions)
+        name = program.fresh("v")
+        program.add([name], f"{name} = pt | filter({' and '.join(conditions)})", ["pt"])
+    if rng.random() < 0.7:  # only the filters read it: the growing program never picks it
+        del program.schemas["pt"]
+
+
+def _folder_text(value) -> str:
+    """A partition value as its folder name writes it (the generated strings need no escaping)."""
+    if value is None:
+        return "__HIVE_DEFAULT_PARTITION__"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _sink_partitions(rng: random.Random, schema: list[Column]) -> list[str]:
+    """Now and then one or two columns to partition a sink by (never every column)."""
+    keys = [c.name for c in schema if c.base in KEY_BASES]
+    if len(schema) < 2 or not keys or rng.random() < 0.6:
+        return []
+    return rng.sample(keys, rng.randint(1, min(2, len(keys), len(schema) - 1)))
 
 
 def _add_drift(program: Program) -> None:

@@ -18,6 +18,7 @@ from pipec.backends.local.runner import run_plan
 from pipec.backends.local.runtime import PipelineRunError
 from pipec.compiler.check import check_source
 from pipec.compiler.passes import PASS_NAMES, optimize
+from pipec.compiler.types import Schema
 from pipec.runtime_contract import run_context
 
 from generator import RUN_DATE
@@ -123,21 +124,31 @@ def _show(content: bytes, limit: int = 1500) -> str:
 
 
 def schema_problems(ir, outcome: Outcome, out: str = "out") -> list[str]:
-    """Files whose columns, types or nulls contradict the schema the checker gave their sink."""
+    """Files whose columns, types or nulls contradict the schema the checker gave their sink (for
+    a partitioned sink: each partition's data file, against the schema without the partition
+    columns)."""
     problems = []
     for sink in ir.sinks():
         if sink.step == "save_model":
             continue
         relative = sink.args.path.replace("${out}/", "")
-        if relative not in outcome.files:
-            continue
         source = ir.node(sink.inputs[0])
         if source.output.kind != "table":
             continue
-        problem = check_written_table(relative, outcome.files[relative], source.schema_)
-        if problem:
-            problems.append(f"{relative} (sink {sink.id}): {problem}")
+        schema, written = source.schema_, [relative]
+        if getattr(sink.args, "partition_by", None):
+            schema = partition_file_schema(schema, sink.args.partition_by)
+            written = [f for f in outcome.files if f.startswith(relative + "/") and "/part-" in f]
+        for file in written:
+            problem = file in outcome.files and check_written_table(file, outcome.files[file], schema)
+            if problem:
+                problems.append(f"{file} (sink {sink.id}): {problem}")
     return problems
+
+
+def partition_file_schema(schema: Schema, partition_by: list[str]) -> Schema:
+    """The columns a partitioned sink's files hold: its schema without the partition columns."""
+    return Schema(fields=tuple(f for f in schema.fields if f.name not in partition_by))
 
 
 def compare_settings(text: str, data: Path, workdir: Path, settings=SETTINGS) -> list[str]:

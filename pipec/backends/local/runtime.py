@@ -571,7 +571,8 @@ def read_partitioned(ctx: RunContext, node_id: str, template: str | Path, schema
                                                                 .get_column("_partition").to_list()]
     wanted = [name for name, _, _ in schema if columns is None or name in columns]
     in_files = [f for f in schema if f[0] not in partition_by]
-    read = [name for name, _, _ in in_files if name in wanted]
+    # a file column even when only partition columns are wanted: a frame of no columns has no rows
+    read = [name for name, _, _ in in_files if name in wanted] or [in_files[0][0]]
     frames, opened = [], 0
     for values_of, folder in kept:
         for file in partition_files(ctx._files, folder):
