@@ -3,6 +3,7 @@
 (a library that calls back into Python, as pydantic does, may lose it or turn it into its own error)."""
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from typing import Callable, TypeVar
@@ -38,11 +39,21 @@ class _CallCounter:
 
 
 def _run_traced(counter: _CallCounter, call: Callable[[], T]) -> T:
+    """`call()` traced by `counter`, with Python's own SIGINT handler (whatever an earlier test of
+    the session installed) and the garbage collector paused: a collection runs finalizers at
+    moments that differ from run to run, so the n-th call would not be the same call, and an
+    exception raised inside a finalizer is dropped by Python itself, not by the code under test."""
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    collecting = gc.isenabled()
+    gc.disable()
     sys.settrace(counter)
     try:
         return call()
     finally:
         sys.settrace(None)
+        if collecting:
+            gc.enable()
+        signal.signal(signal.SIGINT, handler)
 
 
 def calls_made_by(call: Callable[[], object], within: Callable | None = None) -> int:
