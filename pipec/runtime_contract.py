@@ -7,8 +7,8 @@ metrics files.
 Generated code imports nothing from pipec, so this module imports only the standard library (the
 file writers import polars, the python() frames pandas and pyarrow, when called, as they run where
 those are). It is embedded into every generated Spark job (as `commit.py` is) and copied beside
-every generated workflow file (as `pipec_contract.py`); the checker and the command line import it from here. A change here
-therefore changes all runtimes at once, which is the point.
+every generated workflow file (as `pipec_contract.py`); the checker and the command line import it
+from here. A change here therefore changes all runtimes at once, which is the point.
 """
 from __future__ import annotations
 

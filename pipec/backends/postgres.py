@@ -276,7 +276,8 @@ def stage_name(run_id: str, number: int) -> str:
 
 
 def create_sql(table: str, schema: Schema, key: list[str]) -> str:
-    columns = [f"{quote_name(name)} {WRITE_TYPES[base]}{'' if nullable else ' NOT NULL'}" for name, base, nullable in schema]
+    columns = [f"{quote_name(name)} {WRITE_TYPES[base]}{'' if nullable else ' NOT NULL'}"
+               for name, base, nullable in schema]
     if key:
         columns.append(f"PRIMARY KEY ({', '.join(quote_name(k) for k in key)})")
     return f"CREATE TABLE {quote_name(table)} ({', '.join(columns)})"
