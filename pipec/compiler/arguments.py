@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from pipec.compiler.ast import Expr, Literal_
+from pipec.compiler.model import Model
 from pipec.compiler.span import UNKNOWN_SPAN
 from pipec.compiler.types import col
 
@@ -18,6 +17,6 @@ def lit(value: Any) -> Literal_:
     return Literal_(span=UNKNOWN_SPAN, value=value, literal_type=kind, type=col(kind))
 
 
-class NamedExpr(BaseModel):
+class NamedExpr(Model):
     name: str
     expr: Expr

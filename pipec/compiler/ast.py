@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from pipec.compiler.model import Model
 from pipec.compiler.span import Span
 from pipec.compiler.types import ColumnType
 
@@ -20,7 +21,7 @@ class _SharedFieldsSet(set):
 _SHARED_FIELD_SETS: dict[frozenset[str], _SharedFieldsSet] = {}
 
 
-class Node(BaseModel):
+class Node(Model):
     span: Span
 
     def model_post_init(self, context, /) -> None:

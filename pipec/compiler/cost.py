@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel
-
 from pipec.compiler.ast import Expr, Literal_, ParamRef
 from pipec.compiler.ir import IR, IRNode
+from pipec.compiler.model import Model
 from pipec.compiler.stats import Statistics
 from pipec.compiler.types import ModelType, Schema, TableType
 from pipec.runtime_contract import substitute
@@ -32,7 +31,7 @@ _TEXT_WIDTH = {"int": 6, "float": 9, "bool": 5, "str": 12, "date": 10, "timestam
 MATERIALISE_SECONDS_PER_BYTE = 1e-9
 
 
-class NodeEstimate(BaseModel):
+class NodeEstimate(Model):
     rows: float
     bytes: float
     seconds: float  # to compute this node from its inputs (not counting the inputs themselves)

@@ -3,21 +3,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
+from pipec.compiler.model import Model
 from pipec.compiler.span import Span
 
 Severity = Literal["error", "warning"]
 
 
-class Label(BaseModel):
+class Label(Model):
     """A secondary place in the source that explains the main one ("first bound here")."""
 
     span: Span
     message: str
 
 
-class Diagnostic(BaseModel):
+class Diagnostic(Model):
     """One error or warning: a code (documented under docs/errors/), the smallest span, and a fix."""
 
     code: str

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
 from pipec.compiler.arguments import NamedExpr, lit
+from pipec.compiler.model import Model
 from pipec.compiler.span import UNKNOWN_SPAN, Span
 from pipec.compiler.types import MetricsType, ModelType, ParamType, Schema, TableType
 from pipec.stdlib.steps import STEPS, on_registry_change
@@ -66,7 +67,7 @@ StepArgs = _step_args()
 OutputType = Annotated[Union[TableType, ModelType, MetricsType], Field(discriminator="kind")]
 
 
-class IRNode(BaseModel):
+class IRNode(Model):
     """One step application. `output` is None for sinks; `binding` is the user's name, if any."""
 
     id: str
@@ -106,7 +107,7 @@ def _rebuild_step_args() -> None:
 on_registry_change(_rebuild_step_args)
 
 
-class ParamSpec(BaseModel):
+class ParamSpec(Model):
     """A pipeline parameter: its declared type and its default as a plain JSON value
     (dates as ISO strings, durations as seconds)."""
 
@@ -120,7 +121,7 @@ class ParamSpec(BaseModel):
 TASK_GRANULARITIES = ("fine", "coarse")
 
 
-class Options(BaseModel):
+class Options(Model):
     """Orchestration options; durations are seconds."""
 
     schedule: str | None = None

@@ -11,27 +11,28 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from pipec.compiler.ir import IR, lexicographical_topological_order
+from pipec.compiler.model import Model
 from pipec.compiler.types import TableType
 from pipec.stdlib.steps import STEPS
 
 
-class Stage(BaseModel):
+class Stage(Model):
     id: str
     nodes: list[str]
     boundary: str = ""  # why the stage ends where it does, in words
 
 
-class CacheDecision(BaseModel):
+class CacheDecision(Model):
     node: str
     runs: float  # how often the output would be computed without caching
     seconds_saved: float
     bytes: int
 
 
-class PassRecord(BaseModel):
+class PassRecord(Model):
     """One thing an optimizer pass did, for `explain` ("pushed filter n3 into source n1")."""
 
     pass_name: str
@@ -39,7 +40,7 @@ class PassRecord(BaseModel):
     nodes: list[str] = []
 
 
-class Plan(BaseModel):
+class Plan(Model):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     ir: IR

@@ -12,20 +12,21 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from pipec.compiler.model import Model
 from pipec.compiler.plan import Plan
 
 STATS_VERSION = "pipec-stats/1"
 
 
-class NodeStatistics(BaseModel):
+class NodeStatistics(Model):
     rows: int | None = None  # None for a node that never existed as a table of its own (fused)
     bytes: int | None = None
     seconds: float | None = None
 
 
-class Statistics(BaseModel):
+class Statistics(Model):
     """What earlier runs measured, by structural hash."""
 
     version: str = STATS_VERSION

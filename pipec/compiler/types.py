@@ -4,14 +4,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from pipec.compiler.model import Model
 
 BaseType = Literal["int", "float", "bool", "str", "date", "timestamp"]
 BASE_TYPES: tuple[str, ...] = ("int", "float", "bool", "str", "date", "timestamp")
 NUMERIC = ("int", "float")
 
 
-class ColumnType(BaseModel):
+class ColumnType(Model):
     """A column type; `nullable` is the `?` of `T?`."""
 
     model_config = ConfigDict(frozen=True)
@@ -37,7 +39,7 @@ def col(base: str, nullable: bool = False) -> ColumnType:
     return ColumnType(base=base, nullable=nullable)  # type: ignore[arg-type]
 
 
-class Field(BaseModel):
+class Field(Model):
     model_config = ConfigDict(frozen=True)
 
     name: str
@@ -50,7 +52,7 @@ def _field(name: str, type_: ColumnType) -> Field:
     return Field(name=name, type=type_)
 
 
-class Schema(BaseModel):
+class Schema(Model):
     """An ordered list of named columns."""
 
     model_config = ConfigDict(frozen=True)
@@ -78,7 +80,7 @@ class Schema(BaseModel):
         return "{" + ", ".join(f"{f.name}: {f.type}" for f in self.fields) + "}"
 
 
-class TableType(BaseModel):
+class TableType(Model):
     model_config = ConfigDict(frozen=True)
 
     kind: Literal["table"] = "table"
@@ -91,7 +93,7 @@ class TableType(BaseModel):
 ModelKind = Literal["classifier", "regressor", "clusterer"]
 
 
-class ModelType(BaseModel):
+class ModelType(Model):
     """`model<kind, features, label>`; `estimator` is kept so backends know what to build."""
 
     model_config = ConfigDict(frozen=True)
@@ -107,7 +109,7 @@ class ModelType(BaseModel):
         return f"model<{self.model_kind}, [{', '.join(self.features.names)}]{label}>"
 
 
-class MetricsType(BaseModel):
+class MetricsType(Model):
     model_config = ConfigDict(frozen=True)
 
     kind: Literal["metrics"] = "metrics"
@@ -120,7 +122,7 @@ class MetricsType(BaseModel):
 ValueType = Union[TableType, ModelType, MetricsType]
 
 
-class ParamType(BaseModel):
+class ParamType(Model):
     """The type of a pipeline parameter: a column base type, `duration`, or `list[T]`."""
 
     model_config = ConfigDict(frozen=True)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import Mode, columns_of
+from pipec.compiler.model import Model
 from pipec.stdlib.steps.checking import column_names, list_items, named_exprs, no_duplicates, table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class AggregateArgs(BaseModel):
+class AggregateArgs(Model):
     step: Literal["aggregate"] = "aggregate"
     by: list[str] = []
     aggregates: list[NamedExpr]

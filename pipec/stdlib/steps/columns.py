@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
+from pipec.compiler.model import Model
 from pipec.stdlib.steps.checking import column_names, table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import (BoundArgs, Result, Step, StepContext, every_column, moves_filters_past,
                                      needs_what_it_reads)
 
 
-class ColumnsArgs(BaseModel):
+class ColumnsArgs(Model):
     """drop, drop_nulls and distinct take a list of columns (empty means all for the last two)."""
 
     step: Literal["drop", "drop_nulls", "distinct"]

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.backends.postgres import address
 from pipec.compiler import ast
+from pipec.compiler.model import Model
 from pipec.compiler.types import Schema, TableType
 from pipec.stdlib.steps.checking import column_names, literal_of, list_items, schema_arg, string_arg, value_arg
 from pipec.stdlib.steps.spec import BoundArgs, Choices, Result, Step, StepContext
@@ -23,7 +22,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$
 _CONNECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ReadTableArgs(BaseModel):
+class ReadTableArgs(Model):
     """`key`: the columns a read is ordered by first (then every other declared column), and the
     upsert key; `partition_column`/`partitions`: how the Spark backend splits its JDBC read."""
 
@@ -41,7 +40,7 @@ class ReadTableArgs(BaseModel):
         return address(self.connection, self.table)
 
 
-class ReadQueryArgs(BaseModel):
+class ReadQueryArgs(Model):
     step: Literal["read_query"] = "read_query"
     query: str
     schema_: Schema
@@ -53,7 +52,7 @@ class ReadQueryArgs(BaseModel):
         return address(self.connection, "query")
 
 
-class WriteTableArgs(BaseModel):
+class WriteTableArgs(Model):
     step: Literal["write_table"] = "write_table"
     table: str
     connection: str

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import columns_of
+from pipec.compiler.model import Model
 from pipec.stdlib.steps.checking import named_exprs, no_duplicates, table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, moves_filters_past
 
 
-class DeriveArgs(BaseModel):
+class DeriveArgs(Model):
     step: Literal["derive"] = "derive"
     columns: list[NamedExpr]
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import listing
 from pipec.compiler.types import MetricsType, TableType
 from pipec.stdlib.steps import column_flow as flow
@@ -17,12 +16,12 @@ from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 NUMERIC, CATEGORICAL = ("int", "float"), ("str", "bool")
 
 
-class DriftColumn(BaseModel):
+class DriftColumn(Model):
     name: str
     numeric: bool
 
 
-class DriftArgs(BaseModel):
+class DriftArgs(Model):
     step: Literal["drift"] = "drift"
     columns: list[DriftColumn]
 

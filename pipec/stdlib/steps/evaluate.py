@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import MetricsType
 from pipec.stdlib.estimators import CLASSIFIER_METRICS, REGRESSOR_METRICS
@@ -19,7 +18,7 @@ from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 _PER_CLASS_METRICS = frozenset({"roc_auc", "log_loss"})
 
 
-class EvaluateArgs(BaseModel):
+class EvaluateArgs(Model):
     step: Literal["evaluate"] = "evaluate"
     label: str
     task: Literal["classification", "regression"]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.expressions import Mode, check_predicate, columns_of
+from pipec.compiler.model import Model
 from pipec.compiler.types import MetricsType, ModelType, Schema
 from pipec.stdlib.steps.checking import wrong_input
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, needs_what_it_reads
 
 
-class ExpectArgs(BaseModel):
+class ExpectArgs(Model):
     """`on` says what the conditions read: aggregates over a table, or metric names."""
 
     step: Literal["expect"] = "expect"

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import NULL, check_expr, columns_of, unknown_column
+from pipec.compiler.model import Model
 from pipec.compiler.types import unify_numeric
 from pipec.stdlib.steps.checking import table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, moves_filters_past, needs_what_it_reads
 
 
-class FillNullArgs(BaseModel):
+class FillNullArgs(Model):
     step: Literal["fill_null"] = "fill_null"
     values: list[NamedExpr]
 

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.expressions import check_predicate, columns_of, conjuncts
+from pipec.compiler.model import Model
 from pipec.stdlib.steps.checking import table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, needs_what_it_reads
 
 
-class FilterArgs(BaseModel):
+class FilterArgs(Model):
     step: Literal["filter"] = "filter"
     predicate: ast.Expr
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr, lit
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import ColumnType, Field, ModelType, Schema
 from pipec.runtime_contract import hyperparameter_bound
@@ -16,7 +15,7 @@ from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class FitArgs(BaseModel):
+class FitArgs(Model):
     step: Literal["fit"] = "fit"
     estimator: str
     params: list[NamedExpr] = []

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.expressions import rename_columns, unknown_column
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import ColumnType, TableType, unify_numeric
 from pipec.stdlib.steps.checking import list_items, string_arg, table
@@ -14,12 +13,12 @@ from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Choices, Result, Step, StepContext
 
 
-class JoinKey(BaseModel):
+class JoinKey(Model):
     left: str
     right: str
 
 
-class JoinArgs(BaseModel):
+class JoinArgs(Model):
     step: Literal["join"] = "join"
     on: list[JoinKey]
     how: Literal["inner", "left", "right", "full", "semi", "anti"] = "inner"

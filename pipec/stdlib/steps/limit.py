@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
+from pipec.compiler.model import Model
 from pipec.runtime_contract import BOUNDS
 from pipec.stdlib.steps.checking import bounded_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, needs_what_it_reads
 
 
-class LimitArgs(BaseModel):
+class LimitArgs(Model):
     step: Literal["limit"] = "limit"
     n: ast.Expr
 

@@ -8,10 +8,9 @@ import os
 import re
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.diagnostics import Diagnostic
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import Field, ModelType, Schema, col
 from pipec.runtime_contract import RUN_PREFIX, read_model_sidecar, substitute
@@ -22,7 +21,7 @@ MODEL_KINDS = ("classifier", "regressor", "clusterer")
 _PARAM = re.compile(r"\$\{([^}]*)\}")
 
 
-class LoadModelArgs(BaseModel):
+class LoadModelArgs(Model):
     step: Literal["load_model"] = "load_model"
     path: str
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import ModelType, col
 from pipec.stdlib.steps.checking import table
@@ -16,7 +15,7 @@ from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, moves_
 MODEL_OUTPUTS = frozenset({"prediction", "probability"})
 
 
-class PredictArgs(BaseModel):
+class PredictArgs(Model):
     step: Literal["predict"] = "predict"
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import check_expr
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import did_you_mean, listing
 from pipec.compiler.types import Schema, TableType
 from pipec.stdlib.steps import column_flow as flow
@@ -20,7 +19,7 @@ from pipec.stdlib.steps.checking import list_items, schema_arg, string_arg
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class PythonArgs(BaseModel):
+class PythonArgs(Model):
     step: Literal["python"] = "python"
     function: str
     schema_: Schema

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.expressions import rename_columns, unknown_column
+from pipec.compiler.model import Model
 from pipec.stdlib.steps.checking import no_duplicates, table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class RenameArgs(BaseModel):
+class RenameArgs(Model):
     step: Literal["rename"] = "rename"
     mapping: list[tuple[str, str]]  # (new, old)
 

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.arguments import lit
+from pipec.compiler.model import Model
 from pipec.runtime_contract import BOUNDS
 from pipec.stdlib.steps.checking import bounded_arg, known_fraction, seed_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class SampleArgs(BaseModel):
+class SampleArgs(Model):
     step: Literal["sample"] = "sample"
     fraction: ast.Expr
     seed: ast.Expr

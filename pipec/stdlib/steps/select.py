@@ -3,18 +3,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr
 from pipec.compiler.expressions import columns_of, rename_columns
+from pipec.compiler.model import Model
 from pipec.compiler.types import ColumnType
 from pipec.stdlib.steps.checking import named_exprs, no_duplicates, table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class SelectArgs(BaseModel):
+class SelectArgs(Model):
     step: Literal["select"] = "select"
     items: list[NamedExpr]
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
+from pipec.compiler.model import Model
 from pipec.compiler.types import TableType
 from pipec.stdlib.steps.checking import partition_columns, string_arg
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class SinkArgs(BaseModel):
+class SinkArgs(Model):
     step: Literal["write_csv", "write_parquet", "write_json", "save_model"]
     path: str
     partition_by: list[str] | None = None  # a folder of `name=value/` folders, one per partition

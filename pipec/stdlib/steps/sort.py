@@ -4,21 +4,20 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
+from pipec.compiler.model import Model
 from pipec.stdlib.steps.checking import column_names
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import (BoundArgs, Result, Step, StepContext, moves_filters_past,
                                      needs_what_it_reads)
 
 
-class SortKey(BaseModel):
+class SortKey(Model):
     column: str
     descending: bool = False
 
 
-class SortArgs(BaseModel):
+class SortArgs(Model):
     step: Literal["sort"] = "sort"
     keys: list[SortKey]
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Callable, Literal
 
-from pydantic import BaseModel
-
+from pipec.compiler.model import Model
 from pipec.compiler.types import Schema, TableType
 from pipec.stdlib.steps.checking import list_items, literal_of, partition_columns, schema_arg, string_arg, value_arg
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class SourceArgs(BaseModel):
+class SourceArgs(Model):
     """`columns` is filled by projection pushdown: the only columns any sink needs. `partition_by`:
     the path is a folder of `name=value/` folders, one level per column, in this order."""
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.arguments import lit
+from pipec.compiler.model import Model
 from pipec.runtime_contract import BOUNDS
 from pipec.stdlib.steps.checking import bounded_arg, column_names, known_fraction, seed_arg
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext, every_column
 
 
-class SplitArgs(BaseModel):
+class SplitArgs(Model):
     """One side of `split`: `part` 0 keeps the rows whose draw is below `fraction`, part 1 the rest."""
 
     step: Literal["split"] = "split"

@@ -11,10 +11,9 @@ from __future__ import annotations
 import itertools
 from typing import Literal
 
-from pydantic import BaseModel
-
 from pipec.compiler import ast
 from pipec.compiler.arguments import NamedExpr, lit
+from pipec.compiler.model import Model
 from pipec.compiler.suggest import did_you_mean
 from pipec.compiler.types import Field, ModelType, Schema, TableType, col
 from pipec.grammar.format import format_expr
@@ -30,14 +29,14 @@ MAX_CANDIDATES = 256  # a grid larger than this is an error (E0408): say what yo
 DEFAULT_FOLDS = 5
 
 
-class Candidate(BaseModel):
+class Candidate(Model):
     """One point of the grid: an estimator and a value for each of its hyper-parameters."""
 
     estimator: str
     params: list[NamedExpr]
 
 
-class TuneArgs(BaseModel):
+class TuneArgs(Model):
     """`part` 0 is the chosen model, part 1 the trials table (whose second input is the part-0 node)."""
 
     step: Literal["tune"] = "tune"

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
+from pipec.compiler.model import Model
 from pipec.compiler.types import Schema, TableType, unify_numeric
 from pipec.stdlib.steps.checking import table
 from pipec.stdlib.steps import column_flow as flow
 from pipec.stdlib.steps.spec import BoundArgs, Result, Step, StepContext
 
 
-class UnionArgs(BaseModel):
+class UnionArgs(Model):
     step: Literal["union"] = "union"
 
 
