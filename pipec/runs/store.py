@@ -267,14 +267,11 @@ class RunStore:
         """Mark as `killed` the runs of this host still `running` whose process is gone (killed,
         crashed, machine restarted); returns their ids. Runs of other hosts are left alone: only
         their own host can tell whether they still run."""
-        rows = self.driver.read(f"SELECT run_id, pid, pid_started FROM {statements.RUNS} "
-                                "WHERE status = :running AND host = :host",
-                                {"running": RUNNING, "host": socket.gethostname()})
+        rows = self.driver.read(statements.RUNNING_ON_HOST, {"running": RUNNING, "host": socket.gethostname()})
         dead = [run_id for run_id, pid, pid_started in rows if not process_alive(pid, pid_started)]
         if dead:
             with self.driver.transaction() as execute:
-                execute(f"UPDATE {statements.RUNS} SET status = 'killed', error = :error "
-                        "WHERE run_id = :run_id AND status = :running",
+                execute(statements.MARK_KILLED,
                         [{"run_id": run_id, "running": RUNNING, "error": KILLED_ERROR} for run_id in dead])
         return dead
 
