@@ -99,11 +99,12 @@ def open_store(url: str, *, create: bool = True) -> "RunStore":
 
 
 def _sqlite_path(url: str) -> str | None:
-    """The file of a SQLite store URL; None for other databases and for an in-memory SQLite."""
+    """The file of a SQLite store URL; None for other databases, an in-memory SQLite and a URL
+    with SQLAlchemy options (`?...`), which stay with SQLAlchemy throughout."""
     if not url.startswith("sqlite"):
         return None
     path = url.split(":///", 1)[1] if ":///" in url else ""
-    return path if path and path != ":memory:" else None
+    return path if path and path != ":memory:" and "?" not in path else None
 
 
 def _sqlite_at_latest(path: str) -> "SqliteDriver | None":
