@@ -2,6 +2,7 @@
 
     objects/ab/sha256-ab12...      one file or folder per distinct content, read-only
     entries/<key[:2]>/<key>.json   key -> {digest, size, kind, created, last_used, last_run}
+                                   (a use by no new run only touches the file: its mtime)
     tmp/                           objects being written
 
 A key is what a caller computed *before* running a node from everything that determines its
@@ -107,14 +108,21 @@ class ObjectStore:
         entry = self.entry(key)
         if entry is None or self._problem(entry, self.digests.digest) is not None:
             return None
-        entry.last_used, entry.last_run = time.time(), run_id or entry.last_run
-        self._write_entry(entry)
+        if run_id is not None and run_id != entry.last_run:
+            entry.last_used, entry.last_run = time.time(), run_id
+            self._write_entry(entry)
+        else:  # only the time of use changes: touching the entry is far cheaper than replacing it
+            os.utime(self._entry_path(key))
         self.digests.save()
         return self.object_path(entry.digest)
 
     def entry(self, key: str) -> Entry | None:
+        """The entry of `key`; its last use is the later of the recorded one and the file's mtime."""
+        path = self._entry_path(key)
         try:
-            return Entry(**json.loads(self._entry_path(key).read_text()))
+            entry = Entry(**json.loads(path.read_text()))
+            entry.last_used = max(entry.last_used, path.stat().st_mtime)
+            return entry
         except (OSError, ValueError, TypeError):
             return None
 

@@ -1,8 +1,8 @@
 """Build and write one run's record from what `pipec run` sees.
 
 The record is opened (`running`) before the run starts and closed once it ended, whatever the
-ending. Opening it happens on a background thread, so importing the database layer and hashing
-the input files overlaps with planning and with the run's first stage; closing waits for it.
+ending. Opening it happens on a background thread, so opening the store and hashing the input
+files overlaps with planning and with the run's first stage; closing waits for it.
 Recording never changes a run's outcome: a store that cannot be written costs a warning.
 For the local target the runner's events say what each stage did; for Spark and Airflow the
 CLI sees only the whole run (status, inputs, outputs, the metrics files it wrote).

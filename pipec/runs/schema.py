@@ -11,17 +11,20 @@ from __future__ import annotations
 from typing import Callable
 
 from sqlalchemy import (Column, Connection, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-                        insert, select, update)
+                        insert, text, update)
+
+from pipec.runs.statements import (EXPECTATIONS, FILES, LATEST, METRICS, NODES, PARAMS, READ_VERSION, RUNS,
+                                   SCHEMA_VERSION)
 
 metadata = MetaData()
 
 schema_version = Table(
-    "pipec_schema", metadata,
+    SCHEMA_VERSION, metadata,
     Column("version", Integer, nullable=False),
 )
 
 runs = Table(
-    "runs", metadata,
+    RUNS, metadata,
     Column("run_id", String(32), primary_key=True),
     Column("pipeline", Text, nullable=False),
     Column("pipeline_file", Text, nullable=False),
@@ -48,7 +51,7 @@ runs = Table(
 )
 
 params = Table(
-    "run_params", metadata,
+    PARAMS, metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("name", Text, primary_key=True),
     Column("value", Text, nullable=False),  # JSON
@@ -56,7 +59,7 @@ params = Table(
 )
 
 nodes = Table(
-    "run_nodes", metadata,
+    NODES, metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("node", Text, primary_key=True),
     Column("position", Integer, nullable=False),  # plan order
@@ -73,7 +76,7 @@ nodes = Table(
 )
 
 files = Table(
-    "run_files", metadata,
+    FILES, metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("role", Text, primary_key=True),  # input | output | module (a python() step's project file)
     Column("path", Text, primary_key=True),
@@ -83,7 +86,7 @@ files = Table(
 )
 
 metrics = Table(
-    "run_metrics", metadata,
+    METRICS, metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("node", Text, primary_key=True),
     Column("name", Text, primary_key=True),
@@ -92,7 +95,7 @@ metrics = Table(
 )
 
 expectations = Table(
-    "run_expectations", metadata,
+    EXPECTATIONS, metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("node", Text, primary_key=True),
     Column("binding", Text),
@@ -105,9 +108,9 @@ def _create_v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[runs, params, nodes, files, metrics, expectations])
 
 
-# Step k brings a store from version k-1 to version k. Append; never edit a released step.
+# Step k brings a store from version k-1 to version k. Append; never edit a released step; and
+# raise statements.LATEST with it (`pipec run` reads the version without importing this module).
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
-LATEST = len(MIGRATIONS)
 
 
 class NewerSchema(Exception):
@@ -122,7 +125,7 @@ class NewerSchema(Exception):
 def current_version(conn: Connection) -> int:
     """The store's version (0 for an empty store); creates the version table if missing."""
     metadata.create_all(conn, tables=[schema_version])
-    found = conn.execute(select(schema_version.c.version)).scalar()
+    found = conn.execute(text(READ_VERSION)).scalar()
     if found is None:
         conn.execute(insert(schema_version).values(version=0))
         return 0

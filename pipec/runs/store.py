@@ -12,18 +12,22 @@ import json
 import os
 import re
 import socket
+import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
 from pipec.compiler.diagnostics import PipecError
+from pipec.runs import statements
+from pipec.runs.statements import BUSY_SECONDS, EngineDriver, SqliteDriver, prepare_sqlite
 
 ENV_VAR = "PIPEC_RUNS_DB"
 OFF = "off"
 DEFAULT_PATH = Path(".pipec") / "runs.db"
-BUSY_SECONDS = 30
 _MIGRATION_LOCK = 0x70697065  # "pipe": the advisory lock id that serialises schema changes on PostgreSQL
 RUNNING = "running"
 FINISHED = ("succeeded", "failed", "interrupted", "killed")
+KILLED_ERROR = ("the process ended without finishing the run (killed or crashed); "
+                "found by a later pipec on the same host")
 
 
 class RunStoreError(PipecError):
@@ -71,50 +75,104 @@ class NoStore(RunStoreError):
 
 def open_store(url: str, *, create: bool = True) -> "RunStore":
     """Connect, bring the schema up to date and mark the runs whose process died as killed.
-    With `create=False` a missing SQLite file raises NoStore instead of being created."""
-    from sqlalchemy import create_engine, event
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    With `create=False` a missing SQLite file raises NoStore instead of being created.
+
+    A SQLite file already at the latest schema is opened with stdlib `sqlite3` alone; anything
+    else (a new file, an older or newer schema, a file that does not open) goes through the
+    SQLAlchemy migration, which also gives every failure its message."""
+    path = _sqlite_path(url)
+    if path is None:
+        engine = _migrated(url, path)
+        return _opened(RunStore(url, EngineDriver(engine), engine))
+    if not create and not Path(path).exists():
+        raise NoStore(f"no runs recorded in {path}")
+    driver = _sqlite_at_latest(path)
+    if driver is not None:
+        return _opened(RunStore(url, driver))
+    engine = _migrated(url, path)
+    try:
+        driver = SqliteDriver(path)
+    except sqlite3.Error as exc:
+        engine.dispose()
+        raise RunStoreError(f"cannot open the run store at {redact(url)}: {_reason(exc)}") from None
+    return _opened(RunStore(url, driver, engine))
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a SQLite store URL; None for other databases, an in-memory SQLite and a URL
+    with SQLAlchemy options (`?...`), which stay with SQLAlchemy throughout."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return path if path and path != ":memory:" and "?" not in path else None
+
+
+def _sqlite_at_latest(path: str) -> "SqliteDriver | None":
+    """A connection to the store at `path` if it exists and is at the latest schema, else None."""
+    if not Path(path).exists():
+        return None
+    try:
+        driver = SqliteDriver(path)
+    except sqlite3.Error:
+        return None
+    try:
+        if driver.read(statements.READ_VERSION) == [(statements.LATEST,)]:
+            return driver
+    except sqlite3.Error:
+        pass
+    driver.close()
+    return None
+
+
+def _migrated(url: str, path: str | None):
+    """A SQLAlchemy engine on the store, its schema brought to the latest version."""
+    from sqlalchemy.exc import SQLAlchemyError
 
     from pipec.runs import schema
 
-    try:
-        if url.startswith("sqlite"):
-            path = url.split(":///", 1)[1] if ":///" in url else ""
-            if path and path != ":memory:":
-                if not create and not Path(path).exists():
-                    raise NoStore(f"no runs recorded in {path}")
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False})
-            event.listen(engine, "connect", _sqlite_connected)
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
-        else:
-            engine = create_engine(url, pool_pre_ping=False, connect_args={"connect_timeout": 10})
-    except (ArgumentError, ImportError, ValueError) as exc:
-        raise RunStoreError(f"bad run store URL `{redact(url)}`: {exc}", usage=True) from None
-    except OSError as exc:
-        raise RunStoreError(f"cannot create the run store at {redact(url)}: {exc}") from None
-    store = RunStore(engine, redact(url))
+    engine = _engine(url, path)
     try:
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             schema.migrate(conn)
-        store.mark_killed()
     except schema.NewerSchema as exc:
         engine.dispose()
-        raise RunStoreError(f"{store.where}: {exc}") from None
+        raise RunStoreError(f"{redact(url)}: {exc}") from None
     except SQLAlchemyError as exc:
         engine.dispose()
+        raise RunStoreError(f"cannot open the run store at {redact(url)}: {_reason(exc)}") from None
+    return engine
+
+
+def _engine(url: str, path: str | None):
+    """A SQLAlchemy engine on the store (SQLite: with the same connection settings as `sqlite3`'s)."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        if url.startswith("sqlite"):
+            if path is not None:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False})
+            event.listen(engine, "connect", lambda dbapi_connection, _record: prepare_sqlite(dbapi_connection))
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            return engine
+        return create_engine(url, pool_pre_ping=False, connect_args={"connect_timeout": 10})
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise RunStoreError(f"bad run store URL `{redact(url)}`: {exc}", usage=True) from None
+    except OSError as exc:
+        raise RunStoreError(f"cannot create the run store at {redact(url)}: {exc}") from None
+
+
+def _opened(store: "RunStore") -> "RunStore":
+    """The store, once the runs of dead processes are marked killed."""
+    try:
+        store.mark_killed()
+    except store.driver.errors as exc:
+        store.close()
         raise RunStoreError(f"cannot open the run store at {store.where}: {_reason(exc)}") from None
     return store
-
-
-def _sqlite_connected(dbapi_connection, _record) -> None:
-    # let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself (pysqlite would defer it)
-    dbapi_connection.isolation_level = None
-    dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
-    dbapi_connection.execute("PRAGMA journal_mode = WAL")
-    dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
 
 def _reason(exc: Exception) -> str:
@@ -159,65 +217,63 @@ def process_alive(pid: int, identity: str | None) -> bool:
 
 
 class RunStore:
-    """Reads and writes run records; every method is one transaction."""
+    """Reads and writes run records; every method is one transaction. The writes (those of
+    `pipec run`) go through `driver` (see statements.py); the reading methods use SQLAlchemy Core
+    through `engine`, created when first needed."""
 
-    def __init__(self, engine, where: str):
-        self.engine = engine
-        self.where = where
+    def __init__(self, url: str, driver, engine=None):
+        self.url = url
+        self.where = redact(url)
+        self.driver = driver
+        self._engine = engine
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = _engine(self.url, _sqlite_path(self.url))
+        return self._engine
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.driver.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     # -- writing
     def start(self, run: dict[str, Any], params: dict[str, tuple[Any, str]]) -> None:
         """Record a run as `running` before it does anything; `params` maps name -> (value, origin)."""
-        from sqlalchemy import insert
-
-        from pipec.runs import schema
-
-        with self.engine.begin() as conn:
-            conn.execute(insert(schema.runs).values(**run, status=RUNNING))
-            if params:
-                conn.execute(insert(schema.params), [
-                    {"run_id": run["run_id"], "name": name, "value": _json(value), "origin": origin}
-                    for name, (value, origin) in params.items()])
+        row = {**run, "status": RUNNING}
+        values = [{"run_id": run["run_id"], "name": name, "value": _json(value), "origin": origin}
+                  for name, (value, origin) in params.items()]
+        with self.driver.transaction() as execute:
+            execute(statements.insert(statements.RUNS, row), row)
+            if values:
+                execute(statements.insert(statements.PARAMS, values[0]), values)
 
     def finish(self, run_id: str, *, status: str, nodes: Iterable[dict] = (), files: Iterable[dict] = (),
                metrics: Iterable[dict] = (), expectations: Iterable[dict] = (), **fields: Any) -> None:
         """Record how the run ended and what it did, all at once."""
-        from sqlalchemy import insert, update
-
-        from pipec.runs import schema
-
         assert status in FINISHED, status
         tagged = lambda rows: [{"run_id": run_id, **row} for row in rows]  # noqa: E731
-        with self.engine.begin() as conn:
-            for table, rows in ((schema.nodes, [{**n, "reasons": _json(n["reasons"])} for n in nodes]),
-                                (schema.files, list(files)), (schema.metrics, list(metrics)),
-                                (schema.expectations, list(expectations))):
+        changes = {"status": status, **fields}
+        with self.driver.transaction() as execute:
+            for table, rows in ((statements.NODES, [{**n, "reasons": _json(n["reasons"])} for n in nodes]),
+                                (statements.FILES, files), (statements.METRICS, metrics),
+                                (statements.EXPECTATIONS, expectations)):
+                rows = tagged(rows)
                 if rows:
-                    conn.execute(insert(table), tagged(rows))
-            conn.execute(update(schema.runs).where(schema.runs.c.run_id == run_id).values(status=status, **fields))
+                    execute(statements.insert(table, rows[0]), rows)
+            execute(statements.update_run(changes), {**changes, "run_id": run_id})
 
     def mark_killed(self) -> list[str]:
         """Mark as `killed` the runs of this host still `running` whose process is gone (killed,
         crashed, machine restarted); returns their ids. Runs of other hosts are left alone: only
         their own host can tell whether they still run."""
-        from sqlalchemy import select, update
-
-        from pipec.runs import schema
-
-        r = schema.runs
-        host = socket.gethostname()
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(r.c.run_id, r.c.pid, r.c.pid_started)
-                                .where(r.c.status == RUNNING, r.c.host == host)).all()
-        dead = [row.run_id for row in rows if not process_alive(row.pid, row.pid_started)]
+        rows = self.driver.read(statements.RUNNING_ON_HOST, {"running": RUNNING, "host": socket.gethostname()})
+        dead = [run_id for run_id, pid, pid_started in rows if not process_alive(pid, pid_started)]
         if dead:
-            with self.engine.begin() as conn:
-                conn.execute(update(r).where(r.c.run_id.in_(dead), r.c.status == RUNNING).values(
-                    status="killed", error="the process ended without finishing the run (killed or crashed); "
-                                           "found by a later pipec on the same host"))
+            with self.driver.transaction() as execute:
+                execute(statements.MARK_KILLED,
+                        [{"run_id": run_id, "running": RUNNING, "error": KILLED_ERROR} for run_id in dead])
         return dead
 
     # -- reading

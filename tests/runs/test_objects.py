@@ -74,6 +74,23 @@ def test_gc_keep_last_keeps_what_the_latest_runs_used(tmp_path, store):
     assert done.entries == 1 and done.objects == 1 and done.bytes == 1
 
 
+def test_a_use_by_no_new_run_touches_the_entry_instead_of_replacing_it(tmp_path, store):
+    """An unchanged rerun uses every entry: replacing each one (a new file renamed over the old)
+    took milliseconds apiece, touching it takes microseconds. The time of use still advances."""
+    store.put(KEY_A, output(tmp_path, "x.csv", "a\n1\n"), run_id="r1")
+    long_ago = time.time() - 3600
+    entry = store.entry(KEY_A)
+    entry.last_used = long_ago
+    store._write_entry(entry)
+    path = store.root / "entries" / KEY_A[:2] / f"{KEY_A}.json"
+    os.utime(path, (long_ago, long_ago))
+    inode = path.stat().st_ino
+    assert store.get(KEY_A) is not None
+    assert path.stat().st_ino == inode
+    used = store.entry(KEY_A)
+    assert used.last_used > long_ago + 3000 and used.last_run == "r1"
+
+
 def test_gc_older_than_removes_what_was_not_used_for_that_long(tmp_path, store):
     store.put(KEY_A, output(tmp_path, "x.csv", "old"))
     store.put(KEY_B, output(tmp_path, "y.csv", "new"))

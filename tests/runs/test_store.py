@@ -2,12 +2,15 @@
 the schema is versioned and migrated, killed runs are marked, concurrent writers are safe."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -126,6 +129,7 @@ pipeline slow() {
 """
 SLEEPY = """
 import time
+from contextlib import closing
 from pathlib import Path
 
 def wait(df):
@@ -164,6 +168,79 @@ def test_a_sigkilled_run_is_marked_killed_by_the_next_pipec(runs_db, tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert [r["status"] for r in opened(runs_db).list_runs()] == ["succeeded", "killed"]
+
+
+def test_a_store_that_lost_its_tables_is_a_clear_error(runs_db):
+    """A store at the latest version whose tables are gone: the driver's words, not a traceback."""
+    store = opened(runs_db)
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE runs RENAME TO runs_old"))
+    store.close()
+    missing = "no such table: runs" if runs_db.startswith("sqlite") else 'relation "runs" does not exist'
+    with pytest.raises(RunStoreError, match=f"cannot open the run store at .*: {missing}"):
+        opened(runs_db)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    (tmp_path / "runs.db").write_bytes(b"not a database, " * 512)
+    with pytest.raises(RunStoreError, match=f"cannot open the run store at sqlite:///{tmp_path}/runs.db: "
+                                            "file is not a database"):
+        opened(str(tmp_path / "runs.db"))
+
+
+TINY_PIPELINE = 'pipeline tiny() {\n  read_csv("in.csv", schema={id: int}) | write_csv("out/r.csv")\n}\n'
+RUN_AND_REPORT_IMPORTS = """
+import json, sys
+from pipec.cli import main
+code = main(["run", "tiny.pipe"])
+print(json.dumps({"exit": code, "sqlalchemy": "sqlalchemy" in sys.modules}))
+"""
+
+
+def pipec_run_in_a_new_process(workdir: Path) -> dict:
+    """`pipec run tiny.pipe` in a fresh interpreter: its exit status, its warnings, and whether
+    it imported SQLAlchemy."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PIPEC_RUNS_DB", None)
+    done = subprocess.run([sys.executable, "-c", RUN_AND_REPORT_IMPORTS], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return {**json.loads(done.stdout.splitlines()[-1]), "stderr": done.stderr}
+
+
+def test_pipec_run_on_an_up_to_date_sqlite_store_does_not_import_sqlalchemy(tmp_path):
+    """Importing SQLAlchemy costs more than the rest of an unchanged rerun: `pipec run` writes its
+    record with stdlib sqlite3, and needs SQLAlchemy only to create or migrate the store."""
+    (tmp_path / "in.csv").write_text("id\n1\n2\n")
+    (tmp_path / "tiny.pipe").write_text(TINY_PIPELINE)
+    first = pipec_run_in_a_new_process(tmp_path)
+    assert first["exit"] == 0 and first["sqlalchemy"], "a new store is created by the migration"
+    again = pipec_run_in_a_new_process(tmp_path)
+    assert again["exit"] == 0 and "warning" not in again["stderr"], again["stderr"]
+    assert not again["sqlalchemy"]
+    store = opened(str(tmp_path / ".pipec" / "runs.db"))
+    runs = store.list_runs()
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    assert [n["outcome"] for n in store.load(runs[0]["run_id"])["nodes"]] == ["reused", "reused"]
+    store.close()
+
+
+def test_pipec_run_migrates_a_store_at_an_older_schema_and_records(tmp_path):
+    """A store created by an older pipec (here version 0: the version table alone) is migrated by
+    the next `pipec run`, which then records the run in it."""
+    (tmp_path / "in.csv").write_text("id\n1\n")
+    (tmp_path / "tiny.pipe").write_text(TINY_PIPELINE)
+    (tmp_path / ".pipec").mkdir()
+    with closing(sqlite3.connect(tmp_path / ".pipec" / "runs.db")) as old:
+        old.executescript("CREATE TABLE pipec_schema (version INTEGER NOT NULL); INSERT INTO pipec_schema VALUES (0);")
+    done = pipec_run_in_a_new_process(tmp_path)
+    assert done["exit"] == 0 and "warning" not in done["stderr"], done["stderr"]
+    store = opened(str(tmp_path / ".pipec" / "runs.db"))
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM pipec_schema")).scalars().all() == [schema.LATEST]
+    [run] = store.list_runs()
+    assert run["status"] == "succeeded" and len(store.load(run["run_id"])["nodes"]) == 2
+    store.close()
 
 
 WRITER = """
