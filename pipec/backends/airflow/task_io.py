@@ -274,8 +274,8 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
             raise StageFailed(f"stage {stage_id} finished without reaching {fan_out_item['node']}")
         saved = {node_id: save_value(outputs[node_id], value_path(folder, node_id, kind), kind)
                  for node_id, kind in writes.items()}
-        for key, sink in _sink_keys(ctx.sinks):
-            saved[key] = _park(sink, f"{folder}/sinks/{key}")
+        for name, sink in _sink_keys(ctx.sinks):
+            saved[name] = _park(sink, f"{folder}/sinks/{name}")
         for table in ctx.hand_over_tables():  # staged in the database: the commit task moves them in
             saved[table["node"]] = {**table, "kind": STAGED_TABLE}
     except BaseException as exc:

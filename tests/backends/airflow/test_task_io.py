@@ -28,15 +28,15 @@ def support(compile_pipe, tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
-def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00") -> dict:
+def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00", storage_root: str | None = None) -> dict:
     """The parts of an Airflow task context that the stage runner reads."""
     params = {"data_dir": "data", "out_dir": "out", "min_amount": 0.0, "seed": 1, "day": "2024-01-01",
               "window": "2h", "regions_wanted": ["north"], "verbose": False,
-              "base_dir": str(tmp_path / "work"), "storage_root": str(tmp_path / "storage")}
+              "base_dir": str(tmp_path / "work"), "storage_root": storage_root or str(tmp_path / "storage")}
     return {"params": params, "dag": SimpleNamespace(dag_id="sales"), "run_id": run_id}
 
 
-def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True) -> dict[str, dict]:
+def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True, storage_root: str | None = None) -> dict[str, dict]:
     """Run every task in dependency order, as the scheduler would, then (with `commit`) the
     commit task; returns each stage task's XCom."""
     ir = check_source(SALES).pipelines["sales"]
@@ -44,10 +44,10 @@ def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True) -> dict[s
     for task in stage_tasks(plan(ir, backend="airflow")):
         xcoms[task.task_id] = task_io.run_stage(
             stages_module="sales_stages", stage_id=task.stage.id, reads=task.reads, writes=task.writes,
-            upstream=[xcoms[u.task_id] for u in task.upstream], context=context(tmp_path, run_id),
+            upstream=[xcoms[u.task_id] for u in task.upstream], context=context(tmp_path, run_id, storage_root),
             duration_params=("window",))
     if commit:
-        task_io.commit_outputs(list(xcoms.values()), context(tmp_path, run_id))
+        task_io.commit_outputs(list(xcoms.values()), context(tmp_path, run_id, storage_root))
     return xcoms
 
 
@@ -227,3 +227,23 @@ def test_the_task_support_and_the_contract_never_name_the_orchestrator(module):
 
     text = Path(importlib.import_module(module).__file__).read_text()
     assert "airflow" not in text.lower()
+
+
+def test_a_changed_source_changes_the_keys_of_every_stage_downstream(support, tmp_path, caplog):
+    """The keys a stage hands downstream are its own key's: a stage that parks sinks used to give
+    its values keys made of its last sink's name, so the next stage was reused with stale outputs."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="pipec.task")
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    first = run_all(support, tmp_path, "manual__1")
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=80))
+    caplog.clear()
+    second = run_all(support, tmp_path, "manual__2")
+    assert "reused" not in caplog.text
+    keys = [{record["key"] for record in xcom.values()} for xcom in (*first.values(), *second.values())]
+    assert len(set().union(*keys)) == sum(map(len, keys))
+    by_region = pd.read_csv(tmp_path / "work" / "out" / "by_region.csv")
+    assert by_region["n"].sum() == sales_frame(rows=80)["amount"].notna().sum()
+    scored = pd.read_parquet(tmp_path / "work" / "out" / "scored.parquet")
+    assert set(scored["id"]) <= set(sales_frame(rows=80)["id"]) and not set(scored["id"]) <= set(sales_frame(rows=60)["id"])
