@@ -33,7 +33,7 @@ class StorageRootCache:
         last = next(iter(self._listing.uses(entry)), {"dag": None, "run": None, "stage": None})
         return {"key": entry.key, "size": entry.size, "files": len(entry.files), "created": entry.created,
                 "last_used": entry.last_used, "last_run": last["run"], "dag": last["dag"], "stage": last["stage"],
-                "nodes": sorted(manifest["records"]), "path": self._listing.fs.unstrip_protocol(entry.path)}
+                "nodes": sorted(manifest["records"]), "path": f"{self.root}/{entry.key}"}
 
     @staticmethod
     def summary(described: dict[str, Any]) -> str:
@@ -47,13 +47,14 @@ class StorageRootCache:
 
     def gc(self, *, keep_last: int | None = None, older_than: float | None = None,
            now: float | None = None) -> Collected:
-        """Remove broken entries (a file missing: a listing, nothing reread), entries not used by
+        """Remove broken entries (a file missing, or one written after the manifest and changed:
+        only those are reread), entries not used by
         the `keep_last` most recent runs of the DAG that used them, and/or not used for
         `older_than` seconds, and the leftovers of interrupted stores."""
         now = time.time() if now is None else now
         entries = self.entries()
         runs = {entry.key: self._runs(entry) for entry in entries} if keep_last is not None else {}
-        kept = _recent_runs([use for entry in entries for use in runs[entry.key]], keep_last or 0)
+        kept = _recent_runs([use for uses in runs.values() for use in uses], keep_last or 0)
 
         def stale(entry: CacheEntry) -> str | None:
             if keep_last is not None and not kept & {run for _, run in runs[entry.key]}:

@@ -406,11 +406,13 @@ def mark_used(cached: str, dag_id: str, run_id: str, stage_id: str) -> None:
 @dataclasses.dataclass
 class CacheEntry:
     """One entry of a stage cache as a listing shows it: its folder, its files with their sizes,
-    when it was stored, and the marker of each DAG that used it with when that was written."""
+    when it was stored (its manifest, written last), the files written after that (changed in
+    place since), and the marker of each DAG that used it with when that was written."""
     key: str
     path: str
     files: dict[str, int]
     created: float
+    touched: set[str]
     markers: dict[str, float]
 
     @property
@@ -453,7 +455,8 @@ class StageCacheListing:
             if _CACHE_KEY.fullmatch(top):
                 files = {rest: info["size"] for rest, info in infos.items() if rest and info["type"] == "file"}
                 created = _modified(infos[MANIFEST]) if MANIFEST in infos else _newest(infos.values())
-                entries[top] = CacheEntry(top, path, files, created, {})
+                touched = {rest for rest in files if _modified(infos[rest]) > created}
+                entries[top] = CacheEntry(top, path, files, created, touched, {})
             elif _CACHE_KEY.fullmatch(key) and top.endswith(USED_SUFFIX):
                 markers[path] = (key, _modified(infos[""]))
             elif _CACHE_KEY.fullmatch(key) and top.endswith(".tmp"):
@@ -474,7 +477,8 @@ class StageCacheListing:
 
     def problem(self, entry: CacheEntry, reread: bool) -> str | None:
         """What makes `entry` unusable (`_restore` would miss): its manifest unreadable, a file it
-        lists missing or, with `reread`, not of the sha256 recorded for it; None when intact."""
+        lists missing or not of the sha256 recorded for it (every file reread with `reread`,
+        else only those written after the manifest); None when intact."""
         manifest = self.manifest(entry)
         if manifest is None:
             return "its manifest is missing or unreadable"
@@ -482,7 +486,7 @@ class StageCacheListing:
             if relative not in entry.files:
                 return f"{relative} is missing"
             try:
-                if reread and hashlib.sha256(self.fs.cat_file(f"{entry.path}/{relative}")).hexdigest() != digest:
+                if (reread or relative in entry.touched) and hashlib.sha256(self.fs.cat_file(f"{entry.path}/{relative}")).hexdigest() != digest:
                     return f"{relative} differs from the sha256 its manifest recorded"
             except OSError:
                 return f"{relative} is missing"
