@@ -247,3 +247,37 @@ def test_a_changed_source_changes_the_keys_of_every_stage_downstream(support, tm
     assert by_region["n"].sum() == sales_frame(rows=80)["amount"].notna().sum()
     scored = pd.read_parquet(tmp_path / "work" / "out" / "scored.parquet")
     assert set(scored["id"]) <= set(sales_frame(rows=80)["id"]) and not set(scored["id"]) <= set(sales_frame(rows=60)["id"])
+
+
+def test_clean_up_removes_the_cache_entries_this_dag_left_unused_longer_than_the_retention(support, tmp_path):
+    """`cache_retention` (default 30 days) counts from an entry's last use by any run; an entry
+    another DAG used last is left to that DAG's own clean_up."""
+    import time
+
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    run_all(support, tmp_path, "manual__1")
+    cache = tmp_path / "storage" / "cache"
+    keys = sorted(p.name for p in cache.iterdir() if p.is_dir())
+    assert len(keys) > 1
+    support.mark_used(str(cache / keys[0]), "other_pipeline", "manual__7", "s1")
+    month_and_a_half_later = time.time() + 45 * 86400
+    kept = context(tmp_path, "manual__1")
+    kept["params"]["cache_retention"] = "60d"
+    support.clean_up(kept, now=month_and_a_half_later)
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == keys
+    support.clean_up(context(tmp_path, "manual__1"), now=time.time() + 86400)
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == keys
+    support.clean_up(context(tmp_path, "manual__1"), now=month_and_a_half_later)
+    assert sorted(p.name for p in cache.iterdir()) == [keys[0], *sorted(p.name for p in cache.glob(f"{keys[0]}.*.used"))]
+    assert len(list(cache.glob(f"{keys[0]}.*.used"))) == 2
+
+
+def test_a_bad_cache_retention_fails_clean_up_before_it_removes_anything(support, tmp_path):
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    run_all(support, tmp_path, "manual__1")
+    before = sorted(tmp_path.rglob("*"))
+    bad = context(tmp_path, "manual__1")
+    bad["params"]["cache_retention"] = "a month"
+    with pytest.raises(support.contract.ParamError, match="param cache_retention: `a month` is not a duration"):
+        support.clean_up(bad)
+    assert sorted(tmp_path.rglob("*")) == before
