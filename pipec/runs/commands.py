@@ -225,7 +225,8 @@ def _cache_store(args):
     from pipec.backends.airflow.dagfile import STORAGE_ROOT_VARIABLE
 
     if args.storage_root is None:
-        args.storage_root = os.environ.get(STORAGE_ROOT_VARIABLE) or os.path.join(args.workdir or ".", ".pipec", "airflow")
+        args.storage_root = (os.environ.get(STORAGE_ROOT_VARIABLE)
+                             or os.path.join(args.workdir or ".", ".pipec", "airflow"))
     return StorageRootCache(args.storage_root)
 
 

@@ -48,9 +48,9 @@ class StorageRootCache:
     def gc(self, *, keep_last: int | None = None, older_than: float | None = None,
            now: float | None = None) -> Collected:
         """Remove broken entries (a file missing, or one written after the manifest and changed:
-        only those are reread), entries not used by
-        the `keep_last` most recent runs of the DAG that used them, and/or not used for
-        `older_than` seconds, and the leftovers of interrupted stores."""
+        only those are reread), entries not used by the `keep_last` most recent runs of the DAG
+        that used them and/or not used for `older_than` seconds, and the leftovers of
+        interrupted stores."""
         now = time.time() if now is None else now
         entries = self.entries()
         runs = {entry.key: self._runs(entry) for entry in entries} if keep_last is not None else {}
@@ -60,7 +60,7 @@ class StorageRootCache:
             if keep_last is not None and not kept & {run for _, run in runs[entry.key]}:
                 return f"not used by the {keep_last} most recent runs of its DAG"
             if older_than is not None and entry.last_used < now - older_than:
-                return "not used for longer than asked"
+                return f"not used for {older_than:g} seconds"
             return self._listing.problem(entry, reread=False)
 
         return Collected(**self._listing.prune(stale, now))

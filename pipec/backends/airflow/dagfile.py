@@ -158,7 +158,8 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
     params = {py_literal(p.name): param_call(p, indent=8, range_=ranges.get(p.name)) for p in ir.params}
     builtins = builtin_param_calls(indent=8)
     if engine == "spark":  # one task: nothing to hand over between tasks
-        del builtins[STORAGE_ROOT_PARAM], builtins[KEEP_PARAM], builtins[RETENTION_PARAM], builtins[CACHE_RETENTION_PARAM]
+        for name in (STORAGE_ROOT_PARAM, KEEP_PARAM, RETENTION_PARAM, CACHE_RETENTION_PARAM):
+            del builtins[name]
     params.update({py_literal(name): call for name, call in builtins.items()})
     template = {"polars": "dag.py.j2", "spark": "dag_spark.py.j2"}[engine]
     arguments = dag_arguments(ir.options, data_intervals=ir.uses_run_context())

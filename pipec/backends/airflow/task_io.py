@@ -37,8 +37,9 @@ sibling, not a file inside the entry, so that it never makes a half-removed entr
 `cache_retention`; `pipec cache gc --storage-root` removes more (`StageCacheListing`). Removing
 an entry while a task restores it can at worst turn the hit into a miss, never into a wrong hit:
 the task checks every file it copies against the sha256 that the entry's manifest recorded, so a
-file removed under it fails the read (a miss: the stage runs), and no file is ever rewritten in
-place (an entry is renamed in whole, and a key's content never changes).
+file removed under it fails the read (a miss: the stage runs). No file of an entry is rewritten
+in place: an entry is moved into place once complete (on an object store the move is a copy, and
+a restore that finds it partly copied misses too), and the marker is a separate file.
 """
 from __future__ import annotations
 
@@ -485,11 +486,14 @@ class StageCacheListing:
         for relative, digest in sorted(manifest["files"].items()):
             if relative not in entry.files:
                 return f"{relative} is missing"
+            if not (reread or relative in entry.touched):
+                continue
             try:
-                if (reread or relative in entry.touched) and hashlib.sha256(self.fs.cat_file(f"{entry.path}/{relative}")).hexdigest() != digest:
-                    return f"{relative} differs from the sha256 its manifest recorded"
+                data = self.fs.cat_file(f"{entry.path}/{relative}")
             except OSError:
                 return f"{relative} is missing"
+            if hashlib.sha256(data).hexdigest() != digest:
+                return f"{relative} differs from the sha256 its manifest recorded"
         return None
 
     def uses(self, entry: CacheEntry) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ def support(compile_pipe, tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
-def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00", storage_root: str | None = None) -> dict:
+def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00",
+            storage_root: str | None = None) -> dict:
     """The parts of an Airflow task context that the stage runner reads."""
     params = {"data_dir": "data", "out_dir": "out", "min_amount": 0.0, "seed": 1, "day": "2024-01-01",
               "window": "2h", "regions_wanted": ["north"], "verbose": False,
@@ -36,7 +37,8 @@ def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00", s
     return {"params": params, "dag": SimpleNamespace(dag_id="sales"), "run_id": run_id}
 
 
-def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True, storage_root: str | None = None) -> dict[str, dict]:
+def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True,
+            storage_root: str | None = None) -> dict[str, dict]:
     """Run every task in dependency order, as the scheduler would, then (with `commit`) the
     commit task; returns each stage task's XCom."""
     ir = check_source(SALES).pipelines["sales"]
@@ -246,7 +248,8 @@ def test_a_changed_source_changes_the_keys_of_every_stage_downstream(support, tm
     by_region = pd.read_csv(tmp_path / "work" / "out" / "by_region.csv")
     assert by_region["n"].sum() == sales_frame(rows=80)["amount"].notna().sum()
     scored = pd.read_parquet(tmp_path / "work" / "out" / "scored.parquet")
-    assert set(scored["id"]) <= set(sales_frame(rows=80)["id"]) and not set(scored["id"]) <= set(sales_frame(rows=60)["id"])
+    old_ids, new_ids = set(sales_frame(rows=60)["id"]), set(sales_frame(rows=80)["id"])
+    assert set(scored["id"]) <= new_ids and not set(scored["id"]) <= old_ids
 
 
 def test_clean_up_removes_the_cache_entries_this_dag_left_unused_longer_than_the_retention(support, tmp_path):
@@ -268,8 +271,8 @@ def test_clean_up_removes_the_cache_entries_this_dag_left_unused_longer_than_the
     support.clean_up(context(tmp_path, "manual__1"), now=time.time() + 86400)
     assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == keys
     support.clean_up(context(tmp_path, "manual__1"), now=month_and_a_half_later)
-    assert sorted(p.name for p in cache.iterdir()) == [keys[0], *sorted(p.name for p in cache.glob(f"{keys[0]}.*.used"))]
-    assert len(list(cache.glob(f"{keys[0]}.*.used"))) == 2
+    markers = sorted(p.name for p in cache.glob(f"{keys[0]}.*.used"))
+    assert sorted(p.name for p in cache.iterdir()) == [keys[0], *markers] and len(markers) == 2
 
 
 def test_a_bad_cache_retention_fails_clean_up_before_it_removes_anything(support, tmp_path):
