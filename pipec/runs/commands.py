@@ -37,7 +37,8 @@ def add_commands(sub) -> None:
     p.add_argument("--storage-root", metavar="URL", help="airflow: the DAGs' storage root, a path or fsspec URL "
                    "(default: $PIPEC_STORAGE_ROOT, else <workdir>/.pipec/airflow, as `pipec run --target airflow`)")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--keep-last", type=int, metavar="N", help="gc: keep only what the N most recent runs used")
+    p.add_argument("--keep-last", type=int, metavar="N",
+                   help="gc: keep only what the N most recent runs used (airflow: the N of each DAG)")
     p.add_argument("--older-than", metavar="DURATION", help="gc: remove what was not used for this long (30m, 12h, 7d)")
     p.set_defaults(func=cmd_cache)
 
