@@ -203,6 +203,11 @@ class ObjectStore:
     def describe(self, entry: Entry) -> dict[str, Any]:
         return {**asdict(entry), "path": str(self.object_path(entry.digest))}
 
+    @staticmethod
+    def summary(described: dict[str, Any]) -> str:
+        """The end of an entry's line in `pipec cache ls`: what its object is."""
+        return f"{described['kind']:<4}  {described['digest']}"
+
 
 def _recent_runs(entries: list[Entry], count: int) -> set[str]:
     """The runs (an entry stored without a run counts as a run of its own) of the `count` most

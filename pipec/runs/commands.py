@@ -32,8 +32,13 @@ def add_commands(sub) -> None:
     p = sub.add_parser("cache", help="the cache of node outputs: ls, verify, gc")
     p.add_argument("action", choices=("ls", "verify", "gc"))
     p.add_argument("--workdir", metavar="DIR", help="whose .pipec/cache (default: .)")
+    p.add_argument("--target", choices=("local", "airflow"), default=None,
+                   help="airflow: the stage cache of generated DAGs under their storage root (default: local)")
+    p.add_argument("--storage-root", metavar="URL", help="airflow: the DAGs' storage root, a path or fsspec URL "
+                   "(default: $PIPEC_STORAGE_ROOT, else <workdir>/.pipec/airflow, as `pipec run --target airflow`)")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--keep-last", type=int, metavar="N", help="gc: keep only what the N most recent runs used")
+    p.add_argument("--keep-last", type=int, metavar="N",
+                   help="gc: keep only what the N most recent runs used (airflow: the N of each DAG)")
     p.add_argument("--older-than", metavar="DURATION", help="gc: remove what was not used for this long (30m, 12h, 7d)")
     p.set_defaults(func=cmd_cache)
 
@@ -189,12 +194,47 @@ def cmd_runs_diff(store, args) -> int:
 
 # ------------------------------------------------------------------ pipec cache
 def cmd_cache(args) -> int:
-    from pipec.cache.objects import ObjectStore, parse_duration
-
-    store = ObjectStore.in_workdir(args.workdir or ".")
     if args.action != "gc" and (args.keep_last is not None or args.older_than is not None):
         print("error: --keep-last and --older-than go with `pipec cache gc`", file=sys.stderr)
         return EXIT_USAGE
+    if args.target == "local" and args.storage_root is not None:
+        print("error: --storage-root goes with `--target airflow`", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = _cache_store(args)
+    except ValueError as exc:  # a URL that names no file system fsspec knows
+        print(f"error: --storage-root {args.storage_root}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _cache_action(args, store)
+    except (OSError, ImportError) as exc:  # unreachable, no credentials, no driver for the protocol
+        print(f"error: the cache in {store.root}: {exc}", file=sys.stderr)
+        return EXIT_USER
+
+
+def _cache_store(args):
+    """The working directory's cache, or (`--target airflow`, `--storage-root`) the stage cache
+    of generated DAGs under the storage root that a DAG compiled without --storage-root uses
+    when run here: $PIPEC_STORAGE_ROOT, else <workdir>/.pipec/airflow."""
+    import os
+
+    if args.target is None and args.storage_root is None or args.target == "local":
+        from pipec.cache.objects import ObjectStore
+
+        return ObjectStore.in_workdir(args.workdir or ".")
+    from pipec.backends.airflow.cache import StorageRootCache
+    from pipec.backends.airflow.dagfile import STORAGE_ROOT_VARIABLE
+
+    if args.storage_root is None:
+        args.storage_root = (os.environ.get(STORAGE_ROOT_VARIABLE)
+                             or os.path.join(args.workdir or ".", ".pipec", "airflow"))
+    return StorageRootCache(args.storage_root)
+
+
+def _cache_action(args, store) -> int:
+    """`ls`, `verify` or `gc` of either cache (both have the interface of pipec/cache/objects.py)."""
+    from pipec.cache.objects import parse_duration
+
     if args.action == "ls":
         entries = [store.describe(e) for e in store.entries()]
         if args.format == "json":
@@ -202,8 +242,9 @@ def cmd_cache(args) -> int:
         elif not entries:
             print(f"the cache in {store.root} is empty")
         for e in entries if args.format == "text" else []:
-            used = datetime.fromtimestamp(e["last_used"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-            print(f"{e['key'][:16]}  {e['kind']:<4}  {e['size']:>12,} B  used {used}  {e['digest']}")
+            stored, used = (datetime.fromtimestamp(e[t], timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+                            for t in ("created", "last_used"))
+            print(f"{e['key'][:16]}  {e['size']:>12,} B  stored {stored}  used {used}  {store.summary(e)}")
         return EXIT_OK
     if args.action == "verify":
         problems = store.verify()

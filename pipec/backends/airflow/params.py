@@ -13,13 +13,14 @@ import datetime
 import pprint
 from typing import Any
 
-from pipec.backends.airflow.task_io import BASE_DIR_PARAM, KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM
+from pipec.backends.airflow.task_io import (BASE_DIR_PARAM, CACHE_RETENTION_DEFAULT, CACHE_RETENTION_PARAM, KEEP_PARAM,
+                                            RETENTION_PARAM, STORAGE_ROOT_PARAM)
 from pipec.compiler import ast
 from pipec.compiler.ir import IR, Options, ParamSpec
 from pipec.compiler.types import ParamType
 
 # A pipeline param named like one the generated DAG adds itself would be shadowed.
-RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM, KEEP_PARAM, RETENTION_PARAM)
+RESERVED_PARAMS = (BASE_DIR_PARAM, STORAGE_ROOT_PARAM, KEEP_PARAM, RETENTION_PARAM, CACHE_RETENTION_PARAM)
 
 _SCALAR_SCHEMAS: dict[str, dict[str, Any]] = {
     "int": {"type": "integer"},
@@ -92,6 +93,10 @@ def builtin_param_calls(indent: int = 0) -> dict[str, str]:
         RETENTION_PARAM: ("'7d'", ["integer", "string"], "How long the folder of a run that did not finish "
                           "is kept under storage_root (a duration such as 7d, or seconds); a successful "
                           "run's clean_up removes older ones."),
+        CACHE_RETENTION_PARAM: (repr(CACHE_RETENTION_DEFAULT), ["integer", "string"], "How long an entry of the "
+                                "stage cache under {storage_root}/cache/ that this DAG used last is kept unused "
+                                "(a duration such as 30d, or seconds); a successful run's clean_up removes "
+                                "older ones."),
     }
     return {name: _param_source(default, {"type": kind, "description": text}, indent, default_source=True)
             for name, (default, kind, text) in descriptions.items()}

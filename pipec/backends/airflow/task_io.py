@@ -29,9 +29,21 @@ records). When {storage_root}/cache/{key}/ holds what the stage stored before, i
 copies it into the run folder instead of running the stage: it reads no source and imports no
 engine library, and ends as success, so the commit task still publishes (and emits the Asset
 events of) every sink.
+
+Pruning the cache: a task that stored or reused an entry rewrites a small marker beside it,
+{storage_root}/cache/{key}.{dag}.used (one per DAG, saying which run and stage used it last; a
+sibling, not a file inside the entry, so that it never makes a half-removed entry look present).
+`clean_up` removes the entries this DAG used last (or nobody marked) and that nobody used for
+`cache_retention`; `pipec cache gc --storage-root` removes more (`StageCacheListing`). Removing
+an entry while a task restores it can at worst turn the hit into a miss, never into a wrong hit:
+the task checks every file it copies against the sha256 that the entry's manifest recorded, so a
+file removed under it fails the read (a miss: the stage runs). No file of an entry is rewritten
+in place: an entry is moved into place once complete (on an object store the move is a copy, and
+a restore that finds it partly copied misses too), and the marker is a separate file.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -67,6 +79,10 @@ BASE_DIR_PARAM = "base_dir"
 STORAGE_ROOT_PARAM = "storage_root"
 KEEP_PARAM = "keep_intermediates"
 RETENTION_PARAM = "failed_run_retention"  # how long the folder of a run that did not finish is kept
+CACHE_RETENTION_PARAM = "cache_retention"  # how long a cache entry nobody used is kept
+CACHE_RETENTION_DEFAULT = "30d"
+USED_SUFFIX = ".used"  # {key}.{dag}.used: the marker of an entry's last use by that DAG
+TEMPORARY_GRACE_SECONDS = 3600  # a temporary entry younger than this may belong to a running task
 FAILURE_MARK = "[pipec]"  # starts the log line that names a failed stage and its error
 
 EXTENSIONS = {"table": "parquet", "model": "pkl", "metrics": "json"}
@@ -216,6 +232,7 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     base_dir = params.pop(BASE_DIR_PARAM)
     params.pop(KEEP_PARAM, None)
     params.pop(RETENTION_PARAM, None)
+    params.pop(CACHE_RETENTION_PARAM, None)
     storage_root = params.pop(STORAGE_ROOT_PARAM)
     folder = run_folder(storage_root, context["dag"].dag_id, context["run_id"])
     try:
@@ -234,6 +251,7 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         restored = _restore(cached, folder)
         if restored is not None:
             log.info("stage %s reused: its outputs are unchanged (cache key %s)", stage_id, key)
+            mark_used(cached, context["dag"].dag_id, context["run_id"], stage_id)
             digests.save()
             return restored
     runtime = importlib.import_module(RUNTIME_MODULE)
@@ -257,8 +275,8 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
             raise StageFailed(f"stage {stage_id} finished without reaching {fan_out_item['node']}")
         saved = {node_id: save_value(outputs[node_id], value_path(folder, node_id, kind), kind)
                  for node_id, kind in writes.items()}
-        for key, sink in _sink_keys(ctx.sinks):
-            saved[key] = _park(sink, f"{folder}/sinks/{key}")
+        for name, sink in _sink_keys(ctx.sinks):
+            saved[name] = _park(sink, f"{folder}/sinks/{name}")
         for table in ctx.hand_over_tables():  # staged in the database: the commit task moves them in
             saved[table["node"]] = {**table, "kind": STAGED_TABLE}
     except BaseException as exc:
@@ -272,6 +290,7 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
         for node_id, record in saved.items():
             record["key"] = contract.value_key(key, node_id)
         _store(cached, folder, saved)
+        mark_used(cached, context["dag"].dag_id, context["run_id"], stage_id)
         digests.save()  # (only once the task succeeded: a failed one leaves nothing in base_dir)
     return saved
 
@@ -370,6 +389,143 @@ def _restore(cached: str, folder: str) -> dict[str, dict[str, Any]] | None:
     except (OSError, ValueError, KeyError):
         return None
     return {node_id: {**record, "path": f"{folder}/{record['path']}"} for node_id, record in manifest["records"].items()}
+
+
+def mark_used(cached: str, dag_id: str, run_id: str, stage_id: str) -> None:
+    """Leave the trace of a use (a store or a reuse) of the cache entry `cached`: this DAG's
+    marker beside it, rewritten whole. One small write on a task's fast path; a failure only
+    makes the entry look older than it is."""
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, path = url_to_fs(f"{cached}.{_path_segment(dag_id)}{USED_SUFFIX}")
+        fs.pipe_file(path, json.dumps({"dag": dag_id, "run": run_id, "stage": stage_id, "at": time.time()}).encode())
+    except OSError as exc:
+        log.warning("could not mark the cache entry %s as used: %s", cached, exc)
+
+
+@dataclasses.dataclass
+class CacheEntry:
+    """One entry of a stage cache as a listing shows it: its folder, its files with their sizes,
+    when it was stored (its manifest, written last), the files written after that (changed in
+    place since), and the marker of each DAG that used it with when that was written."""
+    key: str
+    path: str
+    files: dict[str, int]
+    created: float
+    touched: set[str]
+    markers: dict[str, float]
+
+    @property
+    def size(self) -> int:
+        return sum(self.files.values())
+
+    @property
+    def last_used(self) -> float:
+        return max([self.created, *self.markers.values()])
+
+    def used_last_by(self, dag_id: str) -> bool:
+        """Whether `dag_id` left the newest marker (an entry nobody marked belongs to anyone)."""
+        return not self.markers or max(self.markers, key=self.markers.get).endswith(
+            f".{_path_segment(dag_id)}{USED_SUFFIX}")
+
+
+_CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+class StageCacheListing:
+    """What {storage_root}/cache holds, from one recursive listing: the entries (folders named by
+    a key), the markers of entries that are gone, and the temporary folders of stores (`_store`:
+    `{key}.{uuid}.tmp`) with when they were last written. Nothing else there is ever touched."""
+
+    def __init__(self, storage_root: str):
+        from fsspec.core import url_to_fs
+
+        self.fs, self.root = url_to_fs(f"{storage_root.rstrip('/')}/{CACHE_FOLDER}")
+        found = self.fs.find(self.root, detail=True, withdirs=True) if self.fs.isdir(self.root) else {}
+        groups: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, info in found.items():
+            top, _, rest = name[len(self.root) + 1:].partition("/")
+            if top:
+                groups.setdefault(top, {})[rest] = info
+        entries: dict[str, CacheEntry] = {}
+        markers: dict[str, tuple[str, float]] = {}
+        self.temporaries: dict[str, float] = {}
+        for top, infos in groups.items():
+            path, key = f"{self.root}/{top}", top.split(".", 1)[0]
+            if _CACHE_KEY.fullmatch(top):
+                files = {rest: info["size"] for rest, info in infos.items() if rest and info["type"] == "file"}
+                created = _modified(infos[MANIFEST]) if MANIFEST in infos else _newest(infos.values())
+                touched = {rest for rest in files if _modified(infos[rest]) > created}
+                entries[top] = CacheEntry(top, path, files, created, touched, {})
+            elif _CACHE_KEY.fullmatch(key) and top.endswith(USED_SUFFIX):
+                markers[path] = (key, _modified(infos[""]))
+            elif _CACHE_KEY.fullmatch(key) and top.endswith(".tmp"):
+                self.temporaries[path] = _newest(infos.values())
+        for path, (key, written) in markers.items():
+            if key in entries:
+                entries[key].markers[path] = written
+        self.stray_markers = [path for path, (key, _) in markers.items() if key not in entries]
+        self.entries = sorted(entries.values(), key=lambda e: (-e.last_used, e.key))
+
+    def manifest(self, entry: CacheEntry) -> dict[str, Any] | None:
+        try:
+            manifest = json.loads(self.fs.cat_file(f"{entry.path}/{MANIFEST}"))
+            intact = isinstance(manifest.get("files"), dict) and isinstance(manifest.get("records"), dict)
+            return manifest if intact else None
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def problem(self, entry: CacheEntry, reread: bool) -> str | None:
+        """What makes `entry` unusable (`_restore` would miss): its manifest unreadable, a file it
+        lists missing or not of the sha256 recorded for it (every file reread with `reread`,
+        else only those written after the manifest); None when intact."""
+        manifest = self.manifest(entry)
+        if manifest is None:
+            return "its manifest is missing or unreadable"
+        for relative, digest in sorted(manifest["files"].items()):
+            if relative not in entry.files:
+                return f"{relative} is missing"
+            if not (reread or relative in entry.touched):
+                continue
+            try:
+                data = self.fs.cat_file(f"{entry.path}/{relative}")
+            except OSError:
+                return f"{relative} is missing"
+            if hashlib.sha256(data).hexdigest() != digest:
+                return f"{relative} differs from the sha256 its manifest recorded"
+        return None
+
+    def uses(self, entry: CacheEntry) -> list[dict[str, Any]]:
+        """What each marker of `entry` says ({"dag", "run", "stage", "at"}), newest first."""
+        found = []
+        for path, written in entry.markers.items():
+            try:
+                found.append({"at": written, **json.loads(self.fs.cat_file(path))})
+            except (OSError, ValueError, TypeError):
+                found.append({"dag": None, "run": None, "stage": None, "at": written})
+        return sorted(found, key=lambda use: -use["at"])
+
+    def prune(self, stale, now: float) -> dict[str, int]:
+        """Remove every entry for which `stale(entry)` gives a reason (its folder, then its
+        markers), the markers of entries that are gone, and temporary folders nothing wrote to
+        for TEMPORARY_GRACE_SECONDS; how many entries, their files and bytes, and leftovers."""
+        done = {"entries": 0, "objects": 0, "bytes": 0, "temporary": 0}
+        for entry in self.entries:
+            reason = stale(entry)
+            if reason is not None and _remove(self.fs.unstrip_protocol(entry.path)):
+                log.info("removed the cache entry %s: %s", entry.key, reason)
+                done["entries"] += 1
+                done["objects"] += len(entry.files)
+                done["bytes"] += entry.size
+                for marker in entry.markers:
+                    _remove(self.fs.unstrip_protocol(marker))
+        leftovers = self.stray_markers + [path for path, written in self.temporaries.items()
+                                          if now - written > TEMPORARY_GRACE_SECONDS]
+        done["temporary"] = sum(_remove(self.fs.unstrip_protocol(path)) for path in leftovers)
+        return done
+
+
 def connection_resolver(context: dict[str, Any]):
     """Connection NAME -> URL inside a task: the Connection of that id, read when the task runs
     (the DAG file holds only the id)."""
@@ -468,41 +624,67 @@ def clean_up(context: dict[str, Any], now: float | None = None) -> None:
     """The DAG's last task: remove the run's folder of stage outputs and parked sinks, unless
     the run's `keep_intermediates` param says to keep it; then the folders of this DAG's other
     runs that nothing has written to for `failed_run_retention` (runs that failed and were not
-    cleared; a run in progress writes to its folder). A failure to remove is only logged."""
+    cleared; a run in progress writes to its folder); then the cache entries that this DAG used
+    last (or that nobody marked) and that nobody used for `cache_retention`, and the leftovers of
+    interrupted stores (`StageCacheListing.prune`). A failure to remove is only logged."""
     from fsspec.core import url_to_fs
 
     params = context["params"]
-    folder = run_folder(params[STORAGE_ROOT_PARAM], context["dag"].dag_id, context["run_id"])
+    retention = duration_seconds(RETENTION_PARAM, params.get(RETENTION_PARAM, "7d"))
+    kept_for = params.get(CACHE_RETENTION_PARAM, CACHE_RETENTION_DEFAULT)
+    cache_retention = duration_seconds(CACHE_RETENTION_PARAM, kept_for)
+    dag_id = context["dag"].dag_id
+    folder = run_folder(params[STORAGE_ROOT_PARAM], dag_id, context["run_id"])
     if params.get(KEEP_PARAM):
         log.info("kept the run's intermediates at %s", folder)
     else:
         _remove(folder)
-    retention = duration_seconds(RETENTION_PARAM, params.get(RETENTION_PARAM, "7d"))
     fs, path = url_to_fs(folder)
-    if not fs.exists(path.rsplit("/", 1)[0]):
-        return
     now = time.time() if now is None else now
-    for other in fs.ls(path.rsplit("/", 1)[0], detail=False):
-        if other.rstrip("/") != path and fs.isdir(other) and now - _last_written(fs, other) > retention:
-            log.info("removing %s: a run not finished for longer than %s", other, params.get(RETENTION_PARAM))
-            _remove(fs.unstrip_protocol(other))
+    if fs.exists(path.rsplit("/", 1)[0]):
+        for other in fs.ls(path.rsplit("/", 1)[0], detail=False):
+            if other.rstrip("/") != path and fs.isdir(other) and now - _last_written(fs, other) > retention:
+                log.info("removing %s: a run not finished for longer than %s", other, params.get(RETENTION_PARAM))
+                _remove(fs.unstrip_protocol(other))
+
+    def unused(entry: CacheEntry) -> str | None:
+        if entry.used_last_by(dag_id) and now - entry.last_used > cache_retention:
+            return f"not used for longer than {kept_for}"
+        return None
+
+    try:
+        StageCacheListing(params[STORAGE_ROOT_PARAM]).prune(unused, now)
+    except OSError as exc:
+        log.warning("could not prune the cache under %s: %s", params[STORAGE_ROOT_PARAM], exc)
 
 
 def _last_written(fs, folder: str) -> float:
     """When anything in `folder` was last written (seconds since the epoch; 0 when unknown)."""
-    times = [info.get("mtime") or info.get("LastModified") for info in fs.find(folder, detail=True).values()]
-    return max((t.timestamp() if hasattr(t, "timestamp") else float(t) for t in times if t), default=0.0)
+    return _newest(fs.find(folder, detail=True).values())
 
 
-def _remove(folder: str) -> None:
+def _newest(infos) -> float:
+    return max(map(_modified, infos), default=0.0)
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """When a listed file was written (seconds since the epoch; 0 when its file system does not say)."""
+    moment = info.get("mtime") or info.get("LastModified")
+    return moment.timestamp() if hasattr(moment, "timestamp") else float(moment or 0.0)
+
+
+def _remove(folder: str) -> bool:
+    """Remove a file or folder; whether it is gone now (a failure is only logged)."""
     from fsspec.core import url_to_fs
 
     try:
         fs, path = url_to_fs(folder)
         if fs.exists(path):
             fs.rm(path, recursive=True)
+        return True
     except OSError as exc:
         log.warning("could not remove %s: %s", folder, exc)
+        return False
 
 
 def run_spark_job(job: str, context: dict[str, Any]) -> None:

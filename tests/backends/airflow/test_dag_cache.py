@@ -43,3 +43,36 @@ def test_a_second_dag_run_of_an_unchanged_pipeline_reuses_every_stage(compile_pi
     third = run_dag_file(dag_file, CONF, airflow_home=airflow_home)
     assert third.ok, third.error
     assert len(reused_stages(third.log)) < len(stage_tasks)
+
+
+def test_pipec_cache_lists_a_dag_runs_entries_and_a_run_after_gc_computes_them_again(
+        compile_pipe, airflow_home, tmp_path, capsys):
+    """The entries a real DAG run stored (its clean_up prunes nothing recent) are what `pipec cache
+    ls --storage-root` lists; after `pipec cache gc --keep-last 0` the next DAG run reuses nothing,
+    succeeds, writes the same outputs and stores every entry again."""
+    import json
+
+    from pipec.cli import main
+
+    def cache(*argv: str) -> tuple[int, object]:
+        code = main(["cache", *argv, "--storage-root", str(tmp_path / "storage"), "--format", "json"])
+        return code, json.loads(capsys.readouterr().out)
+
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales_frame())
+    dag_file = compile_pipe(SALES)["sales"]
+    first = run_dag_file(dag_file, CONF, airflow_home=airflow_home)
+    assert first.ok, first.error
+    written = outputs(work / "results")
+    code, entries = cache("ls")
+    stage_tasks = [t for t in first.task_states if t not in ("commit_outputs", "clean_up")]
+    assert code == 0 and len(entries) == len(stage_tasks) and {e["dag"] for e in entries} == {"sales"}
+    assert cache("verify") == (0, [])
+
+    code, removed = cache("gc", "--keep-last", "0")
+    assert code == 0 and removed["entries"] == len(entries)
+    second = run_dag_file(dag_file, CONF, airflow_home=airflow_home)
+    assert second.ok, second.error
+    assert set(second.task_states.values()) == {"success"} and reused_stages(second.log) == set()
+    assert outputs(work / "results") == written
+    assert sorted(e["key"] for e in cache("ls")[1]) == sorted(e["key"] for e in entries)

@@ -36,7 +36,7 @@ def test_params_have_json_schema_types_and_defaults(sales_dag):
         "data_dir": "data", "out_dir": "out", "min_amount": 0.0, "seed": 1, "day": "2024-01-01",
         "window": 3600, "regions_wanted": ["north"], "verbose": False,
         "base_dir": str(tmp_path / "work"), "storage_root": str(tmp_path / "storage"),
-        "keep_intermediates": False, "failed_run_retention": "7d"}
+        "keep_intermediates": False, "failed_run_retention": "7d", "cache_retention": "30d"}
     assert schemas["data_dir"] == {"type": "string"}
     assert dag.params.get_param("data_dir").description == "Where the CSV files are."
     assert schemas["min_amount"]["type"] == "number"
@@ -210,7 +210,7 @@ def test_spark_engine_is_one_task_writing_every_asset(compile_pipe, tmp_path):
     (task,) = dag.tasks
     assert task.task_id == "spark_job"
     assert len(task.outlets) == 4
-    assert not {"storage_root", "keep_intermediates", "failed_run_retention"} & set(dag.params)
+    assert not {"storage_root", "keep_intermediates", "failed_run_retention", "cache_retention"} & set(dag.params)
     assert (dag_file.parent / SUPPORT_DIR / "sales_spark_job.py").exists()
 
 

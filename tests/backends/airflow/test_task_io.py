@@ -28,15 +28,17 @@ def support(compile_pipe, tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
-def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00") -> dict:
+def context(tmp_path: Path, run_id: str = "manual__2024-01-01T00:00:00+00:00",
+            storage_root: str | None = None) -> dict:
     """The parts of an Airflow task context that the stage runner reads."""
     params = {"data_dir": "data", "out_dir": "out", "min_amount": 0.0, "seed": 1, "day": "2024-01-01",
               "window": "2h", "regions_wanted": ["north"], "verbose": False,
-              "base_dir": str(tmp_path / "work"), "storage_root": str(tmp_path / "storage")}
+              "base_dir": str(tmp_path / "work"), "storage_root": storage_root or str(tmp_path / "storage")}
     return {"params": params, "dag": SimpleNamespace(dag_id="sales"), "run_id": run_id}
 
 
-def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True) -> dict[str, dict]:
+def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True,
+            storage_root: str | None = None) -> dict[str, dict]:
     """Run every task in dependency order, as the scheduler would, then (with `commit`) the
     commit task; returns each stage task's XCom."""
     ir = check_source(SALES).pipelines["sales"]
@@ -44,10 +46,10 @@ def run_all(task_io, tmp_path: Path, run_id: str, commit: bool = True) -> dict[s
     for task in stage_tasks(plan(ir, backend="airflow")):
         xcoms[task.task_id] = task_io.run_stage(
             stages_module="sales_stages", stage_id=task.stage.id, reads=task.reads, writes=task.writes,
-            upstream=[xcoms[u.task_id] for u in task.upstream], context=context(tmp_path, run_id),
+            upstream=[xcoms[u.task_id] for u in task.upstream], context=context(tmp_path, run_id, storage_root),
             duration_params=("window",))
     if commit:
-        task_io.commit_outputs(list(xcoms.values()), context(tmp_path, run_id))
+        task_io.commit_outputs(list(xcoms.values()), context(tmp_path, run_id, storage_root))
     return xcoms
 
 
@@ -227,3 +229,58 @@ def test_the_task_support_and_the_contract_never_name_the_orchestrator(module):
 
     text = Path(importlib.import_module(module).__file__).read_text()
     assert "airflow" not in text.lower()
+
+
+def test_a_changed_source_changes_the_keys_of_every_stage_downstream(support, tmp_path, caplog):
+    """The keys a stage hands downstream are its own key's: a stage that parks sinks used to give
+    its values keys made of its last sink's name, so the next stage was reused with stale outputs."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="pipec.task")
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    first = run_all(support, tmp_path, "manual__1")
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=80))
+    caplog.clear()
+    second = run_all(support, tmp_path, "manual__2")
+    assert "reused" not in caplog.text
+    keys = [{record["key"] for record in xcom.values()} for xcom in (*first.values(), *second.values())]
+    assert len(set().union(*keys)) == sum(map(len, keys))
+    by_region = pd.read_csv(tmp_path / "work" / "out" / "by_region.csv")
+    assert by_region["n"].sum() == sales_frame(rows=80)["amount"].notna().sum()
+    scored = pd.read_parquet(tmp_path / "work" / "out" / "scored.parquet")
+    old_ids, new_ids = set(sales_frame(rows=60)["id"]), set(sales_frame(rows=80)["id"])
+    assert set(scored["id"]) <= new_ids and not set(scored["id"]) <= old_ids
+
+
+def test_clean_up_removes_the_cache_entries_this_dag_left_unused_longer_than_the_retention(support, tmp_path):
+    """`cache_retention` (default 30 days) counts from an entry's last use by any run; an entry
+    another DAG used last is left to that DAG's own clean_up."""
+    import time
+
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    run_all(support, tmp_path, "manual__1")
+    cache = tmp_path / "storage" / "cache"
+    keys = sorted(p.name for p in cache.iterdir() if p.is_dir())
+    assert len(keys) > 1
+    support.mark_used(str(cache / keys[0]), "other_pipeline", "manual__7", "s1")
+    month_and_a_half_later = time.time() + 45 * 86400
+    kept = context(tmp_path, "manual__1")
+    kept["params"]["cache_retention"] = "60d"
+    support.clean_up(kept, now=month_and_a_half_later)
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == keys
+    support.clean_up(context(tmp_path, "manual__1"), now=time.time() + 86400)
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == keys
+    support.clean_up(context(tmp_path, "manual__1"), now=month_and_a_half_later)
+    markers = sorted(p.name for p in cache.glob(f"{keys[0]}.*.used"))
+    assert sorted(p.name for p in cache.iterdir()) == [keys[0], *markers] and len(markers) == 2
+
+
+def test_a_bad_cache_retention_fails_clean_up_before_it_removes_anything(support, tmp_path):
+    write_sales_data(tmp_path / "work" / "data", sales_frame(rows=60))
+    run_all(support, tmp_path, "manual__1")
+    before = sorted(tmp_path.rglob("*"))
+    bad = context(tmp_path, "manual__1")
+    bad["params"]["cache_retention"] = "a month"
+    with pytest.raises(support.contract.ParamError, match="param cache_retention: `a month` is not a duration"):
+        support.clean_up(bad)
+    assert sorted(tmp_path.rglob("*")) == before

@@ -122,6 +122,13 @@ def run_stage(stage_id, reads, writes, upstream, context):
                          "storage_root (a duration such as 7d, or seconds); a successful run's "
                          'clean_up removes older ones.'),
         ),
+        'cache_retention': Param(
+            '30d',
+            type=['integer', 'string'],
+            description=('How long an entry of the stage cache under {storage_root}/cache/ '
+                         'that this DAG used last is kept unused (a duration such as 30d, or '
+                         "seconds); a successful run's clean_up removes older ones."),
+        ),
     },
 )
 def pipeline():
@@ -189,7 +196,8 @@ def pipeline():
     def commit_outputs(s1_model, s2_report, **context):
         return support().commit_outputs([s1_model, s2_report], context)
 
-    @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`).")
+    @task(task_id="clean_up", doc_md="Removes the run's intermediates (see `keep_intermediates`) and the "
+          "cache entries unused for `cache_retention`.")
     def clean_up(**context):
         support().clean_up(context)
 
