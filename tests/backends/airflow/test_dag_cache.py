@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from airflow_pipelines import SALES, sales_frame, write_sales_data
+from airflow_pipelines import SALES, SALES_REPORT, sales_frame, write_sales_data
 from pipec.backends.airflow.run import run_dag_file
 
 CONF = {"min_amount": 20.0, "out_dir": "results", "seed": 5}
@@ -43,3 +43,47 @@ def test_a_second_dag_run_of_an_unchanged_pipeline_reuses_every_stage(compile_pi
     third = run_dag_file(dag_file, CONF, airflow_home=airflow_home)
     assert third.ok, third.error
     assert len(reused_stages(third.log)) < len(stage_tasks)
+
+
+
+def spark_job_reused(log: str) -> bool:
+    return re.search(r"spark job \S+ reused: every output is up to date, Spark was not started", log) is not None
+
+
+SPARK_STARTED = "log4j"  # every start of Spark's JVM logs its log4j profile
+
+
+def test_a_spark_engine_dag_reuses_an_unchanged_job_without_starting_spark(compile_pipe, airflow_home, tmp_path):
+    """The one task of a `--engine spark` DAG completes the job's stage keys at start: an unchanged
+    rerun publishes the stored sinks (a deleted output comes back) without starting Spark; a
+    deleted cache object or a changed input runs the job again."""
+    work = tmp_path / "work"
+    write_sales_data(work / "data", sales_frame())
+    dag_file = compile_pipe(SALES_REPORT, engine="spark")["sales"]
+    conf = {"min_amount": CONF["min_amount"], "out_dir": CONF["out_dir"]}
+
+    first = run_dag_file(dag_file, conf, airflow_home=airflow_home)
+    assert first.ok, first.error
+    assert not spark_job_reused(first.log) and SPARK_STARTED in first.log
+    written = outputs(work / "results")
+    (work / "results" / "by_region.csv").unlink()
+
+    second = run_dag_file(dag_file, conf, airflow_home=airflow_home)
+    assert second.ok, second.error
+    assert second.task_states == {"spark_job": "success"}
+    assert spark_job_reused(second.log) and SPARK_STARTED not in second.log, second.log[-3000:]
+    assert outputs(work / "results") == written
+
+    (cached,) = (tmp_path / "storage" / "cache").glob("*/sinks/*")
+    cached.unlink()
+    third = run_dag_file(dag_file, conf, airflow_home=airflow_home)
+    assert third.ok, third.error
+    assert not spark_job_reused(third.log) and SPARK_STARTED in third.log
+    assert cached.exists(), "the job's sinks are stored again"
+    assert outputs(work / "results") == written
+
+    (work / "data" / "regions.csv").write_text((work / "data" / "regions.csv").read_text() + "east,Erin\n")
+    fourth = run_dag_file(dag_file, conf, airflow_home=airflow_home)
+    assert fourth.ok, fourth.error
+    assert not spark_job_reused(fourth.log) and SPARK_STARTED in fourth.log
+    assert "Erin" in (work / "results" / "by_region.csv").read_text()
