@@ -87,3 +87,25 @@ def test_a_spark_engine_dag_reuses_an_unchanged_job_without_starting_spark(compi
     assert fourth.ok, fourth.error
     assert not spark_job_reused(fourth.log) and SPARK_STARTED in fourth.log
     assert "Erin" in (work / "results" / "by_region.csv").read_text()
+
+
+DAILY = '''
+pipeline daily() {
+  events = read_csv("data/events.csv", schema={id: int})
+  events | write_csv("out/events_${run.date}.csv")
+}
+'''
+
+
+def test_a_sink_path_holding_the_run_date_is_part_of_the_key(compile_pipe, airflow_home, tmp_path):
+    """The stage's code does not change with the date, only where its sink goes: a run for the
+    next day must write that day's file, not republish the stored one at the first day's path."""
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "events.csv").write_text("id\n1\n2\n")
+    dag_file = compile_pipe(DAILY)["daily"]
+
+    for day in ("2013-01-01", "2013-01-02"):
+        result = run_dag_file(dag_file, airflow_home=airflow_home, logical_date=day)
+        assert result.ok, result.error
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["events_2013-01-01.csv", "events_2013-01-02.csv"]
