@@ -554,7 +554,8 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
     base_dir = params.pop(BASE_DIR_PARAM)
     storage_root = params.pop(STORAGE_ROOT_PARAM, None)
     folder = run_folder(storage_root, context["dag"].dag_id, context["run_id"]) if storage_root else None
-    keys, digests = job_cache_keys(job, {**params, **run_values(context)}, base_dir) if folder else (None, None)
+    values = {**params, **run_values(context)}  # what the job's paths and steps read
+    keys, digests = job_cache_keys(job, values, base_dir) if folder else (None, None)
     try:
         if keys is not None and _publish_cached_job(keys, storage_root, folder, context):
             log.info("spark job %s reused: every output is up to date, Spark was not started",
@@ -563,7 +564,7 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
             return
         _submit(job, params, base_dir, context)
         if keys is not None:
-            _store_job(job, keys, {**params, **run_values(context)}, base_dir, storage_root, folder)
+            _store_job(job, keys, values, base_dir, storage_root, folder)
             digests.save()
     finally:
         if folder is not None:
@@ -593,16 +594,22 @@ def job_cache_keys(job: str, params: dict[str, Any], base_dir: str) -> tuple[dic
     stage is never reused, a source or sink is not a file here. The parts are those of a stage
     task's key, with the job file (which embeds the Spark runtime) as the engine's source."""
     recipes = _recipes(job)
-    if recipes is None or any(recipes["stages"][s]["never_reused"] for s in recipes["order"]):
+    if recipes is None:
         return None, None
-    if any("://" in _sink_target(t, params, base_dir) for s in recipes["order"] for t in recipes["stages"][s]["sinks"].values()):
-        return None, None  # an output a task cannot copy into the cache here
+    stages = [recipes["stages"][stage_id] for stage_id in recipes["order"]]
+    try:
+        targets = [_sink_target(template, params, base_dir) for stage in stages for template in stage["sinks"].values()]
+    except contract.PipelineRunError:  # a path naming no param: the job reports it
+        return None, None
+    if any(stage["never_reused"] for stage in stages) or any("://" in target for target in targets):
+        return None, None  # (a sink at a URL: the task cannot copy it into the cache here)
     digests = _stat_cache(base_dir)
     engine = _engine_digest([job], recipes["libraries"])
     keys: dict[str, str] = {}
     for stage_id in recipes["order"]:
         recipe = recipes["stages"][stage_id]
-        upstream = {node_id: contract.value_key(keys[producer], node_id) for node_id, producer in recipe["reads"].items()}
+        upstream = {node_id: contract.value_key(keys[producer], node_id)
+                    for node_id, producer in recipe["reads"].items()}
         key = _completed_key(recipe, engine, params, base_dir, digests, upstream)
         if key is None:
             return None, None
@@ -622,7 +629,8 @@ def _publish_cached_job(keys: dict[str, str], storage_root: str, folder: str, co
     for stage_id, key in keys.items():
         restored = _restore(f"{storage_root}/{CACHE_FOLDER}/{key}", folder)
         if restored is None:
-            log.info("spark job: stage %s has no intact cached outputs (cache key %s): the job runs", stage_id, key)
+            log.info("spark job: stage %s has no intact cached outputs (cache key %s): the job runs",
+                     stage_id, key)
             return False
         stored.append(restored)
     commit_outputs(stored, context)
