@@ -244,3 +244,8 @@ def test_a_cache_on_s3_serves_another_working_directory(capsys, project, tmp_pat
     again = pipec_run(capsys, "--cache-dir", cache)
     assert set(outcomes(again).values()) == {"reused"}, [n for n in again["nodes"] if n["outcome"] != "reused"]
     assert outputs(elsewhere) == outputs(project) and again["metrics"] == first["metrics"]
+
+    local = sorted(p for p in (elsewhere / ".pipec/cache/objects").glob("*/*") if p.is_file())
+    local[0].chmod(0o644)
+    local[0].write_bytes(b"damaged")  # the local copy is replaced by the good one at the URL
+    assert set(outcomes(pipec_run(capsys, "--cache-dir", cache)).values()) == {"reused"}
