@@ -204,7 +204,8 @@ def cmd_run(args) -> int:
             with _recorded(args, program, ir, stated_params(ir, params, run), workdir) as record:
                 plan = _plan(args, ir, args.target)
                 _check_rerun(args.rerun, plan)
-                options = RunOptions(run=run, use_cache=not args.no_cache, rerun=frozenset(args.rerun))
+                options = RunOptions(run=run, use_cache=not args.no_cache, rerun=frozenset(args.rerun),
+                                     cache_dir=_cache_dir(args))
                 status = get_backend(args.target).run(plan, params, workdir, record, options)
                 record.exit_code = status
         except KeyboardInterrupt as exc:
@@ -254,6 +255,22 @@ def _terminate_like_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def _cache_dir(args) -> str | None:
+    """Where the output cache lives: `--cache-dir`, else $PIPEC_CACHE_DIR, else None (the working
+    directory's .pipec/cache/); a URL must name a file system fsspec knows."""
+    from pipec.cache.remote import CACHE_DIR_VARIABLE
+
+    location = args.cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or None
+    if location and "://" in location:
+        from fsspec.core import url_to_fs
+
+        try:
+            url_to_fs(location)
+        except (ValueError, ImportError) as exc:
+            raise UsageError(f"--cache-dir {location}: {exc}") from None
+    return location
+
+
 def _check_rerun(names: list[str], plan) -> None:
     """`--rerun` names nodes of the plan (an id or a binding)."""
     from pipec.backends.local.reuse import known_nodes
@@ -274,7 +291,7 @@ def cmd_status(args) -> int:
     for name, ir in _select(program, args.pipeline).items():
         plan = _plan(args, ir, "local")
         params = {s.name: s.default for s in ir.params}
-        reuse = Reuse(plan, params, Path(args.workdir or "."))
+        reuse = Reuse(plan, params, Path(args.workdir or "."), cache_dir=_cache_dir(args))
         nodes = [{"node": node_id, "binding": ir.node(node_id).binding, "step": ir.node(node_id).step,
                   "stage": stage.id, "outcome": "reuse" if reuse.decisions[stage.id].reuse else "rerun",
                   "reasons": reuse.decisions[stage.id].reasons}
@@ -470,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(what it computes is still stored for later runs)")
     p.add_argument("--rerun", action="append", default=[], metavar="NODE", help="compute NODE (a name or "
                    "node id) and everything that depends on it again; may be repeated")
+    p.add_argument("--cache-dir", metavar="URL", help="where node outputs are cached: a folder or an fsspec "
+                   "URL such as s3://bucket/cache (default: $PIPEC_CACHE_DIR, else .pipec/cache in the working "
+                   "directory, which also keeps a local copy of what a URL's cache served)")
     _common(p, optimize=True, target=True)
     p.set_defaults(func=cmd_run)
 
@@ -478,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", metavar="DIR", help="where relative paths resolve (default: .)")
     p.add_argument("--pipeline", metavar="NAME", help="only this pipeline of the file")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--cache-dir", metavar="URL", help="the output cache, as for `pipec run`")
     _common(p, optimize=True)
     p.set_defaults(func=cmd_status, target="local")
 

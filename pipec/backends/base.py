@@ -37,11 +37,12 @@ class RunObserver(Protocol):
 class RunOptions:
     """What `pipec run` asks of a run besides its plan and params: the run context's values
     (`runtime_contract.run_context`), and whether stored results may be reused (backends that
-    keep none ignore it)."""
+    keep none ignore it), and where they are stored (None: the working directory's `.pipec/cache/`)."""
 
     run: dict[str, str]
     use_cache: bool = True
     rerun: frozenset[str] = frozenset()
+    cache_dir: str | None = None
 
 
 def stated_params(ir: IR, params: dict[str, Any], run: dict[str, str]) -> dict[str, Any]:

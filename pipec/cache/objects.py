@@ -84,6 +84,9 @@ class ObjectStore:
         kind = "dir" if source.is_dir() else "file"
         digest = tree_digest(source) if kind == "dir" else file_digest(source)
         target = self.object_path(digest)
+        stored = Entry(key=key, digest=digest, size=path_size(source), kind=kind, created=0, last_used=0)
+        if target.exists() and self._problem(stored, self.digests.digest) is not None:
+            _remove(target)  # a damaged object (edited in place): replaced, or it would stay a miss forever
         if not target.exists():
             tmp = self._tmp()
             if kind == "dir":

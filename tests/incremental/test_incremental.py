@@ -231,3 +231,21 @@ def test_a_python_step_with_cache_false_and_its_downstream_run_every_time(capsys
     assert "input scaled is computed again on every run" in reasons(record, "model")
     step = next(n for n in status(capsys)["nodes"] if n["binding"] == "scaled")
     assert step["outcome"] == "rerun" and step["reasons"] == ["scaled is never reused (cache=false)"]
+
+
+def test_a_cache_on_s3_serves_another_working_directory(capsys, project, tmp_path, monkeypatch, s3_bucket):
+    """`--cache-dir` at an fsspec URL: a run in another folder with the same files reuses every
+    node, its model folder and outputs downloaded from S3 (checked against their digests)."""
+    cache = f"s3://{s3_bucket}/cache"
+    first = pipec_run(capsys, "--cache-dir", cache)
+    assert set(outcomes(first).values()) == {"ran"}
+    elsewhere = write_project(tmp_path / "elsewhere")
+    monkeypatch.chdir(elsewhere)
+    again = pipec_run(capsys, "--cache-dir", cache)
+    assert set(outcomes(again).values()) == {"reused"}, [n for n in again["nodes"] if n["outcome"] != "reused"]
+    assert outputs(elsewhere) == outputs(project) and again["metrics"] == first["metrics"]
+
+    local = sorted(p for p in (elsewhere / ".pipec/cache/objects").glob("*/*") if p.is_file())
+    local[0].chmod(0o644)
+    local[0].write_bytes(b"damaged")  # the local copy is replaced by the good one at the URL
+    assert set(outcomes(pipec_run(capsys, "--cache-dir", cache)).values()) == {"reused"}

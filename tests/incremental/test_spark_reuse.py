@@ -1,7 +1,8 @@
 """Incremental reruns on Spark (docs/runs.md): the stage keys are computed before the job starts,
-a job whose outputs are all up to date is not started and its run is recorded as reused, and
-anything stale (an input, a deleted output, --no-cache, --rerun) runs the whole job. The job is
-replaced by a stand-in that counts its runs; the last test runs the real one."""
+a job whose outputs are all up to date is not started and its run is recorded as reused (an output
+deleted or edited is restored from the cache), and anything stale (an input, a param, --no-cache,
+--rerun) runs the whole job. The job is replaced by a stand-in that counts its runs; the last test
+runs the real one."""
 from __future__ import annotations
 
 import json
@@ -90,7 +91,7 @@ def test_an_unchanged_rerun_does_not_start_the_job_and_is_recorded_as_reused(cap
     assert {p: p.stat().st_mtime_ns for p in (project / "out").iterdir()} == written
 
 
-def test_a_changed_input_param_or_output_runs_the_whole_job_and_says_why(capsys, project, jobs):
+def test_a_changed_input_or_param_runs_the_whole_job_and_a_deleted_output_is_restored(capsys, project, jobs):
     spark_run(capsys)
     (project / "in.csv").write_text(DATA + "0.5,true\n")
     record, _ = spark_run(capsys)
@@ -98,11 +99,12 @@ def test_a_changed_input_param_or_output_runs_the_whole_job_and_says_why(capsys,
     record, _ = spark_run(capsys, "-p", "min_x=0.5")
     assert len(jobs) == 3 and "param min_x changed 0 -> 0.5" in reasons(record)
     (project / "out/counts.csv").unlink()
-    record, _ = spark_run(capsys, "-p", "min_x=0.5")
-    assert len(jobs) == 4 and "output out/counts.csv differs from the stored one" in reasons(record)
+    record, err = spark_run(capsys, "-p", "min_x=0.5")
+    assert len(jobs) == 3 and "output out/counts.csv differs from the stored one: restored" in reasons(record)
+    assert "restored" in err and outcomes(record) == {"reused"}
     assert (project / "out/counts.csv").read_text() == "y,n\ntrue,3\n"
     spark_run(capsys, "-p", "min_x=0.5")
-    assert len(jobs) == 4
+    assert len(jobs) == 3
 
 
 def test_no_cache_and_rerun_start_the_job(capsys, project, jobs):
@@ -122,4 +124,57 @@ def test_the_real_job_is_skipped_when_its_outputs_are_up_to_date(capsys, project
     assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == written
     (project / "out/kept.csv").write_text("edited by hand\n")
     record, err = spark_run(capsys)
-    assert "not started" not in err and {p.name: p.read_bytes() for p in (project / "out").iterdir()} == written
+    assert "the Spark job was not started" in err and "restored" in err
+    assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == written
+
+
+def project_in(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "job.pipe").write_text(PIPELINE)
+    (folder / "in.csv").write_text(DATA)
+    return folder
+
+
+def spark_run_in(capsys, folder: Path, *argv: str) -> str:
+    code, _, err = run(capsys, "run", str(folder / "job.pipe"), "--workdir", str(folder), "--target", "spark", *argv)
+    assert code == 0, err
+    return err
+
+
+def test_a_cache_on_s3_serves_another_working_directory_without_starting_spark(capsys, project, s3_bucket):
+    """The real job runs once in one working directory; in another, with the same data and the
+    same --cache-dir on S3, its outputs come from the cache and Spark is not started."""
+    cache = f"s3://{s3_bucket}/pipec-cache"
+    first = project_in(project / "a")
+    err = spark_run_in(capsys, first, "--cache-dir", cache)
+    assert "running job as a local Spark job" in err
+    written = {p.name: p.read_bytes() for p in (first / "out").iterdir()}
+    import fsspec
+
+    assert fsspec.filesystem("s3").find(f"{s3_bucket}/pipec-cache/entries")  # stored on S3
+
+    second = project_in(project / "b")
+    err = spark_run_in(capsys, second, "--cache-dir", cache)
+    assert "the Spark job was not started" in err and "running job" not in err
+    assert {p.name: p.read_bytes() for p in (second / "out").iterdir()} == written
+
+
+def test_a_missing_or_damaged_object_in_the_s3_cache_is_never_used(capsys, project, jobs, s3_bucket, monkeypatch):
+    import fsspec
+
+    monkeypatch.setenv("PIPEC_CACHE_DIR", f"s3://{s3_bucket}/cache")
+    spark_run_in(capsys, project_in(project / "a"))
+    assert len(jobs) == 1
+    s3 = fsspec.filesystem("s3")
+    objects = sorted(s3.find(f"{s3_bucket}/cache/objects"))
+    s3.pipe_file(objects[0], b"damaged")  # same key, other content
+    spark_run_in(capsys, project_in(project / "b"))
+    assert len(jobs) == 2, "a damaged object was trusted"
+    spark_run_in(capsys, project_in(project / "c"))
+    assert len(jobs) == 2, "the second run stored its outputs again"
+    assert (project / "c" / "out" / "counts.csv").read_bytes() == (project / "a" / "out" / "counts.csv").read_bytes()
+
+
+def test_a_cache_dir_fsspec_does_not_know_is_a_usage_error(capsys, project):
+    code, _, err = run(capsys, "run", "job.pipe", "--target", "spark", "--cache-dir", "nosuchfs://x/cache")
+    assert code == 2 and "--cache-dir nosuchfs://x/cache" in err

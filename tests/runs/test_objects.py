@@ -59,6 +59,18 @@ def test_an_unknown_key_a_missing_object_or_a_changed_object_is_a_miss(tmp_path,
     assert [p.problem for p in store.verify()] == ["object missing"]
 
 
+def test_storing_again_replaces_a_damaged_object(tmp_path, store):
+    """The recompute after a miss on a changed object stores an intact one, so the next run hits."""
+    source = output(tmp_path, "x.csv", "a\n1\n")
+    store.put(KEY_A, source)
+    obj = store.get(KEY_A)
+    obj.chmod(0o644)
+    obj.write_text("a\n2\n")
+    assert store.get(KEY_A) is None
+    store.put(KEY_A, source)
+    assert store.get(KEY_A).read_text() == "a\n1\n" and store.verify() == []
+
+
 def test_keys_are_hex_so_they_cannot_name_a_path(tmp_path, store):
     with pytest.raises(ValueError, match="not a cache key"):
         store.put("../../etc", output(tmp_path, "x.csv", "a\n"))

@@ -161,9 +161,24 @@ def support_copy(source: Path) -> str:
 
 
 def _spark_files(plan: Plan, support: Path) -> list[Path]:
-    """The standalone Spark job (it embeds its own runtime)."""
+    """The standalone Spark job (it embeds its own runtime) with its stages' key recipes (each
+    with the values it reads from other stages and the sinks it writes), the commit protocol
+    that publishes cached sinks and the stat cache of file digests."""
+    from pipec.backends.spark.reuse import SPARK_LIBRARIES
+    from pipec.cache import digests
+
     job = get_backend(ENGINES["spark"]).job_source(plan)
-    return [_write(support / spark_job_file(plan.ir.pipeline), job)]
+    recipes = {"libraries": list(SPARK_LIBRARIES), "order": [s.id for s in plan.ordered_stages],
+               "stages": {s.id: {**_recipe(plan, s),
+                                 "reads": {i: plan.stage_of(i).id for i in plan.stage_inputs(s)},
+                                 "sinks": {n.id: n.args.path for n in map(plan.ir.node, s.nodes)
+                                           if n.is_sink and not n.spec.external}}
+                          for s in plan.stages}}
+    keys_file = spark_job_file(plan.ir.pipeline)[:-len(".py")] + task_io.RECIPES_SUFFIX
+    return [_write(support / spark_job_file(plan.ir.pipeline), job),
+            _write(support / keys_file, json.dumps(recipes, indent=1, sort_keys=True) + "\n"),
+            _copy(Path(commit_protocol.__file__), support / f"{task_io.COMMIT_MODULE}.py"),
+            _copy(Path(digests.__file__), support / f"{task_io.DIGESTS_MODULE}.py")]
 
 
 def _reserved_param_errors(ir: IR) -> list[Diagnostic]:

@@ -15,8 +15,7 @@ import jinja2
 from pipec.backends.airflow.lineage import DIRECTIONS, declares, lineage_file
 from pipec.backends.airflow.params import (INTERVAL_TIMETABLE, builtin_param_calls, call_source,
                                            dag_arguments, param_call, param_ranges, py_literal)
-from pipec.backends.airflow.task_io import (CACHE_RETENTION_PARAM, KEEP_PARAM, RETENTION_PARAM, STORAGE_ROOT_PARAM,
-                                            TASK_IO_MODULE)
+from pipec.backends.airflow.task_io import KEEP_PARAM, RETENTION_PARAM, TASK_IO_MODULE
 
 # the environment variables that set, where a DAG is deployed, its base and storage root
 BASE_DIR_VARIABLE = "PIPEC_BASE_DIR"
@@ -157,9 +156,8 @@ def render_dag(plan: Plan, *, base_dir: str | None = None, storage_root: str | N
     ranges = param_ranges(ir)
     params = {py_literal(p.name): param_call(p, indent=8, range_=ranges.get(p.name)) for p in ir.params}
     builtins = builtin_param_calls(indent=8)
-    if engine == "spark":  # one task: nothing to hand over between tasks
-        for name in (STORAGE_ROOT_PARAM, KEEP_PARAM, RETENTION_PARAM, CACHE_RETENTION_PARAM):
-            del builtins[name]
+    if engine == "spark":  # one task: nothing to hand over between tasks, only the cache under storage_root
+        del builtins[KEEP_PARAM], builtins[RETENTION_PARAM]
     params.update({py_literal(name): call for name, call in builtins.items()})
     template = {"polars": "dag.py.j2", "spark": "dag_spark.py.j2"}[engine]
     arguments = dag_arguments(ir.options, data_intervals=ir.uses_run_context())

@@ -95,8 +95,7 @@ def builtin_param_calls(indent: int = 0) -> dict[str, str]:
                           "run's clean_up removes older ones."),
         CACHE_RETENTION_PARAM: (repr(CACHE_RETENTION_DEFAULT), ["integer", "string"], "How long an entry of the "
                                 "stage cache under {storage_root}/cache/ that this DAG used last is kept unused "
-                                "(a duration such as 30d, or seconds); a successful run's clean_up removes "
-                                "older ones."),
+                                "(a duration such as 30d, or seconds); a successful run removes older ones."),
     }
     return {name: _param_source(default, {"type": kind, "description": text}, indent, default_source=True)
             for name, (default, kind, text) in descriptions.items()}

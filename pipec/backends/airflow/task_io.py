@@ -302,41 +302,70 @@ def stage_cache_key(stages_module: str, stage_id: str, params: dict[str, Any], b
     an upstream value has no key (it is computed again on every run), or a source is not a file
     here. The parts are those of a local run's key (pipec/backends/local/stage_keys.py); the
     engine is the runtime beside this file and the libraries installed where the task runs."""
-    from importlib import metadata, util
+    from importlib import util
 
-    try:
-        with open(util.find_spec(stages_module).origin[:-len(".py")] + RECIPES_SUFFIX, encoding="utf-8") as handle:
-            recipes = json.load(handle)
-        recipe, libraries = recipes["stages"][stage_id], recipes["libraries"]
-    except (OSError, KeyError, ValueError):  # compiled without keys
+    recipes = _recipes(util.find_spec(stages_module).origin)
+    if recipes is None or stage_id not in recipes["stages"]:  # compiled without keys
         return None, None
+    recipe = recipes["stages"][stage_id]
     if recipe["never_reused"] or any("key" not in available[node_id] for node_id in reads):
         return None, None
-    digests = importlib.import_module(DIGESTS_MODULE).StatCache(os.path.join(base_dir, ".pipec", "digests.json"))
-    inputs = {}
-    for template in recipe["sources"]:
-        path = os.path.join(base_dir, os.path.expanduser(contract.substitute(template, params)))
-        if "://" in path:
-            return None, None
-        try:
-            inputs[os.path.relpath(os.path.realpath(path), os.path.realpath(base_dir))] = digests.digest(path)
-        except OSError:  # the stage reports it
-            return None, None
+    digests = _stat_cache(base_dir)
+    engine = _engine_digest([util.find_spec(module).origin for module in (RUNTIME_MODULE, CONTRACT_MODULE)],
+                            recipes["libraries"])
+    key = _completed_key(recipe, engine, params, base_dir, digests,
+                         {node_id: available[node_id]["key"] for node_id in reads})
+    return (key, digests) if key is not None else (None, None)
+
+
+def _recipes(module_file: str) -> dict[str, Any] | None:
+    """The key recipes compiled beside a module (`<module>_keys.json`); None without them."""
+    try:
+        with open(module_file[:-len(".py")] + RECIPES_SUFFIX, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _stat_cache(base_dir: str) -> Any:
+    return importlib.import_module(DIGESTS_MODULE).StatCache(os.path.join(base_dir, ".pipec", "digests.json"))
+
+
+def _engine_digest(files: list[str], libraries: list[str]) -> str:
+    """What runs the stage besides its code: the source of `files` and the versions of the
+    `libraries` installed where the task runs."""
+    from importlib import metadata
+
     engine = hashlib.sha256()
-    for module in (RUNTIME_MODULE, CONTRACT_MODULE):
-        with open(util.find_spec(module).origin, "rb") as handle:
+    for file in files:
+        with open(file, "rb") as handle:
             engine.update(handle.read())
     for library in libraries:
         try:
             engine.update(f"\0{library}={metadata.version(library)}".encode())
         except metadata.PackageNotFoundError:
             engine.update(f"\0{library}=-".encode())
-    key = contract.stage_key({
-        "code": recipe["code"], "engine": engine.hexdigest(), "inputs": inputs, "modules": {},
+    return engine.hexdigest()
+
+
+def _completed_key(recipe: dict[str, Any], engine: str, params: dict[str, Any], base_dir: str, digests: Any,
+                   upstream: dict[str, str]) -> str | None:
+    """A stage's key from its recipe and this run's values; None when a source is not a file
+    here or cannot be read (the stage reports it)."""
+    inputs = {}
+    for template in recipe["sources"]:
+        path = os.path.join(base_dir, os.path.expanduser(contract.substitute(template, params)))
+        if "://" in path:
+            return None
+        try:
+            inputs[os.path.relpath(os.path.realpath(path), os.path.realpath(base_dir))] = digests.digest(path)
+        except OSError:
+            return None
+    return contract.stage_key({
+        "code": recipe["code"], "engine": engine, "inputs": inputs, "modules": {},
         # base_dir too: sinks resolve against it, and a storage root may serve several deployments
         "params": {**{name: params.get(name) for name in recipe["params"]}, BASE_DIR_PARAM: os.path.realpath(base_dir)},
-        "upstream": {node_id: available[node_id]["key"] for node_id in reads}})
-    return key, digests
+        "upstream": upstream})
 
 
 def _files_of(fs, path: str) -> list[str]:
@@ -381,9 +410,14 @@ def _restore(cached: str, folder: str) -> dict[str, dict[str, Any]] | None:
     try:
         manifest = json.loads(fs.cat_file(f"{root}/{MANIFEST}"))
         for relative, digest in manifest["files"].items():
-            data = fs.cat_file(f"{root}/{relative}")
-            if hashlib.sha256(data).hexdigest() != digest:
-                log.warning("the cached %s/%s is damaged: the stage runs", cached, relative)
+            try:
+                data = fs.cat_file(f"{root}/{relative}")
+            except FileNotFoundError:
+                data = None
+            if data is None or hashlib.sha256(data).hexdigest() != digest:
+                log.warning("the cached %s/%s is %s: the stage runs", cached, relative,
+                            "missing" if data is None else "damaged")
+                _remove(cached)  # so that the stage's outputs are stored again
                 return None
             _write_atomically(f"{folder}/{relative}", lambda f, data=data: f.write(data))
     except (OSError, ValueError, KeyError):
@@ -624,9 +658,8 @@ def clean_up(context: dict[str, Any], now: float | None = None) -> None:
     """The DAG's last task: remove the run's folder of stage outputs and parked sinks, unless
     the run's `keep_intermediates` param says to keep it; then the folders of this DAG's other
     runs that nothing has written to for `failed_run_retention` (runs that failed and were not
-    cleared; a run in progress writes to its folder); then the cache entries that this DAG used
-    last (or that nobody marked) and that nobody used for `cache_retention`, and the leftovers of
-    interrupted stores (`StageCacheListing.prune`). A failure to remove is only logged."""
+    cleared; a run in progress writes to its folder); then the cache (`prune_cache`). A failure
+    to remove is only logged."""
     from fsspec.core import url_to_fs
 
     params = context["params"]
@@ -646,6 +679,14 @@ def clean_up(context: dict[str, Any], now: float | None = None) -> None:
             if other.rstrip("/") != path and fs.isdir(other) and now - _last_written(fs, other) > retention:
                 log.info("removing %s: a run not finished for longer than %s", other, params.get(RETENTION_PARAM))
                 _remove(fs.unstrip_protocol(other))
+    prune_cache(params[STORAGE_ROOT_PARAM], dag_id, cache_retention, kept_for, now)
+
+
+def prune_cache(storage_root: str, dag_id: str, cache_retention: int, kept_for: Any, now: float | None = None) -> None:
+    """Remove the cache entries that this DAG used last (or that nobody marked) and that nobody
+    used for `cache_retention` seconds (the param's value `kept_for`), and the leftovers of
+    interrupted stores (`StageCacheListing.prune`). A failure to remove is only logged."""
+    now = time.time() if now is None else now
 
     def unused(entry: CacheEntry) -> str | None:
         if entry.used_last_by(dag_id) and now - entry.last_used > cache_retention:
@@ -653,9 +694,9 @@ def clean_up(context: dict[str, Any], now: float | None = None) -> None:
         return None
 
     try:
-        StageCacheListing(params[STORAGE_ROOT_PARAM]).prune(unused, now)
+        StageCacheListing(storage_root).prune(unused, now)
     except OSError as exc:
-        log.warning("could not prune the cache under %s: %s", params[STORAGE_ROOT_PARAM], exc)
+        log.warning("could not prune the cache under %s: %s", storage_root, exc)
 
 
 def _last_written(fs, folder: str) -> float:
@@ -692,9 +733,37 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
 
     `spark-submit` is used when SPARK_HOME says where a Spark installation (and its cluster
     configuration) lives; otherwise the job runs on the local Spark that pyspark bundles.
+
+    Incremental runs: the task first completes the key of every stage of the job (`job_cache_keys`).
+    When {storage_root}/cache holds every stage's entry intact, Spark is not started: the stored
+    sinks are published with the commit protocol and the task ends as success. Otherwise the whole
+    job runs, and after it succeeded each stage's sinks are stored under its key.
     """
     params = dict(context["params"])
     base_dir = params.pop(BASE_DIR_PARAM)
+    storage_root = params.pop(STORAGE_ROOT_PARAM, None)
+    kept_for = params.pop(CACHE_RETENTION_PARAM, CACHE_RETENTION_DEFAULT)
+    cache_retention = duration_seconds(CACHE_RETENTION_PARAM, kept_for)
+    folder = run_folder(storage_root, context["dag"].dag_id, context["run_id"]) if storage_root else None
+    values = {**params, **run_values(context)}  # what the job's paths and steps read
+    keys, digests = job_cache_keys(job, values, base_dir) if folder else (None, None)
+    try:
+        if keys is not None and _publish_cached_job(keys, storage_root, folder, context):
+            log.info("spark job %s reused: every output is up to date, Spark was not started",
+                     os.path.basename(job))
+        else:
+            _submit(job, params, base_dir, context)
+            if keys is not None:
+                _store_job(job, keys, values, base_dir, storage_root, folder, context)
+        if keys is not None:
+            digests.save()
+            prune_cache(storage_root, context["dag"].dag_id, cache_retention, kept_for)
+    finally:
+        if folder is not None:
+            _remove(folder)
+
+
+def _submit(job: str, params: dict[str, Any], base_dir: str, context: dict[str, Any]) -> None:
     spark_submit = os.path.join(os.environ.get("SPARK_HOME", ""), "bin", "spark-submit")
     use_spark_submit = bool(os.environ.get("SPARK_HOME")) and shutil.which(spark_submit) is not None
     command = [spark_submit if use_spark_submit else sys.executable, job]
@@ -709,3 +778,77 @@ def run_spark_job(job: str, context: dict[str, Any]) -> None:
         message = lines[-1] if lines else f"exit status {done.returncode}"
         log.error("%s spark job %s failed: %s", FAILURE_MARK, os.path.basename(job), message)
         raise StageFailed(message)
+
+
+def job_cache_keys(job: str, params: dict[str, Any], base_dir: str) -> tuple[dict[str, str] | None, Any]:
+    """The key of every stage of a Spark job for this run, in the job's order, and the stat cache
+    that digested its inputs; None when the job is never reused: compiled without recipes, a
+    stage is never reused, a source or sink is not a file here. The parts are those of a stage
+    task's key, with the job file (which embeds the Spark runtime) as the engine's source."""
+    recipes = _recipes(job)
+    if recipes is None:
+        return None, None
+    stages = [recipes["stages"][stage_id] for stage_id in recipes["order"]]
+    try:
+        targets = [_sink_target(template, params, base_dir) for stage in stages for template in stage["sinks"].values()]
+    except contract.PipelineRunError:  # a path naming no param: the job reports it
+        return None, None
+    if any(stage["never_reused"] for stage in stages) or any("://" in target for target in targets):
+        return None, None  # (a sink at a URL: the task cannot copy it into the cache here)
+    digests = _stat_cache(base_dir)
+    engine = _engine_digest([job], recipes["libraries"])
+    keys: dict[str, str] = {}
+    for stage_id in recipes["order"]:
+        recipe = recipes["stages"][stage_id]
+        upstream = {node_id: contract.value_key(keys[producer], node_id)
+                    for node_id, producer in recipe["reads"].items()}
+        key = _completed_key(recipe, engine, params, base_dir, digests, upstream)
+        if key is None:
+            return None, None
+        keys[stage_id] = key
+    return keys, digests
+
+
+def _sink_target(template: str, params: dict[str, Any], base_dir: str) -> str:
+    """Where the Spark job writes a sink (its runtime resolves a relative path in base_dir)."""
+    return os.path.join(base_dir, contract.substitute(template, params))
+
+
+def _publish_cached_job(keys: dict[str, str], storage_root: str, folder: str, context: dict[str, Any]) -> bool:
+    """Copy every stage's stored sinks from the cache into the run folder and publish them all or
+    nothing; False (nothing published) when a stage has no intact entry."""
+    stored = []
+    for stage_id, key in keys.items():
+        restored = _restore(f"{storage_root}/{CACHE_FOLDER}/{key}", folder)
+        if restored is None:
+            log.info("spark job: stage %s has no intact cached outputs (cache key %s): the job runs",
+                     stage_id, key)
+            return False
+        stored.append(restored)
+    for stage_id, key in keys.items():
+        mark_used(f"{storage_root}/{CACHE_FOLDER}/{key}", context["dag"].dag_id, context["run_id"], stage_id)
+    commit_outputs(stored, context)
+    return True
+
+
+def _store_job(job: str, keys: dict[str, str], params: dict[str, Any], base_dir: str, storage_root: str,
+               folder: str, context: dict[str, Any]) -> None:
+    """After a successful job: each stage's sinks, as the job committed them, into the cache
+    under the stage's key (a stage without sinks gets an empty entry: its key was met)."""
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(folder)
+    recipes = _recipes(job)
+    for stage_id, key in keys.items():
+        saved = {}
+        try:
+            for node_id, template in recipes["stages"][stage_id]["sinks"].items():
+                target = _sink_target(template, params, base_dir)
+                fs.makedirs(f"{path}/sinks", exist_ok=True)
+                fs.put(target, f"{path}/sinks/{node_id}", recursive=os.path.isdir(target))
+                saved[node_id] = {"path": f"{folder}/sinks/{node_id}", "kind": "sink", "target": target, "rows": None}
+        except OSError as exc:  # only costs a later rerun
+            log.warning("could not store the sinks of stage %s in the cache: %s", stage_id, exc)
+            continue
+        _store(f"{storage_root}/{CACHE_FOLDER}/{key}", folder, saved)
+        mark_used(f"{storage_root}/{CACHE_FOLDER}/{key}", context["dag"].dag_id, context["run_id"], stage_id)

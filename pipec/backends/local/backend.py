@@ -49,7 +49,7 @@ class LocalBackend:
                         self.capabilities.engine) as events:
             result = record.result = run_plan(
                 plan, {**params, **options.run}, workdir, on_event=lambda e: (progress(e), record.on_event(e), events.on_event(e)),
-                use_cache=options.use_cache, rerun=options.rerun)
+                use_cache=options.use_cache, rerun=options.rerun, cache_dir=options.cache_dir)
             events.completed(result)
         try:
             print(format_summary(result))

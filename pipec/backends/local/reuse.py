@@ -25,7 +25,8 @@ from typing import Any
 
 from pipec.backends.local.stage_keys import StageKey, input_digests, stage_keys, stale_reasons
 from pipec.cache.digests import StatCache
-from pipec.cache.objects import ObjectStore
+from pipec.cache.objects import CACHE_DIR
+from pipec.cache.remote import cache_store
 from pipec.compiler.plan import Plan, Stage
 from pipec.compiler.types import ModelType, TableType
 
@@ -49,14 +50,15 @@ class Reuse:
     """The reuse decisions of one run and the object store behind them."""
 
     def __init__(self, plan: Plan, params: dict[str, Any], workdir: Path | str, *, use_cache: bool = True,
-                 rerun: frozenset[str] = frozenset(), engine: str | None = None, state: str = ""):
+                 rerun: frozenset[str] = frozenset(), engine: str | None = None, state: str = "",
+                 cache_dir: str | None = None):
         self.plan = plan
         self.workdir = Path(workdir)
         self.params = params
-        self.store = ObjectStore.in_workdir(self.workdir)
+        self.store = cache_store(self.workdir, cache_dir)
         self.digests = StatCache.in_workdir(self.workdir)
         self.keys = stage_keys(plan, params, self.workdir, self.digests, engine)
-        self.state_file = self.store.root / STATE_DIR / f"{plan.ir.pipeline}{state}.json"
+        self.state_file = self.workdir / CACHE_DIR / STATE_DIR / f"{plan.ir.pipeline}{state}.json"
         self.before = _read_json(self.state_file) or {}
         forced = forced_stages(plan, rerun)
         self.decisions = {s.id: self._decide(s, use_cache, forced) for s in plan.ordered_stages}

@@ -99,9 +99,10 @@ class _ScheduledContext(rt.RunContext):
 
 def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
              on_event: Callable[[Event], None] | None = None, *, use_cache: bool = True,
-             rerun: frozenset[str] = frozenset()) -> RunResult:
+             rerun: frozenset[str] = frozenset(), cache_dir: str | None = None) -> RunResult:
     """Run every stage that cannot be reused (pipec/backends/local/reuse.py; `use_cache=False`
-    reuses nothing, `rerun` names nodes to run again with what depends on them); sinks are
+    reuses nothing, `rerun` names nodes to run again with what depends on them, `cache_dir` is
+    where outputs are cached, default the working directory's .pipec/cache/); sinks are
     committed only when all stages succeeded, and then the measurements of a run that reused
     nothing are merged into the pipeline's statistics under `workdir`.
 
@@ -121,7 +122,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         if tables := run_items(ir):
             rt.check_databases(ctx, tables)
         check_saved_models(plan, ctx)
-        reuse = Reuse(plan, ctx.params, workdir, use_cache=use_cache, rerun=rerun)
+        reuse = Reuse(plan, ctx.params, workdir, use_cache=use_cache, rerun=rerun, cache_dir=cache_dir)
         to_run = [stage for stage in plan.ordered_stages if not reuse.decisions[stage.id].reuse]
         imports = prefetch_imports(plan, to_run)
         namespace = _stage_functions(plan) if to_run else {}  # a full hit needs neither polars nor the code

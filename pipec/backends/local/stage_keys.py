@@ -34,7 +34,7 @@ from pipec.runtime_contract import stage_key, value_key
 
 ENGINE_LIBRARIES = ("polars", "scikit-learn", "numpy", "pandas", "pyarrow", "joblib")
 _PARAM_READ = re.compile(r"""params\[("(?:[^"\\]|\\.)*")\]""")
-_PATH_PARAM = re.compile(r"\$\{(\w+)\}")
+_PATH_PARAM = re.compile(r"\$\{([\w.]+)\}")  # `${out_dir}`, `${run.date}`
 
 
 @dataclass

@@ -52,7 +52,7 @@ class SparkBackend:
         in `workdir`; the job prints its own progress and errors (it exits 1 on bad data, as a
         local run does). A job whose outputs are all up to date is not started (spark/reuse.py)."""
         from pipec.backends.scratch import scratch_folder
-        from pipec.backends.spark.reuse import job_reuse, remember_job, report_reused, up_to_date
+        from pipec.backends.spark.reuse import job_reuse, remember_job, report_reused, restore_outputs, up_to_date
         from pipec.lineage.openlineage import run_events
 
         record.plan = plan
@@ -60,6 +60,8 @@ class SparkBackend:
         with scratch_folder("spark") as scratch, run_events(
                 plan, stated_params(plan.ir, params, options.run), workdir, record.run_id, self.capabilities.engine) as events:
             if up_to_date(reuse):
+                for path in restore_outputs(reuse, {**params, **options.run}, workdir):
+                    print(f"restored {path} from the cache", file=sys.stderr)
                 print(f"{plan.ir.pipeline}: every output is up to date; the Spark job was not started", file=sys.stderr)
                 report_reused(reuse, record)
                 events.completed()

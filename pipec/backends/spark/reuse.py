@@ -4,11 +4,13 @@
 The plan's stages get their keys from the local backend's key function, with Spark's
 implementation in place of the local runtime (the Spark runtime's source, pyspark's and the
 other engine libraries' versions), computed before the job starts. The job is skipped when every
-stage is up to date: its manifest is in the cache and every sink file still has the content
-stored for it. A job runs as a whole, so anything else (one stale stage, an output deleted or
-edited, `--no-cache`, `--rerun`) runs all of it; after it succeeded, its sinks are stored under
-their stages' keys. The cache is the working directory's `.pipec/cache/`, on the machine that
-runs `pipec run`.
+stage is up to date: its manifest is in the cache; a sink file that no longer has the content
+stored for it (deleted, edited, or never written in this working directory) is restored from the
+cache, as a local run restores it. A job runs as a whole, so anything else (one stale stage,
+`--no-cache`, `--rerun`) runs all of it; after it succeeded, its sinks are stored under their
+stages' keys. The cache is the working directory's `.pipec/cache/`, or `--cache-dir` (a folder,
+or any fsspec URL: pipec/cache/remote.py), which several working directories and machines can
+share.
 """
 from __future__ import annotations
 
@@ -27,12 +29,31 @@ RAN_WITH_THE_JOB = "ran with the rest of the Spark job"
 def job_reuse(plan: Plan, params: dict[str, Any], workdir: Path, options: RunOptions) -> Reuse:
     """The reuse decisions for `plan`'s stages as a Spark job runs them (`params` with the run context)."""
     return Reuse(plan, params, workdir, use_cache=options.use_cache, rerun=options.rerun,
-                 engine=runtime_version("pipec.backends.spark.runtime", SPARK_LIBRARIES), state=".spark")
+                 engine=runtime_version("pipec.backends.spark.runtime", SPARK_LIBRARIES), state=".spark",
+                 cache_dir=options.cache_dir)
 
 
 def up_to_date(reuse: Reuse) -> bool:
-    """Every stage can be reused and every sink file is the stored one: the job has nothing to do."""
-    return all(d.reuse and not d.sinks_to_restore for d in reuse.decisions.values())
+    """Every stage can be reused: the job has nothing to compute (`restore_outputs` puts back
+    the sink files that differ from the stored ones)."""
+    return all(d.reuse for d in reuse.decisions.values())
+
+
+def restore_outputs(reuse: Reuse, params: dict[str, Any], workdir: Path) -> list[str]:
+    """Commit the stored copy of every sink whose file differs from it, all or nothing, as a
+    local run does; returns their paths."""
+    from pipec.backends.local import runtime as rt
+
+    ctx = rt.RunContext(params, workdir=workdir)
+    try:
+        ctx.recover([node.args.path for node in reuse.plan.ir.sinks() if not node.spec.external])
+        for decision in reuse.decisions.values():
+            reuse.restore_sinks(decision, ctx)
+        if ctx.sinks:
+            ctx.commit()
+    finally:
+        ctx.abort()
+    return [sink["path"] for sink in ctx.sinks]
 
 
 def report_reused(reuse: Reuse, record: RunObserver) -> None:

@@ -210,8 +210,10 @@ def test_spark_engine_is_one_task_writing_every_asset(compile_pipe, tmp_path):
     (task,) = dag.tasks
     assert task.task_id == "spark_job"
     assert len(task.outlets) == 4
-    assert not {"storage_root", "keep_intermediates", "failed_run_retention", "cache_retention"} & set(dag.params)
+    assert not {"keep_intermediates", "failed_run_retention"} & set(dag.params)
+    assert {"storage_root", "cache_retention"} <= set(dag.params)  # where its cache lives, and for how long
     assert (dag_file.parent / SUPPORT_DIR / "sales_spark_job.py").exists()
+    assert (dag_file.parent / SUPPORT_DIR / "sales_spark_job_keys.json").exists()
 
 
 def test_a_param_named_like_an_added_one_is_a_compile_error():

@@ -3,6 +3,8 @@
 One task runs the whole pipeline as the standalone Spark job that pipec compiled for it
 (pipec_support/expressions_spark_job.py): Spark plans and fuses the stages itself, so
 cutting them into tasks would only add a Spark start-up and a Parquet round trip per task.
+When every stage of the job is up to date (its cache key, completed when the task starts,
+found intact under {storage_root}/cache/), Spark is not started: the stored outputs are published.
 Heavy libraries are imported inside the tasks, never when the DAG processor parses this file.
 Generated code: edit the pipeline and recompile instead of editing this file.
 """
@@ -88,6 +90,19 @@ def run_spark_job(context):
             BASE_DIR,
             type='string',
             description='Directory that relative source and sink paths resolve against.',
+        ),
+        'storage_root': Param(
+            STORAGE_ROOT,
+            type='string',
+            description=('Where tasks hand data to each other (a local path or any fsspec '
+                         'URI); each run writes under {storage_root}/{dag_id}/{run}/.'),
+        ),
+        'cache_retention': Param(
+            '30d',
+            type=['integer', 'string'],
+            description=('How long an entry of the stage cache under {storage_root}/cache/ '
+                         'that this DAG used last is kept unused (a duration such as 30d, or '
+                         'seconds); a successful run removes older ones.'),
         ),
     },
 )

@@ -122,7 +122,7 @@ def run_stage(stage_id, reads, writes, upstream, context):
             type=['integer', 'string'],
             description=('How long an entry of the stage cache under {storage_root}/cache/ '
                          'that this DAG used last is kept unused (a duration such as 30d, or '
-                         "seconds); a successful run's clean_up removes older ones."),
+                         'seconds); a successful run removes older ones.'),
         ),
     },
 )
