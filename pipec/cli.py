@@ -189,10 +189,14 @@ def _bytes(text: str | None) -> int | None:
 def cmd_run(args) -> int:
     program = _load(args.file, _params(args.param), "run")
     from pipec import _select
-    from pipec.backends.base import RunOptions, get_backend, stated_params
+    from pipec.backends.base import RunOptions, capabilities_of, get_backend, stated_params
 
     selected = _select(program, args.pipeline)
     workdir = Path(args.workdir or ".")
+    if not capabilities_of(args.target).run_cache_options and (args.no_cache or args.rerun or args.cache_dir):
+        raise UsageError(f"--no-cache, --rerun and --cache-dir do not apply to --target {args.target}: its tasks "
+                         "reuse what the cache under the storage root holds (`pipec cache gc --target "
+                         f"{args.target}` removes entries, so that their stages run again)")
     runs = {name: _run_values(args, ir.options.schedule if ir.uses_run_context() else None)
             for name, ir in selected.items()}
     finished: list[str] = []

@@ -21,6 +21,9 @@ class Capabilities:
     engine: str = "polars"
     # how the params given to `pipec run` reach the run (their origin in the run record)
     param_origin: str = "-p"
+    # `pipec run --no-cache / --rerun / --cache-dir` steer the run's reuse (False: the generated
+    # tasks decide it themselves, from the cache under their storage root)
+    run_cache_options: bool = True
     # a step that needs all rows at once (a `shuffle` step: join, aggregate, sort, distinct)
     # starts a new stage, because the engine exchanges data between workers there
     shuffle_ends_stage: bool = False

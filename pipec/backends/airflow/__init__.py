@@ -15,7 +15,7 @@ from pipec.backends.capabilities import Capabilities
 
 CAPABILITIES = Capabilities(
     name="airflow", cache_ends_stage=False, gate_ends_stage=True, fan_out_starts_stage=True,
-    param_origin="airflow conf",
+    param_origin="airflow conf", run_cache_options=False,
     granularity={"fine": {"shuffle_ends_stage": True, "cache_ends_stage": True},
                  "coarse": {"gate_ends_stage": False, "model_ends_stage": False}})
 

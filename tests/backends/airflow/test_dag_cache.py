@@ -10,6 +10,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from airflow_pipelines import SALES, SALES_REPORT, sales_frame, write_sales_data
 from pipec.backends.airflow.run import run_dag_file
 
@@ -156,3 +158,17 @@ def test_a_sink_path_holding_the_run_date_is_part_of_the_key(compile_pipe, airfl
         result = run_dag_file(dag_file, airflow_home=airflow_home, logical_date=day)
         assert result.ok, result.error
     assert sorted(p.name for p in (work / "out").iterdir()) == ["events_2013-01-01.csv", "events_2013-01-02.csv"]
+
+
+def test_run_options_that_steer_reuse_are_refused_for_airflow(tmp_path, capsys):
+    """A DAG's tasks decide reuse themselves: `pipec run --target airflow --no-cache` (or --rerun,
+    --cache-dir) would be silently ignored, so it is a usage error before anything runs."""
+    from pipec.cli import main
+
+    pipe = tmp_path / "sales.pipe"
+    pipe.write_text(SALES)
+    for option in (["--no-cache"], ["--rerun", "regions"], ["--cache-dir", str(tmp_path / "cache")]):
+        with pytest.raises(SystemExit) as exited:
+            main(["run", str(pipe), "--target", "airflow", "--workdir", str(tmp_path), *option])
+        assert exited.value.code == 2 and "do not apply to --target airflow" in capsys.readouterr().err
+    assert not (tmp_path / ".pipec" / "airflow").exists()
