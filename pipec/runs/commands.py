@@ -36,6 +36,8 @@ def add_commands(sub) -> None:
                    help="airflow: the stage cache of generated DAGs under their storage root (default: local)")
     p.add_argument("--storage-root", metavar="URL", help="airflow: the DAGs' storage root, a path or fsspec URL "
                    "(default: $PIPEC_STORAGE_ROOT, else <workdir>/.pipec/airflow, as `pipec run --target airflow`)")
+    p.add_argument("--cache-dir", metavar="DIR", help="local: the cache folder `pipec run --cache-dir` used "
+                   "(default: $PIPEC_CACHE_DIR, else <workdir>/.pipec/cache)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--keep-last", type=int, metavar="N",
                    help="gc: keep only what the N most recent runs used (airflow: the N of each DAG)")
@@ -200,10 +202,13 @@ def cmd_cache(args) -> int:
     if args.target == "local" and args.storage_root is not None:
         print("error: --storage-root goes with `--target airflow`", file=sys.stderr)
         return EXIT_USAGE
+    if args.cache_dir is not None and (args.target == "airflow" or args.storage_root is not None):
+        print("error: --cache-dir goes with the local cache, not `--target airflow`", file=sys.stderr)
+        return EXIT_USAGE
     try:
         store = _cache_store(args)
-    except ValueError as exc:  # a URL that names no file system fsspec knows
-        print(f"error: --storage-root {args.storage_root}: {exc}", file=sys.stderr)
+    except ValueError as exc:  # a URL that names no file system fsspec knows, or a cache at a URL
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         return _cache_action(args, store)
@@ -213,22 +218,31 @@ def cmd_cache(args) -> int:
 
 
 def _cache_store(args):
-    """The working directory's cache, or (`--target airflow`, `--storage-root`) the stage cache
+    """The working directory's cache (or the folder of `--cache-dir`, $PIPEC_CACHE_DIR), or
+    (`--target airflow`, `--storage-root`) the stage cache
     of generated DAGs under the storage root that a DAG compiled without --storage-root uses
     when run here: $PIPEC_STORAGE_ROOT, else <workdir>/.pipec/airflow."""
     import os
 
     if args.target is None and args.storage_root is None or args.target == "local":
-        from pipec.cache.objects import ObjectStore
+        from pipec.backends.commit import is_url
+        from pipec.cache.remote import CACHE_DIR_VARIABLE, cache_store
 
-        return ObjectStore.in_workdir(args.workdir or ".")
+        location = args.cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or None
+        if location and is_url(location):
+            raise ValueError(f"the cache at {location} is a URL: `pipec cache` works on a folder (the working "
+                             "directory's .pipec/cache/ holds the copy of what its runs used)")
+        return cache_store(args.workdir or ".", location)
     from pipec.backends.airflow.cache import StorageRootCache
     from pipec.backends.airflow.dagfile import STORAGE_ROOT_VARIABLE
 
     if args.storage_root is None:
         args.storage_root = (os.environ.get(STORAGE_ROOT_VARIABLE)
                              or os.path.join(args.workdir or ".", ".pipec", "airflow"))
-    return StorageRootCache(args.storage_root)
+    try:
+        return StorageRootCache(args.storage_root)
+    except ValueError as exc:
+        raise ValueError(f"--storage-root {args.storage_root}: {exc}") from None
 
 
 def _cache_action(args, store) -> int:

@@ -162,3 +162,21 @@ def test_cache_commands(capsys, tmp_path, store):
     assert code == 2 and "--older-than expected a duration" in err
     code, _, err = cli(capsys, "cache", "ls", "--keep-last", "2", "--workdir", str(tmp_path))
     assert code == 2 and "go with `pipec cache gc`" in err
+
+
+def test_cache_commands_work_on_the_folder_runs_were_given(capsys, tmp_path, monkeypatch):
+    """`--cache-dir` (or $PIPEC_CACHE_DIR, as `pipec run` reads it) names the cache that `ls`,
+    `verify` and `gc` work on; a cache at a URL is refused rather than answered from elsewhere."""
+    shared = ObjectStore(tmp_path / "shared")
+    shared.put(KEY_A, output(tmp_path, "x.csv", "a\n1\n"), run_id="r1")
+    code, out, _ = cli(capsys, "cache", "ls", "--cache-dir", str(tmp_path / "shared"), "--format", "json")
+    assert code == 0 and [e["key"] for e in json.loads(out)] == [KEY_A]
+    monkeypatch.setenv("PIPEC_CACHE_DIR", str(tmp_path / "shared"))
+    code, out, _ = cli(capsys, "cache", "gc", "--keep-last", "0", "--workdir", str(tmp_path / "elsewhere"),
+                       "--format", "json")
+    assert code == 0 and json.loads(out)["entries"] == 1 and shared.entries() == []
+    monkeypatch.setenv("PIPEC_CACHE_DIR", "s3://bucket/cache")
+    code, _, err = cli(capsys, "cache", "ls")
+    assert code == 2 and "is a URL" in err
+    code, _, err = cli(capsys, "cache", "ls", "--target", "airflow", "--cache-dir", str(tmp_path))
+    assert code == 2 and "--cache-dir goes with the local cache" in err
