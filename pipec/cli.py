@@ -262,9 +262,9 @@ def _terminate_like_interrupt() -> None:
 def _cache_dir(args) -> str | None:
     """Where the output cache lives: `--cache-dir`, else $PIPEC_CACHE_DIR, else None (the working
     directory's .pipec/cache/); a URL must name a file system fsspec knows."""
-    from pipec.cache.remote import CACHE_DIR_VARIABLE
+    from pipec.cache.remote import cache_location
 
-    location = args.cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or None
+    location = cache_location(args.cache_dir)
     if location and "://" in location:
         from fsspec.core import url_to_fs
 

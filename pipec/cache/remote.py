@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -23,6 +24,12 @@ from pipec.cache.objects import CACHE_DIR, Entry, ObjectStore
 
 CACHE_DIR_VARIABLE = "PIPEC_CACHE_DIR"
 log = logging.getLogger("pipec.cache")
+
+
+def cache_location(given: str | None) -> str | None:
+    """Where the output cache lives: `given` (`--cache-dir`), else $PIPEC_CACHE_DIR, else None
+    (the working directory's `.pipec/cache/`)."""
+    return given or os.environ.get(CACHE_DIR_VARIABLE) or None
 
 
 def cache_store(workdir: Path | str, cache_dir: str | None) -> ObjectStore:

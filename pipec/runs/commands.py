@@ -226,9 +226,9 @@ def _cache_store(args):
 
     if args.target is None and args.storage_root is None or args.target == "local":
         from pipec.backends.commit import is_url
-        from pipec.cache.remote import CACHE_DIR_VARIABLE, cache_store
+        from pipec.cache.remote import cache_location, cache_store
 
-        location = args.cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or None
+        location = cache_location(args.cache_dir)
         if location and is_url(location):
             raise ValueError(f"the cache at {location} is a URL: `pipec cache` works on a folder (the working "
                              "directory's .pipec/cache/ holds the copy of what its runs used)")

@@ -246,7 +246,7 @@ def run_stage(*, stages_module: str, stage_id: str, reads: dict[str, str], write
     for records in upstream:
         available.update(records or {})
     key, digests = stage_cache_key(stages_module, stage_id, params, base_dir, reads, available)
-    cached = f"{storage_root}/{CACHE_FOLDER}/{key}" if key else None
+    cached = cache_entry(storage_root, key) if key else None
     if cached is not None:
         restored = _restore(cached, folder)
         if restored is not None:
@@ -316,6 +316,11 @@ def stage_cache_key(stages_module: str, stage_id: str, params: dict[str, Any], b
     key = _completed_key(recipe, engine, params, base_dir, digests,
                          {node_id: available[node_id]["key"] for node_id in reads})
     return (key, digests) if key is not None else (None, None)
+
+
+def cache_entry(storage_root: str, key: str) -> str:
+    """Where the stage cache keeps the entry of `key`."""
+    return f"{storage_root}/{CACHE_FOLDER}/{key}"
 
 
 def _recipes(module_file: str) -> dict[str, Any] | None:
@@ -819,14 +824,14 @@ def _publish_cached_job(keys: dict[str, str], storage_root: str, folder: str, co
     nothing; False (nothing published) when a stage has no intact entry."""
     stored = []
     for stage_id, key in keys.items():
-        restored = _restore(f"{storage_root}/{CACHE_FOLDER}/{key}", folder)
+        restored = _restore(cache_entry(storage_root, key), folder)
         if restored is None:
             log.info("spark job: stage %s has no intact cached outputs (cache key %s): the job runs",
                      stage_id, key)
             return False
         stored.append(restored)
     for stage_id, key in keys.items():
-        mark_used(f"{storage_root}/{CACHE_FOLDER}/{key}", context["dag"].dag_id, context["run_id"], stage_id)
+        mark_used(cache_entry(storage_root, key), context["dag"].dag_id, context["run_id"], stage_id)
     commit_outputs(stored, context)
     return True
 
@@ -850,5 +855,6 @@ def _store_job(job: str, keys: dict[str, str], params: dict[str, Any], base_dir:
         except OSError as exc:  # only costs a later rerun
             log.warning("could not store the sinks of stage %s in the cache: %s", stage_id, exc)
             continue
-        _store(f"{storage_root}/{CACHE_FOLDER}/{key}", folder, saved)
-        mark_used(f"{storage_root}/{CACHE_FOLDER}/{key}", context["dag"].dag_id, context["run_id"], stage_id)
+        cached = cache_entry(storage_root, key)
+        _store(cached, folder, saved)
+        mark_used(cached, context["dag"].dag_id, context["run_id"], stage_id)
