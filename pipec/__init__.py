@@ -15,10 +15,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipec.compiler.diagnostics import ArgumentError, Diagnostic, PipecError, RunError
+from pipec.errors import ArgumentError, PipecError, RunError
 
 if TYPE_CHECKING:
     from pipec.backends.capabilities import Capabilities
+    from pipec.compiler.diagnostics import Diagnostic
     from pipec.compiler.check import Program
     from pipec.compiler.ir import IR
     from pipec.compiler.plan import Plan
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = ["Diagnostic", "PipecError", "ArgumentError", "RunError", "check", "load", "plan", "compile",
            "run", "explain", "__version__"]
+
+
+def __getattr__(name: str):
+    """`pipec.Diagnostic` on first use: importing pipec loads no compiler, so that `pipec run` of
+    an unchanged pipeline can answer before the compiler is needed (PEP 562)."""
+    if name == "Diagnostic":
+        from pipec.compiler.diagnostics import Diagnostic
+
+        return Diagnostic
+    raise AttributeError(f"module 'pipec' has no attribute {name!r}")
 
 
 PIPELINE_SUFFIXES = (".pipe", ".pipe.yaml", ".yaml", ".yml")
@@ -150,6 +161,7 @@ def _select(program: "Program", pipeline: str | None) -> dict[str, "IR"]:
     if pipeline is None:
         return program.pipelines
     if pipeline not in program.pipelines:
+        from pipec.compiler.diagnostics import Diagnostic
         from pipec.compiler.suggest import did_you_mean
         raise PipecError([Diagnostic(code="E0106", message=f"no pipeline named `{pipeline}` in {program.path}",
                                      help=did_you_mean(pipeline, program.pipelines)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from pipec.backends import BACKENDS  # name -> the backend's package; imported only when asked for
 from pipec.backends.capabilities import Capabilities
-from pipec.compiler.diagnostics import Diagnostic
-from pipec.compiler.ir import IR
-from pipec.compiler.plan import Plan
+
+if TYPE_CHECKING:  # kept light: a backend package's __init__ imports this module
+    from pipec.compiler.diagnostics import Diagnostic
+    from pipec.compiler.ir import IR
+    from pipec.compiler.plan import Plan
 
 EXIT_OK, EXIT_FAILED = 0, 1  # what `Backend.run` returns: success, a problem in the pipeline or its data
 
@@ -75,6 +77,8 @@ class Backend(Protocol):
 
 def unsupported_steps(backend: Backend, ir: IR) -> list[Diagnostic]:
     """The shared implementation of `check_supported`."""
+    from pipec.compiler.diagnostics import Diagnostic
+
     return [
         Diagnostic(code="E0601", message=f"the {backend.name} backend does not support the step `{node.step}`",
                    span=node.span, label=f"`{node.step}` is not available on {backend.name}",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from pipec.compiler.cost import MATERIALISE_SECONDS_PER_BYTE
+# writing a table into memory once (about 1 GB/s), what caching it costs beyond computing it
+MATERIALISE_SECONDS_PER_BYTE = 1e-9
 
 
 @dataclass(frozen=True)

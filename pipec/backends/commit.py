@@ -382,6 +382,22 @@ def recover(files: Any, state_dir: str) -> list[str]:
     return messages
 
 
+def clean_up(files: Any, state_dir: str, targets: list[str]) -> list[str]:
+    """What every run does first (under the commit lock): finish or undo the commits interrupted
+    runs left (`recover`, one line each), then remove the temporary files dead runs left beside
+    `targets` or recorded."""
+    with commit_lock(state_dir):
+        messages = recover(files, state_dir)
+        remove_stale(files, state_dir, targets)
+        remove_recorded(files, state_dir)
+    return messages
+
+
+def pending_commits(state_dir: str) -> bool:
+    """Whether an interrupted run left a commit journal in `state_dir` (local folder)."""
+    return any(name.endswith(".json") for name in LocalFiles().list(os.path.join(state_dir, "commits")))
+
+
 def _is_local(path: str) -> bool:
     return not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) or path.startswith("file:")
 

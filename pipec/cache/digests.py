@@ -103,3 +103,22 @@ class StatCache:
             self.changed = False
         except OSError:
             tmp.unlink(missing_ok=True)
+
+
+def partitioned_digest(digests: StatCache, folder: Path) -> str | None:
+    """The digest of a partitioned dataset's folder: every data file's path below it and content
+    digest (hidden and `_` files are not data; all partitions, pruned or not, count: a file
+    changing anywhere gives a new digest). None when the folder or a file cannot be read."""
+    if not folder.is_dir():
+        return None
+    h = hashlib.new(ALGORITHM)
+    for directory, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith((".", "_")))
+        for name in sorted(f for f in files if not f.startswith((".", "_"))):
+            path = Path(directory) / name
+            try:
+                digest = digests.digest(path)
+            except OSError:
+                return None
+            h.update(f"{path.relative_to(folder).as_posix()}\0{digest}\0".encode())
+    return f"{ALGORITHM}:" + h.hexdigest()

@@ -27,8 +27,6 @@ METRICS_BYTES = 256
 # bytes of one value in memory (polars/Arrow) and as text in CSV or JSON lines
 _MEMORY_WIDTH = {"int": 8, "float": 8, "bool": 1, "str": 24, "date": 4, "timestamp": 8}
 _TEXT_WIDTH = {"int": 6, "float": 9, "bool": 5, "str": 12, "date": 10, "timestamp": 26}
-# writing a table into memory once (about 1 GB/s), what caching it costs beyond computing it
-MATERIALISE_SECONDS_PER_BYTE = 1e-9
 
 
 class NodeEstimate(Model):

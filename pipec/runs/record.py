@@ -19,24 +19,29 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pipec.cache.digests import StatCache, path_size
-from pipec.compiler.ir import IR
-from pipec.compiler.types import MetricsType
 
+if TYPE_CHECKING:  # kept light: an unchanged rerun writes its record with `now_iso` alone
+    from pipec.compiler.ir import IR
+
+RUN_IDENTITY = ("run_id", "started_at", "host", "pid", "pid_started")  # what differs between two runs of one command
 LIBRARIES = ("polars", "scikit-learn", "pyspark", "pyarrow", "apache-airflow")
 INTERRUPTED_WAIT_SECONDS = 2.0
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def now_iso(at: float | None = None) -> str:
+    """`at` (default: now), as the run store writes times: UTC, ISO 8601, microseconds."""
+    moment = datetime.now(timezone.utc) if at is None else datetime.fromtimestamp(at, timezone.utc)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def library_versions() -> dict[str, str]:
     """The installed versions of the libraries that compute results (those present)."""
+    from importlib import metadata as importlib_metadata
+
     from pipec import __version__
 
     found = dict(python=sys.version.split()[0], pipec=__version__)
@@ -81,7 +86,7 @@ def recording(url: str | None, **run: Any) -> Iterator["RunRecorder"]:
     """Record the run inside the `with` block: the block sets `exit_code` (and, for the local
     target, `plan` and `result`); an exception closes the record as failed or interrupted."""
     from pipec.backends.local.runtime import PipelineRunError
-    from pipec.compiler.diagnostics import PipecError
+    from pipec.errors import PipecError
 
     recorder = RunRecorder(url, **run)
     try:
@@ -217,7 +222,7 @@ class RunRecorder:
         outputs = self._files(sinks, "output") if status == "succeeded" else []
         digests = {f["node"]: f["digest"] for f in outputs}
         try:
-            nodes = self._nodes(plan, result, digests) if plan is not None else []
+            nodes = self._nodes(plan, self.stages, result, digests) if plan is not None else []
             self.store.finish(
                 self.run_id, status=status, exit_code=exit_code, error=error, ended_at=now_iso(),
                 seconds=round(ended - self.started, 6), nodes=nodes, files=self.inputs + outputs,
@@ -228,14 +233,14 @@ class RunRecorder:
             self._digests.save()
             self.store.close()
 
-    def _nodes(self, plan, result, digests: dict[str, str]) -> list[dict[str, Any]]:
+    def _nodes(self, plan, stages: dict[str, dict[str, Any]], result, digests: dict[str, str]) -> list[dict[str, Any]]:
         stage_of = {n: s.id for s in plan.stages for n in s.nodes}
         observed = getattr(result, "observations", {}) if result is not None else {}
-        failed = next((sid for sid, s in self.stages.items() if s["error"] is not None), None)
+        failed = next((sid for sid, s in stages.items() if s["error"] is not None), None)
         rows = []
         for position, node in enumerate(plan.ir.nodes()):
             stage = stage_of.get(node.id)
-            state = self.stages.get(stage, {})
+            state = stages.get(stage, {})
             seen = observed.get(node.id, {})
             if state.get("finished"):
                 outcome, reasons = "reused" if state["reused"] else "ran", state["reasons"]
@@ -253,6 +258,8 @@ class RunRecorder:
     def _metrics(self, result, status: str) -> list[dict[str, Any]]:
         """Metrics the run computed: from the local runner's result, else from the metrics files
         a succeeded Spark or Airflow run wrote (write_json of an evaluate step)."""
+        from pipec.compiler.types import MetricsType
+
         found: dict[str, dict[str, float]] = {}
         if result is not None:
             found = result.metrics
@@ -276,6 +283,22 @@ class RunRecorder:
 
     def _expectations(self, plan, status: str, error: str | None) -> list[dict[str, Any]]:
         return expectation_outcomes(plan, self.stages, error)
+
+    def unchanged_rerun(self, plan, decisions) -> dict[str, Any] | None:
+        """The record a rerun that reuses every stage of `plan` (`decisions`: the reuse decisions
+        of each stage, all reuses) would write, but for what identifies that run (its id, start,
+        host, process): what `up_to_date` writes for it. None when this run was not recorded
+        in full (recording off, or a warning about the store)."""
+        if self.url is None or self.store is None or self.warnings:
+            return None
+        stages = {d.stage: {"finished": True, "reused": True, "error": None, "reasons": d.reasons,
+                            "key": d.key.key} for d in decisions}
+        outputs = self._files([n for n in self.ir.nodes() if n.is_sink], "output")
+        run = {k: v for k, v in self._record.items() if k not in RUN_IDENTITY}
+        return {"url": self.url, "run": run, "params": self._params,
+                "nodes": self._nodes(plan, stages, None, {f["node"]: f["digest"] for f in outputs}),
+                "files": self.inputs + outputs, "metrics": self._metrics(self.result, "succeeded"),
+                "expectations": expectation_outcomes(plan, stages, None)}
 
 
 def expectation_outcomes(plan, stages: dict[str, dict[str, Any]], error: str | None) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from pipec.compiler.diagnostics import PipecError
+from pipec.errors import PipecError
 from pipec.runs import statements
 from pipec.runs.statements import BUSY_SECONDS, EngineDriver, SqliteDriver, prepare_sqlite
 

@@ -38,7 +38,8 @@ class LocalBackend:
         """`pipec run`: run the stages in this process (reusing stored stage results unless told
         not to), showing their progress, and print what was written; the record and the
         OpenLineage events get the plan, the result and every stage event."""
-        from pipec.backends.local.runner import RunInterrupted, format_summary, run_plan
+        from pipec.backends.local.runner import RunInterrupted, run_plan
+        from pipec.backends.local.summary import format_summary
         from pipec.lineage.openlineage import run_events
         from pipec.progress import Progress, stage_names
 

@@ -21,14 +21,16 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipec.backends.local.stage_keys import StageKey, input_digests, stage_keys, stale_reasons
 from pipec.cache.digests import StatCache
-from pipec.cache.objects import CACHE_DIR
+from pipec.cache.objects import CACHE_DIR, ObjectStore
 from pipec.cache.remote import cache_store
-from pipec.compiler.plan import Plan, Stage
-from pipec.compiler.types import ModelType, TableType
+from pipec.runtime_contract import value_key
+
+if TYPE_CHECKING:  # kept light: an unchanged rerun asks `intact_manifest` and `sink_intact` alone
+    from pipec.compiler.plan import Plan, Stage
 
 STATE_DIR = "state"
 NO_CACHE = "--no-cache: nothing is reused"
@@ -58,7 +60,7 @@ class Reuse:
         self.store = cache_store(self.workdir, cache_dir)
         self.digests = StatCache.in_workdir(self.workdir)
         self.keys = stage_keys(plan, params, self.workdir, self.digests, engine)
-        self.state_file = self.workdir / CACHE_DIR / STATE_DIR / f"{plan.ir.pipeline}{state}.json"
+        self.state_file = state_file(self.workdir, plan.ir.pipeline, state)
         self.before = _read_json(self.state_file) or {}
         forced = forced_stages(plan, rerun)
         self.decisions = {s.id: self._decide(s, use_cache, forced) for s in plan.ordered_stages}
@@ -87,21 +89,11 @@ class Reuse:
         return recorded[0] if recorded and all(r is not None for r in recorded) else None
 
     def _manifest(self, key: StageKey) -> dict[str, Any] | None:
-        """The stage's manifest when it and every object it names are intact, else None."""
-        path = self.store.get(key.key)
-        manifest = _read_json(path) if path is not None else None
-        if manifest is None:
-            return None
-        names = [*manifest["values"], *manifest["sinks"]]
-        return manifest if all(self.store.get(key.value_key(n)) is not None for n in names) else None
+        return intact_manifest(self.store, key.key)
 
     def _sink_intact(self, node: str, sink: dict[str, Any]) -> bool:
-        target = self._target(node)
-        entry = self.store.entry(self.keys[self.plan.stage_of(node).id].value_key(node))
-        try:
-            return entry is not None and self.digests.digest(target) == entry.digest
-        except OSError:
-            return False
+        return sink_intact(self.store, self.digests, self._target(node),
+                           self.keys[self.plan.stage_of(node).id].value_key(node))
 
     def _target(self, node: str) -> Path:
         from pipec.runs.record import resolved_path
@@ -117,6 +109,8 @@ class Reuse:
         path = self.store.get(key)
         if path is None:  # removed since the decision: the caller reports it as a failed run
             raise rt.PipelineRunError(f"the stored value of {node_id} disappeared during the run; run again")
+        from pipec.compiler.types import ModelType, TableType
+
         output = self.plan.ir.node(node_id).output
         if isinstance(output, TableType):
             import polars as pl
@@ -193,15 +187,49 @@ class Reuse:
 
     def remember(self) -> None:
         """Record the parts of every stage's key for the next run's reasons (after a success)."""
-        state = dict(self.before)
-        for stage in self.plan.stages:
-            key = self.keys[stage.id]
-            for node in stage.nodes:
-                state[node] = {"stage_key": key.key, "parts": key.parts}
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_name(f".{self.state_file.name}.{uuid.uuid4().hex}")
-        tmp.write_text(json.dumps(state, sort_keys=True, default=str))
-        os.replace(tmp, self.state_file)
+        remember_keys(self.state_file, [(stage.nodes, self.keys[stage.id].key, self.keys[stage.id].parts)
+                                        for stage in self.plan.stages])
+
+
+def state_file(workdir: Path | str, pipeline: str, state: str = "") -> Path:
+    """Where the parts of a pipeline's last stage keys are kept (`state`: an engine's suffix)."""
+    return Path(workdir) / CACHE_DIR / STATE_DIR / f"{pipeline}{state}.json"
+
+
+def remember_keys(path: Path, stages: list[tuple[list[str], str, dict[str, Any]]]) -> None:
+    """Record each stage's key and its parts (`stages`: nodes, key, parts) under its nodes in the
+    state file `path`, keeping what it says of other nodes; a file that would not change is
+    left as it is."""
+    before = _read_json(path) or {}
+    state = {**before, **{node: {"stage_key": key, "parts": parts} for nodes, key, parts in stages for node in nodes}}
+    text = json.dumps(state, sort_keys=True, default=str)
+    if json.dumps(before, sort_keys=True, default=str) == text and path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def intact_manifest(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """The manifest stored under the stage key `key` when it and every object it names are
+    intact (a hit), else None."""
+    path = store.get(key)
+    manifest = _read_json(path) if path is not None else None
+    if manifest is None:
+        return None
+    names = [*manifest["values"], *manifest["sinks"]]
+    return manifest if all(store.get(value_key(key, n)) is not None for n in names) else None
+
+
+def sink_intact(store: ObjectStore, digests: StatCache, target: Path, key: str) -> bool:
+    """Whether the file (or folder) a sink wrote at `target` still has the content stored under
+    its value key `key`."""
+    entry = store.entry(key)
+    try:
+        return entry is not None and digests.digest(target) == entry.digest
+    except OSError:
+        return False
 
 
 def forced_stages(plan: Plan, rerun: frozenset[str]) -> dict[str, str]:

@@ -19,7 +19,6 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -28,6 +27,7 @@ from pipec.backends.local import runtime as rt
 from pipec.backends.local.codegen import DEFAULT_RUNTIME, emitter_of, generate_module, stage_metadata
 from pipec.backends.local.measure import StageTiming, node_observations
 from pipec.backends.local.reuse import Reuse
+from pipec.backends.local.summary import RunResult, SinkResult
 from pipec.compiler.plan import Plan, Stage
 from pipec.runtime_contract import checked_saved_model, run_context
 from pipec.stdlib.steps import STEPS
@@ -35,28 +35,6 @@ from pipec.stdlib.steps.database import run_items
 from pipec.stdlib.steps.load_model import LoadModelArgs, expected_signature
 
 Event = dict[str, Any]
-
-@dataclass
-class SinkResult:
-    node: str
-    step: str
-    path: str
-    rows: int | None  # None for metrics and models
-
-
-@dataclass
-class RunResult:
-    pipeline: str
-    sinks: list[SinkResult]
-    metrics: dict[str, dict[str, float]]  # evaluate node id -> metric -> value
-    stage_seconds: dict[str, float]
-    node_stats: dict[str, dict[str, int]]  # materialised node id -> {"rows", "bytes"}
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    bindings: dict[str, str] = field(default_factory=dict)  # node id -> the user's name
-    observations: dict[str, dict[str, float | None]] = field(default_factory=dict)  # node id -> rows, bytes, seconds
-    kept: list[SinkResult] = field(default_factory=list)  # sinks of reused stages, already up to date
-
 
 class StageCancelled(Exception):
     """Raised inside a running stage after another stage failed, to stop it early."""
@@ -114,7 +92,7 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
     started = time.perf_counter()
     ir = plan.ir
     stages = [stage_metadata(plan, stage) for stage in plan.ordered_stages]
-    ctx = _ScheduledContext({**{p.name: p.default for p in ir.params}, **run_context(), **params}, workdir, on_event)
+    ctx = _ScheduledContext(run_params(plan, params), workdir, on_event)
     values: dict[str, Any] = {}
     timings: dict[str, StageTiming] = {}
     try:
@@ -157,6 +135,12 @@ def run_plan(plan: Plan, params: dict[str, Any], workdir: Path | str,
         kept=[SinkResult(node=n, step=ir.node(n).step, path=str(ctx.path(ir.node(n).args.path)), rows=sink["rows"])
               for d in reused for n, sink in d.manifest["sinks"].items() if n not in d.sinks_to_restore],
     )
+
+
+def run_params(plan: Plan, params: dict[str, Any]) -> dict[str, Any]:
+    """The values a run's steps see: the pipeline's param defaults, the run context (for now,
+    unless `params` hold one) and `params`."""
+    return {**{p.name: p.default for p in plan.ir.params}, **run_context(), **params}
 
 
 def check_saved_models(plan: Plan, ctx: rt.RunContext) -> None:
@@ -357,22 +341,3 @@ def _record_statistics(plan: Plan, ctx: _ScheduledContext, timings: dict[str, St
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
-
-
-def format_summary(result: RunResult) -> str:
-    """What `pipec run` prints after a successful run: each sink with its rows, the metrics, the time."""
-    reused = f", {len(result.kept)} unchanged" if result.kept else ""
-    lines = [f"pipeline {result.pipeline}: {len(result.sinks)} output(s) written{reused} in {result.seconds:.2f}s"]
-    for sink in result.sinks:
-        rows = f"{sink.rows:,} rows" if sink.rows is not None else (
-            "model" if STEPS[sink.step].input == "model" else "metrics")
-        lines.append(f"  wrote {sink.path} ({rows})")
-    for sink in result.kept:
-        lines.append(f"  kept {sink.path} (unchanged)")
-    for node, metrics in result.metrics.items():
-        name = result.bindings.get(node, node)
-        shown = ", ".join(f"{k} = {v:.4f}" for k, v in metrics.items())
-        lines.append(f"  {name}: {shown}")
-    for warning in result.warnings:
-        lines.append(f"  warning: {warning}")
-    return "\n".join(lines)

@@ -154,10 +154,7 @@ class RunContext:
                 continue  # a path naming an unknown param: the sink reports it when it runs
         with commit_protocol.signals_deferred() as arrived:
             try:
-                with commit_protocol.commit_lock(self.state_dir):
-                    messages = commit_protocol.recover(self._files, self.state_dir)
-                    commit_protocol.remove_stale(self._files, self.state_dir, targets)
-                    commit_protocol.remove_recorded(self._files, self.state_dir)
+                messages = commit_protocol.clean_up(self._files, self.state_dir, targets)
             except OSError as exc:  # e.g. a read-only working directory: no journal can be there
                 messages = [f"could not look for an interrupted commit in {self.state_dir}: {exc}"]
             except Exception as exc:  # noqa: BLE001 - an object store out of reach: its sinks say so when they run

@@ -26,11 +26,14 @@ import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipec.compiler.ir import IRNode
-from pipec.compiler.plan import Plan, Stage
+from pipec.cache.digests import partitioned_digest
 from pipec.runtime_contract import stage_key, value_key
+
+if TYPE_CHECKING:  # kept light: an unchanged rerun checks inputs with this module alone (up_to_date.py)
+    from pipec.compiler.ir import IRNode
+    from pipec.compiler.plan import Plan, Stage
 
 ENGINE_LIBRARIES = ("polars", "scikit-learn", "numpy", "pandas", "pyarrow", "joblib")
 _PARAM_READ = re.compile(r"""params\[("(?:[^"\\]|\\.)*")\]""")
@@ -74,7 +77,7 @@ def stage_keys(plan: Plan, params: dict[str, Any], workdir: Path | str, digests,
         parts["inputs"] = input_digests(nodes, params, workdir, digests)
         for node in nodes:
             if node.spec.user_code:
-                parts["modules"].update(_module_digests(node, workdir, digests))
+                parts["modules"].update(module_digests(node.args.function, workdir, digests))
         if any(d is None for d in (*parts["inputs"].values(), *parts["modules"].values())):
             why_not.append("an input file cannot be read")
         why_not += recipe["never_reused"]
@@ -104,17 +107,35 @@ def stage_recipe(plan: Plan, stage: Stage) -> dict[str, Any]:
 def input_digests(nodes: list[IRNode], params: dict[str, Any], workdir: Path, digests) -> dict[str, str | None]:
     """The content digest of the file each source among `nodes` reads (None: unreadable); of a
     partitioned source, of every data file in its folder."""
-    found = {}
+    return {shown: location_digest(location, partitioned, digests)
+            for shown, location, partitioned in source_locations(nodes, params, workdir)}
+
+
+def source_locations(nodes: list[IRNode], params: dict[str, Any],
+                     workdir: Path) -> list[tuple[str, "str | Path | None", bool]]:
+    """(name shown in keys and reasons, where it is, partitioned) of each file or object the
+    sources among `nodes` read: a URL as a str, a local path, or None when the path names an
+    unknown param."""
+    found = []
     for node in nodes:
         if node.is_source and not node.spec.external:
+            partitioned = bool(getattr(node.args, "partition_by", None))
             url = _url(node.args.path, params)
             if url is not None:
-                found[url] = _object_digest(url, bool(getattr(node.args, "partition_by", None)))
-                continue
-            path = _resolved(node.args.path, params, workdir)
-            reads = _digest_of_folder if getattr(node.args, "partition_by", None) else _digest
-            found[_shown(path, workdir)] = reads(digests, path)
+                found.append((url, url, partitioned))
+            else:
+                path = _resolved(node.args.path, params, workdir)
+                found.append((_shown(path, workdir), path, partitioned))
     return found
+
+
+def location_digest(location: "str | Path | None", partitioned: bool, digests) -> str | None:
+    """The digest of what a source reads (see `source_locations`); None when it cannot be read."""
+    if isinstance(location, str):
+        return _object_digest(location, partitioned)
+    if partitioned:
+        return partitioned_digest(digests, location) if location is not None else None
+    return _digest(digests, location)
 
 
 def _url(template: str, params: dict[str, Any]) -> str | None:
@@ -147,23 +168,6 @@ def _object_digest(url: str, prefix: bool) -> str | None:
         h.update(json.dumps([name, info.get("size"), info.get("ETag") or info.get("etag") or info.get("md5Hash"),
                              str(info.get("LastModified") or info.get("mtime") or info.get("updated"))]).encode())
     return "store:" + h.hexdigest()
-
-
-def _digest_of_folder(digests, folder: Path | None) -> str | None:
-    """The digest of a partitioned folder: every data file's path below it and content digest
-    (all partitions, pruned or not: a file changing anywhere gives a new key, never a stale hit)."""
-    if folder is None or not folder.is_dir():
-        return None
-    h = hashlib.sha256()
-    for directory, subfolders, files in os.walk(folder):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith((".", "_")))
-        for name in sorted(f for f in files if not f.startswith((".", "_"))):
-            path = Path(directory) / name
-            digest = _digest(digests, path)
-            if digest is None:
-                return None
-            h.update(f"{path.relative_to(folder).as_posix()}\0{digest}\0".encode())
-    return "sha256:" + h.hexdigest()
 
 
 def stale_reasons(plan: Plan, stage: Stage, key: StageKey, before: dict[str, Any] | None) -> list[str]:
@@ -238,11 +242,11 @@ def _params_read(source: str) -> set[str]:
     return {json.loads(m) for m in _PARAM_READ.findall(source)} | set(_PATH_PARAM.findall(source))
 
 
-def _module_digests(node: IRNode, workdir: Path, digests) -> dict[str, str | None]:
+def module_digests(function: str, workdir: Path, digests) -> dict[str, str | None]:
+    """The digest of every project module a `python()` step's function imports (cache/modules.py)."""
     from pipec.cache.modules import project_modules
 
-    return {_shown(path, workdir): _digest(digests, path)
-            for path in project_modules(node.args.function, workdir)}
+    return {_shown(path, workdir): _digest(digests, path) for path in project_modules(function, workdir)}
 
 
 def _resolved(template: str, params: dict[str, Any], workdir: Path) -> Path | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from local_irkit import plan_for
-from pipec.backends.local.runner import RunResult, run_plan
+from pipec.backends.local.runner import run_plan
+from pipec.backends.local.summary import RunResult
 
 
 @pytest.fixture(params=["O0", "O1"])

@@ -9,7 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from pipec.backends.local.runner import RunResult, run_plan
+from pipec.backends.local.runner import run_plan
+from pipec.backends.local.summary import RunResult
 from pipec.compiler import ast
 from pipec.compiler.ir import IR, IRNode, NamedExpr, ParamSpec, SinkArgs, SourceArgs
 from pipec.compiler.plan import unoptimized_plan

@@ -16,7 +16,8 @@ import pytest
 from sklearn import metrics as sk
 
 from local_irkit import plan_for
-from pipec.backends.local.runner import format_summary, run_plan
+from pipec.backends.local.runner import run_plan
+from pipec.backends.local.summary import format_summary
 
 ROOT = Path(__file__).resolve().parents[3]
 P = 1_000_003
