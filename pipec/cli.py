@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipec.backends import BACKENDS
-from pipec.runtime_contract import PipelineRunError, parse_interval, run_context, run_key
+from pipec.runtime_contract import PipelineRunError, parse_interval, run_context
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 TARGETS = ("ir", *BACKENDS)
@@ -187,6 +187,13 @@ def _bytes(text: str | None) -> int | None:
 
 
 def cmd_run(args) -> int:
+    from pipec.backends.local import up_to_date
+
+    _terminate_like_interrupt()
+    key = up_to_date.command_key(args.argv)
+    replayed = up_to_date.replay(args, key)  # an unchanged pipeline: answered without compiling
+    if replayed is not None:
+        return replayed
     program = _load(args.file, _params(args.param), "run")
     from pipec import _select
     from pipec.backends.base import RunOptions, capabilities_of, get_backend, stated_params
@@ -200,7 +207,7 @@ def cmd_run(args) -> int:
     runs = {name: _run_values(args, ir.options.schedule if ir.uses_run_context() else None)
             for name, ir in selected.items()}
     finished: list[str] = []
-    _terminate_like_interrupt()
+    ran = []
     for name, ir in selected.items():
         run = runs[name]
         params = {s.name: s.default for s in ir.params}
@@ -219,7 +226,23 @@ def cmd_run(args) -> int:
         if status != EXIT_OK:
             return status
         finished.append(name)
+        ran.append((ir, record, {**params, **run}))
+    if args.target == "local":
+        _remember(args, key, program, ran)
     return EXIT_OK
+
+
+def _remember(args, key: str, program, ran: list) -> None:
+    """Snapshot what the next run of this command needs to skip the compiler (up_to_date.py).
+    The run is over and its record written: Ctrl-C waits for the snapshot, which only saves time."""
+    from pipec.backends.commit import signals_deferred
+    from pipec.backends.local import up_to_date
+    from pipec.backends.local.runner import RunInterrupted
+
+    with signals_deferred() as arrived:
+        up_to_date.remember(args, key, program, ran, lambda ir: _plan(args, ir, "local"))
+    if arrived:
+        raise RunInterrupted("interrupted after the run ended: all its outputs were written")
 
 
 def _run_values(args, schedule: str | None) -> dict[str, str]:
@@ -562,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _guarded(func: Callable, args, parser: argparse.ArgumentParser) -> int:
     """Turn every expected failure into a message and an exit code; never a traceback for users."""
-    from pipec.compiler.diagnostics import PipecError
+    from pipec.errors import PipecError
 
     try:
         return func(args)
