@@ -325,3 +325,20 @@ def test_what_the_record_says_of_a_partitioned_input_is_checked_too(capsys, proj
     assert main(["run", "p.pipe"]) == 0
     capsys.readouterr()
     assert compiled == ["p.pipe"]
+
+
+def test_a_pipeline_that_loads_a_model_is_never_replayed(capsys, project, compiled):
+    """`load_model` takes its type from the model's files as the checker finds them (relative to
+    the current folder, not `--workdir`): a snapshot could not prove what the check would say."""
+    run(capsys, "--pipeline", "delays")
+    (project / "score.pipe").write_text(
+        'pipeline score() {\n  model = load_model("out/model")\n'
+        '  read_csv("obs.csv", schema={id: int, station: str, x: float, late: bool})'
+        ' | python("feats:scaled", schema={id: int, station: str, x: float, late: bool, xs: float})'
+        ' | predict(model) | write_csv("out/scored.csv")\n}\n')
+    for _ in range(3):
+        compiled.clear()
+        assert main(["run", "score.pipe"]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        assert compiled == ["score.pipe"]
+    assert (project / "out" / "scored.csv").exists()
