@@ -44,7 +44,8 @@ def path_size(path: Path | str) -> int:
     return path.stat().st_size
 
 
-def _stat_key(st: os.stat_result) -> list[int]:
+def stat_key(st: os.stat_result) -> list[int]:
+    """What tells a file's versions apart without reading it."""
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
@@ -74,14 +75,14 @@ class StatCache:
         key = os.path.realpath(path)  # (a symlink loop: the stat below fails with ELOOP)
         st = os.stat(key)
         entry = self.entries.get(key)
-        if entry is not None and entry["stat"] == _stat_key(st) and not self._racy(entry, st):
+        if entry is not None and entry["stat"] == stat_key(st) and not self._racy(entry, st):
             return entry["digest"]
         recorded = time.time_ns()
         digest = file_digest(key)
         self.hashed += 1
         after = os.stat(key)
-        if _stat_key(after) == _stat_key(st):  # not changed while it was read
-            self.entries[key] = {"stat": _stat_key(st), "digest": digest, "recorded_ns": recorded}
+        if stat_key(after) == stat_key(st):  # not changed while it was read
+            self.entries[key] = {"stat": stat_key(st), "digest": digest, "recorded_ns": recorded}
             self.changed = True
         return digest
 
@@ -116,9 +117,16 @@ def partitioned_digest(digests: StatCache, folder: Path) -> str | None:
         subfolders[:] = sorted(d for d in subfolders if not d.startswith((".", "_")))
         for name in sorted(f for f in files if not f.startswith((".", "_"))):
             path = Path(directory) / name
-            try:
-                digest = digests.digest(path)
-            except OSError:
+            digest = digest_or_none(digests, path)
+            if digest is None:
                 return None
             h.update(f"{path.relative_to(folder).as_posix()}\0{digest}\0".encode())
     return f"{ALGORITHM}:" + h.hexdigest()
+
+
+def digest_or_none(digests: StatCache, path: Path | str | None) -> str | None:
+    """The digest of `path` through `digests`; None when there is no path or it cannot be read."""
+    try:
+        return digests.digest(path) if path is not None else None
+    except OSError:
+        return None

@@ -9,7 +9,6 @@ after it start their guesses from it.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,25 +45,6 @@ def resolve_path(path: str, ir: IR, params: Mapping[str, Any] | None, workdir: s
     """A source path with `${name}` replaced by the param's value (given, else its default)."""
     values = {p.name: p.default for p in ir.params} | dict(params or {})
     return Path(workdir) / substitute(path, values)
-
-
-def default_memory_budget() -> int:
-    """A quarter of the physical memory of this machine."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = _meminfo_total() or 8 * 2**30
-    return total // 4
-
-
-def _meminfo_total() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def estimate(ir: IR, *, stats: Statistics | None = None, params: Mapping[str, Any] | None = None,

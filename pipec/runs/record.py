@@ -293,7 +293,7 @@ class RunRecorder:
             return None
         stages = {d.stage: {"finished": True, "reused": True, "error": None, "reasons": d.reasons,
                             "key": d.key.key} for d in decisions}
-        outputs = self._files([n for n in self.ir.nodes() if n.is_sink], "output")
+        outputs = self._files(self.ir.sinks(), "output")
         run = {k: v for k, v in self._record.items() if k not in RUN_IDENTITY}
         return {"url": self.url, "run": run, "params": self._params,
                 "nodes": self._nodes(plan, stages, None, {f["node"]: f["digest"] for f in outputs}),

@@ -78,6 +78,14 @@ def run(capsys, *argv: str) -> tuple[str, str]:
     return re.sub(r" in \d+\.\d\ds", " in T", out), err
 
 
+def compiles(capsys, compiled: list[str], *argv: str) -> list[str]:
+    """Run `pipec run ARGV`, which must succeed; the files it compiled (none: it was replayed)."""
+    compiled.clear()
+    assert main(["run", *argv]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return list(compiled)
+
+
 def records(capsys, count: int) -> list[dict]:
     """The newest `count` run records, oldest first, without what differs between two runs."""
     assert main(["runs", "--format", "json", "-n", str(count)]) == 0
@@ -193,10 +201,7 @@ def test_commands_that_must_not_reuse_blindly_are_never_replayed(capsys, project
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     for _ in range(3):
-        compiled.clear()
-        main(["run", "flights.pipe", *argv])
-        capsys.readouterr()
-        assert compiled == ["flights.pipe"]
+        assert compiles(capsys, compiled, "flights.pipe", *argv) == ["flights.pipe"]
 
 
 @pytest.mark.parametrize("source", [
@@ -212,10 +217,7 @@ def test_runs_that_are_not_the_same_next_time_are_never_replayed(capsys, project
     (project / "p.pipe").write_text(source)
     (project / "helpers.py").write_text("def factor():\n    return 2.0\n")
     for _ in range(3):
-        compiled.clear()
-        assert main(["run", "p.pipe"]) == 0, capsys.readouterr().err
-        capsys.readouterr()
-        assert compiled == ["p.pipe"]
+        assert compiles(capsys, compiled, "p.pipe") == ["p.pipe"]
     assert not (project / up_to_date.FOLDER).exists() or not list((project / up_to_date.FOLDER).iterdir())
 
 
@@ -260,13 +262,10 @@ def test_a_symlink_pointed_elsewhere_is_another_file_even_with_the_same_content(
     (project / "x.csv").write_text("a,b\n3,4\n")
     (project / "current").symlink_to(project / "releases" / "v1")
     for _ in range(2):
-        assert main(["run", "current/p.pipe"]) == 0
-    compiled.clear()
+        compiles(capsys, compiled, "current/p.pipe")
     (project / "current").unlink()
     (project / "current").symlink_to(project / "releases" / "v2")
-    assert main(["run", "current/p.pipe"]) == 0
-    capsys.readouterr()
-    assert compiled == ["current/p.pipe"]
+    assert compiles(capsys, compiled, "current/p.pipe") == ["current/p.pipe"]
     assert (project / "out" / "x.csv").read_text() == "a,b\n3,4.0\n"
 
 
@@ -277,12 +276,9 @@ def test_an_input_path_through_a_symlinked_folder_and_dotdot_is_followed_as_the_
     (project / "y.csv").write_text("a\n1\n")  # what `d/../y.csv` would be if `..` were taken literally
     (project / "p.pipe").write_text('pipeline p() {\n  read_csv("d/../y.csv", schema={a: int}) | write_csv("out/y.csv")\n}\n')
     for _ in range(2):
-        assert main(["run", "p.pipe"]) == 0
+        compiles(capsys, compiled, "p.pipe")
     (project / "elsewhere" / "y.csv").write_text("a\n1\n2\n")
-    compiled.clear()
-    assert main(["run", "p.pipe"]) == 0
-    capsys.readouterr()
-    assert compiled == ["p.pipe"]
+    assert compiles(capsys, compiled, "p.pipe") == ["p.pipe"]
     assert (project / "out" / "y.csv").read_text() == "a\n1\n2\n"
 
 
@@ -319,12 +315,9 @@ def test_what_the_record_says_of_a_partitioned_input_is_checked_too(capsys, proj
     (project / "p.pipe").write_text('pipeline p() {\n  read_csv("data", schema={k: str, v: int}, partition_by=[k])'
                                     ' | write_csv("out/v.csv")\n}\n')
     for _ in range(2):
-        assert main(["run", "p.pipe"]) == 0
+        compiles(capsys, compiled, "p.pipe")
     (project / "data" / "_SUCCESS").write_text("done\n")
-    compiled.clear()
-    assert main(["run", "p.pipe"]) == 0
-    capsys.readouterr()
-    assert compiled == ["p.pipe"]
+    assert compiles(capsys, compiled, "p.pipe") == ["p.pipe"]
 
 
 def test_a_pipeline_that_loads_a_model_is_never_replayed(capsys, project, compiled):
@@ -337,8 +330,5 @@ def test_a_pipeline_that_loads_a_model_is_never_replayed(capsys, project, compil
         ' | python("feats:scaled", schema={id: int, station: str, x: float, late: bool, xs: float})'
         ' | predict(model) | write_csv("out/scored.csv")\n}\n')
     for _ in range(3):
-        compiled.clear()
-        assert main(["run", "score.pipe"]) == 0, capsys.readouterr().err
-        capsys.readouterr()
-        assert compiled == ["score.pipe"]
+        assert compiles(capsys, compiled, "score.pipe") == ["score.pipe"]
     assert (project / "out" / "scored.csv").exists()

@@ -77,23 +77,17 @@ class Reuse:
             return Decision(stage.id, key, False, [forced[stage.id]])
         if not key.reusable:
             return Decision(stage.id, key, False, key.why_not)
-        manifest = self._manifest(key)
+        manifest = intact_manifest(self.store, key.key)
         if manifest is None:
             return Decision(stage.id, key, False, changed or ["cached output missing"])
-        restore = [node for node, sink in manifest["sinks"].items() if not self._sink_intact(node, sink)]
+        restore = [node for node in manifest["sinks"]
+                   if not sink_intact(self.store, self.digests, self._target(node), key.value_key(node))]
         reasons = [f"output {manifest['sinks'][n]['path']} differs from the stored one: restored" for n in restore]
         return Decision(stage.id, key, True, reasons or ["unchanged: outputs reused"], manifest, restore)
 
     def _before(self, stage: Stage) -> dict[str, Any] | None:
         recorded = [self.before.get(n) for n in stage.nodes]
         return recorded[0] if recorded and all(r is not None for r in recorded) else None
-
-    def _manifest(self, key: StageKey) -> dict[str, Any] | None:
-        return intact_manifest(self.store, key.key)
-
-    def _sink_intact(self, node: str, sink: dict[str, Any]) -> bool:
-        return sink_intact(self.store, self.digests, self._target(node),
-                           self.keys[self.plan.stage_of(node).id].value_key(node))
 
     def _target(self, node: str) -> Path:
         from pipec.runs.record import resolved_path

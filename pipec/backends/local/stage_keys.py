@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipec.cache.digests import partitioned_digest
+from pipec.cache.digests import digest_or_none, partitioned_digest
 from pipec.runtime_contract import stage_key, value_key
 
 if TYPE_CHECKING:  # kept light: an unchanged rerun checks inputs with this module alone (up_to_date.py)
@@ -135,7 +135,7 @@ def location_digest(location: "str | Path | None", partitioned: bool, digests) -
         return _object_digest(location, partitioned)
     if partitioned:
         return partitioned_digest(digests, location) if location is not None else None
-    return _digest(digests, location)
+    return digest_or_none(digests, location)
 
 
 def _url(template: str, params: dict[str, Any]) -> str | None:
@@ -246,7 +246,7 @@ def module_digests(function: str, workdir: Path, digests) -> dict[str, str | Non
     """The digest of every project module a `python()` step's function imports (cache/modules.py)."""
     from pipec.cache.modules import project_modules
 
-    return {_shown(path, workdir): _digest(digests, path) for path in project_modules(function, workdir)}
+    return {_shown(path, workdir): digest_or_none(digests, path) for path in project_modules(function, workdir)}
 
 
 def _resolved(template: str, params: dict[str, Any], workdir: Path) -> Path | None:
@@ -257,13 +257,6 @@ def _resolved(template: str, params: dict[str, Any], workdir: Path) -> Path | No
     except PipelineRunError:
         return None
     return p if p.is_absolute() else workdir / p
-
-
-def _digest(digests, path: Path | None) -> str | None:
-    try:
-        return digests.digest(path) if path is not None else None
-    except OSError:
-        return None
 
 
 def _shown(path: Path | None, workdir: Path) -> str:

@@ -37,8 +37,9 @@ from pipec.backends import commit
 from pipec.backends.local.reuse import intact_manifest, remember_keys, sink_intact
 from pipec.backends.local.stage_keys import location_digest, module_digests, source_locations
 from pipec.backends.local.summary import RunResult, SinkResult, format_summary
-from pipec.cache.digests import StatCache
+from pipec.cache.digests import StatCache, digest_or_none, stat_key
 from pipec.cache.remote import cache_location, cache_store
+from pipec.compiler.memory import default_memory_budget
 from pipec.progress import Progress
 from pipec.runtime_contract import value_key
 
@@ -55,12 +56,12 @@ def command_key(argv: list[str]) -> str:
     """What decides a run before any pipeline file is read: the arguments, the folder they are
     relative to, the environment pipec reads, the Python, where it imports from and which
     libraries it finds there (their metadata folders, named with their versions), pipec's own
-    code, and the machine's memory (the default memory budget is a share of it)."""
+    code, and the default memory budget (a share of the machine's memory)."""
     h = hashlib.sha256(_text([
         FORMAT, argv, os.getcwd(), sorted((k, v) for k, v in os.environ.items() if k.startswith(ENVIRONMENT)),
-        sys.executable, sys.version, sys.path, _memory()]))
-    for folder in sys.path:
-        h.update(_text(sorted(name for name in _listing(folder or ".") if name.endswith(LIBRARY_METADATA))))
+        sys.executable, sys.version, sys.path, default_memory_budget()]))
+    for folder in sys.path:  # (a zip file or a missing folder lists nothing)
+        h.update(_text([name for name in commit.LocalFiles().list(folder or ".") if name.endswith(LIBRARY_METADATA)]))
     root = Path(__file__).resolve().parents[2]
     for directory, subfolders, files in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
@@ -75,25 +76,10 @@ def _text(value: Any) -> bytes:
     return json.dumps(value).encode("utf-8", "surrogateescape")
 
 
-def _listing(folder: str) -> list[str]:
+def _stat_key(path: str) -> list[int] | None:
     try:
-        return os.listdir(folder)
-    except OSError:  # a zip file, a folder that does not exist
-        return []
-
-
-def _stat_key(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "-"
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-
-
-def _memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+        return stat_key(os.stat(path))
+    except OSError:  # removed since it was listed
         return None
 
 
@@ -162,7 +148,7 @@ def _pipeline_holds(pipeline: dict[str, Any], workdir: Path, digests: StatCache,
     if any(os.path.realpath(path) != real or location_digest(Path(path), partitioned, digests) != digest
            for path, real, partitioned, digest in pipeline["inputs"]):
         return None
-    if any(_file_digest(digests, f["path"]) != f["digest"] for f in pipeline["recorded_inputs"]):
+    if any(digest_or_none(digests, f["path"]) != f["digest"] for f in pipeline["recorded_inputs"]):
         return None  # what the record says of an input (a partitioned folder's every file)
     modules: dict[str, Any] = {}
     for function in pipeline["functions"]:
@@ -192,16 +178,8 @@ def _entry_digests(store, key: str, manifest: dict[str, Any]) -> dict[str, str |
 
 def _same_file(digests: StatCache, path: str, real: str, digest: str | None) -> bool:
     """Whether `path` is still the file `real` (a symlink may be pointed elsewhere) with content
-    `digest` (None: it does not exist)."""
-    return os.path.realpath(path) == real and _file_digest(digests, path) == digest
-
-
-def _file_digest(digests: StatCache, path: str) -> str | None:
-    """A file's digest; None when it does not exist (a statistics file not written yet)."""
-    try:
-        return digests.digest(path)
-    except FileNotFoundError:
-        return None
+    `digest` (None: it does not exist or cannot be read, as a statistics file not written yet)."""
+    return os.path.realpath(path) == real and digest_or_none(digests, path) == digest
 
 
 def _replay_pipeline(args, pipeline: dict[str, Any], kept: list[SinkResult], started: float) -> None:
@@ -281,7 +259,7 @@ def _snapshot(args, key: str, program, ran, plan_of: Callable) -> dict[str, Any]
     files: dict[str, list[str | None]] = {}
     for path, text in program.sources.items():
         compiled = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-        if _file_digest(digests, path) != compiled:  # edited since it was read
+        if digest_or_none(digests, path) != compiled:  # edited since it was read
             return None
         files[_absolute(path)] = [os.path.realpath(path), compiled]
     location = cache_location(args.cache_dir)
@@ -301,7 +279,7 @@ def _absolute(path: "str | Path") -> str:
 
 
 def _pipeline(args, ir, plan_of: Callable, recorder, params: dict[str, Any], workdir: Path, location: str | None,
-              digests: StatCache, files: dict[str, str | None]) -> dict[str, Any] | None:
+              digests: StatCache, files: dict[str, list[str | None]]) -> dict[str, Any] | None:
     """A pipeline's part of the snapshot (adds its statistics file to `files`), or None when the
     next run would not reuse every stage or could not be proven unchanged by stat calls."""
     from pipec.backends.local import runtime as rt
@@ -309,7 +287,6 @@ def _pipeline(args, ir, plan_of: Callable, recorder, params: dict[str, Any], wor
     from pipec.backends.local.runner import run_params
     from pipec.compiler.stats import Statistics
     from pipec.progress import stage_names
-    from pipec.runs.record import resolved_path
     from pipec.stdlib.steps.load_model import LoadModelArgs
 
     result = recorder.result
@@ -318,9 +295,9 @@ def _pipeline(args, ir, plan_of: Callable, recorder, params: dict[str, Any], wor
     if any(isinstance(node.args, LoadModelArgs) for node in ir.nodes()):
         return None  # its type comes from the model's files as the checker found them
     stats = str(Statistics.path(ir.pipeline, workdir).absolute())
-    read = _file_digest(digests, stats)
+    read = digest_or_none(digests, stats)
     plan = plan_of(ir)
-    if _file_digest(digests, stats) != read:
+    if digest_or_none(digests, stats) != read:
         return None
     files[stats] = [os.path.realpath(stats), read]
     values = run_params(plan, params)
@@ -340,8 +317,8 @@ def _pipeline(args, ir, plan_of: Callable, recorder, params: dict[str, Any], wor
             inputs.append([_absolute(where), os.path.realpath(where), partitioned,
                            reuse.keys[stage.id].parts["inputs"][shown]])
     ctx, names = rt.RunContext(values, workdir), stage_names(plan)
-    sink = lambda n: {"target": _absolute(resolved_path(plan.ir.node(n).args.path, values, workdir)),  # noqa: E731
-                      "shown": str(ctx.path(plan.ir.node(n).args.path)), "step": plan.ir.node(n).step}
+    shown = {n.id: str(ctx.path(n.args.path)) for n in plan.ir.sinks()}
+    sink = lambda n: {"target": _absolute(shown[n]), "shown": shown[n], "step": plan.ir.node(n).step}  # noqa: E731
     return {
         "pipeline": ir.pipeline,
         "state_dir": ctx.state_dir,

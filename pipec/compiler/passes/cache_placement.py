@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from pipec.backends.base import capabilities_of
 from pipec.backends.capabilities import Capabilities
-from pipec.compiler.cost import NodeEstimate, default_memory_budget, estimate, value_of
+from pipec.compiler.cost import NodeEstimate, estimate, value_of
+from pipec.compiler.memory import default_memory_budget
 from pipec.compiler.ir import IR, IRNode
 from pipec.compiler.passes.naming import describe, human_bytes
 from pipec.compiler.plan import CacheDecision, PassRecord
